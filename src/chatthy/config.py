@@ -1,0 +1,236 @@
+"""Typed TOML configuration and the places chatthy keeps things.
+
+``server.toml`` and ``client.toml`` live in the platform config dir
+(``$XDG_CONFIG_HOME/chatthy`` on Linux) unless ``CHATTHY_CONFIG_DIR`` or ``--config``
+says otherwise; the database and keys live in the data dir (``CHATTHY_DATA_DIR``).
+Nothing is read at import: callers load what they need.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from chatthy.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_SERVER",
+    "ClientConfig",
+    "ProviderConfig",
+    "ServerConfig",
+    "ServerSection",
+    "config_dir",
+    "data_dir",
+    "effective_providers",
+    "load_client_config",
+    "load_server_config",
+    "write_defaults",
+]
+
+DEFAULT_SERVER = "tcp://127.0.0.1:23456"
+
+
+class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """One ``[providers.NAME]`` table of server.toml."""
+
+    scheme: Literal["openai", "anthropic", "tabby", "echo"] = "openai"
+    base_url: str | None = None
+    api_key: str | None = None
+    admin_key: str | None = None
+    model: str = ""
+    context_length: int = 8192
+    max_tokens: int = 1024
+    timeout: float = 60.0
+    connect_timeout: float = 10.0
+    retries: int = 2
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ServerSection(msgspec.Struct, forbid_unknown_fields=True):
+    """The ``[server]`` table of server.toml."""
+
+    listen: str = DEFAULT_SERVER
+    registration: Literal["open", "closed"] = "open"
+    max_body: int = 4 * 1024 * 1024
+    clock_window: float = 60.0
+    checkpoint_interval: float = 1.0
+    default_provider: str = ""
+    default_prompt: str = "default"
+    profiles: dict[str, str] = msgspec.field(default_factory=dict)
+    """Profiles allowed in when registration is closed: name → hex Ed25519 public key."""
+
+
+class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Everything in server.toml, plus where it was read from."""
+
+    server: ServerSection = msgspec.field(default_factory=ServerSection)
+    providers: dict[str, ProviderConfig] = msgspec.field(default_factory=dict)
+    config_dir: str = ""
+    data_dir: str = ""
+
+
+class ClientConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Everything in client.toml."""
+
+    server: str = DEFAULT_SERVER
+    profile: str = ""
+    passphrase: str = ""
+    provider: str = ""
+    prompt: str = ""
+    timeout: float = 30.0
+
+
+def config_dir() -> Path:
+    """The directory holding server.toml, client.toml and prompts/."""
+    if env := os.environ.get("CHATTHY_CONFIG_DIR"):
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("chatthy", appauthor=False))
+
+
+def data_dir() -> Path:
+    """The directory holding the database and the server's keys."""
+    if env := os.environ.get("CHATTHY_DATA_DIR"):
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("chatthy", appauthor=False))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def load_server_config(path: Path | None = None) -> ServerConfig:
+    """Read server.toml (missing file → defaults).
+
+    Raises:
+        ConfigError: the file is not TOML or holds a wrong value.
+    """
+    path = path or config_dir() / "server.toml"
+    raw = _read_toml(path)
+    try:
+        cfg = msgspec.convert(raw, ServerConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    cfg.config_dir = str(path.parent)
+    cfg.data_dir = cfg.data_dir or str(data_dir())
+    return cfg
+
+
+def load_client_config(path: Path | None = None) -> ClientConfig:
+    """Read client.toml (missing file → defaults).
+
+    Raises:
+        ConfigError: the file is not TOML or holds a wrong value.
+    """
+    path = path or config_dir() / "client.toml"
+    try:
+        return msgspec.convert(_read_toml(path), ClientConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def effective_providers(cfg: ServerConfig) -> dict[str, ProviderConfig]:
+    """The providers the server offers: configured ones, plus one per API key in the
+    environment whose scheme is not configured, else the offline ``echo``."""
+    providers = dict(cfg.providers)
+    schemes = {p.scheme for p in providers.values()}
+    if os.environ.get("OPENAI_API_KEY") and "openai" not in schemes:
+        providers.setdefault("openai", ProviderConfig(scheme="openai", model="gpt-4o-mini"))
+    if os.environ.get("ANTHROPIC_API_KEY") and "anthropic" not in schemes:
+        providers.setdefault(
+            "anthropic",
+            ProviderConfig(scheme="anthropic", model="claude-sonnet-4-5", context_length=200000),
+        )
+    if not providers:
+        providers["echo"] = ProviderConfig(scheme="echo", model="echo", context_length=32000)
+    return providers
+
+
+SERVER_TOML = """\
+# chatthy server configuration. Every value shown is the default.
+
+[server]
+# Where the server listens (tcp://HOST:PORT or ipc://PATH).
+listen = "tcp://127.0.0.1:23456"
+# "open": a new profile is registered with the first key it signs with (trust on first use).
+# "closed": only profiles already known, or listed under [server.profiles], get in.
+registration = "open"
+# Largest accepted message body, in bytes.
+max_body = 4194304
+# Accepted clock difference between client and server, in seconds.
+clock_window = 60.0
+# How often a reply in flight is saved while it grows, in seconds.
+checkpoint_interval = 1.0
+# Provider used when a chat has none; empty means the first one below.
+default_provider = ""
+# Personality (system prompt) of new chats.
+default_prompt = "default"
+
+# [server.profiles]
+# alice = "hex Ed25519 public key"   # shown by `chatthy account` on alice's client
+
+# With no provider, the offline `echo` provider is offered; with OPENAI_API_KEY or
+# ANTHROPIC_API_KEY set, a matching provider is offered automatically.
+#
+# [providers.local]              # any OpenAI-compatible server
+# scheme = "openai"              # openai | anthropic | tabby | echo
+# base_url = "http://127.0.0.1:5000/v1"
+# api_key = "..."                # optional: OPENAI_API_KEY / ANTHROPIC_API_KEY otherwise
+# model = "some-model"
+# context_length = 32000         # tokens the model accepts
+# max_tokens = 1024              # room kept for the reply
+# timeout = 60.0                 # seconds without a byte before giving up
+# retries = 2                    # retries on 429/5xx before the first token
+# [providers.local.params]       # default generation parameters
+# temperature = 0.7
+"""
+
+CLIENT_TOML = """\
+# chatthy client configuration. Every value shown is the default.
+
+# The server to talk to (env CHATTHY_SERVER overrides).
+server = "tcp://127.0.0.1:23456"
+# Your profile name (env CHATTHY_PROFILE overrides); empty means your login name.
+profile = ""
+# Your passphrase (env CHATTHY_PASSPHRASE overrides); empty means ask on the terminal.
+# It never leaves this machine: it derives the key that signs your messages.
+passphrase = ""
+# Provider and personality for new chats; empty means the server's default.
+provider = ""
+prompt = ""
+# Seconds to wait for the server to answer.
+timeout = 30.0
+"""
+
+
+def write_defaults(directory: Path | None = None) -> list[Path]:
+    """Write commented server.toml and client.toml where missing; return what was written.
+
+    Raises:
+        ConfigError: the directory cannot be written.
+    """
+    directory = directory or config_dir()
+    written = []
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, text in (("server.toml", SERVER_TOML), ("client.toml", CLIENT_TOML)):
+            path = directory / name
+            if not path.exists():
+                path.write_text(text, encoding="utf-8")
+                written.append(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write config in {directory}: {exc}") from exc
+    return written

@@ -1,0 +1,1 @@
+"""Building what a model sees: token counting, truncation, think-tag removal."""

@@ -1,0 +1,229 @@
+"""The one error tree of chatthy.
+
+Every failure a user can see is one of these; foreign exceptions (SDK, sqlite3, zmq,
+msgspec) are translated at the edge of the layer that meets them, with ``raise … from``.
+Over the wire an error travels as ``{code, message}``; ``code`` is stable, ``message`` is
+one line meant for a person.
+
+    ChatthyError
+    ├── ConfigError            a config file or value is wrong
+    ├── WireError              a message could not be accepted as sent
+    │   ├── DecodeError        undecodable body                        (bad_message)
+    │   ├── TooLargeError      body above the configured limit          (too_large)
+    │   ├── VersionError       another protocol version                 (version)
+    │   ├── UnknownMethodError no RPC of that name                      (unknown_method)
+    │   └── ArgumentError      arguments of the wrong name or type      (bad_args)
+    ├── AuthError              the sender could not be trusted          (auth)
+    │   ├── SignatureError     signature does not verify / wrong key    (bad_signature)
+    │   ├── ClockError         timestamp outside the window             (stale)
+    │   ├── ReplayError        nonce already seen                       (replay)
+    │   └── RegistrationError  unknown profile on a closed server       (unregistered)
+    ├── NotFoundError          a chat, prompt or message does not exist (not_found)
+    ├── ConflictError          the name is taken / a reply is running   (conflict)
+    ├── ProviderError          a model provider failed                  (provider)
+    │   ├── ProviderAuthError      invalid or missing API key           (provider_auth)
+    │   ├── ProviderRateLimitError 429 after retries                    (provider_rate_limit)
+    │   ├── ProviderTimeoutError   no answer in time / stalled          (provider_timeout)
+    │   └── ProviderConnectionError unreachable or died mid-stream      (provider_connection)
+    ├── StoreError             the database failed                      (store)
+    ├── ToolError              a tool failed                            (tool)
+    └── ServerUnavailableError the client could not reach the server    (unavailable)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArgumentError",
+    "AuthError",
+    "ChatthyError",
+    "ClockError",
+    "ConfigError",
+    "ConflictError",
+    "DecodeError",
+    "NotFoundError",
+    "ProviderAuthError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderRateLimitError",
+    "ProviderTimeoutError",
+    "RegistrationError",
+    "RemoteError",
+    "ReplayError",
+    "ServerUnavailableError",
+    "SignatureError",
+    "StoreError",
+    "TooLargeError",
+    "ToolError",
+    "UnknownMethodError",
+    "VersionError",
+    "WireError",
+    "from_code",
+]
+
+
+class ChatthyError(Exception):
+    """Raised for any failure chatthy reports to a user."""
+
+    code = "error"
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.code
+
+
+class ConfigError(ChatthyError):
+    """Raised when a config file cannot be read or holds a wrong value."""
+
+    code = "config"
+
+
+class WireError(ChatthyError):
+    """Raised when a message cannot be accepted as sent."""
+
+    code = "bad_request"
+
+
+class DecodeError(WireError):
+    """Raised when a body is not msgpack of a known message."""
+
+    code = "bad_message"
+
+
+class TooLargeError(WireError):
+    """Raised when a body is larger than the server accepts."""
+
+    code = "too_large"
+
+
+class VersionError(WireError):
+    """Raised when a client speaks another protocol version."""
+
+    code = "version"
+
+
+class UnknownMethodError(WireError):
+    """Raised when no RPC has the requested name."""
+
+    code = "unknown_method"
+
+
+class ArgumentError(WireError):
+    """Raised when an RPC gets arguments of the wrong name, type or value."""
+
+    code = "bad_args"
+
+
+class AuthError(ChatthyError):
+    """Raised when the sender of a message cannot be trusted."""
+
+    code = "auth"
+
+
+class SignatureError(AuthError):
+    """Raised when a signature does not verify or the key is not the profile's."""
+
+    code = "bad_signature"
+
+
+class ClockError(AuthError):
+    """Raised when a message's timestamp is outside the accepted window."""
+
+    code = "stale"
+
+
+class ReplayError(AuthError):
+    """Raised when a message's nonce was seen before."""
+
+    code = "replay"
+
+
+class RegistrationError(AuthError):
+    """Raised when an unknown profile tries a server with closed registration."""
+
+    code = "unregistered"
+
+
+class NotFoundError(ChatthyError):
+    """Raised when a chat, prompt or message does not exist for this profile."""
+
+    code = "not_found"
+
+
+class ConflictError(ChatthyError):
+    """Raised when a name is already taken or a reply is already running."""
+
+    code = "conflict"
+
+
+class ProviderError(ChatthyError):
+    """Raised when a model provider fails."""
+
+    code = "provider"
+
+
+class ProviderAuthError(ProviderError):
+    """Raised when a provider refuses the API key."""
+
+    code = "provider_auth"
+
+
+class ProviderRateLimitError(ProviderError):
+    """Raised when a provider keeps answering 429 after the retries."""
+
+    code = "provider_rate_limit"
+
+
+class ProviderTimeoutError(ProviderError):
+    """Raised when a provider does not answer, or stalls, beyond the timeout."""
+
+    code = "provider_timeout"
+
+
+class ProviderConnectionError(ProviderError):
+    """Raised when a provider cannot be reached or drops the stream."""
+
+    code = "provider_connection"
+
+
+class StoreError(ChatthyError):
+    """Raised when the database fails (disk full, corrupt, locked)."""
+
+    code = "store"
+
+
+class ToolError(ChatthyError):
+    """Raised when a tool fails."""
+
+    code = "tool"
+
+
+class ServerUnavailableError(ChatthyError):
+    """Raised on the client when the server does not answer."""
+
+    code = "unavailable"
+
+
+class RemoteError(ChatthyError):
+    """Raised on the client for a server error whose code this client does not know."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _all_codes() -> dict[str, type[ChatthyError]]:
+    found: dict[str, type[ChatthyError]] = {}
+    stack: list[type[ChatthyError]] = [ChatthyError]
+    while stack:
+        cls = stack.pop()
+        found.setdefault(cls.code, cls)
+        stack.extend(cls.__subclasses__())
+    return found
+
+
+def from_code(code: str, message: str) -> ChatthyError:
+    """Rebuild the error a server sent as ``{code, message}``."""
+    cls = _all_codes().get(code)
+    if cls is None or cls is RemoteError:
+        return RemoteError(code, message)
+    return cls(message)

@@ -1,0 +1,1 @@
+"""The chatthy server."""

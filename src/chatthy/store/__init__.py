@@ -1,0 +1,1 @@
+"""Persistent state: the Store protocol and its implementations."""

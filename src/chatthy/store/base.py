@@ -1,0 +1,205 @@
+"""What the server keeps, and the small interface every store implements.
+
+Records are declared once here. Every method acts on one profile's data only: a chat,
+message or prompt of another profile is "not found", never visible. Every write is one
+transaction. SQLite (:mod:`chatthy.store.sqlite`) is the default; a PostgreSQL store can
+implement the same protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+import msgspec
+
+__all__ = [
+    "STATUSES",
+    "ChatRecord",
+    "MessageRecord",
+    "ProfileRecord",
+    "PromptRecord",
+    "SearchHit",
+    "Status",
+    "Store",
+]
+
+Status = Literal["complete", "streaming", "cancelled", "error", "interrupted"]
+STATUSES: tuple[str, ...] = ("complete", "streaming", "cancelled", "error", "interrupted")
+
+
+class ProfileRecord(msgspec.Struct):
+    """A registered profile: its name and the Ed25519 public key first seen for it."""
+
+    name: str
+    public_key: bytes
+    created: float
+    chats: int = 0
+    messages: int = 0
+
+
+class ChatRecord(msgspec.Struct):
+    """A chat of one profile; remembers its personality, provider and model."""
+
+    id: int
+    name: str
+    personality: str
+    provider: str
+    model: str
+    created: float
+    updated: float
+    messages: int = 0
+
+
+class MessageRecord(msgspec.Struct):
+    """One message. ``content`` is a string or a list of parts (images, tool calls)."""
+
+    id: int
+    chat_id: int
+    role: str
+    content: Any
+    status: Status = "complete"
+    provider: str = ""
+    model: str = ""
+    usage: dict[str, int] | None = None
+    error: str = ""
+    created: float = 0.0
+    updated: float = 0.0
+
+
+class PromptRecord(msgspec.Struct):
+    """A saved system prompt (personality) of one profile."""
+
+    name: str
+    text: str
+    updated: float
+
+
+class SearchHit(msgspec.Struct):
+    """One full-text match: the chat, the message and a snippet around the match."""
+
+    chat: str
+    message_id: int
+    role: str
+    snippet: str
+    created: float
+
+
+class Store(Protocol):
+    """Persistent state of a chatthy server.
+
+    Every method may raise ``StoreError`` when the database fails (disk full, corrupt);
+    a failed write changes nothing.
+    """
+
+    async def aclose(self) -> None:
+        """Close the database; the store is not used afterwards."""
+
+    # profiles ---------------------------------------------------------------
+    async def get_profile(self, name: str) -> ProfileRecord | None:
+        """The profile named ``name``, with its chat and message counts, or None."""
+
+    async def register_profile(self, name: str, public_key: bytes) -> ProfileRecord:
+        """Register a new profile. Raises ConflictError if it exists."""
+
+    # chats ------------------------------------------------------------------
+    async def list_chats(self, profile: str, personality: str | None = None) -> list[ChatRecord]:
+        """The profile's chats, most recently updated first, optionally of one personality."""
+
+    async def get_chat(self, profile: str, name: str) -> ChatRecord:
+        """Raises NotFoundError if the profile has no chat of that name."""
+
+    async def create_chat(
+        self, profile: str, name: str, personality: str, provider: str, model: str
+    ) -> ChatRecord:
+        """Raises ConflictError if the name is taken, ArgumentError if it is empty."""
+
+    async def update_chat(
+        self,
+        profile: str,
+        name: str,
+        *,
+        personality: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> ChatRecord:
+        """Change what the chat remembers. Raises NotFoundError."""
+
+    async def rename_chat(self, profile: str, name: str, new_name: str) -> ChatRecord:
+        """Raises NotFoundError, or ConflictError if ``new_name`` is taken."""
+
+    async def delete_chat(self, profile: str, name: str) -> None:
+        """Delete the chat and its messages. Raises NotFoundError."""
+
+    async def fork_chat(
+        self, profile: str, name: str, new_name: str, upto: int | None = None
+    ) -> ChatRecord:
+        """Copy the chat's messages up to and including message ``upto`` (all when None)
+        into a new chat. Raises NotFoundError (chat or message), ConflictError."""
+
+    async def import_chat(
+        self, profile: str, name: str, personality: str, messages: list[dict[str, Any]]
+    ) -> ChatRecord:
+        """Create a chat holding ``messages`` (dicts with role, content and optionally
+        status, provider, model, created) in one transaction. Raises ConflictError."""
+
+    # messages ---------------------------------------------------------------
+    async def messages(
+        self, profile: str, chat: str, *, before: int | None = None, limit: int | None = None
+    ) -> list[MessageRecord]:
+        """The chat's messages in order; with ``limit``, the newest ``limit`` of those whose
+        id is below ``before``. Raises NotFoundError."""
+
+    async def add_message(
+        self,
+        profile: str,
+        chat: str,
+        role: str,
+        content: Any,
+        *,
+        status: Status = "complete",
+        provider: str = "",
+        model: str = "",
+        usage: dict[str, int] | None = None,
+        error: str = "",
+    ) -> MessageRecord:
+        """Append a message (and touch the chat's ``updated``). Raises NotFoundError."""
+
+    async def update_message(
+        self,
+        profile: str,
+        message_id: int,
+        *,
+        content: Any = None,
+        status: Status | None = None,
+        usage: dict[str, int] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Change a message in place: a checkpoint of a growing reply, its completion, or
+        an edit. ``None`` leaves a field alone. Raises NotFoundError."""
+
+    async def delete_messages_from(self, profile: str, chat: str, message_id: int) -> int:
+        """Delete message ``message_id`` and every later one of the chat; return how many.
+        Raises NotFoundError."""
+
+    async def mark_interrupted(self) -> int:
+        """At start-up: every message still ``streaming`` becomes ``interrupted``."""
+
+    async def search(self, profile: str, query: str, limit: int = 20) -> list[SearchHit]:
+        """Full-text search over the profile's messages, best first. A query that is not
+        valid search syntax is searched as plain words."""
+
+    # prompts ----------------------------------------------------------------
+    async def list_prompts(self, profile: str) -> list[PromptRecord]:
+        """The profile's own prompts, by name."""
+
+    async def get_prompt(self, profile: str, name: str) -> PromptRecord:
+        """Raises NotFoundError."""
+
+    async def set_prompt(self, profile: str, name: str, text: str) -> PromptRecord:
+        """Create or replace. Raises ArgumentError if the name is empty."""
+
+    async def rename_prompt(self, profile: str, name: str, new_name: str) -> PromptRecord:
+        """Raises NotFoundError, or ConflictError if ``new_name`` is taken."""
+
+    async def delete_prompt(self, profile: str, name: str) -> None:
+        """Raises NotFoundError."""

@@ -1,0 +1,1 @@
+"""Wire protocol shared by client and server."""
