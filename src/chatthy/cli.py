@@ -1,7 +1,234 @@
-"""Command line entry point."""
+"""The one entry point: ``chatthy [repl] | serve | ask | chats | export | import | config | run``.
+
+Imports stay inside the commands so that ``chatthy ask`` never loads the server, the
+provider SDKs or anything else heavy.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
 
-def main() -> None:
-    raise SystemExit("not built yet")
+from chatthy import __version__
+
+__all__ = ["main"]
+
+
+def _client_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--server",
+        help="server address (default: client.toml, CHATTHY_SERVER, else tcp://127.0.0.1:23456)",
+    )
+    p.add_argument(
+        "--profile",
+        help="profile name (default: CHATTHY_PROFILE, client.toml, else your login name)",
+    )
+
+
+def _chat_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--chat", help="chat name (created if missing)")
+    p.add_argument("--provider", help="provider for this chat")
+    p.add_argument("--prompt", help="personality (saved system prompt) for this chat")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatthy",
+        description="Chats with LLMs: one server keeps them all, any number of terminal "
+        "clients connect to it.",
+    )
+    parser.add_argument("--version", action="version", version=f"chatthy {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the server")
+    p.add_argument("--config", type=Path, help="server.toml to use")
+    p.add_argument("--listen", help="address to listen on, e.g. tcp://127.0.0.1:23456")
+
+    p = sub.add_parser("repl", aliases=["tui"], help="interactive client (the default command)")
+    _client_flags(p)
+    _chat_flags(p)
+
+    p = sub.add_parser("ask", help="one turn: send TEXT (or stdin), stream the reply")
+    _client_flags(p)
+    _chat_flags(p)
+    p.add_argument("--model", help="model to use (default: the provider's)")
+    p.add_argument("text", nargs="*", help="the message; stdin is read when piped")
+
+    p = sub.add_parser("chats", help="list your chats")
+    _client_flags(p)
+    p.add_argument("--personality", help="only chats of this personality")
+
+    p = sub.add_parser("export", help="write a chat as Markdown or JSON")
+    _client_flags(p)
+    p.add_argument("chat")
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+
+    p = sub.add_parser("import", help="create a chat from a JSON or Markdown file")
+    _client_flags(p)
+    p.add_argument("file", type=Path)
+    p.add_argument("--chat", help="name of the new chat (default: the file's)")
+
+    p = sub.add_parser("config", help="configuration files")
+    p.add_argument(
+        "action",
+        choices=("init", "path"),
+        help="init: write commented defaults where missing; path: show where",
+    )
+
+    p = sub.add_parser("run", help="start an embedded server and chat with it")
+    _chat_flags(p)
+    return parser
+
+
+def _run(coro: Coroutine[Any, Any, Any]) -> Any:
+    from chatthy.errors import ChatthyError
+
+    try:
+        return asyncio.run(coro)
+    except ChatthyError as exc:
+        print(f"chatthy: {exc.message}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except OSError as exc:
+        print(f"chatthy: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from chatthy.client.settings import resolve
+    from chatthy.errors import ChatthyError
+
+    try:
+        return resolve(args.server, args.profile)
+    except ChatthyError as exc:
+        print(f"chatthy: {exc.message}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from chatthy.config import load_server_config
+    from chatthy.errors import ChatthyError
+    from chatthy.server.main import run_server
+
+    try:
+        config = load_server_config(args.config)
+    except ChatthyError as exc:
+        print(f"chatthy: {exc.message}", file=sys.stderr)
+        return 1
+    _run(run_server(config, args.listen))
+    return 0
+
+
+def _read_text(words: list[str]) -> str:
+    text = " ".join(words)
+    if not sys.stdin.isatty():
+        piped = sys.stdin.read()
+        text = f"{piped.rstrip()}\n\n{text}" if text and piped.strip() else (text or piped)
+    return text
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    from chatthy.client.commands import ask
+
+    text = _read_text(args.text)
+    if not text.strip():
+        print("chatthy: nothing to ask (give TEXT or pipe it on stdin)", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    return int(
+        _run(
+            ask(
+                settings,
+                text,
+                chat=args.chat,
+                provider=args.provider,
+                prompt=args.prompt,
+                model=args.model,
+            )
+        )
+    )
+
+
+def _cmd_chats(args: argparse.Namespace) -> int:
+    from chatthy.client.commands import format_chats, list_chats
+
+    print(format_chats(_run(list_chats(_settings(args), args.personality))))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from chatthy.client.commands import export
+
+    _run(export(_settings(args), args.chat, args.format, args.output))
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from chatthy.client.commands import import_file
+
+    result = _run(import_file(_settings(args), args.file, args.chat))
+    print(f"imported {result['messages']} message(s) into chat '{result['chat']}'")
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from chatthy.config import config_dir, write_defaults
+
+    if args.action == "path":
+        print(config_dir())
+        return 0
+    written = _run_sync_config(write_defaults)
+    for path in written:
+        print(f"wrote {path}")
+    if not written:
+        print(f"config already present in {config_dir()}")
+    return 0
+
+
+def _run_sync_config(fn: Callable[[], list[Path]]) -> list[Path]:
+    from chatthy.errors import ChatthyError
+
+    try:
+        return fn()
+    except ChatthyError as exc:
+        print(f"chatthy: {exc.message}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _cmd_repl(args: argparse.Namespace) -> int:
+    from chatthy.client.repl import repl
+
+    return int(_run(repl(_settings(args), args.chat or "default")))
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from chatthy.client.embedded import run_embedded
+
+    return run_embedded(args.chat or "default")
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "serve": _cmd_serve,
+    "ask": _cmd_ask,
+    "chats": _cmd_chats,
+    "export": _cmd_export,
+    "import": _cmd_import,
+    "config": _cmd_config,
+    "repl": _cmd_repl,
+    "tui": _cmd_repl,
+    "run": _cmd_run,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "repl")
+    args = _parser().parse_args(argv)
+    raise SystemExit(COMMANDS[args.command](args))

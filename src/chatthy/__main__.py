@@ -1,0 +1,5 @@
+"""``python -m chatthy`` runs the command line."""
+
+from chatthy.cli import main
+
+main()

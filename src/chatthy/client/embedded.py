@@ -1,0 +1,45 @@
+"""``chatthy run``: a server of its own in a child process, and the client against it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+
+from chatthy.client.repl import repl
+from chatthy.client.settings import resolve
+from chatthy.errors import ChatthyError
+
+__all__ = ["run_embedded"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def run_embedded(chat: str) -> int:
+    """Start ``chatthy serve`` on a free loopback port, run the client, stop the server."""
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    try:
+        settings = resolve(server=address)
+    except ChatthyError as exc:
+        print(f"chatthy: {exc.message}", file=sys.stderr)
+        return 1
+    server = subprocess.Popen(
+        [sys.executable, "-m", "chatthy", "serve", "--listen", address],
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        return asyncio.run(repl(settings, chat))
+    except ChatthyError as exc:
+        print(f"chatthy: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

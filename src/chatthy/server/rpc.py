@@ -1,0 +1,120 @@
+"""The RPC registry: each RPC is a typed async handler with a docstring.
+
+A handler is ``async def name(ctx: Context, args: SomeArgs) -> result`` where ``SomeArgs``
+is a msgspec Struct; the registry converts the request's ``args`` map to it (wrong names
+or types become ``bad_args``) and lists every RPC for the ``commands`` RPC, so clients can
+show help and complete commands.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from chatthy.errors import ArgumentError, UnknownMethodError
+
+if TYPE_CHECKING:
+    from chatthy.server.app import Server
+
+__all__ = ["Context", "Registry", "Rpc", "registry"]
+
+
+@dataclass(slots=True)
+class Context:
+    """Who is asking: the authenticated profile, its connection and the request id."""
+
+    server: Server
+    profile: str
+    conn: bytes
+    request_id: str
+
+
+Handler = Callable[[Context, Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rpc:
+    name: str
+    handler: Handler
+    args: type[msgspec.Struct]
+    help: str
+
+    def describe(self) -> dict[str, Any]:
+        """Name, help and arguments (name, type, required, default) of this RPC."""
+        info = msgspec.inspect.type_info(self.args)
+        assert isinstance(info, msgspec.inspect.StructType)
+        args = []
+        for field in info.fields:
+            entry: dict[str, Any] = {
+                "name": field.name,
+                "type": _type_name(field.type),
+                "required": field.required,
+            }
+            if field.default is not msgspec.NODEFAULT:
+                entry["default"] = field.default
+            args.append(entry)
+        return {"name": self.name, "help": self.help, "args": args}
+
+
+def _type_name(t: msgspec.inspect.Type) -> str:
+    if isinstance(t, msgspec.inspect.UnionType):
+        return " | ".join(_type_name(x) for x in t.types)
+    names = {
+        msgspec.inspect.StrType: "str",
+        msgspec.inspect.IntType: "int",
+        msgspec.inspect.FloatType: "float",
+        msgspec.inspect.BoolType: "bool",
+        msgspec.inspect.NoneType: "null",
+        msgspec.inspect.DictType: "map",
+        msgspec.inspect.ListType: "list",
+    }
+    return names.get(type(t), "any")
+
+
+class Registry:
+    """Name → RPC. Built-in handlers register with :meth:`rpc` as plugins would."""
+
+    def __init__(self) -> None:
+        self._rpcs: dict[str, Rpc] = {}
+
+    def rpc(self, name: str | None = None) -> Callable[[Handler], Handler]:
+        """Decorator: register a handler under ``name`` (default: its function name)."""
+
+        def register(handler: Handler) -> Handler:
+            hints = typing.get_type_hints(handler)
+            params = list(inspect.signature(handler).parameters)
+            rpc_name = name or handler.__name__
+            doc = inspect.getdoc(handler) or ""
+            self._rpcs[rpc_name] = Rpc(rpc_name, handler, hints[params[1]], doc)
+            return handler
+
+        return register
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [rpc.describe() for rpc in sorted(self._rpcs.values(), key=lambda r: r.name)]
+
+    async def call(self, ctx: Context, method: str, args: dict[str, Any]) -> Any:
+        """Run ``method`` with ``args``.
+
+        Raises:
+            UnknownMethodError: no RPC of that name.
+            ArgumentError: the arguments do not fit the RPC.
+            ChatthyError: whatever the handler raises.
+        """
+        rpc = self._rpcs.get(method)
+        if rpc is None:
+            raise UnknownMethodError(f"unknown command '{method}' (see `commands`)")
+        try:
+            parsed = msgspec.convert(args, rpc.args)
+        except msgspec.ValidationError as exc:
+            raise ArgumentError(f"{method}: {exc}") from exc
+        return await rpc.handler(ctx, parsed)
+
+
+registry = Registry()
+"""The registry of built-in RPCs (filled when the handler modules are imported)."""

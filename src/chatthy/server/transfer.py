@@ -1,0 +1,146 @@
+"""A chat as a file: JSON (ours, or the OpenAI messages format) and Markdown.
+
+Export writes what a person or another tool can read; import accepts our JSON, a bare
+OpenAI ``messages`` list or ``{"messages": […]}``, and our Markdown.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import msgspec
+
+from chatthy.errors import ArgumentError
+from chatthy.store.base import ChatRecord, MessageRecord
+
+__all__ = ["Imported", "parse_chat", "to_json", "to_markdown"]
+
+ROLES = ("system", "user", "assistant", "tool")
+_HEADER = re.compile(r"^## (system|user|assistant|tool)(?: · .*)?$")
+
+
+class Imported(msgspec.Struct):
+    """A parsed chat file: a suggested name, personality and the messages."""
+
+    name: str | None
+    personality: str | None
+    messages: list[dict[str, Any]]
+
+
+def to_json(chat: ChatRecord, messages: list[MessageRecord]) -> str:
+    doc = {
+        "format": "chatthy-chat",
+        "version": 1,
+        "name": chat.name,
+        "personality": chat.personality,
+        "provider": chat.provider,
+        "model": chat.model,
+        "created": chat.created,
+        "messages": [
+            {
+                "role": m.role,
+                "content": m.content,
+                "status": m.status,
+                "provider": m.provider,
+                "model": m.model,
+                "created": m.created,
+            }
+            for m in messages
+        ],
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content or []:
+        if part.get("type") == "text":
+            parts.append(part.get("text", ""))
+        else:
+            parts.append(f"[{part.get('type', 'part')}]")
+    return "\n".join(parts)
+
+
+def to_markdown(chat: ChatRecord, messages: list[MessageRecord]) -> str:
+    lines = [
+        f"# {chat.name}",
+        "",
+        f"- personality: {chat.personality}",
+        f"- provider: {chat.provider}",
+        "",
+    ]
+    for m in messages:
+        header = f"## {m.role}"
+        if m.role == "assistant" and (m.provider or m.model):
+            header += f" · {m.provider}/{m.model}"
+        if m.status != "complete":
+            header += f" · {m.status}" if " · " in header else f" · ({m.status})"
+        lines += [header, "", _text_of(m.content).rstrip(), ""]
+    return "\n".join(lines)
+
+
+def _check_messages(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise ArgumentError("import: 'messages' must be a list")
+    out = []
+    for i, m in enumerate(raw):
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            raise ArgumentError(f"import: message {i + 1} has no valid role")
+        content = m.get("content")
+        if content is None:
+            content = ""
+        if not isinstance(content, str | list):
+            raise ArgumentError(f"import: message {i + 1} has content of the wrong type")
+        entry = {"role": m["role"], "content": content}
+        for key in ("status", "provider", "model", "created"):
+            if key in m and m[key] is not None:
+                entry[key] = m[key]
+        out.append(entry)
+    return out
+
+
+def _parse_markdown(text: str) -> Imported:
+    name = None
+    messages: list[dict[str, Any]] = []
+    body: list[str] = []
+    for line in text.splitlines():
+        match = _HEADER.match(line)
+        if match:
+            if messages:
+                messages[-1]["content"] = "\n".join(body).strip()
+            messages.append({"role": match.group(1), "content": ""})
+            body = []
+        elif not messages and line.startswith("# ") and name is None:
+            name = line[2:].strip() or None
+        elif messages:
+            body.append(line)
+    if not messages:
+        raise ArgumentError("import: no messages found (expected JSON or chatthy Markdown)")
+    messages[-1]["content"] = "\n".join(body).strip()
+    return Imported(name, None, messages)
+
+
+def parse_chat(data: str) -> Imported:
+    """Read a chat file.
+
+    Raises:
+        ArgumentError: the file is neither valid JSON of a known shape nor our Markdown.
+    """
+    stripped = data.lstrip()
+    if not stripped.startswith(("{", "[")):
+        return _parse_markdown(data)
+    try:
+        doc = json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        raise ArgumentError(f"import: not valid JSON: {exc}") from exc
+    if isinstance(doc, list):
+        return Imported(None, None, _check_messages(doc))
+    if isinstance(doc, dict) and "messages" in doc:
+        name = doc.get("name") if isinstance(doc.get("name"), str) else None
+        personality = doc.get("personality") if isinstance(doc.get("personality"), str) else None
+        return Imported(name, personality, _check_messages(doc["messages"]))
+    raise ArgumentError("import: JSON must be a messages list or an object with 'messages'")

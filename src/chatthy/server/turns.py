@@ -1,0 +1,206 @@
+"""One reply: build the context, stream from the provider, checkpoint, store.
+
+The reply runs as its own task so that it goes on whoever disconnects. The user's
+message is already stored; the reply is a ``streaming`` message checkpointed as it grows
+and completed in one write, with ``<think>`` text and reasoning shown but never saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from chatthy.context import ThinkSplitter, fit, strip_think
+from chatthy.errors import ChatthyError, ProviderError
+from chatthy.providers.base import (
+    Message,
+    Options,
+    Provider,
+    ReasoningDelta,
+    TextDelta,
+    Usage,
+)
+from chatthy.store.base import ChatRecord, MessageRecord, Status
+
+if TYPE_CHECKING:
+    from chatthy.server.app import Server
+    from chatthy.server.streams import Stream
+
+__all__ = ["history_messages", "start_reply"]
+
+log = logging.getLogger("chatthy.server")
+
+
+def history_messages(records: list[MessageRecord]) -> list[Message]:
+    """The stored messages as a provider sees them (failed, empty replies left out)."""
+    out: list[Message] = []
+    for rec in records:
+        if rec.role == "assistant" and not rec.content:
+            continue
+        out.append({"role": rec.role, "content": rec.content})
+    return out
+
+
+async def start_reply(
+    server: Server,
+    profile: str,
+    conn: bytes,
+    request_id: str,
+    chat: ChatRecord,
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Start the reply to the chat's history; the stream is reserved before any wait.
+
+    Raises:
+        ConflictError: a reply is already running in this chat.
+        NotFoundError: the chat's provider does not exist.
+        ArgumentError: the newest message alone does not fit the provider's context.
+    """
+    stream = server.reserve_stream(request_id, profile, chat.name)
+    try:
+        provider = server.provider(chat.provider)
+        system = await server.system_messages(profile, chat.personality)
+        records = await server.store.messages(profile, chat.name)
+        fitted = fit(
+            system, history_messages(records), provider.context_length, provider.max_tokens
+        )
+        reply = await server.store.add_message(
+            profile,
+            chat.name,
+            "assistant",
+            "",
+            status="streaming",
+            provider=provider.name,
+            model=chat.model or provider.model,
+        )
+    except BaseException:
+        server.release_stream(stream)
+        raise
+    server.hub.watch(conn, profile, chat.name)
+    if fitted.dropped:
+        stream.emit(
+            "info",
+            data={
+                "dropped": fitted.dropped,
+                "dropped_tokens": fitted.dropped_tokens,
+                "tokens": fitted.tokens,
+            },
+        )
+    options = Options(model=chat.model or None, params=params or {})
+    stream.task = asyncio.create_task(
+        _run(server, stream, provider, fitted.messages, options, reply.id),
+        name=f"reply {profile}/{chat.name}",
+    )
+    return {
+        "chat": chat.name,
+        "stream": request_id,
+        "message_id": reply.id,
+        "tokens": fitted.tokens,
+        "dropped": fitted.dropped,
+    }
+
+
+class _Reply:
+    """What a reply has produced so far."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.splitter = ThinkSplitter()
+        self.usage: dict[str, int] | None = None
+
+    def text(self) -> str:
+        return strip_think("".join(self.parts))
+
+    def route(self, stream: Stream, pieces: list[tuple[str, str]]) -> None:
+        for kind, text in pieces:
+            if not text:
+                continue
+            if kind == "text":
+                self.parts.append(text)
+            stream.emit(kind, text)
+
+
+async def _run(
+    server: Server,
+    stream: Stream,
+    provider: Provider,
+    messages: list[Message],
+    options: Options,
+    message_id: int,
+) -> None:
+    reply = _Reply()
+    status: Status = "complete"
+    error: ChatthyError | None = None
+    try:
+        if stream.stop_reason is not None:
+            raise asyncio.CancelledError
+        await _pump(server, stream, provider, messages, options, message_id, reply)
+    except asyncio.CancelledError:
+        status = "interrupted" if stream.stop_reason == "interrupted" else "cancelled"
+    except ChatthyError as exc:
+        status, error = "error", exc
+    except Exception as exc:
+        log.exception("reply in %s/%s failed", stream.profile, stream.chat)
+        status = "error"
+        error = ProviderError(f"provider '{provider.name}' failed: {type(exc).__name__}")
+    await _finish(server, stream, message_id, reply, status, error)
+
+
+async def _pump(
+    server: Server,
+    stream: Stream,
+    provider: Provider,
+    messages: list[Message],
+    options: Options,
+    message_id: int,
+    reply: _Reply,
+) -> None:
+    interval = server.config.server.checkpoint_interval
+    next_checkpoint = time.monotonic() + interval
+    async for event in provider.stream(messages, options):
+        if isinstance(event, TextDelta):
+            reply.route(stream, reply.splitter.feed(event.text))
+        elif isinstance(event, ReasoningDelta):
+            stream.emit("reasoning", event.text)
+        elif isinstance(event, Usage):
+            reply.usage = {"input_tokens": event.input_tokens, "output_tokens": event.output_tokens}
+            stream.emit("usage", data=reply.usage)
+        if time.monotonic() >= next_checkpoint:
+            await _checkpoint(server, stream, message_id, reply)
+            next_checkpoint = time.monotonic() + interval
+    reply.route(stream, reply.splitter.flush())
+
+
+async def _checkpoint(server: Server, stream: Stream, message_id: int, reply: _Reply) -> None:
+    """Save the reply so far; a failed checkpoint is logged, not fatal."""
+    try:
+        await server.store.update_message(stream.profile, message_id, content=reply.text())
+    except ChatthyError as exc:
+        log.warning("checkpoint of %s/%s failed: %s", stream.profile, stream.chat, exc)
+
+
+async def _finish(
+    server: Server,
+    stream: Stream,
+    message_id: int,
+    reply: _Reply,
+    status: Status,
+    error: ChatthyError | None,
+) -> None:
+    data: dict[str, Any] = {"status": status, "message_id": message_id}
+    try:
+        await server.store.update_message(
+            stream.profile,
+            message_id,
+            content=reply.text(),
+            status=status,
+            usage=reply.usage,
+            error=error.message if error else "",
+        )
+    except ChatthyError as exc:
+        error, data["status"] = exc, "error"
+    if error is not None:
+        data["error"] = {"code": error.code, "message": error.message}
+    stream.emit("end", data=data, last=True)

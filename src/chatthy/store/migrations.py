@@ -1,0 +1,157 @@
+"""Versioned schema of the SQLite store: named migrations, applied in order, recorded.
+
+Each migration is a function registered with :func:`migration`; :func:`migrate` applies
+the ones not yet recorded in ``_migrations``, each in its own ``BEGIN IMMEDIATE``
+transaction together with its record, so a migration either happens completely or not at
+all, and two processes opening the same new file cannot both apply it. Never edit or
+reorder a migration that has shipped: add a new one.
+
+Profiles are referred to by name in ``chats`` and ``prompts`` (not by a foreign key) so
+that a profile's data does not depend on the order in which the server registers it.
+The full-text index ``messages_fts`` (rowid = message id) is kept in step by triggers, so
+every insert, update and delete of a message — including the cascade from deleting a chat
+— changes the index in the same transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+__all__ = ["MIGRATIONS", "applied", "migrate", "migration"]
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[Migration] = []
+"""Every migration in the order it is applied; the function's name is its identity."""
+
+
+def migration(fn: Migration) -> Migration:
+    """Register ``fn`` as the next migration (the decorator used below)."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def _ensure_table(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)"
+    )
+
+
+def applied(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations recorded in the database, in the order they were applied."""
+    _ensure_table(conn)
+    rows = conn.execute("SELECT name FROM _migrations ORDER BY applied, rowid").fetchall()
+    return [row[0] for row in rows]
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Bring the schema up to date; return the names of the migrations applied now.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``). Safe to call on every
+    open: a database that is up to date costs one small read.
+    """
+    done = set(applied(conn))
+    now_applied: list[str] = []
+    for fn in MIGRATIONS:
+        if fn.__name__ not in done and _apply(conn, fn):
+            now_applied.append(fn.__name__)
+    return now_applied
+
+
+def _apply(conn: sqlite3.Connection, fn: Migration) -> bool:
+    """Apply one migration unless another connection did so first; True if applied here."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        seen = conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (fn.__name__,))
+        if seen.fetchone() is not None:
+            conn.execute("COMMIT")
+            return False
+        fn(conn)
+        conn.execute(
+            "INSERT INTO _migrations (name, applied) VALUES (?, ?)", (fn.__name__, time.time())
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return True
+
+
+def _run(conn: sqlite3.Connection, statements: tuple[str, ...]) -> None:
+    """Run DDL one statement at a time (``executescript`` would commit mid-migration)."""
+    for statement in statements:
+        conn.execute(statement)
+
+
+# The text of a message for the full-text index: a string, the ``text`` of a part dict,
+# the strings and ``text`` fields of a list of parts. Images and tool calls add nothing.
+_TEXT_OF = """CASE json_type({c})
+    WHEN 'text' THEN json_extract({c}, '$')
+    WHEN 'object' THEN coalesce(json_extract({c}, '$.text'), '')
+    WHEN 'array' THEN coalesce((
+        SELECT group_concat(
+            CASE type WHEN 'text' THEN value
+            WHEN 'object' THEN json_extract(value, '$.text') END, char(10))
+        FROM json_each({c})), '')
+    ELSE '' END"""
+
+
+@migration
+def m001_initial(conn: sqlite3.Connection) -> None:
+    """Profiles, chats, messages, prompts and the full-text index over messages."""
+    new_text = _TEXT_OF.format(c="new.content")
+    _run(
+        conn,
+        (
+            """CREATE TABLE profiles (
+                name TEXT PRIMARY KEY,
+                public_key BLOB NOT NULL,
+                created REAL NOT NULL)""",
+            """CREATE TABLE chats (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                profile TEXT NOT NULL,
+                name TEXT NOT NULL,
+                personality TEXT NOT NULL DEFAULT '',
+                provider TEXT NOT NULL DEFAULT '',
+                model TEXT NOT NULL DEFAULT '',
+                created REAL NOT NULL,
+                updated REAL NOT NULL,
+                UNIQUE (profile, name))""",
+            "CREATE INDEX chats_by_updated ON chats (profile, updated DESC, id DESC)",
+            """CREATE TABLE messages (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                chat_id INTEGER NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+                role TEXT NOT NULL,
+                content TEXT NOT NULL CHECK (json_valid(content)),
+                status TEXT NOT NULL DEFAULT 'complete' CHECK (status IN
+                    ('complete', 'streaming', 'cancelled', 'error', 'interrupted')),
+                provider TEXT NOT NULL DEFAULT '',
+                model TEXT NOT NULL DEFAULT '',
+                usage TEXT CHECK (usage IS NULL OR json_valid(usage)),
+                error TEXT NOT NULL DEFAULT '',
+                created REAL NOT NULL,
+                updated REAL NOT NULL)""",
+            "CREATE INDEX messages_by_chat ON messages (chat_id, id)",
+            "CREATE INDEX messages_streaming ON messages (status) WHERE status = 'streaming'",
+            """CREATE TABLE prompts (
+                profile TEXT NOT NULL,
+                name TEXT NOT NULL,
+                text TEXT NOT NULL,
+                updated REAL NOT NULL,
+                PRIMARY KEY (profile, name)) WITHOUT ROWID""",
+            """CREATE VIRTUAL TABLE messages_fts USING fts5 (
+                text, tokenize = 'unicode61 remove_diacritics 2')""",
+            f"""CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+                INSERT INTO messages_fts (rowid, text) VALUES (new.id, {new_text});
+            END""",
+            f"""CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+                DELETE FROM messages_fts WHERE rowid = old.id;
+                INSERT INTO messages_fts (rowid, text) VALUES (new.id, {new_text});
+            END""",
+            """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+                DELETE FROM messages_fts WHERE rowid = old.id;
+            END""",
+        ),
+    )

@@ -1,0 +1,118 @@
+"""Every message that crosses the wire, declared once.
+
+Client → server: multipart ``[body, signature]``; ``body`` is msgpack of a
+:class:`Request` (a map with string keys), ``signature`` is Ed25519 over the exact body
+bytes. Server → client: one frame, msgpack of a :class:`Reply` (the answer to one request)
+or an :class:`Event` (one numbered piece of a reply stream), told apart by ``type``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from chatthy.errors import ChatthyError, DecodeError
+
+__all__ = [
+    "EVENT_KINDS",
+    "PROTOCOL_VERSION",
+    "ErrorInfo",
+    "Event",
+    "Reply",
+    "Request",
+    "ServerMessage",
+    "decode_request",
+    "decode_server_message",
+    "encode",
+    "error_reply",
+]
+
+PROTOCOL_VERSION = 1
+
+EVENT_KINDS = ("text", "reasoning", "usage", "info", "end")
+"""``text``/``reasoning`` carry ``text``; ``usage`` and ``info`` carry ``data``; ``end`` is
+the last event of a stream: ``total`` events in all, ``data`` holds ``status``
+(complete | cancelled | error), ``message_id`` and, on error, ``error`` {code, message}."""
+
+
+class Request(msgspec.Struct, omit_defaults=True):
+    """One client request. ``key`` is the sender's Ed25519 public key (32 bytes)."""
+
+    v: int
+    id: str
+    profile: str
+    ts: float
+    nonce: bytes
+    key: bytes
+    method: str
+    args: dict[str, Any] = {}
+
+
+class ErrorInfo(msgspec.Struct):
+    """A failure as the user sees it: a stable code and one line of text."""
+
+    code: str
+    message: str
+
+
+class Reply(msgspec.Struct, tag_field="type", tag="reply", omit_defaults=True):
+    """The answer to request ``id``: ``result`` when ``ok``, else ``error``."""
+
+    id: str
+    ok: bool = True
+    result: Any = None
+    error: ErrorInfo | None = None
+
+
+class Event(msgspec.Struct, tag_field="type", tag="event", omit_defaults=True):
+    """Event number ``seq`` (from 0) of the reply stream started by request ``id``."""
+
+    id: str
+    chat: str
+    seq: int
+    kind: str
+    text: str = ""
+    data: dict[str, Any] | None = None
+    total: int | None = None
+
+
+ServerMessage = Reply | Event
+
+_encoder = msgspec.msgpack.Encoder()
+_request_decoder = msgspec.msgpack.Decoder(Request)
+_server_decoder = msgspec.msgpack.Decoder(ServerMessage)  # type: ignore[arg-type]
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    """msgpack bytes of any wire message."""
+    return _encoder.encode(message)
+
+
+def decode_request(body: bytes) -> Request:
+    """Decode a client body.
+
+    Raises:
+        DecodeError: not msgpack, or not a well-typed Request.
+    """
+    try:
+        return _request_decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"malformed request: {exc}") from exc
+
+
+def decode_server_message(body: bytes) -> Reply | Event:
+    """Decode a server frame.
+
+    Raises:
+        DecodeError: not a well-typed Reply or Event.
+    """
+    try:
+        return _server_decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"malformed server message: {exc}") from exc
+
+
+def error_reply(request_id: str, exc: ChatthyError) -> Reply:
+    """The reply that reports ``exc`` for request ``request_id``."""
+    return Reply(id=request_id, ok=False, error=ErrorInfo(exc.code, exc.message))

@@ -1,0 +1,63 @@
+"""Keys and signatures: Ed25519 over the exact body bytes.
+
+The private key is derived on the client from the passphrase with scrypt, salted with the
+profile name, so the same passphrase gives each profile its own key and the passphrase
+never leaves the client. The server only ever sees public keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from chatthy.errors import SignatureError
+
+__all__ = ["SigningKey", "derive_key", "verify"]
+
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+
+
+class SigningKey:
+    """A profile's private key, able to sign bodies and tell its public key."""
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+        self.public_key: bytes = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def sign(self, body: bytes) -> bytes:
+        return self._private.sign(body)
+
+    @property
+    def fingerprint(self) -> str:
+        """A short, human-comparable form of the public key."""
+        return self.public_key.hex()
+
+
+def derive_key(passphrase: str, profile: str) -> SigningKey:
+    """The signing key of ``profile`` for ``passphrase`` (scrypt, ~40 ms)."""
+    seed = hashlib.scrypt(
+        passphrase.encode(),
+        salt=b"chatthy/profile/" + profile.encode(),
+        n=SCRYPT_N,
+        r=SCRYPT_R,
+        p=SCRYPT_P,
+        dklen=32,
+    )
+    return SigningKey(Ed25519PrivateKey.from_private_bytes(seed))
+
+
+def verify(public_key: bytes, body: bytes, signature: bytes) -> None:
+    """Check ``signature`` over ``body``.
+
+    Raises:
+        SignatureError: the key is malformed or the signature does not verify.
+    """
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, body)
+    except (InvalidSignature, ValueError) as exc:
+        raise SignatureError("bad signature: message not signed by its key") from exc

@@ -1,0 +1,86 @@
+"""The openai scheme against a real HTTP upstream through the real SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from chatthy.providers.base import Options, ReasoningDelta, TextDelta, Usage
+from conftest import HELLO, MakeProvider, collect
+from upstream import Reply, Upstream
+
+
+def _text(events: list[object], kind: type = TextDelta) -> str:
+    return "".join(e.text for e in events if isinstance(e, kind))  # type: ignore[attr-defined]
+
+
+async def test_reply_text_reasoning_and_usage(upstream: Upstream, make: MakeProvider) -> None:
+    upstream.push(Reply(chunks=["Hel", "lo!"], reasoning=["Let me ", "think."], usage=(30, 2)))
+    events = await collect(make())
+    assert _text(events, ReasoningDelta) == "Let me think."
+    assert _text(events) == "Hello!"
+    assert events[-1] == Usage(input_tokens=30, output_tokens=2)
+    first_text = next(i for i, e in enumerate(events) if isinstance(e, TextDelta))
+    assert all(isinstance(e, ReasoningDelta) for e in events[:first_text])
+
+
+async def test_request_carries_model_limits_and_params(
+    upstream: Upstream, make: MakeProvider
+) -> None:
+    provider = make(max_tokens=77, params={"temperature": 0.7, "top_p": 0.9})
+    await collect(provider, options=Options(model="big-model", params={"temperature": 0.1}))
+    body = upstream.requests[-1].body
+    assert body["model"] == "big-model"
+    assert body["max_tokens"] == 77
+    assert body["temperature"] == 0.1
+    assert body["top_p"] == 0.9
+    assert body["messages"] == HELLO
+    assert body["stream"] is True
+
+
+async def test_default_reply_echoes_the_user(make: MakeProvider) -> None:
+    events = await collect(make(), [{"role": "user", "content": "tell me more"}])
+    assert _text(events) == "upstream: tell me more"
+
+
+async def test_slow_chunks_arrive_one_by_one(upstream: Upstream, make: MakeProvider) -> None:
+    upstream.push(Reply(chunks=["a", "b", "c"], delay=0.1))
+    events = await collect(make())
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["a", "b", "c"]
+
+
+async def test_chunks_that_pile_up_come_merged(upstream: Upstream, make: MakeProvider) -> None:
+    upstream.push(Reply(chunks=[f"{n} " for n in range(200)], stall_after=1, stall=0.2))
+    texts = []
+    async with contextlib.aclosing(make().stream(HELLO, Options())) as stream:
+        async for event in stream:
+            if isinstance(event, TextDelta):
+                texts.append(event.text)
+                if len(texts) == 1:
+                    await asyncio.sleep(0.6)  # busy: the rest arrives meanwhile
+    assert texts == ["0 ", "".join(f"{n} " for n in range(1, 200))]
+
+
+async def test_models_lists_the_endpoint(make: MakeProvider) -> None:
+    assert await make().models() == ["test-model", "big-model"]
+
+
+async def test_one_client_serves_every_request(upstream: Upstream, make: MakeProvider) -> None:
+    provider = make()
+    await collect(provider)
+    await collect(provider)
+    chats = [r for r in upstream.requests if r.path == "/v1/chat/completions"]
+    assert len(chats) == 2
+    assert chats[0].peer == chats[1].peer  # same kept-alive connection, same client
+
+
+async def test_stopping_early_leaves_the_provider_usable(
+    upstream: Upstream, make: MakeProvider
+) -> None:
+    provider = make()
+    upstream.push(Reply(chunks=["first ", "second"], stall_after=1, stall=10))
+    async with contextlib.aclosing(provider.stream(HELLO, Options())) as stream:
+        async for event in stream:
+            assert event == TextDelta("first ")
+            break  # a user cancels the reply
+    assert _text(await collect(provider)) == "upstream: hello"

@@ -1,0 +1,59 @@
+"""The tabby scheme: OpenAI chat plus tabbyAPI's model list and admin load."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatthy.errors import ProviderAuthError, ProviderError
+from chatthy.providers.base import TextDelta
+from chatthy.providers.tabby import TabbyProvider
+from conftest import MakeProvider, collect
+from upstream import Upstream
+
+
+async def test_chat_works_like_openai(make: MakeProvider) -> None:
+    events = await collect(make("tabby"))
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "upstream: hello"
+
+
+async def test_models_asks_with_the_admin_key(upstream: Upstream, make: MakeProvider) -> None:
+    assert await make("tabby", admin_key="admin-secret").models() == ["test-model", "big-model"]
+    request = upstream.requests[-1]
+    assert (request.method, request.path) == ("GET", "/v1/model/list")
+    assert request.headers["x-admin-key"] == "admin-secret"
+
+
+async def test_load_model(upstream: Upstream, make: MakeProvider) -> None:
+    provider = make("tabby", admin_key="admin-secret")
+    assert isinstance(provider, TabbyProvider)
+    await provider.load_model("big-model")
+    assert upstream.loaded_model == "big-model"
+    assert provider.model == "big-model"
+    assert upstream.requests[-1].body == {"name": "big-model"}
+    await collect(provider)
+    assert upstream.requests[-1].body["model"] == "big-model"
+
+
+async def test_load_with_a_wrong_admin_key(upstream: Upstream, make: MakeProvider) -> None:
+    provider = make("tabby", admin_key="guess")
+    assert isinstance(provider, TabbyProvider)
+    with pytest.raises(ProviderAuthError, match=r"^provider 'up': invalid admin key$"):
+        await provider.load_model("big-model")
+    assert upstream.loaded_model is None
+
+
+async def test_load_of_an_unknown_model(make: MakeProvider) -> None:
+    provider = make("tabby", admin_key="admin-secret")
+    assert isinstance(provider, TabbyProvider)
+    with pytest.raises(ProviderError) as info:
+        await provider.load_model("ghost")
+    assert str(info.value) == (
+        "provider 'up': cannot load model 'ghost': Could not find the model path for load."
+    )
+
+
+async def test_load_needs_an_admin_key(make: MakeProvider) -> None:
+    provider = make("tabby")
+    assert isinstance(provider, TabbyProvider)
+    with pytest.raises(ProviderAuthError, match="needs admin_key"):
+        await provider.load_model("big-model")

@@ -1,0 +1,169 @@
+"""Messages: adding, paging, the life of a streamed reply, edits, truncation, recovery."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatthy.errors import ArgumentError, NotFoundError
+from chatthy.store.sqlite import SQLiteStore
+
+ALICE = "alice"
+PICTURE = [
+    {"type": "text", "text": "What bird is this?"},
+    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+]
+
+
+async def test_message_round_trips_with_images_and_usage(store: SQLiteStore, chat: str) -> None:
+    added = await store.add_message(
+        ALICE, chat, "user", PICTURE, provider="local", model="llava", usage={"input_tokens": 7}
+    )
+    stored = (await store.messages(ALICE, chat))[-1]
+    assert stored == added
+    assert stored.content == PICTURE
+    assert (stored.role, stored.status, stored.provider, stored.model) == (
+        "user",
+        "complete",
+        "local",
+        "llava",
+    )
+    assert stored.usage == {"input_tokens": 7}
+    assert (await store.get_chat(ALICE, chat)).messages == 3
+
+
+async def test_adding_a_message_moves_its_chat_to_the_top(store: SQLiteStore, chat: str) -> None:
+    await store.create_chat(ALICE, "newer", "", "", "")
+    await store.add_message(ALICE, chat, "user", "one more thing")
+    assert [c.name for c in await store.list_chats(ALICE)] == [chat, "newer"]
+
+
+async def test_add_message_failures(store: SQLiteStore, chat: str) -> None:
+    with pytest.raises(NotFoundError, match="nope"):
+        await store.add_message(ALICE, "nope", "user", "hi")
+    with pytest.raises(ArgumentError, match="status"):
+        await store.add_message(ALICE, chat, "user", "hi", status="done")  # type: ignore[arg-type]
+    with pytest.raises(ArgumentError, match="role"):
+        await store.add_message(ALICE, chat, "", "hi")
+    with pytest.raises(ArgumentError, match="JSON"):
+        await store.add_message(ALICE, chat, "user", {"when": object()})
+    with pytest.raises(ArgumentError, match="usage"):
+        await store.add_message(ALICE, chat, "user", "hi", usage=[1, 2])  # type: ignore[arg-type]
+    assert len(await store.messages(ALICE, chat)) == 2
+
+
+async def test_streamed_reply_checkpoints_then_completes(store: SQLiteStore, chat: str) -> None:
+    reply = await store.add_message(
+        ALICE, chat, "assistant", "", status="streaming", provider="echo", model="echo-1"
+    )
+    text = ""
+    for word in ("The", " ridge", " trail", " is", " steep."):
+        text += word
+        await store.update_message(ALICE, reply.id, content=text)
+        now = (await store.messages(ALICE, chat))[-1]
+        assert (now.content, now.status) == (text, "streaming")
+    await store.update_message(
+        ALICE, reply.id, content=text, status="complete", usage={"output_tokens": 5}
+    )
+    done = (await store.messages(ALICE, chat))[-1]
+    assert (done.content, done.status, done.usage) == (
+        "The ridge trail is steep.",
+        "complete",
+        {"output_tokens": 5},
+    )
+    assert (done.provider, done.model, done.created) == ("echo", "echo-1", reply.created)
+    assert done.updated >= reply.updated
+
+
+async def test_failed_reply_keeps_its_text_and_error(store: SQLiteStore, chat: str) -> None:
+    reply = await store.add_message(ALICE, chat, "assistant", "partial", status="streaming")
+    await store.update_message(ALICE, reply.id, status="error", error="provider timed out")
+    failed = (await store.messages(ALICE, chat))[-1]
+    assert (failed.content, failed.status, failed.error) == (
+        "partial",
+        "error",
+        "provider timed out",
+    )
+
+
+async def test_update_failures_change_nothing(store: SQLiteStore, chat: str) -> None:
+    first = (await store.messages(ALICE, chat))[0]
+    with pytest.raises(NotFoundError):
+        await store.update_message(ALICE, 999_999, content="x")
+    with pytest.raises(ArgumentError):
+        await store.update_message(ALICE, first.id, content="x", status="bogus")  # type: ignore[arg-type]
+    with pytest.raises(ArgumentError):
+        await store.update_message(ALICE, first.id, content=[object()])
+    assert (await store.messages(ALICE, chat))[0] == first
+
+
+async def test_edit_changes_only_the_content(store: SQLiteStore, chat: str) -> None:
+    first = (await store.messages(ALICE, chat))[0]
+    await store.update_message(ALICE, first.id, content="Where should we go swimming?")
+    edited = (await store.messages(ALICE, chat))[0]
+    assert (edited.id, edited.role, edited.status) == (first.id, "user", "complete")
+    assert edited.content == "Where should we go swimming?"
+
+
+async def test_paging_backwards_returns_every_message_once(store: SQLiteStore) -> None:
+    await store.create_chat(ALICE, "long", "", "", "")
+    for i in range(25):
+        await store.add_message(ALICE, "long", "user", f"message {i}")
+    newest = await store.messages(ALICE, "long", limit=10)
+    assert [m.content for m in newest] == [f"message {i}" for i in range(15, 25)]
+    seen, before = [], None
+    while page := await store.messages(ALICE, "long", before=before, limit=10):
+        assert [m.id for m in page] == sorted(m.id for m in page)
+        seen = page + seen
+        before = page[0].id
+    assert [m.content for m in seen] == [f"message {i}" for i in range(25)]
+    below = await store.messages(ALICE, "long", before=newest[0].id)
+    assert len(below) == 15
+
+
+async def test_paging_limits(store: SQLiteStore, chat: str) -> None:
+    assert await store.messages(ALICE, chat, limit=0) == []
+    assert len(await store.messages(ALICE, chat, limit=100)) == 2
+    with pytest.raises(ArgumentError, match="limit"):
+        await store.messages(ALICE, chat, limit=-1)
+    with pytest.raises(NotFoundError):
+        await store.messages(ALICE, "nope")
+
+
+async def test_delete_from_a_message_removes_it_and_later_ones(
+    store: SQLiteStore, chat: str
+) -> None:
+    third = await store.add_message(ALICE, chat, "user", "and the weather?")
+    await store.add_message(ALICE, chat, "assistant", "sunny")
+    assert await store.delete_messages_from(ALICE, chat, third.id) == 2
+    remaining = await store.messages(ALICE, chat)
+    assert [m.content for m in remaining] == [
+        "Where should we go hiking?",
+        "Try the ridge trail near the lake.",
+    ]
+    assert await store.search(ALICE, "sunny") == []
+    again = await store.add_message(ALICE, chat, "user", "and the weather?")
+    assert again.id > third.id
+
+
+async def test_delete_from_needs_a_message_of_that_chat(store: SQLiteStore, chat: str) -> None:
+    await store.create_chat(ALICE, "other", "", "", "")
+    elsewhere = await store.add_message(ALICE, "other", "user", "hello")
+    with pytest.raises(NotFoundError):
+        await store.delete_messages_from(ALICE, chat, elsewhere.id)
+    with pytest.raises(NotFoundError):
+        await store.delete_messages_from(ALICE, chat, 999_999)
+    with pytest.raises(NotFoundError):
+        await store.delete_messages_from(ALICE, "nope", elsewhere.id)
+    assert len(await store.messages(ALICE, chat)) == 2
+    assert len(await store.messages(ALICE, "other")) == 1
+
+
+async def test_mark_interrupted_turns_only_streaming_replies(store: SQLiteStore, chat: str) -> None:
+    running = await store.add_message(ALICE, chat, "assistant", "so far", status="streaming")
+    await store.add_message(ALICE, chat, "assistant", "stopped", status="cancelled")
+    assert await store.mark_interrupted() == 1
+    statuses = [(m.content, m.status) for m in await store.messages(ALICE, chat)]
+    assert statuses[-2:] == [("so far", "interrupted"), ("stopped", "cancelled")]
+    assert statuses[0][1] == "complete"
+    assert await store.mark_interrupted() == 0
+    assert (await store.messages(ALICE, chat))[-2].id == running.id
