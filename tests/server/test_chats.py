@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ClientMaker, turn
 
 from chatthy.errors import ArgumentError, ConflictError, NotFoundError
 from chatthy.server.app import Server
+from helpers import ClientMaker, collect, turn
 
 
 async def test_turn_streams_and_is_stored(server: Server, connect: ClientMaker) -> None:
@@ -85,8 +85,6 @@ async def test_undo_edit_regenerate(server: Server, connect: ClientMaker) -> Non
     result = await client.call("undo", chat="c")
     assert result["removed"] == 2
     stream, _ = await client.start("edit", "c", text="uno")
-    from conftest import collect
-
     seen = await collect(stream)
     assert seen.text == "echo: uno"
     msgs = (await client.call("messages", chat="c"))["messages"]
@@ -104,8 +102,7 @@ async def test_messages_page_backwards(server: Server, connect: ClientMaker) -> 
         await turn(client, "long", f"m{i}")
     last = (await client.call("messages", chat="long", limit=4))["messages"]
     assert [m["content"] for m in last] == ["m3", "echo: m3", "m4", "echo: m4"]
-    before = (await client.call("messages", chat="long", limit=4,
-                                before=last[0]["id"]))["messages"]
+    before = (await client.call("messages", chat="long", limit=4, before=last[0]["id"]))["messages"]
     assert [m["content"] for m in before] == ["m1", "echo: m1", "m2", "echo: m2"]
 
 
@@ -164,11 +161,13 @@ async def test_export_import_round_trip(server: Server, connect: ClientMaker) ->
 
 async def test_import_openai_messages(server: Server, connect: ClientMaker) -> None:
     client = connect(server)
-    data = json.dumps([
-        {"role": "system", "content": "be kind"},
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "hello"},
-    ])
+    data = json.dumps(
+        [
+            {"role": "system", "content": "be kind"},
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+        ]
+    )
     result = await client.call("import", data=data, chat="oa")
     assert result["messages"] == 3
     seen = await turn(client, "oa", "and now?")
@@ -179,9 +178,27 @@ async def test_import_openai_messages(server: Server, connect: ClientMaker) -> N
 
 async def test_commands_describe_every_rpc(server: Server, connect: ClientMaker) -> None:
     commands = {c["name"]: c for c in await connect(server).call("commands")}
-    for name in ("status", "providers", "chats", "messages", "chat", "cancel", "attach", "new",
-                 "rename", "fork", "destroy", "undo", "edit", "regenerate", "search", "prompts",
-                 "export", "import", "account"):
+    for name in (
+        "status",
+        "providers",
+        "chats",
+        "messages",
+        "chat",
+        "cancel",
+        "attach",
+        "new",
+        "rename",
+        "fork",
+        "destroy",
+        "undo",
+        "edit",
+        "regenerate",
+        "search",
+        "prompts",
+        "export",
+        "import",
+        "account",
+    ):
         assert name in commands, name
         assert commands[name]["help"], name
     chat_args = {a["name"]: a for a in commands["chat"]["args"]}

@@ -9,14 +9,20 @@ import signal
 import sys
 from pathlib import Path
 
-from conftest import ClientMaker, turn
+from helpers import ClientMaker, turn
 from upstream import Reply, Upstream
 
 
 async def start_server(address: str) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "chatthy", "serve", "--listen", address,
-        stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "chatthy",
+        "serve",
+        "--listen",
+        address,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
     )
     assert proc.stderr is not None
     while True:
@@ -31,8 +37,8 @@ def write_config(home: Path, upstream: Upstream) -> None:
     conf.mkdir(parents=True, exist_ok=True)
     (conf / "server.toml").write_text(
         "[server]\ncheckpoint_interval = 0.1\n\n"
-        "[providers.up]\nscheme = \"openai\"\n"
-        f"base_url = \"{upstream.openai_url}\"\napi_key = \"k\"\nmodel = \"m\"\n"
+        '[providers.up]\nscheme = "openai"\n'
+        f'base_url = "{upstream.openai_url}"\napi_key = "k"\nmodel = "m"\n'
         "retries = 0\n",
         encoding="utf-8",
     )

@@ -11,13 +11,13 @@ import msgspec
 import pytest
 import zmq
 import zmq.asyncio
-from conftest import ClientMaker, ServerFactory, key_for
 
 from chatthy.config import ProviderConfig
 from chatthy.errors import ArgumentError, UnknownMethodError
 from chatthy.server.app import Server
 from chatthy.wire.messages import PROTOCOL_VERSION, Reply, Request, decode_server_message, encode
 from chatthy.wire.signing import SigningKey
+from helpers import ClientMaker, ServerFactory, key_for
 
 
 class RawPeer:
@@ -146,9 +146,7 @@ async def test_wrong_passphrase_for_registered_profile(peer: RawPeer) -> None:
     assert "wrong passphrase" in reply.error.message  # type: ignore[union-attr]
 
 
-async def test_unknown_method_and_bad_args(
-    small_server: Server, connect: ClientMaker
-) -> None:
+async def test_unknown_method_and_bad_args(small_server: Server, connect: ClientMaker) -> None:
     client = connect(small_server)
     with pytest.raises(UnknownMethodError, match="unknown command 'launch'"):
         await client.call("launch")

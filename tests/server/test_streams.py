@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import ClientMaker, ServerFactory, collect, openai_provider, turn
-from upstream import Reply, Upstream
 
 from chatthy.server.app import Server
+from helpers import ClientMaker, ServerFactory, collect, openai_provider, turn
+from upstream import Reply, Upstream
 
 
 @pytest.fixture
@@ -17,22 +17,22 @@ async def live(servers: ServerFactory, upstream: Upstream) -> Server:
     return await servers.start({"up": openai_provider(upstream)}, checkpoint_interval=0.05)
 
 
-async def test_twenty_clients_at_once_all_in_order(live: Server, upstream: Upstream,
-                                                   connect: ClientMaker) -> None:
+async def test_twenty_clients_at_once_all_in_order(
+    live: Server, upstream: Upstream, connect: ClientMaker
+) -> None:
     chunks = [f"<{i}>" for i in range(60)]
     upstream.push(Reply(chunks=chunks, delay=0.001), times=20)
     clients = [connect(live, f"user{i % 5}") for i in range(20)]
-    results = await asyncio.gather(
-        *(turn(c, f"chat{i}", "go") for i, c in enumerate(clients))
-    )
+    results = await asyncio.gather(*(turn(c, f"chat{i}", "go") for i, c in enumerate(clients)))
     for seen in results:
         assert seen.text == "".join(chunks)
         assert seen.seqs == list(range(len(seen.seqs)))
         assert seen.status == "complete"
 
 
-async def test_second_client_sees_reply_live(live: Server, upstream: Upstream,
-                                             connect: ClientMaker) -> None:
+async def test_second_client_sees_reply_live(
+    live: Server, upstream: Upstream, connect: ClientMaker
+) -> None:
     upstream.push(Reply(chunks=["slow ", "and ", "steady"], delay=0.05))
     first, second = connect(live), connect(live)
     await first.call("new", chat="shared")
@@ -45,8 +45,9 @@ async def test_second_client_sees_reply_live(live: Server, upstream: Upstream,
     assert (await mine).text == "slow and steady"
 
 
-async def test_other_profile_sees_nothing(live: Server, upstream: Upstream,
-                                          connect: ClientMaker) -> None:
+async def test_other_profile_sees_nothing(
+    live: Server, upstream: Upstream, connect: ClientMaker
+) -> None:
     upstream.push(Reply(chunks=["private"], delay=0.05))
     alice, bob = connect(live, "alice"), connect(live, "bob")
     await bob.attach("shared")
@@ -79,8 +80,9 @@ async def test_disconnect_and_attach_resumes_exactly(
     assert rest.status == "complete"
 
 
-async def test_cancel_keeps_partial_reply(live: Server, upstream: Upstream,
-                                          connect: ClientMaker) -> None:
+async def test_cancel_keeps_partial_reply(
+    live: Server, upstream: Upstream, connect: ClientMaker
+) -> None:
     upstream.push(Reply(chunks=[f"w{i} " for i in range(200)], delay=0.02))
     client = connect(live)
     stream, _ = await client.start("chat", "c", text="talk")
@@ -98,8 +100,9 @@ async def test_cancel_keeps_partial_reply(live: Server, upstream: Upstream,
     assert len(stored["content"]) < len("".join(f"w{i} " for i in range(200)))
 
 
-async def test_provider_dies_mid_stream(live: Server, upstream: Upstream,
-                                        connect: ClientMaker) -> None:
+async def test_provider_dies_mid_stream(
+    live: Server, upstream: Upstream, connect: ClientMaker
+) -> None:
     upstream.push(Reply(chunks=["part ", "one ", "never"], drop_after=2))
     client = connect(live)
     seen = await turn(client, "c", "hi")
@@ -115,18 +118,23 @@ async def test_provider_dies_mid_stream(live: Server, upstream: Upstream,
     assert (await turn(client, "c", "again")).text == "fine"
 
 
-async def test_invalid_key_is_one_clear_line(live: Server, upstream: Upstream,
-                                             connect: ClientMaker) -> None:
+async def test_invalid_key_is_one_clear_line(
+    live: Server, upstream: Upstream, connect: ClientMaker
+) -> None:
     upstream.push(Reply(status=401, error_message="bad key"))
     seen = await turn(connect(live), "c", "hi")
     assert seen.status == "error"
     assert seen.error == {"code": "provider_auth", "message": "provider 'up': invalid API key"}
 
 
-async def test_think_text_shown_but_not_stored(live: Server, upstream: Upstream,
-                                               connect: ClientMaker) -> None:
-    upstream.push(Reply(chunks=["<think>let me ", "see</think>", "The answer."],
-                        reasoning=["native reasoning"]))
+async def test_think_text_shown_but_not_stored(
+    live: Server, upstream: Upstream, connect: ClientMaker
+) -> None:
+    upstream.push(
+        Reply(
+            chunks=["<think>let me ", "see</think>", "The answer."], reasoning=["native reasoning"]
+        )
+    )
     client = connect(live)
     seen = await turn(client, "c", "q")
     assert "let me see" in seen.reasoning and "native reasoning" in seen.reasoning
@@ -140,8 +148,9 @@ async def test_think_text_shown_but_not_stored(live: Server, upstream: Upstream,
     assert all("let me" not in str(m["content"]) for m in sent)
 
 
-async def test_missing_opening_think_tag_not_stored(live: Server, upstream: Upstream,
-                                                     connect: ClientMaker) -> None:
+async def test_missing_opening_think_tag_not_stored(
+    live: Server, upstream: Upstream, connect: ClientMaker
+) -> None:
     upstream.push(Reply(chunks=["pondering...", "</think>", "Result."]))
     client = connect(live)
     await turn(client, "c", "q")
@@ -149,8 +158,9 @@ async def test_missing_opening_think_tag_not_stored(live: Server, upstream: Upst
     assert stored["content"] == "Result."
 
 
-async def test_history_truncated_to_context(servers: ServerFactory, upstream: Upstream,
-                                            connect: ClientMaker) -> None:
+async def test_history_truncated_to_context(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
     srv = await servers.start(
         {"small": openai_provider(upstream, context_length=300, max_tokens=100)}
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 
 from chatthy.errors import ArgumentError, ConflictError, NotFoundError
@@ -214,7 +216,7 @@ async def test_import_keeps_order_statuses_and_times(store: SQLiteStore) -> None
 async def test_import_with_a_bad_message_creates_nothing(store: SQLiteStore, bad: object) -> None:
     good = {"role": "user", "content": "fine"}
     with pytest.raises(ArgumentError):
-        await store.import_chat(ALICE, "broken", "", [good, bad])  # type: ignore[list-item]
+        await store.import_chat(ALICE, "broken", "", [good, cast(Any, bad)])
     assert await store.list_chats(ALICE) == []
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 
 from chatthy.errors import ArgumentError, NotFoundError
+from chatthy.store.base import MessageRecord
 from chatthy.store.sqlite import SQLiteStore
 
 ALICE = "alice"
@@ -41,13 +44,13 @@ async def test_add_message_failures(store: SQLiteStore, chat: str) -> None:
     with pytest.raises(NotFoundError, match="nope"):
         await store.add_message(ALICE, "nope", "user", "hi")
     with pytest.raises(ArgumentError, match="status"):
-        await store.add_message(ALICE, chat, "user", "hi", status="done")  # type: ignore[arg-type]
+        await store.add_message(ALICE, chat, "user", "hi", status=cast(Any, "done"))
     with pytest.raises(ArgumentError, match="role"):
         await store.add_message(ALICE, chat, "", "hi")
     with pytest.raises(ArgumentError, match="JSON"):
         await store.add_message(ALICE, chat, "user", {"when": object()})
     with pytest.raises(ArgumentError, match="usage"):
-        await store.add_message(ALICE, chat, "user", "hi", usage=[1, 2])  # type: ignore[arg-type]
+        await store.add_message(ALICE, chat, "user", "hi", usage=cast(Any, [1, 2]))
     assert len(await store.messages(ALICE, chat)) == 2
 
 
@@ -90,7 +93,7 @@ async def test_update_failures_change_nothing(store: SQLiteStore, chat: str) -> 
     with pytest.raises(NotFoundError):
         await store.update_message(ALICE, 999_999, content="x")
     with pytest.raises(ArgumentError):
-        await store.update_message(ALICE, first.id, content="x", status="bogus")  # type: ignore[arg-type]
+        await store.update_message(ALICE, first.id, content="x", status=cast(Any, "bogus"))
     with pytest.raises(ArgumentError):
         await store.update_message(ALICE, first.id, content=[object()])
     assert (await store.messages(ALICE, chat))[0] == first
@@ -110,7 +113,8 @@ async def test_paging_backwards_returns_every_message_once(store: SQLiteStore) -
         await store.add_message(ALICE, "long", "user", f"message {i}")
     newest = await store.messages(ALICE, "long", limit=10)
     assert [m.content for m in newest] == [f"message {i}" for i in range(15, 25)]
-    seen, before = [], None
+    seen: list[MessageRecord] = []
+    before: int | None = None
     while page := await store.messages(ALICE, "long", before=before, limit=10):
         assert [m.id for m in page] == sorted(m.id for m in page)
         seen = page + seen

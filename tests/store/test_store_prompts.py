@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 
 from chatthy.errors import ArgumentError, ConflictError, NotFoundError
@@ -48,7 +50,7 @@ async def test_bad_names_are_refused(store: SQLiteStore, bad: str) -> None:
 
 async def test_text_must_be_text(store: SQLiteStore) -> None:
     with pytest.raises(ArgumentError, match="text"):
-        await store.set_prompt(ALICE, "p", None)  # type: ignore[arg-type]
+        await store.set_prompt(ALICE, "p", cast(Any, None))
     assert await store.list_prompts(ALICE) == []
 
 

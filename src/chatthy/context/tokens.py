@@ -67,7 +67,7 @@ _ASCII_PIECES = (  # (pattern, tokens per match)
 _CYRILLIC_GREEK_PIECE = (re.compile(r"[\u0370-\u052F]{1,4}"), 1.537)
 _SCRIPT_CHARS = (  # (pattern of runs, tokens per character); the classes are disjoint
     (re.compile(r"[ÄÖÜäöüß]+"), 4.566),
-    (re.compile(r"[\u00C0-\u00C3\u00C5-\u00D5\u00D8-\u00DB\u00DD-\u00DE\u00E0-\u00E3\u00E5-\u00F5\u00F8-\u00FB\u00FD-\u00FF]+"), 2.102),
+    (re.compile("[À-ÃÅ-ÕØ-ÛÝÞà-ãå-õø-ûý-ÿ]+"), 2.102),  # Latin-1 letters, umlauts apart
     (re.compile(r"[\u0100-\u024F]+"), 3.057),
     (re.compile(r"[\u0530-\u07FF]+"), 0.882),
     (re.compile(r"[\u3400-\u9FFF\uF900-\uFAFF]+"), 1.332),
@@ -81,9 +81,11 @@ def estimate_tokens(text: str) -> int:
     """Estimate the cl100k token count of ``text`` without a tokenizer.
 
     Used when no local encoding exists. Counts letter pieces, digit groups, punctuation
-    and whitespace runs, and non-Latin characters by script, each with a measured weight:
-    within ~10% of cl100k on a paragraph or more of most kinds of text, where characters
-    divided by four is off by 20–80% on JSON, numbers and non-Latin scripts.
+    and whitespace runs, and non-Latin characters by script, each with a measured weight.
+    On a paragraph or more it lands within ~10% of cl100k for English, code, JSON, CSV,
+    markdown, German, French, Spanish, Polish, Russian, Arabic, Chinese and Japanese prose
+    (Italian and Ukrainian run 15–20% low, technical Chinese and Korean 10–20% high),
+    where characters divided by four is off by 20–80% on JSON, numbers and non-Latin text.
     """
     if not text:
         return 0

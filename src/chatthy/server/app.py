@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import zmq
 import zmq.asyncio
@@ -115,7 +115,9 @@ class Server:
     def _send(self, conn: bytes, body: bytes) -> bool:
         """Send without ever blocking: a full pipe drops the frame (the client resyncs);
         an unknown peer returns False."""
-        future = self._sock.send_multipart([conn, body], flags=zmq.DONTWAIT)
+        future = cast(
+            "asyncio.Future[Any]", self._sock.send_multipart([conn, body], flags=zmq.DONTWAIT)
+        )
         exc = future.exception() if future.done() else None
         if isinstance(exc, zmq.Again):
             return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from chatthy.context import ThinkSplitter, fit, strip_think
@@ -106,20 +107,23 @@ class _Reply:
     """What a reply has produced so far."""
 
     def __init__(self) -> None:
-        self.parts: list[str] = []
+        self.raw: list[str] = []
         self.splitter = ThinkSplitter()
         self.usage: dict[str, int] | None = None
 
     def text(self) -> str:
-        return strip_think("".join(self.parts))
+        """What is stored: the raw text less think blocks (also one whose opening tag the
+        model never sent, which the live split could not know about)."""
+        return strip_think("".join(self.raw))
 
-    def route(self, stream: Stream, pieces: list[tuple[str, str]]) -> None:
+    def add(self, stream: Stream, text: str) -> None:
+        self.raw.append(text)
+        self.route(stream, self.splitter.feed(text))
+
+    def route(self, stream: Stream, pieces: Sequence[tuple[str, str]]) -> None:
         for kind, text in pieces:
-            if not text:
-                continue
-            if kind == "text":
-                self.parts.append(text)
-            stream.emit(kind, text)
+            if text:
+                stream.emit(kind, text)
 
 
 async def _run(
@@ -161,7 +165,7 @@ async def _pump(
     next_checkpoint = time.monotonic() + interval
     async for event in provider.stream(messages, options):
         if isinstance(event, TextDelta):
-            reply.route(stream, reply.splitter.feed(event.text))
+            reply.add(stream, event.text)
         elif isinstance(event, ReasoningDelta):
             stream.emit("reasoning", event.text)
         elif isinstance(event, Usage):

@@ -81,7 +81,7 @@ ServerMessage = Reply | Event
 
 _encoder = msgspec.msgpack.Encoder()
 _request_decoder = msgspec.msgpack.Decoder(Request)
-_server_decoder = msgspec.msgpack.Decoder(ServerMessage)  # type: ignore[arg-type]
+_server_decoder = msgspec.msgpack.Decoder(ServerMessage)
 
 
 def encode(message: msgspec.Struct) -> bytes:

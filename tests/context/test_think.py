@@ -1,0 +1,151 @@
+"""Reasoning is shown while it streams but never stored: strip_think and ThinkSplitter."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from chatthy.context import Kind, ThinkSplitter, strip_think
+
+
+@pytest.mark.parametrize(
+    ("reply", "stored"),
+    [
+        ("<think>The user wants a haiku.</think>\n\nSnow on the harbour.", "Snow on the harbour."),
+        ("<thinking>\nplan\n</thinking>\nAnswer.", "Answer."),
+        ("<THINK>loud</THINK>Answer.", "Answer."),
+        ("Before. <think>aside</think> After.", "Before.  After."),
+        ("<think>a</think>One. <think>b</think>Two.", "One. Two."),
+        ("<think>cut off mid-thought", ""),
+        ("Answer first. <think>then it rambles", "Answer first. "),
+        ("The model reasons here.\nStill reasoning.</think>\n\nThe answer.", "The answer."),
+        ("No tags at all.", "No tags at all."),
+        ("    indented code stays indented", "    indented code stays indented"),
+        ("", ""),
+    ],
+    ids=[
+        "block",
+        "thinking-tag",
+        "upper-case",
+        "mid-reply",
+        "two-blocks",
+        "unterminated-only",
+        "unterminated-trailing",
+        "missing-opening-tag",
+        "no-tags",
+        "leading-space-kept-without-tags",
+        "empty",
+    ],
+)
+def test_strip_think_keeps_only_the_answer(reply: str, stored: str) -> None:
+    assert strip_think(reply) == stored
+
+
+def test_an_opening_tag_quoted_in_reasoning_does_not_swallow_the_answer() -> None:
+    reply = "<think>Should I answer inside <think> tags? No.</think>The answer is 4."
+    assert strip_think(reply) == "The answer is 4."
+
+
+def test_a_stray_closing_tag_after_the_reasoning_is_dropped() -> None:
+    assert strip_think("<think>a <think>b</think> c</think> d") == "c d"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Wrap the reasoning in `<think>` and end it with `</think>`, then answer.",
+        "Example:\n```xml\n<think>\nweigh the options\n</think>\nfinal answer\n```\nThat's all.",
+        "A lone `</think>` in code is not the end of any reasoning.",
+    ],
+    ids=["inline-code", "fenced-code", "closing-tag-in-code"],
+)
+def test_tags_inside_code_are_part_of_the_answer(reply: str) -> None:
+    assert strip_think(reply) == reply
+
+
+def test_reasoning_before_answer_about_tags_is_removed_but_the_code_kept() -> None:
+    reply = "<think>They ask about tags.</think>Use `<think>` like this: `<think>…</think>`."
+    assert strip_think(reply) == "Use `<think>` like this: `<think>…</think>`."
+
+
+def _merged(pieces: list[tuple[Kind, str]]) -> list[tuple[Kind, str]]:
+    merged: list[tuple[Kind, str]] = []
+    for kind, text in pieces:
+        if merged and merged[-1][0] == kind:
+            merged[-1] = (kind, merged[-1][1] + text)
+        else:
+            merged.append((kind, text))
+    return merged
+
+
+def _stream(chunks: list[str], *, in_think: bool = False) -> list[tuple[Kind, str]]:
+    splitter = ThinkSplitter(in_think=in_think)
+    pieces = [piece for chunk in chunks for piece in splitter.feed(chunk)]
+    return _merged(pieces + splitter.flush())
+
+
+SAMPLE = (
+    "<think>Step 1: read.\nStep 2: is a < b?</think>\n\nUse `<think>` tags; "
+    "<b>bold</b> stays. <thinking>second thought</thinking>Done <thi"
+)
+
+
+def test_the_sample_is_routed_as_a_reader_expects() -> None:
+    assert _stream([SAMPLE]) == [
+        ("reasoning", "Step 1: read.\nStep 2: is a < b?"),
+        ("text", "Use `<think>` tags; <b>bold</b> stays. "),
+        ("reasoning", "second thought"),
+        ("text", "Done <thi"),
+    ]
+
+
+def test_every_split_into_two_or_three_chunks_routes_like_the_whole() -> None:
+    whole = _stream([SAMPLE])
+    cuts = range(len(SAMPLE) + 1)
+    for i, j in itertools.combinations_with_replacement(cuts, 2):
+        assert _stream([SAMPLE[:i], SAMPLE[i:j], SAMPLE[j:]]) == whole, (i, j)
+
+
+def test_character_by_character_routes_like_the_whole() -> None:
+    assert _stream(list(SAMPLE)) == _stream([SAMPLE])
+
+
+def test_a_chunk_ending_in_part_of_a_tag_shows_nothing_of_the_tag() -> None:
+    splitter = ThinkSplitter()
+    assert splitter.feed("Hi <thi") == [("text", "Hi ")]
+    assert splitter.feed("nk>secret</thi") == [("reasoning", "secret")]
+    assert splitter.feed("nk>ok") == [("text", "ok")]
+
+
+def test_ordinary_text_is_held_back_no_longer_than_a_tag() -> None:
+    splitter = ThinkSplitter()
+    assert splitter.feed("if a < b and c <") == [("text", "if a < b and c ")]
+    assert splitter.feed("d then") == [("text", "<d then")]
+    assert splitter.feed("x <thinkin") == [("text", "x ")]
+    assert splitter.flush() == [("text", "<thinkin")]
+
+
+def test_an_unterminated_block_streams_as_reasoning_to_the_end() -> None:
+    assert _stream(["<think>still", " going"]) == [("reasoning", "still going")]
+
+
+def test_a_reply_that_starts_inside_reasoning_is_split_when_told() -> None:
+    chunks = ["Weighing it up", "...</thi", "nk>\n\nThe answer."]
+    assert _stream(chunks, in_think=True) == [
+        ("reasoning", "Weighing it up..."),
+        ("text", "The answer."),
+    ]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        SAMPLE,
+        "<think>x</think>\n\n  Answer with `code` and <think>y</think> more.",
+        "Plain text with no tags, and a < b > c.",
+    ],
+)
+def test_streamed_text_is_what_gets_stored(reply: str) -> None:
+    text = "".join(piece for kind, piece in _stream(list(reply)) if kind == "text")
+    assert text == strip_think(reply)
