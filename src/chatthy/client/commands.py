@@ -12,7 +12,15 @@ from chatthy.client.settings import Settings
 from chatthy.errors import ChatthyError
 from chatthy.wire.signing import derive_key
 
-__all__ = ["ask", "connect", "export", "import_file", "list_chats", "print_stream"]
+__all__ = [
+    "ask",
+    "connect",
+    "export",
+    "format_chats",
+    "import_file",
+    "list_chats",
+    "print_stream",
+]
 
 
 def connect(settings: Settings) -> Client:

@@ -9,6 +9,7 @@ import sys
 
 from chatthy.client.repl import repl
 from chatthy.client.settings import resolve
+from chatthy.config import data_dir
 from chatthy.errors import ChatthyError
 
 __all__ = ["run_embedded"]
@@ -29,10 +30,15 @@ def run_embedded(chat: str) -> int:
     except ChatthyError as exc:
         print(f"chatthy: {exc.message}", file=sys.stderr)
         return 1
-    server = subprocess.Popen(
-        [sys.executable, "-m", "chatthy", "serve", "--listen", address],
-        stdin=subprocess.DEVNULL,
-    )
+    log_path = data_dir() / "server.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "chatthy", "serve", "--listen", address],
+            stdin=subprocess.DEVNULL,
+            stderr=log,
+        )
+    print(f"embedded server on {address} (log: {log_path})", file=sys.stderr)
     try:
         return asyncio.run(repl(settings, chat))
     except ChatthyError as exc:

@@ -11,7 +11,7 @@ import shlex
 import sys
 from typing import Any
 
-from chatthy.client.commands import connect, print_stream
+from chatthy.client.commands import connect, format_chats, print_stream
 from chatthy.client.core import Client
 from chatthy.client.settings import Settings
 from chatthy.errors import ChatthyError
@@ -62,7 +62,10 @@ async def _command(client: Client, chat: str, line: str) -> str:
     ):
         args.setdefault("chat", chat)
     result = await client.call(name, **args)
-    print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    if name == "chats":
+        print(format_chats(result))
+    else:
+        print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
     return chat
 
 

@@ -6,6 +6,7 @@ from chatthy.context.think import Kind, ThinkSplitter, strip_think
 from chatthy.context.tokens import (
     IMAGE_TOKENS,
     MESSAGE_OVERHEAD,
+    TokenCache,
     count_message_tokens,
     count_tokens,
     estimate_tokens,
@@ -19,6 +20,7 @@ __all__ = [
     "Fitted",
     "Kind",
     "ThinkSplitter",
+    "TokenCache",
     "count_message_tokens",
     "count_tokens",
     "estimate_tokens",

@@ -26,6 +26,7 @@ from chatthy.providers.base import Message
 __all__ = [
     "IMAGE_TOKENS",
     "MESSAGE_OVERHEAD",
+    "TokenCache",
     "count_message_tokens",
     "count_tokens",
     "estimate_tokens",
@@ -195,3 +196,31 @@ def count_message_tokens(messages: list[Message]) -> int:
         if extra:
             total += count_tokens(msgspec.json.encode(extra).decode())
     return total
+
+
+class TokenCache:
+    """A :func:`count_message_tokens` that remembers text messages' counts.
+
+    The server fits the whole history into the context on every turn; counting a
+    5,000-message chat afresh takes ~0.2 s of the event loop, looking it up a few ms.
+    """
+
+    def __init__(self, size: int = 200_000) -> None:
+        self._size = size
+        self._counts: dict[tuple[str, str], int] = {}
+
+    def __call__(self, messages: list[Message]) -> int:
+        total = 0
+        for message in messages:
+            content = message.get("content")
+            if not isinstance(content, str) or len(message) != 2:
+                total += count_message_tokens([message])
+                continue
+            key = (str(message.get("role")), content)
+            count = self._counts.get(key)
+            if count is None:
+                if len(self._counts) >= self._size:
+                    self._counts.clear()
+                count = self._counts[key] = count_message_tokens([message])
+            total += count
+        return total

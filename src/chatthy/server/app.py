@@ -16,6 +16,7 @@ import zmq
 import zmq.asyncio
 
 from chatthy.config import ServerConfig, effective_providers
+from chatthy.context import TokenCache
 from chatthy.errors import (
     ChatthyError,
     ConflictError,
@@ -54,6 +55,7 @@ class Server:
             listed=config.server.profiles,
         )
         self.hub = Hub(self._send)
+        self.token_counts = TokenCache()
         self.started = asyncio.get_running_loop().time()
         self._ctx = zmq.asyncio.Context()
         self._sock = self._ctx.socket(zmq.ROUTER)

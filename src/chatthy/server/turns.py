@@ -65,7 +65,11 @@ async def start_reply(
         system = await server.system_messages(profile, chat.personality)
         records = await server.store.messages(profile, chat.name)
         fitted = fit(
-            system, history_messages(records), provider.context_length, provider.max_tokens
+            system,
+            history_messages(records),
+            provider.context_length,
+            provider.max_tokens,
+            counter=server.token_counts,
         )
         reply = await server.store.add_message(
             profile,

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from chatthy.errors import ChatthyError, NotFoundError
+from chatthy.errors import ArgumentError, ChatthyError, NotFoundError
 from chatthy.providers.base import Provider
 from chatthy.server.rpc import Context, registry
 
@@ -78,3 +78,19 @@ async def providers(ctx: Context, args: ProvidersArgs) -> list[dict[str, Any]]:
             *(_describe(p, p.name == default, args.models) for p in server.providers.values())
         )
     )
+
+
+class LoadArgs(msgspec.Struct, forbid_unknown_fields=True):
+    provider: str
+    model: str
+
+
+@registry.rpc()
+async def load(ctx: Context, args: LoadArgs) -> dict[str, Any]:
+    """Load a model on a provider that switches models itself (tabbyAPI's admin API)."""
+    provider = ctx.server.provider(args.provider)
+    loader = getattr(provider, "load_model", None)
+    if loader is None:
+        raise ArgumentError(f"provider '{args.provider}' cannot load models")
+    await loader(args.model)
+    return {"provider": provider.name, "model": args.model, "loaded": True}

@@ -1,0 +1,89 @@
+"""What clients learn about providers, and switching models through the server."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatthy.config import ProviderConfig
+from chatthy.errors import ArgumentError, ProviderAuthError
+from helpers import ClientMaker, ServerFactory, openai_provider, turn
+from upstream import Reply, Upstream
+
+
+async def test_providers_lists_models_from_upstream(
+    servers: ServerFactory, connect: ClientMaker
+) -> None:
+    with Upstream(models=["small", "large"]) as up:
+        srv = await servers.start(
+            {
+                "local": openai_provider(up, model="small"),
+                "gone": openai_provider(up, base_url="http://127.0.0.1:9/v1", connect_timeout=1),
+            },
+            default_provider="local",
+        )
+        listed = {p["name"]: p for p in await connect(srv).call("providers")}
+    assert listed["local"]["models"] == ["small", "large"]
+    assert listed["local"]["default"] is True
+    assert listed["local"]["context_length"] == 4096
+    assert "error" in listed["gone"] and listed["gone"]["error"].startswith("provider 'gone'")
+    assert "api_key" not in str(listed) and "sk-test" not in str(listed)
+
+
+async def test_chat_model_is_sent_upstream(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    srv = await servers.start({"local": openai_provider(upstream)})
+    client = connect(srv)
+    await turn(client, "c", "hi", model="other-model")
+    assert upstream.requests[-1].body["model"] == "other-model"
+    await turn(client, "c", "again")
+    assert upstream.requests[-1].body["model"] == "other-model"
+    chats = await client.call("chats")
+    assert chats[0]["model"] == "other-model"
+
+
+async def test_load_model_on_tabby(servers: ServerFactory, connect: ClientMaker) -> None:
+    with Upstream(models=["a", "b"], admin_key="admin") as up:
+        srv = await servers.start(
+            {
+                "tabby": openai_provider(up, scheme="tabby", admin_key="admin"),
+                "plain": openai_provider(up),
+                "wrong": openai_provider(up, scheme="tabby", admin_key="nope"),
+            }
+        )
+        client = connect(srv)
+        result = await client.call("load", provider="tabby", model="b")
+        assert result["loaded"] is True
+        assert up.loaded_model == "b"
+        with pytest.raises(ArgumentError, match="cannot load models"):
+            await client.call("load", provider="plain", model="b")
+        with pytest.raises(ProviderAuthError, match="provider 'wrong'"):
+            await client.call("load", provider="wrong", model="a")
+
+
+async def test_echo_offered_when_nothing_configured(
+    servers: ServerFactory, connect: ClientMaker
+) -> None:
+    srv = await servers.start(None)
+    listed = await connect(srv).call("providers")
+    assert [p["name"] for p in listed] == ["echo"]
+    seen = await turn(connect(srv), "c", "offline works")
+    assert seen.text == "echo: offline works"
+
+
+async def test_env_key_offers_provider(
+    servers: ServerFactory, connect: ClientMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    srv = await servers.start({"echo": ProviderConfig(scheme="echo")})
+    names = [p["name"] for p in await connect(srv).call("providers", models=False)]
+    assert names == ["echo", "openai"]
+
+
+async def test_retry_after_429_then_reply(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    srv = await servers.start({"local": openai_provider(upstream, retries=2)})
+    upstream.push(Reply(status=429), times=2)
+    upstream.push(Reply(chunks=["made it"]))
+    assert (await turn(connect(srv), "c", "hi")).text == "made it"
