@@ -126,3 +126,13 @@ async def test_help_lists_commands() -> None:
     assert code == 0
     for command in ("serve", "ask", "chats", "export", "import", "config", "run"):
         assert command in out
+
+
+async def test_config_key_shows_the_server_key(isolated_env: Path) -> None:
+    from chatthy.wire.curve import load_public_key
+
+    code, out, _ = await chatthy("config", "key")
+    assert code == 0
+    key = load_public_key(isolated_env / "data")
+    assert key is not None and out.strip() == key.decode()
+    assert (await chatthy("config", "key"))[1] == out

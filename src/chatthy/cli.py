@@ -11,11 +11,13 @@ import asyncio
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from chatthy import __version__
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 
 def _client_flags(p: argparse.ArgumentParser) -> None:
@@ -76,8 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="configuration files")
     p.add_argument(
         "action",
-        choices=("init", "path"),
-        help="init: write commented defaults where missing; path: show where",
+        choices=("init", "path", "key"),
+        help="init: write commented defaults where missing; path: show where; "
+        "key: show this machine's server key (made if missing)",
     )
 
     p = sub.add_parser("run", help="start an embedded server and chat with it")
@@ -183,6 +186,13 @@ def _cmd_config(args: argparse.Namespace) -> int:
     if args.action == "path":
         print(config_dir())
         return 0
+    if args.action == "key":
+        from chatthy.config import data_dir
+        from chatthy.wire.curve import server_key_pair
+
+        public, _ = _run_sync_config(lambda: server_key_pair(data_dir()))
+        print(public.decode())
+        return 0
     written = _run_sync_config(write_defaults)
     for path in written:
         print(f"wrote {path}")
@@ -191,7 +201,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_sync_config(fn: Callable[[], list[Path]]) -> list[Path]:
+def _run_sync_config(fn: Callable[[], T]) -> T:
     from chatthy.errors import ChatthyError
 
     try:

@@ -55,6 +55,8 @@ class ServerSection(msgspec.Struct, forbid_unknown_fields=True):
 
     listen: str = DEFAULT_SERVER
     registration: Literal["open", "closed"] = "open"
+    encryption: Literal["auto", "on"] = "auto"
+    """ZeroMQ CURVE: "auto" encrypts whenever listening beyond loopback; "on" always."""
     max_body: int = 4 * 1024 * 1024
     clock_window: float = 60.0
     checkpoint_interval: float = 1.0
@@ -82,6 +84,8 @@ class ClientConfig(msgspec.Struct, forbid_unknown_fields=True):
     provider: str = ""
     prompt: str = ""
     timeout: float = 30.0
+    server_key: str = ""
+    """The server's CURVE public key (Z85), as `chatthy serve` prints it."""
 
 
 def config_dir() -> Path:
@@ -168,6 +172,9 @@ listen = "tcp://127.0.0.1:23456"
 # "open": a new profile is registered with the first key it signs with (trust on first use).
 # "closed": only profiles already known, or listed under [server.profiles], get in.
 registration = "open"
+# ZeroMQ CURVE encryption: "auto" encrypts whenever listening beyond loopback (clients then
+# need the server key that `chatthy serve` prints); "on" encrypts on loopback too.
+encryption = "auto"
 # Largest accepted message body, in bytes.
 max_body = 4194304
 # Accepted clock difference between client and server, in seconds.
@@ -213,6 +220,9 @@ provider = ""
 prompt = ""
 # Seconds to wait for the server to answer.
 timeout = 30.0
+# The server's public key (env CHATTHY_SERVER_KEY), printed by `chatthy serve` and
+# `chatthy config key`; needed when the server is encrypted and on another machine.
+server_key = ""
 """
 
 

@@ -25,7 +25,13 @@ __all__ = [
 
 def connect(settings: Settings) -> Client:
     key = derive_key(settings.passphrase, settings.profile)
-    return Client(settings.server, settings.profile, key, timeout=settings.timeout)
+    return Client(
+        settings.server,
+        settings.profile,
+        key,
+        timeout=settings.timeout,
+        server_key=settings.server_key,
+    )
 
 
 async def print_stream(stream: ReplyStream, out: IO[str], err: IO[str]) -> ChatthyError | None:

@@ -101,8 +101,10 @@ class Client:
         *,
         timeout: float = 30.0,
         connect_timeout: float = 5.0,
+        server_key: bytes | None = None,
     ) -> None:
         self.address = address
+        self.server_key = server_key
         self.profile = profile
         self.key = key
         self.timeout = timeout
@@ -134,6 +136,11 @@ class Client:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDTIMEO, int(self.connect_timeout * 1000))
         sock.setsockopt(zmq.RCVHWM, 100_000)
+        if self.server_key:
+            public, secret = zmq.curve_keypair()
+            sock.curve_serverkey = self.server_key
+            sock.curve_publickey = public
+            sock.curve_secretkey = secret
         sock.connect(self.address)
         self._sock = sock
         self._reader = asyncio.create_task(self._read())
@@ -170,8 +177,9 @@ class Client:
         try:
             await self._sock.send_multipart([body, self.key.sign(body)])
         except zmq.Again:
+            hint = "is it running? is server_key its key?" if self.server_key else "is it running?"
             raise ServerUnavailableError(
-                f"cannot reach the server at {self.address} (is it running?)"
+                f"cannot reach the server at {self.address} ({hint})"
             ) from None
 
     async def call(self, method: str, **args: Any) -> Any:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from chatthy.config import DEFAULT_SERVER, ClientConfig, load_client_config
 from chatthy.errors import ConfigError
+from chatthy.wire.curve import is_loopback
 
 __all__ = ["Settings", "resolve"]
 
@@ -26,6 +27,7 @@ class Settings:
     provider: str
     prompt: str
     timeout: float
+    server_key: bytes | None
 
 
 def _passphrase(cfg: ClientConfig, profile: str) -> str:
@@ -52,6 +54,12 @@ def resolve(
     cfg = load_client_config(config)
     address = server or os.environ.get("CHATTHY_SERVER") or cfg.server or DEFAULT_SERVER
     name = profile or os.environ.get("CHATTHY_PROFILE") or cfg.profile or getpass.getuser()
+    key = os.environ.get("CHATTHY_SERVER_KEY") or cfg.server_key
+    if not key and not is_loopback(address):
+        raise ConfigError(
+            f"the server at {address} is encrypted: set server_key in client.toml or "
+            "CHATTHY_SERVER_KEY to the key `chatthy serve` printed"
+        )
     return Settings(
         server=address,
         profile=name,
@@ -59,4 +67,5 @@ def resolve(
         provider=cfg.provider,
         prompt=cfg.prompt,
         timeout=cfg.timeout,
+        server_key=key.encode() if key else None,
     )

@@ -33,6 +33,7 @@ from chatthy.server.rpc import Context, registry
 from chatthy.server.streams import Hub, Stream
 from chatthy.store.base import Store
 from chatthy.store.sqlite import SQLiteStore
+from chatthy.wire.curve import is_loopback, server_key_pair
 from chatthy.wire.messages import Reply, decode_request, encode, error_reply
 
 __all__ = ["Server"]
@@ -65,6 +66,8 @@ class Server:
         self._sock.setsockopt(zmq.LINGER, 0)
         self._tasks: set[asyncio.Task[None]] = set()
         self.address = ""
+        self.public_key = ""
+        """The CURVE public key clients must pin; empty when not encrypted."""
 
     @classmethod
     async def open(cls, config: ServerConfig) -> Server:
@@ -84,8 +87,20 @@ class Server:
         return cls(config, store, providers)
 
     def bind(self, address: str | None = None) -> str:
-        """Listen on ``address`` (port 0 picks a free port); return the bound address."""
-        self._sock.bind(address or self.config.server.listen)
+        """Listen on ``address`` (port 0 picks a free port); return the bound address.
+        Beyond loopback (or with ``encryption = "on"``) the socket is CURVE-encrypted.
+
+        Raises:
+            ConfigError: the server key cannot be made or read.
+        """
+        address = address or self.config.server.listen
+        if self.config.server.encryption == "on" or not is_loopback(address):
+            public, secret = server_key_pair(Path(self.config.data_dir))
+            self._sock.curve_secretkey = secret
+            self._sock.curve_publickey = public
+            self._sock.curve_server = True
+            self.public_key = public.decode()
+        self._sock.bind(address)
         self.address = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
         return self.address
 

@@ -30,6 +30,12 @@ async def run_server(config: ServerConfig, listen: str | None = None) -> None:
             file=sys.stderr,
             flush=True,
         )
+        if server.public_key:
+            print(
+                f'encrypted (CURVE): clients set server_key = "{server.public_key}"',
+                file=sys.stderr,
+                flush=True,
+            )
         loop = asyncio.get_running_loop()
         serving = asyncio.create_task(server.serve())
         for sig in (signal.SIGINT, signal.SIGTERM):
