@@ -221,6 +221,14 @@ class Client:
             raise
         return stream, result
 
+    def follow(self, stream_id: str, chat: str, from_seq: int = 0) -> ReplyStream:
+        """The stream ``stream_id`` of ``chat`` (known from ``messages``' ``running``),
+        registered so that its events, live or resent, are put in order."""
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            stream = self._streams[stream_id] = ReplyStream(self, stream_id, chat, from_seq)
+        return stream
+
     async def attach(self, chat: str, from_seq: int = 0) -> ReplyStream | None:
         """Open ``chat``; return the stream of a reply running in it, if any."""
         self._attaching[chat] = from_seq
