@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import zmq
+import zmq.asyncio
+
 from chatthy.client.core import Client
 from chatthy.config import ProviderConfig, ServerConfig, ServerSection
 from chatthy.server.app import Server
+from chatthy.wire.messages import PROTOCOL_VERSION, Reply, Request, decode_server_message, encode
 from chatthy.wire.signing import SigningKey, derive_key
 from upstream import Upstream
 
@@ -121,3 +127,40 @@ async def turn(client: Client, chat: str, text: str, **kwargs: Any) -> Collected
     """Send one message and read the whole reply."""
     stream, _ = await client.start("chat", chat, text=text, **kwargs)
     return await collect(stream)
+
+
+class RawPeer:
+    """A DEALER that sends whatever bytes a test makes, signed or not."""
+
+    def __init__(self, address: str) -> None:
+        self.ctx = zmq.asyncio.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(address)
+
+    async def send(self, *frames: bytes) -> Reply:
+        await self.sock.send_multipart(list(frames))
+        while True:
+            body = (await self.sock.recv_multipart())[0]
+            message = decode_server_message(body)
+            if isinstance(message, Reply):
+                return message
+
+    def close(self) -> None:
+        self.sock.close(0)
+        self.ctx.term()
+
+
+def request(key: SigningKey, profile: str = "alice", **fields: Any) -> bytes:
+    values: dict[str, Any] = {
+        "v": PROTOCOL_VERSION,
+        "id": os.urandom(4).hex(),
+        "profile": profile,
+        "ts": time.time(),
+        "nonce": os.urandom(16),
+        "key": key.public_key,
+        "method": "status",
+        "args": {},
+    }
+    values.update(fields)
+    return encode(Request(**values))

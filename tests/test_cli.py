@@ -5,20 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chatthy.server.app import Server
-from helpers import ServerFactory, openai_provider
+from helpers import ClientMaker, ServerFactory, openai_provider
 from upstream import Reply, Upstream
 
 
-async def chatthy(
-    *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
-) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
+async def spawn(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    """``chatthy ARGS`` as a real process, its stdin an open pipe."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "chatthy",
@@ -28,6 +30,28 @@ async def chatthy(
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
     )
+
+
+async def finish(proc: asyncio.subprocess.Process, timeout: float = 60) -> tuple[int, str, str]:
+    """Wait for the process to end by itself, without closing its stdin first."""
+    assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
+    try:
+        out, err, code = await asyncio.wait_for(
+            asyncio.gather(proc.stdout.read(), proc.stderr.read(), proc.wait()), timeout
+        )
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise AssertionError(f"chatthy still running after {timeout} s") from None
+    finally:
+        proc.stdin.close()
+    return code, out.decode(), err.decode()
+
+
+async def chatthy(
+    *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    proc = await spawn(*args, env=env)
     out, err = await asyncio.wait_for(proc.communicate(stdin or b""), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -42,6 +66,44 @@ async def live(
     monkeypatch.setenv("CHATTHY_PROFILE", "cli")
     monkeypatch.setenv("CHATTHY_PASSPHRASE", "pw")
     return srv
+
+
+@pytest.fixture
+async def duo(
+    servers: ServerFactory,
+    upstream: Upstream,
+    isolated_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Server:
+    """A server with two providers (``up``, ``other``) and a server prompt ``terse``."""
+    prompts = isolated_env / "config" / "prompts"
+    prompts.mkdir(parents=True)
+    (prompts / "terse.md").write_text("Answer in one word.", encoding="utf-8")
+    srv = await servers.start(
+        {"up": openai_provider(upstream), "other": openai_provider(upstream, model="m2")}
+    )
+    monkeypatch.setenv("CHATTHY_SERVER", srv.address)
+    monkeypatch.setenv("CHATTHY_PROFILE", "cli")
+    monkeypatch.setenv("CHATTHY_PASSPHRASE", "pw")
+    return srv
+
+
+async def chat_records(connect: ClientMaker, srv: Server) -> dict[str, dict[str, Any]]:
+    """Profile cli's chats by name, as the server has them."""
+    client = connect(srv, profile="cli", passphrase="pw")
+    return {c["name"]: c for c in await client.call("chats")}
+
+
+async def stored_reply(connect: ClientMaker, srv: Server, chat: str) -> dict[str, Any]:
+    """The last assistant message of ``chat`` once no reply runs in it any more."""
+    client = connect(srv, profile="cli", passphrase="pw")
+    for _ in range(100):
+        page = await client.call("messages", chat=chat)
+        if page["running"] is None:
+            break
+        await asyncio.sleep(0.05)
+    replies: list[dict[str, Any]] = [m for m in page["messages"] if m["role"] == "assistant"]
+    return replies[-1]
 
 
 async def test_ask_streams_reply_and_stores_it(live: Server, upstream: Upstream) -> None:
@@ -136,3 +198,176 @@ async def test_config_key_shows_the_server_key(isolated_env: Path) -> None:
     key = load_public_key(isolated_env / "data")
     assert key is not None and out.strip() == key.decode()
     assert (await chatthy("config", "key"))[1] == out
+
+
+async def test_serve_port_in_use_is_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"tcp://127.0.0.1:{taken.getsockname()[1]}"
+        code, _, err = await chatthy("serve", "--listen", address)
+    assert (code, err) == (1, f"chatthy: cannot listen on {address}: Address already in use\n")
+
+
+@pytest.mark.parametrize("address", ["garbage", "tcp://127.0.0.1:notaport"])
+async def test_serve_bad_listen_address_is_one_line(address: str) -> None:
+    code, _, err = await chatthy("serve", "--listen", address)
+    assert (code, err) == (1, f"chatthy: cannot listen on {address}: Invalid argument\n")
+
+
+async def test_serve_missing_config_file_is_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.toml"
+    code, _, err = await chatthy("serve", "--config", str(missing))
+    assert (code, err) == (1, f"chatthy: no config file at {missing}\n")
+
+
+async def test_serve_leaves_out_a_non_utf8_prompt(isolated_env: Path, connect: ClientMaker) -> None:
+    prompts = isolated_env / "config" / "prompts"
+    prompts.mkdir(parents=True)
+    (prompts / "bad.md").write_bytes(b"\xff\xfe not text")
+    (prompts / "good.md").write_text("Be good.", encoding="utf-8")
+    proc = await spawn("serve", "--listen", "tcp://127.0.0.1:0")
+    assert proc.stderr is not None
+    seen = []
+    while not seen or "listening on" not in seen[-1]:
+        line = await asyncio.wait_for(proc.stderr.readline(), 30)
+        assert line, f"serve ended: {seen}"
+        seen.append(line.decode())
+    address = seen[-1].split("listening on ")[1].split()[0]
+    assert any("bad.md" in line and "WARNING" in line for line in seen), seen
+    client = connect(address, profile="p", passphrase="pw")
+    names = {p["name"] for p in await client.call("prompts")}
+    assert {"default", "good"} <= names and "bad" not in names
+    proc.send_signal(signal.SIGTERM)
+    code, _, err = await finish(proc)
+    assert code == 0 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00binary", None])
+async def test_import_unreadable_file_is_one_line(tmp_path: Path, content: bytes | None) -> None:
+    path = tmp_path / "data.dat"
+    if content is not None:
+        path.write_bytes(content)
+    reason = "not UTF-8 text (byte 0)" if content else "No such file or directory"
+    code, _, err = await chatthy("import", str(path), env={"CHATTHY_PASSPHRASE": "pw"})
+    assert (code, err) == (1, f"chatthy: cannot read {path}: {reason}\n")
+
+
+@pytest.mark.parametrize(
+    "address", ["localhost:23456", "tcp://127.0.0.1:notaport", "tcp://127.0.0.1", "http://h:1"]
+)
+async def test_malformed_server_address_is_one_line(address: str) -> None:
+    code, _, err = await chatthy("ask", "--server", address, "hi", env={"CHATTHY_PASSPHRASE": "x"})
+    assert (code, err) == (
+        1,
+        f"chatthy: server address must look like tcp://HOST:PORT or ipc://PATH: got '{address}'\n",
+    )
+
+
+async def test_parallel_asks_get_chats_of_their_own(live: Server) -> None:
+    results = await asyncio.gather(*(chatthy("ask", f"question {i}") for i in range(4)))
+    assert [code for code, _, _ in results] == [0, 0, 0, 0], [err for _, _, err in results]
+    code, out, _ = await chatthy("chats")
+    assert out.count("ask ") == 4
+
+
+async def test_ask_text_never_waits_on_an_open_stdin(live: Server, upstream: Upstream) -> None:
+    proc = await spawn("ask", "hello")
+    code, out, err = await finish(proc, timeout=30)
+    assert code == 0, err
+    assert upstream.requests[-1].body["messages"][-1]["content"] == "hello"
+
+
+async def test_ask_dash_is_replaced_by_stdin(live: Server, upstream: Upstream) -> None:
+    code, _, err = await chatthy("ask", "summarise:", "-", stdin=b"the piped text\n")
+    assert code == 0, err
+    assert upstream.requests[-1].body["messages"][-1]["content"] == "summarise: the piped text"
+
+
+async def test_ask_help_tells_the_stdin_rule() -> None:
+    code, out, _ = await chatthy("ask", "--help")
+    assert code == 0
+    assert "stdin is read only when no TEXT is given" in " ".join(out.split())
+
+
+async def slow_ask(upstream: Upstream, chat: str) -> asyncio.subprocess.Process:
+    """``chatthy ask`` on a reply of 200 chunks, once its first text is out."""
+    upstream.push(Reply(chunks=["tick "] * 200, delay=0.02))
+    proc = await spawn("ask", "--chat", chat, "go on")
+    assert proc.stdout is not None
+    assert await asyncio.wait_for(proc.stdout.read(5), 30)
+    return proc
+
+
+async def test_ctrl_c_cancels_the_reply_on_the_server(
+    live: Server, upstream: Upstream, connect: ClientMaker
+) -> None:
+    proc = await slow_ask(upstream, "slow")
+    proc.send_signal(signal.SIGINT)
+    code, _, err = await finish(proc)
+    assert code == 130 and "Traceback" not in err, err
+    reply = await stored_reply(connect, live, "slow")
+    assert reply["status"] == "cancelled"
+    assert reply["content"].count("tick") < 200
+
+
+async def test_ask_reply_cancelled_elsewhere_exits_1(
+    live: Server, upstream: Upstream, connect: ClientMaker
+) -> None:
+    proc = await slow_ask(upstream, "c")
+    other = connect(live, profile="cli", passphrase="pw")
+    await other.call("cancel", chat="c")
+    code, _, err = await finish(proc)
+    assert (code, err) == (1, "chatthy: reply cancelled\n")
+
+
+async def test_ask_reply_interrupted_by_server_stop_exits_1(
+    live: Server, upstream: Upstream, servers: ServerFactory
+) -> None:
+    proc = await slow_ask(upstream, "i")
+    await servers.stop(live)
+    code, _, err = await finish(proc)
+    assert (code, err) == (1, "chatthy: reply interrupted (the server stopped)\n")
+
+
+async def test_repl_applies_provider_and_prompt(duo: Server, connect: ClientMaker) -> None:
+    code, _, err = await chatthy(
+        "repl", "--chat", "r", "--provider", "other", "--prompt", "terse", stdin=b"/quit\n"
+    )
+    assert code == 0, err
+    chat = (await chat_records(connect, duo))["r"]
+    assert (chat["provider"], chat["personality"]) == ("other", "terse")
+
+
+async def test_repl_unknown_provider_is_one_line(duo: Server) -> None:
+    code, _, err = await chatthy("repl", "--provider", "nope", stdin=b"/quit\n")
+    assert code == 1 and err.startswith("chatthy: ") and len(err.splitlines()) == 1, err
+
+
+async def test_run_applies_provider_and_prompt(
+    isolated_env: Path, servers: ServerFactory, connect: ClientMaker
+) -> None:
+    prompts = isolated_env / "config" / "prompts"
+    prompts.mkdir(parents=True)
+    (prompts / "terse.md").write_text("Answer in one word.", encoding="utf-8")
+    env = {"CHATTHY_PROFILE": "cli", "CHATTHY_PASSPHRASE": "pw"}
+    code, _, err = await chatthy("run", "--chat", "e", "--prompt", "terse", stdin=b"/q\n", env=env)
+    assert code == 0, err
+    srv = await servers.start()
+    chat = (await chat_records(connect, srv))["e"]
+    assert chat["personality"] == "terse"
+
+
+async def test_ask_client_defaults_only_for_new_chats(
+    duo: Server, isolated_env: Path, connect: ClientMaker
+) -> None:
+    (isolated_env / "config" / "client.toml").write_text(
+        'provider = "other"\nprompt = "terse"\n', encoding="utf-8"
+    )
+    assert (await chatthy("ask", "--chat", "keep", "--provider", "up", "hi"))[0] == 0
+    assert (await chatthy("ask", "--chat", "keep", "again"))[0] == 0
+    assert (await chatthy("ask", "fresh"))[0] == 0
+    chats = await chat_records(connect, duo)
+    assert (chats["keep"]["provider"], chats["keep"]["personality"]) == ("up", "default")
+    (fresh,) = [c for name, c in chats.items() if name.startswith("ask ")]
+    assert (fresh["provider"], fresh["personality"]) == ("other", "terse")

@@ -300,13 +300,13 @@ class Upstream:
         if name not in self.models:
             conn.json(400, {"detail": "Could not find the model path for load."})
             return
+        self.loaded_model = name
         conn.start_sse()
         for module in (1, 2):
             status = "processing" if module < 2 else "finished"
             step = {"model_type": "model", "module": module, "modules": 2, "status": status}
             conn.chunk(b"data: " + _encode(step) + b"\n\n")
         conn.end_sse()
-        self.loaded_model = name
 
 
 class _BlockState:

@@ -54,11 +54,24 @@ def _parser() -> argparse.ArgumentParser:
     _client_flags(p)
     _chat_flags(p)
 
-    p = sub.add_parser("ask", help="one turn: send TEXT (or stdin), stream the reply")
+    p = sub.add_parser(
+        "ask",
+        help="one turn: send TEXT (or stdin), stream the reply",
+        description="Send one message and stream the reply to stdout. stdin is read only "
+        "when no TEXT is given, or where a TEXT word is exactly '-' (replaced by stdin's "
+        "content): `chatthy ask hello` never waits on stdin. Without --chat, each question "
+        "gets a new chat. Exit status: 0 when the reply completed; 1 with a one-line reason "
+        "on stderr when it failed, was cancelled or interrupted; 130 on Ctrl-C (the reply "
+        "is cancelled on the server).",
+    )
     _client_flags(p)
     _chat_flags(p)
     p.add_argument("--model", help="model to use (default: the provider's)")
-    p.add_argument("text", nargs="*", help="the message; stdin is read when piped")
+    p.add_argument(
+        "text",
+        nargs="*",
+        help="the message; a word '-' is replaced by stdin; with no TEXT, stdin is the message",
+    )
 
     p = sub.add_parser("chats", help="list your chats")
     _client_flags(p)
@@ -96,7 +109,7 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
     except ChatthyError as exc:
         print(f"chatthy: {exc.message}", file=sys.stderr)
         raise SystemExit(1) from None
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         raise SystemExit(130) from None
     except OSError as exc:
         print(f"chatthy: {exc}", file=sys.stderr)
@@ -129,11 +142,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _read_text(words: list[str]) -> str:
-    text = " ".join(words)
-    if not sys.stdin.isatty():
-        piped = sys.stdin.read()
-        text = f"{piped.rstrip()}\n\n{text}" if text and piped.strip() else (text or piped)
-    return text
+    """The message: TEXT, with each word ``-`` replaced by stdin's content; stdin alone
+    when there is no TEXT (and it is not a terminal). stdin is never read otherwise, so
+    that an open pipe with nothing coming (ssh, cron, a parent process) cannot block."""
+    if not words:
+        return "" if sys.stdin.isatty() else sys.stdin.read()
+    if "-" not in words:
+        return " ".join(words)
+    piped = sys.stdin.read().strip()
+    return " ".join(piped if word == "-" else word for word in words)
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
@@ -214,13 +231,14 @@ def _run_sync_config(fn: Callable[[], T]) -> T:
 def _cmd_repl(args: argparse.Namespace) -> int:
     from chatthy.client.repl import repl
 
-    return int(_run(repl(_settings(args), args.chat or "default")))
+    chat = args.chat or "default"
+    return int(_run(repl(_settings(args), chat, provider=args.provider, prompt=args.prompt)))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from chatthy.client.embedded import run_embedded
 
-    return run_embedded(args.chat or "default")
+    return run_embedded(args.chat or "default", provider=args.provider, prompt=args.prompt)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -241,4 +259,8 @@ def main(argv: list[str] | None = None) -> None:
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "repl")
     args = _parser().parse_args(argv)
-    raise SystemExit(COMMANDS[args.command](args))
+    try:
+        code = COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        code = 130
+    raise SystemExit(code)

@@ -64,6 +64,8 @@ class ServerSection(msgspec.Struct, forbid_unknown_fields=True):
     default_prompt: str = "default"
     profiles: dict[str, str] = msgspec.field(default_factory=dict)
     """Profiles allowed in when registration is closed: name → hex Ed25519 public key."""
+    admins: list[str] = msgspec.field(default_factory=list)
+    """Profiles that may change what the server runs for everyone (load a model)."""
 
 
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -106,24 +108,30 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir("chatthy", appauthor=False))
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, *, required: bool = False) -> dict[str, Any]:
+    """The file's tables; a missing file is empty unless ``required`` (named by the user)."""
     try:
         with path.open("rb") as f:
             return tomllib.load(f)
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
+        if required:
+            raise ConfigError(f"no config file at {path}") from exc
         return {}
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
 
 
 def load_server_config(path: Path | None = None) -> ServerConfig:
-    """Read server.toml (missing file → defaults).
+    """Read server.toml: ``path`` if given, else the config dir's (missing → defaults).
 
     Raises:
-        ConfigError: the file is not TOML or holds a wrong value.
+        ConfigError: the file is not TOML or holds a wrong value, or ``path`` is missing.
     """
+    required = path is not None
     path = path or config_dir() / "server.toml"
-    raw = _read_toml(path)
+    raw = _read_toml(path, required=required)
     try:
         cfg = msgspec.convert(raw, ServerConfig)
     except msgspec.ValidationError as exc:
@@ -134,14 +142,16 @@ def load_server_config(path: Path | None = None) -> ServerConfig:
 
 
 def load_client_config(path: Path | None = None) -> ClientConfig:
-    """Read client.toml (missing file → defaults).
+    """Read client.toml: ``path`` if given, else the config dir's (missing → defaults).
 
     Raises:
-        ConfigError: the file is not TOML or holds a wrong value.
+        ConfigError: the file is not TOML or holds a wrong value, or ``path`` is missing.
     """
+    required = path is not None
     path = path or config_dir() / "client.toml"
+    raw = _read_toml(path, required=required)
     try:
-        return msgspec.convert(_read_toml(path), ClientConfig)
+        return msgspec.convert(raw, ClientConfig)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
 
@@ -185,6 +195,9 @@ checkpoint_interval = 1.0
 default_provider = ""
 # Personality (system prompt) of new chats.
 default_prompt = "default"
+
+# Profiles that may load models on a provider for everyone (tabbyAPI).
+admins = []
 
 # [server.profiles]
 # alice = "hex Ed25519 public key"   # shown by `chatthy account` on alice's client

@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from helpers import ClientMaker, turn
+from helpers import ClientMaker, collect, turn
 from upstream import Reply, Upstream
 
 
@@ -51,7 +51,7 @@ async def test_sigkill_mid_stream_keeps_everything(
     address = f"tcp://127.0.0.1:{unused_tcp_port}"
     proc = await start_server(address)
     try:
-        client = connect(address)
+        client = connect(address, connect_timeout=1, timeout=2)
         upstream.push(Reply(chunks=["finished ", "before"]))
         assert (await turn(client, "safe", "first")).text == "finished before"
         upstream.push(Reply(chunks=[f"c{i} " for i in range(400)], delay=0.01))
@@ -65,6 +65,9 @@ async def test_sigkill_mid_stream_keeps_everything(
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         await proc.wait()
+    ended = await asyncio.wait_for(collect(stream), 20)
+    assert ended.status == "error"
+    assert ended.error is not None and ended.error["code"] == "unavailable"
     proc = await start_server(address)
     try:
         client = connect(address, timeout=10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chatthy.config import ProviderConfig
-from chatthy.errors import ArgumentError, ProviderAuthError
+from chatthy.errors import ArgumentError, AuthError, ProviderAuthError
 from helpers import ClientMaker, ServerFactory, openai_provider, turn
 from upstream import Reply, Upstream
 
@@ -49,8 +49,12 @@ async def test_load_model_on_tabby(servers: ServerFactory, connect: ClientMaker)
                 "tabby": openai_provider(up, scheme="tabby", admin_key="admin"),
                 "plain": openai_provider(up),
                 "wrong": openai_provider(up, scheme="tabby", admin_key="nope"),
-            }
+            },
+            admins=["alice"],
         )
+        with pytest.raises(AuthError, match="only the server's admins"):
+            await connect(srv, "bob").call("load", provider="tabby", model="b")
+        assert up.loaded_model is None
         client = connect(srv)
         result = await client.call("load", provider="tabby", model="b")
         assert result["loaded"] is True

@@ -5,56 +5,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import msgspec
 import pytest
-import zmq
-import zmq.asyncio
 
 from chatthy.config import ProviderConfig
 from chatthy.errors import ArgumentError, UnknownMethodError
 from chatthy.server.app import Server
-from chatthy.wire.messages import PROTOCOL_VERSION, Reply, Request, decode_server_message, encode
-from chatthy.wire.signing import SigningKey
-from helpers import ClientMaker, ServerFactory, key_for
-
-
-class RawPeer:
-    """A DEALER that sends whatever bytes a test makes, signed or not."""
-
-    def __init__(self, address: str) -> None:
-        self.ctx = zmq.asyncio.Context()
-        self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(address)
-
-    async def send(self, *frames: bytes) -> Reply:
-        await self.sock.send_multipart(list(frames))
-        while True:
-            body = (await self.sock.recv_multipart())[0]
-            message = decode_server_message(body)
-            if isinstance(message, Reply):
-                return message
-
-    def close(self) -> None:
-        self.sock.close(0)
-        self.ctx.term()
-
-
-def request(key: SigningKey, profile: str = "alice", **fields: Any) -> bytes:
-    values: dict[str, Any] = {
-        "v": PROTOCOL_VERSION,
-        "id": os.urandom(4).hex(),
-        "profile": profile,
-        "ts": time.time(),
-        "nonce": os.urandom(16),
-        "key": key.public_key,
-        "method": "status",
-        "args": {},
-    }
-    values.update(fields)
-    return encode(Request(**values))
+from chatthy.wire.messages import PROTOCOL_VERSION, Reply
+from helpers import ClientMaker, RawPeer, ServerFactory, key_for, request
 
 
 @pytest.fixture

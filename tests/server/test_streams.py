@@ -4,11 +4,21 @@ cancel, and a provider dying mid-stream."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from chatthy.server.app import Server
-from helpers import ClientMaker, ServerFactory, collect, openai_provider, turn
+from helpers import (
+    ClientMaker,
+    RawPeer,
+    ServerFactory,
+    collect,
+    key_for,
+    openai_provider,
+    request,
+    turn,
+)
 from upstream import Reply, Upstream
 
 
@@ -177,3 +187,75 @@ async def test_history_truncated_to_context(
     assert sent[0]["role"] == "system"
     assert sent[-1] == {"role": "user", "content": "last one"}
     assert len(sent) < 1 + 2 * 8 + 1
+
+
+async def test_system_prompt_reaches_provider(
+    live: Server, upstream: Upstream, connect: ClientMaker
+) -> None:
+    client = connect(live)
+    await client.call("prompt_set", name="p", text="SYSTEM TEXT")
+    await turn(client, "c", "question", prompt="p")
+    sent = upstream.requests[-1].body["messages"]
+    assert sent[0] == {"role": "system", "content": "SYSTEM TEXT"}
+    await turn(client, "plain", "question")
+    assert upstream.requests[-1].body["messages"][0]["content"].startswith("You are a helpful")
+
+
+async def test_server_prompts_from_config_dir(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker, isolated_env: Path
+) -> None:
+    folder = isolated_env / "config" / "prompts"
+    folder.mkdir(parents=True)
+    (folder / "poet.md").write_text("Answer in verse.\n", encoding="utf-8")
+    srv = await servers.start({"up": openai_provider(upstream)})
+    client = connect(srv)
+    listed = {p["name"]: p["source"] for p in await client.call("prompts")}
+    assert listed == {"default": "server", "poet": "server"}
+    await turn(client, "c", "hi", prompt="poet")
+    assert upstream.requests[-1].body["messages"][0]["content"] == "Answer in verse."
+
+
+async def test_cancel_before_first_token(
+    live: Server, upstream: Upstream, connect: ClientMaker
+) -> None:
+    upstream.push(Reply(chunks=["late"], stall_after=0, stall=2.0))
+    client = connect(live)
+    stream, _ = await client.start("chat", "c", text="hi")
+    await client.call("cancel", chat="c")
+    seen = await collect(stream)
+    assert seen.status == "cancelled" and seen.text == ""
+    stored = (await client.call("messages", chat="c"))["messages"][-1]
+    assert (stored["status"], stored["content"]) == ("cancelled", "")
+
+
+async def test_watcher_gets_one_error_line_when_provider_dies(
+    live: Server, upstream: Upstream, connect: ClientMaker
+) -> None:
+    upstream.push(Reply(chunks=["a ", "b ", "c"], drop_after=2, delay=0.05))
+    first, second = connect(live), connect(live)
+    await second.attach("c")
+    stream, _ = await first.start("chat", "c", text="hi")
+    mine = asyncio.create_task(collect(stream))
+    watched = await collect(await asyncio.wait_for(second.incoming.get(), 5))
+    for seen in (watched, await mine):
+        assert seen.status == "error"
+        assert seen.error is not None and seen.error["code"] == "provider_connection"
+        assert seen.error["message"].count("\n") == 0
+
+
+async def test_slow_client_does_not_stall_others(
+    live: Server, upstream: Upstream, connect: ClientMaker
+) -> None:
+    """A client that never reads its socket must not hold up anyone else."""
+    chunks = [f"<{i}>" * 50 for i in range(300)]
+    upstream.push(Reply(chunks=chunks, delay=0.001), times=2)
+    stuck = RawPeer(live.address)
+    key = key_for("alice")
+    body = request(key, method="chat", args={"chat": "big", "text": "go"})
+    await stuck.sock.send_multipart([body, key.sign(body)])
+    reader = connect(live)
+    try:
+        seen = await asyncio.wait_for(turn(reader, "other", "go"), 20)
+    finally:
+        stuck.close()
+    assert seen.text == "".join(chunks)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -10,16 +13,19 @@ from typing import IO, Any
 from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.client.settings import Settings
 from chatthy.errors import ChatthyError
+from chatthy.wire.messages import Event
 from chatthy.wire.signing import derive_key
 
 __all__ = [
     "ask",
     "connect",
     "export",
+    "failure_of",
     "format_chats",
     "import_file",
     "list_chats",
     "print_stream",
+    "read_text_file",
 ]
 
 
@@ -34,9 +40,9 @@ def connect(settings: Settings) -> Client:
     )
 
 
-async def print_stream(stream: ReplyStream, out: IO[str], err: IO[str]) -> ChatthyError | None:
+async def print_stream(stream: ReplyStream, out: IO[str], err: IO[str]) -> Event | None:
     """Write a reply as it arrives (reasoning dimmed on stderr when it is a terminal);
-    return the error it ended with, if any."""
+    return its end event (None if the stream stopped without one)."""
     dim = err.isatty()
     in_reasoning = False
     async for event in stream.events():
@@ -59,16 +65,32 @@ async def print_stream(stream: ReplyStream, out: IO[str], err: IO[str]) -> Chatt
                 err.write("\x1b[0m")
             out.write("\n")
             out.flush()
-            data = event.data or {}
-            if data.get("status") == "cancelled":
-                err.write("[cancelled]\n")
-            return error_of(event)
+            return event
     return None
 
 
+_STOPPED = {
+    "cancelled": "reply cancelled",
+    "interrupted": "reply interrupted (the server stopped)",
+}
+
+
+def failure_of(end: Event | None) -> ChatthyError | None:
+    """Why a reply did not complete (error, cancelled, interrupted), or None if it did."""
+    if end is None:
+        return ChatthyError("the reply stream ended early")
+    if error := error_of(end):
+        return error
+    status = (end.data or {}).get("status", "complete")
+    if status == "complete":
+        return None
+    return ChatthyError(_STOPPED.get(status, f"reply ended {status}"))
+
+
 def default_chat_name() -> str:
-    """A fresh chat per one-shot question, named by when it was asked."""
-    return "ask " + time.strftime("%Y-%m-%d %H:%M:%S")
+    """A fresh chat per one-shot question, named by when it was asked; the random suffix
+    keeps questions asked in the same second apart."""
+    return f"ask {time.strftime('%Y-%m-%d %H:%M:%S')} {secrets.token_hex(2)}"
 
 
 async def ask(
@@ -80,24 +102,43 @@ async def ask(
     prompt: str | None,
     model: str | None,
 ) -> int:
-    """One turn: send ``text``, stream the reply to stdout. Returns the exit status."""
+    """One turn: send ``text``, stream the reply to stdout. Returns the exit status.
+
+    client.toml's provider and prompt are defaults for new chats: they apply only without
+    ``chat``, so that an existing chat keeps its own. On Ctrl-C the reply is cancelled on
+    the server before the interruption goes on.
+
+    Raises:
+        ChatthyError: the server cannot be reached or refused, or the reply did not
+            complete (provider error, cancelled, interrupted).
+    """
+    if chat is None:
+        provider = provider or settings.provider or None
+        prompt = prompt or settings.prompt or None
     async with connect(settings) as client:
         stream, _ = await client.start(
             "chat",
             chat or default_chat_name(),
             text=text,
-            provider=provider or settings.provider or None,
-            prompt=prompt or settings.prompt or None,
+            provider=provider,
+            prompt=prompt,
             model=model,
         )
         try:
-            error = await print_stream(stream, sys.stdout, sys.stderr)
-        except (KeyboardInterrupt, Exception):
-            await client.call("cancel", chat=stream.chat)
+            end = await print_stream(stream, sys.stdout, sys.stderr)
+        except (asyncio.CancelledError, KeyboardInterrupt, Exception):
+            await _cancel(client, stream.chat)
             raise
-    if error is not None:
+    if error := failure_of(end):
         raise error
     return 0
+
+
+async def _cancel(client: Client, chat: str) -> None:
+    """Ask the server to stop the reply in ``chat``, without waiting long or failing: the
+    user is leaving anyway."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.call("cancel", chat=chat), 2.0)
 
 
 async def list_chats(settings: Settings, personality: str | None) -> list[dict[str, Any]]:
@@ -132,7 +173,27 @@ async def export(settings: Settings, chat: str, fmt: str, output: Path | None) -
 
 
 async def import_file(settings: Settings, path: Path, chat: str | None) -> dict[str, Any]:
-    data = path.read_text(encoding="utf-8")
+    """Create a chat from a JSON or Markdown file.
+
+    Raises:
+        ChatthyError: the file cannot be read as UTF-8 text, or the server refused it.
+    """
+    data = read_text_file(path)
     async with connect(settings) as client:
         result: dict[str, Any] = await client.call("import", data=data, chat=chat)
         return result
+
+
+def read_text_file(path: Path) -> str:
+    """The UTF-8 text of ``path``.
+
+    Raises:
+        ChatthyError: it is missing, unreadable, or not UTF-8 text.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        reason = f"not UTF-8 text (byte {exc.start})"
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    raise ChatthyError(f"cannot read {path}: {reason}")

@@ -60,6 +60,13 @@ class ReplyStream:
         while self.next_seq in self._ahead:
             self._deliver(self._ahead.pop(self.next_seq))
 
+    def fail(self, error: ChatthyError) -> None:
+        """End the stream here: the rest of it cannot be had."""
+        data = {"status": "error", "error": {"code": error.code, "message": error.message}}
+        self._deliver(
+            Event(self.id, self.chat, self.next_seq, "end", data=data, total=self.next_seq + 1)
+        )
+
     def _deliver(self, event: Event) -> None:
         self.next_seq += 1
         if event.kind == "end":
@@ -76,14 +83,20 @@ class ReplyStream:
 
     async def events(self, idle: float = 5.0) -> AsyncIterator[Event]:
         """Yield the events in order until the end event (included). After ``idle``
-        seconds without one, ask the server to resend what is missing."""
+        seconds without one, ask the server to resend what is missing. Events already
+        queued are taken at once; waits use ``asyncio.timeout`` (``wait_for`` costs a task
+        per call, on every event)."""
         while True:
-            try:
-                event = await asyncio.wait_for(self._ready.get(), idle)
-            except TimeoutError:
-                self._last_resync = 0.0
-                self._resync()
-                continue
+            if self._ready.empty():
+                try:
+                    async with asyncio.timeout(idle):
+                        event = await self._ready.get()
+                except TimeoutError:
+                    self._last_resync = 0.0
+                    self._resync()
+                    continue
+            else:
+                event = self._ready.get_nowait()
             yield event
             if event.kind == "end":
                 self.client.forget_stream(self.id)
@@ -117,7 +130,6 @@ class Client:
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._streams: dict[str, ReplyStream] = {}
         self._finished: set[str] = set()
-        self._attaching: dict[str, int] = {}
         self._counter = 0
         self._prefix = os.urandom(4).hex()
 
@@ -230,19 +242,13 @@ class Client:
         return stream
 
     async def attach(self, chat: str, from_seq: int = 0) -> ReplyStream | None:
-        """Open ``chat``; return the stream of a reply running in it, if any."""
-        self._attaching[chat] = from_seq
-        try:
-            result = await self.call("attach", chat=chat, from_seq=from_seq)
-        finally:
-            self._attaching.pop(chat, None)
+        """Open ``chat``; return the stream of a reply running (or just finished) in it,
+        whose events from ``from_seq`` on follow the answer."""
+        result = await self.call("attach", chat=chat, from_seq=from_seq)
         stream_id = result.get("stream")
         if stream_id is None or stream_id in self._finished:
             return None
-        stream = self._streams.get(stream_id)
-        if stream is None:
-            stream = self._streams[stream_id] = ReplyStream(self, stream_id, chat, from_seq)
-        return stream
+        return self.follow(stream_id, chat, from_seq)
 
     def request_resend(self, stream: ReplyStream) -> None:
         """Ask for a stream's events from the first missing one (in the background)."""
@@ -250,7 +256,13 @@ class Client:
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _resend(self, stream: ReplyStream) -> None:
-        await self.call("attach", chat=stream.chat, from_seq=stream.next_seq)
+        """A stream the server no longer has, or a server gone, ends the stream with an
+        error instead of waiting for ever."""
+        try:
+            await self.call("resend", stream=stream.id, from_seq=stream.next_seq)
+        except ChatthyError as exc:
+            if stream.end is None:
+                stream.fail(exc)
 
     def forget_stream(self, stream_id: str) -> None:
         """The stream ended: late duplicates of its events are ignored from now on."""
@@ -286,11 +298,9 @@ class Client:
         if stream is None:
             if event.id in self._finished:
                 return
-            from_seq = self._attaching.get(event.chat)
-            stream = ReplyStream(self, event.id, event.chat, from_seq or 0)
+            stream = ReplyStream(self, event.id, event.chat)
             self._streams[event.id] = stream
-            if from_seq is None:
-                self.incoming.put_nowait(stream)
+            self.incoming.put_nowait(stream)
         stream.feed(event)
 
 

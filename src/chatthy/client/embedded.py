@@ -22,7 +22,7 @@ def _free_port() -> int:
         return port
 
 
-def run_embedded(chat: str) -> int:
+def run_embedded(chat: str, *, provider: str | None = None, prompt: str | None = None) -> int:
     """Start ``chatthy serve`` on a free loopback port, run the client, stop the server."""
     address = f"tcp://127.0.0.1:{_free_port()}"
     try:
@@ -40,7 +40,7 @@ def run_embedded(chat: str) -> int:
         )
     print(f"embedded server on {address} (log: {log_path})", file=sys.stderr)
     try:
-        return asyncio.run(repl(settings, chat))
+        return asyncio.run(repl(settings, chat, provider=provider, prompt=prompt))
     except ChatthyError as exc:
         print(f"chatthy: {exc.message}", file=sys.stderr)
         return 1

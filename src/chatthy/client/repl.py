@@ -11,8 +11,8 @@ import shlex
 import sys
 from typing import Any
 
-from chatthy.client.commands import connect, format_chats, print_stream
-from chatthy.client.core import Client
+from chatthy.client.commands import connect, failure_of, format_chats, print_stream
+from chatthy.client.core import Client, error_of
 from chatthy.client.settings import Settings
 from chatthy.errors import ChatthyError
 
@@ -73,18 +73,32 @@ async def _turn(client: Client, chat: str, text: str) -> None:
     stream, _ = await client.start("chat", chat, text=text)
     task = asyncio.create_task(print_stream(stream, sys.stdout, sys.stderr))
     try:
-        error = await asyncio.shield(task)
+        end = await asyncio.shield(task)
     except asyncio.CancelledError:
         await client.call("cancel", chat=chat)
-        error = await task
-    if error is not None:
-        print(f"error: {error.message}", file=sys.stderr)
+        end = await task
+    failure = failure_of(end)
+    if failure is None:
+        return
+    if end is not None and error_of(end) is None:
+        print(f"[{failure.message}]", file=sys.stderr)
+    else:
+        print(f"error: {failure.message}", file=sys.stderr)
 
 
-async def repl(settings: Settings, chat: str) -> int:
-    """Read lines until /quit or end of input."""
+async def repl(
+    settings: Settings, chat: str, *, provider: str | None = None, prompt: str | None = None
+) -> int:
+    """Read lines until /quit or end of input; ``provider`` and ``prompt``, when given, are
+    set on the chat first.
+
+    Raises:
+        ChatthyError: the server cannot be reached, or refused the provider or prompt.
+    """
     loop = asyncio.get_running_loop()
     async with connect(settings) as client:
+        if provider or prompt:
+            await client.call("use", chat=chat, provider=provider, prompt=prompt)
         await client.attach(chat)
         print(
             f"chatthy — profile {settings.profile}, chat '{chat}' at {settings.server}. "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,9 @@ from chatthy.config import DEFAULT_SERVER, ClientConfig, load_client_config
 from chatthy.errors import ConfigError
 from chatthy.wire.curve import is_loopback
 
-__all__ = ["Settings", "resolve"]
+__all__ = ["Settings", "check_address", "resolve"]
+
+_TCP = re.compile(r"tcp://(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})")
 
 
 @dataclass(frozen=True)
@@ -43,16 +46,36 @@ def _passphrase(cfg: ClientConfig, profile: str) -> str:
     )
 
 
+def check_address(address: str) -> str:
+    """Return ``address`` if a client can connect to it: ``tcp://HOST:PORT`` or ``ipc://PATH``.
+
+    Raises:
+        ConfigError: it is neither.
+    """
+    tcp = _TCP.fullmatch(address)
+    if (tcp and 0 < int(tcp.group(2)) < 65536) or (
+        address.startswith("ipc://") and len(address) > len("ipc://")
+    ):
+        return address
+    raise ConfigError(
+        f"server address must look like tcp://HOST:PORT or ipc://PATH: got '{address}'"
+    )
+
+
 def resolve(
     server: str | None = None, profile: str | None = None, config: Path | None = None
 ) -> Settings:
     """The settings for this run.
 
     Raises:
-        ConfigError: client.toml is wrong, or no passphrase can be had.
+        ConfigError: the server address is malformed, client.toml is wrong, or no
+            passphrase can be had.
     """
+    if server:
+        check_address(server)
     cfg = load_client_config(config)
     address = server or os.environ.get("CHATTHY_SERVER") or cfg.server or DEFAULT_SERVER
+    check_address(address)
     name = profile or os.environ.get("CHATTHY_PROFILE") or cfg.profile or getpass.getuser()
     key = os.environ.get("CHATTHY_SERVER_KEY") or cfg.server_key
     if not key and not is_loopback(address):

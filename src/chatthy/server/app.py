@@ -64,6 +64,7 @@ class Server:
         self._sock.setsockopt(zmq.SNDHWM, 100_000)
         self._sock.setsockopt(zmq.RCVHWM, 100_000)
         self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, 2 * config.server.max_body + 4096)
         self._tasks: set[asyncio.Task[None]] = set()
         self.address = ""
         self.public_key = ""
@@ -192,12 +193,15 @@ class Server:
     def release_stream(self, stream: Stream) -> None:
         """Give back a reservation whose reply never started."""
         stream.finished_at = 0.0
+        self.hub.drop(stream.profile, stream.chat)
 
-    def status(self) -> dict[str, Any]:
+    def status(self, profile: str) -> dict[str, Any]:
+        """What a profile may know of the server: nothing of other profiles' activity."""
+        mine = [s for s in self.hub.all_running() if s.profile == profile]
         return {
             "address": self.address,
             "uptime": round(asyncio.get_running_loop().time() - self.started, 1),
             "providers": list(self.providers),
-            "replies_running": len(self.hub.all_running()),
-            "connections": self.hub.count_connections(),
+            "encrypted": bool(self.public_key),
+            "replies_running": len(mine),
         }

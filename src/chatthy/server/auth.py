@@ -58,7 +58,7 @@ class Authenticator:
             )
         verify(request.key, body, signature)
         now = time.time()
-        if abs(now - request.ts) > self._window:
+        if not abs(now - request.ts) <= self._window:
             raise ClockError(
                 f"message timestamp is {now - request.ts:+.0f}s off the server clock "
                 f"(window ±{self._window:.0f}s): check the clocks"
@@ -77,7 +77,7 @@ class Authenticator:
         self._nonces[nonce] = now + 2 * self._window
 
     async def _check_profile(self, profile: str, key: bytes) -> None:
-        known = self._known.get(profile)
+        known = self._known.get(profile) or self._listed.get(profile)
         if known is None:
             record = await self._store.get_profile(profile)
             if record is not None:

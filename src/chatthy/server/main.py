@@ -8,14 +8,22 @@ import logging
 import signal
 import sys
 
+import zmq
+
 from chatthy.config import ServerConfig
+from chatthy.errors import ConfigError
 from chatthy.server.app import Server
 
 __all__ = ["run_server"]
 
 
 async def run_server(config: ServerConfig, listen: str | None = None) -> None:
-    """Serve until SIGINT/SIGTERM; running replies are stored as interrupted."""
+    """Serve until SIGINT/SIGTERM; running replies are stored as interrupted.
+
+    Raises:
+        ConfigError: the address cannot be listened on (in use, malformed), or the
+            server key cannot be made.
+    """
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -23,7 +31,7 @@ async def run_server(config: ServerConfig, listen: str | None = None) -> None:
     )
     server = await Server.open(config)
     try:
-        address = server.bind(listen)
+        address = _bind(server, listen or config.server.listen)
         names = ", ".join(server.providers)
         print(
             f"chatthy server listening on {address} (providers: {names})",
@@ -44,3 +52,11 @@ async def run_server(config: ServerConfig, listen: str | None = None) -> None:
             await serving
     finally:
         await server.aclose()
+
+
+def _bind(server: Server, address: str) -> str:
+    try:
+        return server.bind(address)
+    except zmq.ZMQError as exc:
+        reason = zmq.strerror(exc.errno) if exc.errno is not None else str(exc)
+        raise ConfigError(f"cannot listen on {address}: {reason}") from exc

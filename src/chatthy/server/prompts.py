@@ -6,6 +6,7 @@ dir; they are read-only to profiles, which shadow them by saving a prompt of the
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import msgspec
@@ -14,6 +15,8 @@ from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.store.base import Store
 
 __all__ = ["BUILTIN_PROMPT", "PromptInfo", "ServerPrompts"]
+
+log = logging.getLogger("chatthy.server")
 
 BUILTIN_PROMPT = "You are a helpful assistant. Answer clearly and concisely."
 
@@ -27,6 +30,16 @@ class PromptInfo(msgspec.Struct):
     updated: float = 0.0
 
 
+def _read_prompt(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError as exc:
+        log.warning("prompt %s left out: not UTF-8 text (byte %d)", path, exc.start)
+    except OSError as exc:
+        log.warning("prompt %s left out: %s", path, exc.strerror or exc)
+    return None
+
+
 class ServerPrompts:
     """The server's read-only default prompts."""
 
@@ -35,11 +48,14 @@ class ServerPrompts:
 
     @classmethod
     def load(cls, config_dir: Path) -> ServerPrompts:
+        """The built-in prompt and ``prompts/*.md``; a file that cannot be read as UTF-8
+        text is left out with a warning, so that one bad file does not stop the server."""
         prompts = {"default": BUILTIN_PROMPT}
         folder = config_dir / "prompts"
         if folder.is_dir():
             for path in sorted(folder.glob("*.md")):
-                prompts[path.stem] = path.read_text(encoding="utf-8").strip()
+                if (text := _read_prompt(path)) is not None:
+                    prompts[path.stem] = text
         return cls(prompts)
 
     async def list(self, store: Store, profile: str) -> list[PromptInfo]:

@@ -70,6 +70,7 @@ class Hub:
         self._watchers: dict[ChatKey, set[bytes]] = {}
         self._watching: dict[bytes, ChatKey] = {}
         self._streams: dict[ChatKey, Stream] = {}
+        self._by_id: dict[str, Stream] = {}
 
     def watch(self, conn: bytes, profile: str, chat: str) -> None:
         """``conn`` now has ``chat`` open (and no other)."""
@@ -104,17 +105,44 @@ class Hub:
 
     def start(self, request_id: str, profile: str, chat: str) -> Stream:
         """Reserve the chat for a new reply (the caller checked none is running)."""
+        self._sweep()
+        self.drop(profile, chat)
         stream = Stream(self, request_id, profile, chat)
         self._streams[(profile, chat)] = stream
+        self._by_id[request_id] = stream
         return stream
+
+    def _expired(self, stream: Stream) -> bool:
+        done = stream.finished_at
+        return done is not None and time.monotonic() - done > self._keep
+
+    def _sweep(self) -> None:
+        """Forget finished streams kept longer than ``keep`` (their events use memory)."""
+        for stream in [s for s in self._by_id.values() if self._expired(s)]:
+            self._forget_stream(stream)
+
+    def _forget_stream(self, stream: Stream) -> None:
+        self._by_id.pop(stream.id, None)
+        if self._streams.get((stream.profile, stream.chat)) is stream:
+            del self._streams[(stream.profile, stream.chat)]
+
+    def drop(self, profile: str, chat: str) -> None:
+        """Forget the chat's finished reply: its messages were deleted or replaced."""
+        stream = self._streams.get((profile, chat))
+        if stream is not None and not stream.running:
+            self._forget_stream(stream)
 
     def stream(self, profile: str, chat: str) -> Stream | None:
         """The chat's running reply, or the last one if it ended recently."""
         stream = self._streams.get((profile, chat))
-        if stream is None:
+        if stream is None or self._expired(stream):
             return None
-        if stream.finished_at is not None and time.monotonic() - stream.finished_at > self._keep:
-            del self._streams[(profile, chat)]
+        return stream
+
+    def find(self, profile: str, stream_id: str) -> Stream | None:
+        """The profile's reply ``stream_id``, running or recently finished."""
+        stream = self._by_id.get(stream_id)
+        if stream is None or stream.profile != profile or self._expired(stream):
             return None
         return stream
 
@@ -132,7 +160,9 @@ class Hub:
     def rename(self, profile: str, old: str, new: str) -> None:
         """Follow a chat rename: its watchers keep watching it under the new name."""
         old_key, new_key = (profile, old), (profile, new)
-        self._streams.pop(old_key, None)
+        stream = self._streams.get(old_key)
+        if stream is not None:
+            self._forget_stream(stream)
         watchers = self._watchers.pop(old_key, set())
         for conn in watchers:
             self._watching[conn] = new_key
@@ -141,6 +171,3 @@ class Hub:
 
     def all_running(self) -> list[Stream]:
         return [s for s in self._streams.values() if s.running]
-
-    def count_connections(self) -> int:
-        return len(self._watching)

@@ -7,12 +7,14 @@ OpenAI ``messages`` list or ``{"messages": […]}``, and our Markdown.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
 import msgspec
 
 from chatthy.errors import ArgumentError
+from chatthy.server.content import check_content
 from chatthy.store.base import ChatRecord, MessageRecord
 
 __all__ = ["Imported", "parse_chat", "to_json", "to_markdown"]
@@ -93,12 +95,20 @@ def _check_messages(raw: Any) -> list[dict[str, Any]]:
         content = m.get("content")
         if content is None:
             content = ""
-        if not isinstance(content, str | list):
+        if isinstance(content, list):
+            try:
+                check_content(content)
+            except ArgumentError as exc:
+                raise ArgumentError(f"import: message {i + 1}: {exc.message}") from None
+        elif not isinstance(content, str):
             raise ArgumentError(f"import: message {i + 1} has content of the wrong type")
         entry = {"role": m["role"], "content": content}
-        for key in ("status", "provider", "model", "created"):
-            if key in m and m[key] is not None:
+        for key in ("status", "provider", "model"):
+            if isinstance(m.get(key), str):
                 entry[key] = m[key]
+        created = m.get("created")
+        if isinstance(created, int | float) and math.isfinite(created) and created >= 0:
+            entry["created"] = created
         out.append(entry)
     return out
 
@@ -137,6 +147,8 @@ def parse_chat(data: str) -> Imported:
         doc = json.loads(stripped)
     except json.JSONDecodeError as exc:
         raise ArgumentError(f"import: not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ArgumentError("import: JSON nested too deeply") from None
     if isinstance(doc, list):
         return Imported(None, None, _check_messages(doc))
     if isinstance(doc, dict) and "messages" in doc:

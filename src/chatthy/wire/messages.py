@@ -99,6 +99,8 @@ def decode_request(body: bytes) -> Request:
         return _request_decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise DecodeError(f"malformed request: {exc}") from exc
+    except RecursionError:
+        raise DecodeError("malformed request: nested too deeply") from None
 
 
 def decode_server_message(body: bytes) -> Reply | Event:

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from chatthy.errors import NotFoundError
-from chatthy.server.handlers.common import ensure_chat, not_running
+from chatthy.server.handlers.common import Id, Limit, ensure_chat, not_running
 from chatthy.server.rpc import Context, registry
 from chatthy.store.base import ChatRecord, SearchHit
 
@@ -78,7 +78,7 @@ async def rename(ctx: Context, args: RenameArgs) -> ChatRecord:
 class ForkArgs(msgspec.Struct, forbid_unknown_fields=True):
     chat: str
     new: str
-    message_id: int | None = None
+    message_id: Id | None = None
 
 
 @registry.rpc()
@@ -96,6 +96,7 @@ async def destroy(ctx: Context, args: ChatArg) -> dict[str, Any]:
     """Delete a chat and all its messages."""
     not_running(ctx, args.chat)
     await ctx.server.store.delete_chat(ctx.profile, args.chat)
+    ctx.server.hub.drop(ctx.profile, args.chat)
     return {"chat": args.chat, "deleted": True}
 
 
@@ -109,13 +110,14 @@ async def undo(ctx: Context, args: ChatArg) -> dict[str, Any]:
     if not users:
         raise NotFoundError(f"chat '{args.chat}' has no message to undo")
     removed = await store.delete_messages_from(ctx.profile, args.chat, users[-1].id)
+    ctx.server.hub.drop(ctx.profile, args.chat)
     return {"chat": args.chat, "removed": removed}
 
 
 class MessagesArgs(msgspec.Struct, forbid_unknown_fields=True):
     chat: str
-    before: int | None = None
-    limit: int | None = 200
+    before: Id | None = None
+    limit: Limit | None = 200
 
 
 @registry.rpc()
@@ -135,10 +137,10 @@ async def messages(ctx: Context, args: MessagesArgs) -> dict[str, Any]:
 
 class SearchArgs(msgspec.Struct, forbid_unknown_fields=True):
     query: str
-    limit: int = 20
+    limit: Limit = 20
 
 
 @registry.rpc()
 async def search(ctx: Context, args: SearchArgs) -> list[SearchHit]:
     """Full-text search over all your chats."""
-    return await ctx.server.store.search(ctx.profile, args.query, max(1, min(args.limit, 200)))
+    return await ctx.server.store.search(ctx.profile, args.query, min(args.limit, 200))

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
-from chatthy.errors import ConflictError, NotFoundError
+import contextlib
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import msgspec
+
+from chatthy.errors import ArgumentError, ConflictError, NotFoundError
 from chatthy.server.rpc import Context
+from chatthy.server.streams import Stream
 from chatthy.store.base import ChatRecord
 
-__all__ = ["ensure_chat", "not_running"]
+__all__ = [
+    "Id",
+    "Limit",
+    "check_params",
+    "ensure_chat",
+    "not_running",
+    "reserving",
+]
+
+Id = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
+"""A message id as clients may send it (bounded so no store ever overflows)."""
+
+Limit = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+
+RESERVED_PARAMS = frozenset({"model", "messages", "stream", "stream_options", "n", "system"})
+"""Generation parameters a client may not set: the server decides these."""
 
 
 async def ensure_chat(
@@ -47,3 +69,23 @@ def not_running(ctx: Context, chat: str) -> None:
     """Raises ConflictError while a reply runs in ``chat`` (it must not change under it)."""
     if ctx.server.hub.running(ctx.profile, chat) is not None:
         raise ConflictError(f"a reply is running in chat '{chat}' (cancel it first)")
+
+
+@contextlib.contextmanager
+def reserving(ctx: Context, chat: str) -> Iterator[Stream]:
+    """Reserve ``chat`` for a new reply before anything changes; give it back if the reply
+    never starts. Raises ConflictError if a reply is running there."""
+    stream = ctx.server.reserve_stream(ctx.request_id, ctx.profile, chat)
+    try:
+        yield stream
+    except BaseException:
+        if stream.task is None:
+            ctx.server.release_stream(stream)
+        raise
+
+
+def check_params(params: dict[str, Any] | None) -> None:
+    """Raises ArgumentError for parameters only the server may set."""
+    reserved = sorted(RESERVED_PARAMS.intersection(params or {}))
+    if reserved:
+        raise ArgumentError(f"params may not set {', '.join(reserved)}")

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from chatthy.errors import ArgumentError, ChatthyError, NotFoundError
+from chatthy.errors import ArgumentError, AuthError, ChatthyError, NotFoundError
 from chatthy.providers.base import Provider
 from chatthy.server.rpc import Context, registry
 
@@ -21,7 +21,7 @@ class NoArgs(msgspec.Struct, forbid_unknown_fields=True):
 @registry.rpc()
 async def status(ctx: Context, args: NoArgs) -> dict[str, Any]:
     """The server's address, uptime, providers and how busy it is."""
-    return {**ctx.server.status(), "profile": ctx.profile}
+    return {**ctx.server.status(ctx.profile), "profile": ctx.profile}
 
 
 @registry.rpc()
@@ -88,6 +88,8 @@ class LoadArgs(msgspec.Struct, forbid_unknown_fields=True):
 @registry.rpc()
 async def load(ctx: Context, args: LoadArgs) -> dict[str, Any]:
     """Load a model on a provider that switches models itself (tabbyAPI's admin API)."""
+    if ctx.profile not in ctx.server.config.server.admins:
+        raise AuthError("only the server's admins (admins in server.toml) may load models")
     provider = ctx.server.provider(args.provider)
     loader = getattr(provider, "load_model", None)
     if loader is None:
