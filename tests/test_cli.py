@@ -268,13 +268,13 @@ async def test_parallel_asks_get_chats_of_their_own(live: Server) -> None:
     results = await asyncio.gather(*(chatthy("ask", f"question {i}") for i in range(4)))
     assert [code for code, _, _ in results] == [0, 0, 0, 0], [err for _, _, err in results]
     code, out, _ = await chatthy("chats")
-    assert out.count("ask ") == 4
+    assert code == 0 and out.count("ask ") == 4
 
 
 async def test_ask_text_never_waits_on_an_open_stdin(live: Server, upstream: Upstream) -> None:
     proc = await spawn("ask", "hello")
     code, out, err = await finish(proc, timeout=30)
-    assert code == 0, err
+    assert code == 0 and out.startswith("upstream:"), err
     assert upstream.requests[-1].body["messages"][-1]["content"] == "hello"
 
 
@@ -294,7 +294,8 @@ async def slow_ask(upstream: Upstream, chat: str) -> asyncio.subprocess.Process:
     """``chatthy ask`` on a reply of 200 chunks, once its first text is out."""
     upstream.push(Reply(chunks=["tick "] * 200, delay=0.02))
     proc = await spawn("ask", "--chat", chat, "go on")
-    assert proc.stdout is not None
+    assert proc.stdout is not None and proc.stdin is not None
+    proc.stdin.close()
     assert await asyncio.wait_for(proc.stdout.read(5), 30)
     return proc
 
@@ -328,6 +329,23 @@ async def test_ask_reply_interrupted_by_server_stop_exits_1(
     await servers.stop(live)
     code, _, err = await finish(proc)
     assert (code, err) == (1, "chatthy: reply interrupted (the server stopped)\n")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"status": "complete"}, None),
+        ({"status": "cancelled"}, "reply cancelled"),
+        ({"status": "interrupted"}, "reply interrupted (the server stopped)"),
+        ({"status": "error", "error": {"code": "provider", "message": "boom"}}, "boom"),
+    ],
+)
+def test_how_a_reply_ended_is_one_line(data: dict[str, Any], message: str | None) -> None:
+    from chatthy.client.commands import failure_of
+    from chatthy.wire.messages import Event
+
+    failure = failure_of(Event("s", "c", 3, "end", data=data, total=4))
+    assert (failure and failure.message) == message
 
 
 async def test_repl_applies_provider_and_prompt(duo: Server, connect: ClientMaker) -> None:
@@ -371,3 +389,10 @@ async def test_ask_client_defaults_only_for_new_chats(
     assert (chats["keep"]["provider"], chats["keep"]["personality"]) == ("up", "default")
     (fresh,) = [c for name, c in chats.items() if name.startswith("ask ")]
     assert (fresh["provider"], fresh["personality"]) == ("other", "terse")
+
+
+async def test_repl_turn_prints_the_reply(live: Server, upstream: Upstream) -> None:
+    upstream.push(Reply(chunks=["line ", "reply"]))
+    code, out, err = await chatthy("repl", "--chat", "r", stdin=b"hello\n/quit\n")
+    assert code == 0 and "line reply" in out, err
+    assert "error" not in err

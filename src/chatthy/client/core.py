@@ -130,6 +130,7 @@ class Client:
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._streams: dict[str, ReplyStream] = {}
         self._finished: set[str] = set()
+        self._resends: set[asyncio.Task[None]] = set()
         self._counter = 0
         self._prefix = os.urandom(4).hex()
 
@@ -158,9 +159,11 @@ class Client:
         self._reader = asyncio.create_task(self._read())
 
     async def aclose(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+        """Stop reading, end resend requests in flight, close the socket."""
+        background = [t for t in (self._reader, *self._resends) if t is not None]
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         if self._sock is not None:
             self._sock.close(linger=0)
         if self._ctx is not None:
@@ -168,6 +171,7 @@ class Client:
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(ServerUnavailableError("connection closed"))
+                future.exception()  # whoever awaits it still gets it; nobody else logs it
 
     def _new_id(self) -> str:
         self._counter += 1
@@ -253,7 +257,8 @@ class Client:
     def request_resend(self, stream: ReplyStream) -> None:
         """Ask for a stream's events from the first missing one (in the background)."""
         task = asyncio.create_task(self._resend(stream))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._resends.add(task)
+        task.add_done_callback(self._resends.discard)
 
     async def _resend(self, stream: ReplyStream) -> None:
         """A stream the server no longer has, or a server gone, ends the stream with an

@@ -123,7 +123,7 @@ class Server:
             await asyncio.wait(pending, timeout=5)
         for task in list(self._tasks):
             task.cancel()
-        self._sock.close(linger=0)
+        self._sock.close(linger=500)  # the last events (interrupted) still go out
         self._ctx.term()
         for provider in self.providers.values():
             await provider.aclose()

@@ -1,0 +1,57 @@
+"""Where a client connects: the address is checked before anything else."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from chatthy.client.settings import check_address, resolve
+from chatthy.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["tcp://127.0.0.1:23456", "tcp://localhost:1", "tcp://[::1]:5000", "ipc:///tmp/chatthy.sock"],
+)
+def test_well_formed_addresses_pass(address: str) -> None:
+    assert check_address(address) == address
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "localhost:23456",
+        "tcp://127.0.0.1:notaport",
+        "tcp://127.0.0.1",
+        "tcp://:23456",
+        "tcp://127.0.0.1:0",
+        "tcp://127.0.0.1:70000",
+        "ipc://",
+        "udp://127.0.0.1:1",
+    ],
+)
+def test_malformed_addresses_are_config_errors(address: str) -> None:
+    with pytest.raises(ConfigError, match="must look like tcp://HOST:PORT or ipc://PATH"):
+        check_address(address)
+
+
+def test_malformed_address_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATTHY_SERVER", "127.0.0.1:23456")
+    monkeypatch.setenv("CHATTHY_PASSPHRASE", "pw")
+    with pytest.raises(ConfigError, match=re.escape("got '127.0.0.1:23456'")):
+        resolve()
+
+
+def test_malformed_flag_wins_over_a_broken_client_toml(isolated_env: Path) -> None:
+    config = isolated_env / "config"
+    config.mkdir()
+    (config / "client.toml").write_text("not = [toml", encoding="utf-8")
+    with pytest.raises(ConfigError, match="got 'nowhere'"):
+        resolve(server="nowhere")
+
+
+def test_a_named_client_toml_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no config file at"):
+        resolve(server="tcp://127.0.0.1:1", config=tmp_path / "missing.toml")
