@@ -65,7 +65,10 @@ class ServerFactory:
     async def start(
         self, providers: dict[str, ProviderConfig] | None = None, **server: Any
     ) -> Server:
-        srv = await Server.open(self.config(providers, **server))
+        return await self.start_with(self.config(providers, **server))
+
+    async def start_with(self, config: ServerConfig) -> Server:
+        srv = await Server.open(config)
         srv.bind()
         task = asyncio.create_task(srv.serve())
         self.servers.append((srv, task))

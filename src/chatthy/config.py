@@ -73,6 +73,8 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
 
     server: ServerSection = msgspec.field(default_factory=ServerSection)
     providers: dict[str, ProviderConfig] = msgspec.field(default_factory=dict)
+    prompts: dict[str, str] = msgspec.field(default_factory=dict)
+    """Server default personalities: name → system prompt (also ``prompts/NAME.md``)."""
     config_dir: str = ""
     data_dir: str = ""
 
@@ -201,6 +203,11 @@ admins = []
 
 # [server.profiles]
 # alice = "hex Ed25519 public key"   # shown by `chatthy account` on alice's client
+
+# Personalities every profile can use (read-only to them), besides `default` and every
+# prompts/NAME.md file in this directory.
+# [prompts]
+# terse = "Answer in as few words as possible."
 
 # With no provider, the offline `echo` provider is offered; with OPENAI_API_KEY or
 # ANTHROPIC_API_KEY set, a matching provider is offered automatically.

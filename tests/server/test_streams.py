@@ -207,10 +207,13 @@ async def test_server_prompts_from_config_dir(
     folder = isolated_env / "config" / "prompts"
     folder.mkdir(parents=True)
     (folder / "poet.md").write_text("Answer in verse.\n", encoding="utf-8")
-    srv = await servers.start({"up": openai_provider(upstream)})
+    config = servers.config({"up": openai_provider(upstream)})
+    config.prompts = {"terse": "Be terse.", "poet": "overridden by the file"}
+    srv = await servers.start_with(config)
     client = connect(srv)
     listed = {p["name"]: p["source"] for p in await client.call("prompts")}
-    assert listed == {"default": "server", "poet": "server"}
+    assert listed == {"default": "server", "poet": "server", "terse": "server"}
+    assert (await client.call("prompt", name="terse"))["text"] == "Be terse."
     await turn(client, "c", "hi", prompt="poet")
     assert upstream.requests[-1].body["messages"][0]["content"] == "Answer in verse."
 

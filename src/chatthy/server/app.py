@@ -48,7 +48,7 @@ class Server:
         self.config = config
         self.store = store
         self.providers = providers
-        self.prompts = ServerPrompts.load(Path(config.config_dir))
+        self.prompts = ServerPrompts.load(Path(config.config_dir), config.prompts)
         self.auth = Authenticator(
             store,
             window=config.server.clock_window,

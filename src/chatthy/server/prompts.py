@@ -47,10 +47,11 @@ class ServerPrompts:
         self.defaults = prompts
 
     @classmethod
-    def load(cls, config_dir: Path) -> ServerPrompts:
-        """The built-in prompt and ``prompts/*.md``; a file that cannot be read as UTF-8
+    def load(cls, config_dir: Path, configured: dict[str, str] | None = None) -> ServerPrompts:
+        """The built-in prompt, ``[prompts]`` of server.toml, then ``prompts/*.md`` (a file
+        wins over a table entry of the same name); a file that cannot be read as UTF-8
         text is left out with a warning, so that one bad file does not stop the server."""
-        prompts = {"default": BUILTIN_PROMPT}
+        prompts = {"default": BUILTIN_PROMPT, **(configured or {})}
         folder = config_dir / "prompts"
         if folder.is_dir():
             for path in sorted(folder.glob("*.md")):
