@@ -1,7 +1,7 @@
-"""The one entry point: ``chatthy [repl] | serve | ask | chats | export | import | config | run``.
+"""The one entry point: ``chatthy [tui] | repl | serve | ask | chats | export | import | …``.
 
 Imports stay inside the commands so that ``chatthy ask`` never loads the server, the
-provider SDKs or anything else heavy.
+provider SDKs, Textual or anything else heavy.
 """
 
 from __future__ import annotations
@@ -50,7 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="server.toml to use")
     p.add_argument("--listen", help="address to listen on, e.g. tcp://127.0.0.1:23456")
 
-    p = sub.add_parser("repl", aliases=["tui"], help="interactive client (the default command)")
+    p = sub.add_parser("tui", help="the full-screen client (the default command)")
+    _client_flags(p)
+    _chat_flags(p)
+
+    p = sub.add_parser("repl", help="a plain line client")
     _client_flags(p)
     _chat_flags(p)
 
@@ -96,7 +100,11 @@ def _parser() -> argparse.ArgumentParser:
         "key: show this machine's server key (made if missing)",
     )
 
-    p = sub.add_parser("run", help="start an embedded server and chat with it")
+    p = sub.add_parser(
+        "run",
+        help="start an embedded server and chat with it (full-screen on a terminal, "
+        "else the line client)",
+    )
     _chat_flags(p)
     return parser
 
@@ -235,6 +243,17 @@ def _cmd_repl(args: argparse.Namespace) -> int:
     return int(_run(repl(_settings(args), chat, provider=args.provider, prompt=args.prompt)))
 
 
+def _cmd_tui(args: argparse.Namespace) -> int:
+    """The full-screen client on a terminal; the line client when stdin or stdout is not
+    one (a pipe, a script)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return _cmd_repl(args)
+    from chatthy.client.tui import run_tui
+
+    settings = _settings(args)
+    return run_tui(settings, args.chat or "default", provider=args.provider, prompt=args.prompt)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from chatthy.client.embedded import run_embedded
 
@@ -249,7 +268,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "import": _cmd_import,
     "config": _cmd_config,
     "repl": _cmd_repl,
-    "tui": _cmd_repl,
+    "tui": _cmd_tui,
     "run": _cmd_run,
 }
 
@@ -257,7 +276,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
-        argv.insert(0, "repl")
+        argv.insert(0, "tui")
     args = _parser().parse_args(argv)
     try:
         code = COMMANDS[args.command](args)

@@ -3,10 +3,9 @@ is shown but not stored, the key stays with its endpoint."""
 
 from __future__ import annotations
 
+from chatthy.config import ProviderConfig
 from helpers import ClientMaker, ServerFactory, turn
 from upstream import Reply, Upstream
-
-from chatthy.config import ProviderConfig
 
 
 async def test_anthropic_turn_end_to_end(

@@ -1,4 +1,5 @@
-"""``chatthy run``: a server of its own in a child process, and the client against it."""
+"""``chatthy run``: a server of its own in a child process, and the client against it (the
+full-screen one on a terminal, the line client otherwise)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ def _free_port() -> int:
 
 
 def run_embedded(chat: str, *, provider: str | None = None, prompt: str | None = None) -> int:
-    """Start ``chatthy serve`` on a free loopback port, run the client, stop the server."""
+    """Start ``chatthy serve`` on a free loopback port, run the client, stop the server.
+
+    The full-screen client's first request waits for the server to come up (and retries
+    while it is unreachable), so it need not wait here."""
     address = f"tcp://127.0.0.1:{_free_port()}"
     try:
         settings = resolve(server=address)
@@ -40,6 +44,10 @@ def run_embedded(chat: str, *, provider: str | None = None, prompt: str | None =
         )
     print(f"embedded server on {address} (log: {log_path})", file=sys.stderr)
     try:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            from chatthy.client.tui import run_tui
+
+            return run_tui(settings, chat, provider=provider, prompt=prompt)
         return asyncio.run(repl(settings, chat, provider=provider, prompt=prompt))
     except ChatthyError as exc:
         print(f"chatthy: {exc.message}", file=sys.stderr)

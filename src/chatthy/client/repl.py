@@ -1,6 +1,7 @@
 """A plain line client: type to chat, `/command key=value …` for any server command.
 
-It is the client `chatthy run` opens until the full-screen interface exists.
+``chatthy repl`` opens it, and so do ``chatthy`` and ``chatthy run`` when stdin or stdout
+is not a terminal.
 """
 
 from __future__ import annotations

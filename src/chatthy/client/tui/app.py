@@ -1,0 +1,455 @@
+"""The full-screen client: a Textual App on the shared client core.
+
+Everything that talks to the server runs in workers, each wrapped so that a server error
+becomes one line on the status bar. What the output shows is changed under one lock, so
+that opening a chat, a reply started here and a reply started by another client never
+render the same stream twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, ClassVar
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widget import Widget
+from textual.widgets import Input
+from textual.worker import Worker
+
+from chatthy.client.core import Client, ReplyStream, error_of
+from chatthy.client.settings import Settings
+from chatthy.client.tui.bars import StatusLine, TitleBar, TitleInfo
+from chatthy.client.tui.commands import CLIENT_COMMANDS, run_command
+from chatthy.client.tui.help import HelpScreen
+from chatthy.client.tui.output import ChatLog, ReplyView, UserMessage, text_of
+from chatthy.client.tui.prompt import PromptArea, PromptInput
+from chatthy.errors import ChatthyError, NotFoundError, ServerUnavailableError
+
+__all__ = ["ChatthyApp", "run_tui"]
+
+HISTORY = 200
+"""How many of a chat's newest messages are shown when it is opened."""
+
+
+class ChatthyApp(App[int]):
+    """One connection, one open chat. ``client`` is connected on mount and closed on exit."""
+
+    TITLE = "chatthy"
+    CSS = "Screen { layout: vertical; }"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+c", "cancel", "Cancel reply", priority=True),
+        Binding("ctrl+l", "reload", "Refresh"),
+        Binding("shift+tab", "toggle_focus", "Output/Input", priority=True),
+        Binding("alt+m", "toggle_multiline", "Multi-line", priority=True),
+        Binding("ctrl+v", "mark_for_rag", "RAG", priority=True),
+    ]
+
+    PING_INTERVAL: ClassVar[float] = 10.0
+    """Seconds between connection checks; the first good one after a failure reopens the
+    chat, so that a restarted server's replies are seen again without duplicates."""
+
+    def __init__(
+        self,
+        client: Client,
+        chat: str = "default",
+        *,
+        provider: str | None = None,
+        prompt: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.chat = chat
+        self.info = TitleInfo(profile=client.profile, chat=chat)
+        self.models: dict[str, str] = {}
+        """Each provider's default model."""
+        self.server_commands: dict[str, dict[str, Any]] = {}
+        self.live: ReplyStream | None = None
+        """The reply streaming in the open chat, if any."""
+        self._use = {"provider": provider, "prompt": prompt}
+        self._booted = False
+        self._down = False
+        self._claimed: set[str] = set()
+        self._view_lock = asyncio.Lock()
+
+    def compose(self) -> ComposeResult:
+        yield TitleBar()
+        yield ChatLog()
+        yield PromptInput()
+        yield PromptArea()
+        yield StatusLine()
+
+    @property
+    def output(self) -> ChatLog:
+        return self.query_one(ChatLog)
+
+    @property
+    def status(self) -> StatusLine:
+        return self.query_one(StatusLine)
+
+    @property
+    def prompt_input(self) -> PromptInput:
+        return self.query_one(PromptInput)
+
+    @property
+    def prompt_area(self) -> PromptArea:
+        return self.query_one(PromptArea)
+
+    @property
+    def multiline(self) -> bool:
+        return self.prompt_area.has_class("-active")
+
+    def on_mount(self) -> None:
+        self.client.connect()
+        self.prompt_input.commands.set_names(CLIENT_COMMANDS)
+        self.prompt_input.use_chat(self.chat)
+        self.prompt_input.focus()
+        self.show_title()
+        self.spawn(self._boot(), group="boot", exclusive=True)
+        self.run_worker(self._watch_incoming(), group="incoming")
+        self.set_interval(self.PING_INTERVAL, self._ping)
+
+    async def on_unmount(self) -> None:
+        await self.client.aclose()
+
+    # ---- plumbing -------------------------------------------------------------------
+
+    def spawn(
+        self, work: Coroutine[Any, Any, Any], group: str = "default", exclusive: bool = False
+    ) -> Worker[None]:
+        """Run ``work`` in a worker; a server error ends it as one line on the status bar."""
+        return self.run_worker(self._guard(work), group=group, exclusive=exclusive)
+
+    async def _guard(self, work: Coroutine[Any, Any, Any]) -> None:
+        try:
+            await work
+        except ServerUnavailableError as exc:
+            self._down = True
+            self.status.connected(False, exc.message)
+            self.status.say("")
+        except ChatthyError as exc:
+            self.status.say(f"error: {exc.message}", "error")
+        except OSError as exc:
+            self.status.say(f"error: {exc.strerror or exc}", "error")
+
+    def show_title(self) -> None:
+        self.query_one(TitleBar).show(self.info)
+
+    async def _boot(self) -> None:
+        """Learn the providers and commands, apply --provider/--prompt, open the chat."""
+        providers = await self.client.call("providers", models=False)
+        self.status.connected(True)
+        self.models = {p["name"]: p.get("model", "") for p in providers}
+        default = next((p["name"] for p in providers if p.get("default")), None)
+        self.info.provider = default or self.info.provider
+        commands = await self.client.call("commands")
+        self.server_commands = {c["name"]: c for c in commands}
+        self.prompt_input.commands.set_names([*CLIENT_COMMANDS, *self.server_commands])
+        use = {k: v for k, v in self._use.items() if v}
+        if use:
+            await self.client.call("use", chat=self.chat, **use)
+        await self.open_chat(self.chat)
+        self._booted = True
+
+    async def _ping(self) -> None:
+        """Check the connection. The first success after a failed start opens the chat;
+        after the connection was lost, it reopens the chat (the socket reconnects by
+        itself, but a restarted server knows nothing of what this client watched)."""
+        try:
+            await asyncio.wait_for(self.client.call("status"), 5.0)
+        except (ChatthyError, TimeoutError) as exc:
+            self._down = True
+            self.status.connected(False, getattr(exc, "message", "no answer"))
+            return
+        self.status.connected(True)
+        if not self._booted:
+            self.spawn(self._boot(), group="boot", exclusive=True)
+        elif self._down:
+            self._down = False
+            self.spawn(self._reopen())
+
+    async def _reopen(self) -> None:
+        await self.open_chat(self.chat)
+        self.status.say("reconnected")
+
+    # ---- the open chat --------------------------------------------------------------
+
+    async def open_chat(self, name: str) -> None:
+        """Show chat ``name`` (it need not exist yet) and follow a reply running in it."""
+        async with self._view_lock:
+            self._stop_following()
+            stream = await self.client.attach(name)
+            if stream is not None:
+                self._claimed.add(stream.id)
+            page = await self._page(name)
+            running = (page or {}).get("running") or {}
+            follow = stream if stream is not None and running.get("stream") == stream.id else None
+            if stream is not None and follow is None:
+                self.client.forget_stream(stream.id)
+            self.chat = name
+            self.prompt_input.use_chat(name)
+            view = await self._show_page(name, page, streaming=follow is not None)
+        if follow is not None and view is not None:
+            self.follow(follow, view)
+
+    async def restart(self, method: str, **args: Any) -> None:
+        """Run ``edit`` or ``regenerate``: the history changes, so show it again, then
+        the new reply as it streams."""
+        async with self._view_lock:
+            self._stop_following()
+            stream, result = await self.client.start(method, self.chat, **args)
+            self._claimed.add(stream.id)
+            page = await self._page(self.chat)
+            view = await self._show_page(self.chat, page, streaming=True)
+            self.info.tokens = result.get("tokens")
+            self.show_title()
+        if view is not None:
+            self.follow(stream, view)
+
+    async def _page(self, chat: str) -> dict[str, Any] | None:
+        try:
+            page: dict[str, Any] = await self.client.call("messages", chat=chat, limit=HISTORY)
+        except NotFoundError:
+            return None
+        return page
+
+    async def _show_page(
+        self, name: str, page: dict[str, Any] | None, *, streaming: bool
+    ) -> ReplyView | None:
+        """Render the page; with ``streaming``, the reply in progress (stored as
+        ``streaming``) becomes the view returned, to be filled from its stream."""
+        records: list[dict[str, Any]] = (page or {}).get("messages", [])
+        live = next((r for r in reversed(records) if r["status"] == "streaming"), None)
+        shown = [r for r in records if r is not live] if streaming else records
+        output = self.output
+        await output.clear()
+        await output.mount_all([_widget_of(r) for r in shown])
+        view = None
+        if streaming:
+            view = ReplyView(
+                provider=(live or {}).get("provider", ""),
+                model=(live or {}).get("model", ""),
+                status="streaming",
+            )
+            await output.mount(view)
+        self._title_from(name, page)
+        output.scroll_end(animate=False)
+        return view
+
+    def _title_from(self, name: str, page: dict[str, Any] | None) -> None:
+        info = self.info
+        info.chat, info.tokens = name, None
+        if page is None:
+            info.new = True
+            info.personality = self._use.get("prompt") or "default"
+            info.model = self.models.get(info.provider, "")
+        else:
+            chat = page["chat"]
+            info.new = False
+            info.personality = chat["personality"]
+            info.provider = chat["provider"]
+            info.model = chat["model"] or self.models.get(chat["provider"], "")
+            info.messages = chat["messages"]
+        self.show_title()
+
+    async def refresh_title(self) -> None:
+        """Read the open chat's record again (after /use, /rename, a first message)."""
+        page = await self._page(self.chat)
+        tokens = self.info.tokens
+        self._title_from(self.chat, page)
+        self.info.tokens = tokens
+        self.show_title()
+
+    # ---- replies --------------------------------------------------------------------
+
+    async def send(self, text: str) -> None:
+        stream, result = await self.client.start("chat", self.chat, text=text)
+        self._claimed.add(stream.id)
+        async with self._view_lock:
+            await self.output.add_user(text, result.get("user_message_id"))
+            view = await self.output.add_reply(
+                provider=self.info.provider, model=self.info.model, status="streaming"
+            )
+        self.follow(stream, view)
+        was_new = self.info.new
+        self.info.tokens = result.get("tokens")
+        self.info.messages += 2
+        if was_new:
+            await self.refresh_title()
+        self.show_title()
+
+    def follow(self, stream: ReplyStream, view: ReplyView) -> None:
+        self.live = stream
+        self.run_worker(self._follow(stream, view), group="follow")
+
+    async def _follow(self, stream: ReplyStream, view: ReplyView) -> None:
+        self.status.say("streaming…", "busy")
+        try:
+            async for event in stream.events():
+                if event.kind == "text":
+                    await view.add_text(event.text)
+                elif event.kind == "reasoning":
+                    view.add_reasoning(event.text)
+                elif event.kind == "info" and (dropped := (event.data or {}).get("dropped")):
+                    self.status.say(f"{dropped} older message(s) left out to fit the context")
+                elif event.kind == "end":
+                    await self._ended(view, event.data or {}, error_of(event))
+        finally:
+            if self.live is stream:
+                self.live = None
+
+    async def _ended(self, view: ReplyView, data: dict[str, Any], error: Any) -> None:
+        status = data.get("status", "complete")
+        if data.get("message_id") is not None:
+            view.message_id = data["message_id"]
+        await view.finish(status, error.message if error else "")
+        if error is not None:
+            self.status.say(f"error: {error.message}", "error")
+        elif status == "cancelled":
+            self.status.say("reply cancelled", "busy")
+        elif status != "complete":
+            self.status.say(f"reply {status}", "busy")
+        else:
+            self.status.say("")
+
+    def _stop_following(self) -> None:
+        if self.live is not None:
+            self.client.forget_stream(self.live.id)
+            self.live = None
+        self.workers.cancel_group(self, "follow")
+
+    async def _watch_incoming(self) -> None:
+        """Show replies that other clients start in the open chat, with their message."""
+        while True:
+            stream = await self.client.incoming.get()
+            try:
+                await self._incoming(stream)
+            except ChatthyError as exc:
+                self.status.say(f"error: {exc.message}", "error")
+
+    async def _incoming(self, stream: ReplyStream) -> None:
+        async with self._view_lock:
+            if stream.id in self._claimed:
+                return
+            self._claimed.add(stream.id)
+            if stream.chat != self.chat:
+                self.client.forget_stream(stream.id)
+                return
+            page = await self.client.call("messages", chat=self.chat, limit=4)
+            last = max((w.message_id or 0 for w in self.output.users()), default=0)
+            live: dict[str, Any] = {}
+            for record in page["messages"]:
+                if record["role"] == "user" and record["id"] > last:
+                    await self.output.add_user(text_of(record["content"]), record["id"])
+                elif record["status"] == "streaming":
+                    live = record
+            view = await self.output.add_reply(
+                provider=live.get("provider", ""), model=live.get("model", ""), status="streaming"
+            )
+            self.info.messages = page["chat"]["messages"]
+            self.show_title()
+        self.follow(stream, view)
+
+    # ---- input and keys -------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.prompt_input.value = ""
+        self.submit(event.value)
+
+    def on_prompt_area_submitted(self, event: PromptArea.Submitted) -> None:
+        self.prompt_area.clear()
+        self.submit(event.text)
+
+    def submit(self, line: str) -> None:
+        """Send ``line`` as a message, or run it as a command if it starts with ``/``."""
+        if not line.strip():
+            return
+        self.prompt_input.remember(line)
+        if line.startswith("/") and not line.startswith("//"):
+            self.spawn(run_command(self, line))
+        else:
+            self.spawn(self.send(line[1:] if line.startswith("//") else line))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.server_commands))
+
+    def action_cancel(self) -> None:
+        if self.live is None:
+            self.status.say("nothing to cancel (Ctrl-q quits)")
+            return
+        self.spawn(self._cancel(self.live.chat))
+
+    async def _cancel(self, chat: str) -> None:
+        try:
+            await self.client.call("cancel", chat=chat)
+        except NotFoundError:
+            return
+        self.status.say("cancelling…", "busy")
+
+    def action_reload(self) -> None:
+        self.refresh(layout=True)
+        self.spawn(self.open_chat(self.chat))
+
+    def action_toggle_focus(self) -> None:
+        editor: Widget = self.prompt_area if self.multiline else self.prompt_input
+        target = editor if self.output.has_focus else self.output
+        target.focus()
+
+    def action_toggle_multiline(self) -> None:
+        self.set_multiline(not self.multiline)
+
+    def set_multiline(self, on: bool, text: str | None = None) -> None:
+        """Switch between the one-line and the multi-line input, keeping the text."""
+        line, area = self.prompt_input, self.prompt_area
+        if text is None:
+            text = line.value if on else area.text
+        line.display = not on
+        area.set_class(on, "-active")
+        if on:
+            area.load_text(text)
+            area.move_cursor(area.document.end)
+            area.focus()
+        else:
+            line.value = text.replace("\n", " ")
+            line.cursor_position = len(line.value)
+            line.focus()
+
+    def on_chat_log_copied(self, event: ChatLog.Copied) -> None:
+        if event.size:
+            self.status.say(f"copied the {event.what} ({event.size} characters)")
+        else:
+            self.status.say(f"no {event.what} to copy")
+
+    def action_mark_for_rag(self) -> None:
+        self.status.say("not available: marking a message for RAG needs RAG (not built yet)")
+
+
+def _widget_of(record: dict[str, Any]) -> Widget:
+    text = text_of(record["content"])
+    if record["role"] == "user":
+        return UserMessage(text, record["id"])
+    return ReplyView(
+        text,
+        provider=record.get("provider", ""),
+        model=record.get("model", ""),
+        when=record.get("created") or None,
+        status=record.get("status", "complete"),
+        error=record.get("error", ""),
+        message_id=record["id"],
+    )
+
+
+def run_tui(
+    settings: Settings, chat: str, *, provider: str | None = None, prompt: str | None = None
+) -> int:
+    """Run the full-screen client until the user quits; return the exit status."""
+    from chatthy.client.commands import connect
+
+    app = ChatthyApp(connect(settings), chat, provider=provider, prompt=prompt)
+    app.run()
+    return app.return_code or 0

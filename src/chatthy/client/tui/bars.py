@@ -1,0 +1,97 @@
+"""The title bar (who, which chat, how big, what answers) and the one-line status."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from textual.content import Content
+from textual.widgets import Static
+
+__all__ = ["StatusLine", "TitleBar", "TitleInfo"]
+
+
+@dataclass
+class TitleInfo:
+    """What the title shows; ``tokens`` is None until a turn has reported them."""
+
+    profile: str
+    chat: str
+    personality: str = "default"
+    provider: str = "?"
+    model: str = ""
+    messages: int = 0
+    tokens: int | None = None
+    workspace_tokens: int = 0
+    new: bool = False
+
+    def render(self) -> str:
+        if self.new:
+            size = "new chat"
+        elif self.tokens is None:
+            size = f"{self.messages} msgs + {self.workspace_tokens}"
+        else:
+            size = f"{self.tokens} + {self.workspace_tokens} tokens"
+        model = f":{self.model}" if self.model else ""
+        return f"{self.profile} — {self.chat} ({size}) [{self.personality}@{self.provider}{model}]"
+
+
+class TitleBar(Static):
+    """``profile — chat (history tokens + workspace tokens) [personality@provider:model]``."""
+
+    DEFAULT_CSS = """
+    TitleBar {
+        height: 1;
+        padding: 0 1;
+        background: $primary;
+        color: $text;
+        text-style: bold;
+    }
+    """
+
+    def show(self, info: TitleInfo) -> None:
+        self.update(Content(info.render()))
+
+
+class StatusLine(Static):
+    """Connection, streaming, cancelled or the last error: always exactly one line."""
+
+    DEFAULT_CSS = """
+    StatusLine {
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+        color: $text-muted;
+    }
+    StatusLine.-error { color: $error; text-style: bold; }
+    StatusLine.-busy { color: $accent; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(Content("connecting…"))
+        self.connection = "connecting…"
+        self.since = time.monotonic()
+        self.message = ""
+
+    def connected(self, ok: bool, why: str = "") -> None:
+        """The connection's state; ``why`` says what failed when it is down."""
+        state = "connected" if ok else f"server unreachable ({why})" if why else "unreachable"
+        if state != self.connection:
+            self.connection, self.since = state, time.monotonic()
+        self._show()
+
+    def say(self, message: str, kind: str = "") -> None:
+        """Show ``message`` (first line only) beside the connection; ``kind`` is
+        ``error``, ``busy`` or empty."""
+        self.message = message.strip().splitlines()[0] if message.strip() else ""
+        self.set_class(kind == "error", "-error")
+        self.set_class(kind == "busy", "-busy")
+        self._show()
+
+    def _show(self) -> None:
+        parts = [self.connection]
+        if not self.connection.startswith("connected"):
+            parts[0] += f" for {time.monotonic() - self.since:.0f} s"
+        if self.message:
+            parts.append(self.message)
+        self.update(Content(" · ".join(parts)))

@@ -1,0 +1,74 @@
+"""The help screen (F1, /help): the client's commands, keys, and the server's commands."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from chatthy.client.tui.commands import CLIENT_COMMANDS, HELP
+
+__all__ = ["HelpScreen", "help_text"]
+
+KEYS = [
+    ("Enter", "send the message (a line starting // sends a literal /)"),
+    ("Up / Down", "this chat's earlier input"),
+    ("Alt-m", "multi-line input on/off (there: Esc Enter or Alt-Enter sends)"),
+    ("Tab / Right", "complete a command"),
+    ("F1", "this help (Esc closes it)"),
+    ("Ctrl-c", "cancel the running reply"),
+    ("Ctrl-l", "redraw and reload the chat"),
+    ("Shift-Tab", "focus output / input"),
+    ("j k  g G", "in the output: down, up, top, bottom"),
+    ("Ctrl-d Ctrl-u", "in the output: page down, page up"),
+    ("y  c", "in the output: copy the selection or reply, copy its last code block"),
+    ("Ctrl-v", "mark the next message for RAG (not available yet)"),
+    ("Ctrl-q", "quit"),
+]
+
+
+def _table(rows: list[tuple[str, str]]) -> list[str]:
+    width = max(len(left) for left, _ in rows)
+    return [f"  {left:<{width}}  {right}" for left, right in rows]
+
+
+def help_text(server_commands: dict[str, dict[str, Any]]) -> str:
+    lines = ["Keys", "", *_table(KEYS), "", "Commands", ""]
+    lines += _table([(cmd.usage, cmd.help) for cmd in HELP])
+    others = [c for name, c in sorted(server_commands.items()) if name not in CLIENT_COMMANDS]
+    if others:
+        lines += ["", "Server commands: /NAME key=value … (chat is the open one)", ""]
+        rows = []
+        for c in others:
+            args = " ".join(a["name"] if a.get("required") else f"[{a['name']}]" for a in c["args"])
+            rows.append((f"/{c['name']} {args}".rstrip(), c.get("help", "")))
+        lines += _table(rows)
+    return "\n".join(lines)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Commands and keys; Esc, q or F1 closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 90%; height: 90%; border: round $primary; background: $surface; padding: 0 1;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,f1", "dismiss", "Close"),
+    ]
+
+    def __init__(self, server_commands: dict[str, dict[str, Any]]) -> None:
+        super().__init__()
+        self.server_commands = server_commands
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(Content(help_text(self.server_commands)))

@@ -1,0 +1,143 @@
+"""The input: one line (Enter sends, Up/Down walk this chat's history, Tab completes a
+command) or, toggled with Alt-m, several lines."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import ClassVar
+
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.suggester import Suggester
+from textual.widgets import Input, TextArea
+
+__all__ = ["CommandSuggester", "PromptArea", "PromptInput"]
+
+
+class CommandSuggester(Suggester):
+    """Completes the first word of a slash command from the names it knows."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.names: list[str] = []
+
+    def set_names(self, names: Iterable[str]) -> None:
+        self.names = sorted(set(names))
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value.startswith("/") or " " in value or value.startswith("//"):
+            return None
+        word = value[1:]
+        for name in self.names:
+            if name.startswith(word) and name != word:
+                return f"/{name}"
+        return None
+
+
+class PromptInput(Input):
+    """One line of input with a history per chat (the chat's name picks the list)."""
+
+    DEFAULT_CSS = """
+    PromptInput { border: tall $primary 50%; }
+    PromptInput:focus { border: tall $primary; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "history(-1)", "Previous", show=False),
+        Binding("down", "history(1)", "Next", show=False),
+        Binding("tab", "complete", "Complete", show=False),
+    ]
+
+    def __init__(self) -> None:
+        self.commands = CommandSuggester()
+        super().__init__(
+            placeholder="Message or /command · F1 help · Alt-m multi-line · Ctrl-c cancel "
+            "· Ctrl-q quit",
+            suggester=self.commands,
+        )
+        self.chat = ""
+        self._histories: dict[str, list[str]] = {}
+        self._position = 0
+        self._draft = ""
+
+    @property
+    def history(self) -> list[str]:
+        return self._histories.setdefault(self.chat, [])
+
+    def use_chat(self, chat: str) -> None:
+        """Switch to ``chat``'s history."""
+        self.chat = chat
+        self._position = len(self.history)
+
+    def rename_chat(self, old: str, new: str) -> None:
+        self._histories[new] = self._histories.pop(old, [])
+        self.use_chat(new)
+
+    def remember(self, line: str) -> None:
+        if line and (not self.history or self.history[-1] != line):
+            self.history.append(line)
+        self._position = len(self.history)
+        self._draft = ""
+
+    def action_history(self, step: int) -> None:
+        history = self.history
+        if not history:
+            return
+        if self._position == len(history):
+            self._draft = self.value
+        self._position = max(0, min(len(history), self._position + step))
+        self.value = self._draft if self._position == len(history) else history[self._position]
+        self.cursor_position = len(self.value)
+
+    def action_complete(self) -> None:
+        suggestion = self._suggestion
+        if suggestion and len(suggestion) > len(self.value):
+            self.value = suggestion + " "
+            self.cursor_position = len(self.value)
+
+
+class PromptArea(TextArea):
+    """The multi-line input (Alt-m toggles it): Enter starts a new line, Esc then Enter
+    (or Alt-Enter) sends."""
+
+    DEFAULT_CSS = """
+    PromptArea { height: 8; border: tall $primary 50%; display: none; }
+    PromptArea:focus { border: tall $primary; }
+    PromptArea.-active { display: block; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("alt+enter", "send", "Send", show=False),
+    ]
+
+    class Submitted(Message):
+        """The user sent the text."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(self) -> None:
+        super().__init__(soft_wrap=True, show_line_numbers=False)
+        self._escaped = 0.0
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "escape":
+            self._escaped = time.monotonic()
+            event.stop()
+            event.prevent_default()
+            return
+        if event.key == "enter" and time.monotonic() - self._escaped < 1.0:
+            self._escaped = 0.0
+            event.stop()
+            event.prevent_default()
+            self.action_send()
+            return
+        self._escaped = 0.0
+        await super()._on_key(event)
+
+    def action_send(self) -> None:
+        if self.text.strip():
+            self.post_message(self.Submitted(self.text))

@@ -1,0 +1,96 @@
+"""``chatthy tui`` in a real terminal (tmux), and Textual kept away from everything else."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from chatthy.server.app import Server
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+CHATTHY = str(Path(sys.executable).with_name("chatthy"))
+
+
+class Tmux:
+    """One tmux server of our own (its own socket), running one command in a window."""
+
+    def __init__(self) -> None:
+        self.socket = f"chatthy-test-{uuid.uuid4().hex[:8]}"
+
+    def run(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10
+        )
+        return result.stdout
+
+    def start(self, command: list[str], env: dict[str, str]) -> None:
+        wrapped = ["env", *(f"{k}={v}" for k, v in env.items()), *command]
+        self.run("new-session", "-d", "-x", "100", "-y", "30", "-s", "t", *wrapped)
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "t")
+
+    def alive(self) -> bool:
+        return "t" in self.run("list-sessions", "-F", "#{session_name}").split()
+
+    async def wait(self, text: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never appeared; the terminal:\n{screen}")
+            await asyncio.sleep(0.1)
+
+    def close(self) -> None:
+        self.run("kill-server")
+
+
+async def test_chatthy_tui_in_a_terminal_copies_with_osc_52(server: Server, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {
+        "HOME": str(home),
+        "CHATTHY_CONFIG_DIR": str(home / "config"),
+        "CHATTHY_DATA_DIR": str(home / "data"),
+        "CHATTHY_PASSPHRASE": "secret",
+        "TERM": "xterm-256color",
+        "PATH": os.environ.get("PATH", ""),
+    }
+    tmux = Tmux()
+    try:
+        tmux.start([CHATTHY, "--server", server.address, "--profile", "alice", "--chat", "t"], env)
+        await tmux.wait("alice — t (new chat) [default@echo:echo]")
+        await tmux.wait("connected")
+        tmux.run("send-keys", "-t", "t", "hello terminal", "Enter")
+        await tmux.wait("echo: hello terminal")
+        tmux.run("set-option", "-s", "set-clipboard", "on")
+        tmux.run("send-keys", "-t", "t", "BTab")
+        tmux.run("send-keys", "-t", "t", "y")
+        await tmux.wait("copied the reply")
+        assert tmux.run("show-buffer") == "echo: hello terminal"
+        tmux.run("send-keys", "-t", "t", "C-q")
+        deadline = time.monotonic() + 10
+        while tmux.alive() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert not tmux.alive()
+    finally:
+        tmux.close()
+
+
+def test_ask_and_the_server_never_import_textual() -> None:
+    code = (
+        "import sys, chatthy.cli, chatthy.client.commands, chatthy.client.repl, "
+        "chatthy.client.embedded, chatthy.server.app, chatthy.server.main\n"
+        "assert not [m for m in sys.modules if m.startswith('textual')], 'textual imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

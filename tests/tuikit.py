@@ -1,0 +1,78 @@
+"""Helpers for the full-screen client's tests: the app against a real server, the screen
+as text, and waiting for what a user would see."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+from chatthy.client.core import Client
+from chatthy.client.tui import ChatthyApp
+from chatthy.server.app import Server
+from helpers import key_for
+
+SIZE = (100, 36)
+
+
+def make_app(
+    srv: Server | str,
+    chat: str = "default",
+    profile: str = "alice",
+    *,
+    provider: str | None = None,
+    prompt: str | None = None,
+    connect_timeout: float = 5.0,
+) -> ChatthyApp:
+    """The app as ``chatthy tui`` makes it, with an unconnected client for ``srv``."""
+    address = srv if isinstance(srv, str) else srv.address
+    client = Client(
+        address, profile, key_for(profile), timeout=10.0, connect_timeout=connect_timeout
+    )
+    return ChatthyApp(client, chat, provider=provider, prompt=prompt)
+
+
+def screen_text(app: ChatthyApp) -> str:
+    """The characters on the (virtual) terminal now, one line per row."""
+    update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    rows = []
+    for line in update.strips:
+        rows.append("".join(seg.text for strip in line for seg in strip).rstrip())
+    return "\n".join(rows)
+
+
+def status_line(app: ChatthyApp) -> str:
+    return screen_text(app).splitlines()[-1].strip()
+
+
+def title_line(app: ChatthyApp) -> str:
+    return screen_text(app).splitlines()[0].strip()
+
+
+async def wait_for(
+    pilot: Pilot[int], check: Callable[[], bool], timeout: float = 10.0, what: str = ""
+) -> None:
+    """Let the app run until ``check()`` holds; fail with the screen if it never does."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out waiting for {what or check}; the screen:\n{screen_text(pilot.app)}"
+            )
+        await pilot.pause(0.05)
+
+
+async def wait_on_screen(pilot: Pilot[int], text: str, timeout: float = 10.0) -> None:
+    await wait_for(pilot, lambda: text in screen_text(pilot.app), timeout, repr(text))
+
+
+async def type_line(pilot: Pilot[int], line: str) -> None:
+    """Type ``line`` into the input and press Enter, as a user would."""
+    app = pilot.app
+    assert isinstance(app, ChatthyApp)
+    app.prompt_input.focus()
+    app.prompt_input.value = line
+    await pilot.press("enter")
+    await asyncio.sleep(0)
