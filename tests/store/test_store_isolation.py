@@ -23,6 +23,7 @@ ATTEMPTS: dict[str, Attempt] = {
     "fork": lambda s, c, m: s.fork_chat(BOB, c, "stolen"),
     "delete": lambda s, c, m: s.delete_chat(BOB, c),
     "add": lambda s, c, m: s.add_message(BOB, c, "user", "injected"),
+    "add several": lambda s, c, m: s.add_messages(BOB, c, [{"role": "user", "content": "x"}]),
     "update message": lambda s, c, m: s.update_message(BOB, m.id, content="overwritten"),
     "complete message": lambda s, c, m: s.update_message(BOB, m.id, status="error"),
     "truncate": lambda s, c, m: s.delete_messages_from(BOB, c, m.id),

@@ -54,6 +54,65 @@ async def test_add_message_failures(store: SQLiteStore, chat: str) -> None:
     assert len(await store.messages(ALICE, chat)) == 2
 
 
+async def test_add_messages_appends_a_turn_in_one_go(store: SQLiteStore, chat: str) -> None:
+    await store.create_chat(ALICE, "newer", "", "", "")
+    question, reply = await store.add_messages(
+        ALICE,
+        chat,
+        [
+            {"role": "user", "content": PICTURE},
+            {"role": "assistant", "content": "", "status": "streaming", "provider": "echo"},
+        ],
+    )
+    stored = await store.messages(ALICE, chat)
+    assert stored[-2:] == [question, reply]
+    assert question.id < reply.id
+    assert (question.content, question.status) == (PICTURE, "complete")
+    assert (reply.status, reply.provider, reply.model) == ("streaming", "echo", "")
+    assert [c.name for c in await store.list_chats(ALICE)] == [chat, "newer"]
+    assert await store.add_messages(ALICE, chat, []) == []
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "user", "content": "fine"}, {"role": "user", "content": "x", "status": "done"}],
+        [{"role": "user", "content": "fine"}, {"role": "", "content": "x"}],
+        [{"role": "user", "content": "fine"}, {"role": "user"}],
+        [{"role": "user", "content": "fine"}, {"role": "user", "content": {"when": object()}}],
+        [{"role": "user", "content": "fine"}, {"role": "user", "content": "x", "colour": 1}],
+        [{"role": "user", "content": "fine"}, "not a mapping"],
+    ],
+)
+async def test_add_messages_adds_none_when_one_is_bad(
+    store: SQLiteStore, chat: str, messages: list[Any]
+) -> None:
+    before = await store.messages(ALICE, chat)
+    with pytest.raises(ArgumentError):
+        await store.add_messages(ALICE, chat, messages)
+    assert await store.messages(ALICE, chat) == before
+
+
+async def test_add_messages_to_a_missing_or_foreign_chat(store: SQLiteStore, chat: str) -> None:
+    turn = [{"role": "user", "content": "hi"}]
+    with pytest.raises(NotFoundError, match="nope"):
+        await store.add_messages(ALICE, "nope", turn)
+    with pytest.raises(NotFoundError):
+        await store.add_messages("bob", chat, turn)
+    assert len(await store.messages(ALICE, chat)) == 2
+
+
+async def test_updates_find_the_message_among_many_chats(store: SQLiteStore, chat: str) -> None:
+    for i in range(50):
+        await store.create_chat(ALICE, f"other {i}", "", "", "")
+        await store.create_chat("bob", f"bob {i}", "", "", "")
+    answer = (await store.messages(ALICE, chat))[-1]
+    await store.update_message(ALICE, answer.id, content="revised", status="complete")
+    assert (await store.messages(ALICE, chat))[-1].content == "revised"
+    with pytest.raises(NotFoundError):
+        await store.update_message("bob", answer.id, content="stolen")
+
+
 async def test_streamed_reply_checkpoints_then_completes(store: SQLiteStore, chat: str) -> None:
     reply = await store.add_message(
         ALICE, chat, "assistant", "", status="streaming", provider="echo", model="echo-1"

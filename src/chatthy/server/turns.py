@@ -74,8 +74,14 @@ async def start_reply(
     conn: bytes,
     chat: ChatRecord,
     params: dict[str, Any] | None = None,
+    *,
+    question: Any = None,
 ) -> dict[str, Any]:
     """Start the reply to the chat's stored history in the reserved ``stream``.
+
+    ``question`` is the user's new message, if any: it is stored with the reply's row in
+    one transaction, once the turn is known to fit, so a turn that cannot start leaves
+    the chat as it was.
 
     Raises:
         NotFoundError: the chat's provider does not exist.
@@ -83,16 +89,21 @@ async def start_reply(
     """
     profile = stream.profile
     records = await server.store.messages(profile, chat.name)
+    new: list[dict[str, Any]] = []
+    if question is not None:
+        records.append(MessageRecord(0, chat.id, "user", question))
+        new.append({"role": "user", "content": question})
     provider, fitted = await plan(server, profile, chat, records)
-    reply = await server.store.add_message(
-        profile,
-        chat.name,
-        "assistant",
-        "",
-        status="streaming",
-        provider=provider.name,
-        model=chat.model or provider.model,
+    new.append(
+        {
+            "role": "assistant",
+            "content": "",
+            "status": "streaming",
+            "provider": provider.name,
+            "model": chat.model or provider.model,
+        }
     )
+    *asked, reply = await server.store.add_messages(profile, chat.name, new)
     server.hub.watch(conn, profile, chat.name)
     if fitted.dropped:
         stream.emit(
@@ -108,13 +119,16 @@ async def start_reply(
         _run(server, stream, provider, fitted.messages, options, reply.id),
         name=f"reply {profile}/{chat.name}",
     )
-    return {
+    started = {
         "chat": chat.name,
         "stream": stream.id,
         "message_id": reply.id,
         "tokens": fitted.tokens,
         "dropped": fitted.dropped,
     }
+    if asked:
+        started["user_message_id"] = asked[0].id
+    return started
 
 
 class _Reply:

@@ -164,6 +164,14 @@ class Store(Protocol):
     ) -> MessageRecord:
         """Append a message (and touch the chat's ``updated``). Raises NotFoundError."""
 
+    async def add_messages(
+        self, profile: str, chat: str, messages: list[dict[str, Any]]
+    ) -> list[MessageRecord]:
+        """Append ``messages`` (dicts with role and content, optionally status, provider,
+        model, usage, error: the keywords of :meth:`add_message`) in one transaction: a
+        turn's question and the reply that starts ``streaming`` after it. All or none are
+        added. Raises NotFoundError, ArgumentError."""
+
     async def update_message(
         self,
         profile: str,

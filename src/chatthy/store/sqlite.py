@@ -42,13 +42,14 @@ from chatthy.store._sqlite_support import (
     imported_row,
     key,
     message_record,
+    new_message_row,
+    new_message_row_of,
     quoted,
     rollback,
     to_json,
     translated,
     usage_json,
     valid_name,
-    valid_role,
     valid_status,
     valid_text,
 )
@@ -389,25 +390,38 @@ class SQLiteStore:
     ) -> MessageRecord:
         """Append a message and mark the chat active. A reply starts here as ``streaming``.
         Raises NotFoundError, ArgumentError."""
-        row = [
-            valid_role(role),
-            to_json("content", content),
-            valid_status(status),
-            valid_text("provider", provider),
-            valid_text("model", model),
-            usage_json(usage),
-            valid_text("error", error),
-        ]
+        row = new_message_row(role, content, status, provider, model, usage, error)
+        return (await self._append(profile, chat, [row]))[0]
+
+    async def add_messages(
+        self, profile: str, chat: str, messages: list[dict[str, Any]]
+    ) -> list[MessageRecord]:
+        """Append ``messages`` (dicts of :meth:`add_message`'s arguments) in one transaction
+        and mark the chat active once: a question and its ``streaming`` reply cost one
+        commit instead of two. All or none are added. Raises NotFoundError, ArgumentError."""
+        if not isinstance(messages, list):
+            raise ArgumentError("messages to add must be a list")
+        return await self._append(profile, chat, [new_message_row_of(m) for m in messages])
+
+    async def _append(
+        self, profile: str, chat: str, rows: list[tuple[Any, ...]]
+    ) -> list[MessageRecord]:
         now = time.time()
         with self._write() as conn:
             chat_id = _chat_id(conn, profile, chat)
-            cur = conn.execute(
-                "INSERT INTO messages (chat_id, role, content, status, provider, model, usage,"
-                " error, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (chat_id, *row, now, now),
-            )
-            _touch(conn, chat_id, now)
-        return message_record((cur.lastrowid, chat_id, *row, now, now))
+            ids = [
+                conn.execute(
+                    "INSERT INTO messages (chat_id, role, content, status, provider, model,"
+                    " usage, error, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (chat_id, *row, now, now),
+                ).lastrowid
+                for row in rows
+            ]
+            if rows:
+                _touch(conn, chat_id, now)
+        return [
+            message_record((i, chat_id, *row, now, now)) for i, row in zip(ids, rows, strict=True)
+        ]
 
     async def update_message(
         self,

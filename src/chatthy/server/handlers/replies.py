@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from chatthy.errors import ChatthyError, NotFoundError
+from chatthy.errors import NotFoundError
 from chatthy.server.content import check_content
 from chatthy.server.handlers.common import Id, check_params, ensure_chat, reserving
 from chatthy.server.rpc import Context, registry
@@ -33,19 +33,13 @@ async def chat(ctx: Context, args: ChatArgs) -> dict[str, Any]:
     content: Any = args.content if args.content is not None else args.text
     check_content(content)
     check_params(args.params)
-    store = ctx.server.store
     with reserving(ctx, args.chat) as stream:
         record = await ensure_chat(
             ctx, args.chat, prompt=args.prompt, provider=args.provider, model=args.model
         )
-        ctx.server.provider(record.provider)
-        user = await store.add_message(ctx.profile, record.name, "user", content)
-        try:
-            started = await start_reply(ctx.server, stream, ctx.conn, record, args.params)
-        except ChatthyError:
-            await store.delete_messages_from(ctx.profile, record.name, user.id)
-            raise
-    return {**started, "user_message_id": user.id}
+        return await start_reply(
+            ctx.server, stream, ctx.conn, record, args.params, question=content
+        )
 
 
 class RegenerateArgs(msgspec.Struct, forbid_unknown_fields=True):
