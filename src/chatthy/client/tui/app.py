@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import Input
 from textual.worker import Worker
@@ -25,12 +26,17 @@ from chatthy.client.tui.commands import CLIENT_COMMANDS, run_command
 from chatthy.client.tui.help import HelpScreen
 from chatthy.client.tui.output import ChatLog, ReplyView, UserMessage, text_of
 from chatthy.client.tui.prompt import PromptArea, PromptInput
+from chatthy.client.tui.render import warm_up
 from chatthy.errors import ChatthyError, NotFoundError, ServerUnavailableError
 
 __all__ = ["ChatthyApp", "run_tui"]
 
-HISTORY = 200
-"""How many of a chat's newest messages are shown when it is opened."""
+FIRST_PAGE = 24
+"""How many of a chat's newest messages are shown when it is opened: a screenful or more,
+so that a chat of thousands opens at once; older ones come when scrolled up to."""
+
+OLDER_PAGE = 100
+"""How many older messages are fetched at a time when the view nears the top."""
 
 
 class ChatthyApp(App[int]):
@@ -67,6 +73,7 @@ class ChatthyApp(App[int]):
         self.info = TitleInfo(profile=client.profile, chat=chat)
         self.models: dict[str, str] = {}
         """Each provider's default model."""
+        self.default_provider = "?"
         self.server_commands: dict[str, dict[str, Any]] = {}
         self.live: ReplyStream | None = None
         """The reply streaming in the open chat, if any."""
@@ -75,6 +82,8 @@ class ChatthyApp(App[int]):
         self._down = False
         self._claimed: set[str] = set()
         self._view_lock = asyncio.Lock()
+        self._oldest: int | None = None
+        """The id of the oldest message shown, while older ones are not."""
 
     def compose(self) -> ComposeResult:
         yield TitleBar()
@@ -111,6 +120,7 @@ class ChatthyApp(App[int]):
         self.show_title()
         self.spawn(self._boot(), group="boot", exclusive=True)
         self.run_worker(self._watch_incoming(), group="incoming")
+        self.run_worker(warm_up, thread=True, group="warm-up")
         self.set_interval(self.PING_INTERVAL, self._ping)
 
     async def on_unmount(self) -> None:
@@ -145,7 +155,8 @@ class ChatthyApp(App[int]):
         self.status.connected(True)
         self.models = {p["name"]: p.get("model", "") for p in providers}
         default = next((p["name"] for p in providers if p.get("default")), None)
-        self.info.provider = default or self.info.provider
+        self.default_provider = default or self.info.provider
+        self.info.provider = self.default_provider
         commands = await self.client.call("commands")
         self.server_commands = {c["name"]: c for c in commands}
         self.prompt_input.commands.set_names([*CLIENT_COMMANDS, *self.server_commands])
@@ -163,14 +174,23 @@ class ChatthyApp(App[int]):
             await asyncio.wait_for(self.client.call("status"), 5.0)
         except (ChatthyError, TimeoutError) as exc:
             self._down = True
-            self.status.connected(False, getattr(exc, "message", "no answer"))
+            self._say_connected(False, getattr(exc, "message", "no answer"))
             return
-        self.status.connected(True)
+        if not self._say_connected(True):
+            return
         if not self._booted:
             self.spawn(self._boot(), group="boot", exclusive=True)
         elif self._down:
             self._down = False
             self.spawn(self._reopen())
+
+    def _say_connected(self, ok: bool, why: str = "") -> bool:
+        """Show the connection's state; False when the app is closing (no status line)."""
+        try:
+            self.status.connected(ok, why)
+        except NoMatches:
+            return False
+        return True
 
     async def _reopen(self) -> None:
         await self.open_chat(self.chat)
@@ -210,9 +230,9 @@ class ChatthyApp(App[int]):
         if view is not None:
             self.follow(stream, view)
 
-    async def _page(self, chat: str) -> dict[str, Any] | None:
+    async def _page(self, chat: str, limit: int = FIRST_PAGE) -> dict[str, Any] | None:
         try:
-            page: dict[str, Any] = await self.client.call("messages", chat=chat, limit=HISTORY)
+            page: dict[str, Any] = await self.client.call("messages", chat=chat, limit=limit)
         except NotFoundError:
             return None
         return page
@@ -226,8 +246,9 @@ class ChatthyApp(App[int]):
         live = next((r for r in reversed(records) if r["status"] == "streaming"), None)
         shown = [r for r in records if r is not live] if streaming else records
         output = self.output
-        await output.clear()
-        await output.mount_all([_widget_of(r) for r in shown])
+        older = page["chat"]["messages"] - len(records) if page and records else 0
+        self._oldest = records[0]["id"] if older else None
+        await output.show([_widget_of(r) for r in shown], older)
         view = None
         if streaming:
             view = ReplyView(
@@ -236,9 +257,30 @@ class ChatthyApp(App[int]):
                 status="streaming",
             )
             await output.mount(view)
+            output.scroll_end(animate=False)
         self._title_from(name, page)
-        output.scroll_end(animate=False)
         return view
+
+    def on_chat_log_need_older(self, event: ChatLog.NeedOlder) -> None:
+        self.spawn(self._show_older(), group="older", exclusive=True)
+
+    async def _show_older(self) -> None:
+        """Put the next page of older messages above those shown."""
+        output = self.output
+        try:
+            async with self._view_lock:
+                if self._oldest is None:
+                    return
+                page = await self.client.call(
+                    "messages", chat=self.chat, before=self._oldest, limit=OLDER_PAGE
+                )
+                records = page["messages"]
+                full = len(records) == OLDER_PAGE
+                self._oldest = records[0]["id"] if records and full else None
+                older = max(0, output.older - len(records)) if full else 0
+                await output.prepend([_widget_of(r) for r in records], older)
+        finally:
+            output.older_done()
 
     def _title_from(self, name: str, page: dict[str, Any] | None) -> None:
         info = self.info
@@ -251,14 +293,14 @@ class ChatthyApp(App[int]):
             chat = page["chat"]
             info.new = False
             info.personality = chat["personality"]
-            info.provider = chat["provider"]
-            info.model = chat["model"] or self.models.get(chat["provider"], "")
+            info.provider = chat["provider"] or self.default_provider
+            info.model = chat["model"] or self.models.get(info.provider, "")
             info.messages = chat["messages"]
         self.show_title()
 
     async def refresh_title(self) -> None:
         """Read the open chat's record again (after /use, /rename, a first message)."""
-        page = await self._page(self.chat)
+        page = await self._page(self.chat, limit=1)
         tokens = self.info.tokens
         self._title_from(self.chat, page)
         self.info.tokens = tokens
@@ -293,7 +335,7 @@ class ChatthyApp(App[int]):
                 if event.kind == "text":
                     await view.add_text(event.text)
                 elif event.kind == "reasoning":
-                    view.add_reasoning(event.text)
+                    await view.add_reasoning(event.text)
                 elif event.kind == "info" and (dropped := (event.data or {}).get("dropped")):
                     self.status.say(f"{dropped} older message(s) left out to fit the context")
                 elif event.kind == "end":
@@ -424,6 +466,9 @@ class ChatthyApp(App[int]):
             self.status.say(f"copied the {event.what} ({event.size} characters)")
         else:
             self.status.say(f"no {event.what} to copy")
+
+    def on_chat_log_said(self, event: ChatLog.Said) -> None:
+        self.status.say(event.text)
 
     def action_mark_for_rag(self) -> None:
         self.status.say("not available: marking a message for RAG needs RAG (not built yet)")

@@ -27,6 +27,7 @@ KEYS = [
     ("j k  g G", "in the output: down, up, top, bottom"),
     ("Ctrl-d Ctrl-u", "in the output: page down, page up"),
     ("y  c", "in the output: copy the selection or reply, copy its last code block"),
+    ("$", "in the output: math as Unicode / as LaTeX source"),
     ("Ctrl-v", "mark the next message for RAG (not available yet)"),
     ("Ctrl-q", "quit"),
 ]

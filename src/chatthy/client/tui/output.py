@@ -12,8 +12,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Collapsible, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
+
+from chatthy.client.tui.render import MarkdownText
 
 __all__ = ["ChatLog", "ReplyView", "UserMessage", "code_blocks", "quote", "text_of"]
 
@@ -52,11 +55,11 @@ def quote(text: str) -> str:
     return "\n".join(f"> {line}" if line else ">" for line in text.splitlines() or [""])
 
 
-class UserMessage(Markdown):
+class UserMessage(MarkdownText):
     """A message of the user's, quoted."""
 
     DEFAULT_CSS = """
-    UserMessage { margin: 1 0 0 0; color: $text-primary; }
+    UserMessage { margin: 1 0 0 0; }
     """
 
     def __init__(self, text: str, message_id: int | None = None) -> None:
@@ -66,14 +69,14 @@ class UserMessage(Markdown):
 
 
 class ReplyView(Vertical):
-    """One reply: reasoning (dimmed, collapsible), the text as Markdown, and a footer with
-    provider, model, time and how it ended. Streamed text is appended through Textual's
-    :class:`MarkdownStream`, which batches fragments instead of re-rendering per token."""
+    """One reply: reasoning (dimmed, collapsible, only once there is some), the text, and a
+    footer with provider, model, time and how it ended. A reply that streams is a Textual
+    Markdown fed through :class:`MarkdownStream` (which batches fragments instead of
+    re-rendering per token); a stored one is a :class:`MarkdownText`, far cheaper to show."""
 
     DEFAULT_CSS = """
     ReplyView { height: auto; margin: 1 0 0 0; }
-    ReplyView > Collapsible { display: none; border: none; padding: 0; margin: 0; }
-    ReplyView.-reasoning > Collapsible { display: block; }
+    ReplyView > Collapsible { border: none; padding: 0; margin: 0; }
     ReplyView .reasoning { color: $text-muted; text-style: dim italic; }
     ReplyView > Markdown { margin: 0; }
     ReplyView > .footer { color: $text-muted; height: 1; }
@@ -102,11 +105,14 @@ class ReplyView(Vertical):
         self.error = error
         self.message_id = message_id
         self._stream: MarkdownStream | None = None
+        self.set_class(status in ("cancelled", "interrupted"), "-stopped")
+        self.set_class(status == "error", "-failed")
 
     def compose(self) -> ComposeResult:
-        with Collapsible(title="reasoning", collapsed=False):
-            yield Static(Content(""), classes="reasoning")
-        yield Markdown(self.initial)
+        if self.status == "streaming":
+            yield Markdown(self.initial)
+        else:
+            yield MarkdownText(self.initial, classes="body")
         yield Static(Content(self._footer()), classes="footer")
 
     def _footer(self) -> str:
@@ -118,27 +124,39 @@ class ReplyView(Vertical):
         return " · ".join(parts)
 
     async def add_text(self, text: str) -> None:
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.query_one(Markdown))
         self.text += text
+        if self._stream is None:
+            bodies = self.query(Markdown)
+            if not bodies:
+                self.query_one(MarkdownText).update(self.text)
+                return
+            self._stream = Markdown.get_stream(bodies.first())
         await self._stream.write(text)
 
-    def add_reasoning(self, text: str) -> None:
+    async def add_reasoning(self, text: str) -> None:
         self.reasoning += text
-        self.add_class("-reasoning")
-        self.query_one(".reasoning", Static).update(Content(self.reasoning))
+        shown = self.query(".reasoning").results(Static)
+        box = next(shown, None)
+        if box is None:
+            box = Static(Content(""), classes="reasoning")
+            await self.mount(Collapsible(box, title="reasoning", collapsed=False), before=0)
+        box.update(Content(self.reasoning))
 
     async def finish(self, status: str, error: str = "") -> None:
-        """The reply ended: flush the text, fold the reasoning away, mark how it ended."""
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+        """The reply ended: mark how, flush the text, fold the reasoning away, and draw
+        the text as a stored reply is drawn (LaTeX as Unicode, cheap to keep)."""
         self.status, self.error = status, error
         self.set_class(status in ("cancelled", "interrupted"), "-stopped")
         self.set_class(status == "error", "-failed")
-        if self.reasoning:
-            self.query_one(Collapsible).collapsed = True
         self.query_one(".footer", Static).update(Content(self._footer()))
+        for box in self.query(Collapsible):
+            box.collapsed = True
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        for live in self.query(Markdown):
+            await self.mount(MarkdownText(self.text, classes="body"), after=live)
+            await live.remove()
 
     async def on_unmount(self) -> None:
         """Removed mid-stream (the chat was switched): end the Markdown stream's task."""
@@ -146,17 +164,13 @@ class ReplyView(Vertical):
             await self._stream.stop()
             self._stream = None
 
-    def streaming(self) -> None:
-        self.status = "streaming"
-        self.query_one(".footer", Static).update(Content(self._footer()))
-
 
 class ChatLog(VerticalScroll, can_focus=True):
     """The open chat, newest at the bottom; follows the end while a reply streams until the
     user scrolls away."""
 
     DEFAULT_CSS = """
-    ChatLog { height: 1fr; padding: 0 1; scrollbar-size-vertical: 1; }
+    ChatLog { height: 1fr; padding: 0 1; scrollbar-size-vertical: 1; scrollbar-gutter: stable; }
     ChatLog:focus { background: $surface-lighten-1 5%; }
     ChatLog > .notice { color: $text-muted; margin: 1 0 0 0; }
     ChatLog > .notice.-error { color: $error; }
@@ -171,7 +185,11 @@ class ChatLog(VerticalScroll, can_focus=True):
         Binding("ctrl+u", "page_up", "Page up", show=False),
         Binding("y", "copy_reply", "Copy", show=False),
         Binding("c", "copy_code", "Copy code", show=False),
+        Binding("dollar_sign", "toggle_latex", "LaTeX source", show=False),
     ]
+
+    OLDER_MARGIN: ClassVar[int] = 4
+    """Lines from the top at which the older messages not shown yet are asked for."""
 
     class Copied(Message):
         """Text went to the clipboard (``size`` 0: there was nothing to copy)."""
@@ -181,12 +199,85 @@ class ChatLog(VerticalScroll, can_focus=True):
             self.what = what
             self.size = size
 
+    class Said(Message):
+        """Something to tell the user on the status line."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    class NeedOlder(Message):
+        """The view is near the top and older messages are not shown yet: the app fetches
+        them and hands them to :meth:`prepend`, or calls :meth:`older_done`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.older = 0
+        """How many older messages of the chat are not shown yet."""
+        self.latex = True
+        """Math shown as Unicode; ``$`` toggles to its LaTeX source."""
+        self._asking = False
+        self._placing = False
+
     def on_mount(self) -> None:
         self.anchor()
 
     async def clear(self) -> None:
         await self.remove_children()
+        self.older, self._asking, self._placing = 0, False, False
         self.anchor()
+
+    async def show(self, widgets: list[Widget], older: int) -> None:
+        """Show a chat's newest messages (``widgets``), ``older`` more above them to be
+        fetched when the user scrolls up to them."""
+        await self.clear()
+        self.older = older
+        await self.mount_all([*self._older_line(), *widgets])
+        self.scroll_end(animate=False)
+        self.call_after_refresh(self.check_older)
+
+    def _older_line(self) -> list[Widget]:
+        if not self.older:
+            return []
+        return [Static(Content(self._older_text()), classes="notice older")]
+
+    def _older_text(self) -> str:
+        return f"↑ {self.older:,} older message{'s' * (self.older != 1)} (scroll up to see them)"
+
+    def check_older(self) -> None:
+        if self.older and not self._asking and self.scroll_y <= self.OLDER_MARGIN:
+            self._asking = True
+            self.post_message(self.NeedOlder())
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self.check_older()
+
+    async def prepend(self, widgets: list[Widget], older: int) -> None:
+        """Put older messages above the first one, keeping the view where it was."""
+        height, y = self.virtual_size.height, self.scroll_y
+        line = self.query(".older").first(Static) if self.older else None
+        self.older = older
+        self._placing = True
+        if line is not None:
+            await self.mount_all(widgets, after=line)
+            if older:
+                line.update(Content(self._older_text()))
+            else:
+                await line.remove()
+        else:
+            await self.mount_all(widgets, before=0)
+        self.call_after_refresh(self._keep_place, height, y)
+
+    def _keep_place(self, height: int, y: float) -> None:
+        self.scroll_to(y=y + self.virtual_size.height - height, animate=False, immediate=True)
+        self._asking = self._placing = False
+        self.call_after_refresh(self.check_older)
+
+    def older_done(self) -> None:
+        """The fetch for :class:`NeedOlder` ended without :meth:`prepend`."""
+        if not self._placing:
+            self._asking = False
 
     async def add_user(self, text: str, message_id: int | None = None) -> UserMessage:
         widget = UserMessage(text, message_id)
@@ -232,6 +323,13 @@ class ChatLog(VerticalScroll, can_focus=True):
         if text:
             self.app.copy_to_clipboard(text)
         self.post_message(self.Copied(what, len(text)))
+
+    def action_toggle_latex(self) -> None:
+        self.latex = not self.latex
+        for text in self.query(MarkdownText):
+            text.show_latex(self.latex)
+        shown = "as Unicode" if self.latex else "as LaTeX source"
+        self.post_message(self.Said(f"math shown {shown} ($ toggles)"))
 
     def replies(self) -> list[ReplyView]:
         return list(self.query(ReplyView))

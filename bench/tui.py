@@ -1,0 +1,349 @@
+"""Full-screen client benchmark: cold start, opening big chats, rendering while streaming.
+
+    python bench/tui.py [--runs 5] [--chunks 2000] [--rate 200] [--stream-runs 3]
+
+- Cold start: ``chatthy tui`` as a fresh process in a real terminal (tmux), timed from
+  spawn until the screen shows the chat and the status "connected", then until a typed
+  key shows in the input. Once with a new chat, once with a chat of 5,000 messages.
+- Opening chats of 100, 1,000 and 5,000 messages (seeded with the ``import`` RPC) in a
+  running client (headless, in this process): from Enter on ``/chat NAME`` until the
+  newest message is on screen, and until a key pressed then shows in the input.
+- Streaming: one reply of N chunks paced at R chunks/s by an upstream in its own process.
+  For every chunk, the time the client received it, the time its text reached the
+  Markdown widget, and the first frame painted after that; lag = painted − received.
+  Lag growth = median lag of the last tenth of the chunks − that of the first tenth.
+
+The server and the upstream run in their own processes (bench/_harness.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from _harness import BENCH, PASSPHRASE, PROFILE, Processes
+
+SIZE = (100, 36)
+SIZES = (100, 1000, 5000)
+TMUX = ["tmux", "-L", "chatthy-bench"]
+
+
+# --- the processes ----------------------------------------------------------------------
+
+
+class TuiProcesses(Processes):
+    """The harness's server, answered by this file's upstream (paragraphs of words)."""
+
+    def _start_upstream(self, default_chunks: int) -> str:
+        proc = subprocess.Popen(
+            [sys.executable, str(BENCH / "tui.py"), "--upstream"], stdout=subprocess.PIPE
+        )
+        self.procs.append(proc)
+        assert proc.stdout is not None
+        return proc.stdout.readline().decode().strip() + "/v1"
+
+
+def serve_upstream() -> None:
+    """``tui N D`` gets N chunks ``wI`` D seconds apart, a paragraph break every 40."""
+    sys.path.insert(0, str(BENCH.parent / "tests"))
+    from upstream import Reply, Upstream, _last_user_text
+
+    class WordUpstream(Upstream):
+        def _next_reply(self, body: Any) -> Reply:
+            words = _last_user_text(body).split()
+            if len(words) == 3 and words[0] == "tui":
+                n, delay = int(words[1]), float(words[2])
+                chunks = [f"w{i}" + ("\n\n" if i % 40 == 39 else " ") for i in range(n)]
+                return Reply(chunks=chunks, delay=delay, usage=(1, n))
+            return Reply(chunks=["fine."])
+
+    upstream = WordUpstream()
+    upstream.start(0)
+    print(upstream.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        upstream.stop()
+
+
+def conversation(messages: int) -> list[dict[str, str]]:
+    """A chat as a user has them: short questions, replies with a list and some code."""
+    out = []
+    for i in range(messages // 2):
+        out.append({"role": "user", "content": f"question {i}: how does *this* compare?"})
+        out.append(
+            {
+                "role": "assistant",
+                "content": f"Reply {i}. In short:\n\n- one point\n- another point\n\n"
+                f"```python\ndef f(x):\n    return x + {i}\n```\n\nEnd of reply {i}.",
+            }
+        )
+    return out
+
+
+async def seed(procs: Processes) -> None:
+    client = make_client(procs)
+    client.connect()
+    try:
+        for n in SIZES:
+            data = json.dumps(conversation(n))
+            await client.call("import", data=data, chat=f"chat{n}")
+    finally:
+        await client.aclose()
+
+
+def make_client(procs: Processes) -> Any:
+    from chatthy.client.core import Client
+    from chatthy.wire.signing import derive_key
+
+    return Client(procs.address, PROFILE, derive_key(PASSPHRASE, PROFILE), timeout=30.0)
+
+
+def newest(n: int) -> str:
+    return f"End of reply {n // 2 - 1}."
+
+
+# --- cold start in a terminal -----------------------------------------------------------
+
+
+def capture(session: str) -> str:
+    out = subprocess.run([*TMUX, "capture-pane", "-p", "-t", session], capture_output=True)
+    return out.stdout.decode(errors="replace")
+
+
+def poll(session: str, check: Any, timeout: float = 30.0) -> float:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if check(capture(session)):
+            return time.perf_counter()
+        time.sleep(0.005)
+    raise SystemExit(f"timed out; the terminal:\n{capture(session)}")
+
+
+def cold_start(procs: Processes, chat: str, shows: str) -> dict[str, float]:
+    script = Path(sys.executable).parent / "chatthy"
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in procs.env().items() if k.isidentifier())
+    command = f"env -i {env} TERM=xterm-256color {script} tui --chat {shlex.quote(chat)}"
+    session = f"cold{os.getpid()}"
+    t0 = time.perf_counter()
+    size = ("-x", str(SIZE[0]), "-y", str(SIZE[1]))
+    subprocess.run([*TMUX, "new-session", "-d", "-s", session, *size, command], check=True)
+    try:
+        painted = poll(session, lambda s: "chatthy" in s or "—" in s)
+        ready = poll(session, lambda s: shows in s and "connected" in s)
+        subprocess.run([*TMUX, "send-keys", "-t", session, "x"], check=True)
+        typed = poll(session, lambda s: re.search(r"▊\s+x\s+▎", s) is not None)
+    finally:
+        subprocess.run([*TMUX, "kill-session", "-t", session], capture_output=True)
+    return {"painted": painted - t0, "ready": ready - t0, "typed": typed - t0}
+
+
+# --- in-process client ------------------------------------------------------------------
+
+
+def screen_text(app: Any) -> str:
+    update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    return "\n".join("".join(seg.text for strip in line for seg in strip) for line in update.strips)
+
+
+async def wait_screen(pilot: Any, text: str, timeout: float = 30.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while text not in screen_text(pilot.app):
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"timed out waiting for {text!r}:\n{screen_text(pilot.app)}")
+        await pilot.pause(0.005)
+
+
+async def open_chats(procs: Processes, runs: int) -> dict[int, list[dict[str, float]]]:
+    from chatthy.client.tui import ChatthyApp
+
+    app = ChatthyApp(make_client(procs), "start")
+    results: dict[int, list[dict[str, float]]] = {n: [] for n in SIZES}
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_screen(pilot, "connected")
+        for _ in range(runs):
+            for n in SIZES:
+                await pilot.pause(0.3)
+                app.prompt_input.value = f"/chat chat{n}"
+                t0 = time.perf_counter()
+                await pilot.press("enter")
+                await wait_screen(pilot, newest(n))
+                shown = time.perf_counter()
+                await pilot.press("x")
+                while app.prompt_input.value != "x":
+                    await pilot.pause(0.001)
+                typed = time.perf_counter()
+                app.prompt_input.value = ""
+                results[n].append({"shown": shown - t0, "typed": typed - t0})
+                await pilot.press("enter")
+                app.prompt_input.value = "/chat start"
+                await pilot.press("enter")
+                await wait_screen(pilot, "— start")
+    return results
+
+
+# --- streaming --------------------------------------------------------------------------
+
+
+class Recorder:
+    """Times of chunks received, applied to the Markdown widget, and frames painted."""
+
+    def __init__(self) -> None:
+        self.received: dict[int, float] = {}
+        self.applied: dict[int, float] = {}
+        self.frames: list[float] = []
+
+    def install(self) -> Any:
+        """Wrap the three points; returns a function that unwraps them."""
+        from textual.app import App
+        from textual.widgets import Markdown
+
+        from chatthy.client.tui.output import ReplyView
+
+        recorder = self
+        add_text, append, display = ReplyView.add_text, Markdown.append, App._display
+
+        async def timed_add_text(view: ReplyView, text: str) -> None:
+            now = time.perf_counter()
+            for word in _words(text):
+                recorder.received.setdefault(word, now)
+            await add_text(view, text)
+
+        async def timed_append(widget: Markdown, markdown: str) -> Any:
+            result = await append(widget, markdown)
+            now = time.perf_counter()
+            for word in _words(markdown):
+                recorder.applied.setdefault(word, now)
+            return result
+
+        def timed_display(app: App[Any], screen: Any, renderable: Any) -> None:
+            if renderable is not None:
+                recorder.frames.append(time.perf_counter())
+            display(app, screen, renderable)
+
+        ReplyView.add_text = timed_add_text  # type: ignore[method-assign]
+        Markdown.append = timed_append  # type: ignore[method-assign]
+        App._display = timed_display  # type: ignore[method-assign]
+
+        def uninstall() -> None:
+            ReplyView.add_text = add_text  # type: ignore[method-assign]
+            Markdown.append = append  # type: ignore[method-assign]
+            App._display = display  # type: ignore[method-assign]
+
+        return uninstall
+
+    def lags(self, n: int) -> dict[str, float]:
+        import bisect
+
+        lags = []
+        for i in range(n):
+            if i not in self.applied or i not in self.received:
+                continue
+            k = bisect.bisect_left(self.frames, self.applied[i])
+            painted = self.frames[k] if k < len(self.frames) else float("inf")
+            lags.append(painted - self.received[i])
+        tenth = max(1, len(lags) // 10)
+        span = max(self.received.values()) - min(self.received.values())
+        first, last = min(self.received.values()), max(self.applied.values())
+        frames = [f for f in self.frames if first <= f <= last + 0.1]
+        return {
+            "chunks_shown": len(lags),
+            "received_per_s": (len(self.received) - 1) / span if span else 0.0,
+            "lag_p50_ms": 1000 * statistics.median(lags),
+            "lag_p99_ms": 1000 * sorted(lags)[int(0.99 * (len(lags) - 1))],
+            "lag_max_ms": 1000 * max(lags),
+            "lag_growth_ms": 1000
+            * (statistics.median(lags[-tenth:]) - statistics.median(lags[:tenth])),
+            "frames_per_s": len(frames) / (last - first) if last > first else 0.0,
+        }
+
+
+def _words(text: str) -> list[int]:
+    return [int(m) for m in re.findall(r"\bw(\d+)\b", text)]
+
+
+async def stream_once(procs: Processes, chunks: int, rate: float) -> dict[str, float]:
+    from chatthy.client.tui import ChatthyApp
+
+    recorder = Recorder()
+    uninstall = recorder.install()
+    app = ChatthyApp(make_client(procs), f"stream{time.monotonic_ns()}")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_screen(pilot, "connected")
+            app.prompt_input.value = f"tui {chunks} {1 / rate}"
+            cpu0 = time.process_time()
+            await pilot.press("enter")
+            deadline = time.perf_counter() + chunks / rate * 3 + 30
+            while chunks - 1 not in recorder.applied and time.perf_counter() < deadline:
+                await pilot.pause(0.05)
+            cpu = time.process_time() - cpu0
+            await pilot.pause(0.2)
+            await wait_screen(pilot, f"w{chunks - 1}")
+    finally:
+        uninstall()
+    figures = recorder.lags(chunks)
+    figures["client_cpu_per_s"] = cpu / (chunks / rate)
+    return figures
+
+
+# --- report -----------------------------------------------------------------------------
+
+
+def spread(values: list[float], scale: float = 1000.0) -> str:
+    values = [v * scale for v in values]
+    return f"{statistics.median(values):7.0f}  ({min(values):.0f}–{max(values):.0f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--stream-runs", type=int, default=3)
+    parser.add_argument("--chunks", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--upstream", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.upstream:
+        serve_upstream()
+        return
+    with TuiProcesses() as procs:
+        asyncio.run(seed(procs))
+        if shutil.which("tmux"):
+            print("cold start, a fresh `chatthy tui` in tmux (ms, median (min–max))")
+            for chat, shows in (("new", "new chat"), ("chat5000", newest(5000))):
+                rows = [cold_start(procs, chat, shows) for _ in range(args.runs)]
+                for key in ("painted", "ready", "typed"):
+                    print(f"  {chat:9} {key:8} {spread([r[key] for r in rows])}")
+        else:
+            print("cold start: skipped (no tmux)")
+        print("\nopening a chat in a running client (ms, median (min–max))")
+        opened = asyncio.run(open_chats(procs, args.runs))
+        for n, rows in opened.items():
+            for key in ("shown", "typed"):
+                print(f"  {n:5} messages  {key:6} {spread([r[key] for r in rows])}")
+        print(f"\nstreaming {args.chunks} chunks at {args.rate:.0f}/s")
+        runs = [
+            asyncio.run(stream_once(procs, args.chunks, args.rate)) for _ in range(args.stream_runs)
+        ]
+        for key in runs[0]:
+            values = [r[key] for r in runs]
+            low, high = min(values), max(values)
+            print(f"  {key:18} {statistics.median(values):9.2f}  ({low:.2f}–{high:.2f})")
+
+
+if __name__ == "__main__":
+    main()

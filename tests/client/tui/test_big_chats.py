@@ -1,0 +1,80 @@
+"""Chats of thousands of messages: the newest open at once, older ones come when the user
+scrolls up to them, and every message is reachable."""
+
+from __future__ import annotations
+
+import json
+
+from chatthy.server.app import Server
+from helpers import ClientMaker
+from tuikit import SIZE, make_app, screen_text, title_line, type_line, wait_for, wait_on_screen
+
+
+async def seed(server: Server, connect: ClientMaker, chat: str, turns: int) -> None:
+    """A chat of ``turns`` questions and answers, through the ``import`` RPC."""
+    messages = []
+    for i in range(turns):
+        messages.append({"role": "user", "content": f"question {i}."})
+        messages.append({"role": "assistant", "content": f"answer {i}, with *emphasis*."})
+    result = await connect(server).call("import", data=json.dumps(messages), chat=chat)
+    assert result["messages"] == 2 * turns
+
+
+async def test_a_chat_of_5000_messages_opens_at_its_end(
+    server: Server, connect: ClientMaker
+) -> None:
+    await seed(server, connect, "big", 2500)
+    app = make_app(server, chat="big")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "answer 2499, with emphasis.")
+        assert title_line(app) == "alice — big (5000 msgs + 0) [default@echo:echo]"
+        await pilot.press("x")
+        assert app.prompt_input.value == "x"
+        await pilot.press("backspace")
+        await type_line(pilot, "and now?")
+        await wait_on_screen(pilot, "echo: and now?")
+        await pilot.press("shift+tab", "g")
+        await wait_for(
+            pilot,
+            lambda: "question 2488." in screen_text(app) and "older" not in screen_text(app),
+            what="older messages above, the view kept where it was",
+        )
+        await pilot.press("ctrl+u")
+        await wait_on_screen(pilot, "answer 2487, with emphasis.")
+        assert "answer 2499" not in screen_text(app)
+        await pilot.press("g")
+        await wait_for(pilot, lambda: "question 2438." in screen_text(app))
+        await pilot.press("ctrl+u")
+        await wait_on_screen(pilot, "answer 2437, with emphasis.")
+
+
+async def test_every_message_is_reachable_by_scrolling_up(
+    server: Server, connect: ClientMaker
+) -> None:
+    await seed(server, connect, "long", 500)
+    app = make_app(server, chat="long")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "answer 499, with emphasis.")
+        assert "question 0." not in screen_text(app)
+        await pilot.press("shift+tab")
+        for _ in range(40):
+            await pilot.press("g")
+            await pilot.pause(0.1)
+            if "question 0." in screen_text(app):
+                break
+        await wait_on_screen(pilot, "question 0.")
+        screen = screen_text(app)
+        assert "older messages" not in screen
+        assert screen.index("question 0.") < screen.index("answer 0,") < screen.index("question 1.")
+        await pilot.press("G")
+        await wait_on_screen(pilot, "answer 499, with emphasis.")
+
+
+async def test_a_short_chat_shows_everything(server: Server, connect: ClientMaker) -> None:
+    await seed(server, connect, "short", 3)
+    app = make_app(server, chat="short")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "answer 2, with emphasis.")
+        screen = screen_text(app)
+        assert "question 0." in screen
+        assert "older messages" not in screen
