@@ -68,6 +68,7 @@ async def test_sigkill_mid_stream_keeps_everything(
     ended = await asyncio.wait_for(collect(stream), 20)
     assert ended.status == "error"
     assert ended.error is not None and ended.error["code"] == "unavailable"
+    assert ended.error["message"].startswith("lost the server at")
     proc = await start_server(address)
     try:
         client = connect(address, timeout=10)

@@ -265,6 +265,14 @@ class Client:
         error instead of waiting for ever."""
         try:
             await self.call("resend", stream=stream.id, from_seq=stream.next_seq)
+        except ServerUnavailableError:
+            if stream.end is None:
+                stream.fail(
+                    ServerUnavailableError(
+                        f"lost the server at {self.address} during the reply "
+                        "(it stopped, or the network dropped)"
+                    )
+                )
         except ChatthyError as exc:
             if stream.end is None:
                 stream.fail(exc)

@@ -40,6 +40,9 @@ __all__ = ["Server"]
 
 log = logging.getLogger("chatthy.server")
 
+SHUTDOWN_GRACE = 0.5
+"""Seconds between the last events of interrupted replies and closing the socket."""
+
 
 class Server:
     """A running chatthy server; make it with :meth:`open`, end it with :meth:`aclose`."""
@@ -121,9 +124,13 @@ class Server:
         pending = [t for t in running if not t.done()]
         if pending:
             await asyncio.wait(pending, timeout=5)
+            # Clients drop what they have not read yet when the connection goes (their
+            # sockets only queue on live connections): give them a moment to read the
+            # "interrupted" ends before closing.
+            await asyncio.sleep(SHUTDOWN_GRACE)
         for task in list(self._tasks):
             task.cancel()
-        self._sock.close(linger=500)  # the last events (interrupted) still go out
+        self._sock.close(linger=500)
         self._ctx.term()
         for provider in self.providers.values():
             await provider.aclose()
