@@ -1,4 +1,4 @@
-"""The one entry point: ``chatthy [tui] | repl | serve | ask | chats | export | import | …``.
+"""The one entry point: ``chatthy [tui] | repl | serve | ask | chats | export | import | ws``….
 
 Imports stay inside the commands so that ``chatthy ask`` never loads the server, the
 provider SDKs, Textual or anything else heavy.
@@ -92,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
     p.add_argument("--chat", help="name of the new chat (default: the file's)")
 
+    _ws_parser(sub)
+
     p = sub.add_parser("config", help="configuration files")
     p.add_argument(
         "action",
@@ -107,6 +109,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     _chat_flags(p)
     return parser
+
+
+def _ws_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "ws",
+        help="the context workspace: documents sent before every chat's history",
+        description="Manage your context workspace. `ws add PATH…` adds files, or folders "
+        "(each file named FOLDER/its/path, honouring the folder's .gitignore; binary and "
+        "oversized files are skipped with a notice); `ws add NAME < file` adds piped text "
+        "when NAME is not an existing path.",
+    )
+    ws = p.add_subparsers(dest="ws_command", metavar="ACTION", required=True)
+    q = ws.add_parser("add", help="add files or folders, or piped text as NAME")
+    _client_flags(q)
+    q.add_argument("paths", nargs="+", metavar="PATH|NAME")
+    q = ws.add_parser("list", help="list the workspace files with their token counts")
+    _client_flags(q)
+    for action, help_text in (
+        ("show", "print a file's text"),
+        ("bench", "keep a file but stop sending it"),
+        ("restore", "send a benched file again"),
+        ("drop", "delete a file"),
+    ):
+        q = ws.add_parser(action, help=help_text)
+        _client_flags(q)
+        q.add_argument("name")
+    q = ws.add_parser("rename", help="rename a file")
+    _client_flags(q)
+    q.add_argument("name")
+    q.add_argument("new")
 
 
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -205,6 +237,42 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ws(args: argparse.Namespace) -> int:
+    from chatthy.client import workspace as ws
+
+    settings = _settings(args)
+    action = args.ws_command
+    if action == "add":
+        return _ws_add(args.paths, settings)
+    if action == "list":
+        print(ws.format_workspace(_run(ws.ws_call(settings, "ws_list"))))
+    elif action == "show":
+        sys.stdout.write(_run(ws.ws_call(settings, "ws_show", name=args.name))["text"])
+    elif action == "rename":
+        info = _run(ws.ws_call(settings, "ws_rename", name=args.name, new=args.new))
+        print(f"renamed {args.name} to {info['name']}")
+    elif action == "drop":
+        _run(ws.ws_call(settings, "ws_drop", name=args.name))
+        print(f"dropped {args.name}")
+    else:
+        info = _run(ws.ws_call(settings, f"ws_{action}", name=args.name))
+        print(f"{info['name']} is {'benched' if info['benched'] else 'active'}")
+    return 0
+
+
+def _ws_add(paths: list[str], settings: Any) -> int:
+    """Files and folders; or, for one NAME that is no path, the text piped on stdin."""
+    from chatthy.client import workspace as ws
+
+    if len(paths) == 1 and not Path(paths[0]).exists() and not sys.stdin.isatty():
+        text = sys.stdin.read()
+        print(ws.added_line(_run(ws.add_text(settings, paths[0], text))))
+        return 0
+    for info in _run(ws.add_paths(settings, [Path(p) for p in paths], sys.stderr)):
+        print(ws.added_line(info))
+    return 0
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     from chatthy.config import config_dir, write_defaults
 
@@ -266,6 +334,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "chats": _cmd_chats,
     "export": _cmd_export,
     "import": _cmd_import,
+    "ws": _cmd_ws,
     "config": _cmd_config,
     "repl": _cmd_repl,
     "tui": _cmd_tui,

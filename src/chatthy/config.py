@@ -58,6 +58,8 @@ class ServerSection(msgspec.Struct, forbid_unknown_fields=True):
     encryption: Literal["auto", "on"] = "auto"
     """ZeroMQ CURVE: "auto" encrypts whenever listening beyond loopback; "on" always."""
     max_body: int = 4 * 1024 * 1024
+    max_workspace_file: int = 1024 * 1024
+    """Largest workspace file accepted, in bytes of UTF-8 text."""
     clock_window: float = 60.0
     checkpoint_interval: float = 1.0
     default_provider: str = ""
@@ -189,6 +191,8 @@ registration = "open"
 encryption = "auto"
 # Largest accepted message body, in bytes.
 max_body = 4194304
+# Largest workspace file (a document sent before every chat's history), in bytes.
+max_workspace_file = 1048576
 # Accepted clock difference between client and server, in seconds.
 clock_window = 60.0
 # How often a reply in flight is saved while it grows, in seconds.

@@ -13,9 +13,10 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chatthy.context import Fitted, ThinkSplitter, fit, strip_think
+from chatthy.context.workspace import check_workspace_fits, workspace_message
 from chatthy.errors import ChatthyError, ProviderError, StoreError
 from chatthy.providers.base import (
     Message,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from chatthy.server.app import Server
     from chatthy.server.streams import Stream
 
-__all__ = ["history_messages", "plan", "start_reply"]
+__all__ = ["Planned", "history_messages", "plan", "start_reply"]
 
 log = logging.getLogger("chatthy.server")
 
@@ -46,26 +47,47 @@ def history_messages(records: list[MessageRecord]) -> list[Message]:
     return out
 
 
+class Planned(NamedTuple):
+    """What a turn would send: the provider, the fitted messages, and how many of their
+    tokens are the workspace's."""
+
+    provider: Provider
+    fitted: Fitted
+    workspace_tokens: int
+
+
 async def plan(
     server: Server, profile: str, chat: ChatRecord, records: list[MessageRecord]
-) -> tuple[Provider, Fitted]:
-    """The provider and what it would be sent for ``records``; callers that change the
-    history check this first, so that a reply that cannot start changes nothing.
+) -> Planned:
+    """The provider and what it would be sent for ``records``: the system prompt, the
+    profile's workspace files that are not benched, then as much history as fits. Callers
+    that change the history check this first, so that a reply that cannot start changes
+    nothing.
 
     Raises:
         NotFoundError: the chat's provider does not exist.
-        ArgumentError: the newest turn alone does not fit the provider's context.
+        ArgumentError: the newest turn alone does not fit the provider's context, or the
+            workspace does not fit beside it (naming its files; none is dropped).
     """
     provider = server.provider(chat.provider)
     system = await server.system_messages(profile, chat.personality)
-    fitted = fit(
+    files = [f for f in await server.store.list_workspace(profile) if not f.benched]
+    history = history_messages(records)
+    workspace_tokens = check_workspace_fits(
         system,
-        history_messages(records),
+        files,
+        history,
+        provider.context_length - provider.max_tokens,
+        counter=server.token_counts,
+    )
+    fitted = fit(
+        [*system, *(workspace_message(f) for f in files)],
+        history,
         provider.context_length,
         provider.max_tokens,
         counter=server.token_counts,
     )
-    return provider, fitted
+    return Planned(provider, fitted, workspace_tokens)
 
 
 async def start_reply(
@@ -93,7 +115,7 @@ async def start_reply(
     if question is not None:
         records.append(MessageRecord(0, chat.id, "user", question))
         new.append({"role": "user", "content": question})
-    provider, fitted = await plan(server, profile, chat, records)
+    provider, fitted, workspace_tokens = await plan(server, profile, chat, records)
     new.append(
         {
             "role": "assistant",
@@ -124,6 +146,7 @@ async def start_reply(
         "stream": stream.id,
         "message_id": reply.id,
         "tokens": fitted.tokens,
+        "workspace_tokens": workspace_tokens,
         "dropped": fitted.dropped,
     }
     if asked:

@@ -40,6 +40,7 @@ __all__ = [
     "valid_role",
     "valid_status",
     "valid_text",
+    "valid_workspace_name",
 ]
 
 NAME_MAX = 200
@@ -118,6 +119,25 @@ def valid_name(kind: str, name: object) -> str:
         raise ArgumentError(f"{kind} name is longer than {NAME_MAX} characters")
     if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
         raise ArgumentError(f"{kind} name contains a control character")
+    return name
+
+
+def valid_workspace_name(name: object) -> str:
+    """The stripped name, or ArgumentError saying why it cannot name a workspace file.
+
+    A name is a label, ``/``-separated like a relative POSIX path (``docs/sub/colour.md``),
+    that no store or client may mistake for a way out of the profile's workspace: no
+    leading ``/``, no backslash, no ``.``, ``..`` or empty segment.
+    """
+    name = valid_name("workspace file", name)
+    if name.startswith("/"):
+        raise ArgumentError(f"workspace file name {name!r} starts with '/'")
+    if "\\" in name:
+        raise ArgumentError(f"workspace file name {name!r} contains a backslash")
+    if any(segment in ("", ".", "..") for segment in name.split("/")):
+        raise ArgumentError(
+            f"workspace file name {name!r} has an empty, '.' or '..' part between '/'s"
+        )
     return name
 
 

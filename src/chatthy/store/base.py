@@ -21,6 +21,7 @@ __all__ = [
     "SearchHit",
     "Status",
     "Store",
+    "WorkspaceFileRecord",
 ]
 
 Status = Literal["complete", "streaming", "cancelled", "error", "interrupted"]
@@ -72,6 +73,19 @@ class PromptRecord(msgspec.Struct):
     name: str
     text: str
     updated: float
+
+
+class WorkspaceFileRecord(msgspec.Struct):
+    """A document in one profile's context workspace, sent to the model before the chat
+    history unless ``benched``. ``name`` is a label (``docs/sub/colour.md``), never a path
+    on the server; ``source`` says where the text came from (a client path, ``stdin``)."""
+
+    name: str
+    text: str
+    source: str = ""
+    benched: bool = False
+    created: float = 0.0
+    updated: float = 0.0
 
 
 class SearchHit(msgspec.Struct):
@@ -210,4 +224,32 @@ class Store(Protocol):
         """Raises NotFoundError, or ConflictError if ``new_name`` is taken."""
 
     async def delete_prompt(self, profile: str, name: str) -> None:
+        """Raises NotFoundError."""
+
+    # workspace --------------------------------------------------------------
+    async def list_workspace(self, profile: str) -> list[WorkspaceFileRecord]:
+        """The profile's workspace files, benched ones included, by name."""
+
+    async def get_workspace_file(self, profile: str, name: str) -> WorkspaceFileRecord:
+        """Raises NotFoundError."""
+
+    async def put_workspace_file(
+        self, profile: str, name: str, text: str, source: str = ""
+    ) -> WorkspaceFileRecord:
+        """Create, or replace the text and source of, a workspace file (a replaced file
+        keeps its benched flag and creation time). Raises ArgumentError if the name is not
+        a workspace name (empty, too long, control characters, a ``..``, ``.`` or empty
+        segment, a backslash, or a leading ``/``)."""
+
+    async def rename_workspace_file(
+        self, profile: str, name: str, new_name: str
+    ) -> WorkspaceFileRecord:
+        """Raises NotFoundError, ConflictError if ``new_name`` is taken, ArgumentError."""
+
+    async def set_workspace_benched(
+        self, profile: str, name: str, benched: bool
+    ) -> WorkspaceFileRecord:
+        """Bench (keep but do not send) or restore a file. Raises NotFoundError."""
+
+    async def delete_workspace_file(self, profile: str, name: str) -> None:
         """Raises NotFoundError."""

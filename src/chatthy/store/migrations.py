@@ -6,8 +6,9 @@ transaction together with its record, so a migration either happens completely o
 all, and two processes opening the same new file cannot both apply it. Never edit or
 reorder a migration that has shipped: add a new one.
 
-Profiles are referred to by name in ``chats`` and ``prompts`` (not by a foreign key) so
-that a profile's data does not depend on the order in which the server registers it.
+Profiles are referred to by name in ``chats``, ``prompts`` and ``workspace_files`` (not
+by a foreign key) so that a profile's data does not depend on the order in which the
+server registers it.
 The full-text index ``messages_fts`` (rowid = message id) is kept in step by triggers, so
 every insert, update and delete of a message — including the cascade from deleting a chat
 — changes the index in the same transaction.
@@ -153,5 +154,24 @@ def m001_initial(conn: sqlite3.Connection) -> None:
             """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
                 DELETE FROM messages_fts WHERE rowid = old.id;
             END""",
+        ),
+    )
+
+
+@migration
+def m002_workspace(conn: sqlite3.Connection) -> None:
+    """Workspace files: each profile's documents sent before the chat history."""
+    _run(
+        conn,
+        (
+            """CREATE TABLE workspace_files (
+                profile TEXT NOT NULL,
+                name TEXT NOT NULL,
+                text TEXT NOT NULL,
+                source TEXT NOT NULL DEFAULT '',
+                benched INTEGER NOT NULL DEFAULT 0 CHECK (benched IN (0, 1)),
+                created REAL NOT NULL,
+                updated REAL NOT NULL,
+                PRIMARY KEY (profile, name)) WITHOUT ROWID""",
         ),
     )

@@ -53,6 +53,7 @@ from chatthy.store._sqlite_support import (
     valid_status,
     valid_text,
 )
+from chatthy.store._sqlite_workspace import WorkspaceMixin
 from chatthy.store.base import (
     ChatRecord,
     MessageRecord,
@@ -116,8 +117,10 @@ def _insert_chat(
     return cast(int, cur.lastrowid)
 
 
-class SQLiteStore:
-    """The :class:`~chatthy.store.base.Store` on one SQLite file; see the module docs."""
+class SQLiteStore(WorkspaceMixin):
+    """The :class:`~chatthy.store.base.Store` on one SQLite file; see the module docs.
+
+    Workspace files come from :class:`~chatthy.store._sqlite_workspace.WorkspaceMixin`."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         """Wrap a configured, migrated connection; use :meth:`open` instead."""

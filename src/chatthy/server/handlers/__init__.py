@@ -1,5 +1,5 @@
 """The built-in RPCs; importing this package registers them all."""
 
-from chatthy.server.handlers import chats, info, prompts, replies, transfer
+from chatthy.server.handlers import chats, info, prompts, replies, transfer, workspace
 
-__all__ = ["chats", "info", "prompts", "replies", "transfer"]
+__all__ = ["chats", "info", "prompts", "replies", "transfer", "workspace"]

@@ -1,0 +1,119 @@
+"""RPCs of the context workspace: documents each profile's chats see before their history.
+
+The server never reads a path: ``ws_add`` takes the text, and clients read their own
+files. A name is a label such as ``docs/sub/colour.md``, checked by the store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from chatthy.context import count_tokens
+from chatthy.errors import ArgumentError
+from chatthy.server.rpc import Context, registry
+from chatthy.store.base import WorkspaceFileRecord
+
+__all__ = ["describe_file", "human_size"]
+
+
+class NoArgs(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class NameArg(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+
+
+class AddArgs(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    text: str
+    source: str = ""
+
+
+class RenameArgs(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    new: str
+
+
+def human_size(size: int) -> str:
+    """``512 bytes``, ``3.2 KiB``, ``1 MiB``."""
+    if size < 1024:
+        return f"{size} bytes"
+    value, unit = (size / 1024, "KiB") if size < 1024**2 else (size / 1024**2, "MiB")
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+
+
+def describe_file(record: WorkspaceFileRecord, *, text: bool = False) -> dict[str, Any]:
+    """A file as clients see it: name, source, benched, size in bytes, tokens, times."""
+    info: dict[str, Any] = {
+        "name": record.name,
+        "source": record.source,
+        "benched": record.benched,
+        "size": len(record.text.encode("utf-8")),
+        "tokens": count_tokens(record.text),
+        "created": record.created,
+        "updated": record.updated,
+    }
+    if text:
+        info["text"] = record.text
+    return info
+
+
+@registry.rpc()
+async def ws_list(ctx: Context, args: NoArgs) -> list[dict[str, Any]]:
+    """List your workspace files: name, tokens, benched, source, size."""
+    return [describe_file(r) for r in await ctx.server.store.list_workspace(ctx.profile)]
+
+
+@registry.rpc()
+async def ws_show(ctx: Context, args: NameArg) -> dict[str, Any]:
+    """Show one workspace file with its text."""
+    record = await ctx.server.store.get_workspace_file(ctx.profile, args.name)
+    return describe_file(record, text=True)
+
+
+@registry.rpc()
+async def ws_add(ctx: Context, args: AddArgs) -> dict[str, Any]:
+    """Add a workspace file (replacing one of the same name); source says where it came
+    from."""
+    limit = ctx.server.config.server.max_workspace_file
+    size = len(args.text.encode("utf-8"))
+    if size > limit:
+        raise ArgumentError(
+            f"workspace file '{args.name}' is {human_size(size)}; the server accepts at "
+            f"most {human_size(limit)} (max_workspace_file in server.toml)"
+        )
+    record = await ctx.server.store.put_workspace_file(
+        ctx.profile, args.name, args.text, args.source
+    )
+    return describe_file(record)
+
+
+@registry.rpc()
+async def ws_rename(ctx: Context, args: RenameArgs) -> dict[str, Any]:
+    """Rename a workspace file."""
+    record = await ctx.server.store.rename_workspace_file(ctx.profile, args.name, args.new)
+    return describe_file(record)
+
+
+@registry.rpc()
+async def ws_bench(ctx: Context, args: NameArg) -> dict[str, Any]:
+    """Bench a workspace file: kept, but not sent to the model until restored."""
+    record = await ctx.server.store.set_workspace_benched(ctx.profile, args.name, True)
+    return describe_file(record)
+
+
+@registry.rpc()
+async def ws_restore(ctx: Context, args: NameArg) -> dict[str, Any]:
+    """Restore a benched workspace file: sent to the model again."""
+    record = await ctx.server.store.set_workspace_benched(ctx.profile, args.name, False)
+    return describe_file(record)
+
+
+@registry.rpc()
+async def ws_drop(ctx: Context, args: NameArg) -> dict[str, Any]:
+    """Delete a workspace file."""
+    await ctx.server.store.delete_workspace_file(ctx.profile, args.name)
+    return {"name": args.name, "deleted": True}

@@ -1,0 +1,125 @@
+"""``chatthy ws`` as a user runs it: real processes, real files, a real server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatthy.client.workspace import gather
+from chatthy.errors import ArgumentError
+from chatthy.server.app import Server
+from helpers import ServerFactory, openai_provider
+from test_cli import chatthy
+from upstream import Upstream
+
+
+@pytest.fixture
+async def live(
+    servers: ServerFactory, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> Server:
+    srv = await servers.start({"up": openai_provider(upstream)}, max_workspace_file=2000)
+    monkeypatch.setenv("CHATTHY_SERVER", srv.address)
+    monkeypatch.setenv("CHATTHY_PROFILE", "cli")
+    monkeypatch.setenv("CHATTHY_PASSPHRASE", "pw")
+    return srv
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    """A folder with nested text, a binary file, an oversized file and ignored ones."""
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    (root / "build").mkdir()
+    (root / ".git").mkdir()
+    (root / "readme.md").write_text("# Read me\n")
+    (root / "sub" / "colour.md").write_text("Blue is 42.\n")
+    (root / "sub" / "debug.log").write_text("noise\n")
+    (root / "build" / "out.txt").write_text("built\n")
+    (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (root / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    (root / "big.txt").write_text("x" * 5000)
+    (root / ".gitignore").write_text("# comments are fine\n*.log\nbuild/\n")
+    return root
+
+
+def test_gather_names_folder_files_by_folder_and_path(docs: Path) -> None:
+    found = gather([docs, docs / "readme.md"])
+    names = [f.name for f in found.files]
+    assert names == [
+        "docs/.gitignore",
+        "docs/big.txt",
+        "docs/readme.md",
+        "docs/sub/colour.md",
+        "readme.md",
+    ]
+    assert found.files[3].text == "Blue is 42.\n"
+    assert found.files[3].source == str(docs / "sub" / "colour.md")
+    assert found.notices == [f"skipped {docs / 'logo.png'}: binary file"]
+
+
+def test_gather_refuses_a_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(ArgumentError, match="no such file or folder"):
+        gather([tmp_path / "nope"])
+
+
+def test_gather_skips_text_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "latin.txt").write_bytes("café".encode("latin-1"))
+    found = gather([tmp_path / "latin.txt"])
+    assert found.files == []
+    assert found.notices == [f"skipped {tmp_path / 'latin.txt'}: binary file (not UTF-8 text)"]
+
+
+async def test_ws_add_folder_then_list_show_bench_restore_drop(live: Server, docs: Path) -> None:
+    code, out, err = await chatthy("ws", "add", str(docs))
+    assert code == 0, err
+    assert "added docs/sub/colour.md (" in out
+    assert f"skipped {docs / 'logo.png'}: binary file" in err
+    assert f"skipped {docs / 'big.txt'}: workspace file 'docs/big.txt' is 4.9 KiB" in err
+    assert "debug.log" not in out + err and "build" not in out + err and "HEAD" not in out
+
+    code, out, err = await chatthy("ws", "list")
+    assert code == 0, err
+    names = [line.split()[0] for line in out.splitlines()[:-1]]
+    assert names == ["docs/.gitignore", "docs/readme.md", "docs/sub/colour.md"]
+    assert "tokens sent with every turn" in out.splitlines()[-1]
+
+    code, out, err = await chatthy("ws", "show", "docs/sub/colour.md")
+    assert (code, out) == (0, "Blue is 42.\n"), err
+
+    code, out, _ = await chatthy("ws", "bench", "docs/readme.md")
+    assert (code, out) == (0, "docs/readme.md is benched\n")
+    _, out, _ = await chatthy("ws", "list")
+    assert "benched" in next(line for line in out.splitlines() if "readme" in line)
+    code, out, _ = await chatthy("ws", "restore", "docs/readme.md")
+    assert (code, out) == (0, "docs/readme.md is active\n")
+    code, out, _ = await chatthy("ws", "drop", "docs/readme.md")
+    assert (code, out) == (0, "dropped docs/readme.md\n")
+    code, _, err = await chatthy("ws", "show", "docs/readme.md")
+    assert code == 1
+    assert err == "chatthy: no workspace file named 'docs/readme.md'\n"
+
+
+async def test_ws_add_name_takes_piped_text(live: Server) -> None:
+    code, out, err = await chatthy("ws", "add", "meeting/notes", stdin=b"Agenda: lunch.\n")
+    assert code == 0, err
+    assert out.startswith("added meeting/notes (")
+    code, out, _ = await chatthy("ws", "show", "meeting/notes")
+    assert out == "Agenda: lunch.\n"
+    code, out, _ = await chatthy("ws", "list")
+    assert "stdin" in out
+
+
+async def test_ws_add_refuses_an_escaping_name(live: Server) -> None:
+    code, out, err = await chatthy("ws", "add", "../outside", stdin=b"text")
+    assert code == 1
+    assert "workspace file name '../outside'" in err
+    _, out, _ = await chatthy("ws", "list")
+    assert out == "the workspace is empty\n"
+
+
+async def test_ws_add_with_only_skipped_files_fails(live: Server, docs: Path) -> None:
+    code, out, err = await chatthy("ws", "add", str(docs / "logo.png"), str(docs / "big.txt"))
+    assert code == 1
+    assert out == ""
+    assert err.splitlines()[-1] == "chatthy: nothing added to the workspace"
