@@ -76,3 +76,26 @@ async def type_line(pilot: Pilot[int], line: str) -> None:
     app.prompt_input.value = line
     await pilot.press("enter")
     await asyncio.sleep(0)
+
+
+def highlighted(app: ChatthyApp, style: str) -> list[str]:
+    """The runs of text on screen drawn with ``style``'s background, top to bottom."""
+    from rich.style import Style
+
+    wanted = Style.parse(style).bgcolor
+    assert wanted is not None
+    update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    runs: list[str] = []
+    for line in update.strips:
+        run = ""
+        for strip in line:
+            for seg in strip:
+                bg = seg.style.bgcolor if seg.style else None
+                if bg is not None and bg.get_truecolor() == wanted.get_truecolor():
+                    run += seg.text
+                elif run:
+                    runs.append(run)
+                    run = ""
+        if run:
+            runs.append(run)
+    return runs

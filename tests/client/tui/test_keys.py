@@ -7,7 +7,7 @@ from pathlib import Path
 from chatthy.client.tui.output import ChatLog
 from chatthy.server.app import Server
 from helpers import ServerFactory, openai_provider
-from tuikit import SIZE, make_app, screen_text, type_line, wait_for, wait_on_screen
+from tuikit import SIZE, make_app, screen_text, title_line, type_line, wait_for, wait_on_screen
 from upstream import Reply, Upstream
 
 
@@ -148,3 +148,27 @@ async def test_ctrl_v_says_rag_is_not_available(server: Server) -> None:
         await wait_on_screen(pilot, "connected")
         await pilot.press("ctrl+v")
         await wait_for(pilot, lambda: "not available" in screen_text(app).splitlines()[-1])
+
+
+async def test_tab_toggles_command_mode_and_still_completes(server: Server) -> None:
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await wait_for(pilot, lambda: "regenerate" in app.prompt_input.commands.names)
+        await pilot.press("tab")
+        await wait_on_screen(pilot, "command mode (Tab: messages)")
+        assert app.prompt_input.has_focus
+        await pilot.press(*"ch", "a")
+        await pilot.pause(0.1)
+        await pilot.press("tab")
+        assert app.prompt_input.value == "chat "
+        await pilot.press(*"elsewhere", "enter")
+        await wait_for(pilot, lambda: title_line(app).startswith("alice — elsewhere"))
+        assert "command mode" in screen_text(app)
+        await pilot.press(*"/chats", "enter")
+        await wait_on_screen(pilot, "no chats")
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: "command mode" not in screen_text(app))
+        await pilot.press(*"chat plain", "enter")
+        await wait_on_screen(pilot, "echo: chat plain")
+        assert title_line(app).startswith("alice — elsewhere")

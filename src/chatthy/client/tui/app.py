@@ -23,6 +23,7 @@ from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.client.settings import Settings
 from chatthy.client.tui.bars import StatusLine, TitleBar, TitleInfo
 from chatthy.client.tui.commands import CLIENT_COMMANDS, run_command
+from chatthy.client.tui.find import SearchBar
 from chatthy.client.tui.help import HelpScreen
 from chatthy.client.tui.output import ChatLog, ReplyView, UserMessage, text_of
 from chatthy.client.tui.prompt import PromptArea, PromptInput
@@ -88,6 +89,7 @@ class ChatthyApp(App[int]):
     def compose(self) -> ComposeResult:
         yield TitleBar()
         yield ChatLog()
+        yield SearchBar()
         yield PromptInput()
         yield PromptArea()
         yield StatusLine()
@@ -191,6 +193,21 @@ class ChatthyApp(App[int]):
         except NoMatches:
             return False
         return True
+
+    async def use_client(self, client: Client) -> None:
+        """Talk through ``client`` (another profile's, connected) from now on: close the
+        old one, then learn the commands and reopen the chat as a fresh start does."""
+        async with self._view_lock:
+            self._stop_following()
+            self.workers.cancel_group(self, "incoming")
+            old, self.client = self.client, client
+            await old.aclose()
+            self._claimed.clear()
+            self._down = False
+            self.info = TitleInfo(profile=client.profile, chat=self.chat)
+            self.show_title()
+        self.run_worker(self._watch_incoming(), group="incoming")
+        await self._boot()
 
     async def _reopen(self) -> None:
         await self.open_chat(self.chat)
@@ -399,8 +416,23 @@ class ChatthyApp(App[int]):
     # ---- input and keys -------------------------------------------------------------
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if isinstance(event.input, SearchBar):
+            self._search(event.value)
+            return
         self.prompt_input.value = ""
-        self.submit(event.value)
+        self.submit(self.prompt_input.as_line(event.value))
+
+    def on_chat_log_search_asked(self, event: ChatLog.SearchAsked) -> None:
+        self.query_one(SearchBar).open()
+
+    def on_search_bar_closed(self, event: SearchBar.Closed) -> None:
+        self.output.focus()
+
+    def _search(self, query: str) -> None:
+        self.query_one(SearchBar).close()
+        self.output.focus()
+        if query:
+            self.output.search(query)
 
     def on_prompt_area_submitted(self, event: PromptArea.Submitted) -> None:
         self.prompt_area.clear()

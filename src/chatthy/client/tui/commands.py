@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatthy.client.commands import format_chats, read_text_file
 from chatthy.client.tui.editor import edit_text
+from chatthy.client.tui.profile import switch_profile
 from chatthy.errors import ArgumentError, ChatthyError, NotFoundError
 
 if TYPE_CHECKING:
@@ -115,6 +116,11 @@ async def _chat(app: ChatthyApp, words: list[str]) -> None:
 async def _chats(app: ChatthyApp, words: list[str]) -> None:
     chats = await app.client.call("chats")
     await app.output.add_notice(format_chats(chats))
+
+
+@command("profile NAME", "switch to profile NAME (asks its passphrase if need be)")
+async def _profile(app: ChatthyApp, words: list[str]) -> None:
+    await switch_profile(app, _need(words, "a profile name", "/profile NAME"))
 
 
 @command("rename NEW", "rename the open chat")

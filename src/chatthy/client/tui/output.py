@@ -16,6 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from chatthy.client.tui.find import Hit, Row, find_all, mark, rows_of
 from chatthy.client.tui.render import MarkdownText
 
 __all__ = ["ChatLog", "ReplyView", "UserMessage", "code_blocks", "quote", "text_of"]
@@ -28,6 +29,14 @@ _MARKS = {
     "error": "✗ error",
     "streaming": "… streaming",
 }
+
+
+def _index_of(rows: list[Row], line: tuple[MarkdownText, int]) -> int | None:
+    widget, number = line
+    for index, row in enumerate(rows):
+        if row.widget is widget and row.line == number:
+            return index
+    return None
 
 
 def text_of(content: Any) -> str:
@@ -177,13 +186,18 @@ class ChatLog(VerticalScroll, can_focus=True):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "scroll_down", "Down", show=False),
-        Binding("k", "scroll_up", "Up", show=False),
+        Binding("j", "move(1)", "Down", show=False),
+        Binding("k", "move(-1)", "Up", show=False),
         Binding("g", "scroll_home", "Top", show=False),
         Binding("G", "scroll_end", "Bottom", show=False),
         Binding("ctrl+d", "page_down", "Page down", show=False),
         Binding("ctrl+u", "page_up", "Page up", show=False),
         Binding("y", "copy_reply", "Copy", show=False),
+        Binding("slash", "search", "Search", show=False),
+        Binding("n", "next_match(1)", "Next match", show=False),
+        Binding("N", "next_match(-1)", "Previous match", show=False),
+        Binding("v", "visual", "Select lines", show=False),
+        Binding("escape", "escape", "Cancel", show=False),
         Binding("c", "copy_code", "Copy code", show=False),
         Binding("dollar_sign", "toggle_latex", "LaTeX source", show=False),
     ]
@@ -206,6 +220,9 @@ class ChatLog(VerticalScroll, can_focus=True):
             super().__init__()
             self.text = text
 
+    class SearchAsked(Message):
+        """``/`` was pressed: the app opens the search prompt and calls :meth:`search`."""
+
     class NeedOlder(Message):
         """The view is near the top and older messages are not shown yet: the app fetches
         them and hands them to :meth:`prepend`, or calls :meth:`older_done`."""
@@ -218,6 +235,11 @@ class ChatLog(VerticalScroll, can_focus=True):
         """Math shown as Unicode; ``$`` toggles to its LaTeX source."""
         self._asking = False
         self._placing = False
+        self.finding = ""
+        """What was searched for last."""
+        self._hit: tuple[MarkdownText, int, int] | None = None
+        self._visual: tuple[tuple[MarkdownText, int], tuple[MarkdownText, int]] | None = None
+        """The visual selection's first line and the line that j/k move."""
 
     def on_mount(self) -> None:
         self.anchor()
@@ -307,7 +329,11 @@ class ChatLog(VerticalScroll, can_focus=True):
         return candidates[-1] if candidates else None
 
     def action_copy_reply(self) -> None:
-        """Copy the selected text, else the reply on screen (OSC 52 and the app's clipboard)."""
+        """Copy the visual selection, else the mouse selection, else the reply on screen
+        (OSC 52 and the app's clipboard)."""
+        if self._visual is not None:
+            self._copy_visual()
+            return
         selected = self.screen.get_selected_text()
         reply = self.shown_reply()
         text = selected or (reply.text if reply else "")
@@ -330,6 +356,145 @@ class ChatLog(VerticalScroll, can_focus=True):
             text.show_latex(self.latex)
         shown = "as Unicode" if self.latex else "as LaTeX source"
         self.post_message(self.Said(f"math shown {shown} ($ toggles)"))
+
+    # ---- search and visual selection ------------------------------------------------
+
+    @property
+    def visual(self) -> bool:
+        return self._visual is not None
+
+    def action_search(self) -> None:
+        self.post_message(self.SearchAsked())
+
+    def search(self, query: str) -> None:
+        """Jump to the first match of ``query`` from the top of the view down."""
+        self.finding, self._hit = query, None
+        self._jump(1)
+
+    def action_next_match(self, step: int) -> None:
+        if not self.finding:
+            self.post_message(self.Said("nothing searched for yet: / searches"))
+            return
+        self._jump(step)
+
+    def _jump(self, step: int) -> None:
+        rows = rows_of(self)
+        hits = find_all(rows, self.finding)
+        if not hits:
+            self._hit = None
+            self._show_marks(rows)
+            self.post_message(self.Said(f"no match for '{self.finding}'"))
+            return
+        here = self._hit_key(rows)
+        if step > 0:
+            after = [h for h in hits if h.key(rows) > here]
+            hit = after[0] if after else hits[0]
+        else:
+            before = [h for h in hits if h.key(rows) < here]
+            hit = before[-1] if before else hits[-1]
+        wrapped = (hit.key(rows) <= here) if step > 0 else (hit.key(rows) >= here)
+        row = rows[hit.row]
+        self._hit = (row.widget, row.line, hit.start)
+        self._show_marks(rows)
+        self._bring_into_view(row.y)
+        where = f"match {hits.index(hit) + 1} of {len(hits)} for '{self.finding}'"
+        self.post_message(self.Said(where + (" (search wrapped)" if wrapped else "")))
+
+    def _hit_key(self, rows: list[Row]) -> tuple[int, int]:
+        """Where the next search starts: the current match, else just above the view."""
+        if self._hit is not None:
+            widget, line, start = self._hit
+            for row in rows:
+                if row.widget is widget and row.line == line:
+                    return row.y, start
+        return round(self.scroll_y), -1
+
+    def _current_hit(self, rows: list[Row]) -> Hit | None:
+        if self._hit is None:
+            return None
+        widget, line, start = self._hit
+        index = _index_of(rows, (widget, line))
+        if index is None:
+            return None
+        return Hit(index, start, start + len(self.finding))
+
+    def _bring_into_view(self, y: int) -> None:
+        top, height = round(self.scroll_y), self.scrollable_content_region.height
+        if not top <= y < top + height:
+            self.scroll_to(y=max(0, y - height // 3), animate=False, immediate=True)
+
+    def _show_marks(self, rows: list[Row]) -> None:
+        mark(rows, self._current_hit(rows), self._selected(rows))
+
+    def _selected(self, rows: list[Row]) -> range | None:
+        if self._visual is None:
+            return None
+        ends = [_index_of(rows, end) for end in self._visual]
+        if ends[0] is None or ends[1] is None:
+            return None
+        return range(min(ends[0], ends[1]), max(ends[0], ends[1]) + 1)
+
+    def action_visual(self) -> None:
+        """Start a line-wise selection at the match on screen, else the top line shown."""
+        if self._visual is not None:
+            self._end_visual("selection cancelled")
+            return
+        rows = rows_of(self)
+        top = round(self.scroll_y)
+        bottom = top + self.scrollable_content_region.height
+        shown = [i for i, r in enumerate(rows) if top <= r.y < bottom and r.text.strip()]
+        hit = self._current_hit(rows)
+        start = hit.row if hit is not None and hit.row in shown else shown[0] if shown else None
+        if start is None:
+            self.post_message(self.Said("nothing to select"))
+            return
+        end = (rows[start].widget, rows[start].line)
+        self._visual = (end, end)
+        self._show_marks(rows)
+        self.post_message(self.Said("-- VISUAL -- j/k extend · y copies · Esc cancels"))
+
+    def action_move(self, step: int) -> None:
+        """j/k: scroll a line, or in visual mode move the selection's end."""
+        if self._visual is None:
+            self.scroll_relative(y=step, animate=False)
+            return
+        rows = rows_of(self)
+        index = _index_of(rows, self._visual[1])
+        if index is None:
+            self._end_visual("")
+            return
+        index = max(0, min(len(rows) - 1, index + step))
+        self._visual = (self._visual[0], (rows[index].widget, rows[index].line))
+        self._show_marks(rows)
+        self._bring_into_view(rows[index].y)
+
+    def _copy_visual(self) -> None:
+        rows = rows_of(self)
+        chosen = self._selected(rows) or range(0)
+        lines: list[str] = []
+        for index in chosen:
+            new_message = lines and rows[index].widget is not rows[index - 1].widget
+            if new_message and lines[-1] and rows[index].text.strip():
+                lines.append("")
+            lines.append(rows[index].text.rstrip())
+        self._end_visual("")
+        self._copy(
+            "\n".join(lines).strip("\n"), f"{len(chosen)} selected line{'s' * (len(chosen) != 1)}"
+        )
+
+    def _end_visual(self, say: str) -> None:
+        self._visual = None
+        self._show_marks(rows_of(self))
+        if say:
+            self.post_message(self.Said(say))
+
+    def action_escape(self) -> None:
+        """Esc: cancel the visual selection, else take the search highlight away."""
+        if self._visual is not None:
+            self._end_visual("selection cancelled")
+        elif self._hit is not None:
+            self._hit = None
+            self._show_marks(rows_of(self))
 
     def replies(self) -> list[ReplyView]:
         return list(self.query(ReplyView))

@@ -26,22 +26,35 @@ class CommandSuggester(Suggester):
     def set_names(self, names: Iterable[str]) -> None:
         self.names = sorted(set(names))
 
+        self.bare = False
+        """Command mode: names are completed without the leading ``/``."""
+
     async def get_suggestion(self, value: str) -> str | None:
-        if not value.startswith("/") or " " in value or value.startswith("//"):
+        slash = "" if self.bare and not value.startswith("/") else "/"
+        if not value.startswith(slash) or " " in value or value.startswith("//"):
             return None
-        word = value[1:]
+        word = value[len(slash) :]
+        if not word and slash == "":
+            return None
         for name in self.names:
             if name.startswith(word) and name != word:
-                return f"/{name}"
+                return f"{slash}{name}"
         return None
 
 
+MESSAGE_HINT = "Message or /command · F1 help · Alt-m multi-line · Ctrl-c cancel · Ctrl-q quit"
+COMMAND_HINT = "command without the / (chat NAME, help …) · Tab back to messages · F1 help"
+
+
 class PromptInput(Input):
-    """One line of input with a history per chat (the chat's name picks the list)."""
+    """One line of input with a history per chat (the chat's name picks the list). Tab
+    completes a command name, or with nothing to complete toggles command mode, where
+    every line is a command and the ``/`` is implied."""
 
     DEFAULT_CSS = """
     PromptInput { border: tall $primary 50%; }
     PromptInput:focus { border: tall $primary; }
+    PromptInput.-command, PromptInput.-command:focus { border: tall $accent; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -52,11 +65,7 @@ class PromptInput(Input):
 
     def __init__(self) -> None:
         self.commands = CommandSuggester()
-        super().__init__(
-            placeholder="Message or /command · F1 help · Alt-m multi-line · Ctrl-c cancel "
-            "· Ctrl-q quit",
-            suggester=self.commands,
-        )
+        super().__init__(placeholder=MESSAGE_HINT, suggester=self.commands)
         self.chat = ""
         self._histories: dict[str, list[str]] = {}
         self._position = 0
@@ -91,11 +100,31 @@ class PromptInput(Input):
         self.value = self._draft if self._position == len(history) else history[self._position]
         self.cursor_position = len(self.value)
 
+    @property
+    def command_mode(self) -> bool:
+        return self.commands.bare
+
+    def as_line(self, text: str) -> str:
+        """``text`` as submitted: in command mode, a command even without its ``/``."""
+        if self.command_mode and text.strip() and not text.startswith("/"):
+            return "/" + text
+        return text
+
     def action_complete(self) -> None:
         suggestion = self._suggestion
         if suggestion and len(suggestion) > len(self.value):
             self.value = suggestion + " "
             self.cursor_position = len(self.value)
+        else:
+            self.set_command_mode(not self.command_mode)
+
+    def set_command_mode(self, on: bool) -> None:
+        self.commands.bare = on
+        self.set_class(on, "-command")
+        self.border_title = "command mode (Tab: messages)" if on else None
+        self.placeholder = COMMAND_HINT if on else MESSAGE_HINT
+        if on and self.value.startswith("/") and not self.value.startswith("//"):
+            self.value = self.value[1:]
 
 
 class PromptArea(TextArea):

@@ -108,6 +108,8 @@ class MarkdownText(Widget):
         self.latex = True
         self._drawn: tuple[int, str, bool, Content, int] | None = None
         self._parsed: tuple[str, bool, RichMarkdown] | None = None
+        self.marks: list[tuple[int, int, int | None, str]] = []
+        """Highlights as (line, start, end or None for the whole line, style)."""
 
     def on_mount(self) -> None:
         owner = next((node for node in self.ancestors if hasattr(node, "latex")), None)
@@ -138,5 +140,28 @@ class MarkdownText(Widget):
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return self._draw(width)[4]
 
-    def render(self) -> Content:
+    def _content(self) -> Content:
         return self._draw(self.content_region.width or self.app.size.width)[3]
+
+    def lines(self) -> list[str]:
+        """The text of each line as drawn now."""
+        return self._content().plain.split("\n")
+
+    def set_marks(self, marks: list[tuple[int, int, int | None, str]]) -> None:
+        if marks != self.marks:
+            self.marks = marks
+            self.refresh()
+
+    def render(self) -> Content:
+        content = self._content()
+        if not self.marks:
+            return content
+        starts = [0]
+        for text in content.plain.split("\n"):
+            starts.append(starts[-1] + len(text) + 1)
+        for line, start, end, style in self.marks:
+            if line < len(starts) - 1:
+                first = starts[line]
+                stop = starts[line + 1] - 1 if end is None else first + end
+                content = content.stylize(style, first + start, max(stop, first + 1))
+        return content

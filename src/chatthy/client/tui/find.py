@@ -1,0 +1,117 @@
+"""Search (``/``, n, N) and the line-wise visual selection (``v``, j/k, ``y``) in the
+output. Both work on the rendered lines of the messages, so what is found and copied is
+what the user reads (math as shown, user messages with their quote mark)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Input
+
+from chatthy.client.tui.render import MarkdownText
+
+__all__ = ["MATCH", "SELECTED", "Hit", "Row", "SearchBar", "find_all", "mark", "rows_of"]
+
+MATCH = "#000000 on #ffd700"
+"""The style of the match jumped to."""
+
+SELECTED = "#ffffff on #3050a0"
+"""The style of the lines of a visual selection."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One rendered line of a message; ``y`` is its row in the output's scrolled area."""
+
+    widget: MarkdownText
+    line: int
+    y: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A match: ``row`` indexes the rows it was found in, ``start``/``end`` the columns."""
+
+    row: int
+    start: int
+    end: int
+
+    def key(self, rows: list[Row]) -> tuple[int, int]:
+        return rows[self.row].y, self.start
+
+
+def rows_of(log: Widget) -> list[Row]:
+    """Every rendered line of the messages in ``log``, top to bottom."""
+    origin = log.content_region.y - round(log.scroll_y)
+    rows: list[Row] = []
+    for widget in log.query(MarkdownText):
+        if not widget.display:
+            continue
+        top = widget.content_region.y - origin
+        rows.extend(Row(widget, i, top + i, text) for i, text in enumerate(widget.lines()))
+    return rows
+
+
+def find_all(rows: list[Row], query: str) -> list[Hit]:
+    """The matches of ``query`` in ``rows``; case-insensitive unless it has capitals."""
+    fold = not any(c.isupper() for c in query)
+    needle = query.lower() if fold else query
+    hits = []
+    for index, row in enumerate(rows):
+        text = row.text.lower() if fold else row.text
+        start = text.find(needle)
+        while start >= 0 and needle:
+            hits.append(Hit(index, start, start + len(needle)))
+            start = text.find(needle, start + 1)
+    return hits
+
+
+def mark(rows: list[Row], hit: Hit | None, selected: range | None) -> None:
+    """Show ``hit`` and the ``selected`` rows highlighted, and nothing else."""
+    marks: dict[MarkdownText, list[tuple[int, int, int | None, str]]] = {}
+    for widget in {row.widget for row in rows if row.widget.marks}:
+        marks[widget] = []
+    for index in selected or ():
+        row = rows[index]
+        marks.setdefault(row.widget, []).append((row.line, 0, None, SELECTED))
+    if hit is not None:
+        row = rows[hit.row]
+        marks.setdefault(row.widget, []).append((row.line, hit.start, hit.end, MATCH))
+    for widget, wanted in marks.items():
+        widget.set_marks(wanted)
+
+
+class SearchBar(Input):
+    """The search prompt under the output: Enter searches, Esc closes."""
+
+    DEFAULT_CSS = """
+    SearchBar { display: none; border: tall $accent; }
+    SearchBar.-active { display: block; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close", show=False),
+    ]
+
+    class Closed(Message):
+        """The user left the search prompt without searching."""
+
+    def __init__(self) -> None:
+        super().__init__(placeholder="search the chat (Enter: find below · Esc: close)")
+
+    def open(self) -> None:
+        self.value = ""
+        self.add_class("-active")
+        self.focus()
+
+    def close(self) -> None:
+        self.remove_class("-active")
+
+    def action_close(self) -> None:
+        self.close()
+        self.post_message(self.Closed())
