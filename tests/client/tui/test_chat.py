@@ -167,3 +167,19 @@ async def test_reconnects_after_a_server_restart(
         assert seen.status == "complete"
         await wait_on_screen(pilot, "echo: after")
         assert screen_text(app).count("echo: before") == 1
+
+
+async def test_title_counts_workspace_tokens_apart(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    srv = await slow_server(servers, upstream)
+    await connect(srv).call("ws_add", name="notes.txt", text="remember the milk " * 40)
+    app = make_app(srv)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await type_line(pilot, "what should I buy?")
+        await wait_on_screen(pilot, "upstream:")
+        await wait_for(pilot, lambda: "tokens)" in title_line(app), what="token figures")
+        history, workspace = title_line(app).split("(")[1].split(" tokens)")[0].split(" + ")
+        assert int(workspace) > 100
+        assert 0 < int(history) < int(workspace)

@@ -242,7 +242,7 @@ class ChatthyApp(App[int]):
             self._claimed.add(stream.id)
             page = await self._page(self.chat)
             view = await self._show_page(self.chat, page, streaming=True)
-            self.info.tokens = result.get("tokens")
+            self._take_tokens(result)
             self.show_title()
         if view is not None:
             self.follow(stream, view)
@@ -315,6 +315,13 @@ class ChatthyApp(App[int]):
             info.messages = chat["messages"]
         self.show_title()
 
+    def _take_tokens(self, result: dict[str, Any]) -> None:
+        """A turn's token figures: what the context holds, of which the workspace."""
+        workspace = int(result.get("workspace_tokens") or 0)
+        tokens = result.get("tokens")
+        self.info.workspace_tokens = workspace
+        self.info.tokens = None if tokens is None else int(tokens) - workspace
+
     async def refresh_title(self) -> None:
         """Read the open chat's record again (after /use, /rename, a first message)."""
         page = await self._page(self.chat, limit=1)
@@ -335,7 +342,7 @@ class ChatthyApp(App[int]):
             )
         self.follow(stream, view)
         was_new = self.info.new
-        self.info.tokens = result.get("tokens")
+        self._take_tokens(result)
         self.info.messages += 2
         if was_new:
             await self.refresh_title()
