@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 
 from chatthy.client.core import Client
@@ -99,3 +101,12 @@ def highlighted(app: ChatthyApp, style: str) -> list[str]:
         if run:
             runs.append(run)
     return runs
+
+
+def use_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    """Make $EDITOR a script that replaces the edited file's text with ``text``."""
+    editor = tmp_path / "editor.sh"
+    editor.write_text(f'#!/bin/sh\nprintf "{text}\\n" > "$1"\n')
+    editor.chmod(0o755)
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("EDITOR", str(editor))

@@ -16,6 +16,7 @@ from tuikit import (
     status_line,
     title_line,
     type_line,
+    use_editor,
     wait_for,
     wait_on_screen,
 )
@@ -24,11 +25,7 @@ from tuikit import (
 async def test_edit_in_editor_regenerates(
     server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    editor = tmp_path / "editor.sh"
-    editor.write_text('#!/bin/sh\nprintf "edited text\\n" > "$1"\n')
-    editor.chmod(0o755)
-    monkeypatch.delenv("VISUAL", raising=False)
-    monkeypatch.setenv("EDITOR", str(editor))
+    use_editor(tmp_path, monkeypatch, "edited text")
     app = make_app(server)
     async with app.run_test(size=SIZE) as pilot:
         await wait_on_screen(pilot, "connected")
@@ -189,11 +186,7 @@ async def test_regenerate_and_ctrl_l_show_the_chat_once(server: Server) -> None:
 async def test_prompt_edit_saves_the_personality(
     server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, connect: ClientMaker
 ) -> None:
-    editor = tmp_path / "editor.sh"
-    editor.write_text('#!/bin/sh\nprintf "You are a pirate.\\n" > "$1"\n')
-    editor.chmod(0o755)
-    monkeypatch.delenv("VISUAL", raising=False)
-    monkeypatch.setenv("EDITOR", str(editor))
+    use_editor(tmp_path, monkeypatch, "You are a pirate.")
     app = make_app(server)
     async with app.run_test(size=SIZE) as pilot:
         await wait_on_screen(pilot, "connected")
