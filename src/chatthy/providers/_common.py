@@ -19,6 +19,7 @@ from chatthy.errors import (
     ProviderRateLimitError,
     ProviderTimeoutError,
 )
+from chatthy.providers.base import Provider
 
 __all__ = ["NO_KEY", "Failure", "SDKErrors", "resolve_key", "upstream_message"]
 
@@ -146,3 +147,22 @@ class Failure:
             return self.transport(exc, started)
         detail = upstream_message(str(exc), type(exc).__name__)
         return ProviderError(f"{self.prefix}: unexpected error: {detail}")
+
+
+class SDKProvider(Provider):
+    """What the SDK-backed providers share: config, endpoint, key choice, failure wording."""
+
+    env_var: str
+    official_host: str
+
+    def _configure(self, name: str, cfg: ProviderConfig, official_url: str) -> str:
+        """Set the attributes every provider has; return the key to give the SDK."""
+        self.name = name
+        self.model = cfg.model
+        self.context_length = cfg.context_length
+        self.max_tokens = cfg.max_tokens
+        self.cfg = cfg
+        self.base_url = cfg.base_url or official_url
+        key = resolve_key(cfg, self.env_var, self.official_host)
+        self.fail = Failure(name, cfg, self.base_url, keyless=key == NO_KEY)
+        return key

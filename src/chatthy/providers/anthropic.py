@@ -15,12 +15,11 @@ import msgspec
 
 from chatthy.config import ProviderConfig
 from chatthy.errors import ProviderError
-from chatthy.providers._common import NO_KEY, Failure, SDKErrors, resolve_key
+from chatthy.providers._common import SDKErrors, SDKProvider
 from chatthy.providers._sse import Merger, sse_batches
 from chatthy.providers.base import (
     Message,
     Options,
-    Provider,
     ProviderEvent,
     ReasoningDelta,
     TextDelta,
@@ -80,7 +79,7 @@ class _Tokens:
             self.output = usage.output_tokens
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(SDKProvider):
     """Streams replies from Anthropic's Messages API (or a server that speaks it)."""
 
     env_var = "ANTHROPIC_API_KEY"
@@ -90,14 +89,7 @@ class AnthropicProvider(Provider):
         import anthropic
         import httpx2
 
-        self.name = name
-        self.model = cfg.model
-        self.context_length = cfg.context_length
-        self.max_tokens = cfg.max_tokens
-        self.cfg = cfg
-        self.base_url = cfg.base_url or OFFICIAL_URL
-        key = resolve_key(cfg, self.env_var, self.official_host)
-        self.fail = Failure(name, cfg, self.base_url, keyless=key == NO_KEY)
+        key = self._configure(name, cfg, OFFICIAL_URL)
         self.sdk_errors = SDKErrors(
             anthropic.APIStatusError, anthropic.APITimeoutError, anthropic.APIConnectionError
         )

@@ -18,12 +18,11 @@ import msgspec
 
 from chatthy.config import ProviderConfig
 from chatthy.errors import ProviderError
-from chatthy.providers._common import NO_KEY, Failure, SDKErrors, resolve_key
+from chatthy.providers._common import SDKErrors, SDKProvider
 from chatthy.providers._sse import Merger, sse_batches
 from chatthy.providers.base import (
     Message,
     Options,
-    Provider,
     ProviderEvent,
     ReasoningDelta,
     TextDelta,
@@ -64,7 +63,7 @@ _DONE = b"[DONE]"
 _PATH = "/chat/completions"
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(SDKProvider):
     """Streams chat completions from an OpenAI-compatible server."""
 
     env_var = "OPENAI_API_KEY"
@@ -74,14 +73,7 @@ class OpenAIProvider(Provider):
         import httpx2
         import openai
 
-        self.name = name
-        self.model = cfg.model
-        self.context_length = cfg.context_length
-        self.max_tokens = cfg.max_tokens
-        self.cfg = cfg
-        self.base_url = cfg.base_url or OFFICIAL_URL
-        key = resolve_key(cfg, self.env_var, self.official_host)
-        self.fail = Failure(name, cfg, self.base_url, keyless=key == NO_KEY)
+        key = self._configure(name, cfg, OFFICIAL_URL)
         self.sdk_errors = SDKErrors(
             openai.APIStatusError, openai.APITimeoutError, openai.APIConnectionError
         )
