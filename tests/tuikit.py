@@ -54,7 +54,7 @@ def title_line(app: ChatthyApp) -> str:
 
 
 async def wait_for(
-    pilot: Pilot[int], check: Callable[[], bool], timeout: float = 10.0, what: str = ""
+    pilot: Pilot[int], check: Callable[[], bool], timeout: float = 20.0, what: str = ""
 ) -> None:
     """Let the app run until ``check()`` holds; fail with the screen if it never does."""
     deadline = time.monotonic() + timeout
@@ -66,7 +66,7 @@ async def wait_for(
         await pilot.pause(0.05)
 
 
-async def wait_on_screen(pilot: Pilot[int], text: str, timeout: float = 10.0) -> None:
+async def wait_on_screen(pilot: Pilot[int], text: str, timeout: float = 20.0) -> None:
     await wait_for(pilot, lambda: text in screen_text(pilot.app), timeout, repr(text))
 
 
