@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +38,7 @@ def main() -> None:
     upstream = BenchUpstream()
     upstream.default_chunks = args.default_chunks
     upstream.requests = _Forgetful()
-    upstream.start(args.port)
-    print(upstream.base_url, flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        upstream.stop()
+    upstream.serve_forever(args.port)
 
 
 class _Forgetful(list[Any]):

@@ -28,7 +28,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -69,15 +68,7 @@ def serve_upstream() -> None:
                 return Reply(chunks=chunks, delay=delay, usage=(1, n))
             return Reply(chunks=["fine."])
 
-    upstream = WordUpstream()
-    upstream.start(0)
-    print(upstream.base_url, flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        upstream.stop()
+    WordUpstream().serve_forever()
 
 
 def conversation(messages: int) -> list[dict[str, str]]:

@@ -144,6 +144,17 @@ class Upstream:
         self.openai_url = self.base_url + "/v1"
         return self
 
+    def serve_forever(self, port: int = 0) -> None:
+        """Start, print the base URL (a parent process reads it), serve until interrupted."""
+        self.start(port)
+        print(self.base_url, flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
     def stop(self) -> None:
         """Close the server and every open connection; join the thread."""
         loop, thread = self._loop, self._thread
@@ -471,14 +482,7 @@ def main() -> None:
     parser.add_argument("--model", action="append", dest="models")
     parser.add_argument("--admin-key")
     args = parser.parse_args()
-    upstream = Upstream(models=args.models, admin_key=args.admin_key).start(args.port)
-    print(upstream.base_url, flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        upstream.stop()
+    Upstream(models=args.models, admin_key=args.admin_key).serve_forever(args.port)
 
 
 if __name__ == "__main__":
