@@ -58,6 +58,40 @@ def test_gather_names_folder_files_by_folder_and_path(docs: Path) -> None:
     assert found.notices == [f"skipped {docs / 'logo.png'}: binary file"]
 
 
+def test_gather_follows_negations_and_nested_gitignores(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    (root / "src" / "gen").mkdir(parents=True)
+    (root / ".gitignore").write_text("*.txt\n!keep.txt\n/top.md\n")
+    (root / "keep.txt").write_text("kept\n")
+    (root / "drop.txt").write_text("dropped\n")
+    (root / "top.md").write_text("anchored at the top\n")
+    (root / "src" / "top.md").write_text("not at the top\n")
+    (root / "src" / ".gitignore").write_text("gen/\n!drop.txt\n")
+    (root / "src" / "drop.txt").write_text("re-included below\n")
+    (root / "src" / "gen" / "code.py").write_text("generated\n")
+    names = [f.name for f in gather([root]).files]
+    assert names == [
+        "proj/.gitignore",
+        "proj/keep.txt",
+        "proj/src/.gitignore",
+        "proj/src/drop.txt",
+        "proj/src/top.md",
+    ]
+
+
+def test_gather_expands_glob_patterns_itself(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("a = 1\n")
+    (tmp_path / "b.py").write_text("b = 2\n")
+    (tmp_path / "notes.md").write_text("n\n")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "c.py").write_text("c = 3\n")
+    assert [f.name for f in gather([tmp_path / "*.py"]).files] == ["a.py", "b.py"]
+    deep = gather([tmp_path / "**" / "*.py"]).files
+    assert sorted(f.name for f in deep) == ["a.py", "b.py", "c.py"]
+    with pytest.raises(ArgumentError, match=r"nothing matches .*\*\.rs"):
+        gather([tmp_path / "*.rs"])
+
+
 def test_gather_refuses_a_missing_path(tmp_path: Path) -> None:
     with pytest.raises(ArgumentError, match="no such file or folder"):
         gather([tmp_path / "nope"])

@@ -3,14 +3,14 @@
 
 Files are read here, on the client; the server only ever receives names and text. A
 file is stored under its base name (``notes.txt``); a folder's files under the folder's
-name and their path inside it (``docs/sub/colour.md``). Binary files, files too large to
-send, and files matched by the folder's own ``.gitignore`` (simple patterns) are skipped
-with a one-line notice each.
+name and their path inside it (``docs/sub/colour.md``). Binary files and files too large
+to send are skipped with a one-line notice each; files a ``.gitignore`` inside the folder
+ignores are left out, as git would.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import glob
 import os
 import time
 from collections.abc import Iterator
@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+import pathspec
+
 from chatthy.client.commands import connect
+from chatthy.client.core import Client
 from chatthy.client.settings import Settings
 from chatthy.errors import ArgumentError
 
@@ -29,8 +32,10 @@ __all__ = [
     "add_paths",
     "add_text",
     "added_line",
+    "expand",
     "format_workspace",
     "gather",
+    "send_files",
     "ws_call",
 ]
 
@@ -58,38 +63,35 @@ class Gathered:
     notices: list[str] = field(default_factory=list)
 
 
-class _Ignore:
-    """The simple patterns of a ``.gitignore``: globs matched against a base name, or,
-    with a ``/`` inside, against the path from the folder; a trailing ``/`` matches
-    folders only. Negations (``!``) are not supported and are left out."""
+class _Ignores:
+    """The ``.gitignore`` files of a folder and of its subfolders, as git reads them:
+    every pattern kind, negations (``!``) included, with a deeper file's rules deciding
+    over a shallower one's. A folder that is ignored is not entered, so a file in it
+    cannot be re-included (git behaves the same)."""
 
-    def __init__(self, lines: list[str]) -> None:
-        self.rules: list[tuple[str, bool, bool]] = []
-        for raw in lines:
-            line = raw.strip()
-            if not line or line.startswith(("#", "!")):
-                continue
-            dir_only = line.endswith("/")
-            line = line.rstrip("/")
-            anchored = "/" in line
-            self.rules.append((line.lstrip("/"), anchored, dir_only))
+    def __init__(self) -> None:
+        self.specs: dict[PurePosixPath, pathspec.GitIgnoreSpec] = {}
 
-    @classmethod
-    def of(cls, folder: Path) -> _Ignore:
+    def read(self, folder: Path, here: PurePosixPath) -> None:
+        """Take in ``folder``'s own ``.gitignore``, if it has one; ``here`` is its path
+        from the top folder."""
         try:
             lines = (folder / ".gitignore").read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError):
-            lines = []
-        return cls(lines)
+            return
+        self.specs[here] = pathspec.GitIgnoreSpec.from_lines(lines)
 
     def ignores(self, relative: PurePosixPath, is_dir: bool) -> bool:
-        for pattern, anchored, dir_only in self.rules:
-            if dir_only and not is_dir:
+        ignored = False
+        for base in reversed([*relative.parents]):
+            spec = self.specs.get(base)
+            if spec is None:
                 continue
-            subject = relative.as_posix() if anchored else relative.name
-            if fnmatch.fnmatchcase(subject, pattern):
-                return True
-        return False
+            subject = relative.relative_to(base).as_posix() + ("/" if is_dir else "")
+            decision = spec.check_file(subject).include
+            if decision is not None:
+                ignored = decision
+        return ignored
 
 
 def _read(path: Path, shown: str) -> tuple[str | None, str]:
@@ -111,9 +113,10 @@ def _read(path: Path, shown: str) -> tuple[str | None, str]:
 
 def _folder_files(folder: Path) -> Iterator[tuple[Path, PurePosixPath]]:
     """Every file under ``folder`` not ignored, in name order, with its relative path."""
-    ignore = _Ignore.of(folder)
+    ignore = _Ignores()
     for root, dirs, files in os.walk(folder):
         here = PurePosixPath(Path(root).relative_to(folder).as_posix())
+        ignore.read(Path(root), here)
         dirs[:] = sorted(
             d for d in dirs if d not in _ALWAYS_SKIPPED and not ignore.ignores(here / d, True)
         )
@@ -123,22 +126,42 @@ def _folder_files(folder: Path) -> Iterator[tuple[Path, PurePosixPath]]:
                 yield Path(root) / name, relative
 
 
-def gather(paths: list[Path]) -> Gathered:
-    """Read ``paths`` (files or folders) as workspace files.
+def expand(paths: list[Path]) -> list[Path]:
+    """``paths`` with the glob patterns among them (``*.py``, ``docs/**/*.md``) expanded
+    here on the client, for where no shell did it (the TUI, quoted arguments). A path
+    that exists is taken as it is, even with ``*`` in its name.
 
     Raises:
-        ArgumentError: a path does not exist.
+        ArgumentError: a path does not exist, or a pattern matches nothing.
+    """
+    out: list[Path] = []
+    for path in paths:
+        if path.exists():
+            out.append(path)
+        elif glob.has_magic(str(path)):
+            matches = sorted(glob.glob(str(path), recursive=True))
+            if not matches:
+                raise ArgumentError(f"nothing matches {path}")
+            out.extend(Path(m) for m in matches)
+        else:
+            raise ArgumentError(f"no such file or folder: {path}")
+    return out
+
+
+def gather(paths: list[Path]) -> Gathered:
+    """Read ``paths`` (files, folders or glob patterns) as workspace files.
+
+    Raises:
+        ArgumentError: a path does not exist, or a pattern matches nothing.
     """
     found = Gathered()
-    for path in paths:
+    for path in expand(paths):
         if path.is_dir():
             base = path.resolve().name
             for file, relative in _folder_files(path):
                 _add(found, file, f"{base}/{relative.as_posix()}")
-        elif path.exists():
-            _add(found, path, path.name)
         else:
-            raise ArgumentError(f"no such file or folder: {path}")
+            _add(found, path, path.name)
     return found
 
 
@@ -150,6 +173,24 @@ def _add(found: Gathered, path: Path, name: str) -> None:
         found.files.append(LocalFile(name, text, str(path.resolve())))
 
 
+async def send_files(client: Client, found: Gathered) -> list[dict[str, Any]]:
+    """Add the files of ``found`` to the workspace; each one the server refuses (too
+    large, a bad name) becomes a notice in ``found`` instead.
+
+    Raises:
+        ChatthyError: the server cannot be reached.
+    """
+    added: list[dict[str, Any]] = []
+    for file in found.files:
+        try:
+            added.append(
+                await client.call("ws_add", name=file.name, text=file.text, source=file.source)
+            )
+        except ArgumentError as exc:
+            found.notices.append(f"skipped {file.source}: {exc.message}")
+    return added
+
+
 async def add_paths(settings: Settings, paths: list[Path], err: IO[str]) -> list[dict[str, Any]]:
     """Read and add ``paths``; print a notice on ``err`` for each file skipped or refused.
 
@@ -158,15 +199,8 @@ async def add_paths(settings: Settings, paths: list[Path], err: IO[str]) -> list
         ChatthyError: the server cannot be reached.
     """
     found = gather(paths)
-    added: list[dict[str, Any]] = []
     async with connect(settings) as client:
-        for file in found.files:
-            try:
-                added.append(
-                    await client.call("ws_add", name=file.name, text=file.text, source=file.source)
-                )
-            except ArgumentError as exc:
-                found.notices.append(f"skipped {file.source}: {exc.message}")
+        added = await send_files(client, found)
     for notice in found.notices:
         err.write(notice + "\n")
     if not added:
