@@ -28,6 +28,7 @@ from chatthy.client.tui.help import HelpScreen
 from chatthy.client.tui.output import ChatLog, ReplyView, UserMessage, text_of
 from chatthy.client.tui.prompt import PromptArea, PromptInput
 from chatthy.client.tui.render import warm_up
+from chatthy.client.tui.workspace import WS_SUBCOMMANDS, active_tokens
 from chatthy.errors import ChatthyError, NotFoundError, ServerUnavailableError
 
 __all__ = ["ChatthyApp", "run_tui"]
@@ -117,6 +118,7 @@ class ChatthyApp(App[int]):
     def on_mount(self) -> None:
         self.client.connect()
         self.prompt_input.commands.set_names(CLIENT_COMMANDS)
+        self.prompt_input.commands.subcommands = {"ws": list(WS_SUBCOMMANDS), "prompt": ["edit"]}
         self.prompt_input.use_chat(self.chat)
         self.prompt_input.focus()
         self.show_title()
@@ -166,6 +168,7 @@ class ChatthyApp(App[int]):
         if use:
             await self.client.call("use", chat=self.chat, **use)
         await self.open_chat(self.chat)
+        await self.refresh_workspace()
         self._booted = True
 
     async def _ping(self) -> None:
@@ -321,6 +324,11 @@ class ChatthyApp(App[int]):
         tokens = result.get("tokens")
         self.info.workspace_tokens = workspace
         self.info.tokens = None if tokens is None else int(tokens) - workspace
+
+    async def refresh_workspace(self) -> None:
+        """Count the workspace's active files again for the title (after a /ws change)."""
+        self.info.workspace_tokens = active_tokens(await self.client.call("ws_list"))
+        self.show_title()
 
     async def refresh_title(self) -> None:
         """Read the open chat's record again (after /use, /rename, a first message)."""

@@ -27,7 +27,11 @@ class TitleInfo:
 
     def render(self) -> str:
         if self.new:
-            size = "new chat"
+            size = (
+                f"new chat + {self.workspace_tokens} tokens"
+                if self.workspace_tokens
+                else "new chat"
+            )
         elif self.tokens is None:
             size = f"{self.messages} msgs + {self.workspace_tokens}"
         else:

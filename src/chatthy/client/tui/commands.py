@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from chatthy.client.commands import format_chats, read_text_file
 from chatthy.client.tui.editor import edit_text
 from chatthy.client.tui.profile import switch_profile
+from chatthy.client.tui.workspace import run_ws
 from chatthy.errors import ArgumentError, ChatthyError, NotFoundError
 
 if TYPE_CHECKING:
@@ -262,6 +263,16 @@ async def _providers(app: ChatthyApp, words: list[str]) -> None:
         if p.get("error"):
             lines.append(f"      {p['error']}")
     await app.output.add_notice("providers:\n" + "\n".join(lines))
+
+
+@command("ws", "the workspace as a checklist: space sends or benches, d d deletes")
+@command("ws add PATH…", "add files, folders (.gitignore kept) or patterns from here")
+@command("ws list", "list the workspace files with their tokens")
+@command("ws show|edit|drop NAME", "show, edit in $EDITOR (new if none) or delete a file")
+@command("ws bench|restore NAME", "stop sending a file with every turn, or send it again")
+@command("ws rename NAME NEW", "rename a workspace file")
+async def _ws(app: ChatthyApp, words: list[str]) -> None:
+    await run_ws(app, words)
 
 
 @command("export FILE [md|json]", "write the open chat to a file here")

@@ -17,28 +17,35 @@ __all__ = ["CommandSuggester", "PromptArea", "PromptInput"]
 
 
 class CommandSuggester(Suggester):
-    """Completes the first word of a slash command from the names it knows."""
+    """Completes the first word of a slash command from the names it knows, and the
+    second from the subcommands of those that have some (``/ws add``)."""
 
     def __init__(self) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
         self.names: list[str] = []
+        self.subcommands: dict[str, list[str]] = {}
+        self.bare = False
+        """Command mode: names are completed without the leading ``/``."""
 
     def set_names(self, names: Iterable[str]) -> None:
         self.names = sorted(set(names))
 
-        self.bare = False
-        """Command mode: names are completed without the leading ``/``."""
-
     async def get_suggestion(self, value: str) -> str | None:
         slash = "" if self.bare and not value.startswith("/") else "/"
-        if not value.startswith(slash) or " " in value or value.startswith("//"):
+        if not value.startswith(slash) or value.startswith("//"):
             return None
-        word = value[len(slash) :]
-        if not word and slash == "":
+        words = value[len(slash) :].split(" ")
+        if len(words) == 1:
+            choices, typed = self.names, words[0]
+        elif len(words) == 2 and words[0] in self.subcommands:
+            choices, typed = self.subcommands[words[0]], words[1]
+        else:
             return None
-        for name in self.names:
-            if name.startswith(word) and name != word:
-                return f"{slash}{name}"
+        if not typed and slash == "" and len(words) == 1:
+            return None
+        for choice in choices:
+            if choice.startswith(typed) and choice != typed:
+                return value[: len(value) - len(typed)] + choice
         return None
 
 
