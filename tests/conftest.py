@@ -12,12 +12,14 @@ from chatthy.client.core import Client
 from chatthy.config import ProviderConfig
 from chatthy.server.app import Server
 from helpers import ClientMaker, ServerFactory, key_for
+from sources_upstream import SourcesUpstream
 from upstream import Upstream
 
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No test touches the real home, config or keys, or reaches a real provider."""
+    """No test touches the real home, config, keys or clipboard, or reaches a real
+    provider."""
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -31,6 +33,10 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "CHATTHY_SERVER",
         "CHATTHY_PROFILE",
         "CHATTHY_PASSPHRASE",
+        "DISPLAY",
+        "WAYLAND_DISPLAY",
+        "WSL_DISTRO_NAME",
+        "WSL_INTEROP",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -42,6 +48,15 @@ def upstream() -> Iterator[Upstream]:
     """The project's local OpenAI/Anthropic look-alike on a free loopback port."""
     with Upstream() as up:
         yield up
+
+
+@pytest.fixture
+def sources() -> Iterator[SourcesUpstream]:
+    """The local fake of the workspace sources (web pages, YouTube, arXiv, Wikipedia, news)."""
+    up = SourcesUpstream()
+    up.start()
+    yield up
+    up.stop()
 
 
 @pytest.fixture

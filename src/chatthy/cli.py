@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     _chat_flags(p)
     p.add_argument("--model", help="model to use (default: the provider's)")
     p.add_argument(
+        "--attach",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help="send this file or folder with the question, never stored (repeatable)",
+    )
+    p.add_argument(
         "text",
         nargs="*",
         help="the message; a word '-' is replaced by stdin; with no TEXT, stdin is the message",
@@ -118,7 +126,8 @@ def _ws_parser(sub: Any) -> None:
         description="Manage your context workspace. `ws add PATH…` adds files, or folders "
         "(each file named FOLDER/its/path, honouring the folder's .gitignore; binary and "
         "oversized files are skipped with a notice); `ws add NAME < file` adds piped text "
-        "when NAME is not an existing path.",
+        "when NAME is not an existing path; `ws url|youtube|arxiv|wikipedia|news …` has the "
+        "server fetch a source into it.",
     )
     ws = p.add_subparsers(dest="ws_command", metavar="ACTION", required=True)
     q = ws.add_parser("add", help="add files or folders, or piped text as NAME")
@@ -139,6 +148,20 @@ def _ws_parser(sub: Any) -> None:
     _client_flags(q)
     q.add_argument("name")
     q.add_argument("new")
+    _ws_source_parsers(ws)
+
+
+def _ws_source_parsers(ws: Any) -> None:
+    """``ws url|youtube|arxiv|wikipedia|news WORDS…``: sources the server fetches."""
+    from chatthy.client.sources import SOURCE_COMMANDS
+
+    for action, command in SOURCE_COMMANDS.items():
+        q = ws.add_parser(action, help=command.help)
+        _client_flags(q)
+        q.add_argument("words", nargs="+", metavar=command.metavar)
+        q.add_argument("--name", help="store it under this name instead")
+        if command.counted:
+            q.add_argument("--count", type=int, help="how many results to keep (default 5)")
 
 
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -210,6 +233,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
                 provider=args.provider,
                 prompt=args.prompt,
                 model=args.model,
+                attach=args.attach,
             )
         )
     )
@@ -239,11 +263,17 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 def _cmd_ws(args: argparse.Namespace) -> int:
     from chatthy.client import workspace as ws
+    from chatthy.client.sources import SOURCE_COMMANDS
 
     settings = _settings(args)
     action = args.ws_command
     if action == "add":
         return _ws_add(args.paths, settings)
+    if action in SOURCE_COMMANDS:
+        count = getattr(args, "count", None)
+        info = _run(ws.add_source(settings, action, args.words, args.name, count))
+        print(ws.fetched_line(info))
+        return 0
     if action == "list":
         print(ws.format_workspace(_run(ws.ws_call(settings, "ws_list"))))
     elif action == "show":

@@ -8,10 +8,11 @@ Nothing is read at import: callers load what they need.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -23,6 +24,7 @@ __all__ = [
     "ProviderConfig",
     "ServerConfig",
     "ServerSection",
+    "SourcesConfig",
     "config_dir",
     "data_dir",
     "effective_providers",
@@ -70,10 +72,39 @@ class ServerSection(msgspec.Struct, forbid_unknown_fields=True):
     """Profiles that may change what the server runs for everyone (load a model)."""
 
 
+class SourcesConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """The ``[sources]`` table of server.toml: how the server fetches workspace sources."""
+
+    allow_private: bool | list[str] = False
+    """Fetch loopback, private and link-local addresses too: ``true`` for all of them, or a
+    list of networks (``["192.168.1.0/24"]``) for only those."""
+    timeout: Annotated[float, msgspec.Meta(gt=0)] = 20.0
+    """Seconds one source may take in all (every request it makes)."""
+    max_bytes: Annotated[int, msgspec.Meta(gt=0)] = 10 * 1024 * 1024
+    """Largest answer read from a source, in bytes (decompressed)."""
+    max_redirects: Annotated[int, msgspec.Meta(ge=0)] = 5
+    user_agent: str = "chatthy/0.1 (LLM chat workspace sources)"
+    youtube_base: str = "https://www.youtube.com"
+    youtube_languages: list[str] = msgspec.field(default_factory=lambda: ["en"])
+    """Transcript languages preferred, in order (else the first transcript there is)."""
+    arxiv_base: str = "https://export.arxiv.org"
+    wikipedia_base: str = "https://en.wikipedia.org"
+    """The wiki's language is its host: ``https://de.wikipedia.org`` for German."""
+    news_base: str = "https://news.google.com"
+
+    def __post_init__(self) -> None:
+        for field in ("youtube_base", "arxiv_base", "wikipedia_base", "news_base"):
+            if not getattr(self, field).startswith(("http://", "https://")):
+                raise ValueError(f"{field} must be an http:// or https:// URL")
+        for network in self.allow_private if isinstance(self.allow_private, list) else []:
+            ipaddress.ip_network(network, strict=False)
+
+
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Everything in server.toml, plus where it was read from."""
 
     server: ServerSection = msgspec.field(default_factory=ServerSection)
+    sources: SourcesConfig = msgspec.field(default_factory=SourcesConfig)
     providers: dict[str, ProviderConfig] = msgspec.field(default_factory=dict)
     prompts: dict[str, str] = msgspec.field(default_factory=dict)
     """Server default personalities: name → system prompt (also ``prompts/NAME.md``)."""
@@ -92,6 +123,8 @@ class ClientConfig(msgspec.Struct, forbid_unknown_fields=True):
     timeout: float = 30.0
     server_key: str = ""
     """The server's CURVE public key (Z85), as `chatthy serve` prints it."""
+    theme: str = "textual-dark"
+    """The full-screen client's colours: any Textual theme name."""
 
 
 def config_dir() -> Path:
@@ -213,6 +246,25 @@ admins = []
 # [prompts]
 # terse = "Answer in as few words as possible."
 
+# Workspace sources (`chatthy ws url|youtube|arxiv|wikipedia|news`): the server fetches them.
+[sources]
+# Fetch loopback, private and link-local addresses too: true for all of them, or a list
+# of networks such as ["192.168.1.0/24"]. Keep false on a shared server, so that nobody
+# can make it read its own network.
+allow_private = false
+# Seconds one source may take in all, and the largest answer read (bytes).
+timeout = 20.0
+max_bytes = 10485760
+max_redirects = 5
+# Sent with every request; Wikipedia asks for a way to reach you in it.
+user_agent = "chatthy/0.1 (LLM chat workspace sources)"
+# Where each source is asked (another Wikipedia language: "https://de.wikipedia.org").
+youtube_base = "https://www.youtube.com"
+youtube_languages = ["en"]       # transcript languages preferred, else the first one
+arxiv_base = "https://export.arxiv.org"
+wikipedia_base = "https://en.wikipedia.org"
+news_base = "https://news.google.com"
+
 # With no provider, the offline `echo` provider is offered; with OPENAI_API_KEY or
 # ANTHROPIC_API_KEY set, a matching provider is offered automatically.
 #
@@ -247,6 +299,10 @@ timeout = 30.0
 # The server's public key (env CHATTHY_SERVER_KEY), printed by `chatthy serve` and
 # `chatthy config key`; needed when the server is encrypted and on another machine.
 server_key = ""
+# The full-screen client's colours, any Textual theme: textual-dark, textual-light, nord,
+# gruvbox, catppuccin-mocha, dracula, tokyo-night, monokai, flexoki, solarized-light …
+# (/theme in the client lists them and switches for the session).
+theme = "textual-dark"
 """
 
 

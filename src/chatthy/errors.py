@@ -27,6 +27,10 @@ one line meant for a person.
     │   └── ProviderConnectionError unreachable or died mid-stream      (provider_connection)
     ├── StoreError             the database failed                      (store)
     ├── ToolError              a tool failed                            (tool)
+    ├── SourceError            a workspace source could not be fetched  (source)
+    │   ├── SourceTimeoutError     no answer in time                    (source_timeout)
+    │   ├── SourceConnectionError  unreachable or dropped               (source_connection)
+    │   └── SourceBlockedError     an address the server may not fetch  (source_blocked)
     └── ServerUnavailableError the client could not reach the server    (unavailable)
 """
 
@@ -51,6 +55,10 @@ __all__ = [
     "ReplayError",
     "ServerUnavailableError",
     "SignatureError",
+    "SourceBlockedError",
+    "SourceConnectionError",
+    "SourceError",
+    "SourceTimeoutError",
     "StoreError",
     "TooLargeError",
     "ToolError",
@@ -195,6 +203,32 @@ class ToolError(ChatthyError):
     """Raised when a tool fails."""
 
     code = "tool"
+
+
+class SourceError(ChatthyError):
+    """Raised when a workspace source (web page, YouTube, arXiv …) gives nothing usable:
+    an error status, an unsupported or oversized answer, one that cannot be parsed."""
+
+    code = "source"
+
+
+class SourceTimeoutError(SourceError):
+    """Raised when a source does not answer within the configured time."""
+
+    code = "source_timeout"
+
+
+class SourceConnectionError(SourceError):
+    """Raised when a source's host cannot be resolved or reached, or drops the answer."""
+
+    code = "source_connection"
+
+
+class SourceBlockedError(SourceError):
+    """Raised when a URL leads to an address the server may not fetch (loopback, private,
+    link-local …) or to a scheme other than http(s)."""
+
+    code = "source_blocked"
 
 
 class ServerUnavailableError(ChatthyError):

@@ -157,3 +157,22 @@ async def test_ws_add_with_only_skipped_files_fails(live: Server, docs: Path) ->
     assert code == 1
     assert out == ""
     assert err.splitlines()[-1] == "chatthy: nothing added to the workspace"
+
+
+async def test_repl_ws_add_list_bench_show_drop(live: Server, docs: Path) -> None:
+    lines = [
+        f"/ws add {docs / 'readme.md'} {docs / 'logo.png'}",
+        "/ws bench readme.md",
+        "/ws list",
+        "/ws show readme.md",
+        "/ws drop readme.md",
+        "/ws list",
+        "/quit",
+    ]
+    code, out, err = await chatthy("repl", "--chat", "r", stdin="\n".join(lines).encode())
+    assert code == 0, err
+    assert "added readme.md (" in out
+    assert f"skipped {docs / 'logo.png'}: binary file" in err
+    assert "benched" in out and "0 tokens sent with every turn" in out
+    assert "# Read me" in out
+    assert "drop: readme.md\nr> the workspace is empty" in out

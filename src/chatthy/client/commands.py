@@ -7,6 +7,7 @@ import contextlib
 import secrets
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,8 +42,11 @@ def connect(settings: Settings) -> Client:
 
 
 async def print_stream(stream: ReplyStream, out: IO[str], err: IO[str]) -> Event | None:
-    """Write a reply as it arrives (reasoning dimmed on stderr when it is a terminal);
-    return its end event (None if the stream stopped without one)."""
+    """Write the turn's notices on ``err``, then the reply as it arrives (reasoning dimmed
+    on stderr when it is a terminal); return its end event (None if the stream stopped
+    without one)."""
+    for notice in stream.notices:
+        err.write(notice + "\n")
     dim = err.isatty()
     in_reasoning = False
     async for event in stream.events():
@@ -101,21 +105,26 @@ async def ask(
     provider: str | None,
     prompt: str | None,
     model: str | None,
+    attach: Sequence[Path] = (),
 ) -> int:
-    """One turn: send ``text``, stream the reply to stdout. Returns the exit status.
+    """One turn: send ``text`` with the files and folders of ``attach`` (read now, never
+    stored), stream the reply to stdout. Returns the exit status.
 
     client.toml's provider and prompt are defaults for new chats: they apply only without
     ``chat``, so that an existing chat keeps its own. On Ctrl-C the reply is cancelled on
     the server before the interruption goes on.
 
     Raises:
-        ChatthyError: the server cannot be reached or refused, or the reply did not
-            complete (provider error, cancelled, interrupted).
+        ChatthyError: the server cannot be reached or refused, an attached path does not
+            exist, or the reply did not complete (provider error, cancelled, interrupted).
     """
     if chat is None:
         provider = provider or settings.provider or None
         prompt = prompt or settings.prompt or None
     async with connect(settings) as client:
+        for path in attach:
+            for notice in client.transient.attach(path).notices:
+                sys.stderr.write(notice + "\n")
         stream, _ = await client.start(
             "chat",
             chat or default_chat_name(),

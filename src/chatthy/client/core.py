@@ -18,6 +18,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from chatthy.client.transient import TransientWorkspace
 from chatthy.errors import ChatthyError, DecodeError, ServerUnavailableError, from_code
 from chatthy.wire.messages import (
     PROTOCOL_VERSION,
@@ -29,7 +30,10 @@ from chatthy.wire.messages import (
 )
 from chatthy.wire.signing import SigningKey
 
-__all__ = ["Client", "ReplyStream", "error_of"]
+__all__ = ["TRANSIENT_METHODS", "Client", "ReplyStream", "error_of"]
+
+TRANSIENT_METHODS = frozenset({"chat", "regenerate", "edit", "template"})
+"""The RPCs that start a reply, and so carry the attached (transient) files."""
 
 
 class ReplyStream:
@@ -43,6 +47,8 @@ class ReplyStream:
         self.ordering_faults = 0
         self.resyncs = 0
         self.end: Event | None = None
+        self.notices: list[str] = []
+        """What the client has to say about the turn (an attached file gone, skipped)."""
         self._ahead: dict[int, Event] = {}
         self._ready: asyncio.Queue[Event] = asyncio.Queue()
         self._last_resync = 0.0
@@ -124,6 +130,8 @@ class Client:
         self.connect_timeout = connect_timeout
         self.incoming: asyncio.Queue[ReplyStream] = asyncio.Queue()
         """Replies started elsewhere (another client) in the chat this one has open."""
+        self.transient = TransientWorkspace()
+        """Local files and folders sent with every reply this client starts."""
         self._ctx: zmq.asyncio.Context | None = None
         self._sock: zmq.asyncio.Socket | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -224,10 +232,17 @@ class Client:
             self._pending.pop(request_id, None)
 
     async def start(self, method: str, chat: str, **args: Any) -> tuple[ReplyStream, Any]:
-        """Run an RPC that starts a reply (chat, regenerate, edit) in ``chat``; return the
-        reply's stream (registered before sending, so no event is missed) and the result."""
+        """Run an RPC that starts a reply (chat, regenerate, edit, template) in ``chat``;
+        return the reply's stream (registered before sending, so no event is missed) and
+        the result. The attached files are read now and sent along (unless ``transient``
+        is given); the stream's ``notices`` say which could not be."""
+        notices: list[str] = []
+        if method in TRANSIENT_METHODS and self.transient.paths and "transient" not in args:
+            files, notices = await asyncio.to_thread(self.transient.payload)
+            args["transient"] = files or None
         request_id = self._new_id()
         stream = ReplyStream(self, request_id, chat)
+        stream.notices = notices
         self._streams[request_id] = stream
         try:
             clean = {k: v for k, v in args.items() if v is not None}

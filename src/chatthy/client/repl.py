@@ -10,22 +10,50 @@ import asyncio
 import json
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from chatthy.client.commands import connect, failure_of, format_chats, print_stream
 from chatthy.client.core import Client, error_of
 from chatthy.client.settings import Settings
-from chatthy.errors import ChatthyError
+from chatthy.client.sources import SOURCE_COMMANDS
+from chatthy.client.templates import format_templates, summarise_request, template_request
+from chatthy.client.transient import attached_line, format_attached
+from chatthy.client.workspace import (
+    added_line,
+    fetched_line,
+    format_workspace,
+    gather,
+    send_files,
+    source_request,
+)
+from chatthy.errors import ArgumentError, ChatthyError
 
 __all__ = ["repl"]
 
 HELP = """\
 Type a message and press Enter to chat. Commands:
   /chat NAME          switch to (or create) chat NAME
+  /ws list            the workspace; /ws add PATH…; /ws show|bench|restore|drop NAME
+  /ws url URL         fetch a page (also youtube ID, arxiv ID|WORDS, wikipedia TITLE,
+                      news WORDS) into the workspace
+  /ws attach PATH…    send local files or folders with every turn of this session (read
+                      again each turn, never stored); /ws detach [PATH]; /ws attached
+  /templates          list the instruction templates
+  /template NAME [FILE|chat] key=value …
+                      run a template on a workspace file or on this chat
+  /summarise [FILE|chat] [paragraph|bullets|topics]
+  /regenerate         replace the last reply (/edit text=… replaces your last message)
   /help               this help; /commands lists every server command
   /quit               leave (Ctrl-D too); Ctrl-C cancels a running reply
   /NAME key=value …   run any server command, e.g. /chats  /rename new=other
 """
+
+WS_USAGE = (
+    "usage: /ws list | /ws add PATH… | /ws show|bench|restore|drop NAME | "
+    "/ws url|youtube|arxiv|wikipedia|news WHAT… | /ws attach PATH… | /ws detach [PATH…] | "
+    "/ws attached"
+)
 
 
 def _parse_args(words: list[str]) -> dict[str, Any]:
@@ -45,8 +73,76 @@ async def _command(client: Client, chat: str, line: str) -> str:
     if name == "chat" and rest:
         await client.attach(rest[0])
         return rest[0]
-    args = _parse_args(rest)
-    if name not in (
+    if name == "ws" and rest and rest[0] in _STORED:
+        await _stored(client, rest)
+    elif name == "ws":
+        _attachments(client, rest)
+    elif name in ("summarise", "summarize"):
+        await _turn(client, chat, "template", **summarise_request(rest))
+    elif name == "template":
+        await _turn(client, chat, "template", **template_request(rest))
+    elif name == "templates":
+        print(format_templates(await client.call("templates")))
+    elif name in ("regenerate", "edit"):
+        await _turn(client, chat, name, **_parse_args(rest))
+    else:
+        await _call(client, chat, name, _parse_args(rest))
+    return chat
+
+
+_STORED = frozenset({"list", "add", "show", "bench", "restore", "drop", *SOURCE_COMMANDS})
+"""``/ws`` subcommands about the stored workspace (the others are about attachments)."""
+
+
+async def _stored(client: Client, words: list[str]) -> None:
+    """``/ws list|add PATH…|show NAME|bench NAME|restore NAME|drop NAME|SOURCE WHAT…``."""
+    action, rest = words[0], words[1:]
+    if action == "list":
+        print(format_workspace(await client.call("ws_list")))
+    elif action == "add" and rest:
+        found = await asyncio.to_thread(gather, [Path(w).expanduser() for w in rest])
+        for info in await send_files(client, found):
+            print(added_line(info))
+        for notice in found.notices:
+            print(notice, file=sys.stderr)
+    elif action in SOURCE_COMMANDS and rest:
+        rpc, args = source_request(action, rest)
+        print(fetched_line(await client.call(rpc, **args)))
+    elif action == "show" and len(rest) == 1:
+        print((await client.call("ws_show", name=rest[0]))["text"])
+    elif len(rest) == 1 and action in ("bench", "restore", "drop"):
+        await client.call(f"ws_{action}", name=rest[0])
+        print(f"{action}: {rest[0]}")
+    else:
+        raise ArgumentError(WS_USAGE)
+
+
+def _attachments(client: Client, words: list[str]) -> None:
+    """``/ws attach PATH…``, ``/ws detach [PATH…]``, ``/ws attached``."""
+    action, paths = (words[0], words[1:]) if words else ("", [])
+    transient = client.transient
+    if action == "attach" and paths:
+        for path in paths:
+            found = transient.attach(path)
+            for notice in found.notices:
+                print(notice, file=sys.stderr)
+            print(attached_line(path, found))
+    elif action == "detach":
+        if paths:
+            detached = [p for path in paths for p in transient.detach(path)]
+        else:
+            detached = transient.detach()
+        print("\n".join(f"detached {p}" for p in detached) or "nothing was attached")
+    elif action == "attached" and not paths:
+        print(format_attached(transient))
+    else:
+        raise ArgumentError(WS_USAGE)
+
+
+async def _call(client: Client, chat: str, name: str, args: dict[str, Any]) -> None:
+    """Any other server command; the result printed as JSON (chats as a list). The open
+    chat is the default ``chat`` of those that take one."""
+    if not name.startswith("ws_") and name not in (
         "chats",
         "commands",
         "status",
@@ -67,11 +163,11 @@ async def _command(client: Client, chat: str, line: str) -> str:
         print(format_chats(result))
     else:
         print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
-    return chat
 
 
-async def _turn(client: Client, chat: str, text: str) -> None:
-    stream, _ = await client.start("chat", chat, text=text)
+async def _turn(client: Client, chat: str, method: str, **args: Any) -> None:
+    """Start a reply (``chat``, ``template``, ``regenerate``, ``edit``) and print it."""
+    stream, _ = await client.start(method, chat, **args)
     task = asyncio.create_task(print_stream(stream, sys.stdout, sys.stderr))
     try:
         end = await asyncio.shield(task)
@@ -123,6 +219,6 @@ async def repl(
                 if line.startswith("/"):
                     chat = await _command(client, chat, line)
                 else:
-                    await _turn(client, chat, line)
+                    await _turn(client, chat, "chat", text=line)
             except ChatthyError as exc:
                 print(f"error: {exc.message}", file=sys.stderr)

@@ -23,6 +23,7 @@ import pathspec
 from chatthy.client.commands import connect
 from chatthy.client.core import Client
 from chatthy.client.settings import Settings
+from chatthy.client.sources import SOURCE_COMMANDS
 from chatthy.errors import ArgumentError
 
 __all__ = [
@@ -30,12 +31,15 @@ __all__ = [
     "Gathered",
     "LocalFile",
     "add_paths",
+    "add_source",
     "add_text",
     "added_line",
     "expand",
+    "fetched_line",
     "format_workspace",
     "gather",
     "send_files",
+    "source_request",
     "ws_call",
 ]
 
@@ -242,3 +246,35 @@ def format_workspace(files: list[dict[str, Any]]) -> str:
 def added_line(info: dict[str, Any]) -> str:
     """What ``chatthy ws add`` prints for each file added."""
     return f"added {info['name']} ({info['tokens']:,} tokens)"
+
+
+def source_request(
+    action: str, words: list[str], name: str | None = None, count: int | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The RPC and its arguments that fetch the source ``action`` (``url``, ``youtube``
+    …) named by ``words`` into the workspace."""
+    command = SOURCE_COMMANDS[action]
+    args: dict[str, Any] = {command.arg: " ".join(words)}
+    if name:
+        args["name"] = name
+    if count is not None:
+        args["count"] = count
+    return command.rpc, args
+
+
+async def add_source(
+    settings: Settings,
+    action: str,
+    words: list[str],
+    name: str | None = None,
+    count: int | None = None,
+) -> dict[str, Any]:
+    """Have the server fetch a source (``url``, ``youtube`` …) into the workspace."""
+    rpc, args = source_request(action, words, name, count)
+    result: dict[str, Any] = await ws_call(settings, rpc, **args)
+    return result
+
+
+def fetched_line(info: dict[str, Any]) -> str:
+    """What ``chatthy ws url|youtube|…`` prints for the file added."""
+    return f"{added_line(info)} from {info['source']}"

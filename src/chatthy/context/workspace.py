@@ -1,9 +1,10 @@
 """Workspace files as the model sees them, and the check that they fit.
 
 Each active file is one system message after the system prompt and before the history,
-labelled with its name and source. Files are never dropped to make room: when they do
-not fit beside the newest turn, :func:`check_workspace_fits` names them and says by how
-many tokens the context is over, so the user can bench or drop some.
+labelled with its name and source; files a client attached for this turn only follow the
+stored ones, their source marked ``transient:``. Files are never dropped to make room:
+when they do not fit beside the newest turn, :func:`check_workspace_fits` names them and
+says by how many tokens the context is over, so the user can bench, drop or detach some.
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from chatthy.context.tokens import count_message_tokens
 from chatthy.errors import ArgumentError
 from chatthy.providers.base import Message
 
-__all__ = ["WorkspaceFile", "check_workspace_fits", "newest_turn", "workspace_message"]
+__all__ = [
+    "TRANSIENT",
+    "WorkspaceFile",
+    "check_workspace_fits",
+    "newest_turn",
+    "workspace_message",
+]
+
+TRANSIENT = "transient:"
+"""Source prefix of a file attached by a client for one turn (never stored)."""
 
 
 class WorkspaceFile(Protocol):
@@ -41,6 +51,10 @@ def workspace_message(file: WorkspaceFile) -> Message:
     }
 
 
+def _listed_name(file: WorkspaceFile) -> str:
+    return f"{file.name} [attached]" if file.source.startswith(TRANSIENT) else file.name
+
+
 def newest_turn(history: list[Message]) -> list[Message]:
     """The messages from the last user message on: what a context must always hold."""
     users = [i for i, message in enumerate(history) if message.get("role") == "user"]
@@ -62,14 +76,16 @@ def check_workspace_fits(
             and how many tokens too many there are. A newest turn that does not fit even
             without the workspace is not this check's to report.
     """
-    counts = [(counter([workspace_message(f)]), f.name) for f in files]
+    counts = [(counter([workspace_message(f)]), _listed_name(f)) for f in files]
     workspace = sum(count for count, _ in counts)
     fixed = counter(system) + counter(newest_turn(history))
     over = fixed + workspace - budget
     if over <= 0 or fixed > budget:
         return workspace
     listed = ", ".join(f"{name} ({count:,})" for count, name in sorted(counts, reverse=True))
+    detach = any(f.source.startswith(TRANSIENT) for f in files)
     raise ArgumentError(
         f"the workspace does not fit the context: {over:,} tokens too many. Its files "
         f"(tokens): {listed}. Bench or drop some (chatthy ws bench NAME)"
+        + (", or detach attached ones (/ws detach PATH)" if detach else "")
     )

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chatthy.context import Fitted, ThinkSplitter, fit, strip_think
-from chatthy.context.workspace import check_workspace_fits, workspace_message
+from chatthy.context.workspace import WorkspaceFile, check_workspace_fits, workspace_message
 from chatthy.errors import ChatthyError, ProviderError, StoreError
 from chatthy.providers.base import (
     Message,
@@ -57,12 +57,16 @@ class Planned(NamedTuple):
 
 
 async def plan(
-    server: Server, profile: str, chat: ChatRecord, records: list[MessageRecord]
+    server: Server,
+    profile: str,
+    chat: ChatRecord,
+    records: list[MessageRecord],
+    transient: Sequence[WorkspaceFile] = (),
 ) -> Planned:
     """The provider and what it would be sent for ``records``: the system prompt, the
-    profile's workspace files that are not benched, then as much history as fits. Callers
-    that change the history check this first, so that a reply that cannot start changes
-    nothing.
+    profile's workspace files that are not benched, the ``transient`` files a client
+    attached to this turn, then as much history as fits. Callers that change the history
+    check this first, so that a reply that cannot start changes nothing.
 
     Raises:
         NotFoundError: the chat's provider does not exist.
@@ -71,7 +75,8 @@ async def plan(
     """
     provider = server.provider(chat.provider)
     system = await server.system_messages(profile, chat.personality)
-    files = [f for f in await server.store.list_workspace(profile) if not f.benched]
+    stored = [f for f in await server.store.list_workspace(profile) if not f.benched]
+    files: list[WorkspaceFile] = [*stored, *transient]
     history = history_messages(records)
     workspace_tokens = check_workspace_fits(
         system,
@@ -98,12 +103,13 @@ async def start_reply(
     params: dict[str, Any] | None = None,
     *,
     question: Any = None,
+    transient: Sequence[WorkspaceFile] = (),
 ) -> dict[str, Any]:
     """Start the reply to the chat's stored history in the reserved ``stream``.
 
     ``question`` is the user's new message, if any: it is stored with the reply's row in
     one transaction, once the turn is known to fit, so a turn that cannot start leaves
-    the chat as it was.
+    the chat as it was. ``transient`` files go into this reply's context only.
 
     Raises:
         NotFoundError: the chat's provider does not exist.
@@ -115,7 +121,7 @@ async def start_reply(
     if question is not None:
         records.append(MessageRecord(0, chat.id, "user", question))
         new.append({"role": "user", "content": question})
-    provider, fitted, workspace_tokens = await plan(server, profile, chat, records)
+    provider, fitted, workspace_tokens = await plan(server, profile, chat, records, transient)
     new.append(
         {
             "role": "assistant",

@@ -1,5 +1,14 @@
 """The built-in RPCs; importing this package registers them all."""
 
-from chatthy.server.handlers import chats, info, prompts, replies, transfer, workspace
+from chatthy.server.handlers import (
+    chats,
+    info,
+    prompts,
+    replies,
+    sources,
+    templates,
+    transfer,
+    workspace,
+)
 
-__all__ = ["chats", "info", "prompts", "replies", "transfer", "workspace"]
+__all__ = ["chats", "info", "prompts", "replies", "sources", "templates", "transfer", "workspace"]

@@ -11,6 +11,7 @@ from chatthy.errors import NotFoundError
 from chatthy.server.content import check_content
 from chatthy.server.handlers.common import Id, check_params, ensure_chat, reserving
 from chatthy.server.rpc import Context, registry
+from chatthy.server.transient import TransientFile, transient_files
 from chatthy.server.turns import plan, start_reply
 
 __all__: list[str] = []
@@ -25,6 +26,8 @@ class ChatArgs(msgspec.Struct, forbid_unknown_fields=True):
     prompt: str | None = None
     model: str | None = None
     params: dict[str, Any] | None = None
+    transient: list[TransientFile] | None = None
+    """Files attached for this turn only: ``{name, text, source}``, never stored."""
 
 
 @registry.rpc()
@@ -33,24 +36,33 @@ async def chat(ctx: Context, args: ChatArgs) -> dict[str, Any]:
     content: Any = args.content if args.content is not None else args.text
     check_content(content)
     check_params(args.params)
+    attached = transient_files(args.transient, ctx.server.config.server.max_workspace_file)
     with reserving(ctx, args.chat) as stream:
         record = await ensure_chat(
             ctx, args.chat, prompt=args.prompt, provider=args.provider, model=args.model
         )
         return await start_reply(
-            ctx.server, stream, ctx.conn, record, args.params, question=content
+            ctx.server,
+            stream,
+            ctx.conn,
+            record,
+            args.params,
+            question=content,
+            transient=attached,
         )
 
 
 class RegenerateArgs(msgspec.Struct, forbid_unknown_fields=True):
     chat: str
     params: dict[str, Any] | None = None
+    transient: list[TransientFile] | None = None
 
 
 @registry.rpc()
 async def regenerate(ctx: Context, args: RegenerateArgs) -> dict[str, Any]:
     """Replace the last reply with a new one."""
     check_params(args.params)
+    attached = transient_files(args.transient, ctx.server.config.server.max_workspace_file)
     store = ctx.server.store
     with reserving(ctx, args.chat) as stream:
         record = await store.get_chat(ctx.profile, args.chat)
@@ -58,10 +70,12 @@ async def regenerate(ctx: Context, args: RegenerateArgs) -> dict[str, Any]:
         last_user = max((i for i, m in enumerate(records) if m.role == "user"), default=None)
         if last_user is None:
             raise NotFoundError(f"chat '{args.chat}' has no message to reply to")
-        await plan(ctx.server, ctx.profile, record, records[: last_user + 1])
+        await plan(ctx.server, ctx.profile, record, records[: last_user + 1], attached)
         if last_user + 1 < len(records):
             await store.delete_messages_from(ctx.profile, args.chat, records[last_user + 1].id)
-        return await start_reply(ctx.server, stream, ctx.conn, record, args.params)
+        return await start_reply(
+            ctx.server, stream, ctx.conn, record, args.params, transient=attached
+        )
 
 
 class EditArgs(msgspec.Struct, forbid_unknown_fields=True):
@@ -70,6 +84,7 @@ class EditArgs(msgspec.Struct, forbid_unknown_fields=True):
     message_id: Id | None = None
     """The user message to replace; your last one when omitted."""
     params: dict[str, Any] | None = None
+    transient: list[TransientFile] | None = None
 
 
 @registry.rpc()
@@ -77,6 +92,7 @@ async def edit(ctx: Context, args: EditArgs) -> dict[str, Any]:
     """Replace one of your messages and regenerate the reply from there."""
     check_content(args.text)
     check_params(args.params)
+    attached = transient_files(args.transient, ctx.server.config.server.max_workspace_file)
     store = ctx.server.store
     with reserving(ctx, args.chat) as stream:
         record = await store.get_chat(ctx.profile, args.chat)
@@ -89,11 +105,13 @@ async def edit(ctx: Context, args: EditArgs) -> dict[str, Any]:
             raise NotFoundError(f"chat '{args.chat}' has no {which} to edit")
         index = users[-1]
         edited = msgspec.structs.replace(records[index], content=args.text)
-        await plan(ctx.server, ctx.profile, record, [*records[:index], edited])
+        await plan(ctx.server, ctx.profile, record, [*records[:index], edited], attached)
         await store.update_message(ctx.profile, edited.id, content=args.text)
         if index + 1 < len(records):
             await store.delete_messages_from(ctx.profile, args.chat, records[index + 1].id)
-        return await start_reply(ctx.server, stream, ctx.conn, record, args.params)
+        return await start_reply(
+            ctx.server, stream, ctx.conn, record, args.params, transient=attached
+        )
 
 
 class ChatArg(msgspec.Struct, forbid_unknown_fields=True):

@@ -15,7 +15,7 @@ from chatthy.errors import ArgumentError
 from chatthy.server.rpc import Context, registry
 from chatthy.store.base import WorkspaceFileRecord
 
-__all__ = ["describe_file", "human_size"]
+__all__ = ["check_size", "describe_file", "human_size", "store_file"]
 
 
 class NoArgs(msgspec.Struct, forbid_unknown_fields=True):
@@ -43,6 +43,20 @@ def human_size(size: int) -> str:
         return f"{size} bytes"
     value, unit = (size / 1024, "KiB") if size < 1024**2 else (size / 1024**2, "MiB")
     return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+
+
+def check_size(label: str, text: str, limit: int) -> None:
+    """Refuse ``text`` over ``limit`` bytes of UTF-8 (``max_workspace_file``).
+
+    Raises:
+        ArgumentError: it is, saying what (``label``), its size and the limit.
+    """
+    size = len(text.encode("utf-8"))
+    if size > limit:
+        raise ArgumentError(
+            f"{label} is {human_size(size)}; the server accepts at most {human_size(limit)} "
+            "(max_workspace_file in server.toml)"
+        )
 
 
 def describe_file(record: WorkspaceFileRecord, *, text: bool = False) -> dict[str, Any]:
@@ -78,16 +92,17 @@ async def ws_show(ctx: Context, args: NameArg) -> dict[str, Any]:
 async def ws_add(ctx: Context, args: AddArgs) -> dict[str, Any]:
     """Add a workspace file (replacing one of the same name); source says where it came
     from."""
-    limit = ctx.server.config.server.max_workspace_file
-    size = len(args.text.encode("utf-8"))
-    if size > limit:
-        raise ArgumentError(
-            f"workspace file '{args.name}' is {human_size(size)}; the server accepts at "
-            f"most {human_size(limit)} (max_workspace_file in server.toml)"
-        )
-    record = await ctx.server.store.put_workspace_file(
-        ctx.profile, args.name, args.text, args.source
-    )
+    return await store_file(ctx, args.name, args.text, args.source)
+
+
+async def store_file(ctx: Context, name: str, text: str, source: str) -> dict[str, Any]:
+    """Store a file in the asking profile's workspace; return it as clients see it.
+
+    Raises:
+        ArgumentError: the text is over ``max_workspace_file`` or the name is not valid.
+    """
+    check_size(f"workspace file '{name}'", text, ctx.server.config.server.max_workspace_file)
+    record = await ctx.server.store.put_workspace_file(ctx.profile, name, text, source)
     return describe_file(record)
 
 

@@ -1,0 +1,101 @@
+"""RPCs of instruction templates: list them, and run one as a turn of a chat.
+
+A template runs on a workspace file (an attached one of that name first, else the stored
+one, benched or not), whose text is put into the instruction; or, without a file, on the
+chat so far, which is already in the context: the document is then a note that the text
+is the conversation above. The rendered instruction is the user's message of an ordinary
+turn, stored and streamed like ``chat``'s.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from chatthy.errors import ArgumentError, NotFoundError
+from chatthy.server.content import check_content
+from chatthy.server.handlers.common import check_params, ensure_chat, reserving
+from chatthy.server.rpc import Context, registry
+from chatthy.server.transient import TransientFile, transient_files
+from chatthy.server.turns import start_reply
+from chatthy.workspace.templates import Templates
+
+__all__ = ["CHAT_DOCUMENT"]
+
+CHAT_DOCUMENT = "[The text is our conversation so far, above this message.]"
+"""The document of a template run on the chat itself."""
+
+
+class NoArgs(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class TemplateArgs(msgspec.Struct, forbid_unknown_fields=True):
+    chat: str
+    name: str
+    args: dict[str, str] = msgspec.field(default_factory=dict)
+    """Values of the template's placeholders (over its defaults)."""
+    file: str | None = None
+    """The workspace file to run on; the chat so far when omitted."""
+    transient: list[TransientFile] | None = None
+    params: dict[str, Any] | None = None
+
+
+def _templates(ctx: Context) -> Templates:
+    return Templates.load(Path(ctx.server.config.config_dir))
+
+
+@registry.rpc()
+async def templates(ctx: Context, args: NoArgs) -> list[dict[str, Any]]:
+    """List the instruction templates: name, description, placeholders and defaults."""
+    return _templates(ctx).describe()
+
+
+@registry.rpc()
+async def template(ctx: Context, args: TemplateArgs) -> dict[str, Any]:
+    """Run an instruction template on a workspace file (`file`) or, without one, on the
+    chat so far; the reply streams into the chat like `chat`'s."""
+    check_params(args.params)
+    attached = transient_files(args.transient, ctx.server.config.server.max_workspace_file)
+    chosen = _templates(ctx).get(args.name)
+    document = await _document(ctx, args, attached)
+    question = chosen.render(args.args, document)
+    check_content(question)
+    with reserving(ctx, args.chat) as stream:
+        record = await ensure_chat(ctx, args.chat)
+        return await start_reply(
+            ctx.server,
+            stream,
+            ctx.conn,
+            record,
+            args.params,
+            question=question,
+            transient=attached,
+        )
+
+
+async def _document(ctx: Context, args: TemplateArgs, attached: list[TransientFile]) -> str:
+    """The text the template runs on.
+
+    Raises:
+        NotFoundError: no attached or stored workspace file has the name.
+        ArgumentError: without a file, the chat has no messages yet.
+    """
+    if args.file is None:
+        try:
+            has_messages = bool(await ctx.server.store.messages(ctx.profile, args.chat, limit=1))
+        except NotFoundError:
+            has_messages = False
+        if not has_messages:
+            raise ArgumentError(
+                f"chat '{args.chat}' has no messages to run template '{args.name}' on; "
+                "name a workspace file instead"
+            )
+        return CHAT_DOCUMENT
+    for file in attached:
+        if file.name == args.file:
+            return file.text
+    record = await ctx.server.store.get_workspace_file(ctx.profile, args.file)
+    return record.text
