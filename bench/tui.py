@@ -1,6 +1,7 @@
 """Full-screen client benchmark: cold start, opening big chats, rendering while streaming.
 
     python bench/tui.py [--runs 5] [--chunks 2000] [--rate 200] [--stream-runs 3]
+                        [--code-lines 300] [--only cold|open|stream]
 
 - Cold start: ``chatthy tui`` as a fresh process in a real terminal (tmux), timed from
   spawn until the screen shows the chat and the status "connected", then until a typed
@@ -10,8 +11,10 @@
   newest message is on screen, and until a key pressed then shows in the input.
 - Streaming: one reply of N chunks paced at R chunks/s by an upstream in its own process.
   For every chunk, the time the client received it, the time its text reached the
-  Markdown widget, and the first frame painted after that; lag = painted − received.
+  widget that draws it, and the first frame painted after that; lag = painted − received.
   Lag growth = median lag of the last tenth of the chunks − that of the first tenth.
+  Then the same for a Python code block of L lines, a line per chunk (a long block
+  still growing is the costliest thing to draw).
 
 The server and the upstream run in their own processes (bench/_harness.py).
 """
@@ -36,7 +39,12 @@ from _harness import BENCH, PASSPHRASE, PROFILE, Processes
 
 SIZE = (100, 36)
 SIZES = (100, 1000, 5000)
-TMUX = ["tmux", "-L", "chatthy-bench"]
+
+
+def tmux(session: str) -> list[str]:
+    """tmux on a server of the session's own: neither another benchmark nor the previous
+    session's server, still exiting, can get in the way."""
+    return ["tmux", "-L", session]
 
 
 # --- the processes ----------------------------------------------------------------------
@@ -55,16 +63,21 @@ class TuiProcesses(Processes):
 
 
 def serve_upstream() -> None:
-    """``tui N D`` gets N chunks ``wI`` D seconds apart, a paragraph break every 40."""
+    """``tui N D`` gets N chunks ``wI`` D seconds apart, a paragraph break every 40;
+    ``code N D`` a Python code block of N lines ``wI = …``, one per chunk."""
     sys.path.insert(0, str(BENCH.parent / "tests"))
     from upstream import Reply, Upstream, _last_user_text
 
     class WordUpstream(Upstream):
         def _next_reply(self, body: Any) -> Reply:
             words = _last_user_text(body).split()
-            if len(words) == 3 and words[0] == "tui":
+            if len(words) == 3 and words[0] in ("tui", "code"):
                 n, delay = int(words[1]), float(words[2])
-                chunks = [f"w{i}" + ("\n\n" if i % 40 == 39 else " ") for i in range(n)]
+                if words[0] == "tui":
+                    chunks = [f"w{i}" + ("\n\n" if i % 40 == 39 else " ") for i in range(n)]
+                else:
+                    lines = [f"w{i} = compute({i}, 'text')  # line {i}\n" for i in range(n)]
+                    chunks = ["```python\n", *lines, "```\n"]
                 return Reply(chunks=chunks, delay=delay, usage=(1, n))
             return Reply(chunks=["fine."])
 
@@ -112,7 +125,7 @@ def newest(n: int) -> str:
 
 
 def capture(session: str) -> str:
-    out = subprocess.run([*TMUX, "capture-pane", "-p", "-t", session], capture_output=True)
+    out = subprocess.run([*tmux(session), "capture-pane", "-p"], capture_output=True)
     return out.stdout.decode(errors="replace")
 
 
@@ -129,17 +142,17 @@ def cold_start(procs: Processes, chat: str, shows: str) -> dict[str, float]:
     script = Path(sys.executable).parent / "chatthy"
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in procs.env().items() if k.isidentifier())
     command = f"env -i {env} TERM=xterm-256color {script} tui --chat {shlex.quote(chat)}"
-    session = f"cold{os.getpid()}"
+    session = f"chatthy-bench-{os.getpid()}-{time.monotonic_ns()}"
     t0 = time.perf_counter()
     size = ("-x", str(SIZE[0]), "-y", str(SIZE[1]))
-    subprocess.run([*TMUX, "new-session", "-d", "-s", session, *size, command], check=True)
+    subprocess.run([*tmux(session), "new-session", "-d", *size, command], check=True)
     try:
         painted = poll(session, lambda s: "chatthy" in s or "—" in s)
         ready = poll(session, lambda s: shows in s and "connected" in s)
-        subprocess.run([*TMUX, "send-keys", "-t", session, "x"], check=True)
+        subprocess.run([*tmux(session), "send-keys", "x"], check=True)
         typed = poll(session, lambda s: re.search(r"▊\s+x\s+▎", s) is not None)
     finally:
-        subprocess.run([*TMUX, "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*tmux(session), "kill-server"], capture_output=True)
     return {"painted": painted - t0, "ready": ready - t0, "typed": typed - t0}
 
 
@@ -191,7 +204,7 @@ async def open_chats(procs: Processes, runs: int) -> dict[int, list[dict[str, fl
 
 
 class Recorder:
-    """Times of chunks received, applied to the Markdown widget, and frames painted."""
+    """Times of chunks received, handed to the widget that draws them, and frames painted."""
 
     def __init__(self) -> None:
         self.received: dict[int, float] = {}
@@ -201,25 +214,24 @@ class Recorder:
     def install(self) -> Any:
         """Wrap the three points; returns a function that unwraps them."""
         from textual.app import App
-        from textual.widgets import Markdown
 
+        from chatthy.client.tui.live import LiveMarkdown
         from chatthy.client.tui.output import ReplyView
 
         recorder = self
-        add_text, append, display = ReplyView.add_text, Markdown.append, App._display
+        add_text, append, display = ReplyView.add_text, LiveMarkdown.append, App._display
 
-        async def timed_add_text(view: ReplyView, text: str) -> None:
+        def timed_add_text(view: ReplyView, text: str) -> None:
             now = time.perf_counter()
             for word in _words(text):
                 recorder.received.setdefault(word, now)
-            await add_text(view, text)
+            add_text(view, text)
 
-        async def timed_append(widget: Markdown, markdown: str) -> Any:
-            result = await append(widget, markdown)
+        def timed_append(widget: LiveMarkdown, markdown: str) -> None:
+            append(widget, markdown)
             now = time.perf_counter()
             for word in _words(markdown):
                 recorder.applied.setdefault(word, now)
-            return result
 
         def timed_display(app: App[Any], screen: Any, renderable: Any) -> None:
             if renderable is not None:
@@ -227,12 +239,12 @@ class Recorder:
             display(app, screen, renderable)
 
         ReplyView.add_text = timed_add_text  # type: ignore[method-assign]
-        Markdown.append = timed_append  # type: ignore[method-assign]
+        LiveMarkdown.append = timed_append  # type: ignore[method-assign]
         App._display = timed_display  # type: ignore[method-assign]
 
         def uninstall() -> None:
             ReplyView.add_text = add_text  # type: ignore[method-assign]
-            Markdown.append = append  # type: ignore[method-assign]
+            LiveMarkdown.append = append  # type: ignore[method-assign]
             App._display = display  # type: ignore[method-assign]
 
         return uninstall
@@ -267,7 +279,10 @@ def _words(text: str) -> list[int]:
     return [int(m) for m in re.findall(r"\bw(\d+)\b", text)]
 
 
-async def stream_once(procs: Processes, chunks: int, rate: float) -> dict[str, float]:
+async def stream_once(
+    procs: Processes, chunks: int, rate: float, kind: str = "tui"
+) -> dict[str, float]:
+    """One reply of ``chunks`` chunks (``kind`` tui: words, code: lines of a code block)."""
     from chatthy.client.tui import ChatthyApp
 
     recorder = Recorder()
@@ -276,7 +291,7 @@ async def stream_once(procs: Processes, chunks: int, rate: float) -> dict[str, f
     try:
         async with app.run_test(size=SIZE) as pilot:
             await wait_screen(pilot, "connected")
-            app.prompt_input.value = f"tui {chunks} {1 / rate}"
+            app.prompt_input.value = f"{kind} {chunks} {1 / rate}"
             cpu0 = time.process_time()
             await pilot.press("enter")
             deadline = time.perf_counter() + chunks / rate * 3 + 30
@@ -306,6 +321,10 @@ def main() -> None:
     parser.add_argument("--stream-runs", type=int, default=3)
     parser.add_argument("--chunks", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--code-lines", type=int, default=300)
+    parser.add_argument(
+        "--only", choices=("cold", "open", "stream"), help="run one part of the benchmark"
+    )
     parser.add_argument("--upstream", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.upstream:
@@ -313,22 +332,41 @@ def main() -> None:
         return
     with TuiProcesses() as procs:
         asyncio.run(seed(procs))
-        if shutil.which("tmux"):
-            print("cold start, a fresh `chatthy tui` in tmux (ms, median (min–max))")
-            for chat, shows in (("new", "new chat"), ("chat5000", newest(5000))):
-                rows = [cold_start(procs, chat, shows) for _ in range(args.runs)]
-                for key in ("painted", "ready", "typed"):
-                    print(f"  {chat:9} {key:8} {spread([r[key] for r in rows])}")
-        else:
-            print("cold start: skipped (no tmux)")
-        print("\nopening a chat in a running client (ms, median (min–max))")
-        opened = asyncio.run(open_chats(procs, args.runs))
-        for n, rows in opened.items():
-            for key in ("shown", "typed"):
-                print(f"  {n:5} messages  {key:6} {spread([r[key] for r in rows])}")
-        print(f"\nstreaming {args.chunks} chunks at {args.rate:.0f}/s")
+        parts = {"cold": report_cold_start, "open": report_opening, "stream": report_streaming}
+        for name, report in parts.items():
+            if args.only in (None, name):
+                report(procs, args)
+
+
+def report_cold_start(procs: Processes, args: argparse.Namespace) -> None:
+    if not shutil.which("tmux"):
+        print("cold start: skipped (no tmux)")
+        return
+    print("cold start, a fresh `chatthy tui` in tmux (ms, median (min–max))")
+    for chat, shows in (("new", "new chat"), ("chat5000", newest(5000))):
+        rows = [cold_start(procs, chat, shows) for _ in range(args.runs)]
+        for key in ("painted", "ready", "typed"):
+            print(f"  {chat:9} {key:8} {spread([r[key] for r in rows])}")
+
+
+def report_opening(procs: Processes, args: argparse.Namespace) -> None:
+    print("\nopening a chat in a running client (ms, median (min–max))")
+    opened = asyncio.run(open_chats(procs, args.runs))
+    for n, rows in opened.items():
+        for key in ("shown", "typed"):
+            print(f"  {n:5} messages  {key:6} {spread([r[key] for r in rows])}")
+
+
+def report_streaming(procs: Processes, args: argparse.Namespace) -> None:
+    scenarios = [
+        (f"streaming {args.chunks} chunks at {args.rate:.0f}/s", "tui", args.chunks),
+        (f"a code block of {args.code_lines} lines at {args.rate:.0f}/s", "code", args.code_lines),
+    ]
+    for title, kind, chunks in scenarios:
+        print(f"\n{title}")
         runs = [
-            asyncio.run(stream_once(procs, args.chunks, args.rate)) for _ in range(args.stream_runs)
+            asyncio.run(stream_once(procs, chunks, args.rate, kind))
+            for _ in range(args.stream_runs)
         ]
         for key in runs[0]:
             values = [r[key] for r in runs]

@@ -4,6 +4,7 @@ as text, and waiting for what a user would see."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,13 +28,14 @@ def make_app(
     provider: str | None = None,
     prompt: str | None = None,
     connect_timeout: float = 5.0,
+    theme: str = "textual-dark",
 ) -> ChatthyApp:
     """The app as ``chatthy tui`` makes it, with an unconnected client for ``srv``."""
     address = srv if isinstance(srv, str) else srv.address
     client = Client(
         address, profile, key_for(profile), timeout=10.0, connect_timeout=connect_timeout
     )
-    return ChatthyApp(client, chat, provider=provider, prompt=prompt)
+    return ChatthyApp(client, chat, provider=provider, prompt=prompt, theme=theme)
 
 
 def screen_text(app: ChatthyApp) -> str:
@@ -110,3 +112,27 @@ def use_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> No
     editor.chmod(0o755)
     monkeypatch.delenv("VISUAL", raising=False)
     monkeypatch.setenv("EDITOR", str(editor))
+
+
+def fake_xclip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exit_status: int = 0) -> Path:
+    """Put an ``xclip`` on PATH that writes what it is given to a file (returned), and set
+    DISPLAY so that the client uses it, as on an X11 desktop."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    copied = tmp_path / "xclip.txt"
+    script = tools / "xclip"
+    script.write_text(f'#!/bin/sh\ncat > "{copied}"\nexit {exit_status}\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("DISPLAY", ":0")
+    return copied
+
+
+def terminal_output(app: ChatthyApp) -> list[str]:
+    """What the app writes to its terminal from now on (a headless app's driver drops
+    it): escape sequences such as OSC 52's."""
+    written: list[str] = []
+    driver = app._driver
+    assert driver is not None
+    driver.write = written.append  # type: ignore[method-assign]
+    return written

@@ -31,6 +31,8 @@ class Settings:
     prompt: str
     timeout: float
     server_key: bytes | None
+    theme: str = "textual-dark"
+    """The full-screen client's Textual theme (checked by the client, not here)."""
 
 
 def _passphrase(cfg: ClientConfig, profile: str) -> str:
@@ -91,4 +93,5 @@ def resolve(
         prompt=cfg.prompt,
         timeout=cfg.timeout,
         server_key=key.encode() if key else None,
+        theme=cfg.theme,
     )

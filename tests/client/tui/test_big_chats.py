@@ -27,7 +27,8 @@ async def test_a_chat_of_5000_messages_opens_at_its_end(
     app = make_app(server, chat="big")
     async with app.run_test(size=SIZE) as pilot:
         await wait_on_screen(pilot, "answer 2499, with emphasis.")
-        assert title_line(app) == "alice — big (5000 msgs + 0) [default@echo:echo]"
+        title = "alice — big (5000 msgs + 0) [default@echo:echo]"
+        await wait_for(pilot, lambda: title_line(app) == title, what=title)
         await pilot.press("x")
         assert app.prompt_input.value == "x"
         await pilot.press("backspace")

@@ -29,19 +29,19 @@ async def test_a_message_and_its_streamed_reply(servers: ServerFactory, upstream
     upstream.push(Reply(chunks=["Here is ", "**bold**", " news.", "\n\n- one\n- two"], delay=0.3))
     app = make_app(await slow_server(servers, upstream))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_on_screen(pilot, "connected")
-        assert title_line(app) == "alice — default (new chat) [default@up:test-model]"
+        title = "alice — default (new chat) [default@up:test-model]"
+        await wait_for(pilot, lambda: title_line(app) == title, what="the chat's title")
         await type_line(pilot, "what is new?")
         await wait_on_screen(pilot, "▌ what is new?")
         await wait_on_screen(pilot, "Here is")
         assert "… streaming" in screen_text(app)
         assert "streaming…" in status_line(app)
         await wait_on_screen(pilot, "• two")
+        await wait_for(pilot, lambda: "… streaming" not in screen_text(app), what="the end")
+        await wait_on_screen(pilot, "up:test-model ·")
         screen = screen_text(app)
         assert "Here is bold news." in screen
         assert "**" not in screen
-        assert "… streaming" not in screen
-        assert "up:test-model ·" in screen
         await wait_for(pilot, lambda: status_line(app) == "connected", what="status idle")
         assert title_line(app).startswith("alice — default (")
         assert title_line(app).endswith("+ 0 tokens) [default@up:test-model]")
@@ -89,7 +89,8 @@ async def test_switching_chats(server: Server) -> None:
         await wait_on_screen(pilot, "echo: pears")
         await type_line(pilot, "/chat first")
         await wait_on_screen(pilot, "echo: apples")
-        assert title_line(app) == "alice — first (2 msgs + 0) [default@echo:echo]"
+        title = "alice — first (2 msgs + 0) [default@echo:echo]"
+        await wait_for(pilot, lambda: title_line(app) == title, what=title)
         assert "pears" not in screen_text(app)
 
 
@@ -142,9 +143,8 @@ async def test_opening_a_chat_with_a_reply_in_flight_follows_it(
         await wait_on_screen(pilot, "▌ long one")
         await wait_on_screen(pilot, "… streaming")
         await wait_on_screen(pilot, "w29", timeout=15)
-        screen = screen_text(app)
-        assert screen.count("w0 w1 w2") == 1
-        assert "… streaming" not in screen
+        await wait_for(pilot, lambda: "… streaming" not in screen_text(app), what="the end")
+        assert screen_text(app).count("w0 w1 w2") == 1
 
 
 async def test_reconnects_after_a_server_restart(

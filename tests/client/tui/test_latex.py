@@ -53,3 +53,27 @@ async def test_math_in_a_reply_and_its_source_on_dollar(
         await wait_on_screen(pilot, "$\\alpha^2 \\geq 0$.")
         await pilot.press("shift+tab", "dollar_sign")
         await wait_on_screen(pilot, "α² ≥ 0.")
+
+
+async def test_math_shows_as_unicode_while_the_reply_streams(
+    servers: ServerFactory, upstream: Upstream
+) -> None:
+    chunks = ["Euler: $e^{i\\pi} + 1 = 0$.\n\n", "Now $x^2$ grows"] + ["."] * 600
+    upstream.push(Reply(chunks=chunks, delay=0.05))
+    app = make_app(await servers.start({"up": openai_provider(upstream)}))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await type_line(pilot, "math, slowly")
+        await wait_on_screen(pilot, "Now x² grows...")
+        screen = screen_text(app)
+        assert "Euler: e^iπ + 1 = 0." in screen
+        assert "… streaming" in screen
+        await pilot.press("shift+tab", "dollar_sign")
+        await wait_on_screen(pilot, "Now $x^2$ grows")
+        assert "Euler: $e^{i\\pi} + 1 = 0$." in screen_text(app)
+        assert "… streaming" in screen_text(app)
+        await pilot.press("dollar_sign")
+        await wait_on_screen(pilot, "Now x² grows")
+        await pilot.press("ctrl+c")
+        await wait_on_screen(pilot, "⊘ cancelled")
+        assert "Euler: e^iπ + 1 = 0." in screen_text(app)

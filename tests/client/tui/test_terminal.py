@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from chatthy.server.app import Server
+from helpers import ServerFactory, openai_provider
+from upstream import Reply, Upstream
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -83,6 +85,48 @@ async def test_chatthy_tui_in_a_terminal_copies_with_osc_52(server: Server, tmp_
         while tmux.alive() and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         assert not tmux.alive()
+    finally:
+        tmux.close()
+
+
+async def test_c_in_a_terminal_copies_a_code_block_by_osc_52_and_xclip(
+    servers: ServerFactory, upstream: Upstream, tmp_path: Path
+) -> None:
+    upstream.push(Reply(chunks=["Try:\n\n```sh\nls -la\n```\n\nor\n\n```sh\ndu -sh .\n```\n"]))
+    server = await servers.start({"up": openai_provider(upstream)})
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    copied = tmp_path / "xclip.txt"
+    (tools / "xclip").write_text(f'#!/bin/sh\ncat > "{copied}"\n')
+    (tools / "xclip").chmod(0o755)
+    home = tmp_path / "home"
+    env = {
+        "HOME": str(home),
+        "CHATTHY_CONFIG_DIR": str(home / "config"),
+        "CHATTHY_DATA_DIR": str(home / "data"),
+        "CHATTHY_PASSPHRASE": "secret",
+        "TERM": "xterm-256color",
+        "DISPLAY": ":0",
+        "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    tmux = Tmux()
+    try:
+        tmux.start([CHATTHY, "--server", server.address, "--profile", "alice", "--chat", "c"], env)
+        await tmux.wait("connected")
+        tmux.run("send-keys", "-t", "t", "two commands please", "Enter")
+        await tmux.wait("du -sh .")
+        tmux.run("set-option", "-s", "set-clipboard", "on")
+        tmux.run("send-keys", "-t", "t", "BTab")
+        tmux.run("send-keys", "-t", "t", "c")
+        await tmux.wait("copied the code block 2 of 2 on screen")
+        assert tmux.run("show-buffer") == "du -sh .\n"
+        tmux.run("send-keys", "-t", "t", "c")
+        await tmux.wait("copied the code block 1 of 2 on screen")
+        assert tmux.run("show-buffer") == "ls -la\n"
+        deadline = time.monotonic() + 10
+        while not (copied.exists() and copied.read_text() == "ls -la\n"):
+            assert time.monotonic() < deadline, "xclip never got the block"
+            await asyncio.sleep(0.1)
     finally:
         tmux.close()
 

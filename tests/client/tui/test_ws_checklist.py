@@ -9,7 +9,8 @@ from textual.widgets import SelectionList
 
 from chatthy.client.tui.workspace import WorkspaceScreen
 from chatthy.server.app import Server
-from helpers import ClientMaker
+from helpers import ClientMaker, ServerFactory, openai_provider
+from sources_upstream import Article, SourcesUpstream
 from tuikit import (
     SIZE,
     make_app,
@@ -21,6 +22,7 @@ from tuikit import (
     wait_for,
     wait_on_screen,
 )
+from upstream import Reply, Upstream
 
 
 @pytest.fixture
@@ -143,3 +145,83 @@ async def test_tab_completes_ws_subcommands(server: Server) -> None:
         await pilot.pause(0.1)
         await pilot.press("tab")
         assert app.prompt_input.value == "/ws bench "
+
+
+def _sent(upstream: Upstream) -> str:
+    """Everything the provider was sent in the last request."""
+    return "\n".join(str(m["content"]) for m in upstream.requests[-1].body["messages"])
+
+
+async def test_attached_file_is_read_fresh_each_turn(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker, tmp_path: Path
+) -> None:
+    draft = tmp_path / "draft.md"
+    draft.write_text("first draft: the cat sat")
+    app = make_app(await servers.start({"up": openai_provider(upstream)}))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await type_line(pilot, f"/ws attach {draft}")
+        await wait_on_screen(pilot, f"attached {draft}: 1 file")
+        await type_line(pilot, "read it")
+        await wait_on_screen(pilot, "upstream: read it")
+        assert "first draft: the cat sat" in _sent(upstream)
+        draft.write_text("second draft: the dog ran")
+        await type_line(pilot, "and now?")
+        await wait_for(pilot, lambda: len(upstream.requests) == 2)
+        assert "second draft: the dog ran" in _sent(upstream)
+        assert "first draft" not in _sent(upstream)
+        await type_line(pilot, "/ws attached")
+        await wait_on_screen(pilot, f"{draft}  1 file(s)")
+        await type_line(pilot, "/ws detach")
+        await wait_for(pilot, lambda: f"detached {draft}" in status_line(app))
+        await wait_for(pilot, lambda: app.live is None)
+        await type_line(pilot, "without it")
+        await wait_for(pilot, lambda: len(upstream.requests) == 3)
+        assert "dog ran" not in _sent(upstream)
+    assert await connect(app.client.address).call("ws_list") == []
+
+
+async def test_summarise_a_workspace_file_streams_into_the_chat(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    upstream.push(Reply(chunks=["- ", "Gary is a sloth."]))
+    srv = await servers.start({"up": openai_provider(upstream)})
+    await connect(srv).call("ws_add", name="gary.md", text="Gary the sloth sleeps all day.")
+    app = make_app(srv)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await type_line(pilot, "/summarise gary.md bullets")
+        await wait_on_screen(pilot, "Gary is a sloth.")
+        sent = _sent(upstream)
+        assert "Gary the sloth sleeps all day." in sent and "bullet" in sent.lower()
+        await type_line(pilot, "/templates")
+        await wait_on_screen(pilot, "translate")
+        await type_line(pilot, "/template translate gary.md")
+        await wait_for(
+            pilot, lambda: "error: " in status_line(app) and "language" in status_line(app)
+        )
+        assert len(upstream.requests) == 1
+
+
+async def test_ws_sources_fetch_into_the_workspace(
+    servers: ServerFactory, sources: SourcesUpstream, connect: ClientMaker
+) -> None:
+    sources.page("/notes", "Plain notes about otters.\n", content_type="text/plain")
+    sources.articles.append(Article("Otter", "Otters are semiaquatic mammals."))
+    config = servers.config()
+    config.sources = sources.config()
+    srv = await servers.start_with(config)
+    app = make_app(srv)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await type_line(pilot, f"/ws url {sources.base_url}/notes")
+        await wait_for(pilot, lambda: "added url-127.0.0.1-notes" in status_line(app))
+        await type_line(pilot, "/ws wikipedia Otter name=otters.md")
+        await wait_for(pilot, lambda: "added otters.md" in status_line(app))
+        await type_line(pilot, "/ws wikipedia No Such Animal")
+        await wait_for(pilot, lambda: "error: " in status_line(app), what="an error line")
+        assert "No Such Animal" in status_line(app)
+        await type_line(pilot, "/ws url")
+        await wait_for(pilot, lambda: "error: what to fetch is needed" in status_line(app))
+    names = [f["name"] for f in await connect(srv).call("ws_list")]
+    assert names == ["otters.md", "url-127.0.0.1-notes"]

@@ -9,6 +9,8 @@ render the same stream twice.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Coroutine
 from typing import Any, ClassVar
 
@@ -19,6 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Input
 from textual.worker import Worker
 
+from chatthy.client.clipboard import copy_command, copy_to_system
 from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.client.settings import Settings
 from chatthy.client.tui.bars import StatusLine, TitleBar, TitleInfo
@@ -29,9 +32,11 @@ from chatthy.client.tui.output import ChatLog, ReplyView, UserMessage, text_of
 from chatthy.client.tui.prompt import PromptArea, PromptInput
 from chatthy.client.tui.render import warm_up
 from chatthy.client.tui.workspace import WS_SUBCOMMANDS, active_tokens
-from chatthy.errors import ChatthyError, NotFoundError, ServerUnavailableError
+from chatthy.errors import ArgumentError, ChatthyError, NotFoundError, ServerUnavailableError
 
-__all__ = ["ChatthyApp", "run_tui"]
+__all__ = ["DEFAULT_THEME", "ChatthyApp", "run_tui", "tui_app"]
+
+DEFAULT_THEME = "textual-dark"
 
 FIRST_PAGE = 24
 """How many of a chat's newest messages are shown when it is opened: a screenful or more,
@@ -68,9 +73,14 @@ class ChatthyApp(App[int]):
         *,
         provider: str | None = None,
         prompt: str | None = None,
+        theme: str = DEFAULT_THEME,
     ) -> None:
         super().__init__()
         self.client = client
+        self.wanted_theme = theme
+        """The theme asked for (client.toml), applied on mount if Textual knows it."""
+        self.clipboard_command: list[str] | None = None
+        """The system clipboard's copy command, if there is one (found on mount)."""
         self.chat = chat
         self.info = TitleInfo(profile=client.profile, chat=chat)
         self.models: dict[str, str] = {}
@@ -122,6 +132,12 @@ class ChatthyApp(App[int]):
         self.prompt_input.use_chat(self.chat)
         self.prompt_input.focus()
         self.show_title()
+        if self.wanted_theme in self.available_themes:
+            self.theme = self.wanted_theme
+        else:
+            unknown = f"client.toml: unknown theme '{self.wanted_theme}'"
+            self.status.say(f"{unknown}, using {DEFAULT_THEME}", "error")
+        self.clipboard_command = copy_command(os.environ, sys.platform)
         self.spawn(self._boot(), group="boot", exclusive=True)
         self.run_worker(self._watch_incoming(), group="incoming")
         self.run_worker(warm_up, thread=True, group="warm-up")
@@ -237,14 +253,16 @@ class ChatthyApp(App[int]):
             self.follow(follow, view)
 
     async def restart(self, method: str, **args: Any) -> None:
-        """Run ``edit`` or ``regenerate``: the history changes, so show it again, then
-        the new reply as it streams."""
+        """Run ``edit``, ``regenerate`` or ``template``: the history changes, so show it
+        again, then the new reply as it streams."""
         async with self._view_lock:
             self._stop_following()
             stream, result = await self.client.start(method, self.chat, **args)
             self._claimed.add(stream.id)
             page = await self._page(self.chat)
             view = await self._show_page(self.chat, page, streaming=True)
+            for notice in stream.notices:
+                await self.output.add_notice(notice)
             self._take_tokens(result)
             self.show_title()
         if view is not None:
@@ -274,6 +292,7 @@ class ChatthyApp(App[int]):
             view = ReplyView(
                 provider=(live or {}).get("provider", ""),
                 model=(live or {}).get("model", ""),
+                when=(live or {}).get("created"),
                 status="streaming",
             )
             await output.mount(view)
@@ -345,6 +364,8 @@ class ChatthyApp(App[int]):
         self._claimed.add(stream.id)
         async with self._view_lock:
             await self.output.add_user(text, result.get("user_message_id"))
+            for notice in stream.notices:
+                await self.output.add_notice(notice)
             view = await self.output.add_reply(
                 provider=self.info.provider, model=self.info.model, status="streaming"
             )
@@ -358,14 +379,21 @@ class ChatthyApp(App[int]):
 
     def follow(self, stream: ReplyStream, view: ReplyView) -> None:
         self.live = stream
-        self.run_worker(self._follow(stream, view), group="follow")
+
+        async def follow() -> None:
+            await self._follow(stream, view)
+
+        # A function, not a coroutine: a follow cancelled before it starts (a chat
+        # opening at once) then leaves no coroutine that was never awaited. (mypy cannot
+        # solve textual's WorkType for an async function.)
+        self.run_worker(follow, group="follow")  # type: ignore[arg-type]
 
     async def _follow(self, stream: ReplyStream, view: ReplyView) -> None:
         self.status.say("streaming…", "busy")
         try:
             async for event in stream.events():
                 if event.kind == "text":
-                    await view.add_text(event.text)
+                    view.add_text(event.text)
                 elif event.kind == "reasoning":
                     await view.add_reasoning(event.text)
                 elif event.kind == "info" and (dropped := (event.data or {}).get("dropped")):
@@ -418,11 +446,16 @@ class ChatthyApp(App[int]):
             live: dict[str, Any] = {}
             for record in page["messages"]:
                 if record["role"] == "user" and record["id"] > last:
-                    await self.output.add_user(text_of(record["content"]), record["id"])
+                    await self.output.add_user(
+                        text_of(record["content"]), record["id"], record.get("created")
+                    )
                 elif record["status"] == "streaming":
                     live = record
             view = await self.output.add_reply(
-                provider=live.get("provider", ""), model=live.get("model", ""), status="streaming"
+                provider=live.get("provider", ""),
+                model=live.get("model", ""),
+                when=live.get("created"),
+                status="streaming",
             )
             self.info.messages = page["chat"]["messages"]
             self.show_title()
@@ -508,6 +541,30 @@ class ChatthyApp(App[int]):
             line.cursor_position = len(line.value)
             line.focus()
 
+    def use_theme(self, name: str) -> None:
+        """Show the app in Textual theme ``name``.
+
+        Raises:
+            ArgumentError: Textual has no theme of that name.
+        """
+        if name not in self.available_themes:
+            raise ArgumentError(f"unknown theme '{name}' (/theme lists them)")
+        self.theme = name
+
+    def copy_to_clipboard(self, text: str) -> None:
+        """Copy by OSC 52 (through the terminal), and to the system clipboard too where
+        there is one; a failure there is only told on the status line."""
+        super().copy_to_clipboard(text)
+        if self.clipboard_command is not None:
+            command = self.clipboard_command
+            self.run_worker(self._copy_to_system(text, command), group="clipboard")
+
+    async def _copy_to_system(self, text: str, command: list[str]) -> None:
+        try:
+            await copy_to_system(text, command)
+        except ChatthyError as exc:
+            self.status.say(f"copied by OSC 52 only: {exc.message}", "error")
+
     def on_chat_log_copied(self, event: ChatLog.Copied) -> None:
         if event.size:
             self.status.say(f"copied the {event.what} ({event.size} characters)")
@@ -524,7 +581,7 @@ class ChatthyApp(App[int]):
 def _widget_of(record: dict[str, Any]) -> Widget:
     text = text_of(record["content"])
     if record["role"] == "user":
-        return UserMessage(text, record["id"])
+        return UserMessage(text, record["id"], record.get("created"))
     return ReplyView(
         text,
         provider=record.get("provider", ""),
@@ -540,8 +597,16 @@ def run_tui(
     settings: Settings, chat: str, *, provider: str | None = None, prompt: str | None = None
 ) -> int:
     """Run the full-screen client until the user quits; return the exit status."""
-    from chatthy.client.commands import connect
-
-    app = ChatthyApp(connect(settings), chat, provider=provider, prompt=prompt)
+    app = tui_app(settings, chat, provider=provider, prompt=prompt)
     app.run()
     return app.return_code or 0
+
+
+def tui_app(
+    settings: Settings, chat: str, *, provider: str | None = None, prompt: str | None = None
+) -> ChatthyApp:
+    """The full-screen client for ``settings`` (its client not connected yet)."""
+    from chatthy.client.commands import connect
+
+    theme = settings.theme
+    return ChatthyApp(connect(settings), chat, provider=provider, prompt=prompt, theme=theme)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatthy.client.commands import format_chats, read_text_file
+from chatthy.client.templates import format_templates, summarise_request, template_request
 from chatthy.client.tui.editor import edit_text
 from chatthy.client.tui.profile import switch_profile
 from chatthy.client.tui.workspace import run_ws
@@ -271,8 +272,30 @@ async def _providers(app: ChatthyApp, words: list[str]) -> None:
 @command("ws show|edit|drop NAME", "show, edit in $EDITOR (new if none) or delete a file")
 @command("ws bench|restore NAME", "stop sending a file with every turn, or send it again")
 @command("ws rename NAME NEW", "rename a workspace file")
+@command("ws SOURCE WHAT…", "fetch a url, youtube, arxiv, wikipedia or news into it")
+@command("ws attach PATH…", "send local files with every turn of this session, read fresh")
+@command("ws detach [PATH…]", "stop sending attached files (all without PATH)")
+@command("ws attached", "list what this session attached")
 async def _ws(app: ChatthyApp, words: list[str]) -> None:
     await run_ws(app, words)
+
+
+@command("templates", "list the instruction templates")
+async def _templates(app: ChatthyApp, words: list[str]) -> None:
+    await app.output.add_notice(format_templates(await app.client.call("templates")))
+
+
+@command("template NAME [FILE] …", "run a template on a file (or this chat); key=value…")
+async def _template(app: ChatthyApp, words: list[str]) -> None:
+    await app.restart("template", **template_request(words))
+
+
+@command("summarise [FILE] [HOW]", "summarise a file or this chat: paragraph|bullets|topics")
+async def _summarise(app: ChatthyApp, words: list[str]) -> None:
+    await app.restart("template", **summarise_request(words))
+
+
+CLIENT_COMMANDS["summarize"] = CLIENT_COMMANDS["summarise"]
 
 
 @command("export FILE [md|json]", "write the open chat to a file here")
@@ -311,3 +334,13 @@ async def _load(app: ChatthyApp, words: list[str]) -> None:
         app.prompt_input.value = text
         app.prompt_input.cursor_position = len(text)
         app.prompt_input.focus()
+
+
+@command("theme [NAME]", "switch the colours to Textual theme NAME (alone: list them)")
+async def _theme(app: ChatthyApp, words: list[str]) -> None:
+    if not words:
+        names = ", ".join(sorted(app.available_themes))
+        await app.output.add_notice(f"theme '{app.theme}'; the themes: {names}")
+        return
+    app.use_theme(" ".join(words))
+    app.status.say(f"theme is now '{app.theme}' (theme = … in client.toml keeps it)")

@@ -1,6 +1,7 @@
-"""Search (``/``, n, N) and the line-wise visual selection (``v``, j/k, ``y``) in the
-output. Both work on the rendered lines of the messages, so what is found and copied is
-what the user reads (math as shown, user messages with their quote mark)."""
+"""Search (``/``, n, N), the line-wise visual selection (``v``, j/k, ``y``) and the code
+blocks (``c``) in the output. They work on the rendered lines of the messages, so what is
+found and copied is what the user reads (math as shown, user messages with their quote
+mark)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,30 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input
 
-from chatthy.client.tui.render import MarkdownText
+from chatthy.client.tui.render import CodeSpan, MarkdownText
 
-__all__ = ["MATCH", "SELECTED", "Hit", "Row", "SearchBar", "find_all", "mark", "rows_of"]
+__all__ = [
+    "COPIED",
+    "MATCH",
+    "SELECTED",
+    "CodeBlock",
+    "Hit",
+    "Row",
+    "SearchBar",
+    "code_blocks_in",
+    "find_all",
+    "mark",
+    "rows_of",
+]
 
 MATCH = "#000000 on #ffd700"
 """The style of the match jumped to."""
 
 SELECTED = "#ffffff on #3050a0"
 """The style of the lines of a visual selection."""
+
+COPIED = "on #2a5a40"
+"""The background of the code block copied last (its highlighting stays readable)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,27 @@ def rows_of(log: Widget) -> list[Row]:
     return rows
 
 
+@dataclass(frozen=True)
+class CodeBlock:
+    """A code block in the output: the message it is in, the block as drawn there, and
+    the indices of its lines in the rows it was found in."""
+
+    widget: MarkdownText
+    span: CodeSpan
+    rows: range
+
+
+def code_blocks_in(rows: list[Row]) -> list[CodeBlock]:
+    """The code blocks drawn in ``rows`` (as :func:`rows_of` makes them), top to bottom."""
+    blocks: list[CodeBlock] = []
+    for index, row in enumerate(rows):
+        if row.line == 0:
+            for span in row.widget.code_spans():
+                lines = range(index + span.first, index + span.last + 1)
+                blocks.append(CodeBlock(row.widget, span, lines))
+    return blocks
+
+
 def find_all(rows: list[Row], query: str) -> list[Hit]:
     """The matches of ``query`` in ``rows``; case-insensitive unless it has capitals."""
     fold = not any(c.isupper() for c in query)
@@ -71,11 +108,17 @@ def find_all(rows: list[Row], query: str) -> list[Hit]:
     return hits
 
 
-def mark(rows: list[Row], hit: Hit | None, selected: range | None) -> None:
-    """Show ``hit`` and the ``selected`` rows highlighted, and nothing else."""
+def mark(
+    rows: list[Row], hit: Hit | None, selected: range | None, copied: range | None = None
+) -> None:
+    """Show ``hit``, the ``selected`` rows and the ``copied`` code block's rows
+    highlighted, and nothing else."""
     marks: dict[MarkdownText, list[tuple[int, int, int | None, str]]] = {}
     for widget in {row.widget for row in rows if row.widget.marks}:
         marks[widget] = []
+    for index in copied or ():
+        row = rows[index]
+        marks.setdefault(row.widget, []).append((row.line, 0, None, COPIED))
     for index in selected or ():
         row = rows[index]
         marks.setdefault(row.widget, []).append((row.line, 0, None, SELECTED))

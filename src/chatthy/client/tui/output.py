@@ -1,9 +1,9 @@
 """The chat as the user reads it: quoted user messages, replies as Markdown that grows
-while it streams, reasoning dimmed and collapsible, one-line notices; vim-like keys."""
+while it streams, reasoning dimmed and collapsible, each message with its time, one-line
+notices; vim-like keys."""
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any, ClassVar
 
@@ -14,14 +14,12 @@ from textual.content import Content
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Collapsible, Markdown, Static
-from textual.widgets.markdown import MarkdownStream
 
-from chatthy.client.tui.find import Hit, Row, find_all, mark, rows_of
-from chatthy.client.tui.render import MarkdownText
+from chatthy.client.tui.find import Hit, Row, code_blocks_in, find_all, mark, rows_of
+from chatthy.client.tui.live import LiveMarkdown
+from chatthy.client.tui.render import CodeSpan, MarkdownText
 
-__all__ = ["ChatLog", "ReplyView", "UserMessage", "code_blocks", "quote", "text_of"]
-
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n(.*?)^ {0,3}\1[ \t]*$", re.M | re.S)
+__all__ = ["ChatLog", "ReplyView", "UserMessage", "quote", "text_of", "when_text"]
 
 _MARKS = {
     "cancelled": "⊘ cancelled",
@@ -54,40 +52,44 @@ def text_of(content: Any) -> str:
     return str(content)
 
 
-def code_blocks(markdown: str) -> list[str]:
-    """The contents of the fenced code blocks in ``markdown``."""
-    return [match.group(2) for match in _FENCE.finditer(markdown)]
-
-
 def quote(text: str) -> str:
     """``text`` as a Markdown block quote."""
     return "\n".join(f"> {line}" if line else ">" for line in text.splitlines() or [""])
 
 
+def when_text(when: float, now: float | None = None) -> str:
+    """A message's time: ``14:03`` today, ``2026-11-20 14:03`` on another day."""
+    moment = time.localtime(when)
+    today = time.localtime(now)
+    same_day = moment[:3] == today[:3]
+    return time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", moment)
+
+
 class UserMessage(MarkdownText):
-    """A message of the user's, quoted."""
+    """A message of the user's, quoted, with its time under it (one widget: a chat shows
+    many)."""
 
     DEFAULT_CSS = """
     UserMessage { margin: 1 0 0 0; }
     """
 
-    def __init__(self, text: str, message_id: int | None = None) -> None:
-        super().__init__(quote(text))
+    def __init__(self, text: str, message_id: int | None = None, when: float | None = None) -> None:
+        self.when = when or time.time()
+        super().__init__(quote(text), footer=f"you · {when_text(self.when)}")
         self.text = text
         self.message_id = message_id
 
 
 class ReplyView(Vertical):
     """One reply: reasoning (dimmed, collapsible, only once there is some), the text, and a
-    footer with provider, model, time and how it ended. A reply that streams is a Textual
-    Markdown fed through :class:`MarkdownStream` (which batches fragments instead of
-    re-rendering per token); a stored one is a :class:`MarkdownText`, far cheaper to show."""
+    footer with provider, model, time and how it ended. A reply that streams is a
+    :class:`LiveMarkdown`, which redraws only its last block; a stored or finished one is
+    a :class:`MarkdownText`, drawn once."""
 
     DEFAULT_CSS = """
     ReplyView { height: auto; margin: 1 0 0 0; }
     ReplyView > Collapsible { border: none; padding: 0; margin: 0; }
     ReplyView .reasoning { color: $text-muted; text-style: dim italic; }
-    ReplyView > Markdown { margin: 0; }
     ReplyView > .footer { color: $text-muted; height: 1; }
     ReplyView.-stopped > .footer { color: $warning; }
     ReplyView.-failed > .footer { color: $error; }
@@ -105,73 +107,56 @@ class ReplyView(Vertical):
         message_id: int | None = None,
     ) -> None:
         super().__init__()
-        self.initial = text
         self.text = text
-        self.reasoning = ""
         self.meta = f"{provider}:{model}" if model else provider
         self.when = when or time.time()
         self.status = status
         self.error = error
         self.message_id = message_id
-        self._stream: MarkdownStream | None = None
+        self._live = LiveMarkdown(text) if status == "streaming" else None
+        self._thinking: LiveMarkdown | None = None
         self.set_class(status in ("cancelled", "interrupted"), "-stopped")
         self.set_class(status == "error", "-failed")
 
     def compose(self) -> ComposeResult:
-        if self.status == "streaming":
-            yield Markdown(self.initial)
-        else:
-            yield MarkdownText(self.initial, classes="body")
+        yield self._live or MarkdownText(self.text, classes="body")
         yield Static(Content(self._footer()), classes="footer")
 
     def _footer(self) -> str:
-        parts = [p for p in (self.meta, time.strftime("%H:%M", time.localtime(self.when))) if p]
+        parts = [p for p in (self.meta, when_text(self.when)) if p]
         if self.status != "complete":
             parts.append(_MARKS.get(self.status, self.status))
         if self.error:
             parts.append(self.error)
         return " · ".join(parts)
 
-    async def add_text(self, text: str) -> None:
-        self.text += text
-        if self._stream is None:
-            bodies = self.query(Markdown)
-            if not bodies:
-                self.query_one(MarkdownText).update(self.text)
-                return
-            self._stream = Markdown.get_stream(bodies.first())
-        await self._stream.write(text)
+    def add_text(self, text: str) -> None:
+        """More of the reply's text (ignored once it has finished)."""
+        if self._live is not None:
+            self.text += text
+            self._live.append(text)
 
     async def add_reasoning(self, text: str) -> None:
-        self.reasoning += text
-        shown = self.query(".reasoning").results(Static)
-        box = next(shown, None)
-        if box is None:
-            box = Static(Content(""), classes="reasoning")
-            await self.mount(Collapsible(box, title="reasoning", collapsed=False), before=0)
-        box.update(Content(self.reasoning))
+        if self._thinking is None:
+            self._thinking = LiveMarkdown(classes="reasoning")
+            box = Collapsible(self._thinking, title="reasoning", collapsed=False)
+            await self.mount(box, before=0)
+        self._thinking.append(text)
 
     async def finish(self, status: str, error: str = "") -> None:
         """The reply ended: mark how, flush the text, fold the reasoning away, and draw
         the text as a stored reply is drawn (LaTeX as Unicode, cheap to keep)."""
         self.status, self.error = status, error
+        if self._live is not None:
+            live, self._live = self._live, None
+            with self.app.batch_update():  # never both on screen, not even for a frame
+                await self.mount(MarkdownText(self.text, classes="body"), after=live)
+                await live.remove()
         self.set_class(status in ("cancelled", "interrupted"), "-stopped")
         self.set_class(status == "error", "-failed")
         self.query_one(".footer", Static).update(Content(self._footer()))
         for box in self.query(Collapsible):
             box.collapsed = True
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
-        for live in self.query(Markdown):
-            await self.mount(MarkdownText(self.text, classes="body"), after=live)
-            await live.remove()
-
-    async def on_unmount(self) -> None:
-        """Removed mid-stream (the chat was switched): end the Markdown stream's task."""
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
 
 
 class ChatLog(VerticalScroll, can_focus=True):
@@ -240,6 +225,8 @@ class ChatLog(VerticalScroll, can_focus=True):
         self._hit: tuple[MarkdownText, int, int] | None = None
         self._visual: tuple[tuple[MarkdownText, int], tuple[MarkdownText, int]] | None = None
         """The visual selection's first line and the line that j/k move."""
+        self._code: tuple[MarkdownText, CodeSpan] | None = None
+        """The code block copied last (highlighted until Esc)."""
 
     def on_mount(self) -> None:
         self.anchor()
@@ -247,6 +234,7 @@ class ChatLog(VerticalScroll, can_focus=True):
     async def clear(self) -> None:
         await self.remove_children()
         self.older, self._asking, self._placing = 0, False, False
+        self._hit = self._visual = self._code = None
         self.anchor()
 
     async def show(self, widgets: list[Widget], older: int) -> None:
@@ -301,8 +289,10 @@ class ChatLog(VerticalScroll, can_focus=True):
         if not self._placing:
             self._asking = False
 
-    async def add_user(self, text: str, message_id: int | None = None) -> UserMessage:
-        widget = UserMessage(text, message_id)
+    async def add_user(
+        self, text: str, message_id: int | None = None, when: float | None = None
+    ) -> UserMessage:
+        widget = UserMessage(text, message_id, when)
         await self.mount(widget)
         return widget
 
@@ -340,10 +330,52 @@ class ChatLog(VerticalScroll, can_focus=True):
         self._copy(text, "selection" if selected else "reply")
 
     def action_copy_code(self) -> None:
-        """Copy the last code block of the reply on screen."""
-        reply = self.shown_reply()
-        blocks = code_blocks(reply.text) if reply else []
-        self._copy(blocks[-1] if blocks else "", "code block")
+        """Copy the code block at the cursor (the search match, or the line j/k move in a
+        visual selection), else the lowest code block on screen; pressed again, the one
+        above the block copied last, round the blocks on screen. The block copied stays
+        highlighted until Esc."""
+        rows = rows_of(self)
+        top = round(self.scroll_y)
+        bottom = top + self.scrollable_content_region.height
+        shown = [
+            (b.widget, b.span)
+            for b in code_blocks_in(rows)
+            if any(top <= rows[i].y < bottom for i in b.rows)
+        ]
+        self._code = self._code_to_copy(rows, shown)
+        self._show_marks(rows)
+        if self._code is None:
+            self._copy("", "code block on screen")
+            return
+        which = f" {shown.index(self._code) + 1} of {len(shown)} on screen"
+        self._copy(self._code[1].code, "code block" + which * (len(shown) > 1))
+
+    def _code_to_copy(
+        self, rows: list[Row], shown: list[tuple[MarkdownText, CodeSpan]]
+    ) -> tuple[MarkdownText, CodeSpan] | None:
+        """Of the code blocks ``shown``: the one at the cursor unless it was copied last,
+        else the one above the block copied last, else the lowest."""
+        cursor = self._cursor_row(rows)
+        for block in code_blocks_in(rows) if cursor is not None else ():
+            key = (block.widget, block.span)
+            if cursor in block.rows and key in shown and key != self._code:
+                return key
+        if self._code in shown:
+            return shown[shown.index(self._code) - 1]
+        return shown[-1] if shown else None
+
+    def _cursor_row(self, rows: list[Row]) -> int | None:
+        """The row of the cursor: the line j/k move in visual mode, else the match."""
+        if self._visual is not None:
+            return _index_of(rows, self._visual[1])
+        hit = self._current_hit(rows)
+        return hit.row if hit is not None else None
+
+    def _copied_rows(self, rows: list[Row]) -> range | None:
+        for block in code_blocks_in(rows) if self._code is not None else ():
+            if (block.widget, block.span) == self._code:
+                return block.rows
+        return None
 
     def _copy(self, text: str, what: str) -> None:
         if text:
@@ -354,6 +386,8 @@ class ChatLog(VerticalScroll, can_focus=True):
         self.latex = not self.latex
         for text in self.query(MarkdownText):
             text.show_latex(self.latex)
+        for live in self.query(LiveMarkdown):
+            live.show_latex(self.latex)
         shown = "as Unicode" if self.latex else "as LaTeX source"
         self.post_message(self.Said(f"math shown {shown} ($ toggles)"))
 
@@ -424,7 +458,7 @@ class ChatLog(VerticalScroll, can_focus=True):
             self.scroll_to(y=max(0, y - height // 3), animate=False, immediate=True)
 
     def _show_marks(self, rows: list[Row]) -> None:
-        mark(rows, self._current_hit(rows), self._selected(rows))
+        mark(rows, self._current_hit(rows), self._selected(rows), self._copied_rows(rows))
 
     def _selected(self, rows: list[Row]) -> range | None:
         if self._visual is None:
@@ -489,11 +523,12 @@ class ChatLog(VerticalScroll, can_focus=True):
             self.post_message(self.Said(say))
 
     def action_escape(self) -> None:
-        """Esc: cancel the visual selection, else take the search highlight away."""
+        """Esc: cancel the visual selection, else take the search and copied code block
+        highlights away."""
         if self._visual is not None:
             self._end_visual("selection cancelled")
-        elif self._hit is not None:
-            self._hit = None
+        elif self._hit is not None or self._code is not None:
+            self._hit = self._code = None
             self._show_marks(rows_of(self))
 
     def replies(self) -> list[ReplyView]:

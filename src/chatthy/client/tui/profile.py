@@ -88,6 +88,7 @@ async def switch_profile(app: ChatthyApp, profile: str) -> None:
         connect_timeout=old.connect_timeout,
         server_key=old.server_key,
     )
+    client.transient = old.transient
     client.connect()
     try:
         await client.call("status")

@@ -8,27 +8,53 @@ selection and search work as on any text.
 
 from __future__ import annotations
 
+import copy
 import functools
 import io
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
+from markdown_it import MarkdownIt
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markdown import CodeBlock, MarkdownElement
 from rich.markdown import Markdown as RichMarkdown
+from rich.segment import Segment
+from rich.style import Style
 from rich.syntax import Syntax, SyntaxTheme
 from rich.text import Text
 from textual.content import Content
 from textual.geometry import Size
+from textual.strip import Strip
 from textual.widget import Widget
 
 from chatthy.client.tui.latex import render_latex
 
-__all__ = ["MarkdownText", "markdown_content", "warm_up"]
+__all__ = [
+    "CodeSpan",
+    "MarkdownText",
+    "markdown_content",
+    "markdown_document",
+    "markdown_strips",
+    "warm_up",
+]
 
 CODE_THEME = "monokai"
+
+_CODE = "chatthy-code"
+"""The meta key that tags the drawn lines of a code block with its code."""
+
+
+@dataclass(frozen=True)
+class CodeSpan:
+    """A code block as drawn: its code, and its first and last line (the padding lines
+    around the code included)."""
+
+    code: str
+    first: int
+    last: int
 
 
 @functools.cache
@@ -46,10 +72,18 @@ def _theme(name: str) -> SyntaxTheme:
 
 
 class _CodeBlock(CodeBlock):
+    """A code block, highlighted, each of its lines led by an empty segment whose style
+    holds the code (see :class:`CodeSpan`)."""
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         code = str(self.text).rstrip()
         theme = _theme(self.theme)
-        yield Syntax(code, _lexer(self.lexer_name), theme=theme, word_wrap=True, padding=1)
+        syntax = Syntax(code, _lexer(self.lexer_name), theme=theme, word_wrap=True, padding=1)
+        tag = Segment("", Style.from_meta({_CODE: code + "\n"}))
+        for line in console.render_lines(syntax, options, pad=False):
+            yield tag
+            yield from line
+            yield Segment.line()
 
 
 class _Markdown(RichMarkdown):
@@ -59,8 +93,17 @@ class _Markdown(RichMarkdown):
         "code_block": _CodeBlock,
     }
 
-    def __init__(self, source: str, **options: Any) -> None:
-        super().__init__(source, code_theme=CODE_THEME, **options)
+
+@functools.cache
+def _parser() -> MarkdownIt:
+    """The parser Rich would make, made once: Rich makes one per document (~0.4 ms, 20
+    times the parsing of a short paragraph)."""
+    return MarkdownIt().enable("strikethrough").enable("table")
+
+
+@functools.cache
+def _empty_document() -> _Markdown:
+    return _Markdown("", code_theme=CODE_THEME)
 
 
 @functools.cache
@@ -70,27 +113,80 @@ def _console() -> Console:
     )
 
 
-def markdown_content(source: str | RichMarkdown, width: int) -> tuple[Content, int]:
-    """``source`` rendered as Markdown ``width`` cells wide, trailing spaces removed, and
-    its number of lines."""
+_BEFORE = "x\n\n"
+"""A paragraph to draw a block after: Rich puts the blank line between two blocks before
+the second, and some blocks (lists, quotes, tables) begin with one anyway."""
+
+
+def markdown_document(source: str, latex: bool = True, *, follows: bool = False) -> RichMarkdown:
+    """``source`` parsed as Markdown, its math as Unicode if ``latex``; if it ``follows``
+    other blocks, after a one-line paragraph (to leave out) so as to be drawn as there.
+    The document is a copy of an empty one given the text and its tokens, so that the
+    parser is not built again."""
+    document = copy.copy(_empty_document())
+    document.markup = (_BEFORE if follows else "") + (render_latex(source) if latex else source)
+    document.parsed = _parser().parse(document.markup)
+    return document
+
+
+def _draw(
+    document: RichMarkdown, width: int, trim: bool = True
+) -> tuple[list[Text], list[CodeSpan]]:
+    """``document`` drawn ``width`` cells wide as lines without trailing spaces (nor,
+    if ``trim``, trailing empty lines), and where its code blocks are."""
     console = _console()
     options = console.options.update(width=max(width, 1))
-    document = _Markdown(source) if isinstance(source, str) else source
-    lines = console.render_lines(document, options, pad=False)
-    rows = []
-    for line in lines:
-        row = Text.assemble(*((s.text, s.style or "") for s in line if not s.control))
+    rows: list[Text] = []
+    spans: list[CodeSpan] = []
+    codes: dict[Style, str | None] = {}
+    for number, line in enumerate(console.render_lines(document, options, pad=False)):
+        row, code = Text(), None
+        for text, style, control in line:
+            if control:
+                continue
+            if not text:
+                if style is not None and style.link_id:
+                    if style not in codes:
+                        codes[style] = style.meta.get(_CODE)
+                    code = codes[style] or code
+                continue
+            row.append(text, style)
         row.rstrip()
         rows.append(row)
-    while rows and not rows[-1].plain:
+        if code is None:
+            continue
+        if spans and spans[-1].code == code and spans[-1].last == number - 1:
+            spans[-1] = CodeSpan(code, spans[-1].first, number)
+        else:
+            spans.append(CodeSpan(code, number, number))
+    while trim and rows and not rows[-1].plain:
         rows.pop()
-    return Content.from_rich_text(Text("\n").join(rows), console), len(rows)
+    end = len(rows) - 1
+    return rows, [CodeSpan(s.code, s.first, min(s.last, end)) for s in spans if s.first <= end]
+
+
+def markdown_content(document: RichMarkdown, width: int) -> tuple[Content, int, list[CodeSpan]]:
+    """``document`` drawn ``width`` cells wide as selectable text, its number of lines,
+    and its code blocks."""
+    rows, spans = _draw(document, width)
+    return Content.from_rich_text(Text("\n").join(rows), _console()), len(rows), spans
+
+
+def markdown_strips(
+    source: str, width: int, latex: bool = True, *, follows: bool = False, trim: bool = True
+) -> list[Strip]:
+    """``source`` rendered as Markdown ``width`` cells wide, as lines to paint; as drawn
+    after other blocks if it ``follows`` them (see :func:`markdown_document`)."""
+    console = _console()
+    rows, _ = _draw(markdown_document(source, latex, follows=follows), width, trim)
+    return [Strip(row.render(console), row.cell_len) for row in (rows[1:] if follows else rows)]
 
 
 def warm_up() -> None:
     """Render once what every chat needs (Markdown's and Pygments' regular expressions,
     the Python lexer), so that the first chat opened does not pay for it (~0.1 s)."""
-    markdown_content("# a\n\n*b* `c`\n\n- d\n\n> e\n\n```python\nf = 1\n```\n", 40)
+    sample = "# a\n\n*b* `c`\n\n- d\n\n> e\n\n```python\nf = 1\n```\n"
+    markdown_content(markdown_document(sample), 40)
 
 
 class MarkdownText(Widget):
@@ -102,12 +198,15 @@ class MarkdownText(Widget):
     MarkdownText { height: auto; padding: 0 1 0 2; }
     """
 
-    def __init__(self, source: str, *, classes: str | None = None) -> None:
+    def __init__(self, source: str, *, classes: str | None = None, footer: str = "") -> None:
         super().__init__(classes=classes)
         self.source = source
+        self.footer = footer
+        """A muted line under the text (a message's time): not one of its :meth:`lines`."""
         self.latex = True
-        self._drawn: tuple[int, str, bool, Content, int] | None = None
-        self._parsed: tuple[str, bool, RichMarkdown] | None = None
+        self._drawn: tuple[tuple[int, str, bool], tuple[Content, int, list[CodeSpan]]] | None
+        self._drawn = None
+        self._parsed: tuple[tuple[str, bool], RichMarkdown] | None = None
         self.marks: list[tuple[int, int, int | None, str]] = []
         """Highlights as (line, start, end or None for the whole line, style)."""
 
@@ -116,16 +215,15 @@ class MarkdownText(Widget):
         if owner is not None:
             self.show_latex(bool(owner.latex))
 
-    def _draw(self, width: int) -> tuple[int, str, bool, Content, int]:
-        drawn = self._drawn
-        if drawn is None or drawn[:3] != (width, self.source, self.latex):
+    def _draw(self, width: int) -> tuple[Content, int, list[CodeSpan]]:
+        """The source drawn ``width`` wide: lines, how many, code blocks."""
+        key = (width, self.source, self.latex)
+        if self._drawn is None or self._drawn[0] != key:
             parsed = self._parsed
-            if parsed is None or parsed[:2] != (self.source, self.latex):
-                text = render_latex(self.source) if self.latex else self.source
-                parsed = self._parsed = (self.source, self.latex, _Markdown(text))
-            drawn = (width, self.source, self.latex, *markdown_content(parsed[2], width))
-            self._drawn = drawn
-        return drawn
+            if parsed is None or parsed[0] != key[1:]:
+                parsed = self._parsed = (key[1:], markdown_document(self.source, self.latex))
+            self._drawn = (key, markdown_content(parsed[1], width))
+        return self._drawn[1]
 
     def update(self, source: str) -> None:
         self.source = source
@@ -138,10 +236,14 @@ class MarkdownText(Widget):
             self.refresh(layout=True)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return self._draw(width)[4]
+        return self._draw(width)[1] + bool(self.footer)
 
     def _content(self) -> Content:
-        return self._draw(self.content_region.width or self.app.size.width)[3]
+        return self._draw(self.content_region.width or self.app.size.width)[0]
+
+    def code_spans(self) -> list[CodeSpan]:
+        """The code blocks as drawn now."""
+        return self._draw(self.content_region.width or self.app.size.width)[2]
 
     def lines(self) -> list[str]:
         """The text of each line as drawn now."""
@@ -153,7 +255,12 @@ class MarkdownText(Widget):
             self.refresh()
 
     def render(self) -> Content:
-        content = self._content()
+        content = self._marked(self._content())
+        if self.footer:
+            content = Content.assemble(content, "\n", (self.footer, "$text-muted"))
+        return content
+
+    def _marked(self, content: Content) -> Content:
         if not self.marks:
             return content
         starts = [0]

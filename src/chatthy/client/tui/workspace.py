@@ -1,4 +1,5 @@
-"""``/ws``: the profile's workspace as a checklist.
+"""``/ws``: the profile's workspace as a checklist, and its subcommands (``/ws add``,
+``/ws attach`` for this session's transient files …).
 
 A ticked file is sent with every turn; unticking benches it (kept, not sent). Space or
 a click toggles a row; ``d`` (or Delete) asks to drop the highlighted file and a second
@@ -21,8 +22,17 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
+from chatthy.client.sources import SOURCE_COMMANDS
+from chatthy.client.transient import attached_line, format_attached
 from chatthy.client.tui.editor import edit_text
-from chatthy.client.workspace import added_line, format_workspace, gather, send_files
+from chatthy.client.workspace import (
+    added_line,
+    fetched_line,
+    format_workspace,
+    gather,
+    send_files,
+    source_request,
+)
 from chatthy.errors import ArgumentError, ChatthyError, NotFoundError
 
 if TYPE_CHECKING:
@@ -257,6 +267,46 @@ async def _rename(app: ChatthyApp, words: list[str]) -> None:
     app.status.say(f"{words[0]} is now {renamed['name']}")
 
 
+async def _attach(app: ChatthyApp, words: list[str]) -> None:
+    if not words:
+        raise ArgumentError("files or folders needed: /ws attach PATH…")
+    lines = []
+    for word in words:
+        found = await asyncio.to_thread(app.client.transient.attach, word)
+        lines += [attached_line(word, found), *found.notices]
+    await app.output.add_notice("\n".join(lines))
+
+
+async def _detach(app: ChatthyApp, words: list[str]) -> None:
+    transient = app.client.transient
+    detached = [p for word in words for p in transient.detach(word)] or transient.detach()
+    app.status.say(f"detached {', '.join(map(str, detached)) or 'nothing'}")
+
+
+async def _attached(app: ChatthyApp, words: list[str]) -> None:
+    await app.output.add_notice(await asyncio.to_thread(format_attached, app.client.transient))
+
+
+def _source(action: str) -> WsHandler:
+    command = SOURCE_COMMANDS[action]
+    usage = f"/ws {action} {command.metavar}" + (" [count=N]" if command.counted else "")
+
+    async def run(app: ChatthyApp, words: list[str]) -> None:
+        options = dict(w.partition("=")[::2] for w in words if w.startswith(("name=", "count=")))
+        rest = [w for w in words if not w.startswith(("name=", "count="))]
+        if not rest:
+            raise ArgumentError(f"what to fetch is needed: {usage} [name=NAME]")
+        count = options.get("count")
+        if count is not None and not (command.counted and count.isdigit()):
+            raise ArgumentError(f"count=N is a number, for arxiv and news: {usage}")
+        rpc, args = source_request(action, rest, options.get("name"), int(count) if count else None)
+        app.status.say(f"fetching {action} {' '.join(rest)}…", "busy")
+        info = await app.client.call(rpc, **args)
+        app.status.say(fetched_line(info))
+
+    return run
+
+
 WsHandler = Callable[["ChatthyApp", list[str]], Awaitable[None]]
 
 WS_SUBCOMMANDS: dict[str, WsHandler] = {
@@ -268,5 +318,9 @@ WS_SUBCOMMANDS: dict[str, WsHandler] = {
     "restore": _simple("ws_restore", "/ws restore NAME", "sent with every turn again"),
     "drop": _simple("ws_drop", "/ws drop NAME", "deleted"),
     "rename": _rename,
+    "attach": _attach,
+    "detach": _detach,
+    "attached": _attached,
+    **{action: _source(action) for action in SOURCE_COMMANDS},
 }
 """``/ws`` subcommands by name, in the order completion and errors list them."""

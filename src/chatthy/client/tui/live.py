@@ -1,0 +1,177 @@
+"""A reply while it streams, drawn at a cost that does not grow with its length.
+
+The text is cut into finished blocks and the block still growing (the tail). A finished
+block is drawn once (Rich Markdown, math as Unicode), as it would be drawn after the
+blocks above it, so that the reply looks as it will once stored; new text only redraws
+the tail. Blocks are cut at a blank line outside a code fence followed by a line that
+starts a new top-level block, so that a list or an indented continuation stays in one
+piece. When the reply ends, the whole text is drawn again as one document
+(:class:`MarkdownText`), as stored replies are.
+
+Chunks come far more often than a screen can be read: they are drawn together, at most
+every :attr:`LiveMarkdown.FRAME` seconds, and the output is laid out again (which moves
+and repaints everything on screen) only when the reply grew by a line.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import ClassVar
+
+from rich.style import Style
+from textual.geometry import Region, Size
+from textual.strip import Strip
+from textual.widget import Widget
+
+from chatthy.client.tui.render import markdown_strips
+
+__all__ = ["LiveMarkdown", "finished_upto"]
+
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+_ITEM = re.compile(r" {0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
+
+
+def finished_upto(text: str, start: int) -> int:
+    """Where the finished blocks of ``text[start:]`` end (``start`` when none has): the
+    start of the last complete line that begins a new top-level block after a blank line
+    outside a code fence (neither an indented line nor the next item of a list does), or
+    the end of a top-level code fence once it is closed. ``start`` must be outside a
+    fence."""
+    cut, fence, blank, in_list = start, "", False, False
+    position = start
+    while (end := text.find("\n", position)) >= 0:
+        line = text[position:end]
+        if fence:
+            closing = line.strip()
+            if closing.startswith(fence) and set(closing) == {fence[0]}:
+                fence = ""
+                cut = end + 1 if not in_list and not line[0].isspace() else cut
+        elif line.strip():
+            item, indented = _ITEM.match(line) is not None, line[0] in " \t"
+            if blank and not indented and not (item and in_list):
+                cut = position
+            in_list = item or (indented and in_list)
+            if opening := _FENCE.match(line):
+                fence = opening.group(1)
+        blank = not fence and not line.strip()
+        position = end + 1
+    return cut
+
+
+class LiveMarkdown(Widget):
+    """Markdown that grows: finished blocks drawn once each, the tail redrawn at most
+    every :attr:`FRAME` seconds, and the layout (which moves the whole output) redone
+    only when the height changed. Math shows as Unicode unless ``latex`` is off; the
+    setting is taken from the first ancestor with a ``latex`` attribute when mounted, as
+    :class:`MarkdownText` does."""
+
+    DEFAULT_CSS = """
+    LiveMarkdown { height: auto; padding: 0 1 0 2; }
+    """
+
+    FRAME: ClassVar[float] = 1 / 30
+    """Seconds between redraws while text arrives: what a chunk waits at most, unless
+    drawing the tail takes longer (a long code block): then three times that, so that
+    the client stays responsive."""
+
+    def __init__(self, text: str = "", *, classes: str | None = None) -> None:
+        super().__init__(classes=classes)
+        self.text = ""
+        self.latex = True
+        self._done = 0
+        """Where the tail starts in ``text``."""
+        self._blocks: list[str] = []
+        self._key = (0, True)
+        self._drawn: list[Strip] = []
+        self._drawn_blocks = 0
+        self._tail: tuple[str, list[Strip]] = ("", [])
+        self._height = 0
+        self._due = False
+        self._cost = 0.0
+        """Seconds the tail took to draw last time."""
+        self._style = Style()
+        self._painted: dict[int, Strip] = {}
+        """Finished lines as painted with ``_style``: they never change."""
+        self._take(text)
+
+    def on_mount(self) -> None:
+        owner = next((node for node in self.ancestors if hasattr(node, "latex")), None)
+        if owner is not None:
+            self.show_latex(bool(owner.latex))
+
+    def append(self, text: str) -> None:
+        """Add ``text`` at the end; it shows within :attr:`FRAME` seconds."""
+        if not text:
+            return
+        self._take(text)
+        if not self._due:
+            self._due = True
+            self.set_timer(max(self.FRAME, 3 * self._cost), self._redraw)
+
+    def _take(self, text: str) -> None:
+        self.text += text
+        cut = finished_upto(self.text, self._done)
+        if cut > self._done:
+            self._blocks.append(self.text[self._done : cut])
+            self._done = cut
+
+    def _redraw(self) -> None:
+        self._due = False
+        height = self._height
+        self._measure(self.content_region.width or self.app.size.width, tail=True)
+        self.refresh(layout=self._height != height)
+
+    def show_latex(self, on: bool) -> None:
+        """Math as Unicode (``on``) or as its LaTeX source."""
+        if on != self.latex:
+            self.latex = on
+            self.refresh(layout=True)
+
+    def _measure(self, width: int, *, tail: bool = False) -> int:
+        """Draw the blocks finished since at ``width``, and the tail too if asked (only a
+        redraw does, so that what it costs is paced) or if it has to be (the width
+        changed, or it lost lines to a new block); the number of lines."""
+        if self._key != (width, self.latex):
+            self._key, self._drawn, self._drawn_blocks = (width, self.latex), [], 0
+            self._tail = ("", [])
+            self._painted.clear()
+            tail = True
+        for index in range(self._drawn_blocks, len(self._blocks)):
+            block = self._blocks[index]
+            self._drawn += markdown_strips(block, width, self.latex, follows=index > 0, trim=False)
+            tail = True
+        self._drawn_blocks = len(self._blocks)
+        text = self.text[self._done :]
+        if tail and text != self._tail[0]:
+            started = time.perf_counter()
+            lines: list[Strip] = []
+            if text.strip():
+                lines = markdown_strips(text, width, self.latex, follows=bool(self._blocks))
+            self._tail, self._cost = (text, lines), time.perf_counter() - started
+        self._height = len(self._drawn) + len(self._tail[1])
+        return self._height
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return self._measure(width)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        style = self.rich_style
+        if style != self._style:
+            self._style = style
+            self._painted.clear()
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        """Line ``y`` as last measured (text that came since shows at the next redraw)."""
+        done, tail = self._drawn, self._tail[1]
+        if y < len(done):
+            if y not in self._painted:
+                self._painted[y] = self._paint(done[y])
+            return self._painted[y]
+        if y - len(done) < len(tail):
+            return self._paint(tail[y - len(done)])
+        return Strip.blank(self._key[0], self._style)
+
+    def _paint(self, line: Strip) -> Strip:
+        return line.apply_style(self._style).crop_extend(0, self._key[0], self._style)

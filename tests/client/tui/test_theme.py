@@ -1,0 +1,76 @@
+"""The colours: ``theme`` in client.toml, ``/theme`` while running."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chatthy.client.settings import resolve
+from chatthy.client.tui.app import tui_app
+from chatthy.config import load_client_config, write_defaults
+from chatthy.server.app import Server
+from tuikit import (
+    SIZE,
+    highlighted,
+    make_app,
+    screen_text,
+    status_line,
+    type_line,
+    wait_for,
+    wait_on_screen,
+)
+
+
+async def test_the_theme_in_client_toml_colours_the_client(
+    server: Server, isolated_env: Path
+) -> None:
+    config = isolated_env / "config"
+    config.mkdir()
+    (config / "client.toml").write_text(
+        f'server = "{server.address}"\nprofile = "alice"\npassphrase = "secret"\ntheme = "nord"\n'
+    )
+    app = tui_app(resolve(), "default")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app._booted, what="the chat open")
+        assert app.theme == "nord"
+        primary = app.get_theme("nord")
+        assert primary is not None
+        title = highlighted(app, f"on {primary.primary}")
+        assert any("alice — default" in run for run in title)
+        assert "unknown theme" not in status_line(app)
+
+
+async def test_an_unknown_theme_is_one_line_and_the_default_is_used(server: Server) -> None:
+    app = make_app(server, theme="no-such-theme")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app._booted, what="the chat open")
+        assert status_line(app).endswith(
+            " · client.toml: unknown theme 'no-such-theme', using textual-dark"
+        )
+        assert app.theme == "textual-dark"
+        await type_line(pilot, "still here?")
+        await wait_on_screen(pilot, "echo: still here?")
+        await wait_for(pilot, lambda: "streaming" not in status_line(app), what="the end")
+
+
+async def test_slash_theme_lists_and_switches(server: Server) -> None:
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app._booted, what="the chat open")
+        await type_line(pilot, "/theme")
+        await wait_on_screen(pilot, "theme 'textual-dark'; the themes:")
+        assert "gruvbox" in screen_text(app)
+        await type_line(pilot, "/theme gruvbox")
+        await wait_for(pilot, lambda: "theme is now 'gruvbox'" in status_line(app))
+        assert app.theme == "gruvbox"
+        await type_line(pilot, "/theme nope")
+        await wait_for(pilot, lambda: "error: unknown theme 'nope'" in status_line(app))
+        assert app.theme == "gruvbox"
+
+
+def test_config_init_writes_the_theme(tmp_path: Path) -> None:
+    write_defaults(tmp_path)
+    text = (tmp_path / "client.toml").read_text()
+    assert '\ntheme = "textual-dark"\n' in text
+    assert load_client_config(tmp_path / "client.toml").theme == "textual-dark"
+    (tmp_path / "client.toml").write_text(text.replace('"textual-dark"', '"dracula"'))
+    assert load_client_config(tmp_path / "client.toml").theme == "dracula"
