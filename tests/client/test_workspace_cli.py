@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chatthy.client.workspace import gather
+from chatthy.client.workspace import gather, typed_source_request
 from chatthy.errors import ArgumentError
 from chatthy.server.app import Server
 from helpers import ServerFactory, openai_provider
@@ -176,3 +176,18 @@ async def test_repl_ws_add_list_bench_show_drop(live: Server, docs: Path) -> Non
     assert "benched" in out and "0 tokens sent with every turn" in out
     assert "# Read me" in out
     assert "drop: readme.md\nr> the workspace is empty" in out
+
+
+def test_typed_source_requests_take_name_and_count() -> None:
+    assert typed_source_request("news", ["giraffe", "necks", "count=3"]) == (
+        "ws_news",
+        {"query": "giraffe necks", "count": 3},
+    )
+    assert typed_source_request("url", ["https://example.com/a", "name=a.md"]) == (
+        "ws_url",
+        {"url": "https://example.com/a", "name": "a.md"},
+    )
+    with pytest.raises(ArgumentError, match="count=N is a number"):
+        typed_source_request("url", ["https://example.com", "count=2"])
+    with pytest.raises(ArgumentError, match="what to fetch is needed: /ws arxiv"):
+        typed_source_request("arxiv", ["count=2"])

@@ -162,6 +162,7 @@ async def test_a_user_template_overrides_the_builtin_and_adds_new_ones(
     assert listed["summarise"]["origin"] == str(user_templates / "summarise.md")
     assert listed["haiku"]["placeholders"] == ["topic"]
     await client.call("ws_add", name="a.md", text="Alpha.")
+    await client.call("ws_bench", name="a.md")
     stream, _ = await client.start("template", "c", name="summarise", file="a.md")
     await collect(stream)
     assert _asked(upstream) == "TL;DR of this, please:\nAlpha."
@@ -258,7 +259,24 @@ async def test_a_template_runs_on_an_attached_file(
     client.transient.attach(local)
     stream, _ = await client.start("template", "c", name="critique", file="draft.md")
     await collect(stream)
-    assert "<text>\nA draft on disk.\n</text>" in _asked(upstream)
+    asked = _asked(upstream)
+    assert "the attached workspace file 'draft.md'" in asked and "A draft on disk." not in asked
+    sent = upstream.requests[-1].body["messages"]
+    assert sum("A draft on disk." in str(m["content"]) for m in sent) == 1
+    stored = (await client.call("messages", chat="c"))["messages"]
+    assert not any("A draft on disk." in str(m["content"]) for m in stored)
+
+
+async def test_a_template_on_an_active_file_does_not_send_it_twice(
+    live: Server, connect: ClientMaker, upstream: Upstream
+) -> None:
+    client = connect(live)
+    await client.call("ws_add", name="report.md", text="Sales rose 12% in May.")
+    stream, _ = await client.start("template", "c", name="summarise", file="report.md")
+    await collect(stream)
+    sent = upstream.requests[-1].body["messages"]
+    assert sum("Sales rose 12% in May." in str(m["content"]) for m in sent) == 1
+    assert "the workspace file 'report.md'" in _asked(upstream)
 
 
 async def test_repl_summarise_template_and_templates(
@@ -267,7 +285,9 @@ async def test_repl_summarise_template_and_templates(
     monkeypatch.setenv("CHATTHY_SERVER", live.address)
     monkeypatch.setenv("CHATTHY_PROFILE", "cli")
     monkeypatch.setenv("CHATTHY_PASSPHRASE", "pw")
-    await connect(live, "cli", "pw").call("ws_add", name="notes.md", text="Otters hold hands.")
+    owner = connect(live, "cli", "pw")
+    await owner.call("ws_add", name="notes.md", text="Otters hold hands.")
+    await owner.call("ws_bench", name="notes.md")
     lines = [
         "/templates",
         "/summarise notes.md topics",

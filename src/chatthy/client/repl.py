@@ -25,7 +25,7 @@ from chatthy.client.workspace import (
     format_workspace,
     gather,
     send_files,
-    source_request,
+    typed_source_request,
 )
 from chatthy.errors import ArgumentError, ChatthyError
 
@@ -106,7 +106,7 @@ async def _stored(client: Client, words: list[str]) -> None:
         for notice in found.notices:
             print(notice, file=sys.stderr)
     elif action in SOURCE_COMMANDS and rest:
-        rpc, args = source_request(action, rest)
+        rpc, args = typed_source_request(action, rest)
         print(fetched_line(await client.call(rpc, **args)))
     elif action == "show" and len(rest) == 1:
         print((await client.call("ws_show", name=rest[0]))["text"])

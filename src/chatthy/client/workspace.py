@@ -40,6 +40,7 @@ __all__ = [
     "gather",
     "send_files",
     "source_request",
+    "typed_source_request",
     "ws_call",
 ]
 
@@ -260,6 +261,26 @@ def source_request(
     if count is not None:
         args["count"] = count
     return command.rpc, args
+
+
+def typed_source_request(action: str, words: list[str]) -> tuple[str, dict[str, Any]]:
+    """``/ws SOURCE WHAT… [name=NAME] [count=N]`` as typed in a client, as
+    :func:`source_request` gives it.
+
+    Raises:
+        ArgumentError: nothing to fetch, or a ``count`` that is not a number or that the
+            source does not take.
+    """
+    command = SOURCE_COMMANDS[action]
+    usage = f"/ws {action} {command.metavar}" + (" [count=N]" if command.counted else "")
+    options = {k: v for k, _, v in (w.partition("=") for w in words) if k in ("name", "count")}
+    rest = [w for w in words if w.partition("=")[0] not in ("name", "count")]
+    if not rest:
+        raise ArgumentError(f"what to fetch is needed: {usage} [name=NAME]")
+    count = options.get("count")
+    if count is not None and not (command.counted and count.isdigit()):
+        raise ArgumentError(f"count=N is a number, for arxiv and news: {usage}")
+    return source_request(action, rest, options.get("name"), int(count) if count else None)
 
 
 async def add_source(

@@ -225,10 +225,6 @@ class MarkdownText(Widget):
             self._drawn = (key, markdown_content(parsed[1], width))
         return self._drawn[1]
 
-    def update(self, source: str) -> None:
-        self.source = source
-        self.refresh(layout=True)
-
     def show_latex(self, on: bool) -> None:
         """Math as Unicode (``on``) or as its LaTeX source."""
         if on != self.latex:

@@ -31,7 +31,7 @@ from chatthy.client.workspace import (
     format_workspace,
     gather,
     send_files,
-    source_request,
+    typed_source_request,
 )
 from chatthy.errors import ArgumentError, ChatthyError, NotFoundError
 
@@ -288,21 +288,10 @@ async def _attached(app: ChatthyApp, words: list[str]) -> None:
 
 
 def _source(action: str) -> WsHandler:
-    command = SOURCE_COMMANDS[action]
-    usage = f"/ws {action} {command.metavar}" + (" [count=N]" if command.counted else "")
-
     async def run(app: ChatthyApp, words: list[str]) -> None:
-        options = dict(w.partition("=")[::2] for w in words if w.startswith(("name=", "count=")))
-        rest = [w for w in words if not w.startswith(("name=", "count="))]
-        if not rest:
-            raise ArgumentError(f"what to fetch is needed: {usage} [name=NAME]")
-        count = options.get("count")
-        if count is not None and not (command.counted and count.isdigit()):
-            raise ArgumentError(f"count=N is a number, for arxiv and news: {usage}")
-        rpc, args = source_request(action, rest, options.get("name"), int(count) if count else None)
-        app.status.say(f"fetching {action} {' '.join(rest)}…", "busy")
-        info = await app.client.call(rpc, **args)
-        app.status.say(fetched_line(info))
+        rpc, args = typed_source_request(action, words)
+        app.status.say(f"fetching {action} {next(iter(args.values()))}…", "busy")
+        app.status.say(fetched_line(await app.client.call(rpc, **args)))
 
     return run
 

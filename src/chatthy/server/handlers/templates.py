@@ -1,10 +1,11 @@
 """RPCs of instruction templates: list them, and run one as a turn of a chat.
 
 A template runs on a workspace file (an attached one of that name first, else the stored
-one, benched or not), whose text is put into the instruction; or, without a file, on the
-chat so far, which is already in the context: the document is then a note that the text
-is the conversation above. The rendered instruction is the user's message of an ordinary
-turn, stored and streamed like ``chat``'s.
+one) or, without a file, on the chat so far. A document already in the context (the
+conversation, an active or attached file) is named by a note instead of copied into the
+instruction, so it is neither sent twice nor, for an attached file, stored; only a benched
+file's text is put into the instruction. The rendered instruction is the user's message of
+an ordinary turn, stored and streamed like ``chat``'s.
 """
 
 from __future__ import annotations
@@ -94,8 +95,9 @@ async def _document(ctx: Context, args: TemplateArgs, attached: list[TransientFi
                 "name a workspace file instead"
             )
         return CHAT_DOCUMENT
-    for file in attached:
-        if file.name == args.file:
-            return file.text
+    if any(file.name == args.file for file in attached):
+        return f"[The text is the attached workspace file '{args.file}', above.]"
     record = await ctx.server.store.get_workspace_file(ctx.profile, args.file)
+    if not record.benched:
+        return f"[The text is the workspace file '{args.file}', above.]"
     return record.text

@@ -9,9 +9,10 @@ lifts this for all of them (``true``) or for listed networks only.
 
 The fetcher then connects to the very address checked here (see ``fetch.py``), so a DNS
 answer that changes between the check and the connection (rebinding) is no way round.
-Not covered: addresses of NAT64 prefixes (``64:ff9b::/96``) that a NAT64 gateway on the
-server's network would translate to private IPv4, and HTTP proxies (the fetcher ignores
-the proxy environment variables, so none is used).
+NAT64 addresses (``64:ff9b::/96``) fall in ``::/8`` and are refused as reserved, public
+IPv4 inside them too (a NAT64-only server needs ``allow_private``). HTTP proxies are not
+used: the fetcher ignores the proxy environment variables. Only the first address a host
+resolves to is tried.
 """
 
 from __future__ import annotations
