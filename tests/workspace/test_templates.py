@@ -159,7 +159,7 @@ async def test_a_user_template_overrides_the_builtin_and_adds_new_ones(
     client = connect(live)
     listed = {t["name"]: t for t in await client.call("templates")}
     assert listed["summarise"]["description"] == "My own summary"
-    assert listed["summarise"]["origin"] == str(user_templates / "summarise.md")
+    assert listed["summarise"]["origin"] == "templates/summarise.md"
     assert listed["haiku"]["placeholders"] == ["topic"]
     await client.call("ws_add", name="a.md", text="Alpha.")
     await client.call("ws_bench", name="a.md")
@@ -177,6 +177,8 @@ async def test_a_broken_user_template_says_why_and_hides_the_builtin(
     listed = {t["name"]: t for t in await client.call("templates")}
     assert "not a plain name" in listed["explain"]["error"]
     assert "not UTF-8" in listed["latin"]["error"]
+    assert listed["latin"]["error"].startswith("templates/latin.md is not UTF-8")
+    assert not any(str(user_templates) in str(t) for t in listed.values())
     shown = format_templates(list(listed.values())).splitlines()
     assert any(line.startswith("explain    cannot be used: ") for line in shown)
     await client.call("ws_add", name="a.md", text="Alpha.")

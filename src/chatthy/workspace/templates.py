@@ -195,14 +195,16 @@ class Templates:
         return found
 
     def _add_file(self, path: Path) -> None:
+        # Named from the config dir, not by absolute path: every profile may list them.
+        label = f"templates/{path.name}"
         try:
             source = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
-            self._problem(path.stem, f"{path} is not UTF-8 text (byte {exc.start})")
+            self._problem(path.stem, f"{label} is not UTF-8 text (byte {exc.start})")
         except OSError as exc:
-            self._problem(path.stem, f"{path} cannot be read: {exc.strerror or exc}")
+            self._problem(path.stem, f"{label} cannot be read: {exc.strerror or exc}")
         else:
-            self._add(path.stem, source, str(path))
+            self._add(path.stem, source, label)
 
     def _add(self, name: str, source: str, origin: str) -> None:
         try:
