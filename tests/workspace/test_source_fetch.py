@@ -3,7 +3,11 @@ what it gets."""
 
 from __future__ import annotations
 
+import httpx
+
 from chatthy.workspace.sources import Fetcher, fetch_page
+from chatthy.workspace.sources.fetch import _GuardedTransport
+from chatthy.workspace.sources.guard import AddressPolicy
 from sources_upstream import SourcesUpstream
 
 
@@ -38,3 +42,21 @@ async def test_a_page_is_decoded_by_its_meta_charset(sources: SourcesUpstream) -
     async with Fetcher(sources.config()) as fetcher:
         document = await fetch_page(fetcher, f"{sources.base_url}/fr")
     assert "Le café est une boisson très appréciée" in document.text
+
+
+class _NothingThenTheFake(AddressPolicy):
+    """Resolves every host to an address where nothing listens, then to the fake's."""
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        return ["127.0.0.2", "127.0.0.1"]
+
+
+async def test_the_next_address_is_tried_when_one_cannot_be_reached(
+    sources: SourcesUpstream,
+) -> None:
+    sources.page("/end", "done", "text/plain")
+    transport = _GuardedTransport(_NothingThenTheFake(True))
+    async with httpx.AsyncClient(transport=transport) as client:
+        response = await client.get(f"http://example.test:{sources.port}/end")
+    assert response.text == "done"
+    assert sources.requests[-1].headers["host"] == f"example.test:{sources.port}"

@@ -128,4 +128,4 @@ def test_listed_networks_are_allowed_and_nothing_else() -> None:
 async def test_a_name_is_resolved_before_it_is_judged() -> None:
     with pytest.raises(SourceBlockedError, match=r"localhost: .* is a loopback address"):
         await AddressPolicy(False).resolve("localhost", 80)
-    assert await AddressPolicy(True).resolve("127.0.0.1", 80) == "127.0.0.1"
+    assert await AddressPolicy(True).resolve("127.0.0.1", 80) == ["127.0.0.1"]

@@ -92,12 +92,20 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
         if url.scheme not in ("http", "https"):
             raise SourceBlockedError(f"refused to fetch {url}: only http and https are fetched")
         host = url.raw_host.decode("ascii")
-        address = await self.policy.resolve(
+        addresses = await self.policy.resolve(
             host, url.port or (443 if url.scheme == "https" else 80)
         )
-        request.url = url.copy_with(host=address)
         if url.scheme == "https":
             request.extensions = {**request.extensions, "sni_hostname": host}
+        # Each checked address in turn, as a browser would: a host with an IPv6 address
+        # first is still reached from a server without IPv6.
+        for address in addresses[:-1]:
+            request.url = url.copy_with(host=address)
+            try:
+                return await self.inner.handle_async_request(request)
+            except httpx.ConnectError:
+                continue
+        request.url = url.copy_with(host=addresses[-1])
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:

@@ -11,8 +11,7 @@ The fetcher then connects to the very address checked here (see ``fetch.py``), s
 answer that changes between the check and the connection (rebinding) is no way round.
 NAT64 addresses (``64:ff9b::/96``) fall in ``::/8`` and are refused as reserved, public
 IPv4 inside them too (a NAT64-only server needs ``allow_private``). HTTP proxies are not
-used: the fetcher ignores the proxy environment variables. Only the first address a host
-resolves to is tried.
+used: the fetcher ignores the proxy environment variables.
 """
 
 from __future__ import annotations
@@ -69,9 +68,9 @@ class AddressPolicy:
             return ""
         return f"{address} is a {kind} address"
 
-    async def resolve(self, host: str, port: int) -> str:
-        """The address to connect to for ``host``: resolved off the event loop; every
-        address it has must be permitted.
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """The addresses to connect to for ``host``, in the resolver's order, each once:
+        resolved off the event loop; every address it has must be permitted.
 
         Raises:
             SourceConnectionError: the host does not resolve.
@@ -91,4 +90,4 @@ class AddressPolicy:
                     f"refused to fetch from {host}: {why} (allow_private under [sources] "
                     "in server.toml permits it)"
                 )
-        return str(addresses[0])
+        return list(dict.fromkeys(str(address) for address in addresses))
