@@ -47,13 +47,14 @@ async def test_add_a_folder_then_bench_and_delete_in_the_checklist(
     app = make_app(server)
     async with app.run_test(size=SIZE) as pilot:
         await wait_on_screen(pilot, "connected")
-        assert app.info.workspace_tokens == 0 and "(new chat)" in title_line(app)
+        await wait_for(pilot, lambda: "(new chat)" in title_line(app), what="the chat open")
+        assert app.info.workspace_tokens == 0
         await type_line(pilot, f"/ws add {notes}")
         await wait_on_screen(pilot, "added notes/plan.md")
         assert "scratch.tmp" not in screen_text(app)
         await wait_for(pilot, lambda: app.info.workspace_tokens > 0, what="workspace count")
         before = app.info.workspace_tokens
-        assert f"(new chat + {before} tokens)" in title_line(app)
+        await wait_for(pilot, lambda: f"(new chat + {before} tokens)" in title_line(app))
 
         await type_line(pilot, "/ws")
         await wait_for(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
@@ -86,7 +87,8 @@ async def test_add_a_folder_then_bench_and_delete_in_the_checklist(
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, WorkspaceScreen))
         await wait_for(pilot, lambda: app.info.workspace_tokens < before, what="count")
-        assert f"(new chat + {app.info.workspace_tokens} tokens)" in title_line(app)
+        after = app.info.workspace_tokens
+        await wait_for(pilot, lambda: f"(new chat + {after} tokens)" in title_line(app))
 
 
 async def test_the_delete_button_and_a_file_gone_elsewhere(
