@@ -20,6 +20,7 @@ from chatthy.errors import ConfigError
 
 __all__ = [
     "DEFAULT_SERVER",
+    "DEFAULT_THEME",
     "ClientConfig",
     "ProviderConfig",
     "ServerConfig",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 DEFAULT_SERVER = "tcp://127.0.0.1:23456"
+
+DEFAULT_THEME = "textual-dark"
+"""The full-screen client's theme when client.toml names none (or one Textual lacks)."""
 
 
 class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -123,7 +127,7 @@ class ClientConfig(msgspec.Struct, forbid_unknown_fields=True):
     timeout: float = 30.0
     server_key: str = ""
     """The server's CURVE public key (Z85), as `chatthy serve` prints it."""
-    theme: str = "textual-dark"
+    theme: str = DEFAULT_THEME
     """The full-screen client's colours: any Textual theme name."""
 
 

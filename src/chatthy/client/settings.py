@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatthy.config import DEFAULT_SERVER, ClientConfig, load_client_config
+from chatthy.config import DEFAULT_SERVER, DEFAULT_THEME, ClientConfig, load_client_config
 from chatthy.errors import ConfigError
 from chatthy.wire.curve import is_loopback
 
@@ -31,7 +31,7 @@ class Settings:
     prompt: str
     timeout: float
     server_key: bytes | None
-    theme: str = "textual-dark"
+    theme: str = DEFAULT_THEME
     """The full-screen client's Textual theme (checked by the client, not here)."""
 
 

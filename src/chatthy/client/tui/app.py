@@ -32,11 +32,10 @@ from chatthy.client.tui.output import ChatLog, ReplyView, UserMessage, text_of
 from chatthy.client.tui.prompt import PromptArea, PromptInput
 from chatthy.client.tui.render import warm_up
 from chatthy.client.tui.workspace import WS_SUBCOMMANDS, active_tokens
+from chatthy.config import DEFAULT_THEME
 from chatthy.errors import ArgumentError, ChatthyError, NotFoundError, ServerUnavailableError
 
-__all__ = ["DEFAULT_THEME", "ChatthyApp", "run_tui", "tui_app"]
-
-DEFAULT_THEME = "textual-dark"
+__all__ = ["ChatthyApp", "run_tui", "tui_app"]
 
 FIRST_PAGE = 24
 """How many of a chat's newest messages are shown when it is opened: a screenful or more,

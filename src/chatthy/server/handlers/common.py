@@ -16,6 +16,8 @@ from chatthy.store.base import ChatRecord
 __all__ = [
     "Id",
     "Limit",
+    "NameArg",
+    "NoArgs",
     "check_params",
     "ensure_chat",
     "not_running",
@@ -26,6 +28,17 @@ Id = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 """A message id as clients may send it (bounded so no store ever overflows)."""
 
 Limit = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+
+
+class NoArgs(msgspec.Struct, forbid_unknown_fields=True):
+    """The arguments of an RPC that takes none (any given is refused)."""
+
+
+class NameArg(msgspec.Struct, forbid_unknown_fields=True):
+    """The arguments of an RPC that takes just a ``name``."""
+
+    name: str
+
 
 RESERVED_PARAMS = frozenset({"model", "messages", "stream", "stream_options", "n", "system"})
 """Generation parameters a client may not set: the server decides these."""

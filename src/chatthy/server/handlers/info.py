@@ -9,13 +9,10 @@ import msgspec
 
 from chatthy.errors import ArgumentError, AuthError, ChatthyError, NotFoundError
 from chatthy.providers.base import Provider
+from chatthy.server.handlers.common import NoArgs
 from chatthy.server.rpc import Context, registry
 
 __all__: list[str] = []
-
-
-class NoArgs(msgspec.Struct, forbid_unknown_fields=True):
-    pass
 
 
 @registry.rpc()

@@ -5,18 +5,11 @@ from __future__ import annotations
 import msgspec
 
 from chatthy.errors import ConflictError, NotFoundError
+from chatthy.server.handlers.common import NameArg, NoArgs
 from chatthy.server.prompts import PromptInfo
 from chatthy.server.rpc import Context, registry
 
 __all__: list[str] = []
-
-
-class NoArgs(msgspec.Struct, forbid_unknown_fields=True):
-    pass
-
-
-class NameArg(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
 
 
 class SetArgs(msgspec.Struct, forbid_unknown_fields=True):

@@ -10,6 +10,7 @@ an ordinary turn, stored and streamed like ``chat``'s.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import msgspec
 
 from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.server.content import check_content
-from chatthy.server.handlers.common import check_params, ensure_chat, reserving
+from chatthy.server.handlers.common import NoArgs, check_params, ensure_chat, reserving
 from chatthy.server.rpc import Context, registry
 from chatthy.server.transient import TransientFile, transient_files
 from chatthy.server.turns import start_reply
@@ -27,10 +28,6 @@ __all__ = ["CHAT_DOCUMENT"]
 
 CHAT_DOCUMENT = "[The text is our conversation so far, above this message.]"
 """The document of a template run on the chat itself."""
-
-
-class NoArgs(msgspec.Struct, forbid_unknown_fields=True):
-    pass
 
 
 class TemplateArgs(msgspec.Struct, forbid_unknown_fields=True):
@@ -44,14 +41,15 @@ class TemplateArgs(msgspec.Struct, forbid_unknown_fields=True):
     params: dict[str, Any] | None = None
 
 
-def _templates(ctx: Context) -> Templates:
-    return Templates.load(Path(ctx.server.config.config_dir))
+async def _templates(ctx: Context) -> Templates:
+    """The templates as the files say now, read off the event loop."""
+    return await asyncio.to_thread(Templates.load, Path(ctx.server.config.config_dir))
 
 
 @registry.rpc()
 async def templates(ctx: Context, args: NoArgs) -> list[dict[str, Any]]:
     """List the instruction templates: name, description, placeholders and defaults."""
-    return _templates(ctx).describe()
+    return (await _templates(ctx)).describe()
 
 
 @registry.rpc()
@@ -60,7 +58,7 @@ async def template(ctx: Context, args: TemplateArgs) -> dict[str, Any]:
     chat so far; the reply streams into the chat like `chat`'s."""
     check_params(args.params)
     attached = transient_files(args.transient, ctx.server.config.server.max_workspace_file)
-    chosen = _templates(ctx).get(args.name)
+    chosen = (await _templates(ctx)).get(args.name)
     document = await _document(ctx, args, attached)
     question = chosen.render(args.args, document)
     check_content(question)

@@ -12,18 +12,11 @@ import msgspec
 
 from chatthy.context import count_tokens
 from chatthy.errors import ArgumentError
+from chatthy.server.handlers.common import NameArg, NoArgs
 from chatthy.server.rpc import Context, registry
 from chatthy.store.base import WorkspaceFileRecord
 
 __all__ = ["check_size", "describe_file", "human_size", "store_file"]
-
-
-class NoArgs(msgspec.Struct, forbid_unknown_fields=True):
-    pass
-
-
-class NameArg(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
 
 
 class AddArgs(msgspec.Struct, forbid_unknown_fields=True):
