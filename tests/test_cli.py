@@ -18,12 +18,20 @@ from helpers import ClientMaker, ServerFactory, openai_provider
 from upstream import Reply, Upstream
 
 
+# As from a terminal: Ctrl-C raises KeyboardInterrupt even where the test runner was
+# started in the background (which leaves SIGINT ignored for every child).
+AS_FROM_A_TERMINAL = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('chatthy', run_name='__main__', alter_sys=True)"
+)
+
+
 async def spawn(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
     """``chatthy ARGS`` as a real process, its stdin an open pipe."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
-        "-m",
-        "chatthy",
+        "-c",
+        AS_FROM_A_TERMINAL,
         *args,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
