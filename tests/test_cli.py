@@ -17,7 +17,6 @@ from chatthy.server.app import Server
 from helpers import ClientMaker, ServerFactory, openai_provider
 from upstream import Reply, Upstream
 
-
 # As from a terminal: Ctrl-C raises KeyboardInterrupt even where the test runner was
 # started in the background (which leaves SIGINT ignored for every child).
 AS_FROM_A_TERMINAL = (

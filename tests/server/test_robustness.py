@@ -36,6 +36,25 @@ async def test_edit_that_cannot_fit_changes_nothing(
     assert (await turn(client, "c", "next")).text == "still works"
 
 
+async def test_a_message_too_long_leaves_no_new_chat_and_an_old_one_as_it_was(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    srv = await servers.start(
+        {"small": openai_provider(upstream, context_length=300, max_tokens=100)}
+    )
+    client = connect(srv)
+    with pytest.raises(ArgumentError, match="provider accepts"):
+        await client.start("chat", "new", text="word " * 2000)
+    assert await client.call("chats") == []
+    upstream.push(Reply(chunks=["short answer"]))
+    await turn(client, "old", "short question")
+    before = await contents(client, "old")
+    with pytest.raises(ArgumentError, match="provider accepts"):
+        await client.start("chat", "old", text="word " * 2000)
+    assert await contents(client, "old") == before
+    assert [c["name"] for c in await client.call("chats")] == ["old"]
+
+
 async def test_regenerate_with_provider_gone_changes_nothing(
     server: Server, connect: ClientMaker
 ) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import msgspec
 
-from chatthy.errors import ArgumentError, ConflictError, NotFoundError
+from chatthy.errors import ArgumentError, ChatthyError, ConflictError, NotFoundError
 from chatthy.server.rpc import Context
 from chatthy.server.streams import Stream
 from chatthy.store.base import ChatRecord
@@ -18,6 +18,7 @@ __all__ = [
     "Limit",
     "NameArg",
     "NoArgs",
+    "chat_for_turn",
     "check_params",
     "ensure_chat",
     "not_running",
@@ -76,6 +77,32 @@ async def ensure_chat(
             ctx.profile, name, personality=prompt, provider=provider, model=model
         )
     return chat
+
+
+@contextlib.asynccontextmanager
+async def chat_for_turn(
+    ctx: Context,
+    name: str,
+    *,
+    prompt: str | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+) -> AsyncIterator[ChatRecord]:
+    """``ensure_chat`` for a turn about to start: a chat made here is removed again when
+    the turn is refused (it does not fit, say), so that a refusal leaves nothing behind."""
+    try:
+        await ctx.server.store.get_chat(ctx.profile, name)
+        made = False
+    except NotFoundError:
+        made = True
+    record = await ensure_chat(ctx, name, prompt=prompt, provider=provider, model=model)
+    try:
+        yield record
+    except ChatthyError:
+        if made:
+            with contextlib.suppress(ChatthyError):
+                await ctx.server.store.delete_chat(ctx.profile, name)
+        raise
 
 
 def not_running(ctx: Context, chat: str) -> None:

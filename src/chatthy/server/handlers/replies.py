@@ -9,7 +9,7 @@ import msgspec
 
 from chatthy.errors import NotFoundError
 from chatthy.server.content import check_content
-from chatthy.server.handlers.common import Id, check_params, ensure_chat, reserving
+from chatthy.server.handlers.common import Id, chat_for_turn, check_params, reserving
 from chatthy.server.rpc import Context, registry
 from chatthy.server.transient import TransientFile, transient_files
 from chatthy.server.turns import plan, start_reply
@@ -38,18 +38,18 @@ async def chat(ctx: Context, args: ChatArgs) -> dict[str, Any]:
     check_params(args.params)
     attached = transient_files(args.transient, ctx.server.config.server.max_workspace_file)
     with reserving(ctx, args.chat) as stream:
-        record = await ensure_chat(
+        async with chat_for_turn(
             ctx, args.chat, prompt=args.prompt, provider=args.provider, model=args.model
-        )
-        return await start_reply(
-            ctx.server,
-            stream,
-            ctx.conn,
-            record,
-            args.params,
-            question=content,
-            transient=attached,
-        )
+        ) as record:
+            return await start_reply(
+                ctx.server,
+                stream,
+                ctx.conn,
+                record,
+                args.params,
+                question=content,
+                transient=attached,
+            )
 
 
 class RegenerateArgs(msgspec.Struct, forbid_unknown_fields=True):

@@ -18,7 +18,7 @@ import msgspec
 
 from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.server.content import check_content
-from chatthy.server.handlers.common import NoArgs, check_params, ensure_chat, reserving
+from chatthy.server.handlers.common import NoArgs, chat_for_turn, check_params, reserving
 from chatthy.server.rpc import Context, registry
 from chatthy.server.transient import TransientFile, transient_files
 from chatthy.server.turns import start_reply
@@ -63,16 +63,16 @@ async def template(ctx: Context, args: TemplateArgs) -> dict[str, Any]:
     question = chosen.render(args.args, document)
     check_content(question)
     with reserving(ctx, args.chat) as stream:
-        record = await ensure_chat(ctx, args.chat)
-        return await start_reply(
-            ctx.server,
-            stream,
-            ctx.conn,
-            record,
-            args.params,
-            question=question,
-            transient=attached,
-        )
+        async with chat_for_turn(ctx, args.chat) as record:
+            return await start_reply(
+                ctx.server,
+                stream,
+                ctx.conn,
+                record,
+                args.params,
+                question=question,
+                transient=attached,
+            )
 
 
 async def _document(ctx: Context, args: TemplateArgs, attached: list[TransientFile]) -> str:
