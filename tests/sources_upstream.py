@@ -93,6 +93,8 @@ class SourcesUpstream(Upstream):
         self.articles: list[Article] = []
         self.news: dict[str, list[Story]] = {}
         """Search words → the stories found (a query matches a key it contains)."""
+        self.wiki_rest_only = False
+        """Play a wiki that answers only its REST API (``/w/api.php`` is not there)."""
 
     def page(
         self,
@@ -138,7 +140,10 @@ class SourcesUpstream(Upstream):
             _send(writer, *self._timedtext(query))
         elif split.path == "/api/query":
             _send(writer, 200, self._atom(query).encode(), "application/atom+xml; charset=utf-8")
-        elif split.path == "/w/api.php":
+        elif split.path.startswith("/api/rest_v1/page/summary/"):
+            title = urllib.parse.unquote(split.path.rsplit("/", 1)[1])
+            _send(writer, *self._wiki_summary(title))
+        elif split.path == "/w/api.php" and not self.wiki_rest_only:
             _send(
                 writer,
                 200,
@@ -312,6 +317,38 @@ class SourcesUpstream(Upstream):
             }
         result["pages"] = [page]
         return {"batchcomplete": True, "query": result}
+
+    def _wiki_summary(self, title: str) -> tuple[int, bytes, str]:
+        """The REST API's ``page/summary``: a redirect to the article's own title, 404
+        (a problem document) when there is none."""
+        normal = title[:1].upper() + title[1:].replace(" ", "_")
+        named = normal.replace("_", " ")
+        article = next((a for a in self.articles if named in (a.title, *a.aliases)), None)
+        if article is None:
+            problem = {
+                "type": "https://mediawiki.org/wiki/HyperSwitch/errors/not_found",
+                "title": "Not found.",
+                "method": "get",
+                "detail": "Page or revision not found.",
+                "uri": f"/en.wikipedia.org/v1/page/summary/{normal}",
+            }
+            return 404, msgspec.json.encode(problem), "application/problem+json"
+        own = article.title.replace(" ", "_")
+        url = f"{self.base_url}/wiki/{urllib.parse.quote(own)}"
+        summary = {
+            "type": "standard",
+            "title": own,
+            "displaytitle": f'<span class="mw-page-title-main">{article.title}</span>',
+            "titles": {"canonical": own, "normalized": article.title},
+            "pageid": 12345,
+            "lang": "en",
+            "dir": "ltr",
+            "description": "a test article",
+            "content_urls": {"desktop": {"page": url}, "mobile": {"page": url}},
+            "extract": article.extract.split("\n\n", 1)[0],
+            "extract_html": "<p>…</p>",
+        }
+        return 200, msgspec.json.encode(summary), "application/json; charset=utf-8"
 
     # -- Google News -------------------------------------------------------------
 

@@ -451,6 +451,22 @@ async def test_wikipedia_missing_and_invalid_titles(client: Client) -> None:
     await refused(client, ArgumentError, "is no Wikipedia title", "ws_wikipedia", title="a<b")
 
 
+async def test_wikipedia_without_the_action_api_takes_the_rest_summary(
+    client: Client, fake: SourcesUpstream
+) -> None:
+    fake.wiki_rest_only = True
+    added = await client.call("ws_wikipedia", title="camelopard")
+    assert (added["name"], added["source"]) == (
+        "wikipedia-Giraffe",
+        f"{fake.base_url}/wiki/Giraffe",
+    )
+    text = (await client.call("ws_show", name="wikipedia-Giraffe"))["text"]
+    assert text == "Giraffe\n\nThe giraffe is a large African hoofed mammal.\n"
+    await client.call("ws_drop", name="wikipedia-Giraffe")
+    message = await refused(client, NotFoundError, None, "ws_wikipedia", title="no such thing")
+    assert message == "no Wikipedia article 'no such thing'"
+
+
 # -- news ----------------------------------------------------------------------------
 
 

@@ -3,7 +3,8 @@
 Asked of the wiki's action API (``{wikipedia_base}/w/api.php``, ``prop=extracts`` with
 ``explaintext``, redirects followed) rather than the REST API's ``page/summary``, which
 gives only the lead paragraph: a workspace file is there to give the model the article.
-Section headings come as ``== Heading ==`` lines. The wiki's language is its host
+Section headings come as ``== Heading ==`` lines. A wiki (or mirror) without the action
+API gets the REST summary instead, the lead alone. The wiki's language is its host
 (``wikipedia_base = "https://de.wikipedia.org"``).
 """
 
@@ -41,13 +42,40 @@ async def fetch_wikipedia(fetcher: Fetcher, title: str) -> Document:
         "format": "json",
         "formatversion": "2",
     }
-    page = _page((await fetcher.get(f"{base}/w/api.php", params=params)).json(), title)
+    try:
+        answer = (await fetcher.get(f"{base}/w/api.php", params=params)).json()
+    except NotFoundError:
+        return await _summary(fetcher, base, title.strip())
+    page = _page(answer, title)
     found = str(page.get("title") or title.strip())
     extract = str(page.get("extract") or "").strip()
     if not extract:
         raise NotFoundError(f"the Wikipedia article '{found}' has no text")
     url = page.get("fullurl") or f"{base}/wiki/{urllib.parse.quote(found.replace(' ', '_'))}"
     return Document(named("wikipedia", label(found)), f"{found}\n\n{extract}\n", str(url))
+
+
+async def _summary(fetcher: Fetcher, base: str, title: str) -> Document:
+    """The REST API's summary of ``title`` (the lead section), for a wiki whose action
+    API is not there."""
+    path = urllib.parse.quote(title.replace(" ", "_"), safe="")
+    try:
+        answer = (await fetcher.get(f"{base}/api/rest_v1/page/summary/{path}")).json()
+    except NotFoundError:
+        raise NotFoundError(f"no Wikipedia article '{title}'") from None
+    if not isinstance(answer, dict) or not isinstance(answer.get("extract"), str):
+        raise SourceError("Wikipedia answered in an unexpected shape")
+    titles = answer.get("titles")
+    found = str((titles or {}).get("normalized") or answer.get("title") or title)
+    found = found.replace("_", " ")
+    extract = answer["extract"].strip()
+    if not extract:
+        raise NotFoundError(f"the Wikipedia article '{found}' has no text")
+    try:
+        url = str(answer["content_urls"]["desktop"]["page"])
+    except (KeyError, TypeError):
+        url = f"{base}/wiki/{urllib.parse.quote(found.replace(' ', '_'))}"
+    return Document(named("wikipedia", label(found)), f"{found}\n\n{extract}\n", url)
 
 
 def _page(answer: Any, title: str) -> dict[str, Any]:
