@@ -91,6 +91,13 @@ class TransientWorkspace:
             found.notices += part.notices
         return found
 
+    def tokens(self) -> int:
+        """The tokens the attached files hold now, counted as the server counts a
+        workspace file's (for the title's workspace figure between turns)."""
+        from chatthy.context.tokens import count_tokens
+
+        return sum(count_tokens(f.text) for f in self.read().files) if self._paths else 0
+
     def payload(self) -> tuple[list[dict[str, str]], list[str]]:
         """The files as a request's ``transient`` list, and the notices not given before
         (a file skipped turn after turn is told once; again if it comes back and goes)."""

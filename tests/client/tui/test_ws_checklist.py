@@ -8,6 +8,7 @@ import pytest
 from textual.widgets import SelectionList
 
 from chatthy.client.tui.workspace import WorkspaceScreen
+from chatthy.context.tokens import count_tokens
 from chatthy.server.app import Server
 from helpers import ClientMaker, ServerFactory, openai_provider
 from sources_upstream import Article, SourcesUpstream
@@ -164,6 +165,8 @@ async def test_attached_file_is_read_fresh_each_turn(
         await wait_on_screen(pilot, "connected")
         await type_line(pilot, f"/ws attach {draft}")
         await wait_on_screen(pilot, f"attached {draft}: 1 file")
+        attached = count_tokens("first draft: the cat sat")
+        await wait_for(pilot, lambda: f"(new chat + {attached} tokens)" in title_line(app))
         await type_line(pilot, "read it")
         await wait_on_screen(pilot, "upstream: read it")
         assert "first draft: the cat sat" in _sent(upstream)
@@ -176,6 +179,7 @@ async def test_attached_file_is_read_fresh_each_turn(
         await wait_on_screen(pilot, f"{draft}  1 file(s)")
         await type_line(pilot, "/ws detach")
         await wait_for(pilot, lambda: f"detached {draft}" in status_line(app))
+        await wait_for(pilot, lambda: " + 0 tokens)" in title_line(app))
         await wait_for(pilot, lambda: app.live is None)
         await type_line(pilot, "without it")
         await wait_for(pilot, lambda: len(upstream.requests) == 3)

@@ -344,8 +344,11 @@ class ChatthyApp(App[int]):
         self.info.tokens = None if tokens is None else int(tokens) - workspace
 
     async def refresh_workspace(self) -> None:
-        """Count the workspace's active files again for the title (after a /ws change)."""
-        self.info.workspace_tokens = active_tokens(await self.client.call("ws_list"))
+        """Count the workspace's active files and the attached ones again for the title
+        (after a /ws change)."""
+        stored = active_tokens(await self.client.call("ws_list"))
+        attached = await asyncio.to_thread(self.client.transient.tokens)
+        self.info.workspace_tokens = stored + attached
         self.show_title()
 
     async def refresh_title(self) -> None:

@@ -275,12 +275,14 @@ async def _attach(app: ChatthyApp, words: list[str]) -> None:
         found = await asyncio.to_thread(app.client.transient.attach, word)
         lines += [attached_line(word, found), *found.notices]
     await app.output.add_notice("\n".join(lines))
+    await app.refresh_workspace()
 
 
 async def _detach(app: ChatthyApp, words: list[str]) -> None:
     transient = app.client.transient
     detached = [p for word in words for p in transient.detach(word)] or transient.detach()
     app.status.say(f"detached {', '.join(map(str, detached)) or 'nothing'}")
+    await app.refresh_workspace()
 
 
 async def _attached(app: ChatthyApp, words: list[str]) -> None:
