@@ -159,13 +159,14 @@ async def test_ws_add_with_only_skipped_files_fails(live: Server, docs: Path) ->
     assert err.splitlines()[-1] == "chatthy: nothing added to the workspace"
 
 
-async def test_repl_ws_add_list_bench_show_drop(live: Server, docs: Path) -> None:
+async def test_repl_ws_add_list_bench_show_rename_drop(live: Server, docs: Path) -> None:
     lines = [
         f"/ws add {docs / 'readme.md'} {docs / 'logo.png'}",
         "/ws bench readme.md",
         "/ws list",
-        "/ws show readme.md",
-        "/ws drop readme.md",
+        "/ws rename readme.md intro.md",
+        "/ws show intro.md",
+        "/ws drop intro.md",
         "/ws list",
         "/quit",
     ]
@@ -174,8 +175,9 @@ async def test_repl_ws_add_list_bench_show_drop(live: Server, docs: Path) -> Non
     assert "added readme.md (" in out
     assert f"skipped {docs / 'logo.png'}: binary file" in err
     assert "benched" in out and "0 tokens sent with every turn" in out
+    assert "readme.md is now intro.md" in out
     assert "# Read me" in out
-    assert "drop: readme.md\nr> the workspace is empty" in out
+    assert "drop: intro.md\nr> the workspace is empty" in out
 
 
 def test_typed_source_requests_take_name_and_count() -> None:

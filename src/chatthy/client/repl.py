@@ -50,7 +50,7 @@ Type a message and press Enter to chat. Commands:
 """
 
 WS_USAGE = (
-    "usage: /ws list | /ws add PATH… | /ws show|bench|restore|drop NAME | "
+    "usage: /ws list | /ws add PATH… | /ws show|bench|restore|drop NAME | /ws rename NAME NEW | "
     "/ws url|youtube|arxiv|wikipedia|news WHAT… | /ws attach PATH… | /ws detach [PATH…] | "
     "/ws attached"
 )
@@ -90,12 +90,13 @@ async def _command(client: Client, chat: str, line: str) -> str:
     return chat
 
 
-_STORED = frozenset({"list", "add", "show", "bench", "restore", "drop", *SOURCE_COMMANDS})
+_STORED = frozenset({"list", "add", "show", "bench", "restore", "drop", "rename", *SOURCE_COMMANDS})
 """``/ws`` subcommands about the stored workspace (the others are about attachments)."""
 
 
 async def _stored(client: Client, words: list[str]) -> None:
-    """``/ws list|add PATH…|show NAME|bench NAME|restore NAME|drop NAME|SOURCE WHAT…``."""
+    """``/ws list|add PATH…|show NAME|bench NAME|restore NAME|drop NAME|rename NAME NEW|
+    SOURCE WHAT…``."""
     action, rest = words[0], words[1:]
     if action == "list":
         print(format_workspace(await client.call("ws_list")))
@@ -113,6 +114,9 @@ async def _stored(client: Client, words: list[str]) -> None:
     elif len(rest) == 1 and action in ("bench", "restore", "drop"):
         await client.call(f"ws_{action}", name=rest[0])
         print(f"{action}: {rest[0]}")
+    elif action == "rename" and len(rest) == 2:
+        renamed = await client.call("ws_rename", name=rest[0], new=rest[1])
+        print(f"{rest[0]} is now {renamed['name']}")
     else:
         raise ArgumentError(WS_USAGE)
 
