@@ -169,7 +169,7 @@ async def test_a_user_template_overrides_the_builtin_and_adds_new_ones(
 
 
 async def test_a_broken_user_template_says_why_and_hides_the_builtin(
-    live: Server, connect: ClientMaker, user_templates: Path
+    live: Server, connect: ClientMaker, user_templates: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (user_templates / "explain.md").write_text("Explain {0}")
     (user_templates / "latin.md").write_bytes("caf\xe9".encode("latin-1"))
@@ -182,8 +182,11 @@ async def test_a_broken_user_template_says_why_and_hides_the_builtin(
     shown = format_templates(list(listed.values())).splitlines()
     assert any(line.startswith("explain    cannot be used: ") for line in shown)
     await client.call("ws_add", name="a.md", text="Alpha.")
+    caplog.clear()
     with pytest.raises(ConfigError, match=r"template 'explain' cannot be used: .*explain\.md"):
         await client.start("template", "c", name="explain", file="a.md")
+    await client.call("templates")
+    assert not [r for r in caplog.records if "cannot be used" in r.getMessage()]  # logged once
 
 
 async def test_an_unknown_template_lists_the_names(live: Server, connect: ClientMaker) -> None:

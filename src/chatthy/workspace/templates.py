@@ -26,6 +26,8 @@ from chatthy.errors import ArgumentError, ConfigError, NotFoundError
 __all__ = ["DOCUMENT", "Template", "Templates", "parse_template"]
 
 log = logging.getLogger("chatthy.server")
+_LOGGED: set[tuple[str, str]] = set()
+"""The template problems already logged by this process (name, why)."""
 
 DOCUMENT = "text"
 """The placeholder the document goes into."""
@@ -216,7 +218,9 @@ class Templates:
         self.templates[name] = template
 
     def _problem(self, name: str, why: str) -> None:
-        log.warning("template %s cannot be used: %s", name, why)
+        if (name, why) not in _LOGGED:  # templates are read on every call: log news only
+            _LOGGED.add((name, why))
+            log.warning("template %s cannot be used: %s", name, why)
         self.templates.pop(name, None)
         self.problems[name] = why
 
