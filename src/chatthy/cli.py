@@ -85,6 +85,23 @@ def _parser() -> argparse.ArgumentParser:
         help="the message; a word '-' is replaced by stdin; with no TEXT, stdin is the message",
     )
 
+    p = sub.add_parser(
+        "template",
+        help="run an instruction template (summarise, translate, …), stream the reply",
+        description="Run the instruction template NAME on FILE, a local file (sent for "
+        "this turn only, never stored) or else a workspace file, or, without FILE, on the "
+        "chat named by --chat. key=value words fill the template's placeholders "
+        "(`chatthy templates` lists them). The reply streams to stdout and is stored in the "
+        "chat (a new one without --chat). Exit status as for ask.",
+    )
+    _client_flags(p)
+    p.add_argument("--chat", help="the chat to run it on (without FILE) and to store it in")
+    p.add_argument("name", help="the template: summarise, extract, explain, critique, …")
+    p.add_argument("words", nargs="*", metavar="FILE|key=value")
+
+    p = sub.add_parser("templates", help="list the instruction templates and their placeholders")
+    _client_flags(p)
+
     p = sub.add_parser("chats", help="list your chats")
     _client_flags(p)
     p.add_argument("--personality", help="only chats of this personality")
@@ -239,6 +256,20 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_template(args: argparse.Namespace) -> int:
+    from chatthy.client.commands import run_template
+
+    return int(_run(run_template(_settings(args), [args.name, *args.words], chat=args.chat)))
+
+
+def _cmd_templates(args: argparse.Namespace) -> int:
+    from chatthy.client.commands import list_templates
+    from chatthy.client.templates import format_templates
+
+    print(format_templates(_run(list_templates(_settings(args)))))
+    return 0
+
+
 def _cmd_chats(args: argparse.Namespace) -> int:
     from chatthy.client.commands import format_chats, list_chats
 
@@ -361,6 +392,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": _cmd_serve,
     "ask": _cmd_ask,
+    "template": _cmd_template,
+    "templates": _cmd_templates,
     "chats": _cmd_chats,
     "export": _cmd_export,
     "import": _cmd_import,

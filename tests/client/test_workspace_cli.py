@@ -11,7 +11,7 @@ from chatthy.errors import ArgumentError
 from chatthy.server.app import Server
 from helpers import ServerFactory, openai_provider
 from test_cli import chatthy
-from upstream import Upstream
+from upstream import Reply, Upstream
 
 
 @pytest.fixture
@@ -193,3 +193,68 @@ def test_typed_source_requests_take_name_and_count() -> None:
         typed_source_request("url", ["https://example.com", "count=2"])
     with pytest.raises(ArgumentError, match="what to fetch is needed: /ws arxiv"):
         typed_source_request("arxiv", ["count=2"])
+
+
+# -- chatthy template / templates -----------------------------------------------------
+
+
+def _asked(upstream: Upstream) -> str:
+    """The last user message the provider was sent."""
+    messages = upstream.requests[-1].body["messages"]
+    return str([m for m in messages if m["role"] == "user"][-1]["content"])
+
+
+async def test_template_on_a_local_file_streams_and_stores_nothing_of_the_file(
+    live: Server, upstream: Upstream, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.md"
+    report.write_text("Sales rose by 42 giraffes.\n")
+    upstream.push(Reply(chunks=["- ", "giraffe sales up"]))
+    code, out, err = await chatthy(
+        "template", "summarise", str(report), "style=bullets", "--chat", "s"
+    )
+    assert (code, out, err) == (0, "- giraffe sales up\n", "")
+    assert "Sales rose by 42 giraffes." in str(upstream.requests[-1].body["messages"])
+    assert "bullet" in _asked(upstream).lower()
+    code, out, _ = await chatthy("ws", "list")
+    assert "report.md" not in out
+    code, out, _ = await chatthy("export", "s")
+    assert "giraffe sales up" in out
+
+
+async def test_template_on_a_workspace_file_and_on_a_chat(
+    live: Server, upstream: Upstream, tmp_path: Path
+) -> None:
+    code, _, err = await chatthy("ws", "add", "okapi-facts-xyz.md", stdin=b"Okapis are shy.")
+    assert code == 0, err
+    code, out, err = await chatthy("template", "explain", "okapi-facts-xyz.md", "--chat", "k")
+    assert code == 0, err
+    assert "Okapis are shy." in str(upstream.requests[-1].body["messages"])
+    code, out, err = await chatthy("template", "summarise", "--chat", "k")
+    assert code == 0, err
+    assert out.startswith("upstream: ")
+
+
+async def test_template_failures_are_one_line(live: Server, tmp_path: Path) -> None:
+    code, out, err = await chatthy("template", "summarise")
+    assert (code, out) == (1, "")
+    assert err == "chatthy: give a FILE to run the template on, or --chat CHAT for a chat\n"
+    code, _, err = await chatthy("template", "sumarise", "x.md", "--chat", "c")
+    assert code == 1 and err.startswith("chatthy: no template 'sumarise' (templates: ")
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    code, _, err = await chatthy("template", "explain", str(tmp_path / "logo.png"))
+    assert (code, err) == (
+        1,
+        f"chatthy: {tmp_path / 'logo.png'} cannot be sent: "
+        f"skipped {tmp_path / 'logo.png'}: binary file\n",
+    )
+    code, out, _ = await chatthy("chats")
+    assert "sumarise" not in out and "ask " not in out  # refused turns leave no chat
+
+
+async def test_templates_lists_names_and_placeholders(live: Server) -> None:
+    code, out, err = await chatthy("templates")
+    assert code == 0, err
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert {"summarise", "extract", "explain", "critique", "translate"} <= set(lines)
+    assert "[style='paragraph']" in lines["summarise"]

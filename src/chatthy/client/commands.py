@@ -1,4 +1,5 @@
-"""The one-shot client commands: ask, chats, export, import (scriptable, exit codes)."""
+"""The one-shot client commands: ask, template, chats, export, import (scriptable, exit
+codes)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import IO, Any
 
 from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.client.settings import Settings
-from chatthy.errors import ChatthyError
+from chatthy.client.templates import template_request
+from chatthy.errors import ArgumentError, ChatthyError
 from chatthy.wire.messages import Event
 from chatthy.wire.signing import derive_key
 
@@ -25,8 +27,10 @@ __all__ = [
     "format_chats",
     "import_file",
     "list_chats",
+    "list_templates",
     "print_stream",
     "read_text_file",
+    "run_template",
 ]
 
 
@@ -125,7 +129,8 @@ async def ask(
         for path in attach:
             for notice in client.transient.attach(path).notices:
                 sys.stderr.write(notice + "\n")
-        stream, _ = await client.start(
+        return await _stream_turn(
+            client,
             "chat",
             chat or default_chat_name(),
             text=text,
@@ -133,11 +138,44 @@ async def ask(
             prompt=prompt,
             model=model,
         )
-        try:
-            end = await print_stream(stream, sys.stdout, sys.stderr)
-        except (asyncio.CancelledError, KeyboardInterrupt, Exception):
-            await _cancel(client, stream.chat)
-            raise
+
+
+async def run_template(settings: Settings, words: list[str], *, chat: str | None) -> int:
+    """``chatthy template NAME [FILE] key=value…``: run an instruction template on FILE
+    (a local file, sent for this turn only and never stored; else a workspace file) or,
+    without one, on ``chat``; stream the reply to stdout. Returns the exit status.
+
+    Raises:
+        ChatthyError: no NAME, no FILE and no ``chat``, a local FILE that cannot be sent
+            (binary, too large, a folder), or as :func:`ask`.
+    """
+    request = template_request(words)
+    local = request["file"] is not None and Path(request["file"]).expanduser().exists()
+    if request["file"] is None and chat is None:
+        raise ArgumentError("give a FILE to run the template on, or --chat CHAT for a chat")
+    async with connect(settings) as client:
+        if local:
+            found = client.transient.attach(request["file"])
+            if len(found.files) != 1:
+                why = "; ".join(found.notices) or "a folder"
+                raise ArgumentError(f"{request['file']} cannot be sent: {why}")
+            request["file"] = found.files[0].name
+        return await _stream_turn(client, "template", chat or default_chat_name(), **request)
+
+
+async def _stream_turn(client: Client, method: str, chat: str, **args: Any) -> int:
+    """Start a reply (``chat``, ``template``) and print it as it comes; on Ctrl-C it is
+    cancelled on the server before the interruption goes on. Returns 0.
+
+    Raises:
+        ChatthyError: the turn was refused, or the reply did not complete.
+    """
+    stream, _ = await client.start(method, chat, **args)
+    try:
+        end = await print_stream(stream, sys.stdout, sys.stderr)
+    except (asyncio.CancelledError, KeyboardInterrupt, Exception):
+        await _cancel(client, stream.chat)
+        raise
     if error := failure_of(end):
         raise error
     return 0
@@ -148,6 +186,12 @@ async def _cancel(client: Client, chat: str) -> None:
     user is leaving anyway."""
     with contextlib.suppress(Exception):
         await asyncio.wait_for(client.call("cancel", chat=chat), 2.0)
+
+
+async def list_templates(settings: Settings) -> list[dict[str, Any]]:
+    async with connect(settings) as client:
+        result: list[dict[str, Any]] = await client.call("templates")
+        return result
 
 
 async def list_chats(settings: Settings, personality: str | None) -> list[dict[str, Any]]:
