@@ -100,6 +100,29 @@ async def test_c_copies_the_block_at_the_search_match(
         assert app.output.visual
 
 
+async def test_search_and_c_reach_a_reply_while_it_streams(
+    servers: ServerFactory, upstream: Upstream
+) -> None:
+    first, rest = THREE_BLOCKS.split("Or in Python:")
+    upstream.push(Reply(chunks=[first, "Or in Python:" + rest], stall_after=1))
+    app = make_app(await servers.start({"up": openai_provider(upstream)}))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await type_line(pilot, "how many files?")
+        await wait_on_screen(pilot, "ls | wc -l")
+        assert app.live is not None  # the reply is still streaming
+        written = terminal_output(app)
+        await pilot.press("shift+tab", "slash", *"wc", "enter")
+        await wait_for(pilot, lambda: "match 1 of 1 for 'wc'" in status_line(app))
+        await wait_for(pilot, lambda: highlighted(app, MATCH) == ["wc"])
+        await pilot.press("c")
+        await wait_on_screen(pilot, "copied the code block 2 of 2 on screen (11 characters)")
+        assert osc52(written) == ["ls | wc -l\n"]
+        shown = " ".join(highlighted(app, COPIED))  # around the match drawn over it
+        assert "ls |" in shown and "-l" in shown and "ls -la" not in shown
+        assert app.live is not None
+
+
 async def test_c_with_no_code_block_on_screen_says_so(
     servers: ServerFactory, upstream: Upstream
 ) -> None:

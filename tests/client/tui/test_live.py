@@ -6,9 +6,10 @@ import io
 
 from rich.console import Console
 from rich.markdown import Markdown
+from textual.app import App
 
-from chatthy.client.tui.live import finished_upto
-from chatthy.client.tui.render import markdown_strips
+from chatthy.client.tui.live import LiveMarkdown, finished_upto
+from chatthy.client.tui.render import markdown_content, markdown_document, markdown_strips
 
 REPLY = """# Plan
 
@@ -56,7 +57,8 @@ def blocks_as_streamed(text: str, chunk: int) -> list[str]:
 
 
 def lines(source: str, width: int, follows: bool = False, trim: bool = True) -> list[str]:
-    return [strip.text for strip in markdown_strips(source, width, follows=follows, trim=trim)]
+    strips, _ = markdown_strips(source, width, follows=follows, trim=trim)
+    return [strip.text for strip in strips]
 
 
 def test_blocks_are_cut_between_paragraphs_never_in_a_list_or_a_fence() -> None:
@@ -97,3 +99,20 @@ def test_messages_are_drawn_as_rich_draws_markdown() -> None:
     while not rich[-1]:
         rich.pop()
     assert lines(REPLY, 60) == rich
+
+
+async def test_a_streaming_reply_offers_the_lines_and_code_blocks_it_will_have() -> None:
+    """What search, visual selection and ``c`` see of a reply while it streams: the lines
+    and code blocks of the whole reply, once all of it came in chunks."""
+    app: App[None] = App()
+    async with app.run_test(size=(64, 80)) as pilot:
+        live = LiveMarkdown()
+        await app.mount(live)
+        for start in range(0, len(REPLY), 5):
+            live.append(REPLY[start : start + 5])
+        await pilot.pause(0.2)
+        whole, _, spans = markdown_content(markdown_document(REPLY), live.content_region.width)
+        assert live.lines() == whole.plain.split("\n")
+        assert live.code_spans() == spans
+    codes = [s.code.rstrip("\n") for s in spans]
+    assert codes == ["def f(x):\n\n    return x + 1", "an indented code block"]

@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input
 
+from chatthy.client.tui.live import LiveMarkdown
 from chatthy.client.tui.render import CodeSpan, MarkdownText
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Hit",
     "Row",
     "SearchBar",
+    "Shown",
     "code_blocks_in",
     "find_all",
     "mark",
@@ -39,11 +41,15 @@ COPIED = "on #2a5a40"
 """The background of the code block copied last (its highlighting stays readable)."""
 
 
+Shown = MarkdownText | LiveMarkdown
+"""A message's text as drawn: a stored one, or a reply while it streams."""
+
+
 @dataclass(frozen=True)
 class Row:
     """One rendered line of a message; ``y`` is its row in the output's scrolled area."""
 
-    widget: MarkdownText
+    widget: Shown
     line: int
     y: int
     text: str
@@ -62,11 +68,12 @@ class Hit:
 
 
 def rows_of(log: Widget) -> list[Row]:
-    """Every rendered line of the messages in ``log``, top to bottom."""
+    """Every rendered line of the messages in ``log``, top to bottom, the reply streaming
+    (as drawn so far) included."""
     origin = log.content_region.y - round(log.scroll_y)
     rows: list[Row] = []
-    for widget in log.query(MarkdownText):
-        if not widget.display:
+    for widget in log.query("MarkdownText, LiveMarkdown").results():
+        if not isinstance(widget, Shown) or not widget.display:
             continue
         top = widget.content_region.y - origin
         rows.extend(Row(widget, i, top + i, text) for i, text in enumerate(widget.lines()))
@@ -78,7 +85,7 @@ class CodeBlock:
     """A code block in the output: the message it is in, the block as drawn there, and
     the indices of its lines in the rows it was found in."""
 
-    widget: MarkdownText
+    widget: Shown
     span: CodeSpan
     rows: range
 
@@ -113,7 +120,7 @@ def mark(
 ) -> None:
     """Show ``hit``, the ``selected`` rows and the ``copied`` code block's rows
     highlighted, and nothing else."""
-    marks: dict[MarkdownText, list[tuple[int, int, int | None, str]]] = {}
+    marks: dict[Shown, list[tuple[int, int, int | None, str]]] = {}
     for widget in {row.widget for row in rows if row.widget.marks}:
         marks[widget] = []
     for index in copied or ():

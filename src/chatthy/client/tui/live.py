@@ -19,12 +19,14 @@ import re
 import time
 from typing import ClassVar
 
+from rich.cells import cell_len
+from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from chatthy.client.tui.render import markdown_strips
+from chatthy.client.tui.render import CodeSpan, markdown_strips
 
 __all__ = ["LiveMarkdown", "finished_upto"]
 
@@ -84,8 +86,10 @@ class LiveMarkdown(Widget):
         self._blocks: list[str] = []
         self._key = (0, True)
         self._drawn: list[Strip] = []
+        self._spans: list[CodeSpan] = []
+        """The code blocks of the finished blocks drawn, by their lines in ``_drawn``."""
         self._drawn_blocks = 0
-        self._tail: tuple[str, list[Strip]] = ("", [])
+        self._tail: tuple[str, list[Strip], list[CodeSpan]] = ("", [], [])
         self._height = 0
         self._due = False
         self._cost = 0.0
@@ -93,6 +97,9 @@ class LiveMarkdown(Widget):
         self._style = Style()
         self._painted: dict[int, Strip] = {}
         """Finished lines as painted with ``_style``: they never change."""
+        self.marks: list[tuple[int, int, int | None, str]] = []
+        """Highlights as (line, start, end or None for the whole line, style), as
+        :class:`MarkdownText` has them (search, visual selection, a copied code block)."""
         self._take(text)
 
     def on_mount(self) -> None:
@@ -133,27 +140,43 @@ class LiveMarkdown(Widget):
         redraw does, so that what it costs is paced) or if it has to be (the width
         changed, or it lost lines to a new block); the number of lines."""
         if self._key != (width, self.latex):
-            self._key, self._drawn, self._drawn_blocks = (width, self.latex), [], 0
-            self._tail = ("", [])
+            self._key, self._drawn, self._spans = (width, self.latex), [], []
+            self._drawn_blocks = 0
+            self._tail = ("", [], [])
             self._painted.clear()
             tail = True
         for index in range(self._drawn_blocks, len(self._blocks)):
             block = self._blocks[index]
-            self._drawn += markdown_strips(block, width, self.latex, follows=index > 0, trim=False)
+            drawn = markdown_strips(block, width, self.latex, follows=index > 0, trim=False)
+            self._spans += _shifted(drawn[1], len(self._drawn))
+            self._drawn += drawn[0]
             tail = True
         self._drawn_blocks = len(self._blocks)
         text = self.text[self._done :]
         if tail and text != self._tail[0]:
             started = time.perf_counter()
-            lines: list[Strip] = []
+            lines: tuple[list[Strip], list[CodeSpan]] = ([], [])
             if text.strip():
                 lines = markdown_strips(text, width, self.latex, follows=bool(self._blocks))
-            self._tail, self._cost = (text, lines), time.perf_counter() - started
+            self._tail, self._cost = (text, *lines), time.perf_counter() - started
         self._height = len(self._drawn) + len(self._tail[1])
         return self._height
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return self._measure(width)
+
+    def lines(self) -> list[str]:
+        """The text of each line as last drawn (what the reply shows so far)."""
+        return [strip.text for strip in (*self._drawn, *self._tail[1])]
+
+    def code_spans(self) -> list[CodeSpan]:
+        """The code blocks as last drawn, the growing one included."""
+        return self._spans + _shifted(self._tail[2], len(self._drawn))
+
+    def set_marks(self, marks: list[tuple[int, int, int | None, str]]) -> None:
+        if marks != self.marks:
+            self.marks = marks
+            self.refresh()
 
     def render_lines(self, crop: Region) -> list[Strip]:
         style = self.rich_style
@@ -163,15 +186,37 @@ class LiveMarkdown(Widget):
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
-        """Line ``y`` as last measured (text that came since shows at the next redraw)."""
+        """Line ``y`` as last measured (text that came since shows at the next redraw),
+        with its marks."""
         done, tail = self._drawn, self._tail[1]
         if y < len(done):
             if y not in self._painted:
                 self._painted[y] = self._paint(done[y])
-            return self._painted[y]
-        if y - len(done) < len(tail):
-            return self._paint(tail[y - len(done)])
-        return Strip.blank(self._key[0], self._style)
+            line, painted = done[y], self._painted[y]
+        elif y - len(done) < len(tail):
+            line = tail[y - len(done)]
+            painted = self._paint(line)
+        else:
+            return Strip.blank(self._key[0], self._style)
+        for row, start, end, style in self.marks:
+            if row == y:
+                painted = _highlight(painted, line.text, start, end, style)
+        return painted
 
     def _paint(self, line: Strip) -> Strip:
         return line.apply_style(self._style).crop_extend(0, self._key[0], self._style)
+
+
+def _shifted(spans: list[CodeSpan], lines: int) -> list[CodeSpan]:
+    return [CodeSpan(s.code, s.first + lines, s.last + lines) for s in spans]
+
+
+def _highlight(strip: Strip, text: str, start: int, end: int | None, style: str) -> Strip:
+    """``strip`` with the characters ``start:end`` of its ``text`` (to the end of the text
+    when ``end`` is None) drawn in ``style`` over their own."""
+    width = strip.cell_length
+    first = min(cell_len(text[:start]), width)
+    last = min(max(cell_len(text if end is None else text[:end]), first + 1), width)
+    before, middle, after = strip.divide([first, last, width])
+    marked = Strip(Segment.apply_style(middle, post_style=Style.parse(style)), middle.cell_length)
+    return Strip.join([before, marked, after])

@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Collapsible, Markdown, Static
 
-from chatthy.client.tui.find import Hit, Row, code_blocks_in, find_all, mark, rows_of
+from chatthy.client.tui.find import Hit, Row, Shown, code_blocks_in, find_all, mark, rows_of
 from chatthy.client.tui.live import LiveMarkdown
 from chatthy.client.tui.render import CodeSpan, MarkdownText
 
@@ -29,7 +29,7 @@ _MARKS = {
 }
 
 
-def _index_of(rows: list[Row], line: tuple[MarkdownText, int]) -> int | None:
+def _index_of(rows: list[Row], line: tuple[Shown, int]) -> int | None:
     widget, number = line
     for index, row in enumerate(rows):
         if row.widget is widget and row.line == number:
@@ -222,10 +222,10 @@ class ChatLog(VerticalScroll, can_focus=True):
         self._placing = False
         self.finding = ""
         """What was searched for last."""
-        self._hit: tuple[MarkdownText, int, int] | None = None
-        self._visual: tuple[tuple[MarkdownText, int], tuple[MarkdownText, int]] | None = None
+        self._hit: tuple[Shown, int, int] | None = None
+        self._visual: tuple[tuple[Shown, int], tuple[Shown, int]] | None = None
         """The visual selection's first line and the line that j/k move."""
-        self._code: tuple[MarkdownText, CodeSpan] | None = None
+        self._code: tuple[Shown, CodeSpan] | None = None
         """The code block copied last (highlighted until Esc)."""
 
     def on_mount(self) -> None:
@@ -351,8 +351,8 @@ class ChatLog(VerticalScroll, can_focus=True):
         self._copy(self._code[1].code, "code block" + which * (len(shown) > 1))
 
     def _code_to_copy(
-        self, rows: list[Row], shown: list[tuple[MarkdownText, CodeSpan]]
-    ) -> tuple[MarkdownText, CodeSpan] | None:
+        self, rows: list[Row], shown: list[tuple[Shown, CodeSpan]]
+    ) -> tuple[Shown, CodeSpan] | None:
         """Of the code blocks ``shown``: the one at the cursor unless it was copied last,
         else the one above the block copied last, else the lowest."""
         cursor = self._cursor_row(rows)

@@ -174,12 +174,16 @@ def markdown_content(document: RichMarkdown, width: int) -> tuple[Content, int, 
 
 def markdown_strips(
     source: str, width: int, latex: bool = True, *, follows: bool = False, trim: bool = True
-) -> list[Strip]:
-    """``source`` rendered as Markdown ``width`` cells wide, as lines to paint; as drawn
-    after other blocks if it ``follows`` them (see :func:`markdown_document`)."""
+) -> tuple[list[Strip], list[CodeSpan]]:
+    """``source`` rendered as Markdown ``width`` cells wide, as lines to paint, and its
+    code blocks; as drawn after other blocks if it ``follows`` them (see
+    :func:`markdown_document`)."""
     console = _console()
-    rows, _ = _draw(markdown_document(source, latex, follows=follows), width, trim)
-    return [Strip(row.render(console), row.cell_len) for row in (rows[1:] if follows else rows)]
+    rows, spans = _draw(markdown_document(source, latex, follows=follows), width, trim)
+    if follows:
+        rows = rows[1:]
+        spans = [CodeSpan(s.code, s.first - 1, s.last - 1) for s in spans if s.first > 0]
+    return [Strip(row.render(console), row.cell_len) for row in rows], spans
 
 
 def warm_up() -> None:
