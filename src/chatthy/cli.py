@@ -90,12 +90,14 @@ def _parser() -> argparse.ArgumentParser:
         help="run an instruction template (summarise, translate, …), stream the reply",
         description="Run the instruction template NAME on FILE, a local file (sent for "
         "this turn only, never stored) or else a workspace file, or, without FILE, on the "
-        "chat named by --chat. key=value words fill the template's placeholders "
+        "chat named by --chat (which --provider, --prompt and --model apply to as for "
+        "ask). key=value words fill the template's placeholders "
         "(`chatthy templates` lists them). The reply streams to stdout and is stored in the "
         "chat (a new one without --chat). Exit status as for ask.",
     )
     _client_flags(p)
-    p.add_argument("--chat", help="the chat to run it on (without FILE) and to store it in")
+    _chat_flags(p)
+    p.add_argument("--model", help="model to use (default: the provider's)")
     p.add_argument("name", help="the template: summarise, extract, explain, critique, …")
     p.add_argument("words", nargs="*", metavar="FILE|key=value")
 
@@ -259,7 +261,18 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 def _cmd_template(args: argparse.Namespace) -> int:
     from chatthy.client.commands import run_template
 
-    return int(_run(run_template(_settings(args), [args.name, *args.words], chat=args.chat)))
+    return int(
+        _run(
+            run_template(
+                _settings(args),
+                [args.name, *args.words],
+                chat=args.chat,
+                provider=args.provider,
+                prompt=args.prompt,
+                model=args.model,
+            )
+        )
+    )
 
 
 def _cmd_templates(args: argparse.Namespace) -> int:

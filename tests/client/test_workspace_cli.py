@@ -248,6 +248,16 @@ async def test_template_failures_are_one_line(live: Server, tmp_path: Path) -> N
         f"chatthy: {tmp_path / 'logo.png'} cannot be sent: "
         f"skipped {tmp_path / 'logo.png'}: binary file\n",
     )
+    code, _, err = await chatthy("template", "explain", str(tmp_path))
+    assert (code, err) == (1, f"chatthy: {tmp_path} is a folder: a template runs on one file\n")
+    code, _, err = await chatthy("template", "style=bullets", "x.md")
+    assert (code, err) == (
+        1,
+        "chatthy: the template's NAME comes first (chatthy templates lists them)\n",
+    )
+    (tmp_path / "a.md").write_text("Alpha.")
+    code, _, err = await chatthy("template", "explain", str(tmp_path / "a.md"), "--provider", "x")
+    assert (code, err) == (1, "chatthy: no provider 'x' (available: up)\n")
     code, out, _ = await chatthy("chats")
     assert "sumarise" not in out and "ask " not in out  # refused turns leave no chat
 

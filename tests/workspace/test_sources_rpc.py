@@ -464,7 +464,10 @@ async def test_wikipedia_without_the_action_api_takes_the_rest_summary(
     assert text == "Giraffe\n\nThe giraffe is a large African hoofed mammal.\n"
     await client.call("ws_drop", name="wikipedia-Giraffe")
     message = await refused(client, NotFoundError, None, "ws_wikipedia", title="no such thing")
-    assert message == "no Wikipedia article 'no such thing'"
+    assert message == (
+        f"no Wikipedia article 'no such thing' (asked the REST API: {fake.base_url} has no "
+        "/w/api.php)"
+    )
 
 
 # -- news ----------------------------------------------------------------------------

@@ -140,27 +140,50 @@ async def ask(
         )
 
 
-async def run_template(settings: Settings, words: list[str], *, chat: str | None) -> int:
+async def run_template(
+    settings: Settings,
+    words: list[str],
+    *,
+    chat: str | None,
+    provider: str | None = None,
+    prompt: str | None = None,
+    model: str | None = None,
+) -> int:
     """``chatthy template NAME [FILE] key=value…``: run an instruction template on FILE
     (a local file, sent for this turn only and never stored; else a workspace file) or,
     without one, on ``chat``; stream the reply to stdout. Returns the exit status.
+    Provider, personality and model apply as for :func:`ask`.
 
     Raises:
         ChatthyError: no NAME, no FILE and no ``chat``, a local FILE that cannot be sent
             (binary, too large, a folder), or as :func:`ask`.
     """
+    if not words or "=" in words[0]:
+        raise ArgumentError("the template's NAME comes first (chatthy templates lists them)")
     request = template_request(words)
-    local = request["file"] is not None and Path(request["file"]).expanduser().exists()
+    local = Path(request["file"]).expanduser() if request["file"] is not None else None
+    if local is not None and local.is_dir():
+        raise ArgumentError(f"{local} is a folder: a template runs on one file")
     if request["file"] is None and chat is None:
         raise ArgumentError("give a FILE to run the template on, or --chat CHAT for a chat")
+    if chat is None:
+        provider = provider or settings.provider or None
+        prompt = prompt or settings.prompt or None
     async with connect(settings) as client:
-        if local:
-            found = client.transient.attach(request["file"])
-            if len(found.files) != 1:
-                why = "; ".join(found.notices) or "a folder"
-                raise ArgumentError(f"{request['file']} cannot be sent: {why}")
+        if local is not None and local.exists():
+            found = client.transient.attach(local)
+            if not found.files:
+                raise ArgumentError(f"{local} cannot be sent: {'; '.join(found.notices)}")
             request["file"] = found.files[0].name
-        return await _stream_turn(client, "template", chat or default_chat_name(), **request)
+        return await _stream_turn(
+            client,
+            "template",
+            chat or default_chat_name(),
+            provider=provider,
+            prompt=prompt,
+            model=model,
+            **request,
+        )
 
 
 async def _stream_turn(client: Client, method: str, chat: str, **args: Any) -> int:

@@ -34,7 +34,8 @@ __all__ = ["repl"]
 HELP = """\
 Type a message and press Enter to chat. Commands:
   /chat NAME          switch to (or create) chat NAME
-  /ws list            the workspace; /ws add PATH…; /ws show|bench|restore|drop NAME
+  /ws list            the workspace; /ws add PATH…; /ws show|bench|restore|drop NAME;
+                      /ws rename NAME NEW
   /ws url URL         fetch a page (also youtube ID, arxiv ID|WORDS, wikipedia TITLE,
                       news WORDS) into the workspace
   /ws attach PATH…    send local files or folders with every turn of this session (read

@@ -60,6 +60,8 @@ class Server:
         )
         self.hub = Hub(self._send)
         self.token_counts = TokenCache()
+        self.template_problems_logged: set[tuple[str, str]] = set()
+        """Broken user templates already logged (name, why): they are read every call."""
         self.started = asyncio.get_running_loop().time()
         self._ctx = zmq.asyncio.Context()
         self._sock = self._ctx.socket(zmq.ROUTER)

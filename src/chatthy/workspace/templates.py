@@ -13,7 +13,6 @@ edited file counts at once.
 
 from __future__ import annotations
 
-import logging
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,9 +24,6 @@ from chatthy.errors import ArgumentError, ConfigError, NotFoundError
 
 __all__ = ["DOCUMENT", "Template", "Templates", "parse_template"]
 
-log = logging.getLogger("chatthy.server")
-_LOGGED: set[tuple[str, str]] = set()
-"""The template problems already logged by this process (name, why)."""
 
 DOCUMENT = "text"
 """The placeholder the document goes into."""
@@ -218,9 +214,6 @@ class Templates:
         self.templates[name] = template
 
     def _problem(self, name: str, why: str) -> None:
-        if (name, why) not in _LOGGED:  # templates are read on every call: log news only
-            _LOGGED.add((name, why))
-            log.warning("template %s cannot be used: %s", name, why)
         self.templates.pop(name, None)
         self.problems[name] = why
 

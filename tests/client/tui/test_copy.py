@@ -123,6 +123,28 @@ async def test_search_and_c_reach_a_reply_while_it_streams(
         assert app.live is not None
 
 
+async def test_a_selection_in_a_streaming_reply_outlives_its_end(
+    servers: ServerFactory, upstream: Upstream
+) -> None:
+    first, rest = THREE_BLOCKS.split("Or in Python:")
+    upstream.push(Reply(chunks=[first, "Or in Python:" + rest], stall_after=1, stall=3.0))
+    app = make_app(await servers.start({"up": openai_provider(upstream)}))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await type_line(pilot, "how many files?")
+        await wait_on_screen(pilot, "ls | wc -l")
+        written = terminal_output(app)
+        await pilot.press("shift+tab", "slash", *"wc", "enter")
+        await wait_for(pilot, lambda: "match 1 of 1 for 'wc'" in status_line(app))
+        await pilot.press("v")
+        await wait_for(pilot, lambda: "VISUAL" in status_line(app))
+        await wait_for(pilot, lambda: app.live is None, what="the reply's end")
+        await wait_on_screen(pilot, "Done.")
+        await pilot.press("y")
+        await wait_on_screen(pilot, "copied the 1 selected line")
+        assert [text.strip() for text in osc52(written)] == ["ls | wc -l"]
+
+
 async def test_c_with_no_code_block_on_screen_says_so(
     servers: ServerFactory, upstream: Upstream
 ) -> None:

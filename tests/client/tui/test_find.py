@@ -6,6 +6,7 @@ from textual.pilot import Pilot
 
 from chatthy.client.tui.find import MATCH, SELECTED
 from chatthy.server.app import Server
+from helpers import ServerFactory, openai_provider
 from tuikit import (
     SIZE,
     highlighted,
@@ -16,6 +17,7 @@ from tuikit import (
     wait_for,
     wait_on_screen,
 )
+from upstream import Reply, Upstream
 
 
 async def _chat_of(pilot: Pilot[int], count: int) -> None:
@@ -91,3 +93,16 @@ async def test_visual_selection_copies_lines(server: Server) -> None:
         await wait_for(pilot, lambda: "selection cancelled" in status_line(app))
         await wait_for(pilot, lambda: highlighted(app, SELECTED) == [])
         assert not app.output.visual
+
+
+async def test_folded_reasoning_is_not_searched(servers: ServerFactory, upstream: Upstream) -> None:
+    upstream.push(Reply(chunks=["The answer is four."], reasoning=["Count the zebras."]))
+    app = make_app(await servers.start({"up": openai_provider(upstream)}))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await type_line(pilot, "two and two?")
+        await wait_on_screen(pilot, "▶ reasoning")
+        await pilot.press("shift+tab", "slash", *"zebras", "enter")
+        await wait_for(pilot, lambda: "no match for 'zebras'" in status_line(app))
+        await pilot.press("slash", *"four", "enter")
+        await wait_for(pilot, lambda: "match 1 of 1 for 'four'" in status_line(app))

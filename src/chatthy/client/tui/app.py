@@ -351,6 +351,13 @@ class ChatthyApp(App[int]):
         self.info.workspace_tokens = stored + attached
         self.show_title()
 
+    async def recount_attached(self, before: int) -> None:
+        """Move the title's workspace figure by what the attached files hold now less
+        ``before`` (what they held before an attach or detach): no server needed."""
+        after = await asyncio.to_thread(self.client.transient.tokens)
+        self.info.workspace_tokens = max(0, self.info.workspace_tokens + after - before)
+        self.show_title()
+
     async def refresh_title(self) -> None:
         """Read the open chat's record again (after /use, /rename, a first message)."""
         page = await self._page(self.chat, limit=1)

@@ -69,15 +69,26 @@ class Hit:
 
 def rows_of(log: Widget) -> list[Row]:
     """Every rendered line of the messages in ``log``, top to bottom, the reply streaming
-    (as drawn so far) included."""
+    (as drawn so far) included; not what is hidden (folded reasoning)."""
     origin = log.content_region.y - round(log.scroll_y)
     rows: list[Row] = []
     for widget in log.query("MarkdownText, LiveMarkdown").results():
-        if not isinstance(widget, Shown) or not widget.display:
+        if not isinstance(widget, Shown) or not _displayed(widget, log):
             continue
         top = widget.content_region.y - origin
         rows.extend(Row(widget, i, top + i, text) for i, text in enumerate(widget.lines()))
     return rows
+
+
+def _displayed(widget: Widget, within: Widget) -> bool:
+    """Whether ``widget`` and its ancestors up to ``within`` are all displayed."""
+    node: Widget | None = widget
+    while node is not None and node is not within:
+        if not node.display:
+            return False
+        parent = node.parent
+        node = parent if isinstance(parent, Widget) else None
+    return True
 
 
 @dataclass(frozen=True)

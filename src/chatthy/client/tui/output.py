@@ -118,6 +118,15 @@ class ReplyView(Vertical):
         self.set_class(status in ("cancelled", "interrupted"), "-stopped")
         self.set_class(status == "error", "-failed")
 
+    class Redrawn(Message):
+        """The reply ended and its live text was replaced by ``text``, drawn line for
+        line as ``live`` was (so what pointed at a line of one points at the other)."""
+
+        def __init__(self, live: LiveMarkdown, text: MarkdownText) -> None:
+            super().__init__()
+            self.live = live
+            self.text = text
+
     def compose(self) -> ComposeResult:
         yield self._live or MarkdownText(self.text, classes="body")
         yield Static(Content(self._footer()), classes="footer")
@@ -149,9 +158,11 @@ class ReplyView(Vertical):
         self.status, self.error = status, error
         if self._live is not None:
             live, self._live = self._live, None
+            text = MarkdownText(self.text, classes="body")
             with self.app.batch_update():  # never both on screen, not even for a frame
-                await self.mount(MarkdownText(self.text, classes="body"), after=live)
+                await self.mount(text, after=live)
                 await live.remove()
+            self.post_message(self.Redrawn(live, text))
         self.set_class(status in ("cancelled", "interrupted"), "-stopped")
         self.set_class(status == "error", "-failed")
         self.query_one(".footer", Static).update(Content(self._footer()))
@@ -230,6 +241,23 @@ class ChatLog(VerticalScroll, can_focus=True):
 
     def on_mount(self) -> None:
         self.anchor()
+
+    def on_reply_view_redrawn(self, event: ReplyView.Redrawn) -> None:
+        """A search match, visual selection or copied block in a reply that just ended
+        stays where it was, on the reply as stored."""
+
+        def moved(widget: Shown) -> Shown:
+            return event.text if widget is event.live else widget
+
+        if self._hit is not None:
+            self._hit = (moved(self._hit[0]), *self._hit[1:])
+        if self._visual is not None:
+            (a, i), (b, j) = self._visual
+            self._visual = ((moved(a), i), (moved(b), j))
+        if self._code is not None:
+            self._code = (moved(self._code[0]), self._code[1])
+        if self._hit is not None or self._visual is not None or self._code is not None:
+            self.call_after_refresh(lambda: self._show_marks(rows_of(self)))
 
     async def clear(self) -> None:
         await self.remove_children()

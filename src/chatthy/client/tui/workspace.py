@@ -270,19 +270,24 @@ async def _rename(app: ChatthyApp, words: list[str]) -> None:
 async def _attach(app: ChatthyApp, words: list[str]) -> None:
     if not words:
         raise ArgumentError("files or folders needed: /ws attach PATH…")
+    before = await asyncio.to_thread(app.client.transient.tokens)
     lines = []
-    for word in words:
-        found = await asyncio.to_thread(app.client.transient.attach, word)
-        lines += [attached_line(word, found), *found.notices]
-    await app.output.add_notice("\n".join(lines))
-    await app.refresh_workspace()
+    try:
+        for word in words:
+            found = await asyncio.to_thread(app.client.transient.attach, word)
+            lines += [attached_line(word, found), *found.notices]
+    finally:
+        if lines:
+            await app.output.add_notice("\n".join(lines))
+        await app.recount_attached(before)
 
 
 async def _detach(app: ChatthyApp, words: list[str]) -> None:
     transient = app.client.transient
+    before = await asyncio.to_thread(transient.tokens)
     detached = [p for word in words for p in transient.detach(word)] or transient.detach()
     app.status.say(f"detached {', '.join(map(str, detached)) or 'nothing'}")
-    await app.refresh_workspace()
+    await app.recount_attached(before)
 
 
 async def _attached(app: ChatthyApp, words: list[str]) -> None:

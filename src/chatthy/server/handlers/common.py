@@ -89,19 +89,22 @@ async def chat_for_turn(
     model: str | None = None,
 ) -> AsyncIterator[ChatRecord]:
     """``ensure_chat`` for a turn about to start: a chat made here is removed again when
-    the turn is refused (it does not fit, say), so that a refusal leaves nothing behind."""
+    the turn does not start (it does not fit, say), so that a refusal leaves nothing
+    behind; unless it has messages by then (another client used it meanwhile)."""
+    store = ctx.server.store
     try:
-        await ctx.server.store.get_chat(ctx.profile, name)
+        await store.get_chat(ctx.profile, name)
         made = False
     except NotFoundError:
         made = True
     record = await ensure_chat(ctx, name, prompt=prompt, provider=provider, model=model)
     try:
         yield record
-    except ChatthyError:
+    except BaseException:
         if made:
             with contextlib.suppress(ChatthyError):
-                await ctx.server.store.delete_chat(ctx.profile, name)
+                if not await store.messages(ctx.profile, name, limit=1):
+                    await store.delete_chat(ctx.profile, name)
         raise
 
 

@@ -11,6 +11,7 @@ an ordinary turn, stored and streamed like ``chat``'s.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from chatthy.workspace.templates import Templates
 
 __all__ = ["CHAT_DOCUMENT"]
 
+log = logging.getLogger("chatthy.server")
+
 CHAT_DOCUMENT = "[The text is our conversation so far, above this message.]"
 """The document of a template run on the chat itself."""
 
@@ -39,11 +42,23 @@ class TemplateArgs(msgspec.Struct, forbid_unknown_fields=True):
     """The workspace file to run on; the chat so far when omitted."""
     transient: list[TransientFile] | None = None
     params: dict[str, Any] | None = None
+    provider: str | None = None
+    """As for ``chat``: the provider, personality or model a chat made here gets (an
+    existing chat is switched to them)."""
+    prompt: str | None = None
+    model: str | None = None
 
 
 async def _templates(ctx: Context) -> Templates:
-    """The templates as the files say now, read off the event loop."""
-    return await asyncio.to_thread(Templates.load, Path(ctx.server.config.config_dir))
+    """The templates as the files say now, read off the event loop; a broken one is
+    logged the first time it is seen so."""
+    found = await asyncio.to_thread(Templates.load, Path(ctx.server.config.config_dir))
+    logged = ctx.server.template_problems_logged
+    for problem in found.problems.items():
+        if problem not in logged:
+            logged.add(problem)
+            log.warning("template %s cannot be used: %s", *problem)
+    return found
 
 
 @registry.rpc()
@@ -63,7 +78,9 @@ async def template(ctx: Context, args: TemplateArgs) -> dict[str, Any]:
     question = chosen.render(args.args, document)
     check_content(question)
     with reserving(ctx, args.chat) as stream:
-        async with chat_for_turn(ctx, args.chat) as record:
+        async with chat_for_turn(
+            ctx, args.chat, prompt=args.prompt, provider=args.provider, model=args.model
+        ) as record:
             return await start_reply(
                 ctx.server,
                 stream,

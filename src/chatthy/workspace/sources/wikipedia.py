@@ -62,7 +62,9 @@ async def _summary(fetcher: Fetcher, base: str, title: str) -> Document:
     try:
         answer = (await fetcher.get(f"{base}/api/rest_v1/page/summary/{path}")).json()
     except NotFoundError:
-        raise NotFoundError(f"no Wikipedia article '{title}'") from None
+        raise NotFoundError(
+            f"no Wikipedia article '{title}' (asked the REST API: {base} has no /w/api.php)"
+        ) from None
     if not isinstance(answer, dict) or not isinstance(answer.get("extract"), str):
         raise SourceError("Wikipedia answered in an unexpected shape")
     titles = answer.get("titles")
