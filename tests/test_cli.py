@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -403,3 +404,47 @@ async def test_repl_turn_prints_the_reply(live: Server, upstream: Upstream) -> N
     code, out, err = await chatthy("repl", "--chat", "r", stdin=b"hello\n/quit\n")
     assert code == 0 and "line reply" in out, err
     assert "error" not in err
+
+
+def test_completion_completes_commands_subcommands_options_and_paths(tmp_path: Path) -> None:
+    script = subprocess.run(
+        [sys.executable, "-m", "chatthy", "completion", "bash"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (tmp_path / "notes.md").write_text("x")
+    (tmp_path / "completion.bash").write_text(script)
+    probe = """
+source completion.bash
+complete_words() {
+    COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+    COMP_LINE="${COMP_WORDS[*]}"; COMP_POINT=${#COMP_LINE}; COMPREPLY=()
+    _shtab_chatthy; echo "${COMPREPLY[*]}"
+}
+complete_words chatthy te
+complete_words chatthy ws re
+complete_words chatthy ask --at
+complete_words chatthy ws add no
+"""
+    done = subprocess.run(
+        ["bash", "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    offered = [sorted(line.split()) for line in done.stdout.splitlines()]
+    assert offered == [["template", "templates"], ["rename", "restore"], ["--attach"], ["notes.md"]]
+    zsh = subprocess.run(
+        [sys.executable, "-m", "chatthy", "completion", "zsh"], capture_output=True, text=True
+    )
+    assert zsh.stdout.startswith("#compdef chatthy")
+
+
+def test_a_reader_that_goes_away_is_no_traceback() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "chatthy", "completion", "bash"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # before the interpreter is even up: every write fails
+        err = proc.stderr.read().decode()
+        assert (proc.wait(30), err) == (1, "")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -18,6 +19,14 @@ from chatthy import __version__
 __all__ = ["main"]
 
 T = TypeVar("T")
+
+_PATHS = "paths"
+"""Marks an argument that names local files, for the shell completion scripts (shtab is
+imported only by ``chatthy completion``: it costs ~40 ms)."""
+
+
+def _paths(action: argparse.Action) -> None:
+    action.complete = _PATHS  # type: ignore[attr-defined]
 
 
 def _client_flags(p: argparse.ArgumentParser) -> None:
@@ -47,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("serve", help="run the server")
-    p.add_argument("--config", type=Path, help="server.toml to use")
+    _paths(p.add_argument("--config", type=Path, help="server.toml to use"))
     p.add_argument("--listen", help="address to listen on, e.g. tcp://127.0.0.1:23456")
 
     p = sub.add_parser("tui", help="the full-screen client (the default command)")
@@ -71,13 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     _client_flags(p)
     _chat_flags(p)
     p.add_argument("--model", help="model to use (default: the provider's)")
-    p.add_argument(
-        "--attach",
-        action="append",
-        type=Path,
-        default=[],
-        metavar="PATH",
-        help="send this file or folder with the question, never stored (repeatable)",
+    _paths(
+        p.add_argument(
+            "--attach",
+            action="append",
+            type=Path,
+            default=[],
+            metavar="PATH",
+            help="send this file or folder with the question, never stored (repeatable)",
+        )
     )
     p.add_argument(
         "text",
@@ -99,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     _chat_flags(p)
     p.add_argument("--model", help="model to use (default: the provider's)")
     p.add_argument("name", help="the template: summarise, extract, explain, critique, …")
-    p.add_argument("words", nargs="*", metavar="FILE|key=value")
+    _paths(p.add_argument("words", nargs="*", metavar="FILE|key=value"))
 
     p = sub.add_parser("templates", help="list the instruction templates and their placeholders")
     _client_flags(p)
@@ -112,11 +123,11 @@ def _parser() -> argparse.ArgumentParser:
     _client_flags(p)
     p.add_argument("chat")
     p.add_argument("--format", choices=("md", "json"), default="md")
-    p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    _paths(p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)"))
 
     p = sub.add_parser("import", help="create a chat from a JSON or Markdown file")
     _client_flags(p)
-    p.add_argument("file", type=Path)
+    _paths(p.add_argument("file", type=Path))
     p.add_argument("--chat", help="name of the new chat (default: the file's)")
 
     _ws_parser(sub)
@@ -135,6 +146,16 @@ def _parser() -> argparse.ArgumentParser:
         "else the line client)",
     )
     _chat_flags(p)
+
+    p = sub.add_parser(
+        "completion",
+        help='print the shell completion script: eval "$(chatthy completion bash)"',
+        description="Print a completion script for SHELL: commands, options and local "
+        'paths complete with Tab. bash: add `eval "$(chatthy completion bash)"` to '
+        "~/.bashrc; zsh: `chatthy completion zsh > ~/.zfunc/_chatthy` with ~/.zfunc on "
+        "fpath before compinit.",
+    )
+    p.add_argument("shell", choices=("bash", "zsh", "tcsh"))
     return parser
 
 
@@ -151,7 +172,7 @@ def _ws_parser(sub: Any) -> None:
     ws = p.add_subparsers(dest="ws_command", metavar="ACTION", required=True)
     q = ws.add_parser("add", help="add files or folders, or piped text as NAME")
     _client_flags(q)
-    q.add_argument("paths", nargs="+", metavar="PATH|NAME")
+    _paths(q.add_argument("paths", nargs="+", metavar="PATH|NAME"))
     q = ws.add_parser("list", help="list the workspace files with their token counts")
     _client_flags(q)
     for action, help_text in (
@@ -281,6 +302,28 @@ def _cmd_templates(args: argparse.Namespace) -> int:
 
     print(format_templates(_run(list_templates(_settings(args)))))
     return 0
+
+
+def _cmd_completion(args: argparse.Namespace) -> int:
+    import shtab
+
+    parser = _parser()
+    for action in _actions(parser):
+        if getattr(action, "complete", None) == _PATHS:
+            action.complete = shtab.FILE  # type: ignore[attr-defined]
+    print(shtab.complete(parser, args.shell))
+    return 0
+
+
+def _actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """Every argument of ``parser`` and of its subcommands, and theirs."""
+    found = []
+    for action in parser._actions:
+        found.append(action)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += _actions(sub)
+    return found
 
 
 def _cmd_chats(args: argparse.Namespace) -> int:
@@ -415,6 +458,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "repl": _cmd_repl,
     "tui": _cmd_tui,
     "run": _cmd_run,
+    "completion": _cmd_completion,
 }
 
 
@@ -425,6 +469,12 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
         code = COMMANDS[args.command](args)
+        sys.stdout.flush()
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say, and nothing to flush at
+        # exit either (that would raise again).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
     raise SystemExit(code)
