@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Annotated, Any
 
 import msgspec
 
+from chatthy.context.workspace import WorkspaceFile
 from chatthy.errors import ArgumentError, ChatthyError, ConflictError, NotFoundError
 from chatthy.server.rpc import Context
 from chatthy.server.streams import Stream
+from chatthy.server.turns import start_reply
 from chatthy.store.base import ChatRecord
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "Limit",
     "NameArg",
     "NoArgs",
+    "ask_in_chat",
     "chat_for_turn",
     "check_params",
     "ensure_chat",
@@ -106,6 +109,35 @@ async def chat_for_turn(
                 if not await store.messages(ctx.profile, name, limit=1):
                     await store.delete_chat(ctx.profile, name)
         raise
+
+
+async def ask_in_chat(
+    ctx: Context,
+    chat: str,
+    question: Any,
+    *,
+    params: dict[str, Any] | None,
+    transient: Sequence[WorkspaceFile],
+    prompt: str | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+) -> dict[str, Any]:
+    """Start the turn that asks ``question`` in ``chat`` (made if missing, and removed
+    again if the turn does not start), with ``transient`` files for this turn only;
+    return what ``start_reply`` does."""
+    with reserving(ctx, chat) as stream:
+        async with chat_for_turn(
+            ctx, chat, prompt=prompt, provider=provider, model=model
+        ) as record:
+            return await start_reply(
+                ctx.server,
+                stream,
+                ctx.conn,
+                record,
+                params,
+                question=question,
+                transient=transient,
+            )
 
 
 def not_running(ctx: Context, chat: str) -> None:

@@ -9,7 +9,7 @@ import msgspec
 
 from chatthy.errors import NotFoundError
 from chatthy.server.content import check_content
-from chatthy.server.handlers.common import Id, chat_for_turn, check_params, reserving
+from chatthy.server.handlers.common import Id, ask_in_chat, check_params, reserving
 from chatthy.server.rpc import Context, registry
 from chatthy.server.transient import TransientFile, transient_files
 from chatthy.server.turns import plan, start_reply
@@ -37,19 +37,16 @@ async def chat(ctx: Context, args: ChatArgs) -> dict[str, Any]:
     check_content(content)
     check_params(args.params)
     attached = transient_files(args.transient, ctx.server.config.server.max_workspace_file)
-    with reserving(ctx, args.chat) as stream:
-        async with chat_for_turn(
-            ctx, args.chat, prompt=args.prompt, provider=args.provider, model=args.model
-        ) as record:
-            return await start_reply(
-                ctx.server,
-                stream,
-                ctx.conn,
-                record,
-                args.params,
-                question=content,
-                transient=attached,
-            )
+    return await ask_in_chat(
+        ctx,
+        args.chat,
+        content,
+        params=args.params,
+        transient=attached,
+        prompt=args.prompt,
+        provider=args.provider,
+        model=args.model,
+    )
 
 
 class RegenerateArgs(msgspec.Struct, forbid_unknown_fields=True):

@@ -19,10 +19,9 @@ import msgspec
 
 from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.server.content import check_content
-from chatthy.server.handlers.common import NoArgs, chat_for_turn, check_params, reserving
+from chatthy.server.handlers.common import NoArgs, ask_in_chat, check_params
 from chatthy.server.rpc import Context, registry
 from chatthy.server.transient import TransientFile, transient_files
-from chatthy.server.turns import start_reply
 from chatthy.workspace.templates import Templates
 
 __all__ = ["CHAT_DOCUMENT"]
@@ -77,19 +76,16 @@ async def template(ctx: Context, args: TemplateArgs) -> dict[str, Any]:
     document = await _document(ctx, args, attached)
     question = chosen.render(args.args, document)
     check_content(question)
-    with reserving(ctx, args.chat) as stream:
-        async with chat_for_turn(
-            ctx, args.chat, prompt=args.prompt, provider=args.provider, model=args.model
-        ) as record:
-            return await start_reply(
-                ctx.server,
-                stream,
-                ctx.conn,
-                record,
-                args.params,
-                question=question,
-                transient=attached,
-            )
+    return await ask_in_chat(
+        ctx,
+        args.chat,
+        question,
+        params=args.params,
+        transient=attached,
+        prompt=args.prompt,
+        provider=args.provider,
+        model=args.model,
+    )
 
 
 async def _document(ctx: Context, args: TemplateArgs, attached: list[TransientFile]) -> str:
