@@ -167,3 +167,39 @@ def request(key: SigningKey, profile: str = "alice", **fields: Any) -> bytes:
     }
     values.update(fields)
     return encode(Request(**values))
+
+
+def make_pdf(pages: list[list[str]]) -> bytes:
+    """A PDF whose pages show these lines of text (Helvetica), written out by hand:
+    catalog, page tree, font, each page and its content stream, the xref table."""
+
+    def shown(line: str) -> str:
+        return "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
+
+    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(len(pages)))
+    bodies = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    for i, lines in enumerate(pages):
+        bodies.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
+        )
+        ops = " ".join(f"{shown(line)} Tj T*" for line in lines)
+        data = f"BT /F1 12 Tf 72 720 Td 14 TL {ops} ET".encode("latin-1")
+        bodies.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(data), data))
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(bodies, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(bodies) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(bodies) + 1,
+        xref,
+    )
+    return bytes(out)

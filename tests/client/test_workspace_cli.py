@@ -9,7 +9,7 @@ import pytest
 from chatthy.client.workspace import gather, typed_source_request
 from chatthy.errors import ArgumentError
 from chatthy.server.app import Server
-from helpers import ServerFactory, openai_provider
+from helpers import ServerFactory, make_pdf, openai_provider
 from test_cli import chatthy
 from upstream import Reply, Upstream
 
@@ -178,6 +178,29 @@ async def test_repl_ws_add_list_bench_show_rename_drop(live: Server, docs: Path)
     assert "readme.md is now intro.md" in out
     assert "# Read me" in out
     assert "drop: intro.md\nr> the workspace is empty" in out
+
+
+def test_gather_reads_the_text_of_pdfs_and_says_why_one_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "paper.pdf").write_bytes(make_pdf([["Okapis are shy."], ["So are sloths."]]))
+    (tmp_path / "scan.pdf").write_bytes(make_pdf([[], []]))
+    (tmp_path / "torn.pdf").write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type")
+    found = gather([tmp_path])
+    assert [(f.name, f.text) for f in found.files] == [
+        (f"{tmp_path.name}/paper.pdf", "Okapis are shy.\n\nSo are sloths.\n")
+    ]
+    assert found.notices[0] == (
+        f"skipped {tmp_path / 'scan.pdf'}: a PDF without text (scanned pages need OCR first)"
+    )
+    assert found.notices[1].startswith(f"skipped {tmp_path / 'torn.pdf'}: not a readable PDF (")
+
+
+async def test_ws_add_a_pdf_stores_its_text(live: Server, tmp_path: Path) -> None:
+    (tmp_path / "paper.pdf").write_bytes(make_pdf([["Okapis are shy."]]))
+    code, out, err = await chatthy("ws", "add", str(tmp_path / "paper.pdf"))
+    assert code == 0, err
+    assert out.startswith("added paper.pdf (")
+    code, out, _ = await chatthy("ws", "show", "paper.pdf")
+    assert out == "Okapis are shy.\n"
 
 
 def test_typed_source_requests_take_name_and_count() -> None:

@@ -23,7 +23,7 @@ from chatthy.errors import (
     SourceTimeoutError,
 )
 from chatthy.server.app import Server
-from helpers import ClientMaker, ServerFactory
+from helpers import ClientMaker, ServerFactory, make_pdf
 from sources_upstream import Article, Paper, SourcesUpstream, Story, Video
 
 Start = Callable[..., Awaitable[Server]]
@@ -161,14 +161,35 @@ async def test_url_keeps_plain_text_as_sent_and_takes_a_name(
     assert (await client.call("ws_show", name="zoo/notes"))["text"] == "line one\n  line two\n"
 
 
+async def test_url_of_a_pdf_stores_its_text(client: Client, fake: SourcesUpstream) -> None:
+    pdf = make_pdf([["Giraffes are tall.", "They eat (acacia) leaves."], ["Page two."]])
+    fake.page("/papers/giraffes.pdf", pdf, "application/octet-stream")
+    added = await client.call("ws_url", url=f"{fake.base_url}/papers/giraffes.pdf")
+    assert added["name"] == "url-127.0.0.1-papers-giraffes.pdf"
+    text = (await client.call("ws_show", name=added["name"]))["text"]
+    assert text == "Giraffes are tall.\nThey eat (acacia) leaves.\n\nPage two.\n"
+
+
 @pytest.mark.parametrize(
     ("path", "page", "error", "match"),
     [
         (
-            "/paper.pdf",
+            "/logo.png",
+            {"body": b"\x89PNG\r\n\x1a\n\x00\x00", "content_type": "image/png"},
+            SourceError,
+            r"/logo.png is image/png: only web pages, PDFs and text can be added",
+        ),
+        (
+            "/broken.pdf",
             {"body": b"%PDF-1.7\x00\x01", "content_type": "application/pdf"},
             SourceError,
-            r"/paper.pdf is application/pdf: only web pages and text can be added",
+            r"/broken.pdf is not a readable PDF \(\w+\)$",
+        ),
+        (
+            "/scanned.pdf",
+            {"body": make_pdf([[]]), "content_type": "application/pdf"},
+            SourceError,
+            r"/scanned.pdf is a PDF without text \(scanned pages need OCR first\)$",
         ),
         (
             "/empty",

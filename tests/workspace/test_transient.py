@@ -13,7 +13,7 @@ from chatthy.client.core import Client
 from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.server.app import Server
 from chatthy.server.transient import MAX_TRANSIENT_FILES
-from helpers import ClientMaker, ServerFactory, collect, openai_provider, turn
+from helpers import ClientMaker, ServerFactory, collect, make_pdf, openai_provider, turn
 from test_cli import chatthy
 from upstream import Upstream
 
@@ -85,6 +85,22 @@ async def test_an_edited_file_is_seen_fresh_and_never_stored(
     assert all("ZEBRA" not in str(m["content"]) for m in stored)
     assert not _stored_anywhere(live, "ZEBRA")
     assert with_file > 0
+
+
+async def test_an_attached_pdf_sends_its_text_and_an_edit_is_seen(
+    live: Server, connect: ClientMaker, upstream: Upstream, tmp_path: Path
+) -> None:
+    paper = tmp_path / "paper.pdf"
+    paper.write_bytes(make_pdf([["Draft one: OKAPI-1"]]))
+    client = connect(live)
+    client.transient.attach(paper)
+    await turn(client, "c", "what does it say?")
+    assert "Draft one: OKAPI-1" in _sent_text(upstream)
+    paper.write_bytes(make_pdf([["Second draft, longer: OKAPI-2"]]))
+    await turn(client, "c", "and now?")
+    text = _sent_text(upstream)
+    assert "OKAPI-2" in text and "OKAPI-1" not in text
+    assert not _stored_anywhere(live, "OKAPI")
 
 
 async def test_workspace_tokens_count_the_attached_files(

@@ -25,6 +25,7 @@ from chatthy.client.core import Client
 from chatthy.client.settings import Settings
 from chatthy.client.sources import SOURCE_COMMANDS
 from chatthy.errors import ArgumentError
+from chatthy.workspace.pdf import UnreadablePdf, is_pdf, pdf_text
 
 __all__ = [
     "READ_LIMIT",
@@ -47,6 +48,8 @@ __all__ = [
 READ_LIMIT = 4 * 1024 * 1024
 """Files larger than this are not read (a server's message limit is 4 MiB by default);
 smaller ones are sent and the server's own limit (``max_workspace_file``) decides."""
+PDF_READ_LIMIT = 64 * 1024 * 1024
+"""PDFs up to this size are read: what is sent is their text, far smaller."""
 _SNIFF = 8192
 _ALWAYS_SKIPPED = frozenset({".git", ".hg", ".svn"})
 
@@ -100,20 +103,52 @@ class _Ignores:
 
 
 def _read(path: Path, shown: str) -> tuple[str | None, str]:
-    """The UTF-8 text of a file, or None and why it is skipped."""
+    """The UTF-8 text of a file (of a PDF, the text of its pages), or None and why it is
+    skipped."""
     try:
-        size = path.stat().st_size
-        if size > READ_LIMIT:
-            return None, f"skipped {shown}: {size / 1024**2:.1f} MiB is too large to send"
+        stat = path.stat()
+        limit = PDF_READ_LIMIT if path.suffix.lower() == ".pdf" else READ_LIMIT
+        if stat.st_size > limit:
+            size = stat.st_size / 1024**2
+            return None, f"skipped {shown}: {size:.1f} MiB is too large to send"
         data = path.read_bytes()
     except OSError as exc:
         return None, f"skipped {shown}: {exc.strerror or exc}"
+    if is_pdf(data):
+        try:
+            return _pdf_text(str(path), stat.st_mtime_ns, stat.st_size, data), ""
+        except UnreadablePdf as exc:
+            return None, f"skipped {shown}: {exc}"
+    if len(data) > READ_LIMIT:
+        return None, f"skipped {shown}: {len(data) / 1024**2:.1f} MiB is too large to send"
     if b"\0" in data[:_SNIFF]:
         return None, f"skipped {shown}: binary file"
     try:
         return data.decode("utf-8"), ""
     except UnicodeDecodeError:
         return None, f"skipped {shown}: binary file (not UTF-8 text)"
+
+
+_PDF_TEXTS: dict[tuple[str, int, int], str] = {}
+"""The text of the last PDFs read, by path, modification time and size: an attached PDF
+is read again every turn, and taking its text out costs far more than reading it."""
+_PDF_TEXTS_KEPT = 16
+
+
+def _pdf_text(path: str, mtime_ns: int, size: int, data: bytes) -> str:
+    """:func:`pdf_text` of ``data``, the file ``path`` as it is at ``mtime_ns`` and
+    ``size``, taken from the last ones read if it has not changed since.
+
+    Raises:
+        UnreadablePdf: as :func:`pdf_text`.
+    """
+    key = (path, mtime_ns, size)
+    text = _PDF_TEXTS.get(key)
+    if text is None:
+        text = _PDF_TEXTS[key] = pdf_text(data)
+        while len(_PDF_TEXTS) > _PDF_TEXTS_KEPT:
+            _PDF_TEXTS.pop(next(iter(_PDF_TEXTS)), None)
+    return text
 
 
 def _folder_files(folder: Path) -> Iterator[tuple[Path, PurePosixPath]]:

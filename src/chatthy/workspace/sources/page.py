@@ -1,9 +1,10 @@
-"""``url``: a web page's main text, or a text document as it is.
+"""``url``: a web page's main text, a PDF's text, or a text document as it is.
 
 HTML goes through trafilatura, which keeps the article and drops menus, footers and
 adverts; it runs in a worker thread (extraction is CPU work) and is imported on first use
-(it takes a fifth of a second to import). Plain text, Markdown, JSON, XML and the like
-are kept as sent; anything else (PDF, images, archives) is refused.
+(it takes a fifth of a second to import). A PDF's pages are read by pypdf, also in a
+thread. Plain text, Markdown, JSON, XML and the like are kept as sent; anything else
+(images, archives) is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import httpx
 
 from chatthy.errors import SourceError
+from chatthy.workspace.pdf import UnreadablePdf, is_pdf, pdf_text
 from chatthy.workspace.sources.document import Document, named
 from chatthy.workspace.sources.fetch import Fetched, Fetcher
 
@@ -34,13 +36,18 @@ async def fetch_page(fetcher: Fetcher, url: str) -> Document:
         SourceError: not a web page or text, no readable text, or any fetch failure.
     """
     fetched = await fetcher.get(url)
-    if _is_html(fetched):
+    if is_pdf(fetched.body):
+        try:
+            text = await asyncio.to_thread(pdf_text, fetched.body)
+        except UnreadablePdf as exc:
+            raise SourceError(f"{fetched.url} is {exc}") from None
+    elif _is_html(fetched):
         text = await asyncio.to_thread(_main_text, fetched.text(), fetched.url)
     elif _is_text(fetched):
         text = fetched.text()
     else:
         kind = fetched.media_type or "binary data"
-        raise SourceError(f"{fetched.url} is {kind}: only web pages and text can be added")
+        raise SourceError(f"{fetched.url} is {kind}: only web pages, PDFs and text can be added")
     if not text.strip():
         raise SourceError(f"no readable text at {fetched.url}")
     return Document(page_name(fetched.url), text, fetched.url)
