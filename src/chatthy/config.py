@@ -9,7 +9,9 @@ Nothing is read at import: callers load what they need.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -305,9 +307,44 @@ timeout = 30.0
 server_key = ""
 # The full-screen client's colours, any Textual theme: textual-dark, textual-light, nord,
 # gruvbox, catppuccin-mocha, dracula, tokyo-night, monokai, flexoki, solarized-light …
-# (/theme in the client lists them and switches for the session).
+# (/theme in the client lists them; /theme NAME switches and saves it here).
 theme = "textual-dark"
 """
+
+
+def save_client_value(key: str, value: str, directory: Path | None = None) -> Path:
+    """Set ``key = "value"`` in client.toml (made if missing) and keep the rest of the
+    file as it is, comments included: the top-level line that sets ``key``, or else a
+    commented-out one, is replaced; without either the line is added before the first
+    table. Returns the file's path.
+
+    Raises:
+        ConfigError: the file cannot be read or written, or is not valid TOML after.
+    """
+    path = (directory or config_dir()) / "client.toml"
+    setting = f"{key} = {json.dumps(value, ensure_ascii=False)}"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        tables = next((i for i, line in enumerate(lines) if line.lstrip().startswith("[")), None)
+        top = lines[:tables] if tables is not None else lines
+        sets = re.compile(rf"\s*{re.escape(key)}\s*=")
+        commented = re.compile(rf"\s*#\s*{re.escape(key)}\s*=")
+        at = next((i for i, line in enumerate(top) if sets.match(line)), None)
+        if at is None:
+            at = next((i for i, line in enumerate(top) if commented.match(line)), None)
+        if at is not None:
+            lines[at] = setting
+        else:
+            lines.insert(len(top), setting)
+        text = "\n".join(lines) + "\n"
+        tomllib.loads(text)
+        partial = path.with_name(path.name + ".new")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot save {key} in {path}: {exc}") from exc
+    return path
 
 
 def write_defaults(directory: Path | None = None) -> list[Path]:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from chatthy.client.settings import resolve
 from chatthy.client.tui.app import tui_app
-from chatthy.config import load_client_config, write_defaults
+from chatthy.config import load_client_config, save_client_value, write_defaults
+from chatthy.errors import ConfigError
 from chatthy.server.app import Server
 from tuikit import (
     SIZE,
@@ -60,8 +63,9 @@ async def test_slash_theme_lists_and_switches(server: Server) -> None:
         await wait_on_screen(pilot, "theme 'textual-dark'; the themes:")
         assert "gruvbox" in screen_text(app)
         await type_line(pilot, "/theme gruvbox")
-        await wait_for(pilot, lambda: "theme is now 'gruvbox'" in status_line(app))
+        await wait_for(pilot, lambda: "theme is now 'gruvbox' (saved in" in status_line(app))
         assert app.theme == "gruvbox"
+        assert load_client_config().theme == "gruvbox"  # the next start has it too
         await type_line(pilot, "/theme nope")
         await wait_for(pilot, lambda: "error: unknown theme 'nope'" in status_line(app))
         assert app.theme == "gruvbox"
@@ -74,3 +78,28 @@ def test_config_init_writes_the_theme(tmp_path: Path) -> None:
     assert load_client_config(tmp_path / "client.toml").theme == "textual-dark"
     (tmp_path / "client.toml").write_text(text.replace('"textual-dark"', '"dracula"'))
     assert load_client_config(tmp_path / "client.toml").theme == "dracula"
+
+
+def test_saving_a_value_keeps_the_rest_of_client_toml(tmp_path: Path) -> None:
+    write_defaults(tmp_path)
+    before = (tmp_path / "client.toml").read_text()
+    save_client_value("theme", "nord", tmp_path)
+    after = (tmp_path / "client.toml").read_text()
+    assert after == before.replace('theme = "textual-dark"', 'theme = "nord"')
+    (tmp_path / "client.toml").write_text('# theme = "x"\nprofile = "bo"\n[extra]\ntheme = 1\n')
+    save_client_value("theme", "dracula", tmp_path)
+    assert (tmp_path / "client.toml").read_text() == (
+        'theme = "dracula"\nprofile = "bo"\n[extra]\ntheme = 1\n'
+    )
+    (tmp_path / "client.toml").write_text('profile = "bo"\n[extra]\n')
+    save_client_value("theme", "nord", tmp_path)
+    assert (tmp_path / "client.toml").read_text() == 'profile = "bo"\ntheme = "nord"\n[extra]\n'
+
+
+def test_a_client_toml_that_cannot_be_saved_is_left_as_it_was(tmp_path: Path) -> None:
+    (tmp_path / "client.toml").write_text("profile = \n")
+    with pytest.raises(ConfigError, match=r"cannot save theme in .*client\.toml"):
+        save_client_value("theme", "nord", tmp_path)
+    assert (tmp_path / "client.toml").read_text() == "profile = \n"
+    assert save_client_value("theme", "nord", tmp_path / "new") == tmp_path / "new" / "client.toml"
+    assert load_client_config(tmp_path / "new" / "client.toml").theme == "nord"

@@ -4,6 +4,7 @@ command; errors are raised as :class:`ChatthyError` and shown as one line."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import shlex
@@ -18,7 +19,8 @@ from chatthy.client.templates import format_templates, summarise_request, templa
 from chatthy.client.tui.editor import edit_text
 from chatthy.client.tui.profile import switch_profile
 from chatthy.client.tui.workspace import run_ws
-from chatthy.errors import ArgumentError, ChatthyError, NotFoundError
+from chatthy.config import save_client_value
+from chatthy.errors import ArgumentError, ChatthyError, ConfigError, NotFoundError
 
 if TYPE_CHECKING:
     from chatthy.client.tui.app import ChatthyApp
@@ -336,11 +338,16 @@ async def _load(app: ChatthyApp, words: list[str]) -> None:
         app.prompt_input.focus()
 
 
-@command("theme [NAME]", "switch the colours to Textual theme NAME (alone: list them)")
+@command("theme [NAME]", "switch the colours to Textual theme NAME, saved in client.toml")
 async def _theme(app: ChatthyApp, words: list[str]) -> None:
     if not words:
         names = ", ".join(sorted(app.available_themes))
         await app.output.add_notice(f"theme '{app.theme}'; the themes: {names}")
         return
     app.use_theme(" ".join(words))
-    app.status.say(f"theme is now '{app.theme}' (theme = … in client.toml keeps it)")
+    try:
+        saved = await asyncio.to_thread(save_client_value, "theme", app.theme)
+    except ConfigError as exc:
+        app.status.say(f"theme is now '{app.theme}', for this session: {exc.message}", "error")
+        return
+    app.status.say(f"theme is now '{app.theme}' (saved in {saved})")
