@@ -95,6 +95,9 @@ class SourcesUpstream(Upstream):
         """Search words → the stories found (a query matches a key it contains)."""
         self.wiki_rest_only = False
         """Play a wiki that answers only its REST API (``/w/api.php`` is not there)."""
+        self.youtube_page_only = False
+        """Play a YouTube whose watch pages carry the player answer but name no API key,
+        and which has no player API."""
 
     def page(
         self,
@@ -133,8 +136,8 @@ class SourcesUpstream(Upstream):
         if request.path in self.pages:
             await _send_page(writer, self.pages[request.path])
         elif split.path == "/watch":
-            _send(writer, 200, _watch_page(query.get("v", "")).encode(), "text/html; charset=utf-8")
-        elif split.path == "/youtubei/v1/player":
+            _send(writer, 200, self._watch(query.get("v", "")).encode(), "text/html; charset=utf-8")
+        elif split.path == "/youtubei/v1/player" and not self.youtube_page_only:
             _send(writer, *self._player(request, query))
         elif split.path == "/api/timedtext":
             _send(writer, *self._timedtext(query))
@@ -171,6 +174,19 @@ class SourcesUpstream(Upstream):
                 "application/json",
             )
         vid = (request.body or {}).get("videoId", "")
+        return 200, msgspec.json.encode(self._player_answer(vid)), "application/json; charset=UTF-8"
+
+    def _watch(self, vid: str) -> str:
+        if not self.youtube_page_only:
+            return _watch_page(vid)
+        answer = msgspec.json.encode(self._player_answer(vid)).decode()
+        return (
+            '<!DOCTYPE html><html lang="en"><head><title>YouTube</title></head><body>'
+            f"<script>var ytInitialPlayerResponse = {answer};var meta = {{}};</script>"
+            "</body></html>"
+        )
+
+    def _player_answer(self, vid: str) -> dict[str, Any]:
         video = self.videos.get(vid)
         answer: dict[str, Any] = {"responseContext": {"visitorData": "Cgt4"}}
         if video is None:
@@ -191,7 +207,7 @@ class SourcesUpstream(Upstream):
             }
             if video.tracks:
                 answer["captions"] = {"playerCaptionsTracklistRenderer": self._tracks(vid, video)}
-        return 200, msgspec.json.encode(answer), "application/json; charset=UTF-8"
+        return answer
 
     def _tracks(self, vid: str, video: Video) -> dict[str, Any]:
         tracks = []

@@ -396,6 +396,21 @@ async def test_youtube_tells_no_video_from_no_transcript(client: Client) -> None
     )
 
 
+async def test_youtube_without_a_player_api_reads_the_answer_in_the_watch_page(
+    client: Client, fake: SourcesUpstream
+) -> None:
+    fake.youtube_page_only = True
+    added = await client.call("ws_youtube", video="dQw4w9WgXcQ")
+    text = (await client.call("ws_show", name=added["name"]))["text"]
+    assert text.startswith("Giraffes explained\nZoo Channel\n\nHey there, this is about")
+    assert not any(p.startswith("/youtubei/") for p in fake.paths())
+    await client.call("ws_drop", name=added["name"])
+    message = await refused(client, NotFoundError, None, "ws_youtube", video="Nonexistent")
+    assert message == "no YouTube video Nonexistent (This video is unavailable)"
+    message = await refused(client, NotFoundError, None, "ws_youtube", video="NoCaptions0")
+    assert message == "YouTube video NoCaptions0 has no transcript"
+
+
 # -- arxiv ---------------------------------------------------------------------------
 
 

@@ -3,16 +3,19 @@
 The public flow (the one youtube-transcript-api follows): the watch page gives the
 player API key; the player API (``/youtubei/v1/player``, as the Android client) gives the
 video's playability, title and caption tracks; a track's ``baseUrl`` gives the timed
-text as XML. It is done here with the guarded fetcher rather than with
-youtube-transcript-api because that library is synchronous (requests), has its
-``youtube.com`` URLs fixed in module constants, and would read bodies without our size
-cap or address guard; pointing it elsewhere would mean rewriting its requests behind its
-back.
+text as XML. Where there is no player API (a mirror, or a page without the key), the
+player answer the watch page carries (``ytInitialPlayerResponse``) stands in for it.
+
+It is done here with the guarded fetcher rather than with youtube-transcript-api
+because that library is synchronous (requests), has its ``youtube.com`` URLs fixed in
+module constants, and would read bodies without our size cap or address guard; pointing
+it elsewhere would mean rewriting its requests behind its back.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import re
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -31,6 +34,7 @@ _HOSTS = frozenset(
 )  # fmt: skip
 _PATH_FORMS = frozenset({"shorts", "embed", "live", "v", "e"})
 _API_KEY = re.compile(r'"INNERTUBE_API_KEY":\s*"([A-Za-z0-9_-]+)"')
+_EMBEDDED = re.compile(r"ytInitialPlayerResponse\s*=\s*")
 _CONSENT = 'action="https://consent.youtube.com/s"'
 _CLIENT = {"client": {"clientName": "ANDROID", "clientVersion": "20.10.38"}}
 _TAGS = re.compile(r"<[^>]*>")
@@ -73,8 +77,13 @@ async def fetch_youtube(fetcher: Fetcher, ref: str) -> Document:
     base = fetcher.config.youtube_base.rstrip("/")
     vid = video_id(ref)
     watch_url = f"{base}/watch?v={vid}"
-    key = _api_key(await _watch_page(fetcher, watch_url), vid)
-    player = await _player(fetcher, f"{base}/youtubei/v1/player?key={key}", vid)
+    page = await _watch_page(fetcher, watch_url)
+    embedded = _embedded_player(page)
+    if _API_KEY.search(page) or embedded is None:
+        key = _api_key(page, vid)
+        player = await _player(fetcher, f"{base}/youtubei/v1/player?key={key}", vid, embedded)
+    else:
+        player = _playable(embedded, vid)
     lines = await _transcript(fetcher, player, vid)
     details = player.get("videoDetails") or {}
     head = [str(details.get("title") or ""), str(details.get("author") or "")]
@@ -82,13 +91,43 @@ async def fetch_youtube(fetcher: Fetcher, ref: str) -> Document:
     return Document(f"youtube-{vid}", text + "\n", watch_url)
 
 
-async def _player(fetcher: Fetcher, url: str, vid: str) -> dict[str, Any]:
-    """The player API's answer for a video that can be played."""
-    player = (await fetcher.post_json(url, {"context": _CLIENT, "videoId": vid})).json()
+async def _player(
+    fetcher: Fetcher, url: str, vid: str, embedded: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The player API's answer for a video that can be played; the ``embedded`` one if
+    the API is not there."""
+    try:
+        player = (await fetcher.post_json(url, {"context": _CLIENT, "videoId": vid})).json()
+    except NotFoundError:
+        if embedded is None:
+            raise
+        player = embedded
+    return _playable(player, vid)
+
+
+def _playable(player: Any, vid: str) -> dict[str, Any]:
+    """``player`` if it is a player answer for a video that can be played.
+
+    Raises:
+        NotFoundError: no such video.
+        SourceError: not a player answer, or YouTube withholds the video.
+    """
     if not isinstance(player, dict):
         raise SourceError(f"YouTube's player answer for {vid} is not what was expected")
     _check_playable(player.get("playabilityStatus") or {}, vid)
     return player
+
+
+def _embedded_player(page: str) -> dict[str, Any] | None:
+    """The player answer a watch page carries (``ytInitialPlayerResponse``), if any."""
+    match = _EMBEDDED.search(page)
+    if match is None:
+        return None
+    try:
+        found, _ = json.JSONDecoder().raw_decode(page, match.end())
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 async def _transcript(fetcher: Fetcher, player: dict[str, Any], vid: str) -> list[str]:
