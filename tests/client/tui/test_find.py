@@ -106,3 +106,21 @@ async def test_folded_reasoning_is_not_searched(servers: ServerFactory, upstream
         await wait_for(pilot, lambda: "no match for 'zebras'" in status_line(app))
         await pilot.press("slash", *"four", "enter")
         await wait_for(pilot, lambda: "match 1 of 1 for 'four'" in status_line(app))
+
+
+async def test_a_match_the_growing_reply_moves_is_let_go_and_n_finds_it_again(
+    servers: ServerFactory, upstream: Upstream
+) -> None:
+    upstream.push(Reply(chunks=["Alpha **bravo", "** charlie", "\n\nThe end."], delay=3.0))
+    app = make_app(await servers.start({"up": openai_provider(upstream)}))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await type_line(pilot, "go")
+        await wait_on_screen(pilot, "Alpha **bravo")
+        await pilot.press("shift+tab", "slash", *"bravo", "enter")
+        await wait_for(pilot, lambda: highlighted(app, MATCH) == ["bravo"])
+        await wait_on_screen(pilot, "Alpha bravo charlie")  # the bold closed: text moved
+        await wait_for(pilot, lambda: highlighted(app, MATCH) == [], what="the mark let go")
+        assert app.live is not None  # still streaming: the live reply let it go
+        await pilot.press("n")
+        await wait_for(pilot, lambda: highlighted(app, MATCH) == ["bravo"])

@@ -28,6 +28,7 @@ __all__ = [
     "code_blocks_in",
     "find_all",
     "mark",
+    "matches",
     "rows_of",
 ]
 
@@ -112,9 +113,19 @@ def code_blocks_in(rows: list[Row]) -> list[CodeBlock]:
     return blocks
 
 
+def _folded(query: str) -> bool:
+    """Whether ``query`` is looked for ignoring case (it has no capitals)."""
+    return not any(c.isupper() for c in query)
+
+
+def matches(text: str, query: str) -> bool:
+    """Whether ``text`` is ``query`` as :func:`find_all` finds it."""
+    return text.lower() == query.lower() if _folded(query) else text == query
+
+
 def find_all(rows: list[Row], query: str) -> list[Hit]:
     """The matches of ``query`` in ``rows``; case-insensitive unless it has capitals."""
-    fold = not any(c.isupper() for c in query)
+    fold = _folded(query)
     needle = query.lower() if fold else query
     hits = []
     for index, row in enumerate(rows):

@@ -100,6 +100,8 @@ class LiveMarkdown(Widget):
         self.marks: list[tuple[int, int, int | None, str]] = []
         """Highlights as (line, start, end or None for the whole line, style), as
         :class:`MarkdownText` has them (search, visual selection, a copied code block)."""
+        self._under: list[str] = []
+        """The text each mark covered when it was set."""
         self._take(text)
 
     def on_mount(self) -> None:
@@ -127,7 +129,20 @@ class LiveMarkdown(Widget):
         self._due = False
         height = self._height
         self._measure(self.content_region.width or self.app.size.width, tail=True)
+        if self.marks:
+            self._drop_moved_marks()
         self.refresh(layout=self._height != height)
+
+    def _drop_moved_marks(self) -> None:
+        """Take away the marks whose text the last redraw changed (the growing lines are
+        drawn again: a closing ``**`` or a table's new row can move what was marked)."""
+        kept = [
+            (mark, under)
+            for mark, under in zip(self.marks, self._under, strict=True)
+            if self._covered(mark) == under
+        ]
+        self.marks = [mark for mark, _ in kept]
+        self._under = [under for _, under in kept]
 
     def show_latex(self, on: bool) -> None:
         """Math as Unicode (``on``) or as its LaTeX source."""
@@ -176,7 +191,20 @@ class LiveMarkdown(Widget):
     def set_marks(self, marks: list[tuple[int, int, int | None, str]]) -> None:
         if marks != self.marks:
             self.marks = marks
+            self._under = [self._covered(mark) for mark in marks]
             self.refresh()
+
+    def _covered(self, mark: tuple[int, int, int | None, str]) -> str:
+        """The text ``mark`` covers as the reply is drawn now."""
+        line, start, end, _ = mark
+        done, tail = self._drawn, self._tail[1]
+        if line < len(done):
+            text = done[line].text
+        elif line - len(done) < len(tail):
+            text = tail[line - len(done)].text
+        else:
+            return ""
+        return text[start:end]
 
     def render_lines(self, crop: Region) -> list[Strip]:
         style = self.rich_style

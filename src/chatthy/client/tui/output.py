@@ -15,7 +15,16 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Collapsible, Markdown, Static
 
-from chatthy.client.tui.find import Hit, Row, Shown, code_blocks_in, find_all, mark, rows_of
+from chatthy.client.tui.find import (
+    Hit,
+    Row,
+    Shown,
+    code_blocks_in,
+    find_all,
+    mark,
+    matches,
+    rows_of,
+)
 from chatthy.client.tui.live import LiveMarkdown
 from chatthy.client.tui.render import CodeSpan, MarkdownText
 
@@ -472,13 +481,16 @@ class ChatLog(VerticalScroll, can_focus=True):
         return round(self.scroll_y), -1
 
     def _current_hit(self, rows: list[Row]) -> Hit | None:
+        """The match jumped to, if its text is still there (a streaming reply's growing
+        lines are drawn again, and can move it)."""
         if self._hit is None:
             return None
         widget, line, start = self._hit
         index = _index_of(rows, (widget, line))
-        if index is None:
+        end = start + len(self.finding)
+        if index is None or not matches(rows[index].text[start:end], self.finding):
             return None
-        return Hit(index, start, start + len(self.finding))
+        return Hit(index, start, end)
 
     def _bring_into_view(self, y: int) -> None:
         top, height = round(self.scroll_y), self.scrollable_content_region.height
