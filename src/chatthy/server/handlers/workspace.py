@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from chatthy.context import count_tokens
+from chatthy.context import TokenCache
 from chatthy.errors import ArgumentError
 from chatthy.server.handlers.common import NameArg, NoArgs
 from chatthy.server.rpc import Context, registry
@@ -52,14 +52,17 @@ def check_size(label: str, text: str, limit: int) -> None:
         )
 
 
-def describe_file(record: WorkspaceFileRecord, *, text: bool = False) -> dict[str, Any]:
-    """A file as clients see it: name, source, benched, size in bytes, tokens, times."""
+def describe_file(
+    record: WorkspaceFileRecord, counts: TokenCache, *, text: bool = False
+) -> dict[str, Any]:
+    """A file as clients see it: name, source, benched, size in bytes, tokens (counted
+    once per text: ``counts`` remembers), times."""
     info: dict[str, Any] = {
         "name": record.name,
         "source": record.source,
         "benched": record.benched,
         "size": len(record.text.encode("utf-8")),
-        "tokens": count_tokens(record.text),
+        "tokens": counts.text(record.text),
         "created": record.created,
         "updated": record.updated,
     }
@@ -71,14 +74,15 @@ def describe_file(record: WorkspaceFileRecord, *, text: bool = False) -> dict[st
 @registry.rpc()
 async def ws_list(ctx: Context, args: NoArgs) -> list[dict[str, Any]]:
     """List your workspace files: name, tokens, benched, source, size."""
-    return [describe_file(r) for r in await ctx.server.store.list_workspace(ctx.profile)]
+    files = await ctx.server.store.list_workspace(ctx.profile)
+    return [describe_file(record, ctx.server.token_counts) for record in files]
 
 
 @registry.rpc()
 async def ws_show(ctx: Context, args: NameArg) -> dict[str, Any]:
     """Show one workspace file with its text."""
     record = await ctx.server.store.get_workspace_file(ctx.profile, args.name)
-    return describe_file(record, text=True)
+    return describe_file(record, ctx.server.token_counts, text=True)
 
 
 @registry.rpc()
@@ -96,28 +100,28 @@ async def store_file(ctx: Context, name: str, text: str, source: str) -> dict[st
     """
     check_size(f"workspace file '{name}'", text, ctx.server.config.server.max_workspace_file)
     record = await ctx.server.store.put_workspace_file(ctx.profile, name, text, source)
-    return describe_file(record)
+    return describe_file(record, ctx.server.token_counts)
 
 
 @registry.rpc()
 async def ws_rename(ctx: Context, args: RenameArgs) -> dict[str, Any]:
     """Rename a workspace file."""
     record = await ctx.server.store.rename_workspace_file(ctx.profile, args.name, args.new)
-    return describe_file(record)
+    return describe_file(record, ctx.server.token_counts)
 
 
 @registry.rpc()
 async def ws_bench(ctx: Context, args: NameArg) -> dict[str, Any]:
     """Bench a workspace file: kept, but not sent to the model until restored."""
     record = await ctx.server.store.set_workspace_benched(ctx.profile, args.name, True)
-    return describe_file(record)
+    return describe_file(record, ctx.server.token_counts)
 
 
 @registry.rpc()
 async def ws_restore(ctx: Context, args: NameArg) -> dict[str, Any]:
     """Restore a benched workspace file: sent to the model again."""
     record = await ctx.server.store.set_workspace_benched(ctx.profile, args.name, False)
-    return describe_file(record)
+    return describe_file(record, ctx.server.token_counts)
 
 
 @registry.rpc()
