@@ -6,6 +6,7 @@ files. A name is a label such as ``docs/sub/colour.md``, checked by the store.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
@@ -99,6 +100,9 @@ async def store_file(ctx: Context, name: str, text: str, source: str) -> dict[st
         ArgumentError: the text is over ``max_workspace_file`` or the name is not valid.
     """
     check_size(f"workspace file '{name}'", text, ctx.server.config.server.max_workspace_file)
+    # Counted off the event loop (a few MB take a quarter of a second): remembered, so
+    # describing the file below and listing it later cost nothing more.
+    await asyncio.to_thread(ctx.server.token_counts.text, text)
     record = await ctx.server.store.put_workspace_file(ctx.profile, name, text, source)
     return describe_file(record, ctx.server.token_counts)
 
