@@ -52,10 +52,10 @@ async def test_a_chat_of_5000_messages_opens_at_its_end(
 async def test_every_message_is_reachable_by_scrolling_up(
     server: Server, connect: ClientMaker
 ) -> None:
-    await seed(server, connect, "long", 500)
+    await seed(server, connect, "long", 200)  # 400 messages: the first page, then four more
     app = make_app(server, chat="long")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_on_screen(pilot, "answer 499, with emphasis.")
+        await wait_on_screen(pilot, "answer 199, with emphasis.")
         assert "question 0." not in screen_text(app)
         await pilot.press("shift+tab")
         for _ in range(40):
@@ -68,7 +68,7 @@ async def test_every_message_is_reachable_by_scrolling_up(
         assert "older messages" not in screen
         assert screen.index("question 0.") < screen.index("answer 0,") < screen.index("question 1.")
         await pilot.press("G")
-        await wait_on_screen(pilot, "answer 499, with emphasis.")
+        await wait_on_screen(pilot, "answer 199, with emphasis.")
 
 
 async def test_a_short_chat_shows_everything(server: Server, connect: ClientMaker) -> None:
