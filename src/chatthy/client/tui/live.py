@@ -197,14 +197,17 @@ class LiveMarkdown(Widget):
     def _covered(self, mark: tuple[int, int, int | None, str]) -> str:
         """The text ``mark`` covers as the reply is drawn now."""
         line, start, end, _ = mark
+        drawn = self._line(line)
+        return drawn.text[start:end] if drawn is not None else ""
+
+    def _line(self, y: int) -> Strip | None:
+        """Line ``y`` as last drawn (not painted), None past the end."""
         done, tail = self._drawn, self._tail[1]
-        if line < len(done):
-            text = done[line].text
-        elif line - len(done) < len(tail):
-            text = tail[line - len(done)].text
-        else:
-            return ""
-        return text[start:end]
+        if y < len(done):
+            return done[y]
+        if y - len(done) < len(tail):
+            return tail[y - len(done)]
+        return None
 
     def render_lines(self, crop: Region) -> list[Strip]:
         style = self.rich_style
@@ -216,16 +219,15 @@ class LiveMarkdown(Widget):
     def render_line(self, y: int) -> Strip:
         """Line ``y`` as last measured (text that came since shows at the next redraw),
         with its marks."""
-        done, tail = self._drawn, self._tail[1]
-        if y < len(done):
-            if y not in self._painted:
-                self._painted[y] = self._paint(done[y])
-            line, painted = done[y], self._painted[y]
-        elif y - len(done) < len(tail):
-            line = tail[y - len(done)]
+        line = self._line(y)
+        if line is None:
+            return Strip.blank(self._key[0], self._style)
+        if y >= len(self._drawn):
             painted = self._paint(line)
         else:
-            return Strip.blank(self._key[0], self._style)
+            if y not in self._painted:
+                self._painted[y] = self._paint(line)
+            painted = self._painted[y]
         for row, start, end, style in self.marks:
             if row == y:
                 painted = _highlight(painted, line.text, start, end, style)
