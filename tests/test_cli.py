@@ -406,6 +406,14 @@ async def test_repl_turn_prints_the_reply(live: Server, upstream: Upstream) -> N
     assert "error" not in err
 
 
+async def test_repl_editor_commands_off_a_terminal_are_one_line(live: Server) -> None:
+    stdin = b"hello\n/edit\n/ws edit notes.md\n/quit\n"
+    code, _, err = await chatthy("repl", "--chat", "r", stdin=stdin)
+    assert code == 0, err
+    assert "error: $EDITOR needs a terminal; without one: /edit text=…\n" in err
+    assert "error: $EDITOR needs a terminal; without one: chatthy ws add notes.md < FILE\n" in err
+
+
 def test_completion_completes_commands_subcommands_options_and_paths(tmp_path: Path) -> None:
     script = subprocess.run(
         [sys.executable, "-m", "chatthy", "completion", "bash"],

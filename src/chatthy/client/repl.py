@@ -15,6 +15,7 @@ from typing import Any
 
 from chatthy.client.commands import connect, failure_of, format_chats, print_stream
 from chatthy.client.core import Client, error_of
+from chatthy.client.editing import edit_in_editor
 from chatthy.client.settings import Settings
 from chatthy.client.sources import SOURCE_COMMANDS
 from chatthy.client.templates import format_templates, summarise_request, template_request
@@ -27,14 +28,14 @@ from chatthy.client.workspace import (
     send_files,
     typed_source_request,
 )
-from chatthy.errors import ArgumentError, ChatthyError
+from chatthy.errors import ArgumentError, ChatthyError, NotFoundError
 
 __all__ = ["repl"]
 
 HELP = """\
 Type a message and press Enter to chat. Commands:
   /chat NAME          switch to (or create) chat NAME
-  /ws list            the workspace; /ws add PATH…; /ws show|bench|restore|drop NAME;
+  /ws list            the workspace; /ws add PATH…; /ws show|edit|bench|restore|drop NAME;
                       /ws rename NAME NEW
   /ws url URL         fetch a page (also youtube ID, arxiv ID|WORDS, wikipedia TITLE,
                       news WORDS) into the workspace
@@ -44,14 +45,16 @@ Type a message and press Enter to chat. Commands:
   /template NAME [FILE|chat] key=value …
                       run a template on a workspace file or on this chat
   /summarise [FILE|chat] [paragraph|bullets|topics]
-  /regenerate         replace the last reply (/edit text=… replaces your last message)
+  /regenerate         replace the last reply
+  /edit               your last message in $EDITOR, then a new reply (/edit text=… too)
   /help               this help; /commands lists every server command
   /quit               leave (Ctrl-D too); Ctrl-C cancels a running reply
   /NAME key=value …   run any server command, e.g. /chats  /rename new=other
 """
 
 WS_USAGE = (
-    "usage: /ws list | /ws add PATH… | /ws show|bench|restore|drop NAME | /ws rename NAME NEW | "
+    "usage: /ws list | /ws add PATH… | /ws show|edit|bench|restore|drop NAME | "
+    "/ws rename NAME NEW | "
     "/ws url|youtube|arxiv|wikipedia|news WHAT… | /ws attach PATH… | /ws detach [PATH…] | "
     "/ws attached"
 )
@@ -84,6 +87,8 @@ async def _command(client: Client, chat: str, line: str) -> str:
         await _turn(client, chat, "template", **template_request(rest))
     elif name == "templates":
         print(format_templates(await client.call("templates")))
+    elif name == "edit" and not rest:
+        await _edit_last(client, chat)
     elif name in ("regenerate", "edit"):
         await _turn(client, chat, name, **_parse_args(rest))
     else:
@@ -91,7 +96,9 @@ async def _command(client: Client, chat: str, line: str) -> str:
     return chat
 
 
-_STORED = frozenset({"list", "add", "show", "bench", "restore", "drop", "rename", *SOURCE_COMMANDS})
+_STORED = frozenset(
+    {"list", "add", "show", "edit", "bench", "restore", "drop", "rename", *SOURCE_COMMANDS}
+)
 """``/ws`` subcommands about the stored workspace (the others are about attachments)."""
 
 
@@ -115,11 +122,52 @@ async def _stored(client: Client, words: list[str]) -> None:
     elif len(rest) == 1 and action in ("bench", "restore", "drop"):
         await client.call(f"ws_{action}", name=rest[0])
         print(f"{action}: {rest[0]}")
+    elif action == "edit" and len(rest) == 1:
+        await _edit_file(client, rest[0])
     elif action == "rename" and len(rest) == 2:
         renamed = await client.call("ws_rename", name=rest[0], new=rest[1])
         print(f"{rest[0]} is now {renamed['name']}")
     else:
         raise ArgumentError(WS_USAGE)
+
+
+async def _edit_last(client: Client, chat: str) -> None:
+    """``/edit``: the last message of yours in ``$EDITOR``, then a new reply to it."""
+    page = await client.call("messages", chat=chat, limit=50)
+    mine = [m for m in page["messages"] if m["role"] == "user"]
+    if not mine or not isinstance(mine[-1]["content"], str):
+        raise ArgumentError("no message of yours to edit in the last 50 (/edit text=… works)")
+    edited = await _in_editor(mine[-1]["content"], instead="/edit text=…")
+    if edited is None:
+        print("message unchanged", file=sys.stderr)
+        return
+    await _turn(client, chat, "edit", text=edited, message_id=mine[-1]["id"])
+
+
+async def _edit_file(client: Client, name: str) -> None:
+    """``/ws edit NAME``: a workspace file (a new one if there is none) in ``$EDITOR``."""
+    try:
+        file = await client.call("ws_show", name=name)
+    except NotFoundError:
+        file = {"text": "", "source": "typed"}
+    edited = await _in_editor(
+        file["text"], Path(name).suffix or ".md", instead=f"chatthy ws add {name} < FILE"
+    )
+    if edited is None:
+        print(f"{name}: unchanged", file=sys.stderr)
+        return
+    print(added_line(await client.call("ws_add", name=name, text=edited, source=file["source"])))
+
+
+async def _in_editor(text: str, suffix: str = ".md", *, instead: str) -> str | None:
+    """:func:`edit_in_editor`, on a terminal only (the line client also runs in pipes).
+
+    Raises:
+        ArgumentError: stdin or stdout is not a terminal (naming what to do ``instead``).
+    """
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise ArgumentError(f"$EDITOR needs a terminal; without one: {instead}")
+    return await edit_in_editor(text, suffix)
 
 
 def _attachments(client: Client, words: list[str]) -> None:

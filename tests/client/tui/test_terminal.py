@@ -148,3 +148,43 @@ def test_ask_and_the_server_never_import_textual() -> None:
         "assert not [m for m in sys.modules if m.startswith('textual')], 'textual imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+async def test_the_line_client_edits_in_editor_on_a_terminal(
+    server: Server, tmp_path: Path
+) -> None:
+    """``/edit`` and ``/ws edit`` in ``chatthy repl``: $EDITOR takes the terminal."""
+    home = tmp_path / "home"
+    edits = tmp_path / "edits"
+    edits.mkdir()
+    (edits / "1").write_text("second question\n")
+    (edits / "2").write_text("Notes typed in the editor.\n")
+    editor = tmp_path / "editor.sh"  # each run writes the next prepared text into the file
+    editor.write_text(
+        f'#!/bin/sh\nnext=$(ls "{edits}" | sort | head -n 1)\n'
+        f'cat "{edits}/$next" > "$1"\nrm "{edits}/$next"\n'
+    )
+    editor.chmod(0o755)
+    env = {
+        "HOME": str(home),
+        "CHATTHY_CONFIG_DIR": str(home / "config"),
+        "CHATTHY_DATA_DIR": str(home / "data"),
+        "CHATTHY_PASSPHRASE": "secret",
+        "TERM": "xterm-256color",
+        "EDITOR": str(editor),
+        "PATH": os.environ.get("PATH", ""),
+    }
+    tmux = Tmux()
+    try:
+        tmux.start([CHATTHY, "repl", "--server", server.address, "--profile", "alice"], env)
+        await tmux.wait("default>")
+        tmux.run("send-keys", "-t", "t", "first question", "Enter")
+        await tmux.wait("echo: first question")
+        tmux.run("send-keys", "-t", "t", "/edit", "Enter")
+        await tmux.wait("echo: second question")
+        tmux.run("send-keys", "-t", "t", "/ws edit notes.md", "Enter")
+        await tmux.wait("added notes.md (")
+        tmux.run("send-keys", "-t", "t", "/ws show notes.md", "Enter")
+        await tmux.wait("Notes typed in the editor.")
+    finally:
+        tmux.close()
