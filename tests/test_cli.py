@@ -414,6 +414,23 @@ async def test_repl_editor_commands_off_a_terminal_are_one_line(live: Server) ->
     assert "error: $EDITOR needs a terminal; without one: chatthy ws add notes.md < FILE\n" in err
 
 
+async def test_ask_whose_reader_goes_away_cancels_quietly(
+    live: Server, upstream: Upstream, connect: ClientMaker
+) -> None:
+    upstream.push(Reply(chunks=["tick "] * 200, delay=0.02))
+    proc = await spawn("ask", "--chat", "gone", "go on")
+    assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
+    proc.stdin.close()
+    assert await asyncio.wait_for(proc.stdout.read(5), 30)
+    proc.stdout.feed_eof()
+    transport = proc._transport.get_pipe_transport(1)  # type: ignore[attr-defined]
+    transport.close()  # the reader goes away, as `| head -c 5` does
+    err = await asyncio.wait_for(proc.stderr.read(), 30)
+    assert (await proc.wait(), err) == (1, b"")
+    reply = await stored_reply(connect, live, "gone")
+    assert reply["status"] == "cancelled"
+
+
 def test_completion_completes_commands_subcommands_options_and_paths(tmp_path: Path) -> None:
     script = subprocess.run(
         [sys.executable, "-m", "chatthy", "completion", "bash"],

@@ -214,6 +214,8 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
         raise SystemExit(1) from None
     except (KeyboardInterrupt, asyncio.CancelledError):
         raise SystemExit(130) from None
+    except BrokenPipeError:
+        raise  # the reader went away: main() ends quietly
     except OSError as exc:
         print(f"chatthy: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

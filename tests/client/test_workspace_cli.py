@@ -184,9 +184,11 @@ def test_gather_reads_the_text_of_pdfs_and_says_why_one_is_skipped(tmp_path: Pat
     (tmp_path / "paper.pdf").write_bytes(make_pdf([["Okapis are shy."], ["So are sloths."]]))
     (tmp_path / "scan.pdf").write_bytes(make_pdf([[], []]))
     (tmp_path / "torn.pdf").write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type")
+    (tmp_path / "about.md").write_text("A PDF starts with %PDF-1.7, then objects.\n")
     found = gather([tmp_path])
     assert [(f.name, f.text) for f in found.files] == [
-        (f"{tmp_path.name}/paper.pdf", "Okapis are shy.\n\nSo are sloths.\n")
+        (f"{tmp_path.name}/about.md", "A PDF starts with %PDF-1.7, then objects.\n"),
+        (f"{tmp_path.name}/paper.pdf", "Okapis are shy.\n\nSo are sloths.\n"),
     ]
     assert found.notices[0] == (
         f"skipped {tmp_path / 'scan.pdf'}: a PDF without text (scanned pages need OCR first)"

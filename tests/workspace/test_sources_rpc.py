@@ -409,6 +409,10 @@ async def test_youtube_without_a_player_api_reads_the_answer_in_the_watch_page(
     assert message == "no YouTube video Nonexistent (This video is unavailable)"
     message = await refused(client, NotFoundError, None, "ws_youtube", video="NoCaptions0")
     assert message == "YouTube video NoCaptions0 has no transcript"
+    deep = "var ytInitialPlayerResponse = null; var ytInitialPlayerResponse = " + "[" * 100_000
+    fake.page("/watch?v=DeepNesting", f"<script>{deep}</script>")
+    message = await refused(client, SourceError, None, "ws_youtube", video="DeepNesting")
+    assert message == "YouTube's page for video DeepNesting could not be read"
 
 
 # -- arxiv ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -133,6 +134,7 @@ _PDF_TEXTS: dict[tuple[str, int, int], str] = {}
 """The text of the last PDFs read, by path, modification time and size: an attached PDF
 is read again every turn, and taking its text out costs far more than reading it."""
 _PDF_TEXTS_KEPT = 16
+_PDF_TEXTS_LOCK = threading.Lock()
 
 
 def _pdf_text(path: str, mtime_ns: int, size: int, data: bytes) -> str:
@@ -143,11 +145,14 @@ def _pdf_text(path: str, mtime_ns: int, size: int, data: bytes) -> str:
         UnreadablePdf: as :func:`pdf_text`.
     """
     key = (path, mtime_ns, size)
-    text = _PDF_TEXTS.get(key)
+    with _PDF_TEXTS_LOCK:
+        text = _PDF_TEXTS.get(key)
     if text is None:
-        text = _PDF_TEXTS[key] = pdf_text(data)
-        while len(_PDF_TEXTS) > _PDF_TEXTS_KEPT:
-            _PDF_TEXTS.pop(next(iter(_PDF_TEXTS)), None)
+        text = pdf_text(data)
+        with _PDF_TEXTS_LOCK:  # worker threads read attached files at the same time
+            _PDF_TEXTS[key] = text
+            while len(_PDF_TEXTS) > _PDF_TEXTS_KEPT:
+                del _PDF_TEXTS[next(iter(_PDF_TEXTS))]
     return text
 
 

@@ -16,8 +16,6 @@ import logging
 __all__ = ["UnreadablePdf", "is_pdf", "pdf_text"]
 
 _MAGIC = b"%PDF-"
-_HEADER_WINDOW = 1024
-"""Readers accept the ``%PDF-`` header anywhere in the first kilobyte."""
 
 
 class UnreadablePdf(Exception):
@@ -25,8 +23,9 @@ class UnreadablePdf(Exception):
 
 
 def is_pdf(data: bytes) -> bool:
-    """Whether ``data`` starts like a PDF document."""
-    return _MAGIC in data[:_HEADER_WINDOW]
+    """Whether ``data`` starts like a PDF document (a text that merely mentions ``%PDF-``
+    does not)."""
+    return data.lstrip()[: len(_MAGIC)] == _MAGIC
 
 
 def pdf_text(data: bytes) -> str:

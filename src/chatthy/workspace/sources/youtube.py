@@ -119,15 +119,17 @@ def _playable(player: Any, vid: str) -> dict[str, Any]:
 
 
 def _embedded_player(page: str) -> dict[str, Any] | None:
-    """The player answer a watch page carries (``ytInitialPlayerResponse``), if any."""
-    match = _EMBEDDED.search(page)
-    if match is None:
-        return None
-    try:
-        found, _ = json.JSONDecoder().raw_decode(page, match.end())
-    except ValueError:
-        return None
-    return found if isinstance(found, dict) else None
+    """The player answer a watch page carries (``ytInitialPlayerResponse``), if any: the
+    first assignment of an object to it that decodes (a page of any shape gives None)."""
+    decoder = json.JSONDecoder()
+    for match in _EMBEDDED.finditer(page):
+        try:
+            found, _ = decoder.raw_decode(page, match.end())
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(found, dict):
+            return found
+    return None
 
 
 async def _transcript(fetcher: Fetcher, player: dict[str, Any], vid: str) -> list[str]:
