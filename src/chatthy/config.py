@@ -8,10 +8,12 @@ Nothing is read at import: callers load what they need.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
 import re
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -321,7 +323,7 @@ def save_client_value(key: str, value: str, directory: Path | None = None) -> Pa
     Raises:
         ConfigError: the file cannot be read or written, or is not valid TOML after.
     """
-    path = (directory or config_dir()) / "client.toml"
+    path = ((directory or config_dir()) / "client.toml").resolve()  # a dotfiles link: its file
     setting = f"{key} = {json.dumps(value, ensure_ascii=False)}"
     try:
         lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
@@ -337,14 +339,30 @@ def save_client_value(key: str, value: str, directory: Path | None = None) -> Pa
         else:
             lines.insert(len(top), setting)
         text = "\n".join(lines) + "\n"
-        tomllib.loads(text)
-        partial = path.with_name(path.name + ".new")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
+        if tomllib.loads(text).get(key) != value:  # the line was inside a multi-line string
+            raise ConfigError(f"cannot save {key} in {path}: no top-level line to set it")
+        _replace_file(path, text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot save {key} in {path}: {exc}") from exc
     return path
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """Write ``path`` anew, whole or not at all, keeping its permissions (client.toml may
+    hold a passphrase: a file of mode 0600 stays so)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o7777 if path.exists() else None
+    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        if mode is not None:
+            os.chmod(partial, mode)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
 
 
 def write_defaults(directory: Path | None = None) -> list[Path]:

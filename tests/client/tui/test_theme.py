@@ -103,3 +103,25 @@ def test_a_client_toml_that_cannot_be_saved_is_left_as_it_was(tmp_path: Path) ->
     assert (tmp_path / "client.toml").read_text() == "profile = \n"
     assert save_client_value("theme", "nord", tmp_path / "new") == tmp_path / "new" / "client.toml"
     assert load_client_config(tmp_path / "new" / "client.toml").theme == "nord"
+
+
+def test_saving_keeps_the_file_s_mode_and_link_and_refuses_a_line_inside_a_string(
+    tmp_path: Path,
+) -> None:
+    real = tmp_path / "dotfiles" / "client.toml"
+    real.parent.mkdir()
+    real.write_text('passphrase = "s3cret"\n')
+    real.chmod(0o600)
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "client.toml").symlink_to(real)
+    save_client_value("theme", "nord", config)
+    assert (config / "client.toml").is_symlink()
+    assert real.read_text() == 'passphrase = "s3cret"\ntheme = "nord"\n'
+    assert real.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in real.parent.iterdir()) == ["client.toml"]  # no leftovers
+    tricky = 'prompt = """\ntheme = "x"\n"""\n'
+    real.write_text(tricky)
+    with pytest.raises(ConfigError, match="no top-level line to set it"):
+        save_client_value("theme", "nord", config)
+    assert real.read_text() == tricky
