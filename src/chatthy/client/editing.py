@@ -9,11 +9,12 @@ import contextlib
 import os
 import shlex
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from chatthy.errors import ChatthyError
 
-__all__ = ["edit_in_editor"]
+__all__ = ["edit_in_editor", "kept_on_failure"]
 
 
 async def edit_in_editor(
@@ -41,3 +42,21 @@ async def edit_in_editor(
     if not edited.strip() or edited == text.rstrip("\n"):
         return None
     return edited
+
+
+@contextlib.contextmanager
+def kept_on_failure(text: str, suffix: str = ".md") -> Iterator[None]:
+    """Around sending what the user edited: if that fails, ``text`` is written to a file
+    that stays, and the error says where, so that no edit is lost.
+
+    Raises:
+        ChatthyError: the one raised inside, its message led by the file's path (the
+            full-screen client's status line may cut its end).
+    """
+    try:
+        yield
+    except ChatthyError as exc:
+        handle, name = tempfile.mkstemp(prefix="chatthy-unsaved-", suffix=suffix)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text if text.endswith("\n") else text + "\n")
+        raise ChatthyError(f"your text is kept in {name}: {exc.message}") from exc

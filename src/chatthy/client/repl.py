@@ -15,7 +15,7 @@ from typing import Any
 
 from chatthy.client.commands import connect, failure_of, format_chats, print_stream
 from chatthy.client.core import Client, error_of
-from chatthy.client.editing import edit_in_editor
+from chatthy.client.editing import edit_in_editor, kept_on_failure
 from chatthy.client.settings import Settings
 from chatthy.client.sources import SOURCE_COMMANDS
 from chatthy.client.templates import format_templates, summarise_request, template_request
@@ -141,7 +141,8 @@ async def _edit_last(client: Client, chat: str) -> None:
     if edited is None:
         print("message unchanged", file=sys.stderr)
         return
-    await _turn(client, chat, "edit", text=edited, message_id=mine[-1]["id"])
+    with kept_on_failure(edited):
+        await _turn(client, chat, "edit", text=edited, message_id=mine[-1]["id"])
 
 
 async def _edit_file(client: Client, name: str) -> None:
@@ -156,7 +157,9 @@ async def _edit_file(client: Client, name: str) -> None:
     if edited is None:
         print(f"{name}: unchanged", file=sys.stderr)
         return
-    print(added_line(await client.call("ws_add", name=name, text=edited, source=file["source"])))
+    with kept_on_failure(edited, Path(name).suffix or ".md"):
+        added = await client.call("ws_add", name=name, text=edited, source=file["source"])
+    print(added_line(added))
 
 
 async def _in_editor(text: str, suffix: str = ".md", *, instead: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,29 @@ async def test_ws_subcommands_list_show_edit_rename_drop(
         await wait_for(pilot, lambda: "error: unknown /ws frob: list, add" in status_line(app))
         await type_line(pilot, f"/ws add {tmp_path / 'missing.md'}")
         await wait_for(pilot, lambda: "error: no such file or folder" in status_line(app))
+
+
+async def test_an_edit_the_server_refuses_is_kept_in_a_file(
+    servers: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_editor(tmp_path, monkeypatch, "an hour of careful typing")
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(kept))
+    app = make_app(await servers.start(max_workspace_file=10))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await type_line(pilot, "/ws edit essay.md")
+        await wait_for(pilot, lambda: "your text is kept in" in status_line(app))
+        [saved] = kept.glob("chatthy-unsaved-*.md")
+        assert saved.read_text() == "an hour of careful typing\n"
+        # Too long for the status line: the whole error is in the output as well.
+        told = "".join(f"error: your text is kept in {saved}: workspace file 'essay.md'".split())
+        await wait_for(
+            pilot,
+            lambda: told in "".join(screen_text(app).split()),  # wrapped: compare unspaced
+            what="the whole error in the output",
+        )
 
 
 async def test_tab_completes_ws_subcommands(server: Server) -> None:

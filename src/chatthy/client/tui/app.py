@@ -9,6 +9,7 @@ render the same stream twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import Coroutine
@@ -161,9 +162,17 @@ class ChatthyApp(App[int]):
             self.status.connected(False, exc.message)
             self.status.say("")
         except ChatthyError as exc:
-            self.status.say(f"error: {exc.message}", "error")
+            await self._tell_error(exc.message)
         except OSError as exc:
-            self.status.say(f"error: {exc.strerror or exc}", "error")
+            await self._tell_error(str(exc.strerror or exc))
+
+    async def _tell_error(self, message: str) -> None:
+        """``message`` on the status line; if the line is too narrow for all of it, the
+        whole of it in the output too (a path, a list of names)."""
+        self.status.say(f"error: {message}", "error")
+        if not self.status.fits():
+            with contextlib.suppress(NoMatches):
+                await self.output.add_notice(f"error: {message}", error=True)
 
     def show_title(self) -> None:
         self.query_one(TitleBar).show(self.info)
@@ -440,7 +449,7 @@ class ChatthyApp(App[int]):
             try:
                 await self._incoming(stream)
             except ChatthyError as exc:
-                self.status.say(f"error: {exc.message}", "error")
+                await self._tell_error(exc.message)
 
     async def _incoming(self, stream: ReplyStream) -> None:
         async with self._view_lock:

@@ -92,10 +92,18 @@ class StatusLine(Static):
         self.set_class(kind == "busy", "-busy")
         self._show()
 
+    def fits(self) -> bool:
+        """Whether what the line says fits its width (its end is cut otherwise)."""
+        width = self.content_region.width or self.app.size.width
+        return len(self._text()) <= width
+
     def _show(self) -> None:
+        self.update(Content(self._text()))
+
+    def _text(self) -> str:
         parts = [self.connection]
         if not self.connection.startswith("connected"):
             parts[0] += f" for {time.monotonic() - self.since:.0f} s"
         if self.message:
             parts.append(self.message)
-        self.update(Content(" · ".join(parts)))
+        return " · ".join(parts)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatthy.client.commands import format_chats, read_text_file
+from chatthy.client.editing import kept_on_failure
 from chatthy.client.templates import format_templates, summarise_request, template_request
 from chatthy.client.tui.editor import edit_text
 from chatthy.client.tui.profile import switch_profile
@@ -178,7 +179,8 @@ async def _edit(app: ChatthyApp, words: list[str]) -> None:
     if text is None:
         app.status.say("message unchanged")
         return
-    await app.restart("edit", text=text, message_id=last.message_id)
+    with kept_on_failure(text):
+        await app.restart("edit", text=text, message_id=last.message_id)
 
 
 @command("regenerate", "replace the last reply")
@@ -222,7 +224,8 @@ async def _prompt_edit(app: ChatthyApp, name: str) -> None:
     if edited is None:
         app.status.say(f"personality '{name}' unchanged")
         return
-    await app.client.call("prompt_set", name=name, text=edited)
+    with kept_on_failure(edited):
+        await app.client.call("prompt_set", name=name, text=edited)
     app.status.say(f"personality '{name}' saved")
 
 

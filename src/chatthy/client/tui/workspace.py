@@ -22,6 +22,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
+from chatthy.client.editing import kept_on_failure
 from chatthy.client.sources import SOURCE_COMMANDS
 from chatthy.client.transient import attached_line, format_attached
 from chatthy.client.tui.editor import edit_text
@@ -247,7 +248,8 @@ async def _edit(app: ChatthyApp, words: list[str]) -> None:
     if edited is None:
         app.status.say(f"{name}: unchanged")
         return
-    saved = await app.client.call("ws_add", name=name, text=edited, source=file["source"])
+    with kept_on_failure(edited, Path(name).suffix or ".md"):
+        saved = await app.client.call("ws_add", name=name, text=edited, source=file["source"])
     app.status.say(f"saved {saved['name']} ({saved['tokens']:,} tokens)")
 
 
