@@ -2,9 +2,9 @@
 
 HTML goes through trafilatura, which keeps the article and drops menus, footers and
 adverts; it runs in a worker thread (extraction is CPU work) and is imported on first use
-(it takes a fifth of a second to import). A PDF's pages are read by pypdf, also in a
-thread. Plain text, Markdown, JSON, XML and the like are kept as sent; anything else
-(images, archives) is refused.
+(it takes a fifth of a second to import). A PDF's pages are read by pypdf in a process
+of its own (see :mod:`chatthy.workspace.pdf`). Plain text, Markdown, JSON, XML and the
+like are kept as sent; anything else (images, archives) is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 import httpx
 
 from chatthy.errors import SourceError
-from chatthy.workspace.pdf import UnreadablePdf, is_pdf, pdf_text
+from chatthy.workspace.pdf import UnreadablePdf, is_pdf, pdf_text_apart
 from chatthy.workspace.sources.document import Document, named
 from chatthy.workspace.sources.fetch import Fetched, Fetcher
 
@@ -38,7 +38,7 @@ async def fetch_page(fetcher: Fetcher, url: str) -> Document:
     fetched = await fetcher.get(url)
     if is_pdf(fetched.body):
         try:
-            text = await asyncio.to_thread(pdf_text, fetched.body)
+            text = await pdf_text_apart(fetched.body, fetcher.config.timeout)
         except UnreadablePdf as exc:
             raise SourceError(f"{fetched.url} is {exc}") from None
     elif _is_html(fetched):
