@@ -22,6 +22,20 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 CHATTHY = str(Path(sys.executable).with_name("chatthy"))
 
 
+def terminal_env(home: Path, **more: str) -> dict[str, str]:
+    """The environment of chatthy in the test terminal: a home of its own, alice's
+    passphrase, an xterm; ``more`` on top."""
+    return {
+        "HOME": str(home),
+        "CHATTHY_CONFIG_DIR": str(home / "config"),
+        "CHATTHY_DATA_DIR": str(home / "data"),
+        "CHATTHY_PASSPHRASE": "secret",
+        "TERM": "xterm-256color",
+        "PATH": os.environ.get("PATH", ""),
+        **more,
+    }
+
+
 class Tmux:
     """One tmux server of our own (its own socket), running one command in a window."""
 
@@ -74,14 +88,7 @@ class Tmux:
 
 async def test_chatthy_tui_in_a_terminal_copies_with_osc_52(server: Server, tmp_path: Path) -> None:
     home = tmp_path / "home"
-    env = {
-        "HOME": str(home),
-        "CHATTHY_CONFIG_DIR": str(home / "config"),
-        "CHATTHY_DATA_DIR": str(home / "data"),
-        "CHATTHY_PASSPHRASE": "secret",
-        "TERM": "xterm-256color",
-        "PATH": os.environ.get("PATH", ""),
-    }
+    env = terminal_env(home)
     tmux = Tmux()
     try:
         tmux.start([CHATTHY, "--server", server.address, "--profile", "alice", "--chat", "t"], env)
@@ -112,15 +119,7 @@ async def test_c_in_a_terminal_copies_a_code_block_by_osc_52_and_xclip(
     (tools / "xclip").write_text(f'#!/bin/sh\ncat > "{copied}"\n')
     (tools / "xclip").chmod(0o755)
     home = tmp_path / "home"
-    env = {
-        "HOME": str(home),
-        "CHATTHY_CONFIG_DIR": str(home / "config"),
-        "CHATTHY_DATA_DIR": str(home / "data"),
-        "CHATTHY_PASSPHRASE": "secret",
-        "TERM": "xterm-256color",
-        "DISPLAY": ":0",
-        "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+    env = terminal_env(home, DISPLAY=":0", PATH=f"{tools}{os.pathsep}{os.environ.get('PATH', '')}")
     tmux = Tmux()
     try:
         tmux.start([CHATTHY, "--server", server.address, "--profile", "alice", "--chat", "c"], env)
@@ -165,15 +164,7 @@ async def test_the_line_client_edits_in_editor_on_a_terminal(
         f'cat "{edits}/$next" > "$1"\nrm "{edits}/$next"\n'
     )
     editor.chmod(0o755)
-    env = {
-        "HOME": str(home),
-        "CHATTHY_CONFIG_DIR": str(home / "config"),
-        "CHATTHY_DATA_DIR": str(home / "data"),
-        "CHATTHY_PASSPHRASE": "secret",
-        "TERM": "xterm-256color",
-        "EDITOR": str(editor),
-        "PATH": os.environ.get("PATH", ""),
-    }
+    env = terminal_env(home, EDITOR=str(editor))
     tmux = Tmux()
     try:
         tmux.start([CHATTHY, "repl", "--server", server.address, "--profile", "alice"], env)
