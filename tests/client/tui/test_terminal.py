@@ -70,7 +70,7 @@ class Tmux:
 
     async def in_output(self, key: str, said: str) -> str:
         """Shift-Tab to the output, then ``key``, until the screen shows ``said``. A
-        loaded machine (two test suites at once) has twice in 23 runs left the focus in
+        loaded machine (two test suites at once) has twice in 30 runs left the focus in
         the input, where ``key`` was typed: it is taken back and Shift-Tab sent again,
         since this test is about what the key does; Pilot tests cover Shift-Tab."""
         for _ in range(3):
