@@ -9,12 +9,16 @@ import contextlib
 import os
 import shlex
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from chatthy.errors import ChatthyError
+from chatthy.errors import ChatthyError, NotFoundError
 
-__all__ = ["edit_in_editor", "kept_on_failure"]
+if TYPE_CHECKING:
+    from chatthy.client.core import Client
+
+__all__ = ["edit_in_editor", "edit_workspace_file", "kept_on_failure"]
 
 
 async def edit_in_editor(
@@ -60,3 +64,30 @@ def kept_on_failure(text: str, suffix: str = ".md") -> Iterator[None]:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text if text.endswith("\n") else text + "\n")
         raise ChatthyError(f"your text is kept in {name}: {exc.message}") from exc
+
+
+Editor = Callable[[str, str], Awaitable[str | None]]
+"""Edits a text (with a file suffix for the editor's syntax); None if it is unchanged."""
+
+
+async def edit_workspace_file(client: Client, name: str, edit: Editor) -> dict[str, Any] | None:
+    """The workspace file ``name`` (a new one if there is none) edited with ``edit`` and
+    saved on the server; the file as saved, None when it came back unchanged.
+
+    Raises:
+        ChatthyError: the name is not valid, the editor failed, or the server refused
+            the text (then kept in a file the message names).
+    """
+    try:
+        file = await client.call("ws_show", name=name)
+    except NotFoundError:
+        file = {"text": "", "source": "typed"}
+    suffix = Path(name).suffix or ".md"
+    edited = await edit(file["text"], suffix)
+    if edited is None:
+        return None
+    with kept_on_failure(edited, suffix):
+        saved: dict[str, Any] = await client.call(
+            "ws_add", name=name, text=edited, source=file["source"]
+        )
+    return saved

@@ -15,7 +15,7 @@ from typing import Any
 
 from chatthy.client.commands import connect, failure_of, format_chats, print_stream
 from chatthy.client.core import Client, error_of
-from chatthy.client.editing import edit_in_editor, kept_on_failure
+from chatthy.client.editing import edit_in_editor, edit_workspace_file, kept_on_failure
 from chatthy.client.settings import Settings
 from chatthy.client.sources import SOURCE_COMMANDS
 from chatthy.client.templates import format_templates, summarise_request, template_request
@@ -28,7 +28,7 @@ from chatthy.client.workspace import (
     send_files,
     typed_source_request,
 )
-from chatthy.errors import ArgumentError, ChatthyError, NotFoundError
+from chatthy.errors import ArgumentError, ChatthyError
 
 __all__ = ["repl"]
 
@@ -147,19 +147,14 @@ async def _edit_last(client: Client, chat: str) -> None:
 
 async def _edit_file(client: Client, name: str) -> None:
     """``/ws edit NAME``: a workspace file (a new one if there is none) in ``$EDITOR``."""
-    try:
-        file = await client.call("ws_show", name=name)
-    except NotFoundError:
-        file = {"text": "", "source": "typed"}
-    edited = await _in_editor(
-        file["text"], Path(name).suffix or ".md", instead=f"chatthy ws add {name} < FILE"
+    instead = f"chatthy ws add {name} < FILE"
+    saved = await edit_workspace_file(
+        client, name, lambda text, suffix: _in_editor(text, suffix, instead=instead)
     )
-    if edited is None:
+    if saved is None:
         print(f"{name}: unchanged", file=sys.stderr)
         return
-    with kept_on_failure(edited, Path(name).suffix or ".md"):
-        added = await client.call("ws_add", name=name, text=edited, source=file["source"])
-    print(added_line(added))
+    print(added_line(saved))
 
 
 async def _in_editor(text: str, suffix: str = ".md", *, instead: str) -> str | None:

@@ -22,7 +22,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from chatthy.client.editing import kept_on_failure
+from chatthy.client.editing import edit_workspace_file
 from chatthy.client.sources import SOURCE_COMMANDS
 from chatthy.client.transient import attached_line, format_attached
 from chatthy.client.tui.editor import edit_text
@@ -34,7 +34,7 @@ from chatthy.client.workspace import (
     send_files,
     typed_source_request,
 )
-from chatthy.errors import ArgumentError, ChatthyError, NotFoundError
+from chatthy.errors import ArgumentError, ChatthyError
 
 if TYPE_CHECKING:
     from chatthy.client.core import Client
@@ -240,16 +240,12 @@ async def _show(app: ChatthyApp, words: list[str]) -> None:
 
 async def _edit(app: ChatthyApp, words: list[str]) -> None:
     name = _one(words, "/ws edit NAME")
-    try:
-        file = await app.client.call("ws_show", name=name)
-    except NotFoundError:
-        file = {"text": "", "source": "typed"}
-    edited = await edit_text(app, file["text"], suffix=Path(name).suffix or ".md")
-    if edited is None:
+    saved = await edit_workspace_file(
+        app.client, name, lambda text, suffix: edit_text(app, text, suffix)
+    )
+    if saved is None:
         app.status.say(f"{name}: unchanged")
         return
-    with kept_on_failure(edited, Path(name).suffix or ".md"):
-        saved = await app.client.call("ws_add", name=name, text=edited, source=file["source"])
     app.status.say(f"saved {saved['name']} ({saved['tokens']:,} tokens)")
 
 

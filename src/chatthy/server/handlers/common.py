@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 
 import msgspec
@@ -21,7 +21,6 @@ __all__ = [
     "NameArg",
     "NoArgs",
     "ask_in_chat",
-    "chat_for_turn",
     "check_params",
     "ensure_chat",
     "not_running",
@@ -82,35 +81,6 @@ async def ensure_chat(
     return chat
 
 
-@contextlib.asynccontextmanager
-async def chat_for_turn(
-    ctx: Context,
-    name: str,
-    *,
-    prompt: str | None = None,
-    provider: str | None = None,
-    model: str | None = None,
-) -> AsyncIterator[ChatRecord]:
-    """``ensure_chat`` for a turn about to start: a chat made here is removed again when
-    the turn does not start (it does not fit, say), so that a refusal leaves nothing
-    behind; unless it has messages by then (another client used it meanwhile)."""
-    store = ctx.server.store
-    try:
-        await store.get_chat(ctx.profile, name)
-        made = False
-    except NotFoundError:
-        made = True
-    record = await ensure_chat(ctx, name, prompt=prompt, provider=provider, model=model)
-    try:
-        yield record
-    except BaseException:
-        if made:
-            with contextlib.suppress(ChatthyError):
-                if not await store.messages(ctx.profile, name, limit=1):
-                    await store.delete_chat(ctx.profile, name)
-        raise
-
-
 async def ask_in_chat(
     ctx: Context,
     chat: str,
@@ -122,22 +92,28 @@ async def ask_in_chat(
     provider: str | None = None,
     model: str | None = None,
 ) -> dict[str, Any]:
-    """Start the turn that asks ``question`` in ``chat`` (made if missing, and removed
-    again if the turn does not start), with ``transient`` files for this turn only;
-    return what ``start_reply`` does."""
+    """Start the turn that asks ``question`` in ``chat``, with ``transient`` files for
+    this turn only; return what ``start_reply`` does. The chat is made if missing, and
+    removed again when the turn does not start (it does not fit, say), so that a refusal
+    leaves nothing behind; unless it has messages by then (another client used it)."""
+    store = ctx.server.store
     with reserving(ctx, chat) as stream:
-        async with chat_for_turn(
-            ctx, chat, prompt=prompt, provider=provider, model=model
-        ) as record:
+        try:
+            await store.get_chat(ctx.profile, chat)
+            made = False
+        except NotFoundError:
+            made = True
+        record = await ensure_chat(ctx, chat, prompt=prompt, provider=provider, model=model)
+        try:
             return await start_reply(
-                ctx.server,
-                stream,
-                ctx.conn,
-                record,
-                params,
-                question=question,
-                transient=transient,
+                ctx.server, stream, ctx.conn, record, params, question=question, transient=transient
             )
+        except BaseException:
+            if made:
+                with contextlib.suppress(ChatthyError):
+                    if not await store.messages(ctx.profile, chat, limit=1):
+                        await store.delete_chat(ctx.profile, chat)
+            raise
 
 
 def not_running(ctx: Context, chat: str) -> None:
