@@ -149,3 +149,17 @@ def test_a_reply_that_starts_inside_reasoning_is_split_when_told() -> None:
 def test_streamed_text_is_what_gets_stored(reply: str) -> None:
     text = "".join(piece for kind, piece in _stream(list(reply)) if kind == "text")
     assert text == strip_think(reply)
+
+
+def test_a_tag_the_pattern_matches_without_ascii_letters_is_held_back_too() -> None:
+    # IGNORECASE takes "ı" (dotless i) for "i", so the whole reply has a tag here;
+    # cut after the "ı", the start must still be held back, not shown as text.
+    splitter = ThinkSplitter()
+    assert splitter.feed("a <thı") == [("text", "a ")]
+    assert splitter.feed("nk>b</think>c") == [("reasoning", "b"), ("text", "c")]
+    assert strip_think("a <thınk>b</think>c") == "a c"
+
+
+def test_a_long_run_after_a_lone_less_than_is_not_held() -> None:
+    splitter = ThinkSplitter()
+    assert splitter.feed("a <" + "b" * 10_000) == [("text", "a <" + "b" * 10_000)]
