@@ -163,3 +163,50 @@ def test_a_tag_the_pattern_matches_without_ascii_letters_is_held_back_too() -> N
 def test_a_long_run_after_a_lone_less_than_is_not_held() -> None:
     splitter = ThinkSplitter()
     assert splitter.feed("a <" + "b" * 10_000) == [("text", "a <" + "b" * 10_000)]
+
+
+def test_the_splitter_says_a_reply_ended_in_an_unclosed_block() -> None:
+    splitter = ThinkSplitter()
+    splitter.feed("<think>Let me weigh")
+    splitter.feed(" the options")
+    splitter.flush()
+    assert splitter.unclosed and splitter.answer_is_blank
+    assert splitter.stored_text() == ""
+    assert splitter.reasoning_text() == "Let me weigh the options"
+
+
+def test_a_closed_block_with_an_answer_is_neither_unclosed_nor_blank() -> None:
+    splitter = ThinkSplitter()
+    splitter.feed("<think>plan</think>\n\n")
+    assert not splitter.unclosed and splitter.answer_is_blank
+    splitter.feed("Answer.")
+    splitter.flush()
+    assert not splitter.answer_is_blank
+    assert (splitter.stored_text(), splitter.reasoning_text()) == ("Answer.", "plan")
+
+
+def test_text_before_a_first_closing_tag_leaves_the_stored_text_when_the_tag_comes() -> None:
+    # QwQ: shown as text while it streams (nothing says otherwise yet), but reasoning.
+    splitter = ThinkSplitter()
+    splitter.feed("Weighing it up...")
+    assert splitter.stored_text() == "Weighing it up..."
+    splitter.feed("</think>\n\nThe answer.")
+    splitter.flush()
+    assert splitter.stored_text() == "The answer."
+    assert splitter.reasoning_text() == "Weighing it up..."
+
+
+def test_mid_stream_the_stored_text_leaves_out_only_a_possible_tag() -> None:
+    splitter = ThinkSplitter()
+    splitter.feed("<think>x</think> One <thi")
+    assert splitter.stored_text() == "One "
+    splitter.feed("s is bold")
+    assert splitter.stored_text() == "One <this is bold"
+
+
+def test_a_splitter_told_the_reply_starts_inside_reasoning_stores_as_if_opened() -> None:
+    splitter = ThinkSplitter(in_think=True)
+    splitter.feed("plan</think>  Answer.")
+    splitter.flush()
+    assert splitter.stored_text() == strip_think("<think>plan</think>  Answer.") == "Answer."
+    assert splitter.reasoning_text() == "plan"
