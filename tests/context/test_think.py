@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import random
+import re
 
 import pytest
 
@@ -210,3 +212,142 @@ def test_a_splitter_told_the_reply_starts_inside_reasoning_stores_as_if_opened()
     splitter.flush()
     assert splitter.stored_text() == strip_think("<think>plan</think>  Answer.") == "Answer."
     assert splitter.reasoning_text() == "plan"
+
+
+# A seeded random fuzz against the splitter as it was before it kept what it routed
+# (_OldSplitter, _old_strip_think below): the pieces shown must not change, and the
+# stored text must be strip_think's, at the end and at every checkpoint.
+
+_ATOMS = [
+    "<think>", "</think>", "<thinking>", "</thinking>", "<THINK>", "</Thinking>",
+    "`", "```", "<", "<th", "</", "<b>", ">", "text", "a", " ", "  ", "\n", "\u2003", "\x1f",
+]  # fmt: skip
+
+
+def _random_reply(rng: random.Random) -> str:
+    return "".join(rng.choices(_ATOMS, k=rng.randint(0, 30)))
+
+
+def _random_chunks(rng: random.Random, text: str) -> list[str]:
+    if rng.random() < 0.2:
+        return list(text)
+    cuts = sorted(rng.choices(range(len(text) + 1), k=rng.randint(0, 8)))
+    return [text[i:j] for i, j in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+
+
+def _old_reasoning(text: str, *, in_think: bool) -> tuple[str, bool]:
+    """What the old strip_think removed (less the tags), and whether it ended in a block."""
+    splitter = _OldSplitter(in_think=in_think)
+    pieces = splitter.feed(text) + splitter.flush()
+    return "".join(p for kind, p in pieces if kind == "reasoning"), splitter._in_think
+
+
+@pytest.mark.parametrize("in_think", [False, True], ids=["plain", "in-think"])
+@pytest.mark.parametrize("seed", range(6))
+def test_random_splits_route_as_before_and_store_what_strip_think_stores(
+    seed: int, in_think: bool
+) -> None:
+    rng = random.Random(seed)
+    opened = "<think>" if in_think else ""
+    for _ in range(400):
+        whole = _random_reply(rng)
+        new, old = ThinkSplitter(in_think=in_think), _OldSplitter(in_think=in_think)
+        fed = ""
+        for chunk in _random_chunks(rng, whole):
+            fed += chunk
+            assert new.feed(chunk) == old.feed(chunk), (whole, fed)
+            routed = fed[: len(fed) - len(old._pending)]
+            assert new.stored_text() == _old_strip_think(opened + routed), (whole, fed)
+        assert new.flush() == old.flush(), whole
+        stored = new.stored_text()
+        assert stored == strip_think(opened + whole) == _old_strip_think(opened + whole), whole
+        starts_inside = _old_starts_in_think(opened + whole)
+        reasoning, unclosed = _old_reasoning(opened + whole, in_think=starts_inside)
+        assert (new.reasoning_text(), new.unclosed) == (reasoning, unclosed), whole
+        assert new.answer_is_blank == (not stored.strip()), whole
+
+
+# The reference oracle: ThinkSplitter and strip_think as they were before the splitter
+# kept what it routed (commit 26420d8), copied unchanged but for the names.
+
+_OLD_TAGS = ("<think>", "<thinking>", "</think>", "</thinking>")
+_OLD_TAG = re.compile(r"<(/?)think(?:ing)?>", re.IGNORECASE)
+_OLD_LEADING_OPEN = re.compile(r"\s*<think(?:ing)?>", re.IGNORECASE)
+_OLD_SPECIAL = re.compile(r"[<`]")
+
+
+class _OldSplitter:
+    def __init__(self, *, in_think: bool = False) -> None:
+        self._pending = ""
+        self._in_think = in_think
+        self._in_code = False
+        self._answer_started = False
+        self._trim = False
+
+    def feed(self, text: str) -> list[tuple[Kind, str]]:
+        self._pending += text
+        return self._scan(final=False)
+
+    def flush(self) -> list[tuple[Kind, str]]:
+        return self._scan(final=True)
+
+    def _scan(self, *, final: bool) -> list[tuple[Kind, str]]:
+        out: list[tuple[Kind, str]] = []
+        buf, start, pos = self._pending, 0, 0
+        while (found := _OLD_SPECIAL.search(buf, pos)) is not None:
+            at = found.start()
+            if buf[at] == "`":
+                if not self._in_think:
+                    self._in_code = not self._in_code
+                pos = at + 1
+                continue
+            tag = _OLD_TAG.match(buf, at)
+            if tag is not None and self._is_live(closing=bool(tag.group(1))):
+                self._emit(out, buf[start:at])
+                self._switch(closing=bool(tag.group(1)))
+                start = pos = tag.end()
+            elif tag is None and not final and _old_may_become_tag(buf[at:]):
+                break
+            else:
+                pos = at + 1
+        hold = len(buf) if final or found is None else found.start()
+        self._emit(out, buf[start:hold])
+        self._pending = buf[hold:]
+        return out
+
+    def _is_live(self, *, closing: bool) -> bool:
+        return closing if self._in_think else not self._in_code
+
+    def _switch(self, *, closing: bool) -> None:
+        self._in_think = not closing
+        self._trim = closing and not self._answer_started
+
+    def _emit(self, out: list[tuple[Kind, str]], piece: str) -> None:
+        if self._in_think:
+            if piece:
+                out.append(("reasoning", piece))
+            return
+        if self._trim:
+            piece = piece.lstrip()
+            self._trim = not piece
+        if piece:
+            self._answer_started = self._answer_started or not piece.isspace()
+            out.append(("text", piece))
+
+
+def _old_may_become_tag(tail: str) -> bool:
+    lowered = tail.lower()
+    return len(lowered) < len(_OLD_TAGS[-1]) and any(t.startswith(lowered) for t in _OLD_TAGS)
+
+
+def _old_starts_in_think(text: str) -> bool:
+    first = _OLD_TAG.search(text)
+    return first is not None and bool(first.group(1)) and text.count("`", 0, first.start()) % 2 == 0
+
+
+def _old_strip_think(text: str) -> str:
+    in_think = _old_starts_in_think(text)
+    splitter = _OldSplitter(in_think=in_think)
+    pieces = splitter.feed(text) + splitter.flush()
+    answer = "".join(piece for kind, piece in pieces if kind == "text")
+    return answer.lstrip() if in_think or _OLD_LEADING_OPEN.match(text) else answer
