@@ -25,8 +25,9 @@ A turn feeds every chunk to one splitter and never re-reads the reply:
   (at most 10 characters). A mid-stream value is not always a prefix of the final one:
   a first closing tag turns the text before it into reasoning, and a leading block
   drops the whitespace before it;
-- ``reasoning_text()``: what ``strip_think`` removes, less the tags (and including a QwQ
-  reply's text before its first closing tag);
+- ``reasoning_text()``: the blocks' text routed so far, without tags, and a QwQ reply's
+  text before its first closing tag: what ``strip_think`` removes less tags and trimmed
+  whitespace (reasoning a provider sends apart, as ``ReasoningDelta``, is not in it);
 - ``unclosed``: the text so far ends inside a block; after ``flush()``, the reply ended
   in a ``<think>`` block it never closed;
 - ``answer_is_blank``: ``stored_text()`` has no visible character (empty or whitespace).
@@ -88,7 +89,8 @@ class ThinkSplitter:
         return _joined(self._answer, lstrip=self._lstrip)
 
     def reasoning_text(self) -> str:
-        """The reasoning routed so far, without tags; kept when no answer came."""
+        """The reasoning routed so far, without tags (see the module); what a turn keeps
+        when no answer came."""
         return _joined(self._reasoning)
 
     @property
