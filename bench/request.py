@@ -57,9 +57,9 @@ async def rounds(server: Server, key: SigningKey, args: argparse.Namespace) -> d
         t0, c0 = time.perf_counter(), time.process_time()
         await server._handle(f)
         c1 = time.process_time()
-        stream = server.hub.stream(PROFILE, chat)
-        assert stream is not None and stream.task is not None, server.hub
-        await stream.task
+        turn = server.engine.turns.latest(PROFILE, chat)
+        assert turn is not None and turn.task is not None, chat
+        await turn.task
         c2, t2 = time.process_time(), time.perf_counter()
         if n >= args.warmup:
             handle.append(c1 - c0)

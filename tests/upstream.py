@@ -32,6 +32,7 @@ _REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+_ANTHROPIC_STOPS = {"stop": "end_turn", "length": "max_tokens"}
 _ANTHROPIC_ERRORS = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -58,6 +59,12 @@ class Reply:
     stamp: bool = False
     retry_after_ms: int | None = 10
     """Sent as ``retry-after-ms`` with 429/5xx so that the SDKs' retries stay quick."""
+    finish: str = "stop"
+    """How the model ended: ``stop`` or ``length`` (Anthropic: end_turn / max_tokens)."""
+    end_mark: bool = True
+    """Send ``[DONE]`` / ``message_stop``; False plays a stream cut off cleanly."""
+    json_for_stream: bool = False
+    """Answer a streaming request with one JSON completion, as some proxies do."""
 
 
 @dataclass
@@ -252,7 +259,7 @@ class Upstream:
             error = {"message": reply.error_message, "type": "scripted", "code": reply.status}
             conn.json(reply.status, {"error": error}, _retry_headers(reply))
             return True
-        if not body.get("stream"):
+        if not body.get("stream") or reply.json_for_stream:
             conn.json(200, _openai_completion(reply, model))
             return True
         conn.start_sse()
@@ -261,12 +268,15 @@ class Upstream:
         async for kind, text in _emit(reply, conn):
             field_name = b"reasoning_content" if kind == "reasoning" else b"content"
             conn.chunk(head + field_name + b'":' + _encode(text) + b'},"finish_reason":null}]}\n\n')
+        conn.chunk(head[: -len(b'"delta":{"')] + b'"delta":{},"finish_reason":'
+                   + _encode(reply.finish) + b"}]}\n\n")  # fmt: skip
         if reply.usage and (body.get("stream_options") or {}).get("include_usage"):
             usage = _openai_usage(reply.usage)
             conn.chunk(b'data: {"id":"chatcmpl-up","object":"chat.completion.chunk","created":0,'
                        b'"model":' + _encode(model) + b',"choices":[],"usage":'
                        + _encode(usage) + b"}\n\n")  # fmt: skip
-        conn.chunk(b"data: [DONE]\n\n")
+        if reply.end_mark:
+            conn.chunk(b"data: [DONE]\n\n")
         conn.end_sse()
         return True
 
@@ -281,7 +291,7 @@ class Upstream:
             error = {"type": "error", "error": {"type": kind, "message": reply.error_message}}
             conn.json(reply.status, error, _retry_headers(reply))
             return True
-        if not body.get("stream"):
+        if not body.get("stream") or reply.json_for_stream:
             conn.json(200, _anthropic_message(reply, model))
             return True
         conn.start_sse()
@@ -294,10 +304,11 @@ class Upstream:
                 conn.chunk(payload)
         for payload in state.close():
             conn.chunk(payload)
-        delta = {"stop_reason": "end_turn", "stop_sequence": None}
+        delta = {"stop_reason": _ANTHROPIC_STOPS[reply.finish], "stop_sequence": None}
         end = {"type": "message_delta", "delta": delta, "usage": {"output_tokens": output_tokens}}
         conn.chunk(_event("message_delta", end))
-        conn.chunk(_event("message_stop", {"type": "message_stop"}))
+        if reply.end_mark:
+            conn.chunk(_event("message_stop", {"type": "message_stop"}))
         conn.end_sse()
         return True
 
@@ -398,7 +409,7 @@ def _openai_completion(reply: Reply, model: str) -> Any:
     message = {"role": "assistant", "content": "".join(reply.chunks)}
     if reply.reasoning:
         message["reasoning_content"] = "".join(reply.reasoning)
-    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+    choice = {"index": 0, "message": message, "finish_reason": reply.finish}
     body: dict[str, Any] = {
         "id": "chatcmpl-up",
         "object": "chat.completion",
@@ -424,7 +435,7 @@ def _anthropic_message(reply: Reply, model: str) -> Any:
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": "end_turn" if content else None,
+        "stop_reason": _ANTHROPIC_STOPS[reply.finish] if content else None,
         "stop_sequence": None,
         "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
     }

@@ -25,6 +25,7 @@ one line meant for a person.
     │   ├── ProviderRateLimitError 429 after retries                    (provider_rate_limit)
     │   ├── ProviderTimeoutError   no answer in time / stalled          (provider_timeout)
     │   └── ProviderConnectionError unreachable or died mid-stream      (provider_connection)
+    │       └── ProviderIncompleteError the stream ended without its end mark (provider_incomplete)
     ├── StoreError             the database failed                      (store)
     ├── ToolError              a tool failed                            (tool)
     ├── SourceError            a workspace source could not be fetched  (source)
@@ -48,6 +49,7 @@ __all__ = [
     "ProviderAuthError",
     "ProviderConnectionError",
     "ProviderError",
+    "ProviderIncompleteError",
     "ProviderRateLimitError",
     "ProviderTimeoutError",
     "RegistrationError",
@@ -191,6 +193,13 @@ class ProviderConnectionError(ProviderError):
     """Raised when a provider cannot be reached or drops the stream."""
 
     code = "provider_connection"
+
+
+class ProviderIncompleteError(ProviderConnectionError):
+    """Raised when a provider's stream ends without its end mark (``[DONE]``,
+    ``message_stop``): the reply was cut off, and is stored ``interrupted``."""
+
+    code = "provider_incomplete"
 
 
 class StoreError(ChatthyError):

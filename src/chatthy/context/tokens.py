@@ -19,9 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
-from chatthy.providers.base import Message
+from chatthy.conversation.model import (
+    ImagePart,
+    Message,
+    Part,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
 
 __all__ = [
     "IMAGE_TOKENS",
@@ -30,6 +35,7 @@ __all__ = [
     "count_message_tokens",
     "count_tokens",
     "estimate_tokens",
+    "message_tokens",
     "tokenizer_name",
 ]
 
@@ -161,41 +167,31 @@ def count_tokens(text: str) -> int:
     return _backend()[1](text)
 
 
-def _part_tokens(part: Any) -> int:
-    if not isinstance(part, dict):
-        return count_tokens(str(part))
-    kind = part.get("type")
-    if kind == "text":
-        return count_tokens(str(part.get("text", "")))
-    if kind in ("image_url", "image", "input_image"):
+def _part_tokens(part: Part) -> int:
+    if isinstance(part, TextPart):
+        return count_tokens(part.text)
+    if isinstance(part, ImagePart):
         return IMAGE_TOKENS
-    return count_tokens(msgspec.json.encode(part).decode())
+    if isinstance(part, ToolCallPart):
+        return MESSAGE_OVERHEAD + count_tokens(part.name) + count_tokens(part.arguments)
+    if isinstance(part, ToolResultPart):
+        return MESSAGE_OVERHEAD + count_tokens(part.content)
+    return 0  # reasoning is never sent
 
 
-def _content_tokens(content: Any) -> int:
-    if content is None:
-        return 0
-    if isinstance(content, str):
-        return count_tokens(content)
-    if isinstance(content, list):
-        return sum(_part_tokens(part) for part in content)
-    return count_tokens(str(content))
+def message_tokens(message: Message) -> int:
+    """Tokens one message costs a provider: :data:`MESSAGE_OVERHEAD`, its text,
+    :data:`IMAGE_TOKENS` per image, and each tool call's name and arguments or tool
+    result's content with an overhead of their own. Its kept count when it has one."""
+    if message.tokens is not None:
+        return message.tokens
+    return MESSAGE_OVERHEAD + sum(_part_tokens(part) for part in message.parts)
 
 
 def count_message_tokens(messages: list[Message]) -> int:
-    """Tokens a provider will see for ``messages``: the sum of each message's count.
-
-    Each message costs :data:`MESSAGE_OVERHEAD`, its text, :data:`IMAGE_TOKENS` per
-    image, and the JSON of any other fields (a name, tool calls, a tool call id). The sum
-    is additive, so callers may count messages one at a time and cache the figures.
-    """
-    total = 0
-    for message in messages:
-        extra = {key: value for key, value in message.items() if key not in ("role", "content")}
-        total += MESSAGE_OVERHEAD + _content_tokens(message.get("content"))
-        if extra:
-            total += count_tokens(msgspec.json.encode(extra).decode())
-    return total
+    """Tokens a provider will see for ``messages``: the sum of :func:`message_tokens`,
+    so callers may count messages one at a time and keep the figures."""
+    return sum(message_tokens(message) for message in messages)
 
 
 class TokenCache:
@@ -225,15 +221,18 @@ class TokenCache:
     def __call__(self, messages: list[Message]) -> int:
         total = 0
         for message in messages:
-            content = message.get("content")
-            if not isinstance(content, str) or len(message) != 2:
-                total += count_message_tokens([message])
+            parts = message.parts
+            if message.tokens is not None:
+                total += message.tokens
                 continue
-            key = (str(message.get("role")), content)
+            if len(parts) != 1 or type(parts[0]) is not TextPart:
+                total += message_tokens(message)
+                continue
+            key = (message.role, parts[0].text)
             count = self._counts.get(key)
             if count is None:
                 if len(self._counts) >= self._size:
                     self._counts.clear()
-                count = self._counts[key] = count_message_tokens([message])
+                count = self._counts[key] = message_tokens(message)
             total += count
         return total

@@ -8,16 +8,17 @@ starts with an answer whose question is gone, nor with a tool result whose call 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import accumulate
+from typing import NamedTuple
 
 import msgspec
 
 from chatthy.context.tokens import count_message_tokens
+from chatthy.conversation.model import Message
 from chatthy.errors import ArgumentError
-from chatthy.providers.base import Message
 
-__all__ = ["Fitted", "fit"]
+__all__ = ["Cut", "Fitted", "cut", "fit"]
 
 
 class Fitted(msgspec.Struct, frozen=True):
@@ -33,10 +34,47 @@ class Fitted(msgspec.Struct, frozen=True):
     """Tokens of the messages left out."""
 
 
-def _turn_starts(history: list[Message]) -> list[int]:
+class Cut(NamedTuple):
+    """Where a history is cut to fit: the first message kept, and token figures."""
+
+    first: int
+    tokens: int
+    """Tokens of the system messages and the history from ``first`` on."""
+    dropped_tokens: int
+
+
+def _turn_starts(roles: Sequence[str]) -> list[int]:
     """Where history may be cut: its start and each user message, up to the newest turn."""
-    users = [i for i, message in enumerate(history) if message.get("role") == "user"]
-    return [0, *(i for i in users if i > 0)]
+    return [0, *(i for i, role in enumerate(roles) if role == "user" and i > 0)]
+
+
+def cut(
+    system_tokens: int,
+    roles: Sequence[str],
+    counts: Sequence[int],
+    context_length: int,
+    max_tokens: int,
+) -> Cut:
+    """Where to cut a history of messages with these ``roles`` and token ``counts`` so
+    that it fits beside ``system_tokens`` with ``max_tokens`` to spare: on a turn's start,
+    oldest turns dropped first. Works on counts alone, so a long chat's contents need not
+    be loaded to decide.
+
+    Raises:
+        ArgumentError: the system messages and the newest turn alone do not fit.
+    """
+    budget = context_length - max_tokens
+    from_end = list(accumulate(reversed(counts), initial=0))[::-1]
+    starts = _turn_starts(roles) if counts else [0]
+    first = next((i for i in starts if system_tokens + from_end[i] <= budget), None)
+    if first is None:
+        needed = system_tokens + from_end[starts[-1]]
+        raise ArgumentError(
+            f"the message is {needed:,} tokens with the system prompt and its turn, but the "
+            f"provider accepts {max(budget, 0):,} ({context_length:,} context less "
+            f"{max_tokens:,} for the reply)"
+        )
+    return Cut(first, system_tokens + from_end[first], from_end[0] - from_end[first])
 
 
 def fit(
@@ -54,22 +92,12 @@ def fit(
     Raises:
         ArgumentError: the system messages and the newest turn alone do not fit.
     """
-    budget = context_length - max_tokens
     system_tokens = sum(counter([message]) for message in system)
     counts = [counter([message]) for message in history]
-    from_end = list(accumulate(reversed(counts), initial=0))[::-1]
-    starts = _turn_starts(history) if history else [0]
-    cut = next((i for i in starts if system_tokens + from_end[i] <= budget), None)
-    if cut is None:
-        needed = system_tokens + from_end[starts[-1]]
-        raise ArgumentError(
-            f"the message is {needed:,} tokens with the system prompt and its turn, but the "
-            f"provider accepts {max(budget, 0):,} ({context_length:,} context less "
-            f"{max_tokens:,} for the reply)"
-        )
+    where = cut(system_tokens, [m.role for m in history], counts, context_length, max_tokens)
     return Fitted(
-        messages=[*system, *history[cut:]],
-        tokens=system_tokens + from_end[cut],
-        dropped=cut,
-        dropped_tokens=from_end[0] - from_end[cut],
+        messages=[*system, *history[where.first :]],
+        tokens=where.tokens,
+        dropped=where.first,
+        dropped_tokens=where.dropped_tokens,
     )

@@ -13,13 +13,14 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from chatthy.context.tokens import count_message_tokens
+from chatthy.conversation.model import Message
 from chatthy.errors import ArgumentError
-from chatthy.providers.base import Message
 
 __all__ = [
     "TRANSIENT",
     "WorkspaceFile",
     "check_workspace_fits",
+    "files_fit",
     "newest_turn",
     "workspace_message",
 ]
@@ -45,10 +46,7 @@ def workspace_message(file: WorkspaceFile) -> Message:
     label = f'name="{_attribute(file.name)}"'
     if file.source:
         label += f' source="{_attribute(file.source)}"'
-    return {
-        "role": "system",
-        "content": f"<workspace_file {label}>\n{file.text}\n</workspace_file>",
-    }
+    return Message.of_text("system", f"<workspace_file {label}>\n{file.text}\n</workspace_file>")
 
 
 def _listed_name(file: WorkspaceFile) -> str:
@@ -57,7 +55,7 @@ def _listed_name(file: WorkspaceFile) -> str:
 
 def newest_turn(history: list[Message]) -> list[Message]:
     """The messages from the last user message on: what a context must always hold."""
-    users = [i for i, message in enumerate(history) if message.get("role") == "user"]
+    users = [i for i, message in enumerate(history) if message.role == "user"]
     return history[users[-1] :] if users else history
 
 
@@ -69,16 +67,31 @@ def check_workspace_fits(
     counter: Callable[[list[Message]], int] = count_message_tokens,
 ) -> int:
     """The tokens of ``files``' messages, once sure they fit in ``budget`` beside the
-    system prompt and the newest turn of ``history``.
+    system prompt and the newest turn of ``history`` (see :func:`files_fit`)."""
+    messages = [workspace_message(f) for f in files]
+    newest = counter(newest_turn(history))
+    return files_fit(counter(system), files, messages, newest, budget, counter)
+
+
+def files_fit(
+    system_tokens: int,
+    files: Sequence[WorkspaceFile],
+    messages: Sequence[Message],
+    newest_tokens: int,
+    budget: int,
+    counter: Callable[[list[Message]], int] = count_message_tokens,
+) -> int:
+    """The tokens of ``files`` (as ``messages``, one each), once sure they fit in
+    ``budget`` beside ``system_tokens`` and the newest turn's ``newest_tokens``.
 
     Raises:
         ArgumentError: they do not fit, naming each file (largest first) with its tokens
             and how many tokens too many there are. A newest turn that does not fit even
             without the workspace is not this check's to report.
     """
-    counts = [(counter([workspace_message(f)]), _listed_name(f)) for f in files]
+    counts = [(counter([m]), _listed_name(f)) for f, m in zip(files, messages, strict=True)]
     workspace = sum(count for count, _ in counts)
-    fixed = counter(system) + counter(newest_turn(history))
+    fixed = system_tokens + newest_tokens
     over = fixed + workspace - budget
     if over <= 0 or fixed > budget:
         return workspace

@@ -1,8 +1,9 @@
 """The ``anthropic`` scheme: Claude through the official SDK's Messages API.
 
-Chatthy keeps messages in OpenAI shape; this module converts them at the edge: system
-messages become the ``system`` parameter, consecutive messages of one role are merged
-(the API wants strict alternation) and OpenAI image parts become Anthropic image blocks.
+Typed messages are converted at this edge: system messages become the ``system``
+parameter, consecutive messages of one role are merged (the API wants strict
+alternation), images become image blocks, tool calls ``tool_use`` blocks and tool results
+``tool_result`` blocks of a user message.
 As with the openai scheme, the SSE stream is read raw and decoded with msgspec.
 """
 
@@ -14,11 +15,19 @@ from typing import Any, cast
 import msgspec
 
 from chatthy.config import ProviderConfig
-from chatthy.errors import ProviderError
+from chatthy.conversation.model import (
+    ImagePart,
+    Message,
+    Part,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from chatthy.errors import ProviderError, ProviderIncompleteError
 from chatthy.providers._common import SDKErrors, SDKProvider
 from chatthy.providers._sse import Merger, sse_batches
 from chatthy.providers.base import (
-    Message,
+    Finish,
     Options,
     ProviderEvent,
     ReasoningDelta,
@@ -42,6 +51,7 @@ class _Delta(msgspec.Struct):
     type: str = ""
     text: str = ""
     thinking: str = ""
+    stop_reason: str | None = None
 
 
 class _Message(msgspec.Struct):
@@ -58,7 +68,18 @@ class _Event(msgspec.Struct):
     error: Any = None
 
 
+class _Whole(msgspec.Struct):
+    """The parts of a whole Messages answer we read."""
+
+    type: str = ""
+    content: list[_Delta] | None = None
+    stop_reason: str | None = None
+    usage: _Usage | None = None
+    error: Any = None
+
+
 _decode_events = msgspec.json.Decoder(list[_Event]).decode
+_decode_message = msgspec.json.Decoder(_Whole).decode
 
 
 class _Tokens:
@@ -68,6 +89,8 @@ class _Tokens:
         self.input = 0
         self.output = 0
         self.seen = False
+        self.stop_reason = ""
+        self.stopped = False
 
     def update(self, usage: _Usage) -> None:
         self.seen = True
@@ -117,12 +140,22 @@ class AnthropicProvider(SDKProvider):
                 extra_body={**extra, **params} or None,
             ) as response:
                 started = True
+                content_type = response.headers.get("content-type", "")
+                if content_type.split(";", 1)[0].strip().lower() == "application/json":
+                    for event in self._message(await response.read()):
+                        yield event
+                    return
                 tokens = _Tokens()
                 async for batch in sse_batches(response.iter_bytes()):
                     for event in self._decode(batch, tokens):
                         yield event
+                if not tokens.stopped:
+                    raise ProviderIncompleteError(
+                        f"{self.fail.prefix}: the stream ended before its end (message_stop)"
+                    )
                 if tokens.seen:
                     yield Usage(tokens.input, tokens.output)
+                yield Finish(stop_reason(tokens.stop_reason))
         except ProviderError:
             raise
         except Exception as exc:
@@ -143,11 +176,38 @@ class AnthropicProvider(SDKProvider):
                     merger.add(ReasoningDelta, event.delta.thinking)
             elif event.type == "message_start" and event.message and event.message.usage:
                 tokens.update(event.message.usage)
-            elif event.type == "message_delta" and event.usage is not None:
-                tokens.update(event.usage)
+            elif event.type == "message_delta":
+                if event.usage is not None:
+                    tokens.update(event.usage)
+                if event.delta is not None and event.delta.stop_reason:
+                    tokens.stop_reason = event.delta.stop_reason
+            elif event.type == "message_stop":
+                tokens.stopped = True
             elif event.type == "error":
                 raise self.fail.stream_error(event.error)
         return merger.take()
+
+    def _message(self, body: bytes) -> list[ProviderEvent]:
+        """The events of a whole Messages answer: some proxies answer a streaming
+        request with one."""
+        try:
+            message = _decode_message(body)
+        except msgspec.DecodeError as exc:
+            raise ProviderError(f"{self.fail.prefix}: malformed answer from upstream") from exc
+        if message.type == "error":
+            raise self.fail.stream_error(message.error)
+        events: list[ProviderEvent] = []
+        for block in message.content or []:
+            if block.type == "thinking" and block.thinking:
+                events.append(ReasoningDelta(block.thinking))
+            elif block.type == "text" and block.text:
+                events.append(TextDelta(block.text))
+        if message.usage is not None:
+            tokens = _Tokens()
+            tokens.update(message.usage)
+            events.append(Usage(tokens.input, tokens.output))
+        events.append(Finish(stop_reason(message.stop_reason or "")))
+        return events
 
     async def models(self) -> list[str]:
         try:
@@ -159,21 +219,31 @@ class AnthropicProvider(SDKProvider):
         await self.client.close()
 
 
+def stop_reason(reason: str) -> str:
+    """Anthropic's ``stop_reason`` as our finish reason."""
+    return {
+        "max_tokens": "length",
+        "tool_use": "tool_calls",
+        "refusal": "content_filter",
+        "model_context_window_exceeded": "length",
+    }.get(reason, "stop")
+
+
 def to_anthropic(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
-    """OpenAI-shaped messages as Anthropic's ``(system, messages)``.
+    """Typed messages as Anthropic's ``(system, messages)``.
 
     System texts are joined by blank lines; consecutive same-role messages become one
-    message with their blocks in order; empty text blocks (refused by the API) vanish.
+    message with their blocks in order (tool results travel in a user message); empty
+    text blocks (refused by the API) vanish.
     """
     system: list[str] = []
     turns: list[dict[str, Any]] = []
     for message in messages:
-        role = message.get("role")
-        blocks = _blocks(message.get("content"))
-        if role == "system":
-            system.extend(b["text"] for b in blocks if b["type"] == "text")
+        if message.role == "system":
+            system.extend(p.text for p in message.parts if isinstance(p, TextPart) and p.text)
             continue
-        role = "assistant" if role == "assistant" else "user"
+        role = "assistant" if message.role == "assistant" else "user"
+        blocks = [b for b in map(_block, message.parts) if b is not None]
         if not blocks:
             continue
         if turns and turns[-1]["role"] == role:
@@ -183,27 +253,24 @@ def to_anthropic(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
     return "\n\n".join(system), turns
 
 
-def _blocks(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    blocks = []
-    for part in content or []:
-        block = _block(part) if isinstance(part, dict) else None
-        if block is not None:
-            blocks.append(block)
-    return blocks
-
-
-def _block(part: dict[str, Any]) -> dict[str, Any] | None:
-    kind = part.get("type")
-    if kind == "text":
-        return {"type": "text", "text": part["text"]} if part.get("text") else None
-    if kind == "image_url":
-        image = part.get("image_url")
-        url = image.get("url", "") if isinstance(image, dict) else str(image or "")
-        return _image(url)
-    if kind == "image":
-        return part
+def _block(part: Part) -> dict[str, Any] | None:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text} if part.text else None
+    if isinstance(part, ImagePart):
+        return _image(part.url)
+    if isinstance(part, ToolCallPart):
+        try:
+            arguments = msgspec.json.decode(part.arguments or "{}")
+        except msgspec.DecodeError:
+            arguments = {}
+        return {"type": "tool_use", "id": part.id, "name": part.name, "input": arguments}
+    if isinstance(part, ToolResultPart):
+        return {
+            "type": "tool_result",
+            "tool_use_id": part.call_id,
+            "content": part.content,
+            "is_error": part.is_error,
+        }
     return None
 
 

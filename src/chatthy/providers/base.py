@@ -1,7 +1,9 @@
 """The one extension point for models: ``Provider.stream(messages, options) → events``.
 
-A provider turns a list of chat messages (OpenAI shape: ``{"role", "content"}`` with
-``content`` a string or a list of parts) into an async stream of events. Built-in
+A provider turns a list of typed messages (:class:`~chatthy.conversation.model.Message`:
+a role and parts) into an async stream of :data:`~chatthy.conversation.events.ProviderEvent`
+(text, reasoning, tool calls, usage, and last how the model finished), converting both
+to its API's shapes at this edge. Built-in
 providers register in :mod:`chatthy.providers.registry` exactly as plugins would.
 """
 
@@ -13,40 +15,27 @@ from typing import Any
 
 import msgspec
 
+from chatthy.conversation.events import (
+    Finish,
+    ProviderEvent,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
+from chatthy.conversation.model import Message
+
 __all__ = [
+    "Finish",
     "Message",
     "Options",
     "Provider",
     "ProviderEvent",
     "ReasoningDelta",
     "TextDelta",
+    "ToolCall",
     "Usage",
 ]
-
-Message = dict[str, Any]
-"""One chat message in OpenAI shape: ``{"role": "system"|"user"|"assistant", "content": …}``."""
-
-
-class TextDelta(msgspec.Struct, frozen=True):
-    """A piece of the reply's text (several upstream chunks may arrive merged)."""
-
-    text: str
-
-
-class ReasoningDelta(msgspec.Struct, frozen=True):
-    """A piece of the model's reasoning: shown to users, never stored or sent back."""
-
-    text: str
-
-
-class Usage(msgspec.Struct, frozen=True):
-    """Token counts the provider reported for the whole turn."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-
-ProviderEvent = TextDelta | ReasoningDelta | Usage
 
 
 class Options(msgspec.Struct):

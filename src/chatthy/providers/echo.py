@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 from chatthy.config import ProviderConfig
-from chatthy.providers.base import Message, Options, Provider, ProviderEvent, TextDelta, Usage
+from chatthy.conversation.model import ImagePart, Message, TextPart
+from chatthy.providers.base import Finish, Options, Provider, ProviderEvent, TextDelta, Usage
 
 __all__ = ["EchoProvider", "echo_reply", "estimate_tokens"]
 
@@ -28,14 +28,12 @@ def estimate_tokens(text: str) -> int:
     return sum(max(1, len(piece) // 4) for piece in _TOKENS.findall(text))
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
+def _text_of(message: Message) -> str:
     parts = []
-    for part in content or []:
-        if isinstance(part, dict) and part.get("type") == "text":
-            parts.append(str(part.get("text", "")))
-        elif isinstance(part, dict) and part.get("type") in ("image_url", "image"):
+    for part in message.parts:
+        if isinstance(part, TextPart):
+            parts.append(part.text)
+        elif isinstance(part, ImagePart):
             parts.append("[image]")
     return " ".join(parts)
 
@@ -43,8 +41,8 @@ def _text_of(content: Any) -> str:
 def echo_reply(messages: list[Message]) -> str:
     """The whole reply echo gives to ``messages``."""
     for message in reversed(messages):
-        if message.get("role") == "user":
-            return "echo: " + _text_of(message.get("content"))
+        if message.role == "user":
+            return "echo: " + _text_of(message)
     return "echo: (nothing to echo)"
 
 
@@ -64,10 +62,12 @@ class EchoProvider(Provider):
         params = {**self.params, **options.params}
         delay = float(params.get("delay", DEFAULT_DELAY))
         limit = options.max_tokens or self.max_tokens
-        pieces = _PIECES.findall(echo_reply(messages))[:limit]
+        every = _PIECES.findall(echo_reply(messages))
+        pieces = every[:limit]
         for n, piece in enumerate(pieces):
             if n and delay > 0:
                 await asyncio.sleep(delay)
             yield TextDelta(piece)
-        prompt = sum(estimate_tokens(_text_of(m.get("content"))) for m in messages)
+        prompt = sum(estimate_tokens(_text_of(m)) for m in messages)
         yield Usage(prompt, estimate_tokens("".join(pieces)))
+        yield Finish("length" if len(pieces) < len(every) else "stop")

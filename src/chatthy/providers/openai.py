@@ -17,11 +17,18 @@ from typing import Any
 import msgspec
 
 from chatthy.config import ProviderConfig
-from chatthy.errors import ProviderError
+from chatthy.conversation.model import (
+    ImagePart,
+    Message,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from chatthy.errors import ProviderError, ProviderIncompleteError
 from chatthy.providers._common import SDKErrors, SDKProvider
 from chatthy.providers._sse import Merger, sse_batches
 from chatthy.providers.base import (
-    Message,
+    Finish,
     Options,
     ProviderEvent,
     ReasoningDelta,
@@ -29,7 +36,7 @@ from chatthy.providers.base import (
     Usage,
 )
 
-__all__ = ["OpenAIProvider"]
+__all__ = ["OpenAIProvider", "finish_reason", "to_openai"]
 
 OFFICIAL_URL = "https://api.openai.com/v1"
 
@@ -42,6 +49,7 @@ class _Delta(msgspec.Struct):
 
 class _Choice(msgspec.Struct):
     delta: _Delta | None = None
+    finish_reason: str | None = None
 
 
 class _Usage(msgspec.Struct):
@@ -57,7 +65,21 @@ class _Chunk(msgspec.Struct):
     error: Any = None
 
 
+class _FullChoice(msgspec.Struct):
+    message: _Delta | None = None
+    finish_reason: str | None = None
+
+
+class _Completion(msgspec.Struct):
+    """The parts of a whole ``chat.completion`` we read."""
+
+    choices: list[_FullChoice] | None = None
+    usage: _Usage | None = None
+    error: Any = None
+
+
 _decode_chunks = msgspec.json.Decoder(list[_Chunk]).decode
+_decode_completion = msgspec.json.Decoder(_Completion).decode
 _encode_body = msgspec.json.Encoder().encode
 _DONE = b"[DONE]"
 _PATH = "/chat/completions"
@@ -98,7 +120,7 @@ class OpenAIProvider(SDKProvider):
         body = {
             "model": model,
             "stream": True,
-            "messages": messages,
+            "messages": to_openai(messages),
             "stream_options": {"include_usage": True},
             "max_tokens": options.max_tokens or self.max_tokens,
             **self.cfg.params,
@@ -116,13 +138,21 @@ class OpenAIProvider(SDKProvider):
             )
             started = True
             try:
-                usage: Usage | None = None
-                async for batch in sse_batches(response.aiter_bytes()):
-                    events, usage = self._decode(batch, usage)
-                    for event in events:
+                if _is_json(response.headers.get("content-type", "")):
+                    for event in self._completion(await response.aread()):
                         yield event
-                if usage is not None:
-                    yield usage
+                    return
+                state = _State()
+                async for batch in sse_batches(response.aiter_bytes()):
+                    for event in self._decode(batch, state):
+                        yield event
+                if not state.done:
+                    raise ProviderIncompleteError(
+                        f"{self.fail.prefix}: the stream ended before its end ([DONE])"
+                    )
+                if state.usage is not None:
+                    yield state.usage
+                yield Finish(finish_reason(state.finish))
             finally:
                 await response.aclose()
         except ProviderError:
@@ -130,13 +160,13 @@ class OpenAIProvider(SDKProvider):
         except Exception as exc:
             raise self.fail.translate(exc, model, self.sdk_errors, started) from exc
 
-    def _decode(
-        self, batch: list[bytes], usage: Usage | None
-    ) -> tuple[list[ProviderEvent], Usage | None]:
-        """The merged deltas of one batch of payloads, and the latest usage seen."""
+    def _decode(self, batch: list[bytes], state: _State) -> list[ProviderEvent]:
+        """The merged deltas of one batch of payloads; usage, the finish reason and the
+        end mark go into ``state``."""
         payloads = [p for p in batch if p != _DONE]
+        state.done = state.done or len(payloads) < len(batch)
         if not payloads:
-            return [], usage
+            return []
         try:
             chunks = _decode_chunks(b"[" + b",".join(payloads) + b"]")
         except msgspec.DecodeError as exc:
@@ -146,13 +176,41 @@ class OpenAIProvider(SDKProvider):
             if chunk.error is not None:
                 raise self.fail.stream_error(chunk.error)
             if chunk.usage is not None:
-                usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-            if chunk.choices and (delta := chunk.choices[0].delta) is not None:
+                state.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            if not chunk.choices:
+                continue
+            choice = chunk.choices[0]
+            if choice.finish_reason:
+                state.finish = choice.finish_reason
+            if (delta := choice.delta) is not None:
                 if reasoning := delta.reasoning_content or delta.reasoning:
                     merger.add(ReasoningDelta, reasoning)
                 if delta.content:
                     merger.add(TextDelta, delta.content)
-        return merger.take(), usage
+        return merger.take()
+
+    def _completion(self, body: bytes) -> list[ProviderEvent]:
+        """The events of a whole ``chat.completion``: some servers and proxies answer a
+        streaming request with one."""
+        try:
+            completion = _decode_completion(body)
+        except msgspec.DecodeError as exc:
+            raise ProviderError(f"{self.fail.prefix}: malformed answer from upstream") from exc
+        if completion.error is not None:
+            raise self.fail.stream_error(completion.error)
+        events: list[ProviderEvent] = []
+        choice = completion.choices[0] if completion.choices else None
+        message = choice.message if choice is not None else None
+        if message is not None:
+            if reasoning := message.reasoning_content or message.reasoning:
+                events.append(ReasoningDelta(reasoning))
+            if message.content:
+                events.append(TextDelta(message.content))
+        if completion.usage is not None:
+            usage = completion.usage
+            events.append(Usage(usage.prompt_tokens, usage.completion_tokens))
+        events.append(Finish(finish_reason(choice.finish_reason if choice else None)))
+        return events
 
     async def models(self) -> list[str]:
         try:
@@ -162,3 +220,56 @@ class OpenAIProvider(SDKProvider):
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+class _State:
+    """What a stream has said so far beyond its deltas."""
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+        self.finish = ""
+        self.done = False
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
+
+
+def finish_reason(reason: str | None) -> str:
+    """OpenAI's ``finish_reason`` as ours: ``stop``, ``length``, ``tool_calls``,
+    ``content_filter``, else ``other``; none given (some servers omit it) is ``stop``."""
+    if not reason or reason == "eos":
+        return "stop"
+    if reason == "function_call":
+        return "tool_calls"
+    return reason if reason in ("stop", "length", "tool_calls", "content_filter") else "other"
+
+
+def to_openai(messages: list[Message]) -> list[dict[str, Any]]:
+    """Typed messages in the Chat Completions shape: text alone as a string, images as
+    ``image_url`` parts, tool calls on the assistant message, each tool result as a
+    ``tool`` message of its own."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        parts = message.parts
+        if len(parts) == 1 and type(parts[0]) is TextPart:
+            out.append({"role": message.role, "content": parts[0].text})
+            continue
+        content: list[dict[str, Any]] = []
+        calls: list[dict[str, Any]] = []
+        for part in parts:
+            if isinstance(part, TextPart):
+                content.append({"type": "text", "text": part.text})
+            elif isinstance(part, ImagePart):
+                content.append({"type": "image_url", "image_url": {"url": part.url}})
+            elif isinstance(part, ToolCallPart):
+                function = {"name": part.name, "arguments": part.arguments}
+                calls.append({"id": part.id, "type": "function", "function": function})
+            elif isinstance(part, ToolResultPart):
+                out.append({"role": "tool", "tool_call_id": part.call_id, "content": part.content})
+        if content or calls:
+            entry: dict[str, Any] = {"role": message.role, "content": content or None}
+            if calls:
+                entry["tool_calls"] = calls
+            out.append(entry)
+    return out

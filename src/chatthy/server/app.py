@@ -15,24 +15,14 @@ from typing import Any, cast
 import zmq
 import zmq.asyncio
 
-from chatthy.config import ServerConfig, effective_providers
-from chatthy.context import TokenCache
-from chatthy.errors import (
-    ChatthyError,
-    ConflictError,
-    DecodeError,
-    NotFoundError,
-    TooLargeError,
-)
-from chatthy.providers.base import Message, Provider
-from chatthy.providers.registry import build_provider
+from chatthy.config import ServerConfig
+from chatthy.conversation.engine import Engine
+from chatthy.conversation.turns import Turn
+from chatthy.errors import ChatthyError, DecodeError, TooLargeError
 from chatthy.server import handlers  # noqa: F401 - registers the built-in RPCs
 from chatthy.server.auth import Authenticator
-from chatthy.server.prompts import ServerPrompts
 from chatthy.server.rpc import Context, registry
-from chatthy.server.streams import Hub, Stream
-from chatthy.store.base import Store
-from chatthy.store.sqlite import SQLiteStore
+from chatthy.server.watchers import Watchers
 from chatthy.wire.curve import is_loopback, server_key_pair
 from chatthy.wire.messages import Reply, decode_request, encode, error_reply
 
@@ -47,21 +37,19 @@ SHUTDOWN_GRACE = 0.5
 class Server:
     """A running chatthy server; make it with :meth:`open`, end it with :meth:`aclose`."""
 
-    def __init__(self, config: ServerConfig, store: Store, providers: dict[str, Provider]) -> None:
+    def __init__(self, engine: Engine) -> None:
+        config = engine.config
+        self.engine = engine
         self.config = config
-        self.store = store
-        self.providers = providers
-        self.prompts = ServerPrompts.load(Path(config.config_dir), config.prompts)
+        self.store = engine.store
         self.auth = Authenticator(
-            store,
+            engine.store,
             window=config.server.clock_window,
             registration=config.server.registration,
             listed=config.server.profiles,
         )
-        self.hub = Hub(self._send)
-        self.token_counts = TokenCache()
-        self.template_problems_logged: set[tuple[str, str]] = set()
-        """Broken user templates already logged (name, why): they are read every call."""
+        self.watchers = Watchers(self._send)
+        engine.broadcaster.listen(self.watchers.on_event)
         self.started = asyncio.get_running_loop().time()
         self._ctx = zmq.asyncio.Context()
         self._sock = self._ctx.socket(zmq.ROUTER)
@@ -77,20 +65,14 @@ class Server:
 
     @classmethod
     async def open(cls, config: ServerConfig) -> Server:
-        """Open the store (marking cut-off replies interrupted) and build the providers.
+        """Open the engine (store, providers; replies cut off by a stop are marked
+        interrupted) and make the socket.
 
         Raises:
             StoreError: the database cannot be opened.
             ConfigError: a provider is misconfigured.
         """
-        store = await SQLiteStore.open(Path(config.data_dir) / "chatthy.db")
-        interrupted = await store.mark_interrupted()
-        if interrupted:
-            log.info("%d reply(ies) cut off by the last stop marked interrupted", interrupted)
-        providers = {
-            name: build_provider(name, cfg) for name, cfg in effective_providers(config).items()
-        }
-        return cls(config, store, providers)
+        return cls(await Engine.open(config))
 
     def bind(self, address: str | None = None) -> str:
         """Listen on ``address`` (port 0 picks a free port); return the bound address.
@@ -119,24 +101,18 @@ class Server:
             task.add_done_callback(self._tasks.discard)
 
     async def aclose(self) -> None:
-        """Stop running replies (stored as interrupted), close sockets, store, providers."""
-        for stream in self.hub.all_running():
-            stream.stop("interrupted")
-        running = [s.task for s in self.hub.all_running() if s.task is not None]
-        pending = [t for t in running if not t.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=5)
+        """Stop running replies (stored as interrupted), close the socket and the engine."""
+        had_replies = bool(self.engine.turns.all_running())
+        for task in list(self._tasks):
+            task.cancel()
+        await self.engine.aclose()
+        if had_replies:
             # Clients drop what they have not read yet when the connection goes (their
             # sockets only queue on live connections): give them a moment to read the
             # "interrupted" ends before closing.
             await asyncio.sleep(SHUTDOWN_GRACE)
-        for task in list(self._tasks):
-            task.cancel()
         self._sock.close(linger=500)
         self._ctx.term()
-        for provider in self.providers.values():
-            await provider.aclose()
-        await self.store.aclose()
 
     # --- frames ---------------------------------------------------------------
     def _send(self, conn: bytes, body: bytes) -> bool:
@@ -165,7 +141,7 @@ class Server:
             request = decode_request(body)
             request_id = request.id
             await self.auth.check(request, body, signature)
-            ctx = Context(self, request.profile, conn, request.id)
+            ctx = Context(self.engine, self, request.profile, conn, request.id)
             result = await registry.call(ctx, request.method, request.args)
             reply = Reply(id=request_id, result=result)
         except ChatthyError as exc:
@@ -175,42 +151,26 @@ class Server:
             reply = error_reply(request_id, ChatthyError(f"internal error: {type(exc).__name__}"))
         self._send(conn, encode(reply))
 
-    # --- what handlers use ----------------------------------------------------
-    def provider(self, name: str) -> Provider:
-        """Raises NotFoundError if no provider has that name."""
-        try:
-            return self.providers[name]
-        except KeyError:
-            raise NotFoundError(
-                f"no provider '{name}' (available: {', '.join(self.providers)})"
-            ) from None
+    # --- what handlers use of the transport ------------------------------------
+    def watch(self, conn: bytes, profile: str, chat: str) -> None:
+        """``conn`` sees ``chat``'s replies live from now on."""
+        self.watchers.watch(conn, profile, chat)
 
-    def default_provider(self) -> str:
-        return self.config.server.default_provider or next(iter(self.providers))
+    def resend_soon(self, conn: bytes, turn: Turn, from_seq: int) -> None:
+        """Send ``conn`` the turn's kept events from ``from_seq`` on, right after the
+        answer to the request being handled."""
+        asyncio.get_running_loop().call_soon(self.watchers.resend, conn, turn, from_seq)
 
-    async def system_messages(self, profile: str, personality: str) -> list[Message]:
-        """The system prompt of ``personality`` as messages (none if it is empty/gone)."""
-        text = await self.prompts.text(self.store, profile, personality)
-        return [{"role": "system", "content": text}] if text else []
-
-    def reserve_stream(self, request_id: str, profile: str, chat: str) -> Stream:
-        """Raises ConflictError if a reply is already running in ``chat``."""
-        if self.hub.running(profile, chat) is not None:
-            raise ConflictError(f"a reply is already running in chat '{chat}' (cancel it first)")
-        return self.hub.start(request_id, profile, chat)
-
-    def release_stream(self, stream: Stream) -> None:
-        """Give back a reservation whose reply never started."""
-        stream.finished_at = 0.0
-        self.hub.drop(stream.profile, stream.chat)
+    def renamed(self, profile: str, old: str, new: str) -> None:
+        self.watchers.rename(profile, old, new)
 
     def status(self, profile: str) -> dict[str, Any]:
         """What a profile may know of the server: nothing of other profiles' activity."""
-        mine = [s for s in self.hub.all_running() if s.profile == profile]
+        mine = [t for t in self.engine.turns.all_running() if t.profile == profile]
         return {
             "address": self.address,
             "uptime": round(asyncio.get_running_loop().time() - self.started, 1),
-            "providers": list(self.providers),
+            "providers": list(self.engine.providers),
             "encrypted": bool(self.public_key),
             "replies_running": len(mine),
         }

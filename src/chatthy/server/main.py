@@ -32,7 +32,7 @@ async def run_server(config: ServerConfig, listen: str | None = None) -> None:
     server = await Server.open(config)
     try:
         address = _bind(server, listen or config.server.listen)
-        names = ", ".join(server.providers)
+        names = ", ".join(server.engine.providers)
         print(
             f"chatthy server listening on {address} (providers: {names})",
             file=sys.stderr,

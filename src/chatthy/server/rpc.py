@@ -12,26 +12,49 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
 from chatthy.errors import ArgumentError, UnknownMethodError
 
 if TYPE_CHECKING:
-    from chatthy.server.app import Server
+    from chatthy.conversation.engine import Engine
+    from chatthy.conversation.turns import Turn
 
-__all__ = ["Context", "Registry", "Rpc", "registry"]
+__all__ = ["Context", "Registry", "Rpc", "Transport", "registry"]
+
+
+class Transport(Protocol):
+    """What a handler may ask of the transport that carried the request."""
+
+    def watch(self, conn: bytes, profile: str, chat: str) -> None:
+        """The connection sees the chat's replies live from now on."""
+
+    def resend_soon(self, conn: bytes, turn: Turn, from_seq: int) -> None:
+        """Send the connection a turn's kept events, right after this request's answer."""
+
+    def renamed(self, profile: str, old: str, new: str) -> None:
+        """A chat was renamed: its watchers follow it."""
+
+    def status(self, profile: str) -> dict[str, Any]:
+        """The transport's address, uptime and load as the profile may see them."""
 
 
 @dataclass(slots=True)
 class Context:
-    """Who is asking: the authenticated profile, its connection and the request id."""
+    """Who is asking (the authenticated profile, its connection, the request id), the
+    engine that does the work and the transport that carried the request."""
 
-    server: Server
+    engine: Engine
+    transport: Transport
     profile: str
     conn: bytes
     request_id: str
+
+    def watch(self, chat: str) -> None:
+        """This connection sees ``chat``'s replies live from now on."""
+        self.transport.watch(self.conn, self.profile, chat)
 
 
 Handler = Callable[[Context, Any], Awaitable[Any]]

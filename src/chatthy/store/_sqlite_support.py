@@ -54,7 +54,7 @@ _decode = msgspec.json.Decoder().decode
 
 MESSAGE_COLUMNS = (
     "m.id, m.chat_id, m.role, m.content, m.status, m.provider, m.model, m.usage, m.error,"
-    " m.created, m.updated"
+    " m.created, m.updated, m.tokens"
 )
 CHAT_COLUMNS = (
     "c.id, c.name, c.personality, c.provider, c.model, c.created, c.updated,"
@@ -234,6 +234,7 @@ def message_record(row: Sequence[Any]) -> MessageRecord:
         error=row[8],
         created=row[9],
         updated=row[10],
+        tokens=row[11],
     )
 
 

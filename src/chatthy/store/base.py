@@ -8,9 +8,12 @@ implement the same protocol.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import msgspec
+
+from chatthy.conversation.events import STATUSES, Status
 
 __all__ = [
     "STATUSES",
@@ -23,9 +26,6 @@ __all__ = [
     "Store",
     "WorkspaceFileRecord",
 ]
-
-Status = Literal["complete", "streaming", "cancelled", "error", "interrupted"]
-STATUSES: tuple[str, ...] = ("complete", "streaming", "cancelled", "error", "interrupted")
 
 
 class ProfileRecord(msgspec.Struct):
@@ -65,6 +65,8 @@ class MessageRecord(msgspec.Struct):
     error: str = ""
     created: float = 0.0
     updated: float = 0.0
+    tokens: int | None = None
+    """Its token count as the context counts it; None until counted."""
 
 
 class PromptRecord(msgspec.Struct):
@@ -204,7 +206,32 @@ class Store(Protocol):
         Raises NotFoundError."""
 
     async def mark_interrupted(self) -> int:
-        """At start-up: every message still ``streaming`` becomes ``interrupted``."""
+        """Every message still ``streaming`` becomes ``interrupted`` (one server alone)."""
+
+    async def message_tokens(self, profile: str, chat: str) -> list[tuple[int, str, int | None]]:
+        """``(id, role, tokens)`` of the chat's messages in order, without content;
+        ``tokens`` is None until counted. Raises NotFoundError."""
+
+    async def set_message_tokens(self, profile: str, counts: Sequence[tuple[int, int]]) -> None:
+        """Keep ``(id, tokens)`` counts of the profile's messages."""
+
+    # reply leases -----------------------------------------------------------
+    async def claim_reply(self, profile: str, chat: str, owner: str, ttl: float) -> None:
+        """Take the chat's reply lease for ``ttl`` seconds. Raises NotFoundError, or
+        ConflictError while another owner's lease has not run out."""
+
+    async def release_reply(self, profile: str, chat: str, owner: str) -> None:
+        """Give back ``owner``'s lease of the chat, if it holds one."""
+
+    async def renew_replies(self, owner: str, ttl: float) -> int:
+        """Extend every lease ``owner`` holds; returns how many."""
+
+    async def reply_owners(self) -> list[str]:
+        """Every owner holding a lease, run out or not."""
+
+    async def interrupt_orphans(self, dead: Sequence[str] = ()) -> int:
+        """Drop the ``dead`` owners' and run-out leases; mark every ``streaming`` message
+        whose chat holds no lease ``interrupted``. Returns how many were marked."""
 
     async def search(self, profile: str, query: str, limit: int = 20) -> list[SearchHit]:
         """Full-text search over the profile's messages, best first. A query that is not

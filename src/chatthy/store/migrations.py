@@ -175,3 +175,64 @@ def m002_workspace(conn: sqlite3.Connection) -> None:
                 PRIMARY KEY (profile, name)) WITHOUT ROWID""",
         ),
     )
+
+
+@migration
+def m003_truncated_tokens_leases(conn: sqlite3.Connection) -> None:
+    """Replies may be ``truncated`` (the model stopped at its token limit); each message
+    keeps its token count (NULL until counted) so long chats are not recounted every
+    turn; ``reply_leases`` says which server runs a chat's reply, and until when.
+
+    SQLite cannot change a CHECK constraint in place: the table is rebuilt with the same
+    ids (the full-text index is keyed by them and stays as it is)."""
+    new_text = _TEXT_OF.format(c="new.content")
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").fetchone()
+    _run(
+        conn,
+        (
+            """CREATE TABLE messages_new (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                chat_id INTEGER NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+                role TEXT NOT NULL,
+                content TEXT NOT NULL CHECK (json_valid(content)),
+                status TEXT NOT NULL DEFAULT 'complete' CHECK (status IN
+                    ('complete', 'truncated', 'streaming', 'cancelled', 'error',
+                     'interrupted')),
+                provider TEXT NOT NULL DEFAULT '',
+                model TEXT NOT NULL DEFAULT '',
+                usage TEXT CHECK (usage IS NULL OR json_valid(usage)),
+                error TEXT NOT NULL DEFAULT '',
+                created REAL NOT NULL,
+                updated REAL NOT NULL,
+                tokens INTEGER)""",
+            """INSERT INTO messages_new (id, chat_id, role, content, status, provider, model,
+                usage, error, created, updated)
+                SELECT id, chat_id, role, content, status, provider, model, usage, error,
+                created, updated FROM messages""",
+            "DROP TABLE messages",
+            "ALTER TABLE messages_new RENAME TO messages",
+            "CREATE INDEX messages_by_chat ON messages (chat_id, id)",
+            "CREATE INDEX messages_streaming ON messages (status) WHERE status = 'streaming'",
+            f"""CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+                INSERT INTO messages_fts (rowid, text) VALUES (new.id, {new_text});
+            END""",
+            f"""CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+                DELETE FROM messages_fts WHERE rowid = old.id;
+                INSERT INTO messages_fts (rowid, text) VALUES (new.id, {new_text});
+            END""",
+            """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+                DELETE FROM messages_fts WHERE rowid = old.id;
+            END""",
+            """CREATE TRIGGER messages_tokens_reset AFTER UPDATE OF content ON messages
+                WHEN new.tokens IS old.tokens BEGIN
+                UPDATE messages SET tokens = NULL WHERE id = new.id;
+            END""",
+            """CREATE TABLE reply_leases (
+                chat_id INTEGER PRIMARY KEY REFERENCES chats (id) ON DELETE CASCADE,
+                owner TEXT NOT NULL,
+                until REAL NOT NULL)""",
+            "CREATE INDEX reply_leases_by_owner ON reply_leases (owner)",
+        ),
+    )
+    if row is not None:  # ids of deleted messages are never given out again
+        conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'messages'", row)

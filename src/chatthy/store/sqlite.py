@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from chatthy.errors import ArgumentError, ConflictError, NotFoundError, StoreError
+from chatthy.store._sqlite_replies import RepliesMixin
 from chatthy.store._sqlite_support import (
     CHAT_COLUMNS,
     IN_PROFILE,
@@ -117,7 +118,7 @@ def _insert_chat(
     return cast(int, cur.lastrowid)
 
 
-class SQLiteStore(WorkspaceMixin):
+class SQLiteStore(WorkspaceMixin, RepliesMixin):
     """The :class:`~chatthy.store.base.Store` on one SQLite file; see the module docs.
 
     Workspace files come from :class:`~chatthy.store._sqlite_workspace.WorkspaceMixin`."""
@@ -423,7 +424,8 @@ class SQLiteStore(WorkspaceMixin):
             if rows:
                 _touch(conn, chat_id, now)
         return [
-            message_record((i, chat_id, *row, now, now)) for i, row in zip(ids, rows, strict=True)
+            message_record((i, chat_id, *row, now, now, None))
+            for i, row in zip(ids, rows, strict=True)
         ]
 
     async def update_message(

@@ -6,8 +6,7 @@ from typing import Any
 
 import msgspec
 
-from chatthy.errors import NotFoundError
-from chatthy.server.handlers.common import Id, Limit, ensure_chat, not_running
+from chatthy.server.handlers.common import Id, Limit
 from chatthy.server.rpc import Context, registry
 from chatthy.store.base import ChatRecord, SearchHit
 
@@ -21,10 +20,10 @@ class ChatsArgs(msgspec.Struct, forbid_unknown_fields=True):
 @registry.rpc()
 async def chats(ctx: Context, args: ChatsArgs) -> list[dict[str, Any]]:
     """List your chats, most recent first; optionally only those of one personality."""
-    records = await ctx.server.store.list_chats(ctx.profile, args.personality)
-    hub = ctx.server.hub
+    records = await ctx.engine.store.list_chats(ctx.profile, args.personality)
+    engine = ctx.engine
     return [
-        {**msgspec.structs.asdict(c), "running": hub.running(ctx.profile, c.name) is not None}
+        {**msgspec.structs.asdict(c), "running": engine.running(ctx.profile, c.name) is not None}
         for c in records
     ]
 
@@ -39,25 +38,14 @@ class NewArgs(msgspec.Struct, forbid_unknown_fields=True):
 @registry.rpc()
 async def new(ctx: Context, args: NewArgs) -> ChatRecord:
     """Create an empty chat with a personality (prompt), provider and model."""
-    server = ctx.server
-    if args.provider is not None:
-        server.provider(args.provider)
-    if args.prompt is not None:
-        await server.prompts.get(server.store, ctx.profile, args.prompt)
-    return await server.store.create_chat(
-        ctx.profile,
-        args.chat,
-        args.prompt or server.config.server.default_prompt,
-        args.provider or server.default_provider(),
-        args.model or "",
-    )
+    return await ctx.engine.new_chat(ctx.profile, args.chat, args.prompt, args.provider, args.model)
 
 
 @registry.rpc()
 async def use(ctx: Context, args: NewArgs) -> ChatRecord:
     """Switch a chat's personality, provider or model (creating the chat if needed)."""
-    return await ensure_chat(
-        ctx, args.chat, prompt=args.prompt, provider=args.provider, model=args.model
+    return await ctx.engine.ensure_chat(
+        ctx.profile, args.chat, prompt=args.prompt, provider=args.provider, model=args.model
     )
 
 
@@ -69,9 +57,8 @@ class RenameArgs(msgspec.Struct, forbid_unknown_fields=True):
 @registry.rpc()
 async def rename(ctx: Context, args: RenameArgs) -> ChatRecord:
     """Rename a chat."""
-    not_running(ctx, args.chat)
-    record = await ctx.server.store.rename_chat(ctx.profile, args.chat, args.new)
-    ctx.server.hub.rename(ctx.profile, args.chat, args.new)
+    record = await ctx.engine.rename(ctx.profile, args.chat, args.new)
+    ctx.transport.renamed(ctx.profile, args.chat, args.new)
     return record
 
 
@@ -84,7 +71,7 @@ class ForkArgs(msgspec.Struct, forbid_unknown_fields=True):
 @registry.rpc()
 async def fork(ctx: Context, args: ForkArgs) -> ChatRecord:
     """Copy a chat into a new one, whole or up to and including a given message."""
-    return await ctx.server.store.fork_chat(ctx.profile, args.chat, args.new, args.message_id)
+    return await ctx.engine.store.fork_chat(ctx.profile, args.chat, args.new, args.message_id)
 
 
 class ChatArg(msgspec.Struct, forbid_unknown_fields=True):
@@ -94,23 +81,14 @@ class ChatArg(msgspec.Struct, forbid_unknown_fields=True):
 @registry.rpc()
 async def destroy(ctx: Context, args: ChatArg) -> dict[str, Any]:
     """Delete a chat and all its messages."""
-    not_running(ctx, args.chat)
-    await ctx.server.store.delete_chat(ctx.profile, args.chat)
-    ctx.server.hub.drop(ctx.profile, args.chat)
+    await ctx.engine.destroy(ctx.profile, args.chat)
     return {"chat": args.chat, "deleted": True}
 
 
 @registry.rpc()
 async def undo(ctx: Context, args: ChatArg) -> dict[str, Any]:
     """Remove the last turn: your last message and the reply to it."""
-    not_running(ctx, args.chat)
-    store = ctx.server.store
-    records = await store.messages(ctx.profile, args.chat)
-    users = [m for m in records if m.role == "user"]
-    if not users:
-        raise NotFoundError(f"chat '{args.chat}' has no message to undo")
-    removed = await store.delete_messages_from(ctx.profile, args.chat, users[-1].id)
-    ctx.server.hub.drop(ctx.profile, args.chat)
+    removed = await ctx.engine.undo(ctx.profile, args.chat)
     return {"chat": args.chat, "removed": removed}
 
 
@@ -124,10 +102,10 @@ class MessagesArgs(msgspec.Struct, forbid_unknown_fields=True):
 async def messages(ctx: Context, args: MessagesArgs) -> dict[str, Any]:
     """A chat's messages, newest page first (page back with `before`), and whether a
     reply is running in it."""
-    store = ctx.server.store
+    store = ctx.engine.store
     chat = await store.get_chat(ctx.profile, args.chat)
     records = await store.messages(ctx.profile, args.chat, before=args.before, limit=args.limit)
-    running = ctx.server.hub.running(ctx.profile, args.chat)
+    running = ctx.engine.running(ctx.profile, args.chat)
     return {
         "chat": chat,
         "messages": records,
@@ -143,4 +121,4 @@ class SearchArgs(msgspec.Struct, forbid_unknown_fields=True):
 @registry.rpc()
 async def search(ctx: Context, args: SearchArgs) -> list[SearchHit]:
     """Full-text search over all your chats."""
-    return await ctx.server.store.search(ctx.profile, args.query, min(args.limit, 200))
+    return await ctx.engine.store.search(ctx.profile, args.query, min(args.limit, 200))

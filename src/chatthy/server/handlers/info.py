@@ -18,7 +18,7 @@ __all__: list[str] = []
 @registry.rpc()
 async def status(ctx: Context, args: NoArgs) -> dict[str, Any]:
     """The server's address, uptime, providers and how busy it is."""
-    return {**ctx.server.status(ctx.profile), "profile": ctx.profile}
+    return {**ctx.transport.status(ctx.profile), "profile": ctx.profile}
 
 
 @registry.rpc()
@@ -30,7 +30,7 @@ async def commands(ctx: Context, args: NoArgs) -> list[dict[str, Any]]:
 @registry.rpc()
 async def account(ctx: Context, args: NoArgs) -> dict[str, Any]:
     """Your profile: when it was registered, its key, how many chats and messages."""
-    record = await ctx.server.store.get_profile(ctx.profile)
+    record = await ctx.engine.store.get_profile(ctx.profile)
     if record is None:
         raise NotFoundError(f"no profile '{ctx.profile}'")
     return {
@@ -68,11 +68,11 @@ async def _describe(provider: Provider, default: bool, ask: bool) -> dict[str, A
 @registry.rpc()
 async def providers(ctx: Context, args: ProvidersArgs) -> list[dict[str, Any]]:
     """The providers this server offers, with their models."""
-    server = ctx.server
-    default = server.default_provider()
+    engine = ctx.engine
+    default = engine.default_provider()
     return list(
         await asyncio.gather(
-            *(_describe(p, p.name == default, args.models) for p in server.providers.values())
+            *(_describe(p, p.name == default, args.models) for p in engine.providers.values())
         )
     )
 
@@ -85,9 +85,9 @@ class LoadArgs(msgspec.Struct, forbid_unknown_fields=True):
 @registry.rpc()
 async def load(ctx: Context, args: LoadArgs) -> dict[str, Any]:
     """Load a model on a provider that switches models itself (tabbyAPI's admin API)."""
-    if ctx.profile not in ctx.server.config.server.admins:
+    if ctx.profile not in ctx.engine.config.server.admins:
         raise AuthError("only the server's admins (admins in server.toml) may load models")
-    provider = ctx.server.provider(args.provider)
+    provider = ctx.engine.provider(args.provider)
     loader = getattr(provider, "load_model", None)
     if loader is None:
         raise ArgumentError(f"provider '{args.provider}' cannot load models")

@@ -62,7 +62,7 @@ async def _add(
     ctx: Context, fetch: Callable[[Fetcher], Awaitable[Document]], name: str | None
 ) -> dict[str, Any]:
     """Fetch a document, then store it under ``name`` or the name the source gave."""
-    async with Fetcher(ctx.server.config.sources) as fetcher:
+    async with Fetcher(ctx.engine.config.sources) as fetcher:
         document = await fetch(fetcher)
     return await store_file(ctx, name or document.name, document.text, document.source)
 

@@ -18,8 +18,7 @@ from typing import Any
 import msgspec
 
 from chatthy.errors import ArgumentError, NotFoundError
-from chatthy.server.content import check_content
-from chatthy.server.handlers.common import NoArgs, ask_in_chat, check_params
+from chatthy.server.handlers.common import NoArgs, max_file, watching
 from chatthy.server.rpc import Context, registry
 from chatthy.server.transient import TransientFile, transient_files
 from chatthy.workspace.templates import Templates
@@ -51,8 +50,8 @@ class TemplateArgs(msgspec.Struct, forbid_unknown_fields=True):
 async def _templates(ctx: Context) -> Templates:
     """The templates as the files say now, read off the event loop; a broken one is
     logged the first time it is seen so."""
-    found = await asyncio.to_thread(Templates.load, Path(ctx.server.config.config_dir))
-    logged = ctx.server.template_problems_logged
+    found = await asyncio.to_thread(Templates.load, Path(ctx.engine.config.config_dir))
+    logged = ctx.engine.template_problems_logged
     for problem in found.problems.items():
         if problem not in logged:
             logged.add(problem)
@@ -70,14 +69,13 @@ async def templates(ctx: Context, args: NoArgs) -> list[dict[str, Any]]:
 async def template(ctx: Context, args: TemplateArgs) -> dict[str, Any]:
     """Run an instruction template on a workspace file (`file`) or, without one, on the
     chat so far; the reply streams into the chat like `chat`'s."""
-    check_params(args.params)
-    attached = transient_files(args.transient, ctx.server.config.server.max_workspace_file)
+    attached = transient_files(args.transient, max_file(ctx))
     chosen = (await _templates(ctx)).get(args.name)
     document = await _document(ctx, args, attached)
     question = chosen.render(args.args, document)
-    check_content(question)
-    return await ask_in_chat(
-        ctx,
+    turn = await ctx.engine.chat(
+        ctx.request_id,
+        ctx.profile,
         args.chat,
         question,
         params=args.params,
@@ -86,6 +84,7 @@ async def template(ctx: Context, args: TemplateArgs) -> dict[str, Any]:
         provider=args.provider,
         model=args.model,
     )
+    return watching(ctx, turn)
 
 
 async def _document(ctx: Context, args: TemplateArgs, attached: list[TransientFile]) -> str:
@@ -97,7 +96,7 @@ async def _document(ctx: Context, args: TemplateArgs, attached: list[TransientFi
     """
     if args.file is None:
         try:
-            has_messages = bool(await ctx.server.store.messages(ctx.profile, args.chat, limit=1))
+            has_messages = bool(await ctx.engine.store.messages(ctx.profile, args.chat, limit=1))
         except NotFoundError:
             has_messages = False
         if not has_messages:
@@ -108,7 +107,7 @@ async def _document(ctx: Context, args: TemplateArgs, attached: list[TransientFi
         return CHAT_DOCUMENT
     if any(file.name == args.file for file in attached):
         return f"[The text is the attached workspace file '{args.file}', above.]"
-    record = await ctx.server.store.get_workspace_file(ctx.profile, args.file)
+    record = await ctx.engine.store.get_workspace_file(ctx.profile, args.file)
     if not record.benched:
         return f"[The text is the workspace file '{args.file}', above.]"
     return record.text

@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 import msgspec
 
+from chatthy.conversation.transfer import parse_chat, to_json, to_markdown
 from chatthy.errors import ConflictError, NotFoundError
 from chatthy.server.rpc import Context, registry
-from chatthy.server.transfer import parse_chat, to_json, to_markdown
 
 __all__: list[str] = []
 
@@ -21,7 +21,7 @@ class ExportArgs(msgspec.Struct, forbid_unknown_fields=True):
 @registry.rpc()
 async def export(ctx: Context, args: ExportArgs) -> dict[str, Any]:
     """A chat as JSON or Markdown text, for the client to save."""
-    store = ctx.server.store
+    store = ctx.engine.store
     chat = await store.get_chat(ctx.profile, args.chat)
     records = await store.messages(ctx.profile, args.chat)
     render = to_markdown if args.format == "md" else to_json
@@ -36,7 +36,7 @@ class ImportArgs(msgspec.Struct, forbid_unknown_fields=True):
 
 
 async def _free_name(ctx: Context, base: str) -> str:
-    store = ctx.server.store
+    store = ctx.engine.store
     name, n = base, 1
     while True:
         try:
@@ -51,15 +51,15 @@ async def _free_name(ctx: Context, base: str) -> str:
 async def import_(ctx: Context, args: ImportArgs) -> dict[str, Any]:
     """Create a chat from a file's text."""
     parsed = parse_chat(args.data)
-    server = ctx.server
+    engine = ctx.engine
     if args.chat is not None:
         try:
-            await server.store.get_chat(ctx.profile, args.chat)
+            await engine.store.get_chat(ctx.profile, args.chat)
             raise ConflictError(f"chat '{args.chat}' already exists")
         except NotFoundError:
             name = args.chat
     else:
         name = await _free_name(ctx, parsed.name or "imported")
-    personality = parsed.personality or server.config.server.default_prompt
-    chat = await server.store.import_chat(ctx.profile, name, personality, parsed.messages)
+    personality = parsed.personality or engine.config.server.default_prompt
+    chat = await engine.store.import_chat(ctx.profile, name, personality, parsed.messages)
     return {"chat": chat.name, "messages": len(parsed.messages)}

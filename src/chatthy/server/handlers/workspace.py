@@ -75,15 +75,15 @@ def describe_file(
 @registry.rpc()
 async def ws_list(ctx: Context, args: NoArgs) -> list[dict[str, Any]]:
     """List your workspace files: name, tokens, benched, source, size."""
-    files = await ctx.server.store.list_workspace(ctx.profile)
-    return [describe_file(record, ctx.server.token_counts) for record in files]
+    files = await ctx.engine.store.list_workspace(ctx.profile)
+    return [describe_file(record, ctx.engine.token_counts) for record in files]
 
 
 @registry.rpc()
 async def ws_show(ctx: Context, args: NameArg) -> dict[str, Any]:
     """Show one workspace file with its text."""
-    record = await ctx.server.store.get_workspace_file(ctx.profile, args.name)
-    return describe_file(record, ctx.server.token_counts, text=True)
+    record = await ctx.engine.store.get_workspace_file(ctx.profile, args.name)
+    return describe_file(record, ctx.engine.token_counts, text=True)
 
 
 @registry.rpc()
@@ -99,37 +99,37 @@ async def store_file(ctx: Context, name: str, text: str, source: str) -> dict[st
     Raises:
         ArgumentError: the text is over ``max_workspace_file`` or the name is not valid.
     """
-    check_size(f"workspace file '{name}'", text, ctx.server.config.server.max_workspace_file)
+    check_size(f"workspace file '{name}'", text, ctx.engine.config.server.max_workspace_file)
     # Counted off the event loop (a few MB take a quarter of a second): remembered, so
     # describing the file below and listing it later cost nothing more.
-    await asyncio.to_thread(ctx.server.token_counts.text, text)
-    record = await ctx.server.store.put_workspace_file(ctx.profile, name, text, source)
-    return describe_file(record, ctx.server.token_counts)
+    await asyncio.to_thread(ctx.engine.token_counts.text, text)
+    record = await ctx.engine.store.put_workspace_file(ctx.profile, name, text, source)
+    return describe_file(record, ctx.engine.token_counts)
 
 
 @registry.rpc()
 async def ws_rename(ctx: Context, args: RenameArgs) -> dict[str, Any]:
     """Rename a workspace file."""
-    record = await ctx.server.store.rename_workspace_file(ctx.profile, args.name, args.new)
-    return describe_file(record, ctx.server.token_counts)
+    record = await ctx.engine.store.rename_workspace_file(ctx.profile, args.name, args.new)
+    return describe_file(record, ctx.engine.token_counts)
 
 
 @registry.rpc()
 async def ws_bench(ctx: Context, args: NameArg) -> dict[str, Any]:
     """Bench a workspace file: kept, but not sent to the model until restored."""
-    record = await ctx.server.store.set_workspace_benched(ctx.profile, args.name, True)
-    return describe_file(record, ctx.server.token_counts)
+    record = await ctx.engine.store.set_workspace_benched(ctx.profile, args.name, True)
+    return describe_file(record, ctx.engine.token_counts)
 
 
 @registry.rpc()
 async def ws_restore(ctx: Context, args: NameArg) -> dict[str, Any]:
     """Restore a benched workspace file: sent to the model again."""
-    record = await ctx.server.store.set_workspace_benched(ctx.profile, args.name, False)
-    return describe_file(record, ctx.server.token_counts)
+    record = await ctx.engine.store.set_workspace_benched(ctx.profile, args.name, False)
+    return describe_file(record, ctx.engine.token_counts)
 
 
 @registry.rpc()
 async def ws_drop(ctx: Context, args: NameArg) -> dict[str, Any]:
     """Delete a workspace file."""
-    await ctx.server.store.delete_workspace_file(ctx.profile, args.name)
+    await ctx.engine.store.delete_workspace_file(ctx.profile, args.name)
     return {"name": args.name, "deleted": True}

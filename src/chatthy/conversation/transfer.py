@@ -13,8 +13,8 @@ from typing import Any
 
 import msgspec
 
+from chatthy.conversation.content import content_of, parts_of
 from chatthy.errors import ArgumentError
-from chatthy.server.content import check_content
 from chatthy.store.base import ChatRecord, MessageRecord
 
 __all__ = ["Imported", "parse_chat", "to_json", "to_markdown"]
@@ -97,7 +97,7 @@ def _check_messages(raw: Any) -> list[dict[str, Any]]:
             content = ""
         if isinstance(content, list):
             try:
-                check_content(content)
+                content = content_of(parts_of(content)) if content else ""
             except ArgumentError as exc:
                 raise ArgumentError(f"import: message {i + 1}: {exc.message}") from None
         elif not isinstance(content, str):

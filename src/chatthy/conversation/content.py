@@ -1,0 +1,181 @@
+"""Message content at the edges: what clients send and the store keeps, as typed parts.
+
+Content is a string (text only) or a list of part maps: ``{"type": "text", "text"}``,
+``{"type": "image_url", "image_url": {"url"}}`` (OpenAI's shape, which clients and
+exports already use), ``{"type": "tool_call", "id", "name", "arguments"}`` and
+``{"type": "tool_result", "call_id", "content", "is_error"}``. Anything else is refused
+with a coded error naming the part, never passed on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from chatthy.conversation.model import (
+    ImagePart,
+    Message,
+    Part,
+    ReasoningPart,
+    Role,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from chatthy.errors import ArgumentError
+
+__all__ = [
+    "IMAGE_TYPES",
+    "check_tool_results",
+    "content_of",
+    "message_of",
+    "parts_of",
+    "user_parts",
+]
+
+IMAGE_TYPES = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),
+}
+"""Media types a message may hold, with the bytes each file starts with."""
+
+_DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+)(?:;[^,]*)?;base64,", re.ASCII)
+_KNOWN = "text, image_url, tool_call, tool_result"
+
+
+def parts_of(content: Any) -> tuple[Part, ...]:
+    """The parts of stored or sent ``content``.
+
+    Raises:
+        ArgumentError: a part of unknown type, a part missing its fields, or an image
+            that is not one (naming the part by its number).
+    """
+    if isinstance(content, str):
+        return (TextPart(content),)
+    if not isinstance(content, list):
+        raise ArgumentError("a message is text or a list of parts")
+    return tuple(_part(n, part) for n, part in enumerate(content, 1))
+
+
+def _part(n: int, part: Any) -> Part:
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind == "text" and isinstance(part.get("text"), str):
+        return TextPart(part["text"])
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        if isinstance(url, str):
+            return _image(n, url)
+    if kind == "tool_call" and _strings(part, "id", "name"):
+        arguments = part.get("arguments", "{}")
+        if isinstance(arguments, str):
+            return ToolCallPart(part["id"], part["name"], arguments)
+    if kind == "tool_result" and _strings(part, "call_id", "content"):
+        return ToolResultPart(part["call_id"], part["content"], bool(part.get("is_error")))
+    if kind in ("text", "image_url", "tool_call", "tool_result"):
+        raise ArgumentError(f"part {n} of the message ({kind}) is missing its fields")
+    raise ArgumentError(f"part {n} of the message has an unknown type {kind!r} (known: {_KNOWN})")
+
+
+def _strings(part: dict[str, Any], *keys: str) -> bool:
+    return all(isinstance(part.get(key), str) for key in keys)
+
+
+def _image(n: int, url: str) -> ImagePart:
+    """An image part; a ``data:`` URL must hold an image of a known type."""
+    found = _DATA_URL.match(url)
+    if found is None:
+        if url.startswith(("http://", "https://")):
+            return ImagePart("", url)
+        raise ArgumentError(f"part {n} of the message is not an image (a data: URL of one)")
+    media_type = found.group(1).lower()
+    if media_type not in IMAGE_TYPES:
+        known = ", ".join(sorted(IMAGE_TYPES))
+        raise ArgumentError(f"part {n} of the message is {media_type}, not an image ({known})")
+    try:
+        head = base64.b64decode(url[found.end() : found.end() + 64], validate=False)
+    except (binascii.Error, ValueError):
+        head = b""
+    if not head.startswith(IMAGE_TYPES[media_type]):
+        raise ArgumentError(f"part {n} of the message is not a {media_type} image")
+    return ImagePart(media_type, url)
+
+
+def content_of(parts: Sequence[Part]) -> Any:
+    """What the store keeps and clients read: a string for text alone, else part maps.
+    Reasoning is left out."""
+    kept = [p for p in parts if not isinstance(p, ReasoningPart)]
+    if len(kept) == 1 and isinstance(kept[0], TextPart):
+        return kept[0].text
+    return [_map(p) for p in kept]
+
+
+def _map(part: Part) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ImagePart):
+        return {"type": "image_url", "image_url": {"url": part.url}}
+    if isinstance(part, ToolCallPart):
+        return {"type": "tool_call", "id": part.id, "name": part.name, "arguments": part.arguments}
+    assert isinstance(part, ToolResultPart)
+    return {
+        "type": "tool_result",
+        "call_id": part.call_id,
+        "content": part.content,
+        "is_error": part.is_error,
+    }
+
+
+def message_of(role: str, content: Any, tokens: int | None = None) -> Message:
+    """A stored message (role and content) as a typed message."""
+    if isinstance(content, str):
+        return Message(_role(role), (TextPart(content),), tokens)
+    return Message(_role(role), parts_of(content), tokens)
+
+
+def _role(role: str) -> Role:
+    if role in ("system", "user", "assistant", "tool"):
+        return role  # type: ignore[return-value]
+    raise ArgumentError(f"unknown message role {role!r}")
+
+
+def user_parts(content: Any) -> tuple[Part, ...]:
+    """The parts of a message a person sends: text and images, not empty.
+
+    Raises:
+        ArgumentError: empty, or a part a person cannot send (a tool call or result is
+            the model's and the tools' to make).
+    """
+    parts = parts_of(content)
+    if not any(
+        isinstance(p, ImagePart) or (isinstance(p, TextPart) and p.text.strip()) for p in parts
+    ):
+        raise ArgumentError("the message is empty")
+    for n, part in enumerate(parts, 1):
+        if isinstance(part, ToolResultPart):
+            raise ArgumentError(
+                f"part {n} of the message is a tool result for unknown call '{part.call_id}'"
+            )
+        if isinstance(part, ToolCallPart):
+            raise ArgumentError(f"part {n} of the message is a tool call; only a model makes those")
+    return parts
+
+
+def check_tool_results(messages: Sequence[Message]) -> None:
+    """Every tool result answers a call made earlier in ``messages``.
+
+    Raises:
+        ArgumentError: a result names a call no earlier message made.
+    """
+    calls: set[str] = set()
+    for message in messages:
+        for part in message.parts:
+            if isinstance(part, ToolCallPart):
+                calls.add(part.id)
+            elif isinstance(part, ToolResultPart) and part.call_id not in calls:
+                raise ArgumentError(f"a tool result for unknown call '{part.call_id}'")

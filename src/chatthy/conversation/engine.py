@@ -1,0 +1,495 @@
+"""The engine: chat, regenerate, edit, cancel, undo and context planning, with no
+knowledge of any transport.
+
+Each method acts for one authenticated profile and returns what happened; a method that
+starts a reply returns its :class:`~chatthy.conversation.turns.Turn`, whose numbered
+events the :class:`~chatthy.conversation.turns.Broadcaster` delivers to whoever watches
+the chat (the ZeroMQ server, a test, later an HTTP router). A turn that cannot start
+(the chat is busy, the provider unknown, the message does not fit) changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from chatthy.config import ServerConfig, effective_providers
+from chatthy.context import TokenCache
+from chatthy.context.window import cut
+from chatthy.context.workspace import WorkspaceFile, files_fit, workspace_message
+from chatthy.conversation.content import content_of, message_of, user_parts
+from chatthy.conversation.events import Notice, TurnEvent, TurnStarted
+from chatthy.conversation.model import Message, Part
+from chatthy.conversation.ownership import ReplyOwner
+from chatthy.conversation.prompts import ServerPrompts
+from chatthy.conversation.reply import ReplyJob, run_reply
+from chatthy.conversation.turns import Broadcaster, LocalBroadcaster, Turn, Turns
+from chatthy.errors import ArgumentError, ChatthyError, ConflictError, NotFoundError
+from chatthy.providers.base import Options, Provider
+from chatthy.providers.registry import build_provider
+from chatthy.store.base import ChatRecord, Store
+
+__all__ = ["RESERVED_PARAMS", "Engine", "Planned"]
+
+log = logging.getLogger("chatthy.server")
+
+RESERVED_PARAMS = frozenset({"model", "messages", "stream", "stream_options", "n", "system"})
+"""Generation parameters a client may not set: the server decides these."""
+
+Row = tuple[int, str, int | None]
+
+
+class Planned(NamedTuple):
+    """What a turn would send: the provider, the messages, and token figures."""
+
+    provider: Provider
+    messages: list[Message]
+    tokens: int
+    workspace_tokens: int
+    dropped: int
+    dropped_tokens: int
+
+
+class Engine:
+    """Chats and their replies for every profile; make it with :meth:`open`."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        store: Store,
+        providers: dict[str, Provider],
+        broadcaster: Broadcaster | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.providers = providers
+        self.broadcaster: Broadcaster = broadcaster or LocalBroadcaster()
+        self.prompts = ServerPrompts.load(Path(config.config_dir), config.prompts)
+        self.token_counts = TokenCache()
+        self.turns = Turns()
+        self.owner = ReplyOwner(store)
+        self.template_problems_logged: set[tuple[str, str]] = set()
+        """Broken user templates already logged (name, why): they are read every call."""
+
+    @classmethod
+    async def open(cls, config: ServerConfig, broadcaster: Broadcaster | None = None) -> Engine:
+        """Open the store (marking replies cut off by a stop interrupted) and build the
+        providers.
+
+        Raises:
+            StoreError: the database cannot be opened.
+            ConfigError: a provider is misconfigured.
+        """
+        from chatthy.store.sqlite import SQLiteStore
+
+        store = await SQLiteStore.open(Path(config.data_dir) / "chatthy.db")
+        providers = {
+            name: build_provider(name, cfg) for name, cfg in effective_providers(config).items()
+        }
+        engine = cls(config, store, providers, broadcaster)
+        interrupted = await engine.owner.recover()
+        if interrupted:
+            log.info("%d reply(ies) cut off by the last stop marked interrupted", interrupted)
+        engine.owner.start()
+        return engine
+
+    async def aclose(self) -> None:
+        """Stop running replies (stored as interrupted), close providers and the store."""
+        running = self.turns.all_running()
+        for turn in running:
+            turn.stop("interrupted")
+        pending = [t.task for t in running if t.task is not None and not t.task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+        await self.owner.aclose()
+        for provider in self.providers.values():
+            await provider.aclose()
+        await self.store.aclose()
+
+    # --- providers and prompts ------------------------------------------------------
+    def provider(self, name: str) -> Provider:
+        """Raises NotFoundError if no provider has that name."""
+        try:
+            return self.providers[name]
+        except KeyError:
+            raise NotFoundError(
+                f"no provider '{name}' (available: {', '.join(self.providers)})"
+            ) from None
+
+    def default_provider(self) -> str:
+        return self.config.server.default_provider or next(iter(self.providers))
+
+    async def system_messages(self, profile: str, personality: str) -> list[Message]:
+        """The system prompt of ``personality`` as messages (none if it is empty/gone)."""
+        text = await self.prompts.text(self.store, profile, personality)
+        return [Message.of_text("system", text)] if text else []
+
+    # --- chats ----------------------------------------------------------------------
+    async def new_chat(
+        self,
+        profile: str,
+        name: str,
+        prompt: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> ChatRecord:
+        """Create an empty chat. Raises NotFoundError, ConflictError."""
+        if provider is not None:
+            self.provider(provider)
+        if prompt is not None:
+            await self.prompts.get(self.store, profile, prompt)
+        return await self.store.create_chat(
+            profile,
+            name,
+            prompt or self.config.server.default_prompt,
+            provider or self.default_provider(),
+            model or "",
+        )
+
+    async def ensure_chat(
+        self,
+        profile: str,
+        name: str,
+        *,
+        prompt: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> ChatRecord:
+        """The chat ``name``, created if missing; remembers any personality, provider or
+        model given. Raises NotFoundError for an unknown provider or prompt."""
+        if provider is not None:
+            self.provider(provider)
+        if prompt is not None:
+            await self.prompts.get(self.store, profile, prompt)
+        try:
+            chat = await self.store.get_chat(profile, name)
+        except NotFoundError:
+            return await self.new_chat(profile, name, prompt, provider, model)
+        if not chat.provider and provider is None:
+            provider = self.default_provider()
+        if (prompt, provider, model) != (None, None, None):
+            chat = await self.store.update_chat(
+                profile, name, personality=prompt, provider=provider, model=model
+            )
+        return chat
+
+    def running(self, profile: str, chat: str) -> Turn | None:
+        return self.turns.running(profile, chat)
+
+    def not_running(self, profile: str, chat: str) -> None:
+        """Raises ConflictError while a reply runs in ``chat`` (it must not change)."""
+        if self.turns.running(profile, chat) is not None:
+            raise ConflictError(f"a reply is running in chat '{chat}' (cancel it first)")
+
+    async def rename(self, profile: str, chat: str, new: str) -> ChatRecord:
+        self.not_running(profile, chat)
+        record = await self.store.rename_chat(profile, chat, new)
+        self.turns.rename(profile, chat, new)
+        return record
+
+    async def destroy(self, profile: str, chat: str) -> None:
+        self.not_running(profile, chat)
+        await self.store.delete_chat(profile, chat)
+        self.turns.drop(profile, chat)
+
+    async def undo(self, profile: str, chat: str) -> int:
+        """Remove the last turn (your last message and the reply); how many went."""
+        self.not_running(profile, chat)
+        records = await self.store.messages(profile, chat)
+        users = [m for m in records if m.role == "user"]
+        if not users:
+            raise NotFoundError(f"chat '{chat}' has no message to undo")
+        removed = await self.store.delete_messages_from(profile, chat, users[-1].id)
+        self.turns.drop(profile, chat)
+        return removed
+
+    def cancel(self, profile: str, chat: str) -> Turn:
+        """Stop the reply running in ``chat``; what it said is kept, marked cancelled."""
+        turn = self.turns.running(profile, chat)
+        if turn is None or not turn.stop("cancelled"):
+            raise NotFoundError(f"no reply is running in chat '{chat}'")
+        return turn
+
+    # --- turns ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _reserving(self, turn_id: str, profile: str, chat: str) -> Any:
+        """Reserve ``chat`` for a new reply before anything changes; give it back if the
+        reply never starts. Raises ConflictError if one is running there."""
+        if self.turns.running(profile, chat) is not None:
+            raise ConflictError(f"a reply is already running in chat '{chat}' (cancel it first)")
+        turn = Turn(self.broadcaster, turn_id, profile, chat)
+        self.turns.add(turn)
+        try:
+            yield turn
+        except BaseException:
+            if turn.task is None:
+                self.turns.release(turn)
+            raise
+
+    async def chat(
+        self,
+        turn_id: str,
+        profile: str,
+        chat: str,
+        content: Any,
+        *,
+        params: dict[str, Any] | None = None,
+        transient: Sequence[WorkspaceFile] = (),
+        prompt: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> Turn:
+        """Ask ``content`` in ``chat`` (made if missing, and removed again if the turn
+        does not start, unless another client used it meanwhile).
+
+        Raises:
+            ArgumentError: bad content or parameters; the turn does not fit.
+            NotFoundError: unknown provider or personality.
+            ConflictError: a reply runs in the chat.
+        """
+        parts = user_parts(content)
+        check_params(params)
+        with self._reserving(turn_id, profile, chat) as turn:
+            try:
+                await self.store.get_chat(profile, chat)
+                made = False
+            except NotFoundError:
+                made = True
+            record = await self.ensure_chat(
+                profile, chat, prompt=prompt, provider=provider, model=model
+            )
+            try:
+                rows = await self.store.message_tokens(profile, chat)
+                return await self._start(turn, record, rows, parts, params, transient)
+            except BaseException:
+                if made:
+                    await self._remove_if_empty(profile, chat)
+                raise
+
+    async def _remove_if_empty(self, profile: str, chat: str) -> None:
+        with contextlib.suppress(ChatthyError):
+            if not await self.store.messages(profile, chat, limit=1):
+                await self.store.delete_chat(profile, chat)
+
+    async def regenerate(
+        self,
+        turn_id: str,
+        profile: str,
+        chat: str,
+        *,
+        params: dict[str, Any] | None = None,
+        transient: Sequence[WorkspaceFile] = (),
+    ) -> Turn:
+        """Replace the last reply with a new one."""
+        check_params(params)
+        with self._reserving(turn_id, profile, chat) as turn:
+            record = await self.store.get_chat(profile, chat)
+            rows = await self.store.message_tokens(profile, chat)
+            last_user = max((i for i, r in enumerate(rows) if r[1] == "user"), default=None)
+            if last_user is None:
+                raise NotFoundError(f"chat '{chat}' has no message to reply to")
+            kept = rows[: last_user + 1]
+            await self.plan(profile, record, kept, None, transient)
+            if last_user + 1 < len(rows):
+                await self.store.delete_messages_from(profile, chat, rows[last_user + 1][0])
+            return await self._start(turn, record, kept, None, params, transient)
+
+    async def edit(
+        self,
+        turn_id: str,
+        profile: str,
+        chat: str,
+        text: str,
+        message_id: int | None = None,
+        *,
+        params: dict[str, Any] | None = None,
+        transient: Sequence[WorkspaceFile] = (),
+    ) -> Turn:
+        """Replace one of your messages (the last when no id) and reply from there."""
+        parts = user_parts(text)
+        check_params(params)
+        with self._reserving(turn_id, profile, chat) as turn:
+            record = await self.store.get_chat(profile, chat)
+            rows = await self.store.message_tokens(profile, chat)
+            users = [i for i, r in enumerate(rows) if r[1] == "user"]
+            if message_id is not None:
+                users = [i for i in users if rows[i][0] == message_id]
+            if not users:
+                which = "message of yours with that id" if message_id else "message of yours"
+                raise NotFoundError(f"chat '{chat}' has no {which} to edit")
+            index = users[-1]
+            edited = Message("user", parts)
+            await self.plan(profile, record, rows[:index], edited, transient)
+            edited_id = rows[index][0]
+            await self.store.update_message(profile, edited_id, content=content_of(parts))
+            if index + 1 < len(rows):
+                await self.store.delete_messages_from(profile, chat, rows[index + 1][0])
+            kept = [*rows[:index], (edited_id, "user", None)]
+            return await self._start(turn, record, kept, None, params, transient)
+
+    async def _start(
+        self,
+        turn: Turn,
+        chat: ChatRecord,
+        rows: list[Row],
+        question: tuple[Part, ...] | None,
+        params: dict[str, Any] | None,
+        transient: Sequence[WorkspaceFile],
+    ) -> Turn:
+        """Check the turn fits, take the chat's lease, store the question (if any) with
+        the reply's ``streaming`` row in one write, and start the reply's task."""
+        profile = turn.profile
+        new = Message("user", question) if question is not None else None
+        planned = await self.plan(profile, chat, rows, new, transient)
+        await self.owner.claim(profile, chat.name)
+        try:
+            to_add: list[dict[str, Any]] = []
+            if question is not None:
+                to_add.append({"role": "user", "content": content_of(question)})
+            model = chat.model or planned.provider.model
+            to_add.append(
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "status": "streaming",
+                    "provider": planned.provider.name,
+                    "model": model,
+                }
+            )
+            *asked, reply = await self.store.add_messages(profile, chat.name, to_add)
+        except BaseException:
+            await self.owner.release(profile, chat.name)
+            raise
+        started = TurnStarted(
+            chat=chat.name,
+            message_id=reply.id,
+            provider=planned.provider.name,
+            model=model,
+            tokens=planned.tokens,
+            workspace_tokens=planned.workspace_tokens,
+            dropped=planned.dropped,
+            user_message_id=asked[0].id if asked else None,
+            user_content=to_add[0]["content"] if asked else None,
+        )
+        first: list[TurnEvent] = [started]
+        if planned.dropped:
+            data = {
+                "dropped": planned.dropped,
+                "dropped_tokens": planned.dropped_tokens,
+                "tokens": planned.tokens,
+            }
+            first.append(Notice("dropped", f"{planned.dropped} older message(s) left out", data))
+        job = ReplyJob(
+            turn,
+            self.store,
+            planned.provider,
+            planned.messages,
+            Options(model=chat.model or None, params=params or {}),
+            reply.id,
+            self.config.server.checkpoint_interval,
+            first,
+            lambda: self.owner.release(profile, chat.name),
+        )
+        turn.started = started
+        turn.task = asyncio.create_task(run_reply(job), name=f"reply {profile}/{chat.name}")
+        return turn
+
+    async def plan(
+        self,
+        profile: str,
+        chat: ChatRecord,
+        rows: list[Row],
+        new: Message | None = None,
+        transient: Sequence[WorkspaceFile] = (),
+    ) -> Planned:
+        """What a turn would send for the stored messages ``rows`` (id, role, tokens)
+        and a ``new`` message: the system prompt, the profile's active workspace files,
+        the ``transient`` files attached to this turn, then as much history as fits.
+        Only the kept messages' contents are read: a long chat costs its counts.
+
+        Raises:
+            NotFoundError: the chat's provider does not exist.
+            ArgumentError: the newest turn alone does not fit, or the workspace does not
+                fit beside it (naming its files; none is dropped).
+        """
+        provider = self.provider(chat.provider)
+        counts = await self._counts(profile, chat.name, rows)
+        roles = [r[1] for r in rows]
+        if new is not None:
+            counts.append(self.token_counts([new]))
+            roles.append(new.role)
+        system = await self.system_messages(profile, chat.personality)
+        stored = [f for f in await self.store.list_workspace(profile) if not f.benched]
+        files: list[WorkspaceFile] = [*stored, *transient]
+        budget = provider.context_length - provider.max_tokens
+        users = [i for i, role in enumerate(roles) if role == "user"]
+        newest = sum(counts[users[-1] :]) if users else sum(counts)
+        system_tokens = self.token_counts(system)
+        workspace = [workspace_message(f) for f in files]
+        workspace_tokens = files_fit(
+            system_tokens, files, workspace, newest, budget, self.token_counts
+        )
+        where = cut(
+            system_tokens + workspace_tokens,
+            roles,
+            counts,
+            provider.context_length,
+            provider.max_tokens,
+        )
+        history = await self._history(profile, chat.name, rows, where.first)
+        if new is not None:
+            history.append(new)
+        return Planned(
+            provider,
+            [*system, *workspace, *history],
+            where.tokens,
+            workspace_tokens,
+            where.first,
+            where.dropped_tokens,
+        )
+
+    async def _counts(self, profile: str, chat: str, rows: list[Row]) -> list[int]:
+        """The token count of each row; those not counted yet are counted and kept."""
+        missing = [i for i, row in enumerate(rows) if row[2] is None]
+        if not missing:
+            return [row[2] for row in rows]  # type: ignore[misc]
+        loaded = await self.store.messages(
+            profile, chat, before=rows[-1][0] + 1, limit=len(rows) - missing[0]
+        )
+        by_id = {m.id: m for m in loaded}
+        counts: list[int] = []
+        fresh: list[tuple[int, int]] = []
+        for message_id, _role, tokens in rows:
+            if tokens is None:
+                record = by_id[message_id]
+                tokens = self.token_counts([message_of(record.role, record.content)])
+                fresh.append((message_id, tokens))
+            counts.append(tokens)
+        await self.store.set_message_tokens(profile, fresh)
+        return counts
+
+    async def _history(self, profile: str, chat: str, rows: list[Row], first: int) -> list[Message]:
+        """The stored messages ``rows[first:]`` as a provider sees them (failed, empty
+        replies left out)."""
+        if first >= len(rows):
+            return []
+        loaded = await self.store.messages(
+            profile, chat, before=rows[-1][0] + 1, limit=len(rows) - first
+        )
+        out: list[Message] = []
+        for record in loaded:
+            if record.role == "assistant" and not record.content:
+                continue
+            out.append(message_of(record.role, record.content, record.tokens))
+        return out
+
+
+def check_params(params: dict[str, Any] | None) -> None:
+    """Raises ArgumentError for parameters only the server may set."""
+    reserved = sorted(RESERVED_PARAMS.intersection(params or {}))
+    if reserved:
+        raise ArgumentError(f"params may not set {', '.join(reserved)}")

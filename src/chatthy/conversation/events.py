@@ -1,0 +1,137 @@
+"""What happens during a turn, as one typed union.
+
+A provider yields :data:`ProviderEvent`: text and reasoning deltas, tool calls, usage and
+how the model finished. The engine numbers the events of a turn and adds its own: the
+turn started (carrying the user's message, so other clients need no ``messages`` call),
+notices (messages left out to fit, a reply cut short), tool results, and the end (status,
+message id, finish reason, error). Transports map these to their frames in one place
+(the ZeroMQ server: :mod:`chatthy.server.frames`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = [
+    "FINISH_REASONS",
+    "STATUSES",
+    "EndError",
+    "Finish",
+    "Notice",
+    "ProviderEvent",
+    "ReasoningDelta",
+    "Status",
+    "TextDelta",
+    "ToolCall",
+    "ToolResult",
+    "TurnEnd",
+    "TurnEvent",
+    "TurnStarted",
+    "Usage",
+]
+
+Status = Literal["complete", "truncated", "streaming", "cancelled", "error", "interrupted"]
+"""How a stored reply stands: ``truncated`` is a reply the model ended at its token limit
+(the text is kept); ``interrupted`` one that was cut off (a server stop, a dropped
+upstream stream)."""
+STATUSES: tuple[str, ...] = (
+    "complete",
+    "truncated",
+    "streaming",
+    "cancelled",
+    "error",
+    "interrupted",
+)
+
+FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "other")
+"""How a model ended its reply, the same for every API (OpenAI's names)."""
+
+
+class TextDelta(msgspec.Struct, frozen=True, tag="text", tag_field="type"):
+    """A piece of the reply's text (several upstream chunks may arrive merged)."""
+
+    text: str
+
+
+class ReasoningDelta(msgspec.Struct, frozen=True, tag="reasoning", tag_field="type"):
+    """A piece of the model's reasoning: shown to users, never stored or sent back."""
+
+    text: str
+
+
+class ToolCall(msgspec.Struct, frozen=True, tag="tool_call", tag_field="type"):
+    """The model asks for tool ``name`` with ``arguments`` (a JSON object's text)."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+class ToolResult(msgspec.Struct, frozen=True, tag="tool_result", tag_field="type"):
+    """What running call ``call_id`` gave."""
+
+    call_id: str
+    content: str
+    is_error: bool = False
+
+
+class Usage(msgspec.Struct, frozen=True, tag="usage", tag_field="type"):
+    """Token counts the provider reported for the whole turn."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class Finish(msgspec.Struct, frozen=True, tag="finish", tag_field="type"):
+    """The model ended its reply: ``reason`` is one of :data:`FINISH_REASONS`. A provider
+    yields it last; a stream that ends without one was cut off."""
+
+    reason: str = "stop"
+
+
+class TurnStarted(msgspec.Struct, frozen=True, tag="start", tag_field="type"):
+    """A turn began in ``chat``: the reply will be stored as ``message_id``."""
+
+    chat: str
+    message_id: int
+    provider: str
+    model: str
+    tokens: int
+    """Tokens of what the model is sent."""
+    workspace_tokens: int = 0
+    dropped: int = 0
+    """Oldest history messages left out to fit."""
+    user_message_id: int | None = None
+    user_content: Any = None
+    """The user's new message as stored (None for regenerate)."""
+
+
+class Notice(msgspec.Struct, frozen=True, tag="info", tag_field="type"):
+    """Something the user should know about the turn: ``kind`` names it (``dropped``:
+    messages left out to fit; ``think``: a reply that ended inside its reasoning)."""
+
+    kind: str
+    message: str = ""
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class EndError(msgspec.Struct, frozen=True):
+    code: str
+    message: str
+
+
+class TurnEnd(msgspec.Struct, frozen=True, tag="end", tag_field="type"):
+    """The last event of a turn: how it ended and where the reply is stored."""
+
+    status: Status
+    message_id: int
+    finish_reason: str = ""
+    error: EndError | None = None
+
+
+ProviderEvent = TextDelta | ReasoningDelta | ToolCall | Usage | Finish
+TurnEvent = (
+    TurnStarted | TextDelta | ReasoningDelta | ToolCall | ToolResult | Usage | Notice | TurnEnd
+)

@@ -1,0 +1,91 @@
+"""A message as chatthy holds it: a role and a list of typed parts.
+
+Parts are text, images (a media type and where the bytes are), tool calls (id, name,
+JSON arguments) and tool results (the call's id, its content, whether it failed).
+Reasoning is a part too, but only while a reply streams: it is never stored or sent back
+to a model. Stored and wire content keeps its old shape (:mod:`chatthy.conversation.content`
+converts at the edges): a plain string for text, a list of part maps otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+__all__ = [
+    "ImagePart",
+    "Message",
+    "Part",
+    "ReasoningPart",
+    "Role",
+    "TextPart",
+    "ToolCallPart",
+    "ToolResultPart",
+]
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class TextPart(msgspec.Struct, frozen=True, tag="text", tag_field="type"):
+    """Text a person or a model wrote."""
+
+    text: str
+
+
+class ImagePart(msgspec.Struct, frozen=True, tag="image", tag_field="type"):
+    """An image: its media type and where its bytes are (a ``data:`` URL today, a
+    reference to bytes kept once by the store later)."""
+
+    media_type: str
+    url: str
+
+
+class ToolCallPart(msgspec.Struct, frozen=True, tag="tool_call", tag_field="type"):
+    """A model's request to run tool ``name`` with ``arguments`` (a JSON object's text)."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+class ToolResultPart(msgspec.Struct, frozen=True, tag="tool_result", tag_field="type"):
+    """What running call ``call_id`` gave; ``is_error`` when the tool failed."""
+
+    call_id: str
+    content: str
+    is_error: bool = False
+
+
+class ReasoningPart(msgspec.Struct, frozen=True, tag="reasoning", tag_field="type"):
+    """A model's reasoning: shown while it streams, never stored nor sent back."""
+
+    text: str
+
+
+Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ReasoningPart
+
+
+class Message(msgspec.Struct, frozen=True):
+    """One message of a conversation. ``tokens`` is its count as the context counts it,
+    when already known (kept with stored messages so long chats are not recounted)."""
+
+    role: Role
+    parts: tuple[Part, ...]
+    tokens: int | None = None
+
+    @classmethod
+    def of_text(cls, role: Role, text: str, tokens: int | None = None) -> Message:
+        return cls(role, (TextPart(text),), tokens)
+
+    @property
+    def text(self) -> str:
+        """The text parts joined (what a text-only model or a search sees)."""
+        parts = self.parts
+        if len(parts) == 1 and type(parts[0]) is TextPart:
+            return parts[0].text
+        return "".join(p.text for p in parts if isinstance(p, TextPart))
+
+    @property
+    def tool_calls(self) -> list[ToolCallPart]:
+        return [p for p in self.parts if isinstance(p, ToolCallPart)]

@@ -1,0 +1,212 @@
+"""Running one reply: stream from the provider, route reasoning, checkpoint, store.
+
+The reply runs as the turn's task, whoever disconnects. Its row is already stored
+``streaming``; it is checkpointed as it grows and completed in one write, ``<think>``
+text and reasoning shown but never saved. How it ends decides its status: ``complete``;
+``truncated`` when the model stopped at its token limit (the text is kept);
+``cancelled``; ``interrupted`` when the server stops or the upstream stream ends without
+its end mark; ``error`` when the provider fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from chatthy.context import ThinkSplitter
+from chatthy.conversation.events import (
+    EndError,
+    Finish,
+    Notice,
+    ReasoningDelta,
+    Status,
+    TextDelta,
+    ToolCall,
+    TurnEnd,
+    TurnEvent,
+    Usage,
+)
+from chatthy.conversation.model import Message
+from chatthy.errors import ChatthyError, ProviderError, ProviderIncompleteError, StoreError
+from chatthy.providers.base import Options, Provider
+
+if TYPE_CHECKING:
+    from chatthy.conversation.turns import Turn
+    from chatthy.store.base import Store
+
+__all__ = ["ReplyJob", "run_reply"]
+
+log = logging.getLogger("chatthy.server")
+
+THINK_NOTICE = (
+    "the reply ended inside its reasoning (<think> never closed) with no answer: "
+    "its reasoning is kept as the reply"
+)
+
+
+class ReplyJob:
+    """What one reply needs: where it streams and is stored, and what it sends."""
+
+    def __init__(
+        self,
+        turn: Turn,
+        store: Store,
+        provider: Provider,
+        messages: list[Message],
+        options: Options,
+        message_id: int,
+        checkpoint_interval: float,
+        first: Sequence[TurnEvent],
+        done: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.turn = turn
+        self.store = store
+        self.provider = provider
+        self.messages = messages
+        self.options = options
+        self.message_id = message_id
+        self.checkpoint_interval = checkpoint_interval
+        self.first = first
+        """Events sent before the provider's (the turn started, messages left out)."""
+        self.done = done
+        """Called once the reply is stored (gives back the chat's lease)."""
+
+
+class _Reply:
+    """What a reply has produced so far."""
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+        self.splitter = ThinkSplitter()
+        self.usage: dict[str, int] | None = None
+        self.finish = ""
+        self.checkpoint_failed = False
+        self.flushed = False
+
+    def text(self) -> str:
+        """What is stored: the text less think blocks (exact once :meth:`close` ran;
+        meanwhile what a checkpoint keeps)."""
+        return self.splitter.stored_text()
+
+    def close(self) -> None:
+        """Route what the splitter held back (once, whichever way the reply ends)."""
+        if not self.flushed:
+            self.flushed = True
+            self.route(self.splitter.flush())
+
+    def add(self, event: TextDelta) -> None:
+        pieces = self.splitter.feed(event.text)
+        if len(pieces) == 1 and pieces[0] == ("text", event.text):
+            self.turn.emit(event)  # the common case: the piece as it came
+            return
+        self.route(pieces)
+
+    def route(self, pieces: Sequence[tuple[str, str]]) -> None:
+        for kind, text in pieces:
+            if text:
+                self.turn.emit(TextDelta(text) if kind == "text" else ReasoningDelta(text))
+
+
+async def run_reply(job: ReplyJob) -> None:
+    """Stream, store and end the reply; every way it can end is stored and announced."""
+    turn = job.turn
+    for event in job.first:
+        turn.emit(event)
+    reply = _Reply(turn)
+    status: Status = "complete"
+    error: ChatthyError | None = None
+    try:
+        if turn.stop_reason is not None:
+            raise asyncio.CancelledError
+        await _pump(job, reply)
+        if reply.finish == "length":
+            status = "truncated"
+    except asyncio.CancelledError:
+        status = "interrupted" if turn.stop_reason == "interrupted" else "cancelled"
+    except ProviderIncompleteError as exc:
+        status, error = "interrupted", exc
+    except ChatthyError as exc:
+        status, error = "error", exc
+    except Exception as exc:
+        log.exception("reply in %s/%s failed", turn.profile, turn.chat)
+        status = "error"
+        error = ProviderError(f"provider '{job.provider.name}' failed: {type(exc).__name__}")
+    await _finish(job, reply, status, error)
+
+
+async def _pump(job: ReplyJob, reply: _Reply) -> None:
+    """Relay the provider's events; checkpoint every interval, the first one sooner by a
+    random part, so that replies started together do not all write at the same moment
+    (aligned checkpoints were most of the p99 latency of ten paced replies)."""
+    interval = job.checkpoint_interval
+    next_checkpoint = time.monotonic() + interval * random.uniform(0.5, 1.0)
+    turn = job.turn
+    async for event in job.provider.stream(job.messages, job.options):
+        kind = type(event)
+        if kind is TextDelta:
+            reply.add(event)  # type: ignore[arg-type]
+        elif kind is ReasoningDelta or kind is ToolCall:
+            turn.emit(event)  # type: ignore[arg-type]
+        elif kind is Usage:
+            assert isinstance(event, Usage)
+            reply.usage = {"input_tokens": event.input_tokens, "output_tokens": event.output_tokens}
+            turn.emit(event)
+        elif kind is Finish:
+            assert isinstance(event, Finish)
+            reply.finish = event.reason
+        if time.monotonic() >= next_checkpoint:
+            await _checkpoint(job, reply)
+            next_checkpoint = time.monotonic() + interval
+    reply.close()
+
+
+async def _checkpoint(job: ReplyJob, reply: _Reply) -> None:
+    """Save the reply so far; a failed checkpoint is logged, not fatal."""
+    try:
+        await job.store.update_message(job.turn.profile, job.message_id, content=reply.text())
+    except ChatthyError as exc:
+        if not reply.checkpoint_failed:
+            log.warning("checkpoint of %s/%s failed: %s", job.turn.profile, job.turn.chat, exc)
+        reply.checkpoint_failed = True
+
+
+def _stored_text(reply: _Reply) -> tuple[str, Notice | None]:
+    """The text to store, and a notice when a reply that was all unclosed reasoning is
+    kept as it came rather than stored empty."""
+    reply.close()
+    splitter = reply.splitter
+    reasoning = splitter.reasoning_text()
+    if not (splitter.unclosed and splitter.answer_is_blank and reasoning.strip()):
+        return reply.text(), None
+    return reasoning.strip(), Notice("think", THINK_NOTICE)
+
+
+async def _finish(job: ReplyJob, reply: _Reply, status: Status, error: ChatthyError | None) -> None:
+    turn = job.turn
+    text, notice = _stored_text(reply)
+    try:
+        await job.store.update_message(
+            turn.profile,
+            job.message_id,
+            content=text,
+            status=status,
+            usage=reply.usage,
+            error=error.message if error else "",
+        )
+    except ChatthyError as exc:
+        error = StoreError(f"could not save the reply: {exc.message}")
+        status = "error"
+        with contextlib.suppress(ChatthyError):
+            await job.store.update_message(
+                turn.profile, job.message_id, status="error", error=error.message
+            )
+    await job.done()
+    if notice is not None:
+        turn.emit(notice)
+    end_error = EndError(error.code, error.message) if error is not None else None
+    turn.emit(TurnEnd(status, job.message_id, reply.finish, end_error))

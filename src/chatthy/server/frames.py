@@ -1,0 +1,60 @@
+"""Turn events as ZeroMQ frames: the one place the engine's events meet the wire.
+
+Each event becomes an :class:`~chatthy.wire.messages.Event` (``kind``, ``text``,
+``data``) numbered within its turn; the end carries the total. Kinds: ``start``,
+``text``, ``reasoning``, ``tool_call``, ``tool_result``, ``usage``, ``info``, ``end``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from chatthy.conversation.events import (
+    Notice,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolResult,
+    TurnEnd,
+    TurnEvent,
+    TurnStarted,
+    Usage,
+)
+from chatthy.conversation.turns import Turn
+from chatthy.wire.messages import Event, encode
+
+__all__ = ["event_frame"]
+
+
+def _end_data(event: TurnEnd) -> dict[str, Any]:
+    data: dict[str, Any] = {"status": event.status, "message_id": event.message_id}
+    if event.finish_reason:
+        data["finish_reason"] = event.finish_reason
+    if event.error is not None:
+        data["error"] = {"code": event.error.code, "message": event.error.message}
+    return data
+
+
+def _fields(event: msgspec.Struct) -> dict[str, Any]:
+    return msgspec.structs.asdict(event)
+
+
+def event_frame(turn: Turn, seq: int, event: TurnEvent) -> bytes:
+    """The frame of event ``seq`` of ``turn``."""
+    kind = type(event)
+    if kind is TextDelta or kind is ReasoningDelta:
+        text = event.text  # type: ignore[union-attr]
+        return encode(
+            Event(turn.id, turn.chat, seq, "text" if kind is TextDelta else "reasoning", text)
+        )
+    if kind is TurnEnd:
+        assert isinstance(event, TurnEnd)
+        return encode(Event(turn.id, turn.chat, seq, "end", data=_end_data(event), total=seq + 1))
+    if kind is Notice:
+        assert isinstance(event, Notice)
+        data = {**event.data, "notice": event.kind, "message": event.message}
+        return encode(Event(turn.id, turn.chat, seq, "info", data=data))
+    names = {TurnStarted: "start", Usage: "usage", ToolCall: "tool_call", ToolResult: "tool_result"}
+    return encode(Event(turn.id, turn.chat, seq, names[kind], data=_fields(event)))

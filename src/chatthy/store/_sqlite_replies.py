@@ -1,0 +1,119 @@
+"""Reply leases and kept token counts, the parts of
+:class:`~chatthy.store.sqlite.SQLiteStore` that let several servers share one file.
+
+A server that runs a chat's reply holds that chat's lease (``reply_leases``: owner and
+expiry) and renews it while the reply runs; only the holder may run a reply there. A
+``streaming`` message whose chat has no live lease was cut off (its server died, or its
+lease ran out) and is marked ``interrupted`` by whichever server finds it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from chatthy.errors import ConflictError, NotFoundError
+from chatthy.store._sqlite_support import key
+
+__all__ = ["RepliesMixin"]
+
+
+def _chat_id(conn: sqlite3.Connection, profile: str, name: str) -> int:
+    row = conn.execute(
+        "SELECT id FROM chats WHERE profile = ? AND name = ?", (profile, key(name))
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"no chat named {key(name)!r}")
+    return cast(int, row[0])
+
+
+class RepliesMixin:
+    """Leases and token counts on the store's connection; the store gives transactions."""
+
+    _write: Callable[[], Any]
+    _read: Callable[[], Any]
+
+    async def claim_reply(self, profile: str, chat: str, owner: str, ttl: float) -> None:
+        """Take ``chat``'s lease for ``owner`` for ``ttl`` seconds.
+
+        Raises:
+            NotFoundError: no such chat.
+            ConflictError: another owner holds a lease that has not run out.
+        """
+        now = time.time()
+        with self._write() as conn:
+            chat_id = _chat_id(conn, profile, chat)
+            held = conn.execute(
+                "SELECT owner, until FROM reply_leases WHERE chat_id = ?", (chat_id,)
+            ).fetchone()
+            if held is not None and held[0] != owner and held[1] > now:
+                raise ConflictError(
+                    f"a reply is already running in chat '{key(chat)}' on another server"
+                )
+            conn.execute(
+                "INSERT OR REPLACE INTO reply_leases (chat_id, owner, until) VALUES (?, ?, ?)",
+                (chat_id, owner, now + ttl),
+            )
+
+    async def release_reply(self, profile: str, chat: str, owner: str) -> None:
+        """Give back ``owner``'s lease of ``chat`` (nothing if it holds none)."""
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM reply_leases WHERE owner = ? AND chat_id ="
+                " (SELECT id FROM chats WHERE profile = ? AND name = ?)",
+                (owner, profile, key(chat)),
+            )
+
+    async def renew_replies(self, owner: str, ttl: float) -> int:
+        """Extend every lease ``owner`` holds; returns how many it holds."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE reply_leases SET until = ? WHERE owner = ?", (time.time() + ttl, owner)
+            )
+            return cur.rowcount
+
+    async def reply_owners(self) -> list[str]:
+        """Everyone holding a lease now, run out or not."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT DISTINCT owner FROM reply_leases").fetchall()
+        return [row[0] for row in rows]
+
+    async def interrupt_orphans(self, dead: Sequence[str] = ()) -> int:
+        """Drop the leases of the ``dead`` owners and every lease that ran out, then mark
+        each ``streaming`` message whose chat has no lease left ``interrupted`` (its text
+        kept as far as it got). Returns how many messages were marked."""
+        now = time.time()
+        with self._write() as conn:
+            conn.executemany("DELETE FROM reply_leases WHERE owner = ?", [(d,) for d in dead])
+            conn.execute("DELETE FROM reply_leases WHERE until <= ?", (now,))
+            cur = conn.execute(
+                "UPDATE messages SET status = 'interrupted', updated = ?"
+                " WHERE status = 'streaming'"
+                " AND chat_id NOT IN (SELECT chat_id FROM reply_leases)",
+                (now,),
+            )
+            return cur.rowcount
+
+    async def message_tokens(self, profile: str, chat: str) -> list[tuple[int, str, int | None]]:
+        """``(id, role, tokens)`` of the chat's messages in order, without their content:
+        what fitting a long chat into a context needs. ``tokens`` is None until counted.
+        Raises NotFoundError."""
+        with self._read() as conn:
+            chat_id = _chat_id(conn, profile, chat)
+            rows = conn.execute(
+                "SELECT id, role, tokens FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,)
+            ).fetchall()
+        return cast(list[tuple[int, str, int | None]], rows)
+
+    async def set_message_tokens(self, profile: str, counts: Sequence[tuple[int, int]]) -> None:
+        """Keep ``(id, tokens)`` counts of the profile's messages (others are ignored)."""
+        if not counts:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "UPDATE messages SET tokens = ? WHERE id = ? AND chat_id IN"
+                " (SELECT id FROM chats WHERE profile = ?)",
+                [(tokens, message_id, profile) for message_id, tokens in counts],
+            )
