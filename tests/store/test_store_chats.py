@@ -7,7 +7,8 @@ from typing import Any, cast
 import pytest
 
 from chatthy.errors import ArgumentError, ConflictError, NotFoundError
-from chatthy.store.sqlite import NAME_MAX, SQLiteStore
+from chatthy.store.rules import NAME_MAX
+from chatthy.store.sqlite import SQLiteStore
 
 ALICE, BOB = "alice", "bob"
 BAD_NAMES = ["", "   ", "x" * (NAME_MAX + 1), "two\nlines", "tab\there", "nul\x00", "bell\x07"]

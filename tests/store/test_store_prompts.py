@@ -7,7 +7,8 @@ from typing import Any, cast
 import pytest
 
 from chatthy.errors import ArgumentError, ConflictError, NotFoundError
-from chatthy.store.sqlite import NAME_MAX, SQLiteStore
+from chatthy.store.rules import NAME_MAX
+from chatthy.store.sqlite import SQLiteStore
 
 ALICE = "alice"
 

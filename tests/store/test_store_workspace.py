@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chatthy.errors import ArgumentError, ConflictError, NotFoundError
-from chatthy.store.sqlite import NAME_MAX, SQLiteStore
+from chatthy.store.rules import NAME_MAX
+from chatthy.store.sqlite import SQLiteStore
 
 ALICE, BOB = "alice", "bob"
 
