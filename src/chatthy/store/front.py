@@ -47,7 +47,7 @@ from chatthy.store.base import (
 )
 from chatthy.store.rules import ChatChanges, MessageChanges, NewMessage
 
-__all__ = ["StoreFront"]
+__all__ = ["HOOKS", "RULED", "StoreFront"]
 
 
 class StoreFront(abc.ABC):
@@ -57,7 +57,7 @@ class StoreFront(abc.ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Refuse a subclass that replaces a ruled (``@final``) method."""
         super().__init_subclass__(**kwargs)
-        for name in _RULED:
+        for name in RULED:
             if getattr(cls, name) is not getattr(StoreFront, name):
                 raise TypeError(f"{cls.__name__} may not override {name}: the front's rules")
 
@@ -419,9 +419,11 @@ class StoreFront(abc.ABC):
         """Raises ``rules.no_workspace_file``."""
 
 
-_RULED = frozenset(
+RULED = frozenset(
     name
     for name, value in vars(StoreFront).items()
     if getattr(value, "__final__", False) and not name.startswith("_")
 )
 """The public methods whose rules live here; no backend may replace one."""
+HOOKS = frozenset(name for name in StoreFront.__abstractmethods__ if name.startswith("_"))
+"""The persistence hooks behind :data:`RULED`, which every backend implements."""
