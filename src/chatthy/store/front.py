@@ -1,14 +1,16 @@
 """The front of every store: the rules once, above the backends.
 
-Why a base class with template methods, not a wrapper around a backend: the simplest way
-for a backend to get every rule and write only persistence. A backend subclasses
-:class:`StoreFront` and fills in the ``_``-named hooks; each public method of the
-:class:`~chatthy.store.base.Store` protocol that has a rule is defined here once, marked
-``@final``: it checks and normalises its arguments with :mod:`chatthy.store.rules`, then
-calls the hook with values it can persist as they are. The object a backend's ``open``
-returns is therefore the store itself, with all its methods (including any a backend adds
-on its own, such as ``mark_interrupted``); no call has to be forwarded by hand, and the
-server never holds a backend that skipped the front.
+A backend subclasses :class:`StoreFront` and writes only persistence: the ``_``-named
+hooks. Each public method of the :class:`~chatthy.store.base.Store` protocol that has a
+rule is defined here once, ``@final``: it checks and normalises its arguments with
+:mod:`chatthy.store.rules`, then calls its hook with values the backend can store as they
+are (names stripped, content and usage as JSON text).
+
+Why a base class with template methods rather than a front object wrapping a backend:
+it is the simplest design in which a backend gets every rule. A wrapper would forward
+each of the protocol's methods by hand, and every method a backend adds later, and would
+hide the backend from the callers that need it (a test reaching SQLite's file); here
+``SQLiteStore.open(path)`` keeps returning one object that is the whole store.
 
 A backend cannot bypass the rules: ``@final`` makes mypy refuse an override of a ruled
 method, and :meth:`StoreFront.__init_subclass__` refuses one when the class is made.
