@@ -1,26 +1,77 @@
-"""Fixtures for the SQLite store: a real database file in ``tmp_path`` with two profiles."""
+"""The store test-suite, written once and run against every backend of :data:`BACKENDS`.
+
+A test that takes ``store`` (or ``open_store``) runs once per backend, through the same
+code: the :class:`~chatthy.store.base.Store` methods the server calls. Only
+``test_sqlite_only.py`` is about one backend (the file, WAL, corruption, migrations, FTS5
+syntax); it pins ``backend`` to SQLite.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from chatthy.store.base import Store
+from chatthy.store.front import StoreFront
 from chatthy.store.sqlite import SQLiteStore
 
 ALICE, BOB = "alice", "bob"  # the profiles every store test starts with
 
+Opener = Callable[[], Awaitable[Store]]
+"""Opens one more store on the test's database (the caller closes it)."""
+Place = Callable[[type[StoreFront], Path], contextlib.AbstractAsyncContextManager[Opener]]
+"""Given a backend class (or a subclass of it) and the test's ``tmp_path``: a fresh, empty
+database for the test, as an :data:`Opener` of stores on it, removed on leaving."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One store backend as the suite runs it."""
+
+    name: str
+    cls: type[StoreFront]
+    place: Place
+
+
+@contextlib.asynccontextmanager
+async def sqlite_place(cls: type[StoreFront], tmp_path: Path) -> AsyncIterator[Opener]:
+    """A database file under ``tmp_path``, made on the first open (tmp_path goes away)."""
+    path = tmp_path / "data" / "chatthy.db"
+    yield lambda: cast(type[SQLiteStore], cls).open(path)
+
+
+SQLITE = Backend("sqlite", SQLiteStore, sqlite_place)
+
+BACKENDS: list[Backend] = [
+    SQLITE,
+    # PostgreSQL goes here: Backend("postgres", PostgresStore, postgres_place), where
+    # postgres_place creates a database of its own for the test (skipping the test when no
+    # server is configured) and drops it on leaving.
+]
+
+
+@pytest.fixture(params=BACKENDS, ids=[backend.name for backend in BACKENDS])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each backend in turn; a module about one backend overrides this fixture."""
+    return cast(Backend, request.param)
+
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "chatthy.db"
+async def open_store(backend: Backend, tmp_path: Path) -> AsyncIterator[Opener]:
+    """Opens stores on one fresh database of ``backend``: to reopen, or to share it."""
+    async with backend.place(backend.cls, tmp_path) as opener:
+        yield opener
 
 
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
+async def store(open_store: Opener) -> AsyncIterator[Store]:
     """An open store where alice and bob are registered and have no chats yet."""
-    opened = await SQLiteStore.open(db_path)
+    opened = await open_store()
     await opened.register_profile(ALICE, b"a" * 32)
     await opened.register_profile(BOB, b"b" * 32)
     try:
@@ -30,7 +81,7 @@ async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
 
 
 @pytest.fixture
-async def chat(store: SQLiteStore) -> str:
+async def chat(store: Store) -> str:
     """Alice's chat "plans" with one question and one answer."""
     await store.create_chat(ALICE, "plans", "helper", "echo", "echo-1")
     await store.add_message(ALICE, "plans", "user", "Where should we go hiking?")

@@ -7,12 +7,11 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from chatthy.errors import NotFoundError
-from chatthy.store.base import MessageRecord
-from chatthy.store.sqlite import SQLiteStore
+from chatthy.store.base import MessageRecord, Store
 
 ALICE, BOB = "alice", "bob"
 
-Attempt = Callable[[SQLiteStore, str, MessageRecord], Awaitable[object]]
+Attempt = Callable[[Store, str, MessageRecord], Awaitable[object]]
 
 ATTEMPTS: dict[str, Attempt] = {
     "get": lambda s, c, m: s.get_chat(BOB, c),
@@ -33,7 +32,7 @@ ATTEMPTS: dict[str, Attempt] = {
 }
 
 
-async def _alice_state(store: SQLiteStore, chat: str) -> object:
+async def _alice_state(store: Store, chat: str) -> object:
     return (
         await store.list_chats(ALICE),
         await store.messages(ALICE, chat),
@@ -43,7 +42,7 @@ async def _alice_state(store: SQLiteStore, chat: str) -> object:
 
 @pytest.mark.parametrize("action", ATTEMPTS)
 async def test_bob_gets_not_found_and_alice_keeps_everything(
-    store: SQLiteStore, chat: str, action: str
+    store: Store, chat: str, action: str
 ) -> None:
     await store.set_prompt(ALICE, "secret", "alice's prompt")
     answer = (await store.messages(ALICE, chat))[-1]
@@ -53,9 +52,7 @@ async def test_bob_gets_not_found_and_alice_keeps_everything(
     assert await _alice_state(store, chat) == before
 
 
-async def test_bob_cannot_fork_with_alices_message_into_his_chat(
-    store: SQLiteStore, chat: str
-) -> None:
+async def test_bob_cannot_fork_with_alices_message_into_his_chat(store: Store, chat: str) -> None:
     await store.create_chat(BOB, "mine", "", "", "")
     alices = (await store.messages(ALICE, chat))[0]
     with pytest.raises(NotFoundError):
@@ -65,7 +62,7 @@ async def test_bob_cannot_fork_with_alices_message_into_his_chat(
     assert [c.name for c in await store.list_chats(BOB)] == ["mine"]
 
 
-async def test_bob_lists_and_finds_nothing_of_alices(store: SQLiteStore, chat: str) -> None:
+async def test_bob_lists_and_finds_nothing_of_alices(store: Store, chat: str) -> None:
     await store.set_prompt(ALICE, "secret", "alice's prompt")
     assert await store.list_chats(BOB) == []
     assert await store.list_prompts(BOB) == []
@@ -75,7 +72,7 @@ async def test_bob_lists_and_finds_nothing_of_alices(store: SQLiteStore, chat: s
     assert (bob.chats, bob.messages) == (0, 0)
 
 
-async def test_bobs_prompt_of_the_same_name_is_his_own(store: SQLiteStore) -> None:
+async def test_bobs_prompt_of_the_same_name_is_his_own(store: Store) -> None:
     await store.set_prompt(ALICE, "secret", "alice's prompt")
     await store.set_prompt(BOB, "secret", "bob's prompt")
     await store.delete_prompt(BOB, "secret")

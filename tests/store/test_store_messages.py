@@ -7,8 +7,7 @@ from typing import Any, cast
 import pytest
 
 from chatthy.errors import ArgumentError, NotFoundError
-from chatthy.store.base import MessageRecord
-from chatthy.store.sqlite import SQLiteStore
+from chatthy.store.base import MessageRecord, Store
 
 ALICE = "alice"
 PICTURE = [
@@ -17,7 +16,7 @@ PICTURE = [
 ]
 
 
-async def test_message_round_trips_with_images_and_usage(store: SQLiteStore, chat: str) -> None:
+async def test_message_round_trips_with_images_and_usage(store: Store, chat: str) -> None:
     added = await store.add_message(
         ALICE, chat, "user", PICTURE, provider="local", model="llava", usage={"input_tokens": 7}
     )
@@ -34,13 +33,13 @@ async def test_message_round_trips_with_images_and_usage(store: SQLiteStore, cha
     assert (await store.get_chat(ALICE, chat)).messages == 3
 
 
-async def test_adding_a_message_moves_its_chat_to_the_top(store: SQLiteStore, chat: str) -> None:
+async def test_adding_a_message_moves_its_chat_to_the_top(store: Store, chat: str) -> None:
     await store.create_chat(ALICE, "newer", "", "", "")
     await store.add_message(ALICE, chat, "user", "one more thing")
     assert [c.name for c in await store.list_chats(ALICE)] == [chat, "newer"]
 
 
-async def test_add_message_failures(store: SQLiteStore, chat: str) -> None:
+async def test_add_message_failures(store: Store, chat: str) -> None:
     with pytest.raises(NotFoundError, match="nope"):
         await store.add_message(ALICE, "nope", "user", "hi")
     with pytest.raises(ArgumentError, match="status"):
@@ -54,7 +53,7 @@ async def test_add_message_failures(store: SQLiteStore, chat: str) -> None:
     assert len(await store.messages(ALICE, chat)) == 2
 
 
-async def test_add_messages_appends_a_turn_in_one_go(store: SQLiteStore, chat: str) -> None:
+async def test_add_messages_appends_a_turn_in_one_go(store: Store, chat: str) -> None:
     await store.create_chat(ALICE, "newer", "", "", "")
     question, reply = await store.add_messages(
         ALICE,
@@ -85,7 +84,7 @@ async def test_add_messages_appends_a_turn_in_one_go(store: SQLiteStore, chat: s
     ],
 )
 async def test_add_messages_adds_none_when_one_is_bad(
-    store: SQLiteStore, chat: str, messages: list[Any]
+    store: Store, chat: str, messages: list[Any]
 ) -> None:
     before = await store.messages(ALICE, chat)
     with pytest.raises(ArgumentError):
@@ -93,7 +92,7 @@ async def test_add_messages_adds_none_when_one_is_bad(
     assert await store.messages(ALICE, chat) == before
 
 
-async def test_add_messages_to_a_missing_or_foreign_chat(store: SQLiteStore, chat: str) -> None:
+async def test_add_messages_to_a_missing_or_foreign_chat(store: Store, chat: str) -> None:
     turn = [{"role": "user", "content": "hi"}]
     with pytest.raises(NotFoundError, match="nope"):
         await store.add_messages(ALICE, "nope", turn)
@@ -102,7 +101,7 @@ async def test_add_messages_to_a_missing_or_foreign_chat(store: SQLiteStore, cha
     assert len(await store.messages(ALICE, chat)) == 2
 
 
-async def test_updates_find_the_message_among_many_chats(store: SQLiteStore, chat: str) -> None:
+async def test_updates_find_the_message_among_many_chats(store: Store, chat: str) -> None:
     for i in range(50):
         await store.create_chat(ALICE, f"other {i}", "", "", "")
         await store.create_chat("bob", f"bob {i}", "", "", "")
@@ -113,7 +112,7 @@ async def test_updates_find_the_message_among_many_chats(store: SQLiteStore, cha
         await store.update_message("bob", answer.id, content="stolen")
 
 
-async def test_streamed_reply_checkpoints_then_completes(store: SQLiteStore, chat: str) -> None:
+async def test_streamed_reply_checkpoints_then_completes(store: Store, chat: str) -> None:
     reply = await store.add_message(
         ALICE, chat, "assistant", "", status="streaming", provider="echo", model="echo-1"
     )
@@ -136,7 +135,7 @@ async def test_streamed_reply_checkpoints_then_completes(store: SQLiteStore, cha
     assert done.updated >= reply.updated
 
 
-async def test_failed_reply_keeps_its_text_and_error(store: SQLiteStore, chat: str) -> None:
+async def test_failed_reply_keeps_its_text_and_error(store: Store, chat: str) -> None:
     reply = await store.add_message(ALICE, chat, "assistant", "partial", status="streaming")
     await store.update_message(ALICE, reply.id, status="error", error="provider timed out")
     failed = (await store.messages(ALICE, chat))[-1]
@@ -147,7 +146,7 @@ async def test_failed_reply_keeps_its_text_and_error(store: SQLiteStore, chat: s
     )
 
 
-async def test_update_failures_change_nothing(store: SQLiteStore, chat: str) -> None:
+async def test_update_failures_change_nothing(store: Store, chat: str) -> None:
     first = (await store.messages(ALICE, chat))[0]
     with pytest.raises(NotFoundError):
         await store.update_message(ALICE, 999_999, content="x")
@@ -158,7 +157,7 @@ async def test_update_failures_change_nothing(store: SQLiteStore, chat: str) -> 
     assert (await store.messages(ALICE, chat))[0] == first
 
 
-async def test_edit_changes_only_the_content(store: SQLiteStore, chat: str) -> None:
+async def test_edit_changes_only_the_content(store: Store, chat: str) -> None:
     first = (await store.messages(ALICE, chat))[0]
     await store.update_message(ALICE, first.id, content="Where should we go swimming?")
     edited = (await store.messages(ALICE, chat))[0]
@@ -166,7 +165,7 @@ async def test_edit_changes_only_the_content(store: SQLiteStore, chat: str) -> N
     assert edited.content == "Where should we go swimming?"
 
 
-async def test_paging_backwards_returns_every_message_once(store: SQLiteStore) -> None:
+async def test_paging_backwards_returns_every_message_once(store: Store) -> None:
     await store.create_chat(ALICE, "long", "", "", "")
     for i in range(25):
         await store.add_message(ALICE, "long", "user", f"message {i}")
@@ -183,7 +182,7 @@ async def test_paging_backwards_returns_every_message_once(store: SQLiteStore) -
     assert len(below) == 15
 
 
-async def test_paging_limits(store: SQLiteStore, chat: str) -> None:
+async def test_paging_limits(store: Store, chat: str) -> None:
     assert await store.messages(ALICE, chat, limit=0) == []
     assert len(await store.messages(ALICE, chat, limit=100)) == 2
     with pytest.raises(ArgumentError, match="limit"):
@@ -192,9 +191,7 @@ async def test_paging_limits(store: SQLiteStore, chat: str) -> None:
         await store.messages(ALICE, "nope")
 
 
-async def test_delete_from_a_message_removes_it_and_later_ones(
-    store: SQLiteStore, chat: str
-) -> None:
+async def test_delete_from_a_message_removes_it_and_later_ones(store: Store, chat: str) -> None:
     third = await store.add_message(ALICE, chat, "user", "and the weather?")
     await store.add_message(ALICE, chat, "assistant", "sunny")
     assert await store.delete_messages_from(ALICE, chat, third.id) == 2
@@ -208,7 +205,7 @@ async def test_delete_from_a_message_removes_it_and_later_ones(
     assert again.id > third.id
 
 
-async def test_delete_from_needs_a_message_of_that_chat(store: SQLiteStore, chat: str) -> None:
+async def test_delete_from_needs_a_message_of_that_chat(store: Store, chat: str) -> None:
     await store.create_chat(ALICE, "other", "", "", "")
     elsewhere = await store.add_message(ALICE, "other", "user", "hello")
     with pytest.raises(NotFoundError):
@@ -221,7 +218,7 @@ async def test_delete_from_needs_a_message_of_that_chat(store: SQLiteStore, chat
     assert len(await store.messages(ALICE, "other")) == 1
 
 
-async def test_mark_interrupted_turns_only_streaming_replies(store: SQLiteStore, chat: str) -> None:
+async def test_mark_interrupted_turns_only_streaming_replies(store: Store, chat: str) -> None:
     running = await store.add_message(ALICE, chat, "assistant", "so far", status="streaming")
     await store.add_message(ALICE, chat, "assistant", "stopped", status="cancelled")
     assert await store.mark_interrupted() == 1

@@ -7,12 +7,12 @@ from typing import Any, cast
 import pytest
 
 from chatthy.errors import ArgumentError, ConflictError
-from chatthy.store.sqlite import SQLiteStore
+from chatthy.store.base import Store
 
 ALICE = "alice"
 
 
-async def test_registered_profile_keeps_its_key_and_counts(store: SQLiteStore, chat: str) -> None:
+async def test_registered_profile_keeps_its_key_and_counts(store: Store, chat: str) -> None:
     made = await store.register_profile("carol", bytes(range(32)))
     got = await store.get_profile("carol")
     assert got == made
@@ -22,11 +22,11 @@ async def test_registered_profile_keeps_its_key_and_counts(store: SQLiteStore, c
     assert (alice.public_key, alice.chats, alice.messages) == (b"a" * 32, 1, 2)
 
 
-async def test_unknown_profile_is_none(store: SQLiteStore) -> None:
+async def test_unknown_profile_is_none(store: Store) -> None:
     assert await store.get_profile("mallory") is None
 
 
-async def test_registering_twice_keeps_the_first_key(store: SQLiteStore) -> None:
+async def test_registering_twice_keeps_the_first_key(store: Store) -> None:
     with pytest.raises(ConflictError, match="alice"):
         await store.register_profile(ALICE, b"z" * 32)
     alice = await store.get_profile(ALICE)
@@ -35,14 +35,14 @@ async def test_registering_twice_keeps_the_first_key(store: SQLiteStore) -> None
 
 
 @pytest.mark.parametrize("bad", ["", " alice2", "carol ", "new\nline", "x" * 201])
-async def test_bad_profile_names_are_refused_as_given(store: SQLiteStore, bad: str) -> None:
+async def test_bad_profile_names_are_refused_as_given(store: Store, bad: str) -> None:
     with pytest.raises(ArgumentError, match="profile name"):
         await store.register_profile(bad, b"k" * 32)
     assert await store.get_profile(bad) is None
     assert await store.get_profile(bad.strip()) is None
 
 
-async def test_key_must_be_bytes(store: SQLiteStore) -> None:
+async def test_key_must_be_bytes(store: Store) -> None:
     with pytest.raises(ArgumentError, match="key"):
         await store.register_profile("carol", cast(Any, "not bytes"))
     assert await store.get_profile("carol") is None

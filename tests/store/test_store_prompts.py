@@ -7,12 +7,13 @@ from typing import Any, cast
 import pytest
 
 from chatthy.errors import ArgumentError, ConflictError, NotFoundError
-from chatthy.store.sqlite import NAME_MAX, SQLiteStore
+from chatthy.store.base import Store
+from chatthy.store.rules import NAME_MAX
 
 ALICE = "alice"
 
 
-async def test_set_then_get_and_list_by_name(store: SQLiteStore) -> None:
+async def test_set_then_get_and_list_by_name(store: Store) -> None:
     await store.set_prompt(ALICE, "pirate", "Talk like a pirate.")
     saved = await store.set_prompt(ALICE, " coder ", "You write Python.")
     assert saved.name == "coder"
@@ -24,7 +25,7 @@ async def test_set_then_get_and_list_by_name(store: SQLiteStore) -> None:
     ]
 
 
-async def test_set_replaces_the_text(store: SQLiteStore) -> None:
+async def test_set_replaces_the_text(store: Store) -> None:
     first = await store.set_prompt(ALICE, "pirate", "Talk like a pirate.")
     second = await store.set_prompt(ALICE, "pirate", "Talk like a polite pirate.")
     got = await store.get_prompt(ALICE, "pirate")
@@ -33,13 +34,13 @@ async def test_set_replaces_the_text(store: SQLiteStore) -> None:
     assert len(await store.list_prompts(ALICE)) == 1
 
 
-async def test_an_empty_text_is_a_valid_prompt(store: SQLiteStore) -> None:
+async def test_an_empty_text_is_a_valid_prompt(store: Store) -> None:
     await store.set_prompt(ALICE, "blank", "")
     assert (await store.get_prompt(ALICE, "blank")).text == ""
 
 
 @pytest.mark.parametrize("bad", ["", "  ", "x" * (NAME_MAX + 1), "new\nline", "esc\x1b[31m"])
-async def test_bad_names_are_refused(store: SQLiteStore, bad: str) -> None:
+async def test_bad_names_are_refused(store: Store, bad: str) -> None:
     await store.set_prompt(ALICE, "ok", "text")
     with pytest.raises(ArgumentError, match="prompt name"):
         await store.set_prompt(ALICE, bad, "text")
@@ -48,13 +49,13 @@ async def test_bad_names_are_refused(store: SQLiteStore, bad: str) -> None:
     assert [p.name for p in await store.list_prompts(ALICE)] == ["ok"]
 
 
-async def test_text_must_be_text(store: SQLiteStore) -> None:
+async def test_text_must_be_text(store: Store) -> None:
     with pytest.raises(ArgumentError, match="text"):
         await store.set_prompt(ALICE, "p", cast(Any, None))
     assert await store.list_prompts(ALICE) == []
 
 
-async def test_rename_keeps_the_text(store: SQLiteStore) -> None:
+async def test_rename_keeps_the_text(store: Store) -> None:
     saved = await store.set_prompt(ALICE, "pirate", "Arr.")
     renamed = await store.rename_prompt(ALICE, "pirate", "buccaneer")
     assert (renamed.name, renamed.text, renamed.updated) == ("buccaneer", "Arr.", saved.updated)
@@ -64,7 +65,7 @@ async def test_rename_keeps_the_text(store: SQLiteStore) -> None:
     assert (await store.rename_prompt(ALICE, "buccaneer", "buccaneer")).text == "Arr."
 
 
-async def test_rename_failures(store: SQLiteStore) -> None:
+async def test_rename_failures(store: Store) -> None:
     await store.set_prompt(ALICE, "a", "first")
     await store.set_prompt(ALICE, "b", "second")
     with pytest.raises(ConflictError, match="'b'"):
@@ -77,7 +78,7 @@ async def test_rename_failures(store: SQLiteStore) -> None:
     ]
 
 
-async def test_delete(store: SQLiteStore) -> None:
+async def test_delete(store: Store) -> None:
     await store.set_prompt(ALICE, "pirate", "Arr.")
     await store.delete_prompt(ALICE, "pirate")
     assert await store.list_prompts(ALICE) == []

@@ -1,16 +1,18 @@
-"""Workspace files in the SQLite store: put, replace, list, rename, bench, delete, names."""
+"""Workspace files: put, replace, list, rename, bench, delete, names."""
 
 from __future__ import annotations
 
 import pytest
 
 from chatthy.errors import ArgumentError, ConflictError, NotFoundError
-from chatthy.store.sqlite import NAME_MAX, SQLiteStore
+from chatthy.store.base import Store
+from chatthy.store.rules import NAME_MAX
+from conftest import Opener
 
 ALICE, BOB = "alice", "bob"
 
 
-async def test_put_get_and_list_by_name(store: SQLiteStore) -> None:
+async def test_put_get_and_list_by_name(store: Store) -> None:
     await store.put_workspace_file(ALICE, "notes.txt", "buy milk", "/home/a/notes.txt")
     saved = await store.put_workspace_file(ALICE, " docs/sub/colour.md ", "# Colour", "stdin")
     assert saved.name == "docs/sub/colour.md"
@@ -22,7 +24,7 @@ async def test_put_get_and_list_by_name(store: SQLiteStore) -> None:
     ]
 
 
-async def test_put_replaces_text_and_keeps_bench_and_creation(store: SQLiteStore) -> None:
+async def test_put_replaces_text_and_keeps_bench_and_creation(store: Store) -> None:
     first = await store.put_workspace_file(ALICE, "a.md", "one")
     await store.set_workspace_benched(ALICE, "a.md", True)
     second = await store.put_workspace_file(ALICE, "a.md", "two", "elsewhere")
@@ -32,7 +34,7 @@ async def test_put_replaces_text_and_keeps_bench_and_creation(store: SQLiteStore
     assert len(await store.list_workspace(ALICE)) == 1
 
 
-async def test_bench_restore_rename_delete(store: SQLiteStore) -> None:
+async def test_bench_restore_rename_delete(store: Store) -> None:
     await store.put_workspace_file(ALICE, "a.md", "one")
     assert (await store.set_workspace_benched(ALICE, "a.md", True)).benched
     assert not (await store.set_workspace_benched(ALICE, "a.md", False)).benched
@@ -44,7 +46,7 @@ async def test_bench_restore_rename_delete(store: SQLiteStore) -> None:
     assert await store.list_workspace(ALICE) == []
 
 
-async def test_missing_and_taken_names(store: SQLiteStore) -> None:
+async def test_missing_and_taken_names(store: Store) -> None:
     await store.put_workspace_file(ALICE, "a.md", "one")
     await store.put_workspace_file(ALICE, "b.md", "two")
     with pytest.raises(ConflictError, match=r"b\.md"):
@@ -78,7 +80,7 @@ async def test_missing_and_taken_names(store: SQLiteStore) -> None:
         "docs/",
     ],
 )
-async def test_bad_names_are_refused(store: SQLiteStore, name: str) -> None:
+async def test_bad_names_are_refused(store: Store, name: str) -> None:
     with pytest.raises(ArgumentError, match="workspace file name"):
         await store.put_workspace_file(ALICE, name, "text")
     await store.put_workspace_file(ALICE, "ok.md", "text")
@@ -87,12 +89,12 @@ async def test_bad_names_are_refused(store: SQLiteStore, name: str) -> None:
     assert [f.name for f in await store.list_workspace(ALICE)] == ["ok.md"]
 
 
-async def test_dots_inside_a_name_are_fine(store: SQLiteStore) -> None:
+async def test_dots_inside_a_name_are_fine(store: Store) -> None:
     saved = await store.put_workspace_file(ALICE, "v1..2/notes...md", "text")
     assert saved.name == "v1..2/notes...md"
 
 
-async def test_profiles_do_not_see_or_touch_each_others_files(store: SQLiteStore) -> None:
+async def test_profiles_do_not_see_or_touch_each_others_files(store: Store) -> None:
     await store.put_workspace_file(ALICE, "secret.md", "alice's")
     assert await store.list_workspace(BOB) == []
     with pytest.raises(NotFoundError):
@@ -108,11 +110,11 @@ async def test_profiles_do_not_see_or_touch_each_others_files(store: SQLiteStore
     assert not (await store.get_workspace_file(ALICE, "secret.md")).benched
 
 
-async def test_files_survive_reopening(store: SQLiteStore) -> None:
+async def test_files_survive_reopening(store: Store, open_store: Opener) -> None:
     await store.put_workspace_file(ALICE, "a.md", "kept", "src")
     await store.set_workspace_benched(ALICE, "a.md", True)
     await store.aclose()
-    reopened = await SQLiteStore.open(store.path)
+    reopened = await open_store()
     try:
         got = await reopened.get_workspace_file(ALICE, "a.md")
         assert (got.text, got.source, got.benched) == ("kept", "src", True)

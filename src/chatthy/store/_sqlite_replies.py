@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from chatthy.errors import ConflictError, NotFoundError
-from chatthy.store._sqlite_support import key
+from chatthy.store.rules import key
 
 __all__ = ["RepliesMixin"]
 

@@ -1,7 +1,9 @@
 """The workspace part of :class:`~chatthy.store.sqlite.SQLiteStore`, kept apart so that
 neither module grows past a readable size.
 
-Every query names the profile: a file of another profile is "not found", never visible.
+Persistence only: names arrive checked and stripped by
+:class:`~chatthy.store.front.StoreFront`. Every query names the profile: a file of
+another profile is "not found", never visible.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import sqlite3
 import time
 from typing import Any
 
-from chatthy.errors import ConflictError, NotFoundError
-from chatthy.store._sqlite_support import key, translated, valid_text, valid_workspace_name
+from chatthy.store import rules
+from chatthy.store._sqlite_support import translated
 from chatthy.store.base import WorkspaceFileRecord
 
 __all__ = ["WorkspaceMixin"]
@@ -28,10 +30,10 @@ def _record(row: Any) -> WorkspaceFileRecord:
 def _file(conn: sqlite3.Connection, profile: str, name: str) -> WorkspaceFileRecord:
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM workspace_files WHERE profile = ? AND name = ?",
-        (profile, key(name)),
+        (profile, name),
     ).fetchone()
     if row is None:
-        raise NotFoundError(f"no workspace file named {key(name)!r}")
+        raise rules.no_workspace_file(name)
     return _record(row)
 
 
@@ -53,19 +55,13 @@ class WorkspaceMixin:
             )
             return [_record(row) for row in rows]
 
-    async def get_workspace_file(self, profile: str, name: str) -> WorkspaceFileRecord:
-        """Raises NotFoundError."""
+    async def _get_workspace_file(self, profile: str, name: str) -> WorkspaceFileRecord:
         with translated():
             return _file(self._connection(), profile, name)
 
-    async def put_workspace_file(
-        self, profile: str, name: str, text: str, source: str = ""
+    async def _put_workspace_file(
+        self, profile: str, name: str, text: str, source: str
     ) -> WorkspaceFileRecord:
-        """Create, or replace the text and source of, a file; a replaced file keeps its
-        benched flag and creation time. Raises ArgumentError."""
-        name = valid_workspace_name(name)
-        text = valid_text("workspace text", text)
-        source = valid_text("workspace source", source)
         now = time.time()
         with self._write() as conn:
             conn.execute(
@@ -77,43 +73,38 @@ class WorkspaceMixin:
             )
             return _file(conn, profile, name)
 
-    async def rename_workspace_file(
+    async def _rename_workspace_file(
         self, profile: str, name: str, new_name: str
     ) -> WorkspaceFileRecord:
-        """Raises NotFoundError, ConflictError if ``new_name`` is taken, ArgumentError."""
-        new_name = valid_workspace_name(new_name)
         with self._write() as conn:
             _file(conn, profile, name)
-            if new_name != key(name):
+            if new_name != name:
                 taken = conn.execute(
                     "SELECT 1 FROM workspace_files WHERE profile = ? AND name = ?",
                     (profile, new_name),
                 ).fetchone()
                 if taken is not None:
-                    raise ConflictError(f"a workspace file named {new_name!r} already exists")
+                    raise rules.workspace_file_taken(new_name)
                 conn.execute(
                     "UPDATE workspace_files SET name = ? WHERE profile = ? AND name = ?",
-                    (new_name, profile, key(name)),
+                    (new_name, profile, name),
                 )
             return _file(conn, profile, new_name)
 
-    async def set_workspace_benched(
+    async def _set_workspace_benched(
         self, profile: str, name: str, benched: bool
     ) -> WorkspaceFileRecord:
-        """Bench (keep, do not send) or restore a file. Raises NotFoundError."""
         with self._write() as conn:
             conn.execute(
                 "UPDATE workspace_files SET benched = ? WHERE profile = ? AND name = ?",
-                (int(bool(benched)), profile, key(name)),
+                (int(benched), profile, name),
             )
             return _file(conn, profile, name)
 
-    async def delete_workspace_file(self, profile: str, name: str) -> None:
-        """Raises NotFoundError."""
+    async def _delete_workspace_file(self, profile: str, name: str) -> None:
         with self._write() as conn:
             cur = conn.execute(
-                "DELETE FROM workspace_files WHERE profile = ? AND name = ?",
-                (profile, key(name)),
+                "DELETE FROM workspace_files WHERE profile = ? AND name = ?", (profile, name)
             )
             if cur.rowcount == 0:
-                raise NotFoundError(f"no workspace file named {key(name)!r}")
+                raise rules.no_workspace_file(name)

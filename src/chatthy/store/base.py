@@ -4,6 +4,10 @@ Records are declared once here. Every method acts on one profile's data only: a 
 message or prompt of another profile is "not found", never visible. Every write is one
 transaction. SQLite (:mod:`chatthy.store.sqlite`) is the default; a PostgreSQL store can
 implement the same protocol.
+
+A backend does not implement the protocol from scratch: it subclasses
+:class:`~chatthy.store.front.StoreFront`, which applies every rule of
+:mod:`chatthy.store.rules` (names, statuses, messages) before the backend persists.
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""What survives: a full disk, and a server killed with SIGKILL in the middle of a reply."""
+"""What only the SQLite backend has: one file (its directories, its migrations, a file
+that is not a database), WAL (readers beside a writer, another process writing), a full
+disk, a process killed with SIGKILL mid-reply, and FTS5's query syntax.
+
+Every test here runs on SQLite alone: ``backend`` is pinned below. What every backend
+must do is in the other ``test_store_*.py`` files.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +20,77 @@ from pathlib import Path
 import pytest
 
 from chatthy.errors import StoreError
+from chatthy.store.migrations import MIGRATIONS, applied
 from chatthy.store.sqlite import SQLiteStore
+from conftest import SQLITE, Backend
 
 ALICE = "alice"
 
 
+@pytest.fixture
+def backend() -> Backend:
+    return SQLITE
+
+
+@pytest.fixture
+def db_path(store: SQLiteStore) -> Path:
+    return store.path
+
+
+# the file -----------------------------------------------------------------------------
+def _recorded(path: Path) -> list[tuple[str, float]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT name, applied FROM _migrations ORDER BY rowid").fetchall()
+
+
+async def test_open_creates_parent_directories(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "chatthy.db"
+    async with await SQLiteStore.open(path) as store:
+        await store.register_profile(ALICE, b"a" * 32)
+    assert path.is_file()
+
+
+async def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
+    path = tmp_path / "chatthy.db"
+    await (await SQLiteStore.open(path)).aclose()
+    first = _recorded(path)
+    assert [name for name, _ in first] == [fn.__name__ for fn in MIGRATIONS]
+    await (await SQLiteStore.open(path)).aclose()
+    assert _recorded(path) == first
+    with sqlite3.connect(path) as conn:
+        assert applied(conn) == [fn.__name__ for fn in MIGRATIONS]
+
+
+async def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database\n" * 100)
+    with pytest.raises(StoreError, match=r"^file is not a chatthy database$"):
+        await SQLiteStore.open(path)
+    assert path.read_text().startswith("these are my notes")
+
+
+async def test_a_directory_in_the_way_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="cannot create"):
+        await SQLiteStore.open(tmp_path / "file" / "chatthy.db")
+
+
+# WAL ----------------------------------------------------------------------------------
+async def test_readers_are_not_blocked_by_a_writer(
+    db_path: Path, store: SQLiteStore, chat: str
+) -> None:
+    writer = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE chats SET name = 'uncommitted'")
+        assert [c.name for c in await store.list_chats(ALICE)] == [chat]
+        assert len(await store.messages(ALICE, chat)) == 2
+        writer.execute("ROLLBACK")
+    finally:
+        writer.close()
+
+
+# full disk, SIGKILL -------------------------------------------------------------------
 def _fill_disk(store: SQLiteStore) -> None:
     """Cap the file at its current size: the next write that needs a page fails."""
     conn = store._conn
@@ -158,3 +230,11 @@ async def test_killed_mid_reply_keeps_every_chat_and_the_checkpointed_text(
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+
+
+# FTS5 ---------------------------------------------------------------------------------
+async def test_fts5_syntax_is_honoured(store: SQLiteStore, chat: str) -> None:
+    assert len(await store.search(ALICE, "ridge OR hiking")) == 2
+    assert await store.search(ALICE, "ridge NOT lake") == []
+    assert len(await store.search(ALICE, '"ridge trail"')) == 1
+    assert await store.search(ALICE, '"trail ridge"') == []
