@@ -68,14 +68,21 @@ async def print_stream(stream: ReplyStream, out: IO[str], err: IO[str]) -> Event
             err.flush()
         elif event.kind == "info" and event.data and event.data.get("dropped"):
             err.write(f"[{event.data['dropped']} older message(s) left out to fit the context]\n")
+        elif event.kind == "info" and event.data and event.data.get("message"):
+            err.write(f"[{event.data['message']}]\n")
         elif event.kind == "end":
             if in_reasoning and dim:
                 err.write("\x1b[0m")
             out.write("\n")
             out.flush()
+            if (event.data or {}).get("status") == "truncated":
+                err.write(f"[{TRUNCATED}]\n")
             return event
     return None
 
+
+TRUNCATED = "cut off at the token limit"
+"""What a client says of a reply the model ended at its token limit (stored as it is)."""
 
 _STOPPED = {
     "cancelled": "reply cancelled",
@@ -90,7 +97,7 @@ def failure_of(end: Event | None) -> ChatthyError | None:
     if error := error_of(end):
         return error
     status = (end.data or {}).get("status", "complete")
-    if status == "complete":
+    if status in ("complete", "truncated"):
         return None
     return ChatthyError(_STOPPED.get(status, f"reply ended {status}"))
 

@@ -152,10 +152,6 @@ def user_parts(content: Any) -> tuple[Part, ...]:
             the model's and the tools' to make).
     """
     parts = parts_of(content)
-    if not any(
-        isinstance(p, ImagePart) or (isinstance(p, TextPart) and p.text.strip()) for p in parts
-    ):
-        raise ArgumentError("the message is empty")
     for n, part in enumerate(parts, 1):
         if isinstance(part, ToolResultPart):
             raise ArgumentError(
@@ -163,6 +159,10 @@ def user_parts(content: Any) -> tuple[Part, ...]:
             )
         if isinstance(part, ToolCallPart):
             raise ArgumentError(f"part {n} of the message is a tool call; only a model makes those")
+    if not any(
+        isinstance(p, ImagePart) or (isinstance(p, TextPart) and p.text.strip()) for p in parts
+    ):
+        raise ArgumentError("the message is empty")
     return parts
 
 

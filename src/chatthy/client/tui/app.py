@@ -431,6 +431,8 @@ class ChatthyApp(App[int]):
             self.status.say(f"error: {error.message}", "error")
         elif status == "cancelled":
             self.status.say("reply cancelled", "busy")
+        elif status == "truncated":
+            self.status.say("reply cut off at the token limit", "busy")
         elif status != "complete":
             self.status.say(f"reply {status}", "busy")
         else:

@@ -32,6 +32,7 @@ __all__ = ["ChatLog", "ReplyView", "UserMessage", "quote", "text_of", "when_text
 
 _MARKS = {
     "cancelled": "⊘ cancelled",
+    "truncated": "✂ cut off at the token limit",
     "interrupted": "⚠ interrupted (the server stopped)",
     "error": "✗ error",
     "streaming": "… streaming",
@@ -124,7 +125,7 @@ class ReplyView(Vertical):
         self.message_id = message_id
         self._live = LiveMarkdown(text) if status == "streaming" else None
         self._thinking: LiveMarkdown | None = None
-        self.set_class(status in ("cancelled", "interrupted"), "-stopped")
+        self.set_class(status in ("cancelled", "interrupted", "truncated"), "-stopped")
         self.set_class(status == "error", "-failed")
 
     class Redrawn(Message):
@@ -172,7 +173,7 @@ class ReplyView(Vertical):
                 await self.mount(text, after=live)
                 await live.remove()
             self.post_message(self.Redrawn(live, text))
-        self.set_class(status in ("cancelled", "interrupted"), "-stopped")
+        self.set_class(status in ("cancelled", "interrupted", "truncated"), "-stopped")
         self.set_class(status == "error", "-failed")
         self.query_one(".footer", Static).update(Content(self._footer()))
         for box in self.query(Collapsible):
