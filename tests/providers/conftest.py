@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from chatthy.config import ProviderConfig
-from chatthy.providers.base import Message, Options, Provider, ProviderEvent
+from chatthy.conversation.model import Message
+from chatthy.providers.base import Options, Provider, ProviderEvent
 from chatthy.providers.registry import build_provider
 from upstream import Upstream
 
-HELLO: list[Message] = [{"role": "user", "content": "hello"}]
+HELLO: list[Message] = [Message.of_text("user", "hello")]
 
 
 @pytest.fixture

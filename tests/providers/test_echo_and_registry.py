@@ -5,18 +5,21 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
 from chatthy.config import ProviderConfig
+from chatthy.conversation.content import message_of
+from chatthy.conversation.model import Message
 from chatthy.errors import ConfigError
-from chatthy.providers.base import Options, Provider, ProviderEvent, TextDelta, Usage
+from chatthy.providers.base import Finish, Options, Provider, ProviderEvent, TextDelta, Usage
 from chatthy.providers.registry import build_provider, register_scheme, schemes
 from conftest import collect
 
 QUESTION = [
-    {"role": "system", "content": "be kind"},
-    {"role": "user", "content": "what is   the time?"},
+    Message.of_text("system", "be kind"),
+    Message.of_text("user", "what is   the time?"),
 ]
 
 
@@ -26,8 +29,29 @@ async def test_echo_repeats_the_last_user_message_word_by_word() -> None:
     assert first == await collect(echo, QUESTION)
     texts = [e.text for e in first if isinstance(e, TextDelta)]
     assert texts == ["echo: ", "what ", "is   ", "the ", "time?"]
-    usage = first[-1]
+    usage, finish = first[-2:]
     assert isinstance(usage, Usage) and usage.input_tokens > 0 and usage.output_tokens > 0
+    assert finish == Finish("stop")
+
+
+async def test_echo_cut_at_max_tokens_finishes_with_length() -> None:
+    echo = build_provider("echo", ProviderConfig(scheme="echo", params={"delay": 0}))
+    events = await collect(echo, QUESTION, Options(max_tokens=2))
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["echo: ", "what "]
+    assert events[-1] == Finish("length")
+
+
+async def test_echo_shows_an_image_as_a_marker() -> None:
+    echo = build_provider("echo", ProviderConfig(scheme="echo", params={"delay": 0}))
+    asked = message_of(
+        "user",
+        [
+            {"type": "text", "text": "look"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        ],
+    )
+    events = await collect(echo, [asked])
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "echo: look [image]"
 
 
 async def test_echo_paces_its_chunks() -> None:
@@ -59,14 +83,17 @@ async def test_a_plugin_registers_like_the_built_ins() -> None:
             self.name, self.model = name, cfg.model
             self.context_length, self.max_tokens = cfg.context_length, cfg.max_tokens
 
-        async def stream(self, messages, options):  # type: ignore[no-untyped-def]
-            yield TextDelta(messages[-1]["content"].upper())
+        async def stream(
+            self, messages: list[Message], options: Options
+        ) -> AsyncIterator[ProviderEvent]:
+            yield TextDelta(messages[-1].text.upper())
+            yield Finish("stop")
 
     register_scheme("shout", Shout)
     assert "shout" in schemes()
     provider = build_provider("loud", ProviderConfig(scheme="shout"))  # type: ignore[arg-type]
-    events: list[ProviderEvent] = await collect(provider, [{"role": "user", "content": "hi"}])
-    assert events == [TextDelta("HI")]
+    events: list[ProviderEvent] = await collect(provider, [Message.of_text("user", "hi")])
+    assert events == [TextDelta("HI"), Finish("stop")]
 
 
 def test_importing_the_registry_imports_no_sdk() -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from chatthy.providers.base import Options, ReasoningDelta, TextDelta, Usage
+from chatthy.conversation.content import message_of
+from chatthy.conversation.model import Message, TextPart, ToolCallPart, ToolResultPart
+from chatthy.providers.base import Finish, Options, ReasoningDelta, TextDelta, Usage
+from chatthy.providers.openai import to_openai
 from conftest import HELLO, MakeProvider, collect
 from upstream import Reply, Upstream
 
@@ -19,7 +22,7 @@ async def test_reply_text_reasoning_and_usage(upstream: Upstream, make: MakeProv
     events = await collect(make())
     assert _text(events, ReasoningDelta) == "Let me think."
     assert _text(events) == "Hello!"
-    assert events[-1] == Usage(input_tokens=30, output_tokens=2)
+    assert events[-2:] == [Usage(input_tokens=30, output_tokens=2), Finish("stop")]
     first_text = next(i for i, e in enumerate(events) if isinstance(e, TextDelta))
     assert all(isinstance(e, ReasoningDelta) for e in events[:first_text])
 
@@ -34,12 +37,12 @@ async def test_request_carries_model_limits_and_params(
     assert body["max_tokens"] == 77
     assert body["temperature"] == 0.1
     assert body["top_p"] == 0.9
-    assert body["messages"] == HELLO
+    assert body["messages"] == [{"role": "user", "content": "hello"}]
     assert body["stream"] is True
 
 
 async def test_default_reply_echoes_the_user(make: MakeProvider) -> None:
-    events = await collect(make(), [{"role": "user", "content": "tell me more"}])
+    events = await collect(make(), [Message.of_text("user", "tell me more")])
     assert _text(events) == "upstream: tell me more"
 
 
@@ -84,3 +87,93 @@ async def test_stopping_early_leaves_the_provider_usable(
             assert event == TextDelta("first ")
             break  # a user cancels the reply
     assert _text(await collect(provider)) == "upstream: hello"
+
+
+PNG = "data:image/png;base64,iVBORw0KGgo="
+
+
+def test_text_alone_is_sent_as_a_plain_string() -> None:
+    messages = [Message.of_text("system", "be brief"), *HELLO]
+    assert to_openai(messages) == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hello"},
+    ]
+
+
+def test_images_become_image_url_parts_beside_the_text() -> None:
+    asked = message_of(
+        "user",
+        [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": PNG}},
+            {"type": "image_url", "image_url": {"url": "https://example.org/a.jpg"}},
+        ],
+    )
+    assert to_openai([asked]) == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": PNG}},
+                {"type": "image_url", "image_url": {"url": "https://example.org/a.jpg"}},
+            ],
+        }
+    ]
+
+
+def test_tool_calls_go_on_the_assistant_message_and_results_follow_as_tool_messages() -> None:
+    arguments = '{"query": "harbour dues 2024"}'
+    messages = [
+        Message.of_text("user", "what are the harbour dues?"),
+        Message(
+            "assistant",
+            (
+                TextPart("Let me look."),
+                ToolCallPart("call_1", "search", arguments),
+                ToolCallPart("call_2", "clock"),
+            ),
+        ),
+        Message(
+            "tool",
+            (ToolResultPart("call_1", "42 crowns a day"), ToolResultPart("call_2", "noon")),
+        ),
+        Message.of_text("assistant", "42 crowns a day."),
+    ]
+    sent = to_openai(messages)
+    assert sent[1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "Let me look."}],
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "search", "arguments": arguments},
+            },
+            {"id": "call_2", "type": "function", "function": {"name": "clock", "arguments": "{}"}},
+        ],
+    }
+    assert sent[2:] == [
+        {"role": "tool", "tool_call_id": "call_1", "content": "42 crowns a day"},
+        {"role": "tool", "tool_call_id": "call_2", "content": "noon"},
+        {"role": "assistant", "content": "42 crowns a day."},
+    ]
+
+
+def test_a_tool_call_without_text_has_no_content() -> None:
+    calling = Message("assistant", (ToolCallPart("call_1", "clock"),))
+    [sent] = to_openai([calling])
+    assert sent["content"] is None
+    assert [c["function"]["name"] for c in sent["tool_calls"]] == ["clock"]
+
+
+async def test_a_tool_exchange_reaches_the_upstream_in_openai_shape(
+    upstream: Upstream, make: MakeProvider
+) -> None:
+    messages = [
+        *HELLO,
+        Message("assistant", (ToolCallPart("call_1", "clock"),)),
+        Message("tool", (ToolResultPart("call_1", "noon"),)),
+    ]
+    await collect(make(), messages)
+    assert upstream.requests[-1].body["messages"] == to_openai(messages)
+    assert upstream.requests[-1].body["messages"][-1]["tool_call_id"] == "call_1"

@@ -13,11 +13,12 @@ from chatthy.errors import (
     ProviderRateLimitError,
     ProviderTimeoutError,
 )
-from chatthy.providers.base import Options, TextDelta
+from chatthy.providers.base import Message, Options, TextDelta
 from conftest import MakeProvider, collect
 from upstream import Reply, Upstream
 
 SCHEMES = ["openai", "anthropic"]
+HI = [Message.of_text("user", "hi")]
 
 
 def _chats(upstream: Upstream) -> int:
@@ -89,7 +90,7 @@ async def test_dropped_mid_stream_after_partial_text(
     upstream.push(Reply(chunks=["one ", "two ", "three"], drop_after=2))
     seen = []
     with pytest.raises(ProviderConnectionError) as info:
-        async for event in make(scheme).stream([{"role": "user", "content": "hi"}], Options()):
+        async for event in make(scheme).stream(HI, Options()):
             if isinstance(event, TextDelta):
                 seen.append(event.text)
     assert "".join(seen) == "one two "
@@ -101,9 +102,7 @@ async def test_stall_times_out(upstream: Upstream, make: MakeProvider, scheme: s
     upstream.push(Reply(chunks=["early ", "late"], stall_after=1))
     seen = []
     with pytest.raises(ProviderTimeoutError) as info:
-        async for event in make(scheme, timeout=0.5).stream(
-            [{"role": "user", "content": "hi"}], Options()
-        ):
+        async for event in make(scheme, timeout=0.5).stream(HI, Options()):
             if isinstance(event, TextDelta):
                 seen.append(event.text)
     assert seen == ["early "]
