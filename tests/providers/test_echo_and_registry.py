@@ -48,9 +48,18 @@ def test_attributes_come_from_config() -> None:
     )
 
 
-def test_unknown_scheme_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="provider 'x': unknown scheme 'carrier-pigeon'"):
-        build_provider("x", ProviderConfig(scheme="carrier-pigeon"))  # type: ignore[arg-type]
+def test_unknown_scheme_is_a_config_error_listing_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_provider("x", ProviderConfig(scheme="carrier-pigeon"))
+    message = caught.value.message
+    assert message.startswith("provider 'x': unknown scheme 'carrier-pigeon' (known: ")
+    assert all(scheme in message for scheme in ("anthropic", "echo", "openai", "tabby"))
+
+
+def test_a_factory_that_makes_no_provider_is_a_config_error() -> None:
+    register_scheme("nothing", lambda name, cfg: None)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ConfigError, match="scheme 'nothing' made a NoneType, not a Provider"):
+        build_provider("n", ProviderConfig(scheme="nothing"))
 
 
 async def test_a_plugin_registers_like_the_built_ins() -> None:
@@ -64,7 +73,7 @@ async def test_a_plugin_registers_like_the_built_ins() -> None:
 
     register_scheme("shout", Shout)
     assert "shout" in schemes()
-    provider = build_provider("loud", ProviderConfig(scheme="shout"))  # type: ignore[arg-type]
+    provider = build_provider("loud", ProviderConfig(scheme="shout"))
     events: list[ProviderEvent] = await collect(provider, [{"role": "user", "content": "hi"}])
     assert events == [TextDelta("HI")]
 
