@@ -18,6 +18,7 @@ from chatthy.errors import ProviderError
 from chatthy.providers._common import SDKErrors, SDKProvider
 from chatthy.providers._sse import Merger, sse_batches
 from chatthy.providers.base import (
+    Capabilities,
     Message,
     Options,
     ProviderEvent,
@@ -82,6 +83,7 @@ class _Tokens:
 class AnthropicProvider(SDKProvider):
     """Streams replies from Anthropic's Messages API (or a server that speaks it)."""
 
+    capabilities = Capabilities(tools=True, vision=True, reasoning=True)
     env_var = "ANTHROPIC_API_KEY"
     official_host = "api.anthropic.com"
 

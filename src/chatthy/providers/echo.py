@@ -14,7 +14,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from chatthy.config import ProviderConfig
-from chatthy.providers.base import Message, Options, Provider, ProviderEvent, TextDelta, Usage
+from chatthy.providers.base import (
+    Capabilities,
+    Message,
+    Options,
+    Provider,
+    ProviderEvent,
+    TextDelta,
+    Usage,
+)
 
 __all__ = ["EchoProvider", "echo_reply", "estimate_tokens"]
 
@@ -50,6 +58,10 @@ def echo_reply(messages: list[Message]) -> str:
 
 class EchoProvider(Provider):
     """Streams back ``echo: <last user text>``; deterministic and offline."""
+
+    capabilities = Capabilities(vision=True)
+    """It takes images (echoed as ``[image]``), so clients can test sending them offline;
+    it never calls tools nor reasons."""
 
     def __init__(self, name: str, cfg: ProviderConfig) -> None:
         self.name = name
