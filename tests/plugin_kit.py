@@ -7,7 +7,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-__all__ = ["write_plugin"]
+__all__ = ["MINE", "write_mine", "write_plugin"]
 
 
 def write_plugin(
@@ -34,3 +34,60 @@ def write_plugin(
         lines.append("")
     (info / "entry_points.txt").write_text("\n".join(lines), encoding="utf-8")
     return folder
+
+
+MINE = '''
+"""A chatthy plugin, as a third party writes one: a provider scheme and a source."""
+
+from chatthy.config import ProviderConfig
+from chatthy.providers.base import Provider, TextDelta, Usage
+from chatthy.workspace.sources import DEFAULT_COUNT, Document, Fetcher, Source
+
+
+class HeardProvider(Provider):
+    """Replies "plugin heard: <the last user text>", in two pieces, offline."""
+
+    def __init__(self, name: str, cfg: ProviderConfig) -> None:
+        self.name = name
+        self.model = cfg.model or "heard"
+        self.context_length = cfg.context_length
+        self.max_tokens = cfg.max_tokens
+
+    async def stream(self, messages, options):
+        heard = [m["content"] for m in messages if m["role"] == "user"][-1]
+        yield TextDelta("plugin heard: ")
+        yield TextDelta(heard)
+        yield Usage(1, 2)
+
+
+class Shelf(Source):
+    """A book from the plugin's shelf: made up, fetched from nowhere."""
+
+    name = "shelf"
+    help = "add a book from the plugin's shelf"
+    argument = "title"
+    metavar = "TITLE"
+
+    async def fetch(self, fetcher: Fetcher, argument: str, *, count: int = DEFAULT_COUNT):
+        text = f"{argument}, as the shelf plugin tells it.\\n"
+        return Document(f"shelf-{argument}", text, f"shelf:{argument}")
+'''
+"""The module ``mine_plugin``: a provider scheme that answers what it heard, and a source
+that makes its document up."""
+
+
+def write_mine(folder: Path) -> Path:
+    """Install ``mine-plugin`` into ``folder``: scheme ``myscheme`` and source ``shelf``
+    that work, and scheme ``ghost`` and source ``phantom`` whose module is missing."""
+    return write_plugin(
+        folder,
+        "mine-plugin",
+        {
+            "chatthy.providers": {
+                "myscheme": "mine_plugin:HeardProvider",
+                "ghost": "mine_missing:Provider",
+            },
+            "chatthy.sources": {"shelf": "mine_plugin:Shelf", "phantom": "mine_missing:Source"},
+        },
+        {"mine_plugin.py": MINE},
+    )
