@@ -167,7 +167,8 @@ def _ws_parser(sub: Any) -> None:
         "(each file named FOLDER/its/path, honouring the folder's .gitignore; binary and "
         "oversized files are skipped with a notice); `ws add NAME < file` adds piped text "
         "when NAME is not an existing path; `ws url|youtube|arxiv|wikipedia|news …` has the "
-        "server fetch a source into it.",
+        "server fetch a source into it, `ws fetch SOURCE …` any source it offers (`ws "
+        "sources` lists them, plugins' too).",
     )
     ws = p.add_subparsers(dest="ws_command", metavar="ACTION", required=True)
     q = ws.add_parser("add", help="add files or folders, or piped text as NAME")
@@ -192,12 +193,16 @@ def _ws_parser(sub: Any) -> None:
 
 
 def _ws_source_parsers(ws: Any) -> None:
-    """``ws url|youtube|arxiv|wikipedia|news WORDS…``: sources the server fetches."""
+    """``ws url|youtube|arxiv|wikipedia|news WORDS…``, ``ws fetch SOURCE WORDS…`` and
+    ``ws sources``: sources the server fetches."""
     from chatthy.client.sources import SOURCE_COMMANDS
 
+    _client_flags(ws.add_parser("sources", help="list the sources the server can fetch"))
     for action, command in SOURCE_COMMANDS.items():
         q = ws.add_parser(action, help=command.help)
         _client_flags(q)
+        if command.by_name:
+            q.add_argument("source", help="the source's name, as `ws sources` lists it")
         q.add_argument("words", nargs="+", metavar=command.metavar)
         q.add_argument("--name", help="store it under this name instead")
         if command.counted:
@@ -360,10 +365,13 @@ def _cmd_ws(args: argparse.Namespace) -> int:
         return _ws_add(args.paths, settings)
     if action in SOURCE_COMMANDS:
         count = getattr(args, "count", None)
-        info = _run(ws.add_source(settings, action, args.words, args.name, count))
+        words = [args.source, *args.words] if SOURCE_COMMANDS[action].by_name else args.words
+        info = _run(ws.add_source(settings, action, words, args.name, count))
         print(ws.fetched_line(info))
         return 0
-    if action == "list":
+    if action == "sources":
+        print(ws.format_sources(_run(ws.ws_call(settings, "ws_sources"))))
+    elif action == "list":
         print(ws.format_workspace(_run(ws.ws_call(settings, "ws_list"))))
     elif action == "show":
         sys.stdout.write(_run(ws.ws_call(settings, "ws_show", name=args.name))["text"])

@@ -47,7 +47,9 @@ DEFAULT_THEME = "textual-dark"
 class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True):
     """One ``[providers.NAME]`` table of server.toml."""
 
-    scheme: Literal["openai", "anthropic", "tabby", "echo"] = "openai"
+    scheme: Annotated[str, msgspec.Meta(min_length=1)] = "openai"
+    """Which kind of provider: a built-in (openai, anthropic, tabby, echo) or a plugin's
+    scheme; checked when the server builds it (``chatthy.providers.registry``)."""
     base_url: str | None = None
     api_key: str | None = None
     admin_key: str | None = None
@@ -277,7 +279,7 @@ news_base = "https://news.google.com"
 # ANTHROPIC_API_KEY set, a matching provider is offered automatically.
 #
 # [providers.local]              # any OpenAI-compatible server
-# scheme = "openai"              # openai | anthropic | tabby | echo
+# scheme = "openai"              # openai | anthropic | tabby | echo | a plugin's scheme
 # base_url = "http://127.0.0.1:5000/v1"
 # api_key = "..."                # optional: OPENAI_API_KEY / ANTHROPIC_API_KEY otherwise
 # model = "some-model"

@@ -220,6 +220,15 @@ def test_typed_source_requests_take_name_and_count() -> None:
         typed_source_request("arxiv", ["count=2"])
 
 
+def test_typed_fetch_requests_name_the_source_first() -> None:
+    assert typed_source_request("fetch", ["mine", "two words", "count=2", "name=n"]) == (
+        "ws_fetch",
+        {"source": "mine", "argument": "two words", "count": 2, "name": "n"},
+    )
+    with pytest.raises(ArgumentError, match=r"what to fetch is needed: /ws fetch SOURCE WHAT"):
+        typed_source_request("fetch", ["mine"])
+
+
 # -- chatthy template / templates -----------------------------------------------------
 
 

@@ -12,8 +12,16 @@ import pytest
 from chatthy.config import ProviderConfig
 from chatthy.conversation.content import message_of
 from chatthy.conversation.model import Message
-from chatthy.errors import ConfigError
-from chatthy.providers.base import Finish, Options, Provider, ProviderEvent, TextDelta, Usage
+from chatthy.errors import ConfigError, ProviderError
+from chatthy.providers.base import (
+    Capabilities,
+    Finish,
+    Options,
+    Provider,
+    ProviderEvent,
+    TextDelta,
+    Usage,
+)
 from chatthy.providers.registry import build_provider, register_scheme, schemes
 from conftest import collect
 
@@ -72,9 +80,39 @@ def test_attributes_come_from_config() -> None:
     )
 
 
-def test_unknown_scheme_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="provider 'x': unknown scheme 'carrier-pigeon'"):
-        build_provider("x", ProviderConfig(scheme="carrier-pigeon"))  # type: ignore[arg-type]
+def test_unknown_scheme_is_a_config_error_listing_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_provider("x", ProviderConfig(scheme="carrier-pigeon"))
+    message = caught.value.message
+    assert message.startswith("provider 'x': unknown scheme 'carrier-pigeon' (known: ")
+    assert all(scheme in message for scheme in ("anthropic", "echo", "openai", "tabby"))
+
+
+def test_a_factory_that_makes_no_provider_is_a_config_error() -> None:
+    register_scheme("nothing", lambda name, cfg: None)
+    with pytest.raises(ConfigError, match="scheme 'nothing' made a NoneType, not a Provider"):
+        build_provider("n", ProviderConfig(scheme="nothing"))
+
+
+async def test_built_ins_declare_their_capabilities() -> None:
+    async def capabilities(scheme: str) -> Capabilities:
+        cfg = ProviderConfig(scheme=scheme, api_key="k", base_url="http://127.0.0.1:9/v1")
+        provider = build_provider(scheme, cfg)
+        await provider.aclose()
+        return provider.capabilities
+
+    both = Capabilities(tools=True, vision=True, reasoning=True)
+    assert await capabilities("openai") == both
+    assert await capabilities("anthropic") == both
+    assert await capabilities("tabby") == Capabilities(True, True, True, model_loading=True)
+    assert await capabilities("echo") == Capabilities(vision=True)
+    assert Provider.capabilities == Capabilities()
+
+
+async def test_a_provider_that_cannot_load_models_says_so() -> None:
+    echo = build_provider("e", ProviderConfig(scheme="echo"))
+    with pytest.raises(ProviderError, match="provider 'e' cannot load models"):
+        await echo.load_model("other")
 
 
 async def test_a_plugin_registers_like_the_built_ins() -> None:
@@ -91,7 +129,7 @@ async def test_a_plugin_registers_like_the_built_ins() -> None:
 
     register_scheme("shout", Shout)
     assert "shout" in schemes()
-    provider = build_provider("loud", ProviderConfig(scheme="shout"))  # type: ignore[arg-type]
+    provider = build_provider("loud", ProviderConfig(scheme="shout"))
     events: list[ProviderEvent] = await collect(provider, [Message.of_text("user", "hi")])
     assert events == [TextDelta("HI"), Finish("stop")]
 

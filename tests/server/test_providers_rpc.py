@@ -25,6 +25,12 @@ async def test_providers_lists_models_from_upstream(
     assert listed["local"]["models"] == ["small", "large"]
     assert listed["local"]["default"] is True
     assert listed["local"]["context_length"] == 4096
+    assert listed["local"]["capabilities"] == {
+        "tools": True,
+        "vision": True,
+        "reasoning": True,
+        "model_loading": False,
+    }
     assert "error" in listed["gone"] and listed["gone"]["error"].startswith("provider 'gone'")
     assert "api_key" not in str(listed) and "sk-test" not in str(listed)
 
@@ -56,6 +62,9 @@ async def test_load_model_on_tabby(servers: ServerFactory, connect: ClientMaker)
             await connect(srv, "bob").call("load", provider="tabby", model="b")
         assert up.loaded_model is None
         client = connect(srv)
+        listed = await client.call("providers", models=False)
+        loading = {p["name"]: p["capabilities"]["model_loading"] for p in listed}
+        assert loading == {"tabby": True, "plain": False, "wrong": True}
         result = await client.call("load", provider="tabby", model="b")
         assert result["loaded"] is True
         assert up.loaded_model == "b"
@@ -71,6 +80,7 @@ async def test_echo_offered_when_nothing_configured(
     srv = await servers.start(None)
     listed = await connect(srv).call("providers")
     assert [p["name"] for p in listed] == ["echo"]
+    assert listed[0]["capabilities"]["vision"] is True
     seen = await turn(connect(srv), "c", "offline works")
     assert seen.text == "echo: offline works"
 

@@ -62,3 +62,21 @@ async def test_ws_source_failure_is_one_line_and_exit_1(
     assert (code, err) == (1, "chatthy: not an http(s) URL: 'ftp://example.com/x'\n")
     _, out, _ = await chatthy("ws", "list")
     assert out == "the workspace is empty\n"
+
+
+async def test_ws_sources_lists_them_and_ws_fetch_reaches_one_by_name(
+    live: Server, sources: SourcesUpstream
+) -> None:
+    code, out, err = await chatthy("ws", "sources")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert any(line.split()[:2] == ["arxiv", "ID|URL|WORDS"] for line in lines), out
+    assert any(line.startswith("wikipedia TITLE ") for line in lines), out
+    sources.news["okapi"] = [Story(f"Okapi {n}", "BBC", "https://www.bbc.co.uk") for n in (1, 2)]
+    code, out, err = await chatthy("ws", "fetch", "news", "okapi", "--count", "1")
+    assert (code, out.split(" (")[0]) == (0, "added news-okapi"), err
+    _, text, _ = await chatthy("ws", "show", "news-okapi")
+    assert "Okapi 1" in text and "Okapi 2" not in text
+    code, out, err = await chatthy("ws", "fetch", "telepathy", "anything")
+    assert (code, out) == (1, "")
+    assert err.startswith("chatthy: no source 'telepathy' (known: arxiv, news, ")

@@ -1,6 +1,7 @@
 """Workspace sources end to end: a real server fetching from the local fake of each source,
 a real client calling ``ws_url``, ``ws_youtube``, ``ws_arxiv``, ``ws_wikipedia``,
-``ws_news``; what is stored, and that a failure stores nothing."""
+``ws_news`` and ``ws_fetch`` (any source by name); what is stored, and that a failure
+stores nothing."""
 
 from __future__ import annotations
 
@@ -532,6 +533,52 @@ async def test_news_stores_the_top_headlines(client: Client) -> None:
 async def test_news_with_no_results(client: Client) -> None:
     message = await refused(client, NotFoundError, None, "ws_news", query="zebra")
     assert message == "no news found for 'zebra'"
+
+
+# -- any source by name: ws_sources, ws_fetch -----------------------------------------
+
+
+async def test_sources_lists_the_built_ins_as_their_rpcs_take_them(client: Client) -> None:
+    listed = {s["name"]: s for s in await client.call("ws_sources")}
+    described = {n: (s["argument"], s["metavar"], s["counted"]) for n, s in listed.items()}
+    assert (
+        described.items()
+        >= {
+            "url": ("url", "URL", False),
+            "youtube": ("video", "ID|URL", False),
+            "arxiv": ("query", "ID|URL|WORDS", True),
+            "wikipedia": ("title", "TITLE", False),
+            "news": ("query", "WORDS", True),
+        }.items()
+    )
+    assert listed["wikipedia"]["help"] == "add a Wikipedia article"
+
+
+async def test_fetch_by_name_adds_what_the_source_rpc_adds(client: Client) -> None:
+    by_rpc = await client.call("ws_news", query="giraffe", count=2, name="by-rpc")
+    by_name = await client.call("ws_fetch", source="news", argument="giraffe", count=2)
+    assert (by_rpc["source"], by_name["name"]) == (by_name["source"], "news-giraffe")
+    texts = [(await client.call("ws_show", name=n))["text"] for n in ("by-rpc", "news-giraffe")]
+    assert texts[0] == texts[1] and texts[0].count("\n\n") == 2
+    wiki = await client.call("ws_fetch", source="wikipedia", argument="Okapi johnstoni")
+    assert wiki["name"] == "wikipedia-Okapi_johnstoni"
+
+
+async def test_fetch_refuses_an_unknown_source_and_a_count_it_does_not_take(
+    client: Client, fake: SourcesUpstream
+) -> None:
+    message = await refused(
+        client, ArgumentError, None, "ws_fetch", source="telepathy", argument="x"
+    )
+    assert message.startswith("no source 'telepathy' (known: arxiv, news, ")
+    assert all(f" {name}" in message for name in ("url", "wikipedia", "youtube"))
+    url = f"{fake.base_url}/articles/giraffes"
+    await refused(
+        client, ArgumentError, "^source 'url' takes no count$", "ws_fetch",
+        source="url", argument=url, count=2,
+    )  # fmt: skip
+    await refused(client, ArgumentError, "count", "ws_fetch", source="news", argument="g", count=0)
+    assert fake.paths() == []
 
 
 # -- the server while it fetches -----------------------------------------------------

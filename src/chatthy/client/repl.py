@@ -23,6 +23,7 @@ from chatthy.client.transient import attached_line, format_attached
 from chatthy.client.workspace import (
     added_line,
     fetched_line,
+    format_sources,
     format_workspace,
     gather,
     send_files,
@@ -38,7 +39,8 @@ Type a message and press Enter to chat. Commands:
   /ws list            the workspace; /ws add PATH…; /ws show|edit|bench|restore|drop NAME;
                       /ws rename NAME NEW
   /ws url URL         fetch a page (also youtube ID, arxiv ID|WORDS, wikipedia TITLE,
-                      news WORDS) into the workspace
+                      news WORDS) into the workspace; /ws fetch SOURCE WHAT for any
+                      source /ws sources lists
   /ws attach PATH…    send local files or folders with every turn of this session (read
                       again each turn, never stored); /ws detach [PATH]; /ws attached
   /templates          list the instruction templates
@@ -55,7 +57,8 @@ Type a message and press Enter to chat. Commands:
 WS_USAGE = (
     "usage: /ws list | /ws add PATH… | /ws show|edit|bench|restore|drop NAME | "
     "/ws rename NAME NEW | "
-    "/ws url|youtube|arxiv|wikipedia|news WHAT… | /ws attach PATH… | /ws detach [PATH…] | "
+    "/ws url|youtube|arxiv|wikipedia|news WHAT… | /ws fetch SOURCE WHAT… | /ws sources | "
+    "/ws attach PATH… | /ws detach [PATH…] | "
     "/ws attached"
 )
 
@@ -97,7 +100,8 @@ async def _command(client: Client, chat: str, line: str) -> str:
 
 
 _STORED = frozenset(
-    {"list", "add", "show", "edit", "bench", "restore", "drop", "rename", *SOURCE_COMMANDS}
+    {"list", "add", "show", "edit", "bench", "restore", "drop", "rename", "sources"}
+    | set(SOURCE_COMMANDS)
 )
 """``/ws`` subcommands about the stored workspace (the others are about attachments)."""
 
@@ -108,6 +112,8 @@ async def _stored(client: Client, words: list[str]) -> None:
     action, rest = words[0], words[1:]
     if action == "list":
         print(format_workspace(await client.call("ws_list")))
+    elif action == "sources":
+        print(format_sources(await client.call("ws_sources")))
     elif action == "add" and rest:
         found = await asyncio.to_thread(gather, [Path(w).expanduser() for w in rest])
         for info in await send_files(client, found):

@@ -1,6 +1,9 @@
 """The sources the server can fetch into the workspace, as ``chatthy ws`` actions: which
 RPC each calls and which of its arguments the command's words fill. Kept apart (and
-light) so that the command line can build its parser without loading the client."""
+light) so that the command line can build its parser without loading the client.
+
+The built-ins have actions of their own; ``fetch SOURCE WHAT…`` reaches any source the
+server offers, a plugin's too, by the name ``ws_sources`` (``chatthy ws sources``) lists."""
 
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ class SourceCommand:
     help: str
     counted: bool = False
     """Takes ``--count`` (how many results a search keeps)."""
+    by_name: bool = False
+    """The first word names the server's source; the rest is what to fetch."""
 
 
 SOURCE_COMMANDS = {
@@ -35,6 +40,14 @@ SOURCE_COMMANDS = {
     "wikipedia": SourceCommand("ws_wikipedia", "title", "TITLE", "add a Wikipedia article"),
     "news": SourceCommand(
         "ws_news", "query", "WORDS", "add the top news headlines for a search", counted=True
+    ),
+    "fetch": SourceCommand(
+        "ws_fetch",
+        "argument",
+        "WHAT",
+        "add from any source the server offers, by its name (`ws sources` lists them)",
+        counted=True,
+        by_name=True,
     ),
 }
 """The sources the server fetches, by the ``chatthy ws`` action that adds them."""

@@ -38,6 +38,7 @@ __all__ = [
     "added_line",
     "expand",
     "fetched_line",
+    "format_sources",
     "format_workspace",
     "gather",
     "send_files",
@@ -293,9 +294,12 @@ def source_request(
     action: str, words: list[str], name: str | None = None, count: int | None = None
 ) -> tuple[str, dict[str, Any]]:
     """The RPC and its arguments that fetch the source ``action`` (``url``, ``youtube``
-    …) named by ``words`` into the workspace."""
+    …, or ``fetch`` with the source's name first) named by ``words`` into the workspace."""
     command = SOURCE_COMMANDS[action]
-    args: dict[str, Any] = {command.arg: " ".join(words)}
+    args: dict[str, Any] = {}
+    if command.by_name:
+        args["source"], words = words[0], words[1:]
+    args[command.arg] = " ".join(words)
     if name:
         args["name"] = name
     if count is not None:
@@ -312,10 +316,11 @@ def typed_source_request(action: str, words: list[str]) -> tuple[str, dict[str, 
             source does not take.
     """
     command = SOURCE_COMMANDS[action]
-    usage = f"/ws {action} {command.metavar}" + (" [count=N]" if command.counted else "")
+    what = f"SOURCE {command.metavar}" if command.by_name else command.metavar
+    usage = f"/ws {action} {what}" + (" [count=N]" if command.counted else "")
     options = {k: v for k, _, v in (w.partition("=") for w in words) if k in ("name", "count")}
     rest = [w for w in words if w.partition("=")[0] not in ("name", "count")]
-    if not rest:
+    if len(rest) < (2 if command.by_name else 1):
         raise ArgumentError(f"what to fetch is needed: {usage} [name=NAME]")
     count = options.get("count")
     if count is not None and not (command.counted and count.isdigit()):
@@ -334,6 +339,14 @@ async def add_source(
     rpc, args = source_request(action, words, name, count)
     result: dict[str, Any] = await ws_call(settings, rpc, **args)
     return result
+
+
+def format_sources(sources: list[dict[str, Any]]) -> str:
+    """What ``chatthy ws sources`` prints: each source the server offers, with what it
+    takes and its help line."""
+    rows = [(f"{s['name']} {s['metavar']}", s["help"]) for s in sources]
+    width = max((len(usage) for usage, _ in rows), default=0)
+    return "\n".join(f"{usage:<{width}}  {help_line}" for usage, help_line in rows)
 
 
 def fetched_line(info: dict[str, Any]) -> str:

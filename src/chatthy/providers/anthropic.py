@@ -27,6 +27,7 @@ from chatthy.errors import ProviderError, ProviderIncompleteError
 from chatthy.providers._common import SDKErrors, SDKProvider
 from chatthy.providers._sse import Merger, sse_batches
 from chatthy.providers.base import (
+    Capabilities,
     Finish,
     Options,
     ProviderEvent,
@@ -105,6 +106,7 @@ class _Tokens:
 class AnthropicProvider(SDKProvider):
     """Streams replies from Anthropic's Messages API (or a server that speaks it)."""
 
+    capabilities = Capabilities(tools=True, vision=True, reasoning=True)
     env_var = "ANTHROPIC_API_KEY"
     official_host = "api.anthropic.com"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -24,8 +24,10 @@ from chatthy.conversation.events import (
     Usage,
 )
 from chatthy.conversation.model import Message
+from chatthy.errors import ProviderError
 
 __all__ = [
+    "Capabilities",
     "Finish",
     "Message",
     "Options",
@@ -46,6 +48,20 @@ class Options(msgspec.Struct):
     params: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class Capabilities(msgspec.Struct, frozen=True):
+    """What a provider can do beyond streaming text, declared by its class so that nobody
+    has to probe it: the server and clients read these, never ``hasattr``."""
+
+    tools: bool = False
+    """The model can be offered tools and ask for calls."""
+    vision: bool = False
+    """Image parts in a message reach the model."""
+    reasoning: bool = False
+    """The stream may carry reasoning (``ReasoningDelta``) apart from the reply."""
+    model_loading: bool = False
+    """:meth:`Provider.load_model` switches the model the endpoint serves (for everyone)."""
+
+
 class Provider(abc.ABC):
     """A model endpoint. Subclasses implement :meth:`stream`; the rest has defaults."""
 
@@ -53,6 +69,8 @@ class Provider(abc.ABC):
     model: str
     context_length: int
     max_tokens: int
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    """What this kind of provider can do; a subclass declares its own."""
 
     @abc.abstractmethod
     def stream(self, messages: list[Message], options: Options) -> AsyncIterator[ProviderEvent]:
@@ -73,6 +91,16 @@ class Provider(abc.ABC):
             ProviderError: the endpoint could not be asked.
         """
         return [self.model]
+
+    async def load_model(self, name: str) -> None:
+        """Load ``name`` on the endpoint and make it this provider's default model; only
+        providers whose :attr:`capabilities` say ``model_loading`` override this.
+
+        Raises:
+            ProviderAuthError: the endpoint refused the (admin) key.
+            ProviderError: this provider cannot load models, or the load failed.
+        """
+        raise ProviderError(f"provider '{self.name}' cannot load models")
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the provider is not used afterwards."""

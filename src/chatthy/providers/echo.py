@@ -14,7 +14,15 @@ from collections.abc import AsyncIterator
 
 from chatthy.config import ProviderConfig
 from chatthy.conversation.model import ImagePart, Message, TextPart
-from chatthy.providers.base import Finish, Options, Provider, ProviderEvent, TextDelta, Usage
+from chatthy.providers.base import (
+    Capabilities,
+    Finish,
+    Options,
+    Provider,
+    ProviderEvent,
+    TextDelta,
+    Usage,
+)
 
 __all__ = ["EchoProvider", "echo_reply", "estimate_tokens"]
 
@@ -48,6 +56,10 @@ def echo_reply(messages: list[Message]) -> str:
 
 class EchoProvider(Provider):
     """Streams back ``echo: <last user text>``; deterministic and offline."""
+
+    capabilities = Capabilities(vision=True)
+    """It takes images (echoed as ``[image]``), so clients can test sending them offline;
+    it never calls tools nor reasons."""
 
     def __init__(self, name: str, cfg: ProviderConfig) -> None:
         self.name = name

@@ -28,6 +28,7 @@ from chatthy.errors import ProviderError, ProviderIncompleteError
 from chatthy.providers._common import SDKErrors, SDKProvider
 from chatthy.providers._sse import Merger, sse_batches
 from chatthy.providers.base import (
+    Capabilities,
     Finish,
     Options,
     ProviderEvent,
@@ -88,6 +89,7 @@ _PATH = "/chat/completions"
 class OpenAIProvider(SDKProvider):
     """Streams chat completions from an OpenAI-compatible server."""
 
+    capabilities = Capabilities(tools=True, vision=True, reasoning=True)
     env_var = "OPENAI_API_KEY"
     official_host = "api.openai.com"
 

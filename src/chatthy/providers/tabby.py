@@ -16,6 +16,7 @@ from chatthy.config import ProviderConfig
 from chatthy.errors import ProviderAuthError, ProviderError
 from chatthy.providers._common import upstream_message
 from chatthy.providers._sse import SSESplitter
+from chatthy.providers.base import Capabilities
 from chatthy.providers.openai import OpenAIProvider
 
 __all__ = ["TabbyProvider"]
@@ -27,6 +28,8 @@ LOAD_TIMEOUT = 600.0
 
 class TabbyProvider(OpenAIProvider):
     """An OpenAI-compatible provider that can also list and load tabbyAPI's models."""
+
+    capabilities = Capabilities(tools=True, vision=True, reasoning=True, model_loading=True)
 
     def __init__(self, name: str, cfg: ProviderConfig) -> None:
         super().__init__(name, msgspec.structs.replace(cfg, base_url=cfg.base_url or DEFAULT_URL))

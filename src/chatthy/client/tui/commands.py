@@ -278,6 +278,7 @@ async def _providers(app: ChatthyApp, words: list[str]) -> None:
 @command("ws bench|restore NAME", "stop sending a file with every turn, or send it again")
 @command("ws rename NAME NEW", "rename a workspace file")
 @command("ws SOURCE WHAT…", "fetch a url, youtube, arxiv, wikipedia or news into it")
+@command("ws fetch SOURCE WHAT…", "fetch from any source the server offers (ws sources)")
 @command("ws attach PATH…", "send local files with every turn of this session, read fresh")
 @command("ws detach [PATH…]", "stop sending attached files (all without PATH)")
 @command("ws attached", "list what this session attached")

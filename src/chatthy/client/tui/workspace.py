@@ -29,6 +29,7 @@ from chatthy.client.tui.editor import edit_text
 from chatthy.client.workspace import (
     added_line,
     fetched_line,
+    format_sources,
     format_workspace,
     gather,
     send_files,
@@ -288,6 +289,10 @@ async def _detach(app: ChatthyApp, words: list[str]) -> None:
     await app.recount_attached(before)
 
 
+async def _sources(app: ChatthyApp, words: list[str]) -> None:
+    await app.output.add_notice(format_sources(await app.client.call("ws_sources")))
+
+
 async def _attached(app: ChatthyApp, words: list[str]) -> None:
     await app.output.add_notice(await asyncio.to_thread(format_attached, app.client.transient))
 
@@ -315,6 +320,7 @@ WS_SUBCOMMANDS: dict[str, WsHandler] = {
     "attach": _attach,
     "detach": _detach,
     "attached": _attached,
+    "sources": _sources,
     **{action: _source(action) for action in SOURCE_COMMANDS},
 }
 """``/ws`` subcommands by name, in the order completion and errors list them."""

@@ -54,6 +54,7 @@ async def _describe(provider: Provider, default: bool, ask: bool) -> dict[str, A
         "context_length": provider.context_length,
         "max_tokens": provider.max_tokens,
         "default": default,
+        "capabilities": msgspec.structs.asdict(provider.capabilities),
     }
     if ask:
         try:
@@ -88,8 +89,7 @@ async def load(ctx: Context, args: LoadArgs) -> dict[str, Any]:
     if ctx.profile not in ctx.engine.config.server.admins:
         raise AuthError("only the server's admins (admins in server.toml) may load models")
     provider = ctx.engine.provider(args.provider)
-    loader = getattr(provider, "load_model", None)
-    if loader is None:
+    if not provider.capabilities.model_loading:
         raise ArgumentError(f"provider '{args.provider}' cannot load models")
-    await loader(args.model)
+    await provider.load_model(args.model)
     return {"provider": provider.name, "model": args.model, "loaded": True}

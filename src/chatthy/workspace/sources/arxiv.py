@@ -14,10 +14,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from chatthy.errors import ArgumentError, NotFoundError
+from chatthy.workspace.sources.base import DEFAULT_COUNT, Source
 from chatthy.workspace.sources.document import Document, named, slug
 from chatthy.workspace.sources.fetch import Fetcher
 
-__all__ = ["Paper", "arxiv_id", "fetch_arxiv"]
+__all__ = ["ArxivSource", "Paper", "arxiv_id", "fetch_arxiv"]
 
 _ID_FORMS = r"\d{4}\.\d{4,5}(?:v\d+)?|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?"
 _ID = re.compile(rf"(?:arxiv:)?({_ID_FORMS})", re.IGNORECASE)
@@ -160,3 +161,18 @@ def _paper(entry: ET.Element, entry_id: str) -> Paper:
 def _text(element: ET.Element, path: str) -> str:
     """The element's text with its whitespace runs (arXiv wraps lines) made single spaces."""
     return " ".join((element.findtext(path, "", _NS) or "").split())
+
+
+class ArxivSource(Source):
+    """``arxiv``: an arXiv paper, or the papers a search finds."""
+
+    name = "arxiv"
+    help = "add an arXiv paper's abstract and metadata, or the abstracts a search finds"
+    argument = "query"
+    metavar = "ID|URL|WORDS"
+    counted = True
+
+    async def fetch(
+        self, fetcher: Fetcher, argument: str, *, count: int = DEFAULT_COUNT
+    ) -> Document:
+        return await fetch_arxiv(fetcher, argument, count)

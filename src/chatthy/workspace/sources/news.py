@@ -14,10 +14,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from chatthy.errors import ArgumentError, NotFoundError
+from chatthy.workspace.sources.base import DEFAULT_COUNT, Source
 from chatthy.workspace.sources.document import Document, named, slug
 from chatthy.workspace.sources.fetch import Fetcher
 
-__all__ = ["Headline", "fetch_news"]
+__all__ = ["Headline", "NewsSource", "fetch_news"]
 
 _EDITION = {"hl": "en-US", "gl": "US", "ceid": "US:en"}
 _BREAKS = re.compile(r"<\s*(?:br|/li|/p|/div)\b[^>]*>", re.IGNORECASE)
@@ -92,3 +93,18 @@ def _date(value: str) -> str:
     except (TypeError, ValueError, IndexError):
         return value.strip()
     return when.strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+class NewsSource(Source):
+    """``news``: the top headlines of a news search, as ``news-WORDS``."""
+
+    name = "news"
+    help = "add the top news headlines for a search"
+    argument = "query"
+    metavar = "WORDS"
+    counted = True
+
+    async def fetch(
+        self, fetcher: Fetcher, argument: str, *, count: int = DEFAULT_COUNT
+    ) -> Document:
+        return await fetch_news(fetcher, argument, count)

@@ -16,10 +16,11 @@ import httpx
 
 from chatthy.errors import SourceError
 from chatthy.workspace.pdf import UnreadablePdf, is_pdf, pdf_text_apart
+from chatthy.workspace.sources.base import DEFAULT_COUNT, Source
 from chatthy.workspace.sources.document import Document, named
 from chatthy.workspace.sources.fetch import Fetched, Fetcher
 
-__all__ = ["fetch_page", "page_name"]
+__all__ = ["PageSource", "fetch_page", "page_name"]
 
 _HTML = frozenset({"text/html", "application/xhtml+xml"})
 _TEXTUAL = frozenset(
@@ -91,3 +92,17 @@ def _main_text(html: str, url: str) -> str:
         return ""
     title = str(getattr(extracted, "title", "") or "").strip()
     return text if not title or text.startswith(title) else f"{title}\n\n{text}"
+
+
+class PageSource(Source):
+    """``url``: a web page's main text, a PDF's text or a text file, as ``url-HOST-PATH``."""
+
+    name = "url"
+    help = "add a web page's main text (or a text file)"
+    argument = "url"
+    metavar = "URL"
+
+    async def fetch(
+        self, fetcher: Fetcher, argument: str, *, count: int = DEFAULT_COUNT
+    ) -> Document:
+        return await fetch_page(fetcher, argument)

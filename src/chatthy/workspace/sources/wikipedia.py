@@ -14,10 +14,11 @@ import urllib.parse
 from typing import Any
 
 from chatthy.errors import ArgumentError, NotFoundError, SourceError
+from chatthy.workspace.sources.base import DEFAULT_COUNT, Source
 from chatthy.workspace.sources.document import Document, label, named
 from chatthy.workspace.sources.fetch import Fetcher
 
-__all__ = ["fetch_wikipedia"]
+__all__ = ["WikipediaSource", "fetch_wikipedia"]
 
 
 async def fetch_wikipedia(fetcher: Fetcher, title: str) -> Document:
@@ -95,3 +96,17 @@ def _page(answer: Any, title: str) -> dict[str, Any]:
     if page.get("missing"):
         raise NotFoundError(f"no Wikipedia article '{page.get('title') or title.strip()}'")
     return page
+
+
+class WikipediaSource(Source):
+    """``wikipedia``: a Wikipedia article's full text, as ``wikipedia-Title``."""
+
+    name = "wikipedia"
+    help = "add a Wikipedia article"
+    argument = "title"
+    metavar = "TITLE"
+
+    async def fetch(
+        self, fetcher: Fetcher, argument: str, *, count: int = DEFAULT_COUNT
+    ) -> Document:
+        return await fetch_wikipedia(fetcher, argument)

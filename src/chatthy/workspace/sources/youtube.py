@@ -22,10 +22,11 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from chatthy.errors import ArgumentError, NotFoundError, SourceError
+from chatthy.workspace.sources.base import DEFAULT_COUNT, Source
 from chatthy.workspace.sources.document import Document
 from chatthy.workspace.sources.fetch import Fetcher
 
-__all__ = ["fetch_youtube", "video_id"]
+__all__ = ["YoutubeSource", "fetch_youtube", "video_id"]
 
 _ID = re.compile(r"[A-Za-z0-9_-]{11}")
 _HOSTS = frozenset(
@@ -201,3 +202,17 @@ def _lines(root: ET.Element) -> list[str]:
         if line:
             lines.append(line)
     return lines
+
+
+class YoutubeSource(Source):
+    """``youtube``: a YouTube video's transcript, as ``youtube-ID``."""
+
+    name = "youtube"
+    help = "add a YouTube video's transcript"
+    argument = "video"
+    metavar = "ID|URL"
+
+    async def fetch(
+        self, fetcher: Fetcher, argument: str, *, count: int = DEFAULT_COUNT
+    ) -> Document:
+        return await fetch_youtube(fetcher, argument)
