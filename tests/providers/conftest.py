@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from chatthy.config import ProviderConfig
-from chatthy.providers.base import Message, Options, Provider, ProviderEvent
+from chatthy.providers.base import Provider
 from chatthy.providers.registry import build_provider
+from providerkit import MakeProvider
 from upstream import Upstream
-
-HELLO: list[Message] = [{"role": "user", "content": "hello"}]
 
 
 @pytest.fixture
@@ -26,9 +25,6 @@ def _no_vendor_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests decide which keys exist; the developer's own keys never leak in."""
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
-
-
-MakeProvider = Callable[..., Provider]
 
 
 @pytest.fixture
@@ -48,10 +44,3 @@ async def make(upstream: Upstream) -> AsyncIterator[MakeProvider]:
     yield _make
     for provider in made:
         await provider.aclose()
-
-
-async def collect(
-    provider: Provider, messages: list[Message] | None = None, options: Options | None = None
-) -> list[ProviderEvent]:
-    """Every event of one reply."""
-    return [e async for e in provider.stream(messages or HELLO, options or Options())]

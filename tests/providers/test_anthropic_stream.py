@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from chatthy.providers.anthropic import to_anthropic
-from chatthy.providers.base import Options, ReasoningDelta, TextDelta, Usage
-from conftest import MakeProvider, collect
+from chatthy.providers.base import Message, Options, ReasoningDelta, TextDelta, Usage
+from providerkit import MakeProvider, collect
 from upstream import Reply, Upstream
 
 PNG = "data:image/png;base64,iVBORw0KGgo="
@@ -22,7 +22,7 @@ async def test_reply_text_thinking_and_usage(upstream: Upstream, make: MakeProvi
 async def test_system_prompt_reaches_the_system_parameter(
     upstream: Upstream, make: MakeProvider
 ) -> None:
-    messages = [
+    messages: list[Message] = [
         {"role": "system", "content": "You are terse."},
         {"role": "user", "content": "first"},
         {"role": "user", "content": [{"type": "text", "text": "second"}]},

@@ -5,14 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
 from chatthy.config import ProviderConfig
 from chatthy.errors import ConfigError
-from chatthy.providers.base import Options, Provider, ProviderEvent, TextDelta, Usage
+from chatthy.providers.base import Message, Options, Provider, ProviderEvent, TextDelta, Usage
 from chatthy.providers.registry import build_provider, register_scheme, schemes
-from conftest import collect
+from providerkit import collect
 
 QUESTION = [
     {"role": "system", "content": "be kind"},
@@ -59,7 +60,9 @@ async def test_a_plugin_registers_like_the_built_ins() -> None:
             self.name, self.model = name, cfg.model
             self.context_length, self.max_tokens = cfg.context_length, cfg.max_tokens
 
-        async def stream(self, messages, options):  # type: ignore[no-untyped-def]
+        async def stream(
+            self, messages: list[Message], options: Options
+        ) -> AsyncIterator[ProviderEvent]:
             yield TextDelta(messages[-1]["content"].upper())
 
     register_scheme("shout", Shout)
