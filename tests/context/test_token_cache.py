@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from chatthy.context import TokenCache, count_message_tokens, fit
+from chatthy.providers.base import Message
 
 
 def test_cached_counts_match_fresh_counts() -> None:
-    history = [
+    history: list[Message] = [
         {"role": "user", "content": "Wie spät ist es? " * 5},
         {"role": "assistant", "content": "def f(x):\n    return {'a': [1, 2]}\n"},
         {
