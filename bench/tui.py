@@ -213,7 +213,9 @@ class Recorder:
 
     def install(self) -> Any:
         """Wrap the three points; returns a function that unwraps them."""
+        from rich.console import RenderableType
         from textual.app import App
+        from textual.screen import Screen
 
         from chatthy.client.tui.live import LiveMarkdown
         from chatthy.client.tui.output import ReplyView
@@ -221,22 +223,25 @@ class Recorder:
         recorder = self
         add_text, append, display = ReplyView.add_text, LiveMarkdown.append, App._display
 
-        def timed_add_text(view: ReplyView, text: str) -> None:
+        # Each wrapper takes the arguments by the names of the method it replaces.
+        def timed_add_text(self: ReplyView, text: str) -> None:
             now = time.perf_counter()
             for word in _words(text):
                 recorder.received.setdefault(word, now)
-            add_text(view, text)
+            add_text(self, text)
 
-        def timed_append(widget: LiveMarkdown, markdown: str) -> None:
-            append(widget, markdown)
+        def timed_append(self: LiveMarkdown, text: str) -> None:
+            append(self, text)
             now = time.perf_counter()
-            for word in _words(markdown):
+            for word in _words(text):
                 recorder.applied.setdefault(word, now)
 
-        def timed_display(app: App[Any], screen: Any, renderable: Any) -> None:
+        def timed_display(
+            self: App[Any], screen: Screen[Any], renderable: RenderableType | None
+        ) -> None:
             if renderable is not None:
                 recorder.frames.append(time.perf_counter())
-            display(app, screen, renderable)
+            display(self, screen, renderable)
 
         ReplyView.add_text = timed_add_text  # type: ignore[method-assign]
         LiveMarkdown.append = timed_append  # type: ignore[method-assign]

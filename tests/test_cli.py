@@ -236,7 +236,7 @@ async def test_serve_leaves_out_a_non_utf8_prompt(isolated_env: Path, connect: C
     (prompts / "good.md").write_text("Be good.", encoding="utf-8")
     proc = await spawn("serve", "--listen", "tcp://127.0.0.1:0")
     assert proc.stderr is not None
-    seen = []
+    seen: list[str] = []
     while not seen or "listening on" not in seen[-1]:
         line = await asyncio.wait_for(proc.stderr.readline(), 30)
         assert line, f"serve ended: {seen}"

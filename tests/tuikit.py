@@ -8,8 +8,11 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual._compositor import LayoutUpdate
+from textual.app import App
 from textual.pilot import Pilot
 
 from chatthy.client.core import Client
@@ -38,9 +41,16 @@ def make_app(
     return ChatthyApp(client, chat, provider=provider, prompt=prompt, theme=theme)
 
 
-def screen_text(app: ChatthyApp) -> str:
-    """The characters on the (virtual) terminal now, one line per row."""
+def _full_update(app: App[Any]) -> LayoutUpdate:
+    """Everything on the (virtual) terminal now, row by row."""
     update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    assert isinstance(update, LayoutUpdate)  # what a full update is
+    return update
+
+
+def screen_text(app: App[Any]) -> str:
+    """The characters on the (virtual) terminal now, one line per row."""
+    update = _full_update(app)
     rows = []
     for line in update.strips:
         rows.append("".join(seg.text for strip in line for seg in strip).rstrip())
@@ -88,7 +98,7 @@ def highlighted(app: ChatthyApp, style: str) -> list[str]:
 
     wanted = Style.parse(style).bgcolor
     assert wanted is not None
-    update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    update = _full_update(app)
     runs: list[str] = []
     for line in update.strips:
         run = ""
@@ -134,5 +144,9 @@ def terminal_output(app: ChatthyApp) -> list[str]:
     written: list[str] = []
     driver = app._driver
     assert driver is not None
-    driver.write = written.append  # type: ignore[method-assign]
+
+    def write(data: str) -> None:
+        written.append(data)
+
+    driver.write = write  # type: ignore[method-assign]  # on purpose: this driver only
     return written

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chatthy.context import Fitted, count_message_tokens, fit
-from chatthy.conversation.model import Message, TextPart, ToolCallPart, ToolResultPart
+from chatthy.conversation.model import Message, Role, TextPart, ToolCallPart, ToolResultPart
 from chatthy.errors import ArgumentError
 
 
@@ -19,7 +19,7 @@ def words(messages: list[Message]) -> int:
     )
 
 
-def msg(role: str, n_words: int, tag: str = "w") -> Message:
+def msg(role: Role, n_words: int, tag: str = "w") -> Message:
     return Message.of_text(role, " ".join([tag] * n_words))
 
 

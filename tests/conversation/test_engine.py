@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -47,9 +48,9 @@ class Seen:
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> Engine:
+async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
     made = await Engine.open(config(tmp_path, echo()))
-    yield made  # type: ignore[misc]
+    yield made
     await made.aclose()
 
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from chatthy.config import ProviderConfig
-from chatthy.conversation.model import Message
-from chatthy.providers.base import Options, Provider, ProviderEvent
+from chatthy.providers.base import Provider
 from chatthy.providers.registry import build_provider
+from providerkit import MakeProvider
 from upstream import Upstream
-
-HELLO: list[Message] = [Message.of_text("user", "hello")]
 
 
 @pytest.fixture
@@ -29,9 +27,6 @@ def _no_vendor_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
-MakeProvider = Callable[..., Provider]
-
-
 @pytest.fixture
 async def make(upstream: Upstream) -> AsyncIterator[MakeProvider]:
     """Build a provider of a scheme against the upstream; closed after the test."""
@@ -42,17 +37,10 @@ async def make(upstream: Upstream) -> AsyncIterator[MakeProvider]:
         fields.setdefault("base_url", base)
         fields.setdefault("model", "test-model")
         fields.setdefault("timeout", 5.0)
-        provider = build_provider(name, ProviderConfig(scheme=scheme, **fields))  # type: ignore[arg-type]
+        provider = build_provider(name, ProviderConfig(scheme=scheme, **fields))
         made.append(provider)
         return provider
 
     yield _make
     for provider in made:
         await provider.aclose()
-
-
-async def collect(
-    provider: Provider, messages: list[Message] | None = None, options: Options | None = None
-) -> list[ProviderEvent]:
-    """Every event of one reply."""
-    return [e async for e in provider.stream(messages or HELLO, options or Options())]

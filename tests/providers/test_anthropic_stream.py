@@ -6,7 +6,7 @@ from chatthy.conversation.content import message_of
 from chatthy.conversation.model import Message, TextPart, ToolCallPart, ToolResultPart
 from chatthy.providers.anthropic import to_anthropic
 from chatthy.providers.base import Finish, Options, ReasoningDelta, TextDelta, Usage
-from conftest import MakeProvider, collect
+from providerkit import MakeProvider, collect
 from upstream import Reply, Upstream
 
 PNG = "data:image/png;base64,iVBORw0KGgo="

@@ -23,7 +23,7 @@ from chatthy.providers.base import (
     Usage,
 )
 from chatthy.providers.registry import build_provider, register_scheme, schemes
-from conftest import collect
+from providerkit import collect
 
 QUESTION = [
     Message.of_text("system", "be kind"),
@@ -89,7 +89,7 @@ def test_unknown_scheme_is_a_config_error_listing_the_known_ones() -> None:
 
 
 def test_a_factory_that_makes_no_provider_is_a_config_error() -> None:
-    register_scheme("nothing", lambda name, cfg: None)
+    register_scheme("nothing", lambda name, cfg: None)  # type: ignore[arg-type,return-value]
     with pytest.raises(ConfigError, match="scheme 'nothing' made a NoneType, not a Provider"):
         build_provider("n", ProviderConfig(scheme="nothing"))
 

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections.abc import Sequence
 
 from chatthy.conversation.content import message_of
 from chatthy.conversation.model import Message, TextPart, ToolCallPart, ToolResultPart
-from chatthy.providers.base import Finish, Options, ReasoningDelta, TextDelta, Usage
+from chatthy.providers.base import Finish, Options, ProviderEvent, ReasoningDelta, TextDelta, Usage
 from chatthy.providers.openai import to_openai
-from conftest import HELLO, MakeProvider, collect
+from providerkit import HELLO, MakeProvider, closing_stream, collect
 from upstream import Reply, Upstream
 
 
-def _text(events: list[object], kind: type = TextDelta) -> str:
-    return "".join(e.text for e in events if isinstance(e, kind))  # type: ignore[attr-defined]
+def _text(
+    events: Sequence[ProviderEvent], kind: type[TextDelta | ReasoningDelta] = TextDelta
+) -> str:
+    return "".join(e.text for e in events if isinstance(e, kind))
 
 
 async def test_reply_text_reasoning_and_usage(upstream: Upstream, make: MakeProvider) -> None:
@@ -55,7 +57,7 @@ async def test_slow_chunks_arrive_one_by_one(upstream: Upstream, make: MakeProvi
 async def test_chunks_that_pile_up_come_merged(upstream: Upstream, make: MakeProvider) -> None:
     upstream.push(Reply(chunks=[f"{n} " for n in range(200)], stall_after=1, stall=0.2))
     texts = []
-    async with contextlib.aclosing(make().stream(HELLO, Options())) as stream:
+    async with closing_stream(make(), HELLO, Options()) as stream:
         async for event in stream:
             if isinstance(event, TextDelta):
                 texts.append(event.text)
@@ -82,7 +84,7 @@ async def test_stopping_early_leaves_the_provider_usable(
 ) -> None:
     provider = make()
     upstream.push(Reply(chunks=["first ", "second"], stall_after=1, stall=10))
-    async with contextlib.aclosing(provider.stream(HELLO, Options())) as stream:
+    async with closing_stream(provider, HELLO, Options()) as stream:
         async for event in stream:
             assert event == TextDelta("first ")
             break  # a user cancels the reply

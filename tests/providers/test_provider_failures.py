@@ -14,7 +14,7 @@ from chatthy.errors import (
     ProviderTimeoutError,
 )
 from chatthy.providers.base import Message, Options, TextDelta
-from conftest import MakeProvider, collect
+from providerkit import MakeProvider, collect
 from upstream import Reply, Upstream
 
 SCHEMES = ["openai", "anthropic"]

@@ -7,7 +7,7 @@ import pytest
 from chatthy.config import ProviderConfig
 from chatthy.errors import ProviderAuthError
 from chatthy.providers._common import resolve_key
-from conftest import MakeProvider, collect
+from providerkit import MakeProvider, collect
 from upstream import Reply, Upstream
 
 

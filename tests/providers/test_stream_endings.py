@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from chatthy.errors import ProviderConnectionError, ProviderIncompleteError
 from chatthy.providers.base import Finish, Options, TextDelta, Usage
-from conftest import HELLO, MakeProvider, collect
+from providerkit import HELLO, MakeProvider, collect
 from upstream import Reply, Upstream
 
 SCHEMES = ["openai", "anthropic"]
 
 
-def _text(events: list[object]) -> str:
+def _text(events: Sequence[object]) -> str:
     return "".join(e.text for e in events if isinstance(e, TextDelta))
 
 

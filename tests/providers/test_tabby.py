@@ -7,7 +7,7 @@ import pytest
 from chatthy.errors import ProviderAuthError, ProviderError
 from chatthy.providers.base import TextDelta
 from chatthy.providers.tabby import TabbyProvider
-from conftest import MakeProvider, collect
+from providerkit import MakeProvider, collect
 from upstream import Upstream
 
 

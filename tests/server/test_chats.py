@@ -129,8 +129,8 @@ async def test_prompts_managed_like_chats(server: Server, connect: ClientMaker) 
         await client.call("prompt_delete", name="default")
     await client.call("prompt_copy", name="default", new="mine")
     await client.call("prompt_delete", name="terse")
-    names = {p["name"] for p in await client.call("prompts")}
-    assert names == {"default", "mine", "tersest"}
+    left = {p["name"] for p in await client.call("prompts")}
+    assert left == {"default", "mine", "tersest"}
 
 
 async def test_export_import_round_trip(server: Server, connect: ClientMaker) -> None:

@@ -16,7 +16,7 @@ import pytest
 from chatthy.errors import ArgumentError
 from chatthy.store.base import Store
 from chatthy.store.front import HOOKS, RULED, StoreFront
-from conftest import ALICE, Backend
+from storekit import ALICE, Backend
 
 CHAT = "plans"
 Call = Callable[[Store], Awaitable[object]]

@@ -22,7 +22,7 @@ import pytest
 from chatthy.errors import StoreError
 from chatthy.store.migrations import MIGRATIONS, applied
 from chatthy.store.sqlite import SQLiteStore
-from conftest import SQLITE, Backend
+from storekit import SQLITE, Backend
 
 ALICE = "alice"
 

@@ -6,7 +6,7 @@ import pytest
 
 from chatthy.errors import StoreError
 from chatthy.store.base import Store
-from conftest import Opener
+from storekit import Opener
 
 ALICE = "alice"
 

@@ -7,7 +7,7 @@ import pytest
 from chatthy.errors import ArgumentError, ConflictError, NotFoundError
 from chatthy.store.base import Store
 from chatthy.store.rules import NAME_MAX
-from conftest import Opener
+from storekit import Opener
 
 ALICE, BOB = "alice", "bob"
 

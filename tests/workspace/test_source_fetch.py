@@ -3,7 +3,7 @@ what it gets."""
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 
 from chatthy.workspace.sources import Fetcher, fetch_page
 from chatthy.workspace.sources.fetch import _GuardedTransport
@@ -56,7 +56,7 @@ async def test_the_next_address_is_tried_when_one_cannot_be_reached(
 ) -> None:
     sources.page("/end", "done", "text/plain")
     transport = _GuardedTransport(_NothingThenTheFake(True))
-    async with httpx.AsyncClient(transport=transport) as client:
+    async with httpx2.AsyncClient(transport=transport) as client:
         response = await client.get(f"http://example.test:{sources.port}/end")
     assert response.text == "done"
     assert sources.requests[-1].headers["host"] == f"example.test:{sources.port}"

@@ -58,7 +58,7 @@ def test_a_source_must_implement_fetch() -> None:
         help = "nothing"
 
     with pytest.raises(TypeError, match="abstract"):
-        Lazy()
+        Lazy()  # type: ignore[abstract]
 
 
 async def test_a_registered_source_is_offered_and_used_by_the_server(

@@ -32,11 +32,6 @@ class SigningKey:
     def sign(self, body: bytes) -> bytes:
         return self._private.sign(body)
 
-    @property
-    def fingerprint(self) -> str:
-        """A short, human-comparable form of the public key."""
-        return self.public_key.hex()
-
 
 def derive_key(passphrase: str, profile: str) -> SigningKey:
     """The signing key of ``profile`` for ``passphrase`` (scrypt, ~40 ms)."""

@@ -4,7 +4,9 @@ chats, cancelling, and replies from other clients."""
 from __future__ import annotations
 
 import msgspec
+import pytest
 
+from chatthy.client.tui import ChatthyApp
 from chatthy.config import ProviderConfig
 from chatthy.server.app import Server
 from helpers import ClientMaker, ServerFactory, openai_provider, turn
@@ -148,12 +150,12 @@ async def test_opening_a_chat_with_a_reply_in_flight_follows_it(
 
 
 async def test_reconnects_after_a_server_restart(
-    servers: ServerFactory, connect: ClientMaker
+    servers: ServerFactory, connect: ClientMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     srv = await servers.start({"echo": ProviderConfig(scheme="echo", model="echo")})
     config, address = srv.config, srv.address
+    monkeypatch.setattr(ChatthyApp, "PING_INTERVAL", 0.2)
     app = make_app(srv, chat="r", connect_timeout=0.3)
-    app.PING_INTERVAL = 0.2
     async with app.run_test(size=SIZE) as pilot:
         await wait_on_screen(pilot, "connected")
         await type_line(pilot, "before")

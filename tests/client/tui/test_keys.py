@@ -142,14 +142,6 @@ async def test_copy_a_reply_and_a_code_block(servers: ServerFactory, upstream: U
         assert app.clipboard.endswith("Done.")
 
 
-async def test_ctrl_v_says_rag_is_not_available(server: Server) -> None:
-    app = make_app(server)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_on_screen(pilot, "connected")
-        await pilot.press("ctrl+v")
-        await wait_for(pilot, lambda: "not available" in screen_text(app).splitlines()[-1])
-
-
 async def test_tab_toggles_command_mode_and_still_completes(server: Server) -> None:
     app = make_app(server)
     async with app.run_test(size=SIZE) as pilot:

@@ -59,7 +59,6 @@ class ChatthyApp(App[int]):
         Binding("ctrl+l", "reload", "Refresh"),
         Binding("shift+tab", "toggle_focus", "Output/Input", priority=True),
         Binding("alt+m", "toggle_multiline", "Multi-line", priority=True),
-        Binding("ctrl+v", "mark_for_rag", "RAG", priority=True),
     ]
 
     PING_INTERVAL: ClassVar[float] = 10.0
@@ -593,9 +592,6 @@ class ChatthyApp(App[int]):
 
     def on_chat_log_said(self, event: ChatLog.Said) -> None:
         self.status.say(event.text)
-
-    def action_mark_for_rag(self) -> None:
-        self.status.say("not available: marking a message for RAG needs RAG (not built yet)")
 
 
 def _widget_of(record: dict[str, Any]) -> Widget:

@@ -33,7 +33,6 @@ KEYS = [
     ("c", "in the output: copy the code block at the match or v line, else"),
     ("", "  the lowest on screen; again: the one above (Esc unmarks)"),
     ("$", "in the output: math as Unicode / as LaTeX source"),
-    ("Ctrl-v", "mark the next message for RAG (not available yet)"),
     ("Ctrl-q", "quit"),
 ]
 

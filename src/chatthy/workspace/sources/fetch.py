@@ -5,7 +5,7 @@ address the :class:`~chatthy.workspace.sources.guard.AddressPolicy` checked (the
 resolved and checked first, then the request is sent to that very address, with the
 host still in the ``Host`` header and in TLS's SNI and certificate check), redirects are
 followed here hop by hop so that each hop is checked the same way, bodies are read up to
-``max_bytes`` and no further, and all of it must end within ``timeout`` seconds. httpx's
+``max_bytes`` and no further, and all of it must end within ``timeout`` seconds. httpx2's
 errors become chatthy's ``Source…`` errors here, each one line.
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-import httpx
+import httpx2
 import msgspec
 
 from chatthy.config import SourcesConfig
@@ -78,16 +78,16 @@ class Fetched:
             raise SourceError(f"{self.url} did not answer with valid XML ({exc})") from exc
 
 
-class _GuardedTransport(httpx.AsyncBaseTransport):
+class _GuardedTransport(httpx2.AsyncBaseTransport):
     """Sends each request to the address the policy checked for its host."""
 
     def __init__(self, policy: AddressPolicy) -> None:
         self.policy = policy
         # No kept-alive connections: a TLS connection made for one host must never carry
         # a request for another host that happens to share its address.
-        self.inner = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
+        self.inner = httpx2.AsyncHTTPTransport(limits=httpx2.Limits(max_keepalive_connections=0))
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         url = request.url
         if url.scheme not in ("http", "https"):
             raise SourceBlockedError(f"refused to fetch {url}: only http and https are fetched")
@@ -103,7 +103,7 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
             request.url = url.copy_with(host=address)
             try:
                 return await self.inner.handle_async_request(request)
-            except httpx.ConnectError:
+            except httpx2.ConnectError:
                 continue
         request.url = url.copy_with(host=addresses[-1])
         return await self.inner.handle_async_request(request)
@@ -123,11 +123,11 @@ def _media_type(header: str) -> tuple[str, str | None]:
     return kind.strip().lower(), charset
 
 
-def _parse_url(url: str) -> httpx.URL:
+def _parse_url(url: str) -> httpx2.URL:
     """Raises ArgumentError for anything but an http(s) URL with a host."""
     try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
+        parsed = httpx2.URL(url)
+    except (httpx2.InvalidURL, TypeError) as exc:
         raise ArgumentError(f"not a URL: {url!r}") from exc
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ArgumentError(f"not an http(s) URL: {url!r}")
@@ -139,9 +139,9 @@ class Fetcher:
 
     def __init__(self, config: SourcesConfig) -> None:
         self.config = config
-        self._client = httpx.AsyncClient(
+        self._client = httpx2.AsyncClient(
             transport=_GuardedTransport(AddressPolicy(config.allow_private)),
-            timeout=httpx.Timeout(config.timeout),
+            timeout=httpx2.Timeout(config.timeout),
             follow_redirects=False,
             trust_env=False,
             headers={"user-agent": config.user_agent, "accept-language": "en-US,en;q=0.8"},
@@ -181,7 +181,7 @@ class Fetcher:
         """POST ``payload`` as JSON to ``url``; raises as :meth:`get`."""
         return await self._request("POST", _parse_url(url), json=payload)
 
-    async def _request(self, method: str, url: httpx.URL, **kwargs: Any) -> Fetched:
+    async def _request(self, method: str, url: httpx2.URL, **kwargs: Any) -> Fetched:
         seen = {str(url)}
         try:
             async with asyncio.timeout_at(self._deadline):
@@ -206,7 +206,7 @@ class Fetcher:
             ) from None
         raise SourceError(f"more than {self.config.max_redirects} redirects, the last to {url}")
 
-    async def _send(self, method: str, url: httpx.URL, **kwargs: Any) -> Fetched | _Redirect:
+    async def _send(self, method: str, url: httpx2.URL, **kwargs: Any) -> Fetched | _Redirect:
         """One hop: the answer, or where it redirects to."""
         try:
             async with self._client.stream(method, url, **kwargs) as response:
@@ -214,20 +214,20 @@ class Fetcher:
                 if response.status_code in _REDIRECTS and location:
                     try:
                         return _Redirect(response.status_code, url.join(location))
-                    except httpx.InvalidURL as exc:
+                    except httpx2.InvalidURL as exc:
                         raise SourceError(f"{url} redirects to a bad URL") from exc
                 _check_status(response, url)
                 body = await self._read(response, url)
-        except httpx.TimeoutException as exc:
+        except httpx2.TimeoutException as exc:
             raise TimeoutError from exc
-        except httpx.ConnectError as exc:
+        except httpx2.ConnectError as exc:
             raise SourceConnectionError(f"cannot connect to {url.host}: {_reason(exc)}") from exc
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise SourceConnectionError(f"{url.host} broke off the answer: {_reason(exc)}") from exc
         media_type, charset = _media_type(response.headers.get("content-type", ""))
         return Fetched(str(url), media_type, charset, body)
 
-    async def _read(self, response: httpx.Response, url: httpx.URL) -> bytes:
+    async def _read(self, response: httpx2.Response, url: httpx2.URL) -> bytes:
         """The body, refused as soon as it grows past ``max_bytes``."""
         limit = self.config.max_bytes
         too_big = SourceError(
@@ -249,11 +249,11 @@ class Fetcher:
 @dataclass(frozen=True, slots=True)
 class _Redirect:
     status: int
-    target: httpx.URL
+    target: httpx2.URL
 
 
 def _follow(
-    method: str, kwargs: dict[str, Any], url: httpx.URL, redirect: _Redirect
+    method: str, kwargs: dict[str, Any], url: httpx2.URL, redirect: _Redirect
 ) -> tuple[str, dict[str, Any]]:
     """The next hop's method and arguments: a POST becomes a GET (but on 307 and 308), and
     headers set for one host are not sent to another."""
@@ -266,7 +266,7 @@ def _follow(
     return method, kwargs
 
 
-def _check_status(response: httpx.Response, url: httpx.URL) -> None:
+def _check_status(response: httpx2.Response, url: httpx2.URL) -> None:
     status = response.status_code
     if 200 <= status < 300:
         return

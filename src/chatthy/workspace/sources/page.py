@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-import httpx
+import httpx2
 
 from chatthy.errors import SourceError
 from chatthy.workspace.pdf import UnreadablePdf, is_pdf, pdf_text_apart
@@ -57,7 +57,7 @@ async def fetch_page(fetcher: Fetcher, url: str) -> Document:
 def page_name(url: str) -> str:
     """``url-<host>-<path>``: ``https://example.com/a/page?x=1`` → ``url-example.com-a-page-x-1``
     (at most :data:`~chatthy.workspace.sources.document.MAX_NAME` characters)."""
-    parsed = httpx.URL(url)
+    parsed = httpx2.URL(url)
     path = parsed.path.strip("/")
     if parsed.query:
         path += "-" + parsed.query.decode("ascii", "replace")
