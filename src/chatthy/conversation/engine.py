@@ -138,10 +138,7 @@ class Engine:
         model: str | None = None,
     ) -> ChatRecord:
         """Create an empty chat. Raises NotFoundError, ConflictError."""
-        if provider is not None:
-            self.provider(provider)
-        if prompt is not None:
-            await self.prompts.get(self.store, profile, prompt)
+        await self._check_choices(profile, prompt, provider)
         return await self.store.create_chat(
             profile,
             name,
@@ -149,6 +146,13 @@ class Engine:
             provider or self.default_provider(),
             model or "",
         )
+
+    async def _check_choices(self, profile: str, prompt: str | None, provider: str | None) -> None:
+        """Raises NotFoundError for a provider or personality that does not exist."""
+        if provider is not None:
+            self.provider(provider)
+        if prompt is not None:
+            await self.prompts.get(self.store, profile, prompt)
 
     async def ensure_chat(
         self,
@@ -161,10 +165,7 @@ class Engine:
     ) -> ChatRecord:
         """The chat ``name``, created if missing; remembers any personality, provider or
         model given. Raises NotFoundError for an unknown provider or prompt."""
-        if provider is not None:
-            self.provider(provider)
-        if prompt is not None:
-            await self.prompts.get(self.store, profile, prompt)
+        await self._check_choices(profile, prompt, provider)
         try:
             chat = await self.store.get_chat(profile, name)
         except NotFoundError:
