@@ -204,3 +204,12 @@ async def test_a_second_engine_on_the_same_file_leaves_the_live_reply_alone(
         await first.aclose()
         if second is not None:
             await second.aclose()
+
+
+async def test_a_turn_keeps_the_counts_of_what_it_wrote(engine: Engine) -> None:
+    turn = await engine.chat("t1", "alice", "c", "count me")
+    assert turn.task is not None
+    await turn.task
+    question, reply = await engine.store.messages("alice", "c")
+    assert question.tokens is not None and question.tokens > 4
+    assert reply.tokens is not None and reply.tokens > question.tokens

@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from chatthy.conversation.ownership import ReplyOwner
+from chatthy.errors import ConflictError
 from chatthy.store.sqlite import SQLiteStore
 
 
@@ -60,12 +63,8 @@ async def test_one_reply_per_chat_across_owners(tmp_path: Path) -> None:
     async with await SQLiteStore.open(tmp_path / "db") as store:
         await _streaming_reply(store, "another-host/123/abcd", ttl=60)
         mine = ReplyOwner(store)
-        try:
+        with pytest.raises(ConflictError):
             await mine.claim("alice", "c")
-        except Exception as exc:
-            assert getattr(exc, "code", "") == "conflict"
-        else:
-            raise AssertionError("claimed a chat another server runs a reply in")
         await store.release_reply("alice", "c", "another-host/123/abcd")
         await mine.claim("alice", "c")
         await mine.release("alice", "c")

@@ -220,7 +220,7 @@ async def test_killed_mid_reply_keeps_every_chat_and_the_checkpointed_text(
         assert reply.status == "streaming"
         assert f"word{last} " in reply.content
         assert reply.content.startswith("word1 word2 word3 ")
-        assert await store.mark_interrupted() == 1
+        assert await store.interrupt_orphans() == 1
         cut = (await store.messages(ALICE, "story"))[-1]
         assert (cut.status, cut.content) == ("interrupted", reply.content)
         assert [h.message_id for h in await store.search(ALICE, f"word{last}")] == [reply.id]

@@ -218,12 +218,27 @@ async def test_delete_from_needs_a_message_of_that_chat(store: Store, chat: str)
     assert len(await store.messages(ALICE, "other")) == 1
 
 
-async def test_mark_interrupted_turns_only_streaming_replies(store: Store, chat: str) -> None:
+async def test_orphans_interrupted_are_only_streaming_replies(store: Store, chat: str) -> None:
     running = await store.add_message(ALICE, chat, "assistant", "so far", status="streaming")
     await store.add_message(ALICE, chat, "assistant", "stopped", status="cancelled")
-    assert await store.mark_interrupted() == 1
+    assert await store.interrupt_orphans() == 1
     statuses = [(m.content, m.status) for m in await store.messages(ALICE, chat)]
     assert statuses[-2:] == [("so far", "interrupted"), ("stopped", "cancelled")]
     assert statuses[0][1] == "complete"
-    assert await store.mark_interrupted() == 0
+    assert await store.interrupt_orphans() == 0
     assert (await store.messages(ALICE, chat))[-2].id == running.id
+
+
+async def test_a_count_is_kept_with_its_content_and_dropped_when_it_changes(
+    store: Store, chat: str
+) -> None:
+    (kept,) = await store.add_messages(
+        ALICE, chat, [{"role": "user", "content": "hi", "tokens": 5}]
+    )
+    assert kept.tokens == 5
+    await store.update_message(ALICE, kept.id, content="hello there", tokens=7)
+    assert (await store.message_tokens(ALICE, chat))[-1] == (kept.id, "user", 7)
+    await store.update_message(ALICE, kept.id, status="complete")
+    assert (await store.message_tokens(ALICE, chat))[-1][2] == 7
+    await store.update_message(ALICE, kept.id, content="changed again")
+    assert (await store.message_tokens(ALICE, chat))[-1][2] is None

@@ -29,7 +29,6 @@ from chatthy.errors import ArgumentError
 
 __all__ = [
     "IMAGE_TYPES",
-    "check_tool_results",
     "content_of",
     "message_of",
     "parts_of",
@@ -133,8 +132,6 @@ def _map(part: Part) -> dict[str, Any]:
 
 def message_of(role: str, content: Any, tokens: int | None = None) -> Message:
     """A stored message (role and content) as a typed message."""
-    if isinstance(content, str):
-        return Message(_role(role), (TextPart(content),), tokens)
     return Message(_role(role), parts_of(content), tokens)
 
 
@@ -164,18 +161,3 @@ def user_parts(content: Any) -> tuple[Part, ...]:
     ):
         raise ArgumentError("the message is empty")
     return parts
-
-
-def check_tool_results(messages: Sequence[Message]) -> None:
-    """Every tool result answers a call made earlier in ``messages``.
-
-    Raises:
-        ArgumentError: a result names a call no earlier message made.
-    """
-    calls: set[str] = set()
-    for message in messages:
-        for part in message.parts:
-            if isinstance(part, ToolCallPart):
-                calls.add(part.id)
-            elif isinstance(part, ToolResultPart) and part.call_id not in calls:
-                raise ArgumentError(f"a tool result for unknown call '{part.call_id}'")

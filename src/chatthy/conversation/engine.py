@@ -23,7 +23,7 @@ from chatthy.context.window import cut
 from chatthy.context.workspace import WorkspaceFile, files_fit, workspace_message
 from chatthy.conversation.content import content_of, message_of, user_parts
 from chatthy.conversation.events import Notice, TurnEvent, TurnStarted
-from chatthy.conversation.model import Message, Part
+from chatthy.conversation.model import Message
 from chatthy.conversation.ownership import ReplyOwner
 from chatthy.conversation.prompts import ServerPrompts
 from chatthy.conversation.reply import ReplyJob, run_reply
@@ -52,6 +52,8 @@ class Planned(NamedTuple):
     workspace_tokens: int
     dropped: int
     dropped_tokens: int
+    new_tokens: int | None
+    """Tokens of the new message planned with the history, if any (kept with it)."""
 
 
 class Engine:
@@ -139,6 +141,12 @@ class Engine:
     ) -> ChatRecord:
         """Create an empty chat. Raises NotFoundError, ConflictError."""
         await self._check_choices(profile, prompt, provider)
+        return await self._create(profile, name, prompt, provider, model)
+
+    async def _create(
+        self, profile: str, name: str, prompt: str | None, provider: str | None, model: str | None
+    ) -> ChatRecord:
+        """A new chat with the server's defaults for what is not given (checked)."""
         return await self.store.create_chat(
             profile,
             name,
@@ -165,18 +173,29 @@ class Engine:
     ) -> ChatRecord:
         """The chat ``name``, created if missing; remembers any personality, provider or
         model given. Raises NotFoundError for an unknown provider or prompt."""
+        return (await self._ensure(profile, name, prompt, provider, model))[0]
+
+    async def _ensure(
+        self,
+        profile: str,
+        name: str,
+        prompt: str | None,
+        provider: str | None,
+        model: str | None,
+    ) -> tuple[ChatRecord, bool]:
+        """:meth:`ensure_chat`, and whether the chat was made now."""
         await self._check_choices(profile, prompt, provider)
         try:
             chat = await self.store.get_chat(profile, name)
         except NotFoundError:
-            return await self.new_chat(profile, name, prompt, provider, model)
+            return await self._create(profile, name, prompt, provider, model), True
         if not chat.provider and provider is None:
             provider = self.default_provider()
         if (prompt, provider, model) != (None, None, None):
             chat = await self.store.update_chat(
                 profile, name, personality=prompt, provider=provider, model=model
             )
-        return chat
+        return chat, False
 
     def running(self, profile: str, chat: str) -> Turn | None:
         return self.turns.running(profile, chat)
@@ -200,11 +219,11 @@ class Engine:
     async def undo(self, profile: str, chat: str) -> int:
         """Remove the last turn (your last message and the reply); how many went."""
         self.not_running(profile, chat)
-        records = await self.store.messages(profile, chat)
-        users = [m for m in records if m.role == "user"]
+        rows = await self.store.message_tokens(profile, chat)
+        users = [message_id for message_id, role, _ in rows if role == "user"]
         if not users:
             raise NotFoundError(f"chat '{chat}' has no message to undo")
-        removed = await self.store.delete_messages_from(profile, chat, users[-1].id)
+        removed = await self.store.delete_messages_from(profile, chat, users[-1])
         self.turns.drop(profile, chat)
         return removed
 
@@ -255,17 +274,12 @@ class Engine:
         parts = user_parts(content)
         check_params(params)
         with self._reserving(turn_id, profile, chat) as turn:
-            try:
-                await self.store.get_chat(profile, chat)
-                made = False
-            except NotFoundError:
-                made = True
-            record = await self.ensure_chat(
-                profile, chat, prompt=prompt, provider=provider, model=model
-            )
+            record, made = await self._ensure(profile, chat, prompt, provider, model)
             try:
                 rows = await self.store.message_tokens(profile, chat)
-                return await self._start(turn, record, rows, parts, params, transient)
+                question = Message("user", parts)
+                planned = await self.plan(profile, record, rows, question, transient)
+                return await self._start(turn, record, planned, question, params)
             except BaseException:
                 if made:
                     await self._remove_if_empty(profile, chat)
@@ -293,11 +307,10 @@ class Engine:
             last_user = max((i for i, r in enumerate(rows) if r[1] == "user"), default=None)
             if last_user is None:
                 raise NotFoundError(f"chat '{chat}' has no message to reply to")
-            kept = rows[: last_user + 1]
-            await self.plan(profile, record, kept, None, transient)
+            planned = await self.plan(profile, record, rows[: last_user + 1], None, transient)
             if last_user + 1 < len(rows):
                 await self.store.delete_messages_from(profile, chat, rows[last_user + 1][0])
-            return await self._start(turn, record, kept, None, params, transient)
+            return await self._start(turn, record, planned, None, params)
 
     async def edit(
         self,
@@ -324,33 +337,31 @@ class Engine:
                 raise NotFoundError(f"chat '{chat}' has no {which} to edit")
             index = users[-1]
             edited = Message("user", parts)
-            await self.plan(profile, record, rows[:index], edited, transient)
-            edited_id = rows[index][0]
-            await self.store.update_message(profile, edited_id, content=content_of(parts))
+            planned = await self.plan(profile, record, rows[:index], edited, transient)
+            await self.store.update_message(
+                profile, rows[index][0], content=content_of(parts), tokens=planned.new_tokens
+            )
             if index + 1 < len(rows):
                 await self.store.delete_messages_from(profile, chat, rows[index + 1][0])
-            kept = [*rows[:index], (edited_id, "user", None)]
-            return await self._start(turn, record, kept, None, params, transient)
+            return await self._start(turn, record, planned, None, params)
 
     async def _start(
         self,
         turn: Turn,
         chat: ChatRecord,
-        rows: list[Row],
-        question: tuple[Part, ...] | None,
+        planned: Planned,
+        question: Message | None,
         params: dict[str, Any] | None,
-        transient: Sequence[WorkspaceFile],
     ) -> Turn:
-        """Check the turn fits, take the chat's lease, store the question (if any) with
-        the reply's ``streaming`` row in one write, and start the reply's task."""
+        """Take the chat's lease, store the ``question`` (if any; ``planned`` with it)
+        and the reply's ``streaming`` row in one write, and start the reply's task."""
         profile = turn.profile
-        new = Message("user", question) if question is not None else None
-        planned = await self.plan(profile, chat, rows, new, transient)
         await self.owner.claim(profile, chat.name)
         try:
             to_add: list[dict[str, Any]] = []
             if question is not None:
-                to_add.append({"role": "user", "content": content_of(question)})
+                content = content_of(question.parts)
+                to_add.append({"role": "user", "content": content, "tokens": planned.new_tokens})
             model = chat.model or planned.provider.model
             to_add.append(
                 {
@@ -420,8 +431,10 @@ class Engine:
         provider = self.provider(chat.provider)
         counts = await self._counts(profile, chat.name, rows)
         roles = [r[1] for r in rows]
+        new_tokens = None
         if new is not None:
-            counts.append(self.token_counts([new]))
+            new_tokens = self.token_counts([new])
+            counts.append(new_tokens)
             roles.append(new.role)
         system = await self.system_messages(profile, chat.personality)
         stored = [f for f in await self.store.list_workspace(profile) if not f.benched]
@@ -451,6 +464,7 @@ class Engine:
             workspace_tokens,
             where.first,
             where.dropped_tokens,
+            new_tokens,
         )
 
     async def _counts(self, profile: str, chat: str, rows: list[Row]) -> list[int]:

@@ -85,7 +85,3 @@ class Message(msgspec.Struct, frozen=True):
         if len(parts) == 1 and type(parts[0]) is TextPart:
             return parts[0].text
         return "".join(p.text for p in parts if isinstance(p, TextPart))
-
-    @property
-    def tool_calls(self) -> list[ToolCallPart]:
-        return [p for p in self.parts if isinstance(p, ToolCallPart)]

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from chatthy.context import ThinkSplitter
+from chatthy.context.tokens import message_tokens
 from chatthy.conversation.events import (
     EndError,
     Finish,
@@ -86,18 +87,11 @@ class _Reply:
         self.usage: dict[str, int] | None = None
         self.finish = ""
         self.checkpoint_failed = False
-        self.flushed = False
 
     def text(self) -> str:
-        """What is stored: the text less think blocks (exact once :meth:`close` ran;
-        meanwhile what a checkpoint keeps)."""
+        """What is stored: the text less think blocks (exact once the splitter is
+        flushed; meanwhile what a checkpoint keeps)."""
         return self.splitter.stored_text()
-
-    def close(self) -> None:
-        """Route what the splitter held back (once, whichever way the reply ends)."""
-        if not self.flushed:
-            self.flushed = True
-            self.route(self.splitter.flush())
 
     def add(self, event: TextDelta) -> None:
         pieces = self.splitter.feed(event.text)
@@ -162,7 +156,6 @@ async def _pump(job: ReplyJob, reply: _Reply) -> None:
         if time.monotonic() >= next_checkpoint:
             await _checkpoint(job, reply)
             next_checkpoint = time.monotonic() + interval
-    reply.close()
 
 
 async def _checkpoint(job: ReplyJob, reply: _Reply) -> None:
@@ -177,8 +170,9 @@ async def _checkpoint(job: ReplyJob, reply: _Reply) -> None:
 
 def _stored_text(reply: _Reply) -> tuple[str, Notice | None]:
     """The text to store, and a notice when a reply that was all unclosed reasoning is
-    kept as it came rather than stored empty."""
-    reply.close()
+    kept as it came rather than stored empty. Routes what the splitter held back: this
+    runs once, whichever way the reply ended."""
+    reply.route(reply.splitter.flush())
     splitter = reply.splitter
     reasoning = splitter.reasoning_text()
     if not (splitter.unclosed and splitter.answer_is_blank and reasoning.strip()):
@@ -197,6 +191,7 @@ async def _finish(job: ReplyJob, reply: _Reply, status: Status, error: ChatthyEr
             status=status,
             usage=reply.usage,
             error=error.message if error else "",
+            tokens=message_tokens(Message.of_text("assistant", text)),
         )
     except ChatthyError as exc:
         error = StoreError(f"could not save the reply: {exc.message}")

@@ -21,7 +21,7 @@ from chatthy.errors import (
 )
 from chatthy.providers.base import Provider
 
-__all__ = ["NO_KEY", "Failure", "SDKErrors", "resolve_key", "upstream_message"]
+__all__ = ["NO_KEY", "Failure", "SDKErrors", "is_json", "resolve_key", "upstream_message"]
 
 NO_KEY = "no-key"
 """Sent to keyless local servers: the SDKs insist on some key."""
@@ -38,6 +38,12 @@ def resolve_key(cfg: ProviderConfig, env_var: str, official_host: str) -> str:
     if env_key and is_official(cfg.base_url, official_host):
         return env_key
     return NO_KEY
+
+
+def is_json(content_type: str) -> bool:
+    """Whether an answer is one JSON document rather than an event stream: some servers
+    and proxies answer a streaming request with a whole completion."""
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
 
 
 def is_official(base_url: str | None, official_host: str) -> bool:

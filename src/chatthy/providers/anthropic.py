@@ -24,7 +24,7 @@ from chatthy.conversation.model import (
     ToolResultPart,
 )
 from chatthy.errors import ProviderError, ProviderIncompleteError
-from chatthy.providers._common import SDKErrors, SDKProvider
+from chatthy.providers._common import SDKErrors, SDKProvider, is_json
 from chatthy.providers._sse import Merger, sse_batches
 from chatthy.providers.base import (
     Capabilities,
@@ -142,8 +142,7 @@ class AnthropicProvider(SDKProvider):
                 extra_body={**extra, **params} or None,
             ) as response:
                 started = True
-                content_type = response.headers.get("content-type", "")
-                if content_type.split(";", 1)[0].strip().lower() == "application/json":
+                if is_json(response.headers.get("content-type", "")):
                     for event in self._message(await response.read()):
                         yield event
                     return

@@ -25,7 +25,7 @@ from chatthy.conversation.model import (
     ToolResultPart,
 )
 from chatthy.errors import ProviderError, ProviderIncompleteError
-from chatthy.providers._common import SDKErrors, SDKProvider
+from chatthy.providers._common import SDKErrors, SDKProvider, is_json
 from chatthy.providers._sse import Merger, sse_batches
 from chatthy.providers.base import (
     Capabilities,
@@ -140,7 +140,7 @@ class OpenAIProvider(SDKProvider):
             )
             started = True
             try:
-                if _is_json(response.headers.get("content-type", "")):
+                if is_json(response.headers.get("content-type", "")):
                     for event in self._completion(await response.aread()):
                         yield event
                     return
@@ -231,10 +231,6 @@ class _State:
         self.usage: Usage | None = None
         self.finish = ""
         self.done = False
-
-
-def _is_json(content_type: str) -> bool:
-    return content_type.split(";", 1)[0].strip().lower() == "application/json"
 
 
 def finish_reason(reason: str | None) -> str:

@@ -37,8 +37,13 @@ def _end_data(event: TurnEnd) -> dict[str, Any]:
     return data
 
 
-def _fields(event: msgspec.Struct) -> dict[str, Any]:
-    return msgspec.structs.asdict(event)
+_KINDS: dict[type, str] = {
+    TurnStarted: "start",
+    Usage: "usage",
+    ToolCall: "tool_call",
+    ToolResult: "tool_result",
+}
+"""The events sent as their fields (``data``), by the kind their frame names."""
 
 
 def event_frame(turn: Turn, seq: int, event: TurnEvent) -> bytes:
@@ -56,5 +61,5 @@ def event_frame(turn: Turn, seq: int, event: TurnEvent) -> bytes:
         assert isinstance(event, Notice)
         data = {**event.data, "notice": event.kind, "message": event.message}
         return encode(Event(turn.id, turn.chat, seq, "info", data=data))
-    names = {TurnStarted: "start", Usage: "usage", ToolCall: "tool_call", ToolResult: "tool_result"}
-    return encode(Event(turn.id, turn.chat, seq, names[kind], data=_fields(event)))
+    data = msgspec.structs.asdict(event)
+    return encode(Event(turn.id, turn.chat, seq, _KINDS[kind], data=data))

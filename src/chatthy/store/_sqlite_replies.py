@@ -9,24 +9,15 @@ lease ran out) and is marked ``interrupted`` by whichever server finds it.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from chatthy.errors import ConflictError, NotFoundError
+from chatthy.errors import ConflictError
+from chatthy.store._sqlite_support import chat_id_of
 from chatthy.store.rules import key
 
 __all__ = ["RepliesMixin"]
-
-
-def _chat_id(conn: sqlite3.Connection, profile: str, name: str) -> int:
-    row = conn.execute(
-        "SELECT id FROM chats WHERE profile = ? AND name = ?", (profile, key(name))
-    ).fetchone()
-    if row is None:
-        raise NotFoundError(f"no chat named {key(name)!r}")
-    return cast(int, row[0])
 
 
 class RepliesMixin:
@@ -44,7 +35,7 @@ class RepliesMixin:
         """
         now = time.time()
         with self._write() as conn:
-            chat_id = _chat_id(conn, profile, chat)
+            chat_id = chat_id_of(conn, profile, key(chat))
             held = conn.execute(
                 "SELECT owner, until FROM reply_leases WHERE chat_id = ?", (chat_id,)
             ).fetchone()
@@ -101,7 +92,7 @@ class RepliesMixin:
         what fitting a long chat into a context needs. ``tokens`` is None until counted.
         Raises NotFoundError."""
         with self._read() as conn:
-            chat_id = _chat_id(conn, profile, chat)
+            chat_id = chat_id_of(conn, profile, key(chat))
             rows = conn.execute(
                 "SELECT id, role, tokens FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,)
             ).fetchall()

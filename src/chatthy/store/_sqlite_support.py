@@ -16,7 +16,7 @@ import msgspec
 
 from chatthy.errors import StoreError
 from chatthy.store.base import ChatRecord, MessageRecord
-from chatthy.store.rules import NewMessage
+from chatthy.store.rules import NewMessage, no_chat
 
 __all__ = [
     "CHAT_COLUMNS",
@@ -24,6 +24,7 @@ __all__ = [
     "LAST_ID",
     "MESSAGE_COLUMNS",
     "SNIPPET_TOKENS",
+    "chat_id_of",
     "chat_record",
     "describe",
     "message_columns",
@@ -94,9 +95,19 @@ def rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
+def chat_id_of(conn: sqlite3.Connection, profile: str, name: str) -> int:
+    """The id of the profile's chat ``name`` (already stripped). Raises ``no_chat``."""
+    row = conn.execute(
+        "SELECT id FROM chats WHERE profile = ? AND name = ?", (profile, name)
+    ).fetchone()
+    if row is None:
+        raise no_chat(name)
+    return int(row[0])
+
+
 # rows → records -----------------------------------------------------------------------
 def message_columns(message: NewMessage) -> tuple[Any, ...]:
-    """A checked message as the columns role … error of ``messages``."""
+    """A checked message as the columns role … error, tokens of ``messages``."""
     return (
         message.role,
         message.content,
@@ -105,6 +116,7 @@ def message_columns(message: NewMessage) -> tuple[Any, ...]:
         message.model,
         message.usage,
         message.error,
+        message.tokens,
     )
 
 

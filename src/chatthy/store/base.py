@@ -201,6 +201,7 @@ class Store(Protocol):
         status: Status | None = None,
         usage: dict[str, int] | None = None,
         error: str | None = None,
+        tokens: int | None = None,
     ) -> None:
         """Change a message in place: a checkpoint of a growing reply, its completion, or
         an edit. ``None`` leaves a field alone. Raises NotFoundError."""
@@ -208,9 +209,6 @@ class Store(Protocol):
     async def delete_messages_from(self, profile: str, chat: str, message_id: int) -> int:
         """Delete message ``message_id`` and every later one of the chat; return how many.
         Raises NotFoundError."""
-
-    async def mark_interrupted(self) -> int:
-        """Every message still ``streaming`` becomes ``interrupted`` (one server alone)."""
 
     async def message_tokens(self, profile: str, chat: str) -> list[tuple[int, str, int | None]]:
         """``(id, role, tokens)`` of the chat's messages in order, without content;

@@ -22,7 +22,7 @@ A backend implements:
   ``chat_taken`` …), and translates its driver's errors into ``StoreError``;
 * the public methods that have no rule (:meth:`aclose`, :meth:`get_profile`,
   :meth:`list_chats`, :meth:`list_prompts`, :meth:`list_workspace`), declared abstract
-  here, and ``mark_interrupted`` of the protocol;
+  here, and the protocol's reply leases and token counts;
 * an ``open`` of its own (where the data lives differs by backend).
 
 Some contracts need the data and so stay with the backend, written in the hooks'
@@ -260,11 +260,15 @@ class StoreFront(abc.ABC):
         status: Status | None = None,
         usage: dict[str, int] | None = None,
         error: str | None = None,
+        tokens: int | None = None,
     ) -> None:
         """Change a message in place — a checkpoint of a growing reply (``content``), its
         completion (``content``, ``status``, ``usage`` together) or an edit — and mark the
-        chat active. ``None`` leaves a field alone. Raises NotFoundError, ArgumentError."""
-        changes = rules.message_changes(content, status, usage, error)
+        chat active. ``None`` leaves a field alone; new ``content`` keeps ``tokens`` as its
+        count (None: not counted). Raises NotFoundError, ArgumentError."""
+        changes = rules.message_changes(content, status, usage, error, tokens)
+        if "content" in changes and "tokens" not in changes:
+            changes["tokens"] = None  # a count of the old content would be wrong
         await self._update_message(profile, message_id, changes)
 
     @final

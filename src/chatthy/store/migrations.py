@@ -223,10 +223,6 @@ def m003_truncated_tokens_leases(conn: sqlite3.Connection) -> None:
             """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
                 DELETE FROM messages_fts WHERE rowid = old.id;
             END""",
-            """CREATE TRIGGER messages_tokens_reset AFTER UPDATE OF content ON messages
-                WHEN new.tokens IS old.tokens BEGIN
-                UPDATE messages SET tokens = NULL WHERE id = new.id;
-            END""",
             """CREATE TABLE reply_leases (
                 chat_id INTEGER PRIMARY KEY REFERENCES chats (id) ON DELETE CASCADE,
                 owner TEXT NOT NULL,

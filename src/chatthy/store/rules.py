@@ -153,6 +153,13 @@ def valid_limit(limit: int | None) -> int | None:
     return limit
 
 
+def valid_tokens(tokens: object) -> int | None:
+    """A token count: None (not counted) or a whole number that is not negative."""
+    if tokens is None or (isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0):
+        return tokens
+    raise ArgumentError(f"tokens must be a count, not {tokens!r}")
+
+
 def searchable(query: object, limit: int) -> bool:
     """Whether a search can find anything at all; when not, it finds nothing (no error)."""
     return isinstance(query, str) and bool(query.strip()) and limit > 0
@@ -188,6 +195,8 @@ class NewMessage(NamedTuple):
     usage: str | None
     error: str
     created: float | None = None
+    tokens: int | None = None
+    """Its token count as the context counts it, when the caller knows it."""
 
 
 class ChatChanges(TypedDict, total=False):
@@ -205,10 +214,12 @@ class MessageChanges(TypedDict, total=False):
     status: Status
     usage: str
     error: str
+    tokens: int | None
+    """None: not counted (a change of content without a count makes it so)."""
 
 
 _NEW_MESSAGE_FIELDS = frozenset(
-    {"role", "content", "status", "provider", "model", "usage", "error"}
+    {"role", "content", "status", "provider", "model", "usage", "error", "tokens"}
 )
 
 
@@ -220,6 +231,7 @@ def new_message(
     model: object = "",
     usage: object = None,
     error: object = "",
+    tokens: object = None,
 ) -> NewMessage:
     """A message to append (the arguments of :meth:`add_message`), checked."""
     return NewMessage(
@@ -230,6 +242,7 @@ def new_message(
         valid_text("model", model),
         usage_json(usage),
         valid_text("error", error),
+        tokens=valid_tokens(tokens),
     )
 
 
@@ -281,12 +294,14 @@ def chat_changes(personality: str | None, provider: str | None, model: str | Non
 
 
 def message_changes(
-    content: object, status: object, usage: object, error: object
+    content: object, status: object, usage: object, error: object, tokens: object = None
 ) -> MessageChanges:
     """The fields :meth:`update_message` was given, checked; None means "leave alone"."""
     changes = MessageChanges()
     if content is not None:
         changes["content"] = to_json("content", content)
+    if tokens is not None:
+        changes["tokens"] = valid_tokens(tokens)
     if status is not None:
         changes["status"] = valid_status(status)
     if usage is not None:

@@ -42,6 +42,7 @@ from chatthy.store._sqlite_support import (
     LAST_ID,
     MESSAGE_COLUMNS,
     SNIPPET_TOKENS,
+    chat_id_of,
     chat_record,
     message_columns,
     message_record,
@@ -67,20 +68,11 @@ BUSY_TIMEOUT = 5.0
 """Seconds a write waits for another process's write lock before ``StoreError``."""
 _INSERT_MESSAGE = (
     "INSERT INTO messages (chat_id, role, content, status, provider, model, usage, error,"
-    " created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " tokens, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
 # queries used inside transactions -----------------------------------------------------
-def _chat_id(conn: sqlite3.Connection, profile: str, name: str) -> int:
-    row = conn.execute(
-        "SELECT id FROM chats WHERE profile = ? AND name = ?", (profile, name)
-    ).fetchone()
-    if row is None:
-        raise rules.no_chat(name)
-    return cast(int, row[0])
-
-
 def _chat_by_id(conn: sqlite3.Connection, chat_id: int) -> ChatRecord:
     row = conn.execute(f"SELECT {CHAT_COLUMNS} FROM chats c WHERE c.id = ?", (chat_id,))
     return chat_record(row.fetchone())
@@ -271,7 +263,7 @@ class SQLiteStore(WorkspaceMixin, RepliesMixin, StoreFront):
 
     async def _update_chat(self, profile: str, name: str, changes: ChatChanges) -> ChatRecord:
         with self._write() as conn:
-            chat_id = _chat_id(conn, profile, name)
+            chat_id = chat_id_of(conn, profile, name)
             if changes:
                 assignments = ", ".join(f"{column} = ?" for column in changes)
                 conn.execute(
@@ -281,7 +273,7 @@ class SQLiteStore(WorkspaceMixin, RepliesMixin, StoreFront):
 
     async def _rename_chat(self, profile: str, name: str, new_name: str) -> ChatRecord:
         with self._write() as conn:
-            chat_id = _chat_id(conn, profile, name)
+            chat_id = chat_id_of(conn, profile, name)
             if new_name != name:
                 _ensure_chat_free(conn, profile, new_name)
                 conn.execute("UPDATE chats SET name = ? WHERE id = ?", (new_name, chat_id))
@@ -289,7 +281,7 @@ class SQLiteStore(WorkspaceMixin, RepliesMixin, StoreFront):
 
     async def _delete_chat(self, profile: str, name: str) -> None:
         with self._write() as conn:
-            chat_id = _chat_id(conn, profile, name)
+            chat_id = chat_id_of(conn, profile, name)
             conn.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
 
     async def _fork_chat(
@@ -297,16 +289,16 @@ class SQLiteStore(WorkspaceMixin, RepliesMixin, StoreFront):
     ) -> ChatRecord:
         now = time.time()
         with self._write() as conn:
-            source = _chat_by_id(conn, _chat_id(conn, profile, name))
+            source = _chat_by_id(conn, chat_id_of(conn, profile, name))
             if upto is not None:
                 _ensure_message_in(conn, source.id, upto)
             remembers = (source.personality, source.provider, source.model)
             chat_id = _insert_chat(conn, profile, new_name, remembers, now)
             conn.execute(
                 "INSERT INTO messages (chat_id, role, content, status, provider, model, usage,"
-                " error, created, updated) SELECT ?, role, content, CASE status"
+                " error, tokens, created, updated) SELECT ?, role, content, CASE status"
                 " WHEN 'streaming' THEN 'interrupted' ELSE status END, provider, model, usage,"
-                " error, created, updated FROM messages WHERE chat_id = ? AND id <= ?"
+                " error, tokens, created, updated FROM messages WHERE chat_id = ? AND id <= ?"
                 " ORDER BY id",
                 (chat_id, source.id, LAST_ID if upto is None else upto),
             )
@@ -326,7 +318,7 @@ class SQLiteStore(WorkspaceMixin, RepliesMixin, StoreFront):
         self, profile: str, chat: str, before: int | None, limit: int | None
     ) -> list[MessageRecord]:
         with self._read() as conn:
-            chat_id = _chat_id(conn, profile, chat)
+            chat_id = chat_id_of(conn, profile, chat)
             rows = conn.execute(
                 f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.chat_id = ? AND m.id < ?"
                 " ORDER BY m.id DESC LIMIT ?",
@@ -340,14 +332,14 @@ class SQLiteStore(WorkspaceMixin, RepliesMixin, StoreFront):
         now = time.time()
         rows = [message_columns(m) for m in messages]
         with self._write() as conn:
-            chat_id = _chat_id(conn, profile, chat)
+            chat_id = chat_id_of(conn, profile, chat)
             ids = [
                 conn.execute(_INSERT_MESSAGE, (chat_id, *row, now, now)).lastrowid for row in rows
             ]
             if rows:
                 _touch(conn, chat_id, now)
         return [
-            message_record((i, chat_id, *row, now, now, None))
+            message_record((i, chat_id, *row[:-1], now, now, row[-1]))
             for i, row in zip(ids, rows, strict=True)
         ]
 
@@ -366,23 +358,12 @@ class SQLiteStore(WorkspaceMixin, RepliesMixin, StoreFront):
 
     async def _delete_messages_from(self, profile: str, chat: str, message_id: int) -> int:
         with self._write() as conn:
-            chat_id = _chat_id(conn, profile, chat)
+            chat_id = chat_id_of(conn, profile, chat)
             _ensure_message_in(conn, chat_id, message_id)
             cur = conn.execute(
                 "DELETE FROM messages WHERE chat_id = ? AND id >= ?", (chat_id, message_id)
             )
             _touch(conn, chat_id, time.time())
-            return cur.rowcount
-
-    async def mark_interrupted(self) -> int:
-        """At start-up, before any reply runs: every message still ``streaming`` (cut off by
-        a crash) becomes ``interrupted``, keeping the text it had. Returns how many."""
-        with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE messages SET status = 'interrupted', updated = ?"
-                " WHERE status = 'streaming'",
-                (time.time(),),
-            )
             return cur.rowcount
 
     async def _search(self, profile: str, query: str, limit: int) -> list[SearchHit]:

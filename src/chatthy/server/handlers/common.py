@@ -9,7 +9,7 @@ import msgspec
 from chatthy.conversation.turns import Turn
 from chatthy.server.rpc import Context
 
-__all__ = ["Id", "Limit", "NameArg", "NoArgs", "max_file", "turn_result", "watching"]
+__all__ = ["Id", "Limit", "NameArg", "NoArgs", "max_file", "watching"]
 
 Id = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 """A message id as clients may send it (bounded so no store ever overflows)."""
@@ -34,13 +34,9 @@ def max_file(ctx: Context) -> int:
 
 def watching(ctx: Context, turn: Turn) -> dict[str, Any]:
     """The connection that started ``turn`` watches its chat (before the turn's first
-    event goes out: the engine emits from the reply's task); the answer to send."""
+    event goes out: the engine emits from the reply's task); what the client is told of
+    the turn it started."""
     ctx.watch(turn.chat)
-    return turn_result(turn)
-
-
-def turn_result(turn: Turn) -> dict[str, Any]:
-    """What a client is told of a turn it started."""
     started = turn.started
     assert started is not None
     result: dict[str, Any] = {
