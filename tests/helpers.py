@@ -149,6 +149,24 @@ class RawPeer:
             if isinstance(message, Reply):
                 return message
 
+    def watch_drops(self) -> zmq.asyncio.Socket:
+        """Start watching for the server dropping this connection (before sending)."""
+        return self.sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+
+    async def dropped(self, monitor: zmq.asyncio.Socket, timeout: float = 10.0) -> None:
+        """Wait until the server drops this connection.
+
+        A peer must not close while the server is cutting it off mid-send:
+        libzmq 4.3.5 then aborts the whole process (session_base.cpp:233,
+        clean_pipes finds the half-sent message's pipe already terminating).
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await monitor.recv_multipart()
+        finally:
+            self.sock.disable_monitor()
+            monitor.close(0)
+
     def close(self) -> None:
         self.sock.close(0)
         self.ctx.term()
