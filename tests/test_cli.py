@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from chatthy.server.app import Server
+from chatthy.wire import api
 from helpers import ClientMaker, ServerFactory, openai_provider
 from upstream import Reply, Upstream
 
@@ -96,22 +97,21 @@ async def duo(
     return srv
 
 
-async def chat_records(connect: ClientMaker, srv: Server) -> dict[str, dict[str, Any]]:
+async def chat_records(connect: ClientMaker, srv: Server) -> dict[str, api.ChatInfo]:
     """Profile cli's chats by name, as the server has them."""
     client = connect(srv, profile="cli", passphrase="pw")
-    return {c["name"]: c for c in await client.call("chats")}
+    return {c.name: c for c in await client.rpc(api.Chats())}
 
 
-async def stored_reply(connect: ClientMaker, srv: Server, chat: str) -> dict[str, Any]:
+async def stored_reply(connect: ClientMaker, srv: Server, chat: str) -> api.MessageInfo:
     """The last assistant message of ``chat`` once no reply runs in it any more."""
     client = connect(srv, profile="cli", passphrase="pw")
     for _ in range(100):
-        page = await client.call("messages", chat=chat)
-        if page["running"] is None:
+        page = await client.rpc(api.Messages(chat=chat))
+        if page.running is None:
             break
         await asyncio.sleep(0.05)
-    replies: list[dict[str, Any]] = [m for m in page["messages"] if m["role"] == "assistant"]
-    return replies[-1]
+    return [m for m in page.messages if m.role == "assistant"][-1]
 
 
 async def test_ask_streams_reply_and_stores_it(live: Server, upstream: Upstream) -> None:
@@ -244,7 +244,7 @@ async def test_serve_leaves_out_a_non_utf8_prompt(isolated_env: Path, connect: C
     address = seen[-1].split("listening on ")[1].split()[0]
     assert any("bad.md" in line and "WARNING" in line for line in seen), seen
     client = connect(address, profile="p", passphrase="pw")
-    names = {p["name"] for p in await client.call("prompts")}
+    names = {p.name for p in await client.rpc(api.Prompts())}
     assert {"default", "good"} <= names and "bad" not in names
     proc.send_signal(signal.SIGTERM)
     code, _, err = await finish(proc)
@@ -316,8 +316,8 @@ async def test_ctrl_c_cancels_the_reply_on_the_server(
     code, _, err = await finish(proc)
     assert code == 130 and "Traceback" not in err, err
     reply = await stored_reply(connect, live, "slow")
-    assert reply["status"] == "cancelled"
-    assert reply["content"].count("tick") < 200
+    assert reply.status == "cancelled"
+    assert reply.content.count("tick") < 200
 
 
 async def test_ask_reply_cancelled_elsewhere_exits_1(
@@ -362,7 +362,7 @@ async def test_repl_applies_provider_and_prompt(duo: Server, connect: ClientMake
     )
     assert code == 0, err
     chat = (await chat_records(connect, duo))["r"]
-    assert (chat["provider"], chat["personality"]) == ("other", "terse")
+    assert (chat.provider, chat.personality) == ("other", "terse")
 
 
 async def test_repl_unknown_provider_is_one_line(duo: Server) -> None:
@@ -381,7 +381,7 @@ async def test_run_applies_provider_and_prompt(
     assert code == 0, err
     srv = await servers.start()
     chat = (await chat_records(connect, srv))["e"]
-    assert chat["personality"] == "terse"
+    assert chat.personality == "terse"
 
 
 async def test_ask_client_defaults_only_for_new_chats(
@@ -394,9 +394,9 @@ async def test_ask_client_defaults_only_for_new_chats(
     assert (await chatthy("ask", "--chat", "keep", "again"))[0] == 0
     assert (await chatthy("ask", "fresh"))[0] == 0
     chats = await chat_records(connect, duo)
-    assert (chats["keep"]["provider"], chats["keep"]["personality"]) == ("up", "default")
+    assert (chats["keep"].provider, chats["keep"].personality) == ("up", "default")
     (fresh,) = [c for name, c in chats.items() if name.startswith("ask ")]
-    assert (fresh["provider"], fresh["personality"]) == ("other", "terse")
+    assert (fresh.provider, fresh.personality) == ("other", "terse")
 
 
 async def test_repl_turn_prints_the_reply(live: Server, upstream: Upstream) -> None:
@@ -428,7 +428,7 @@ async def test_ask_whose_reader_goes_away_cancels_quietly(
     err = await asyncio.wait_for(proc.stderr.read(), 30)
     assert (await proc.wait(), err) == (1, b"")
     reply = await stored_reply(connect, live, "gone")
-    assert reply["status"] == "cancelled"
+    assert reply.status == "cancelled"
 
 
 def test_completion_completes_commands_subcommands_options_and_paths(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from chatthy.errors import ConfigError
@@ -152,16 +153,16 @@ async def test_a_plugin_scheme_and_source_configured_in_server_toml_are_used(
         address, seen = await listening(proc)
         client = connect(address, profile="p", passphrase="pw")
         [mine] = await client.call("providers", models=False)
-        assert (mine["name"], mine["model"], mine["default"]) == ("mine", "m1", True)
-        assert not any(mine["capabilities"].values())
+        assert (mine.name, mine.model, mine.default) == ("mine", "m1", True)
+        assert not any(msgspec.structs.asdict(mine.capabilities).values())
         assert (await turn(client, "c", "hello there")).text == "plugin heard: hello there"
-        listed = {s["name"]: s for s in await client.call("ws_sources")}
-        assert listed["shelf"]["help"] == "add a book from the plugin's shelf"
+        listed = {s.name: s for s in await client.call("ws_sources")}
+        assert listed["shelf"].help == "add a book from the plugin's shelf"
         assert "phantom" not in listed and "url" in listed
         added = await client.call("ws_fetch", source="shelf", argument="Okapis")
-        assert (added["name"], added["source"]) == ("shelf-Okapis", "shelf:Okapis")
+        assert (added.name, added.source) == ("shelf-Okapis", "shelf:Okapis")
         shown = await client.call("ws_show", name="shelf-Okapis")
-        assert shown["text"] == "Okapis, as the shelf plugin tells it.\n"
+        assert shown.text == "Okapis, as the shelf plugin tells it.\n"
         for _ in range(2):
             with pytest.raises(ConfigError) as caught:
                 await client.call("ws_fetch", source="phantom", argument="x")

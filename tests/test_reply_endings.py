@@ -34,7 +34,7 @@ async def test_ask_says_a_reply_was_cut_at_the_token_limit(
     assert (code, out) == (0, "The answer is long and\n"), err
     assert "cut off at the token limit" in err
     reply = await stored_reply(connect, live, "t")
-    assert (reply["status"], reply["content"]) == ("truncated", "The answer is long and")
+    assert (reply.status, reply.content) == ("truncated", "The answer is long and")
 
 
 async def test_ask_fails_on_a_stream_without_its_end(
@@ -45,7 +45,7 @@ async def test_ask_fails_on_a_stream_without_its_end(
     assert code == 1 and out.startswith("half of it")
     assert err.strip().count("\n") == 0 and "ended before its end" in err
     reply = await stored_reply(connect, live, "t")
-    assert (reply["status"], reply["content"]) == ("interrupted", "half of it")
+    assert (reply.status, reply.content) == ("interrupted", "half of it")
 
 
 @pytest.mark.parametrize("scheme", ["openai", "anthropic"])

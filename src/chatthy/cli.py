@@ -351,13 +351,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from chatthy.client.commands import import_file
 
     result = _run(import_file(_settings(args), args.file, args.chat))
-    print(f"imported {result['messages']} message(s) into chat '{result['chat']}'")
+    print(f"imported {result.messages} message(s) into chat '{result.chat}'")
     return 0
 
 
 def _cmd_ws(args: argparse.Namespace) -> int:
     from chatthy.client import workspace as ws
     from chatthy.client.sources import SOURCE_COMMANDS
+    from chatthy.wire import api
 
     settings = _settings(args)
     action = args.ws_command
@@ -370,20 +371,21 @@ def _cmd_ws(args: argparse.Namespace) -> int:
         print(ws.fetched_line(info))
         return 0
     if action == "sources":
-        print(ws.format_sources(_run(ws.ws_call(settings, "ws_sources"))))
+        print(ws.format_sources(_run(ws.ws_call(settings, api.WsSources()))))
     elif action == "list":
-        print(ws.format_workspace(_run(ws.ws_call(settings, "ws_list"))))
+        print(ws.format_workspace(_run(ws.ws_call(settings, api.WsList()))))
     elif action == "show":
-        sys.stdout.write(_run(ws.ws_call(settings, "ws_show", name=args.name))["text"])
+        sys.stdout.write(_run(ws.ws_call(settings, api.WsShow(name=args.name))).text or "")
     elif action == "rename":
-        info = _run(ws.ws_call(settings, "ws_rename", name=args.name, new=args.new))
-        print(f"renamed {args.name} to {info['name']}")
+        info = _run(ws.ws_call(settings, api.WsRename(name=args.name, new=args.new)))
+        print(f"renamed {args.name} to {info.name}")
     elif action == "drop":
-        _run(ws.ws_call(settings, "ws_drop", name=args.name))
+        _run(ws.ws_call(settings, api.WsDrop(name=args.name)))
         print(f"dropped {args.name}")
     else:
-        info = _run(ws.ws_call(settings, f"ws_{action}", name=args.name))
-        print(f"{info['name']} is {'benched' if info['benched'] else 'active'}")
+        call = api.WsBench(name=args.name) if action == "bench" else api.WsRestore(name=args.name)
+        info = _run(ws.ws_call(settings, call))
+        print(f"{info.name} is {'benched' if info.benched else 'active'}")
     return 0
 
 

@@ -9,6 +9,7 @@ import pytest
 from chatthy.client.workspace import gather, typed_source_request
 from chatthy.errors import ArgumentError
 from chatthy.server.app import Server
+from chatthy.wire import api
 from helpers import ServerFactory, make_pdf, openai_provider
 from test_cli import chatthy
 from upstream import Reply, Upstream
@@ -206,13 +207,11 @@ async def test_ws_add_a_pdf_stores_its_text(live: Server, tmp_path: Path) -> Non
 
 
 def test_typed_source_requests_take_name_and_count() -> None:
-    assert typed_source_request("news", ["giraffe", "necks", "count=3"]) == (
-        "ws_news",
-        {"query": "giraffe necks", "count": 3},
+    assert typed_source_request("news", ["giraffe", "necks", "count=3"]) == api.WsNews(
+        query="giraffe necks", count=3
     )
-    assert typed_source_request("url", ["https://example.com/a", "name=a.md"]) == (
-        "ws_url",
-        {"url": "https://example.com/a", "name": "a.md"},
+    assert typed_source_request("url", ["https://example.com/a", "name=a.md"]) == api.WsUrl(
+        url="https://example.com/a", name="a.md"
     )
     with pytest.raises(ArgumentError, match="count=N is a number"):
         typed_source_request("url", ["https://example.com", "count=2"])
@@ -222,8 +221,7 @@ def test_typed_source_requests_take_name_and_count() -> None:
 
 def test_typed_fetch_requests_name_the_source_first() -> None:
     assert typed_source_request("fetch", ["mine", "two words", "count=2", "name=n"]) == (
-        "ws_fetch",
-        {"source": "mine", "argument": "two words", "count": 2, "name": "n"},
+        api.WsFetch(source="mine", argument="two words", count=2, name="n")
     )
     with pytest.raises(ArgumentError, match=r"what to fetch is needed: /ws fetch SOURCE WHAT"):
         typed_source_request("fetch", ["mine"])

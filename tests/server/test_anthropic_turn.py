@@ -34,9 +34,9 @@ async def test_anthropic_turn_end_to_end(
     assert sent.path == "/v1/messages"
     assert sent.body["system"] in ("Be brief.", [{"type": "text", "text": "Be brief."}])
     assert all(m["role"] != "system" for m in sent.body["messages"])
-    stored = (await client.call("messages", chat="c"))["messages"]
-    assert stored[-1]["content"] == "Short answer."
-    assert stored[-1]["usage"]["output_tokens"] == 4
+    stored = (await client.call("messages", chat="c")).messages
+    assert stored[-1].content == "Short answer."
+    assert stored[-1].usage["output_tokens"] == 4
     upstream.push(Reply(status=401))
     failed = await turn(client, "c", "again")
     assert failed.error == {

@@ -19,12 +19,12 @@ async def test_turn_streams_and_is_stored(server: Server, connect: ClientMaker) 
     assert seen.seqs == list(range(len(seen.seqs)))
     assert seen.end.total == len(seen.seqs)
     page = await client.call("messages", chat="first")
-    assert [(m["role"], m["content"], m["status"]) for m in page["messages"]] == [
+    assert [(m.role, m.content, m.status) for m in page.messages] == [
         ("user", "hello there", "complete"),
         ("assistant", "echo: hello there", "complete"),
     ]
-    assert page["messages"][1]["provider"] == "echo"
-    assert page["messages"][1]["usage"]["output_tokens"] > 0
+    assert page.messages[1].provider == "echo"
+    assert page.messages[1].usage["output_tokens"] > 0
 
 
 async def test_chat_remembers_personality_and_provider(
@@ -34,12 +34,12 @@ async def test_chat_remembers_personality_and_provider(
     await client.call("prompt_set", name="pirate", text="Talk like a pirate.")
     await turn(client, "ahoy", "hi", prompt="pirate", provider="echo")
     await turn(client, "plain", "hi")
-    chats = {c["name"]: c for c in await client.call("chats")}
-    assert chats["ahoy"]["personality"] == "pirate"
-    assert chats["ahoy"]["provider"] == "echo"
-    assert chats["plain"]["personality"] == "default"
+    chats = {c.name: c for c in await client.call("chats")}
+    assert chats["ahoy"].personality == "pirate"
+    assert chats["ahoy"].provider == "echo"
+    assert chats["plain"].personality == "default"
     pirate_chats = await client.call("chats", personality="pirate")
-    assert [c["name"] for c in pirate_chats] == ["ahoy"]
+    assert [c.name for c in pirate_chats] == ["ahoy"]
 
 
 async def test_unknown_provider_or_prompt_stores_nothing(
@@ -65,17 +65,17 @@ async def test_rename_fork_destroy(server: Server, connect: ClientMaker) -> None
     await client.call("rename", chat="a", new="b")
     with pytest.raises(NotFoundError):
         await client.call("messages", chat="a")
-    msgs = (await client.call("messages", chat="b"))["messages"]
+    msgs = (await client.call("messages", chat="b")).messages
     assert len(msgs) == 4
-    await client.call("fork", chat="b", new="b-early", message_id=msgs[1]["id"])
-    early = (await client.call("messages", chat="b-early"))["messages"]
-    assert [m["content"] for m in early] == ["one", "echo: one"]
+    await client.call("fork", chat="b", new="b-early", message_id=msgs[1].id)
+    early = (await client.call("messages", chat="b-early")).messages
+    assert [m.content for m in early] == ["one", "echo: one"]
     await client.call("fork", chat="b", new="b-all")
-    assert len((await client.call("messages", chat="b-all"))["messages"]) == 4
+    assert len((await client.call("messages", chat="b-all")).messages) == 4
     with pytest.raises(ConflictError):
         await client.call("rename", chat="b", new="b-all")
     await client.call("destroy", chat="b")
-    assert sorted(c["name"] for c in await client.call("chats")) == ["b-all", "b-early"]
+    assert sorted(c.name for c in await client.call("chats")) == ["b-all", "b-early"]
 
 
 async def test_undo_edit_regenerate(server: Server, connect: ClientMaker) -> None:
@@ -83,28 +83,28 @@ async def test_undo_edit_regenerate(server: Server, connect: ClientMaker) -> Non
     await turn(client, "c", "one")
     await turn(client, "c", "two")
     result = await client.call("undo", chat="c")
-    assert result["removed"] == 2
+    assert result.removed == 2
     stream, _ = await client.start("edit", "c", text="uno")
     seen = await collect(stream)
     assert seen.text == "echo: uno"
-    msgs = (await client.call("messages", chat="c"))["messages"]
-    assert [m["content"] for m in msgs] == ["uno", "echo: uno"]
-    old_reply = msgs[1]["id"]
+    msgs = (await client.call("messages", chat="c")).messages
+    assert [m.content for m in msgs] == ["uno", "echo: uno"]
+    old_reply = msgs[1].id
     stream, _ = await client.start("regenerate", "c")
     await collect(stream)
-    msgs = (await client.call("messages", chat="c"))["messages"]
-    assert [m["content"] for m in msgs] == ["uno", "echo: uno"]
-    assert msgs[1]["id"] != old_reply
+    msgs = (await client.call("messages", chat="c")).messages
+    assert [m.content for m in msgs] == ["uno", "echo: uno"]
+    assert msgs[1].id != old_reply
 
 
 async def test_messages_page_backwards(server: Server, connect: ClientMaker) -> None:
     client = connect(server)
     for i in range(5):
         await turn(client, "long", f"m{i}")
-    last = (await client.call("messages", chat="long", limit=4))["messages"]
-    assert [m["content"] for m in last] == ["m3", "echo: m3", "m4", "echo: m4"]
-    before = (await client.call("messages", chat="long", limit=4, before=last[0]["id"]))["messages"]
-    assert [m["content"] for m in before] == ["m1", "echo: m1", "m2", "echo: m2"]
+    last = (await client.call("messages", chat="long", limit=4)).messages
+    assert [m.content for m in last] == ["m3", "echo: m3", "m4", "echo: m4"]
+    before = (await client.call("messages", chat="long", limit=4, before=last[0].id)).messages
+    assert [m.content for m in before] == ["m1", "echo: m1", "m2", "echo: m2"]
 
 
 async def test_search_finds_words_across_chats(server: Server, connect: ClientMaker) -> None:
@@ -112,40 +112,40 @@ async def test_search_finds_words_across_chats(server: Server, connect: ClientMa
     await turn(client, "zoo", "the giraffe is tall")
     await turn(client, "garden", "tomatoes are red")
     hits = await client.call("search", query="giraffe")
-    assert {h["chat"] for h in hits} == {"zoo"}
-    assert any("giraffe" in h["snippet"] for h in hits)
+    assert {h.chat for h in hits} == {"zoo"}
+    assert any("giraffe" in h.snippet for h in hits)
     assert await client.call("search", query='"unbalanced') == []
 
 
 async def test_prompts_managed_like_chats(server: Server, connect: ClientMaker) -> None:
     client = connect(server)
-    names = {p["name"]: p["source"] for p in await client.call("prompts")}
+    names = {p.name: p.source for p in await client.call("prompts")}
     assert names == {"default": "server"}
     await client.call("prompt_set", name="terse", text="Be terse.")
     await client.call("prompt_copy", name="terse", new="terser")
     await client.call("prompt_rename", name="terser", new="tersest")
-    assert (await client.call("prompt", name="tersest"))["text"] == "Be terse."
+    assert (await client.call("prompt", name="tersest")).text == "Be terse."
     with pytest.raises(ArgumentError, match="server default"):
         await client.call("prompt_delete", name="default")
     await client.call("prompt_copy", name="default", new="mine")
     await client.call("prompt_delete", name="terse")
-    left = {p["name"] for p in await client.call("prompts")}
+    left = {p.name for p in await client.call("prompts")}
     assert left == {"default", "mine", "tersest"}
 
 
 async def test_export_import_round_trip(server: Server, connect: ClientMaker) -> None:
     client = connect(server)
     await turn(client, "orig", "what is **bold**?")
-    as_json = (await client.call("export", chat="orig", format="json"))["data"]
+    as_json = (await client.call("export", chat="orig", format="json")).data
     doc = json.loads(as_json)
     assert [m["role"] for m in doc["messages"]] == ["user", "assistant"]
     result = await client.call("import", data=as_json)
-    assert result["chat"] == "orig (2)"
-    as_md = (await client.call("export", chat="orig", format="md"))["data"]
+    assert result.chat == "orig (2)"
+    as_md = (await client.call("export", chat="orig", format="md")).data
     assert "## user" in as_md and "what is **bold**?" in as_md
     await client.call("import", data=as_md, chat="from-md")
-    msgs = (await client.call("messages", chat="from-md"))["messages"]
-    assert [(m["role"], m["content"]) for m in msgs] == [
+    msgs = (await client.call("messages", chat="from-md")).messages
+    assert [(m.role, m.content) for m in msgs] == [
         ("user", "what is **bold**?"),
         ("assistant", "echo: what is **bold**?"),
     ]
@@ -161,7 +161,7 @@ async def test_import_openai_messages(server: Server, connect: ClientMaker) -> N
         ]
     )
     result = await client.call("import", data=data, chat="oa")
-    assert result["messages"] == 3
+    assert result.messages == 3
     seen = await turn(client, "oa", "and now?")
     assert seen.text == "echo: and now?"
     with pytest.raises(ArgumentError, match="role"):
@@ -169,7 +169,7 @@ async def test_import_openai_messages(server: Server, connect: ClientMaker) -> N
 
 
 async def test_commands_describe_every_rpc(server: Server, connect: ClientMaker) -> None:
-    commands = {c["name"]: c for c in await connect(server).call("commands")}
+    commands = {c.name: c for c in await connect(server).call("commands")}
     for name in (
         "status",
         "providers",
@@ -192,18 +192,18 @@ async def test_commands_describe_every_rpc(server: Server, connect: ClientMaker)
         "account",
     ):
         assert name in commands, name
-        assert commands[name]["help"], name
-    chat_args = {a["name"]: a for a in commands["chat"]["args"]}
-    assert chat_args["chat"]["required"] is True
-    assert chat_args["text"]["type"] == "str"
+        assert commands[name].help, name
+    chat_args = {a.name: a for a in commands["chat"].args}
+    assert chat_args["chat"].required is True
+    assert chat_args["text"].type == "str"
 
 
 async def test_account_and_status(server: Server, connect: ClientMaker) -> None:
     client = connect(server, "erin")
     await turn(client, "c", "hi")
     account = await client.call("account")
-    assert account["profile"] == "erin"
-    assert account["chats"] == 1 and account["messages"] == 2
-    assert account["public_key"] == client.key.public_key.hex()
+    assert account.profile == "erin"
+    assert account.chats == 1 and account.messages == 2
+    assert account.public_key == client.key.public_key.hex()
     status = await client.call("status")
-    assert status["providers"] == ["echo"]
+    assert status.providers == ["echo"]

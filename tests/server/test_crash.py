@@ -72,15 +72,15 @@ async def test_sigkill_mid_stream_keeps_everything(
     proc = await start_server(address)
     try:
         client = connect(address, timeout=10)
-        safe = (await client.call("messages", chat="safe"))["messages"]
-        assert [m["status"] for m in safe] == ["complete", "complete"]
-        assert safe[1]["content"] == "finished before"
-        cut = (await client.call("messages", chat="cut"))["messages"]
-        assert cut[0]["content"] == "long one"
+        safe = (await client.call("messages", chat="safe")).messages
+        assert [m.status for m in safe] == ["complete", "complete"]
+        assert safe[1].content == "finished before"
+        cut = (await client.call("messages", chat="cut")).messages
+        assert cut[0].content == "long one"
         reply = cut[1]
-        assert reply["status"] == "interrupted"
-        assert reply["content"].startswith("c0 c1 c2")
-        assert len(reply["content"]) >= len(received) * 0.5
+        assert reply.status == "interrupted"
+        assert reply.content.startswith("c0 c1 c2")
+        assert len(reply.content) >= len(received) * 0.5
         upstream.push(Reply(chunks=["back"]))
         assert (await turn(client, "cut", "still there?")).text == "back"
     finally:

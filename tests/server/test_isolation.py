@@ -16,8 +16,8 @@ async def alice_data(server: Server, connect: ClientMaker) -> dict[str, int]:
     alice = connect(server, "alice")
     await turn(alice, "diary", "my secret plans")
     await alice.call("prompt_set", name="private", text="alice's prompt")
-    msgs = (await alice.call("messages", chat="diary"))["messages"]
-    return {"user": msgs[0]["id"], "reply": msgs[1]["id"]}
+    msgs = (await alice.call("messages", chat="diary")).messages
+    return {"user": msgs[0].id, "reply": msgs[1].id}
 
 
 async def test_bob_cannot_list_or_read(
@@ -26,7 +26,7 @@ async def test_bob_cannot_list_or_read(
     bob = connect(server, "bob")
     assert await bob.call("chats") == []
     assert await bob.call("search", query="secret") == []
-    assert {p["name"] for p in await bob.call("prompts")} == {"default"}
+    assert {p.name for p in await bob.call("prompts")} == {"default"}
     for method, args in [
         ("messages", {"chat": "diary"}),
         ("export", {"chat": "diary"}),
@@ -58,9 +58,9 @@ async def test_bob_cannot_change_or_delete(
     with pytest.raises(NotFoundError):
         await bob.start("edit", "mine", text="overwrite", message_id=alice_data["user"])
     alice = connect(server, "alice")
-    msgs = (await alice.call("messages", chat="diary"))["messages"]
-    assert [m["content"] for m in msgs] == ["my secret plans", "echo: my secret plans"]
-    assert (await alice.call("prompt", name="private"))["text"] == "alice's prompt"
+    msgs = (await alice.call("messages", chat="diary")).messages
+    assert [m.content for m in msgs] == ["my secret plans", "echo: my secret plans"]
+    assert (await alice.call("prompt", name="private")).text == "alice's prompt"
 
 
 async def test_same_chat_name_is_separate(
@@ -69,10 +69,10 @@ async def test_same_chat_name_is_separate(
     bob = connect(server, "bob")
     seen = await turn(bob, "diary", "bob's own")
     assert seen.text == "echo: bob's own"
-    msgs = (await bob.call("messages", chat="diary"))["messages"]
-    assert [m["content"] for m in msgs] == ["bob's own", "echo: bob's own"]
+    msgs = (await bob.call("messages", chat="diary")).messages
+    assert [m.content for m in msgs] == ["bob's own", "echo: bob's own"]
     alice = connect(server, "alice")
-    assert len((await alice.call("messages", chat="diary"))["messages"]) == 2
+    assert len((await alice.call("messages", chat="diary")).messages) == 2
 
 
 async def test_bob_cannot_watch_or_attach_to_alice_reply(

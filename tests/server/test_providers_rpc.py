@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from chatthy.config import ProviderConfig
 from chatthy.errors import ArgumentError, AuthError, ProviderAuthError
-from helpers import ClientMaker, ServerFactory, openai_provider, turn
+from helpers import ClientMaker, RawPeer, ServerFactory, key_for, openai_provider, request, turn
 from upstream import Reply, Upstream
 
 
@@ -21,18 +22,30 @@ async def test_providers_lists_models_from_upstream(
             },
             default_provider="local",
         )
-        listed = {p["name"]: p for p in await connect(srv).call("providers")}
-    assert listed["local"]["models"] == ["small", "large"]
-    assert listed["local"]["default"] is True
-    assert listed["local"]["context_length"] == 4096
-    assert listed["local"]["capabilities"] == {
+        listed = {p.name: p for p in await connect(srv).call("providers")}
+        # The answer as it came off the wire: decoding drops fields the struct does not
+        # declare, so a leaked key would not show in ``listed``.
+        peer = RawPeer(srv.address)
+        try:
+            key = key_for("alice")
+            body = request(key, method="providers")
+            raw = await peer.send(body, key.sign(body))
+        finally:
+            peer.close()
+    assert listed["local"].models == ["small", "large"]
+    assert listed["local"].default is True
+    assert listed["local"].context_length == 4096
+    assert msgspec.structs.asdict(listed["local"].capabilities) == {
         "tools": True,
         "vision": True,
         "reasoning": True,
         "model_loading": False,
     }
-    assert "error" in listed["gone"] and listed["gone"]["error"].startswith("provider 'gone'")
-    assert "api_key" not in str(listed) and "sk-test" not in str(listed)
+    gone_error = listed["gone"].error
+    assert gone_error is not None and gone_error.startswith("provider 'gone'")
+    assert raw.ok
+    for shown in (str(listed), str(raw.result)):
+        assert "api_key" not in shown and "sk-test" not in shown
 
 
 async def test_chat_model_is_sent_upstream(
@@ -45,7 +58,7 @@ async def test_chat_model_is_sent_upstream(
     await turn(client, "c", "again")
     assert upstream.requests[-1].body["model"] == "other-model"
     chats = await client.call("chats")
-    assert chats[0]["model"] == "other-model"
+    assert chats[0].model == "other-model"
 
 
 async def test_load_model_on_tabby(servers: ServerFactory, connect: ClientMaker) -> None:
@@ -63,10 +76,10 @@ async def test_load_model_on_tabby(servers: ServerFactory, connect: ClientMaker)
         assert up.loaded_model is None
         client = connect(srv)
         listed = await client.call("providers", models=False)
-        loading = {p["name"]: p["capabilities"]["model_loading"] for p in listed}
+        loading = {p.name: p.capabilities.model_loading for p in listed}
         assert loading == {"tabby": True, "plain": False, "wrong": True}
         result = await client.call("load", provider="tabby", model="b")
-        assert result["loaded"] is True
+        assert result.loaded is True
         assert up.loaded_model == "b"
         with pytest.raises(ArgumentError, match="cannot load models"):
             await client.call("load", provider="plain", model="b")
@@ -79,8 +92,8 @@ async def test_echo_offered_when_nothing_configured(
 ) -> None:
     srv = await servers.start(None)
     listed = await connect(srv).call("providers")
-    assert [p["name"] for p in listed] == ["echo"]
-    assert listed[0]["capabilities"]["vision"] is True
+    assert [p.name for p in listed] == ["echo"]
+    assert listed[0].capabilities.vision is True
     seen = await turn(connect(srv), "c", "offline works")
     assert seen.text == "echo: offline works"
 
@@ -90,7 +103,7 @@ async def test_env_key_offers_provider(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
     srv = await servers.start({"echo": ProviderConfig(scheme="echo")})
-    names = [p["name"] for p in await connect(srv).call("providers", models=False)]
+    names = [p.name for p in await connect(srv).call("providers", models=False)]
     assert names == ["echo", "openai"]
 
 

@@ -122,7 +122,7 @@ async def test_server_still_serves_after_garbage(
         await peer.send(junk, b"")
     client = connect(small_server)
     status = await client.call("status")
-    assert status["profile"] == "alice"
+    assert status.profile == "alice"
 
 
 async def test_closed_registration(servers: ServerFactory, connect: ClientMaker) -> None:
@@ -138,4 +138,4 @@ async def test_closed_registration(servers: ServerFactory, connect: ClientMaker)
         await connect(srv, "dave").call("status")
     with pytest.raises(SignatureError, match="wrong passphrase"):
         await connect(srv, "carol", "not carol's").call("status")
-    assert (await connect(srv, "carol").call("status"))["profile"] == "carol"
+    assert (await connect(srv, "carol").call("status")).profile == "carol"

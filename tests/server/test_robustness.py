@@ -18,7 +18,7 @@ from upstream import Reply, Upstream
 
 async def contents(client: object, chat: str) -> list[tuple[str, str]]:
     page = await client.call("messages", chat=chat)  # type: ignore[attr-defined]
-    return [(m["role"], m["content"]) for m in page["messages"]]
+    return [(m.role, m.content) for m in page.messages]
 
 
 async def test_edit_that_cannot_fit_changes_nothing(
@@ -54,7 +54,7 @@ async def test_a_message_too_long_leaves_no_new_chat_and_an_old_one_as_it_was(
     with pytest.raises(ArgumentError, match="provider accepts"):
         await client.start("chat", "old", text="word " * 2000)
     assert await contents(client, "old") == before
-    assert [c["name"] for c in await client.call("chats")] == ["old"]
+    assert [c.name for c in await client.call("chats")] == ["old"]
 
 
 async def test_regenerate_with_provider_gone_changes_nothing(
@@ -112,7 +112,7 @@ async def test_import_with_infinite_time_exports_valid_json(
     client = connect(server)
     data = '[{"role": "user", "content": "hi", "created": 1e400}]'
     await client.call("import", data=data, chat="odd")
-    exported = (await client.call("export", chat="odd", format="json"))["data"]
+    exported = (await client.call("export", chat="odd", format="json")).data
     assert json.loads(exported, parse_constant=lambda c: pytest.fail(c))["messages"]
 
 
@@ -128,7 +128,7 @@ async def test_deep_nesting_before_auth(servers: ServerFactory, connect: ClientM
         assert reply.error is not None and reply.error.code == "bad_message"
     finally:
         peer.close()
-    assert (await connect(srv).call("status"))["profile"] == "alice"
+    assert (await connect(srv).call("status")).profile == "alice"
 
 
 async def test_frame_over_transport_limit_is_dropped(
@@ -144,7 +144,7 @@ async def test_frame_over_transport_limit_is_dropped(
         await peer.dropped(drops)
     finally:
         peer.close()
-    assert (await connect(srv).call("status"))["profile"] == "alice"
+    assert (await connect(srv).call("status")).profile == "alice"
 
 
 async def test_listed_key_beats_an_earlier_squatter(
@@ -155,7 +155,7 @@ async def test_listed_key_beats_an_earlier_squatter(
     await connect(first, "carol", "mallory's guess").call("status")
     await servers.stop(first)
     second = await servers.start(echo, profiles={"carol": key_for("carol").public_key.hex()})
-    assert (await connect(second, "carol").call("status"))["profile"] == "carol"
+    assert (await connect(second, "carol").call("status")).profile == "carol"
     with pytest.raises(SignatureError, match="wrong passphrase"):
         await connect(second, "carol", "mallory's guess").call("status")
 
@@ -192,4 +192,4 @@ async def test_clients_that_send_oversized_frames_and_vanish_leave_the_server_up
     )
     out, _ = await asyncio.wait_for(child.communicate(), 60)
     assert child.returncode == 0 and out.split()[0] == b"100"
-    assert (await connect(srv).call("status"))["profile"] == "alice"
+    assert (await connect(srv).call("status")).profile == "alice"

@@ -104,10 +104,10 @@ async def test_cancel_keeps_partial_reply(
             break
     rest = await collect(stream)
     assert rest.status == "cancelled"
-    stored = (await client.call("messages", chat="c"))["messages"][-1]
-    assert stored["status"] == "cancelled"
-    assert stored["content"].startswith("w0 w1 w2")
-    assert len(stored["content"]) < len("".join(f"w{i} " for i in range(200)))
+    stored = (await client.call("messages", chat="c")).messages[-1]
+    assert stored.status == "cancelled"
+    assert stored.content.startswith("w0 w1 w2")
+    assert len(stored.content) < len("".join(f"w{i} " for i in range(200)))
 
 
 async def test_provider_dies_mid_stream(
@@ -121,9 +121,9 @@ async def test_provider_dies_mid_stream(
     assert seen.error is not None
     assert seen.error["message"].startswith("provider 'up'")
     assert "\n" not in seen.error["message"]
-    stored = (await client.call("messages", chat="c"))["messages"][-1]
-    assert (stored["status"], stored["content"]) == ("error", "part one ")
-    assert stored["error"] == seen.error["message"]
+    stored = (await client.call("messages", chat="c")).messages[-1]
+    assert (stored.status, stored.content) == ("error", "part one ")
+    assert stored.error == seen.error["message"]
     upstream.push(Reply(chunks=["fine"]))
     assert (await turn(client, "c", "again")).text == "fine"
 
@@ -149,8 +149,8 @@ async def test_think_text_shown_but_not_stored(
     seen = await turn(client, "c", "q")
     assert "let me see" in seen.reasoning and "native reasoning" in seen.reasoning
     assert seen.text == "The answer."
-    stored = (await client.call("messages", chat="c"))["messages"][-1]
-    assert stored["content"] == "The answer."
+    stored = (await client.call("messages", chat="c")).messages[-1]
+    assert stored.content == "The answer."
     upstream.push(Reply(chunks=["ok"]))
     await turn(client, "c", "next")
     sent = upstream.requests[-1].body["messages"]
@@ -164,8 +164,8 @@ async def test_missing_opening_think_tag_not_stored(
     upstream.push(Reply(chunks=["pondering...", "</think>", "Result."]))
     client = connect(live)
     await turn(client, "c", "q")
-    stored = (await client.call("messages", chat="c"))["messages"][-1]
-    assert stored["content"] == "Result."
+    stored = (await client.call("messages", chat="c")).messages[-1]
+    assert stored.content == "Result."
 
 
 async def test_history_truncated_to_context(
@@ -181,7 +181,7 @@ async def test_history_truncated_to_context(
     upstream.push(Reply(chunks=["ok"]))
     stream, result = await client.start("chat", "c", text="last one")
     seen = await collect(stream)
-    assert result["dropped"] > 0
+    assert result.dropped > 0
     assert "info" in seen.kinds
     sent = upstream.requests[-1].body["messages"]
     assert sent[0]["role"] == "system"
@@ -211,9 +211,9 @@ async def test_server_prompts_from_config_dir(
     config.prompts = {"terse": "Be terse.", "poet": "overridden by the file"}
     srv = await servers.start_with(config)
     client = connect(srv)
-    listed = {p["name"]: p["source"] for p in await client.call("prompts")}
+    listed = {p.name: p.source for p in await client.call("prompts")}
     assert listed == {"default": "server", "poet": "server", "terse": "server"}
-    assert (await client.call("prompt", name="terse"))["text"] == "Be terse."
+    assert (await client.call("prompt", name="terse")).text == "Be terse."
     await turn(client, "c", "hi", prompt="poet")
     assert upstream.requests[-1].body["messages"][0]["content"] == "Answer in verse."
 
@@ -227,8 +227,8 @@ async def test_cancel_before_first_token(
     await client.call("cancel", chat="c")
     seen = await collect(stream)
     assert seen.status == "cancelled" and seen.text == ""
-    stored = (await client.call("messages", chat="c"))["messages"][-1]
-    assert (stored["status"], stored["content"]) == ("cancelled", "")
+    stored = (await client.call("messages", chat="c")).messages[-1]
+    assert (stored.status, stored.content) == ("cancelled", "")
 
 
 async def test_watcher_gets_one_error_line_when_provider_dies(

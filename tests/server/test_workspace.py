@@ -8,6 +8,7 @@ import pytest
 
 from chatthy.errors import ArgumentError, ConflictError, NotFoundError
 from chatthy.server.app import Server
+from chatthy.wire import api
 from helpers import ClientMaker, ServerFactory, collect, openai_provider, turn
 from upstream import Upstream
 
@@ -17,23 +18,23 @@ async def test_add_list_show_bench_restore_rename_drop(
 ) -> None:
     client = connect(server)
     added = await client.call("ws_add", name="notes.md", text="buy milk", source="/tmp/notes.md")
-    assert (added["name"], added["benched"], added["size"]) == ("notes.md", False, 8)
-    assert added["tokens"] > 0 and "text" not in added
+    assert (added.name, added.benched, added.size) == ("notes.md", False, 8)
+    assert added.tokens > 0 and added.text is None
     listed = await client.call("ws_list")
-    assert [(f["name"], f["source"], f["tokens"]) for f in listed] == [
-        ("notes.md", "/tmp/notes.md", added["tokens"])
+    assert [(f.name, f.source, f.tokens) for f in listed] == [
+        ("notes.md", "/tmp/notes.md", added.tokens)
     ]
     shown = await client.call("ws_show", name="notes.md")
-    assert shown["text"] == "buy milk"
-    assert (await client.call("ws_bench", name="notes.md"))["benched"] is True
-    assert (await client.call("ws_list"))[0]["benched"] is True
-    assert (await client.call("ws_restore", name="notes.md"))["benched"] is False
+    assert shown.text == "buy milk"
+    assert (await client.call("ws_bench", name="notes.md")).benched is True
+    assert (await client.call("ws_list"))[0].benched is True
+    assert (await client.call("ws_restore", name="notes.md")).benched is False
     renamed = await client.call("ws_rename", name="notes.md", new="todo/notes.md")
-    assert renamed["name"] == "todo/notes.md"
-    assert await client.call("ws_drop", name="todo/notes.md") == {
-        "name": "todo/notes.md",
-        "deleted": True,
-    }
+    assert renamed.name == "todo/notes.md"
+    assert await client.call("ws_drop", name="todo/notes.md") == api.WorkspaceDropped(
+        name="todo/notes.md",
+        deleted=True,
+    )
     assert await client.call("ws_list") == []
     with pytest.raises(NotFoundError, match=r"no workspace file named .todo/notes\.md."):
         await client.call("ws_show", name="todo/notes.md")
@@ -84,7 +85,7 @@ async def test_profiles_cannot_see_or_touch_each_others_workspace(
         with pytest.raises(NotFoundError):
             await bob.call(method, name="secret.md", **extra)
     shown = await alice.call("ws_show", name="secret.md")
-    assert (shown["text"], shown["benched"]) == ("alice only", False)
+    assert (shown.text, shown.benched) == ("alice only", False)
 
 
 def _sent(upstream: Upstream) -> list[dict[str, Any]]:
@@ -114,7 +115,7 @@ async def test_active_files_go_before_the_history_labelled(
         "Blue is 42.\n</workspace_file>"
     )
     assert sent[2]["content"].startswith('<workspace_file name="z.txt" source="stdin">')
-    assert 0 < started["workspace_tokens"] < started["tokens"]
+    assert 0 < started.workspace_tokens < started.tokens
 
 
 async def test_a_benched_file_is_not_sent_and_a_restored_one_is(
@@ -126,12 +127,12 @@ async def test_a_benched_file_is_not_sent_and_a_restored_one_is(
     stream, started = await client.start("chat", "c", text="hi")
     await collect(stream)
     assert all("secret plan" not in str(m["content"]) for m in _sent(upstream))
-    assert started["workspace_tokens"] == 0
+    assert started.workspace_tokens == 0
     await client.call("ws_restore", name="plan.md")
     stream, started = await client.start("chat", "c", text="again")
     await collect(stream)
     assert any("The secret plan." in str(m["content"]) for m in _sent(upstream))
-    assert started["workspace_tokens"] > 0
+    assert started.workspace_tokens > 0
 
 
 async def test_another_profiles_files_are_never_sent(
@@ -155,7 +156,7 @@ async def test_a_workspace_too_big_for_the_context_names_the_file(
     assert "workspace does not fit" in message and "tokens too many" in message
     assert message.index("huge.md") < message.index("small.md")
     assert upstream.requests == []
-    assert [c["name"] for c in await client.call("chats")] == []  # the refusal left no chat
+    assert [c.name for c in await client.call("chats")] == []  # the refusal left no chat
     await client.call("ws_bench", name="huge.md")
     seen = await turn(client, "c", "hello")
     assert seen.status == "complete"

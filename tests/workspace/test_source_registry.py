@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chatthy.errors import ArgumentError
+from chatthy.wire import api
 from chatthy.workspace.sources import (
     DEFAULT_COUNT,
     Document,
@@ -67,14 +68,14 @@ async def test_a_registered_source_is_offered_and_used_by_the_server(
     register_source(Backwards())
     assert get_source("test-backwards").help == "add the words backwards"
     client = connect(await servers.start())
-    listed = {s["name"]: s for s in await client.call("ws_sources")}
-    assert listed["test-backwards"] == {
-        "name": "test-backwards",
-        "help": "add the words backwards",
-        "argument": "argument",
-        "metavar": "WORDS",
-        "counted": True,
-    }
+    listed = {s.name: s for s in await client.call("ws_sources")}
+    assert listed["test-backwards"] == api.SourceInfo(
+        name="test-backwards",
+        help="add the words backwards",
+        argument="argument",
+        metavar="WORDS",
+        counted=True,
+    )
     added = await client.call("ws_fetch", source="test-backwards", argument="okapi", count=2)
-    assert (added["name"], added["source"]) == ("backwards-5", "backwards:okapi")
-    assert (await client.call("ws_show", name="backwards-5"))["text"] == "ipako\nipako\n"
+    assert (added.name, added.source) == ("backwards-5", "backwards:okapi")
+    assert (await client.call("ws_show", name="backwards-5")).text == "ipako\nipako\n"

@@ -141,16 +141,16 @@ async def test_url_stores_the_main_text_named_after_host_and_path(
     client: Client, fake: SourcesUpstream
 ) -> None:
     added = await client.call("ws_url", url=f"{fake.base_url}/old/giraffes")
-    assert added["name"] == "url-127.0.0.1-articles-giraffes"
-    assert added["source"] == f"{fake.base_url}/articles/giraffes"
-    assert added["tokens"] > 50
-    text = (await client.call("ws_show", name=added["name"]))["text"]
+    assert added.name == "url-127.0.0.1-articles-giraffes"
+    assert added.source == f"{fake.base_url}/articles/giraffes"
+    assert added.tokens > 50
+    text = (await client.call("ws_show", name=added.name)).text
     assert text.startswith("Why giraffes have long necks\n")
     assert "swinging their necks like hammers" in text
     assert "café-au-lait" in text
     for chrome in ("Shop", "Subscribe to our newsletter", "All rights reserved"):
         assert chrome not in text
-    assert [f["name"] for f in await client.call("ws_list")] == [added["name"]]
+    assert [f.name for f in await client.call("ws_list")] == [added.name]
 
 
 async def test_url_keeps_plain_text_as_sent_and_takes_a_name(
@@ -158,16 +158,16 @@ async def test_url_keeps_plain_text_as_sent_and_takes_a_name(
 ) -> None:
     fake.page("/notes.txt", "line one\n  line two\n", "text/plain; charset=utf-8")
     added = await client.call("ws_url", url=f"{fake.base_url}/notes.txt", name="zoo/notes")
-    assert (added["name"], added["source"]) == ("zoo/notes", f"{fake.base_url}/notes.txt")
-    assert (await client.call("ws_show", name="zoo/notes"))["text"] == "line one\n  line two\n"
+    assert (added.name, added.source) == ("zoo/notes", f"{fake.base_url}/notes.txt")
+    assert (await client.call("ws_show", name="zoo/notes")).text == "line one\n  line two\n"
 
 
 async def test_url_of_a_pdf_stores_its_text(client: Client, fake: SourcesUpstream) -> None:
     pdf = make_pdf([["Giraffes are tall.", "They eat (acacia) leaves."], ["Page two."]])
     fake.page("/papers/giraffes.pdf", pdf, "application/octet-stream")
     added = await client.call("ws_url", url=f"{fake.base_url}/papers/giraffes.pdf")
-    assert added["name"] == "url-127.0.0.1-papers-giraffes.pdf"
-    text = (await client.call("ws_show", name=added["name"]))["text"]
+    assert added.name == "url-127.0.0.1-papers-giraffes.pdf"
+    text = (await client.call("ws_show", name=added.name)).text
     assert text == "Giraffes are tall.\nThey eat (acacia) leaves.\n\nPage two.\n"
 
 
@@ -340,7 +340,7 @@ async def test_a_redirect_to_a_private_address_is_refused(
     fake.redirect("/away", f"http://127.0.0.2:{fake.port}/articles/giraffes")
     client = connect(await start(allow_private=["127.0.0.1/32"]))
     added = await client.call("ws_url", url=f"{fake.base_url}/articles/giraffes")
-    await client.call("ws_drop", name=added["name"])
+    await client.call("ws_drop", name=added.name)
     await refused(
         client,
         SourceBlockedError,
@@ -371,9 +371,9 @@ async def test_youtube_stores_the_transcript_with_title_and_channel(
     client: Client, fake: SourcesUpstream
 ) -> None:
     added = await client.call("ws_youtube", video="https://youtu.be/dQw4w9WgXcQ")
-    assert added["name"] == "youtube-dQw4w9WgXcQ"
-    assert added["source"] == f"{fake.base_url}/watch?v=dQw4w9WgXcQ"
-    text = (await client.call("ws_show", name="youtube-dQw4w9WgXcQ"))["text"]
+    assert added.name == "youtube-dQw4w9WgXcQ"
+    assert added.source == f"{fake.base_url}/watch?v=dQw4w9WgXcQ"
+    text = (await client.call("ws_show", name="youtube-dQw4w9WgXcQ")).text
     assert text == (
         "Giraffes explained\nZoo Channel\n\n"
         "Hey there, this is about giraffes\nthey're tall & graceful\n"
@@ -384,7 +384,7 @@ async def test_youtube_stores_the_transcript_with_title_and_channel(
 
 async def test_youtube_falls_back_to_the_only_transcript_there_is(client: Client) -> None:
     added = await client.call("ws_youtube", video="OnlyGerman0", name="film")
-    assert (await client.call("ws_show", name=added["name"]))["text"].endswith("\n\nHallo\n")
+    assert (await client.call("ws_show", name=added.name)).text.endswith("\n\nHallo\n")
 
 
 async def test_youtube_tells_no_video_from_no_transcript(client: Client) -> None:
@@ -402,10 +402,10 @@ async def test_youtube_without_a_player_api_reads_the_answer_in_the_watch_page(
 ) -> None:
     fake.youtube_page_only = True
     added = await client.call("ws_youtube", video="dQw4w9WgXcQ")
-    text = (await client.call("ws_show", name=added["name"]))["text"]
+    text = (await client.call("ws_show", name=added.name)).text
     assert text.startswith("Giraffes explained\nZoo Channel\n\nHey there, this is about")
     assert not any(p.startswith("/youtubei/") for p in fake.paths())
-    await client.call("ws_drop", name=added["name"])
+    await client.call("ws_drop", name=added.name)
     message = await refused(client, NotFoundError, None, "ws_youtube", video="Nonexistent")
     assert message == "no YouTube video Nonexistent (This video is unavailable)"
     message = await refused(client, NotFoundError, None, "ws_youtube", video="NoCaptions0")
@@ -421,11 +421,11 @@ async def test_youtube_without_a_player_api_reads_the_answer_in_the_watch_page(
 
 async def test_arxiv_id_stores_the_papers_metadata_and_abstract(client: Client) -> None:
     added = await client.call("ws_arxiv", query="https://arxiv.org/abs/2401.01234")
-    assert (added["name"], added["source"]) == (
+    assert (added.name, added.source) == (
         "arxiv-2401.01234",
         "http://arxiv.org/abs/2401.01234v2",
     )
-    text = (await client.call("ws_show", name="arxiv-2401.01234"))["text"]
+    text = (await client.call("ws_show", name="arxiv-2401.01234")).text
     assert text.splitlines()[:5] == [
         "Giraffe Necks as Optimal Transport",
         "Authors: Ada Lovelace, Alan Turing",
@@ -442,18 +442,18 @@ async def test_arxiv_id_stores_the_papers_metadata_and_abstract(client: Client) 
 
 async def test_arxiv_old_style_id(client: Client) -> None:
     added = await client.call("ws_arxiv", query="hep-th/9901001")
-    assert added["name"] == "arxiv-hep-th-9901001"
+    assert added.name == "arxiv-hep-th-9901001"
 
 
 async def test_arxiv_search_stores_the_top_abstracts(client: Client, fake: SourcesUpstream) -> None:
     added = await client.call("ws_arxiv", query="giraffe necks", count=5)
-    assert added["name"] == "arxiv-search-giraffe-necks"
-    assert "search_query=all%3Agiraffe+AND+all%3Anecks" in added["source"]
-    text = (await client.call("ws_show", name=added["name"]))["text"]
+    assert added.name == "arxiv-search-giraffe-necks"
+    assert "search_query=all%3Agiraffe+AND+all%3Anecks" in added.source
+    text = (await client.call("ws_show", name=added.name)).text
     assert text.startswith("arXiv papers for 'giraffe necks' (2 of 80 found)\n\n[1] Giraffe Necks")
     assert "\n\n[2] Necks of giraffes and okapis\nAuthors: Grace Hopper\n" in text
     one = await client.call("ws_arxiv", query="giraffe necks", count=1, name="one")
-    assert "[2]" not in (await client.call("ws_show", name=one["name"]))["text"]
+    assert "[2]" not in (await client.call("ws_show", name=one.name)).text
 
 
 async def test_arxiv_not_found(client: Client) -> None:
@@ -476,14 +476,14 @@ async def test_wikipedia_stores_the_article_after_redirects(
     client: Client, fake: SourcesUpstream
 ) -> None:
     added = await client.call("ws_wikipedia", title="camelopard")
-    assert (added["name"], added["source"]) == (
+    assert (added.name, added.source) == (
         "wikipedia-Giraffe",
         f"{fake.base_url}/wiki/Giraffe",
     )
-    text = (await client.call("ws_show", name="wikipedia-Giraffe"))["text"]
+    text = (await client.call("ws_show", name="wikipedia-Giraffe")).text
     assert text.startswith("Giraffe\n\nThe giraffe is a large African hoofed mammal.\n\n== Etym")
     added = await client.call("ws_wikipedia", title="Okapi johnstoni")
-    assert added["name"] == "wikipedia-Okapi_johnstoni"
+    assert added.name == "wikipedia-Okapi_johnstoni"
 
 
 async def test_wikipedia_missing_and_invalid_titles(client: Client) -> None:
@@ -497,11 +497,11 @@ async def test_wikipedia_without_the_action_api_takes_the_rest_summary(
 ) -> None:
     fake.wiki_rest_only = True
     added = await client.call("ws_wikipedia", title="camelopard")
-    assert (added["name"], added["source"]) == (
+    assert (added.name, added.source) == (
         "wikipedia-Giraffe",
         f"{fake.base_url}/wiki/Giraffe",
     )
-    text = (await client.call("ws_show", name="wikipedia-Giraffe"))["text"]
+    text = (await client.call("ws_show", name="wikipedia-Giraffe")).text
     assert text == "Giraffe\n\nThe giraffe is a large African hoofed mammal.\n"
     await client.call("ws_drop", name="wikipedia-Giraffe")
     message = await refused(client, NotFoundError, None, "ws_wikipedia", title="no such thing")
@@ -516,9 +516,9 @@ async def test_wikipedia_without_the_action_api_takes_the_rest_summary(
 
 async def test_news_stores_the_top_headlines(client: Client) -> None:
     added = await client.call("ws_news", query="Giraffe conservation", count=2)
-    assert added["name"] == "news-giraffe-conservation"
-    assert "/rss/search?q=Giraffe+conservation&hl=en-US&gl=US&ceid=US%3Aen" in added["source"]
-    text = (await client.call("ws_show", name=added["name"]))["text"]
+    assert added.name == "news-giraffe-conservation"
+    assert "/rss/search?q=Giraffe+conservation&hl=en-US&gl=US&ceid=US%3Aen" in added.source
+    text = (await client.call("ws_show", name=added.name)).text
     assert text == (
         "News for 'Giraffe conservation' (2 headlines)\n\n"
         "1. Giraffe numbers rise in Kenya\n"
@@ -539,8 +539,8 @@ async def test_news_with_no_results(client: Client) -> None:
 
 
 async def test_sources_lists_the_built_ins_as_their_rpcs_take_them(client: Client) -> None:
-    listed = {s["name"]: s for s in await client.call("ws_sources")}
-    described = {n: (s["argument"], s["metavar"], s["counted"]) for n, s in listed.items()}
+    listed = {s.name: s for s in await client.call("ws_sources")}
+    described = {n: (s.argument, s.metavar, s.counted) for n, s in listed.items()}
     assert (
         described.items()
         >= {
@@ -551,17 +551,17 @@ async def test_sources_lists_the_built_ins_as_their_rpcs_take_them(client: Clien
             "news": ("query", "WORDS", True),
         }.items()
     )
-    assert listed["wikipedia"]["help"] == "add a Wikipedia article"
+    assert listed["wikipedia"].help == "add a Wikipedia article"
 
 
 async def test_fetch_by_name_adds_what_the_source_rpc_adds(client: Client) -> None:
     by_rpc = await client.call("ws_news", query="giraffe", count=2, name="by-rpc")
     by_name = await client.call("ws_fetch", source="news", argument="giraffe", count=2)
-    assert (by_rpc["source"], by_name["name"]) == (by_name["source"], "news-giraffe")
-    texts = [(await client.call("ws_show", name=n))["text"] for n in ("by-rpc", "news-giraffe")]
+    assert (by_rpc.source, by_name.name) == (by_name.source, "news-giraffe")
+    texts = [(await client.call("ws_show", name=n)).text for n in ("by-rpc", "news-giraffe")]
     assert texts[0] == texts[1] and texts[0].count("\n\n") == 2
     wiki = await client.call("ws_fetch", source="wikipedia", argument="Okapi johnstoni")
-    assert wiki["name"] == "wikipedia-Okapi_johnstoni"
+    assert wiki.name == "wikipedia-Okapi_johnstoni"
 
 
 async def test_fetch_refuses_an_unknown_source_and_a_count_it_does_not_take(
@@ -593,8 +593,8 @@ async def test_other_clients_are_served_while_a_source_is_fetched(
     while "/held" not in fake.paths():
         await asyncio.sleep(0.01)
     other = connect(servers.servers[0][0], profile="bob")
-    assert (await other.call("ws_add", name="n", text="t"))["name"] == "n"
+    assert (await other.call("ws_add", name="n", text="t")).name == "n"
     assert await client.call("ws_list") == []
     assert not fetching.done()
     release.set()
-    assert (await fetching)["name"] == "url-127.0.0.1-held"
+    assert (await fetching).name == "url-127.0.0.1-held"

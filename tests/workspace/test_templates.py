@@ -139,11 +139,11 @@ async def test_templates_lists_builtins_with_their_placeholders(
     live: Server, connect: ClientMaker
 ) -> None:
     listed = await connect(live).call("templates")
-    assert [t["name"] for t in listed] == BUILTIN
-    translate = next(t for t in listed if t["name"] == "translate")
-    assert translate["placeholders"] == ["language"] and translate["defaults"] == {}
-    summarise = next(t for t in listed if t["name"] == "summarise")
-    assert summarise["defaults"] == {"style": "paragraph"}
+    assert [t.name for t in listed] == BUILTIN
+    translate = next(t for t in listed if t.name == "translate")
+    assert translate.placeholders == ["language"] and translate.defaults == {}
+    summarise = next(t for t in listed if t.name == "summarise")
+    assert summarise.defaults == {"style": "paragraph"}
     shown = format_templates(listed)
     assert "translate  Translate the text into another language  [language]" in shown
     assert "summarise  Summarise the text as a paragraph, bullet points or topics  " in shown
@@ -157,10 +157,10 @@ async def test_a_user_template_overrides_the_builtin_and_adds_new_ones(
     )
     (user_templates / "haiku.md").write_text("Write a haiku about {topic}.")
     client = connect(live)
-    listed = {t["name"]: t for t in await client.call("templates")}
-    assert listed["summarise"]["description"] == "My own summary"
-    assert listed["summarise"]["origin"] == "templates/summarise.md"
-    assert listed["haiku"]["placeholders"] == ["topic"]
+    listed = {t.name: t for t in await client.call("templates")}
+    assert listed["summarise"].description == "My own summary"
+    assert listed["summarise"].origin == "templates/summarise.md"
+    assert listed["haiku"].placeholders == ["topic"]
     await client.call("ws_add", name="a.md", text="Alpha.")
     await client.call("ws_bench", name="a.md")
     stream, _ = await client.start("template", "c", name="summarise", file="a.md")
@@ -174,10 +174,10 @@ async def test_a_broken_user_template_says_why_and_hides_the_builtin(
     (user_templates / "explain.md").write_text("Explain {0}")
     (user_templates / "latin.md").write_bytes("caf\xe9".encode("latin-1"))
     client = connect(live)
-    listed = {t["name"]: t for t in await client.call("templates")}
-    assert "not a plain name" in listed["explain"]["error"]
-    assert "not UTF-8" in listed["latin"]["error"]
-    assert listed["latin"]["error"].startswith("templates/latin.md is not UTF-8")
+    listed = {t.name: t for t in await client.call("templates")}
+    assert "not a plain name" in listed["explain"].error
+    assert "not UTF-8" in listed["latin"].error
+    assert listed["latin"].error.startswith("templates/latin.md is not UTF-8")
     assert not any(str(user_templates) in str(t) for t in listed.values())
     shown = format_templates(list(listed.values())).splitlines()
     assert any(line.startswith("explain    cannot be used: ") for line in shown)
@@ -197,7 +197,7 @@ async def test_an_unknown_template_lists_the_names(live: Server, connect: Client
     assert caught.value.message == (
         "no template 'sumarise' (templates: critique, explain, extract, summarise, translate)"
     )
-    assert [c["name"] for c in await client.call("chats")] == []
+    assert [c.name for c in await client.call("chats")] == []
 
 
 async def test_a_missing_placeholder_stores_nothing(
@@ -207,7 +207,7 @@ async def test_a_missing_placeholder_stores_nothing(
     await client.call("ws_add", name="a.md", text="Bonjour.")
     with pytest.raises(ArgumentError, match=r"template 'translate' needs 'language'"):
         await client.start("template", "c", name="translate", file="a.md")
-    assert [c["name"] for c in await client.call("chats")] == []
+    assert [c.name for c in await client.call("chats")] == []
     assert upstream.requests == []
     stream, _ = await client.start(
         "template", "c", name="translate", file="a.md", args={"language": "Welsh"}
@@ -230,9 +230,9 @@ async def test_summarise_a_workspace_file_streams_into_the_chat(
     assert asked.startswith("Summarise the text below. Form of the summary: bullets.")
     assert "<text>\nSales rose 12% in May.\n</text>" in asked
     assert seen.status == "complete" and seen.text.startswith("upstream: Summarise")
-    stored = (await client.call("messages", chat="c"))["messages"]
-    assert [m["role"] for m in stored] == ["user", "assistant"]
-    assert stored[0]["content"] == asked and stored[1]["id"] == started["message_id"]
+    stored = (await client.call("messages", chat="c")).messages
+    assert [m.role for m in stored] == ["user", "assistant"]
+    assert stored[0].content == asked and stored[1].id == started.message_id
 
 
 async def test_summarise_the_chat_refers_to_the_conversation(
@@ -268,8 +268,8 @@ async def test_a_template_runs_on_an_attached_file(
     assert "the attached workspace file 'draft.md'" in asked and "A draft on disk." not in asked
     sent = upstream.requests[-1].body["messages"]
     assert sum("A draft on disk." in str(m["content"]) for m in sent) == 1
-    stored = (await client.call("messages", chat="c"))["messages"]
-    assert not any("A draft on disk." in str(m["content"]) for m in stored)
+    stored = (await client.call("messages", chat="c")).messages
+    assert not any("A draft on disk." in str(m.content) for m in stored)
 
 
 async def test_a_template_on_an_active_file_does_not_send_it_twice(

@@ -73,16 +73,16 @@ async def test_an_edited_file_is_seen_fresh_and_never_stored(
         f'<workspace_file name="notes.txt" source="transient:{notes}">\n'
         "The meeting is on Tuesday. ZEBRA-1\n\n</workspace_file>"
     )
-    with_file = started["workspace_tokens"]
+    with_file = started.workspace_tokens
 
     notes.write_text("Moved to Thursday. ZEBRA-2\n", encoding="utf-8")
     await turn(client, "c", "and now?")
     text = _sent_text(upstream)
     assert "Moved to Thursday. ZEBRA-2" in text and "ZEBRA-1" not in text
 
-    assert [f["name"] for f in await client.call("ws_list")] == ["stored.md"]
-    stored = (await client.call("messages", chat="c"))["messages"]
-    assert all("ZEBRA" not in str(m["content"]) for m in stored)
+    assert [f.name for f in await client.call("ws_list")] == ["stored.md"]
+    stored = (await client.call("messages", chat="c")).messages
+    assert all("ZEBRA" not in str(m.content) for m in stored)
     assert not _stored_anywhere(live, "ZEBRA")
     assert with_file > 0
 
@@ -112,8 +112,8 @@ async def test_workspace_tokens_count_the_attached_files(
     client.transient.attach(notes)
     stream, with_notes = await client.start("chat", "c", text="hi")
     await collect(stream)
-    assert without["workspace_tokens"] == 0
-    assert 0 < with_notes["workspace_tokens"] < with_notes["tokens"]
+    assert without.workspace_tokens == 0
+    assert 0 < with_notes.workspace_tokens < with_notes.tokens
 
 
 async def test_detach_stops_sending_it(
@@ -127,7 +127,7 @@ async def test_detach_stops_sending_it(
     stream, started = await client.start("chat", "c", text="two")
     await collect(stream)
     assert "ZEBRA" not in _sent_text(upstream)
-    assert started["workspace_tokens"] == 0
+    assert started.workspace_tokens == 0
     with pytest.raises(NotFoundError, match="is not attached"):
         client.transient.detach(notes)
 

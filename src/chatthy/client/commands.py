@@ -10,12 +10,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.client.settings import Settings
 from chatthy.client.templates import template_request
 from chatthy.errors import ArgumentError, ChatthyError
+from chatthy.wire import api
 from chatthy.wire.messages import Event
 from chatthy.wire.signing import derive_key
 
@@ -215,47 +216,47 @@ async def _cancel(client: Client, chat: str) -> None:
     """Ask the server to stop the reply in ``chat``, without waiting long or failing: the
     user is leaving anyway."""
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(client.call("cancel", chat=chat), 2.0)
+        await asyncio.wait_for(client.rpc(api.Cancel(chat=chat)), 2.0)
 
 
-async def list_templates(settings: Settings) -> list[dict[str, Any]]:
+async def list_templates(settings: Settings) -> list[api.TemplateInfo]:
     async with connect(settings) as client:
-        result: list[dict[str, Any]] = await client.call("templates")
-        return result
+        return await client.rpc(api.Templates())
 
 
-async def list_chats(settings: Settings, personality: str | None) -> list[dict[str, Any]]:
+async def list_chats(settings: Settings, personality: str | None) -> list[api.ChatInfo]:
     async with connect(settings) as client:
-        result: list[dict[str, Any]] = await client.call("chats", personality=personality)
-        return result
+        return await client.rpc(api.Chats(personality=personality))
 
 
-def format_chats(chats: list[dict[str, Any]]) -> str:
+def format_chats(chats: list[api.ChatInfo]) -> str:
     if not chats:
         return "no chats yet"
-    width = max(len(c["name"]) for c in chats)
+    width = max(len(c.name) for c in chats)
     lines = []
     for c in chats:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c["updated"]))
-        running = "  (replying)" if c.get("running") else ""
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
+        running = "  (replying)" if c.running else ""
         lines.append(
-            f"{c['name']:<{width}}  {c['messages']:>5} msgs  {when}  "
-            f"{c['personality']}@{c['provider']}{running}"
+            f"{c.name:<{width}}  {c.messages:>5} msgs  {when}  "
+            f"{c.personality}@{c.provider}{running}"
         )
     return "\n".join(lines)
 
 
-async def export(settings: Settings, chat: str, fmt: str, output: Path | None) -> None:
+async def export(
+    settings: Settings, chat: str, fmt: Literal["md", "json"], output: Path | None
+) -> None:
     async with connect(settings) as client:
-        result = await client.call("export", chat=chat, format=fmt)
-    data: str = result["data"]
+        result = await client.rpc(api.Export(chat=chat, format=fmt))
+    data = result.data
     if output is None:
         sys.stdout.write(data)
     else:
         output.write_text(data, encoding="utf-8")
 
 
-async def import_file(settings: Settings, path: Path, chat: str | None) -> dict[str, Any]:
+async def import_file(settings: Settings, path: Path, chat: str | None) -> api.Imported:
     """Create a chat from a JSON or Markdown file.
 
     Raises:
@@ -263,8 +264,7 @@ async def import_file(settings: Settings, path: Path, chat: str | None) -> dict[
     """
     data = read_text_file(path)
     async with connect(settings) as client:
-        result: dict[str, Any] = await client.call("import", data=data, chat=chat)
-        return result
+        return await client.rpc(api.Import(data=data, chat=chat))
 
 
 def read_text_file(path: Path) -> str:

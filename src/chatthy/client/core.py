@@ -13,13 +13,15 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 import zmq
 import zmq.asyncio
 
 from chatthy.client.transient import TransientWorkspace
 from chatthy.errors import ChatthyError, DecodeError, ServerUnavailableError, from_code
+from chatthy.wire import api
 from chatthy.wire.messages import (
     PROTOCOL_VERSION,
     Event,
@@ -30,7 +32,9 @@ from chatthy.wire.messages import (
 )
 from chatthy.wire.signing import SigningKey
 
-__all__ = ["TRANSIENT_METHODS", "Client", "ReplyStream", "error_of"]
+__all__ = ["TRANSIENT_METHODS", "Client", "ReplyStream", "decode_result", "error_of"]
+
+R = TypeVar("R")
 
 TRANSIENT_METHODS = frozenset({"chat", "regenerate", "edit", "template"})
 """The RPCs that start a reply, and so carry the attached (transient) files."""
@@ -138,6 +142,8 @@ class Client:
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._streams: dict[str, ReplyStream] = {}
         self._finished: set[str] = set()
+        self._attaching: dict[str, int] = {}
+        """Chats being attached, with the event number each asked to resume from."""
         self._resends: set[asyncio.Task[None]] = set()
         self._counter = 0
         self._prefix = os.urandom(4).hex()
@@ -206,17 +212,32 @@ class Client:
                 f"cannot reach the server at {self.address} ({hint})"
             ) from None
 
-    async def call(self, method: str, **args: Any) -> Any:
-        """Run an RPC and return its result.
+    async def rpc(self, call: api.Call[R]) -> R:
+        """Run the RPC ``call`` declares and return its result, decoded into the type
+        the declaration names.
 
         Raises:
             ServerUnavailableError: no connection, or no answer within the timeout.
+            DecodeError: the answer does not have the declared shape.
             ChatthyError: the error the server answered with (its own subclass).
         """
+        result = await self._call(self._new_id(), call.method, msgspec.to_builtins(call))
+        return decode_result(type(call), result)
+
+    async def call(self, method: str, **args: Any) -> Any:
+        """Run an RPC by name (arguments as given, ``None`` left out) and return its
+        result: decoded into its declared type when :mod:`chatthy.wire.api` declares
+        ``method``, as it came otherwise (an RPC a newer server or a plugin adds).
+
+        Raises:
+            As :meth:`rpc`.
+        """
         request_id = self._new_id()
-        return await self._call(
+        result = await self._call(
             request_id, method, {k: v for k, v in args.items() if v is not None}
         )
+        declared = api.call_class(method)
+        return result if declared is None else decode_result(declared, result)
 
     async def _call(self, request_id: str, method: str, args: dict[str, Any]) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -231,7 +252,7 @@ class Client:
         finally:
             self._pending.pop(request_id, None)
 
-    async def start(self, method: str, chat: str, **args: Any) -> tuple[ReplyStream, Any]:
+    async def start(self, method: str, chat: str, **args: Any) -> tuple[ReplyStream, api.Started]:
         """Run an RPC that starts a reply (chat, regenerate, edit, template) in ``chat``;
         return the reply's stream (registered before sending, so no event is missed) and
         the result. The attached files are read now and sent along (unless ``transient``
@@ -247,10 +268,16 @@ class Client:
         try:
             clean = {k: v for k, v in args.items() if v is not None}
             result = await self._call(request_id, method, {"chat": chat, **clean})
+            started = msgspec.convert(result, api.Started)
+        except msgspec.ValidationError as exc:
+            self._streams.pop(request_id, None)
+            raise DecodeError(
+                f"{method}: the server's answer is not a started reply: {exc}"
+            ) from None
         except BaseException:
             self._streams.pop(request_id, None)
             raise
-        return stream, result
+        return stream, started
 
     def follow(self, stream_id: str, chat: str, from_seq: int = 0) -> ReplyStream:
         """The stream ``stream_id`` of ``chat`` (known from ``messages``' ``running``),
@@ -263,8 +290,14 @@ class Client:
     async def attach(self, chat: str, from_seq: int = 0) -> ReplyStream | None:
         """Open ``chat``; return the stream of a reply running (or just finished) in it,
         whose events from ``from_seq`` on follow the answer."""
-        result = await self.call("attach", chat=chat, from_seq=from_seq)
-        stream_id = result.get("stream")
+        # The resent events may be read before this coroutine sees the answer: a stream
+        # they make meanwhile starts where this attach asked (see _on_event).
+        self._attaching[chat] = from_seq
+        try:
+            result = await self.rpc(api.Attach(chat=chat, from_seq=from_seq))
+        finally:
+            self._attaching.pop(chat, None)
+        stream_id = result.stream
         if stream_id is None or stream_id in self._finished:
             return None
         return self.follow(stream_id, chat, from_seq)
@@ -279,7 +312,7 @@ class Client:
         """A stream the server no longer has, or a server gone, ends the stream with an
         error instead of waiting for ever."""
         try:
-            await self.call("resend", stream=stream.id, from_seq=stream.next_seq)
+            await self.rpc(api.Resend(stream=stream.id, from_seq=stream.next_seq))
         except ServerUnavailableError:
             if stream.end is None:
                 stream.fail(
@@ -326,10 +359,22 @@ class Client:
         if stream is None:
             if event.id in self._finished:
                 return
-            stream = ReplyStream(self, event.id, event.chat)
+            stream = ReplyStream(self, event.id, event.chat, self._attaching.get(event.chat, 0))
             self._streams[event.id] = stream
             self.incoming.put_nowait(stream)
         stream.feed(event)
+
+
+def decode_result(call: type[api.Call[Any]], result: Any) -> Any:
+    """An RPC's answer as the type its declaration names.
+
+    Raises:
+        DecodeError: it does not have that shape.
+    """
+    try:
+        return msgspec.convert(result, api.result_type(call))
+    except msgspec.ValidationError as exc:
+        raise DecodeError(f"{call.method}: the server's answer does not fit: {exc}") from None
 
 
 def error_of(end: Event) -> ChatthyError | None:

@@ -11,9 +11,10 @@ import shlex
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chatthy.errors import ChatthyError, NotFoundError
+from chatthy.wire import api
 
 if TYPE_CHECKING:
     from chatthy.client.core import Client
@@ -70,7 +71,7 @@ Editor = Callable[[str, str], Awaitable[str | None]]
 """Edits a text (with a file suffix for the editor's syntax); None if it is unchanged."""
 
 
-async def edit_workspace_file(client: Client, name: str, edit: Editor) -> dict[str, Any] | None:
+async def edit_workspace_file(client: Client, name: str, edit: Editor) -> api.WorkspaceFile | None:
     """The workspace file ``name`` (a new one if there is none) edited with ``edit`` and
     saved on the server; the file as saved, None when it came back unchanged.
 
@@ -79,15 +80,13 @@ async def edit_workspace_file(client: Client, name: str, edit: Editor) -> dict[s
             the text (then kept in a file the message names).
     """
     try:
-        file = await client.call("ws_show", name=name)
+        file = await client.rpc(api.WsShow(name=name))
+        text, source = file.text or "", file.source
     except NotFoundError:
-        file = {"text": "", "source": "typed"}
+        text, source = "", "typed"
     suffix = Path(name).suffix or ".md"
-    edited = await edit(file["text"], suffix)
+    edited = await edit(text, suffix)
     if edited is None:
         return None
     with kept_on_failure(edited, suffix):
-        saved: dict[str, Any] = await client.call(
-            "ws_add", name=name, text=edited, source=file["source"]
-        )
-    return saved
+        return await client.rpc(api.WsAdd(name=name, text=edited, source=source))

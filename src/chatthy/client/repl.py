@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from chatthy.client.commands import connect, failure_of, format_chats, print_stream
 from chatthy.client.core import Client, error_of
 from chatthy.client.editing import edit_in_editor, edit_workspace_file, kept_on_failure
@@ -30,6 +32,7 @@ from chatthy.client.workspace import (
     typed_source_request,
 )
 from chatthy.errors import ArgumentError, ChatthyError
+from chatthy.wire import api
 
 __all__ = ["repl"]
 
@@ -89,7 +92,7 @@ async def _command(client: Client, chat: str, line: str) -> str:
     elif name == "template":
         await _turn(client, chat, "template", **template_request(rest))
     elif name == "templates":
-        print(format_templates(await client.call("templates")))
+        print(format_templates(await client.rpc(api.Templates())))
     elif name == "edit" and not rest:
         await _edit_last(client, chat)
     elif name in ("regenerate", "edit"):
@@ -111,9 +114,9 @@ async def _stored(client: Client, words: list[str]) -> None:
     SOURCE WHAT…``."""
     action, rest = words[0], words[1:]
     if action == "list":
-        print(format_workspace(await client.call("ws_list")))
+        print(format_workspace(await client.rpc(api.WsList())))
     elif action == "sources":
-        print(format_sources(await client.call("ws_sources")))
+        print(format_sources(await client.rpc(api.WsSources())))
     elif action == "add" and rest:
         found = await asyncio.to_thread(gather, [Path(w).expanduser() for w in rest])
         for info in await send_files(client, found):
@@ -121,34 +124,33 @@ async def _stored(client: Client, words: list[str]) -> None:
         for notice in found.notices:
             print(notice, file=sys.stderr)
     elif action in SOURCE_COMMANDS and rest:
-        rpc, args = typed_source_request(action, rest)
-        print(fetched_line(await client.call(rpc, **args)))
+        print(fetched_line(await client.rpc(typed_source_request(action, rest))))
     elif action == "show" and len(rest) == 1:
-        print((await client.call("ws_show", name=rest[0]))["text"])
+        print((await client.rpc(api.WsShow(name=rest[0]))).text)
     elif len(rest) == 1 and action in ("bench", "restore", "drop"):
         await client.call(f"ws_{action}", name=rest[0])
         print(f"{action}: {rest[0]}")
     elif action == "edit" and len(rest) == 1:
         await _edit_file(client, rest[0])
     elif action == "rename" and len(rest) == 2:
-        renamed = await client.call("ws_rename", name=rest[0], new=rest[1])
-        print(f"{rest[0]} is now {renamed['name']}")
+        renamed = await client.rpc(api.WsRename(name=rest[0], new=rest[1]))
+        print(f"{rest[0]} is now {renamed.name}")
     else:
         raise ArgumentError(WS_USAGE)
 
 
 async def _edit_last(client: Client, chat: str) -> None:
     """``/edit``: the last message of yours in ``$EDITOR``, then a new reply to it."""
-    page = await client.call("messages", chat=chat, limit=50)
-    mine = [m for m in page["messages"] if m["role"] == "user"]
-    if not mine or not isinstance(mine[-1]["content"], str):
+    page = await client.rpc(api.Messages(chat=chat, limit=50))
+    mine = [m for m in page.messages if m.role == "user"]
+    if not mine or not isinstance(mine[-1].content, str):
         raise ArgumentError("no message of yours to edit in the last 50 (/edit text=… works)")
-    edited = await _in_editor(mine[-1]["content"], instead="/edit text=…")
+    edited = await _in_editor(mine[-1].content, instead="/edit text=…")
     if edited is None:
         print("message unchanged", file=sys.stderr)
         return
     with kept_on_failure(edited):
-        await _turn(client, chat, "edit", text=edited, message_id=mine[-1]["id"])
+        await _turn(client, chat, "edit", text=edited, message_id=mine[-1].id)
 
 
 async def _edit_file(client: Client, name: str) -> None:
@@ -199,27 +201,15 @@ def _attachments(client: Client, words: list[str]) -> None:
 async def _call(client: Client, chat: str, name: str, args: dict[str, Any]) -> None:
     """Any other server command; the result printed as JSON (chats as a list). The open
     chat is the default ``chat`` of those that take one."""
-    if not name.startswith("ws_") and name not in (
-        "chats",
-        "commands",
-        "status",
-        "providers",
-        "prompts",
-        "account",
-        "search",
-        "prompt",
-        "prompt_set",
-        "prompt_rename",
-        "prompt_copy",
-        "prompt_delete",
-        "import",
-    ):
+    declared = api.call_class(name)
+    if declared is not None and "chat" in declared.__struct_fields__:
         args.setdefault("chat", chat)
     result = await client.call(name, **args)
     if name == "chats":
         print(format_chats(result))
     else:
-        print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+        shown = msgspec.to_builtins(result)
+        print(json.dumps(shown, indent=2, ensure_ascii=False, default=str))
 
 
 async def _turn(client: Client, chat: str, method: str, **args: Any) -> None:
@@ -229,7 +219,7 @@ async def _turn(client: Client, chat: str, method: str, **args: Any) -> None:
     try:
         end = await asyncio.shield(task)
     except asyncio.CancelledError:
-        await client.call("cancel", chat=chat)
+        await client.rpc(api.Cancel(chat=chat))
         end = await task
     failure = failure_of(end)
     if failure is None:
@@ -252,7 +242,7 @@ async def repl(
     loop = asyncio.get_running_loop()
     async with connect(settings) as client:
         if provider or prompt:
-            await client.call("use", chat=chat, provider=provider, prompt=prompt)
+            await client.rpc(api.Use(chat=chat, provider=provider, prompt=prompt))
         await client.attach(chat)
         print(
             f"chatthy — profile {settings.profile}, chat '{chat}' at {settings.server}. "

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatthy.errors import ArgumentError
+from chatthy.wire import api
 
 __all__ = [
     "STYLES",
@@ -72,21 +73,19 @@ def _shorten(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
-def format_templates(templates: list[dict[str, Any]]) -> str:
+def format_templates(templates: list[api.TemplateInfo]) -> str:
     """One line per template: name, description, then its placeholders (``name=default``
     for those that have one)."""
     if not templates:
         return "no templates"
-    width = max(len(t["name"]) for t in templates)
+    width = max(len(t.name) for t in templates)
     lines = []
     for t in templates:
-        if t.get("error"):
-            lines.append(f"{t['name']:<{width}}  cannot be used: {t['error']}")
+        if t.error:
+            lines.append(f"{t.name:<{width}}  cannot be used: {t.error}")
             continue
-        defaults = t.get("defaults") or {}
-        shown = [
-            f"{p}={_shorten(defaults[p])!r}" if p in defaults else p for p in t["placeholders"]
-        ]
+        defaults = t.defaults
+        shown = [f"{p}={_shorten(defaults[p])!r}" if p in defaults else p for p in t.placeholders]
         extra = f"  [{'; '.join(shown)}]" if shown else ""
-        lines.append(f"{t['name']:<{width}}  {t['description']}{extra}")
+        lines.append(f"{t.name:<{width}}  {t.description}{extra}")
     return "\n".join(lines)

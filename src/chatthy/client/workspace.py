@@ -17,8 +17,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
+import msgspec
 import pathspec
 
 from chatthy.client.commands import connect
@@ -26,6 +27,7 @@ from chatthy.client.core import Client
 from chatthy.client.settings import Settings
 from chatthy.client.sources import SOURCE_COMMANDS
 from chatthy.errors import ArgumentError
+from chatthy.wire import api
 from chatthy.workspace.pdf import UnreadablePdf, is_pdf, pdf_text
 
 __all__ = [
@@ -46,6 +48,8 @@ __all__ = [
     "typed_source_request",
     "ws_call",
 ]
+
+R = TypeVar("R")
 
 READ_LIMIT = 4 * 1024 * 1024
 """Files larger than this are not read (a server's message limit is 4 MiB by default);
@@ -219,25 +223,25 @@ def _add(found: Gathered, path: Path, name: str) -> None:
         found.files.append(LocalFile(name, text, str(path.resolve())))
 
 
-async def send_files(client: Client, found: Gathered) -> list[dict[str, Any]]:
+async def send_files(client: Client, found: Gathered) -> list[api.WorkspaceFile]:
     """Add the files of ``found`` to the workspace; each one the server refuses (too
     large, a bad name) becomes a notice in ``found`` instead.
 
     Raises:
         ChatthyError: the server cannot be reached.
     """
-    added: list[dict[str, Any]] = []
+    added: list[api.WorkspaceFile] = []
     for file in found.files:
         try:
             added.append(
-                await client.call("ws_add", name=file.name, text=file.text, source=file.source)
+                await client.rpc(api.WsAdd(name=file.name, text=file.text, source=file.source))
             )
         except ArgumentError as exc:
             found.notices.append(f"skipped {file.source}: {exc.message}")
     return added
 
 
-async def add_paths(settings: Settings, paths: list[Path], err: IO[str]) -> list[dict[str, Any]]:
+async def add_paths(settings: Settings, paths: list[Path], err: IO[str]) -> list[api.WorkspaceFile]:
     """Read and add ``paths``; print a notice on ``err`` for each file skipped or refused.
 
     Raises:
@@ -254,47 +258,50 @@ async def add_paths(settings: Settings, paths: list[Path], err: IO[str]) -> list
     return added
 
 
-async def add_text(settings: Settings, name: str, text: str) -> dict[str, Any]:
+async def add_text(settings: Settings, name: str, text: str) -> api.WorkspaceFile:
     """Add ``text`` (typed or piped) as the workspace file ``name``."""
     async with connect(settings) as client:
-        result: dict[str, Any] = await client.call("ws_add", name=name, text=text, source="stdin")
-        return result
+        return await client.rpc(api.WsAdd(name=name, text=text, source="stdin"))
 
 
-async def ws_call(settings: Settings, method: str, **args: Any) -> Any:
+async def ws_call(settings: Settings, call: api.Call[R]) -> R:
     """One workspace RPC (``ws_list``, ``ws_show``, ``ws_bench`` …)."""
     async with connect(settings) as client:
-        return await client.call(method, **args)
+        return await client.rpc(call)
 
 
-def format_workspace(files: list[dict[str, Any]]) -> str:
+def format_workspace(files: list[api.WorkspaceFile]) -> str:
     """One line per file: name, tokens, size, benched, when, source."""
     if not files:
         return "the workspace is empty"
-    width = max(len(f["name"]) for f in files)
+    width = max(len(f.name) for f in files)
     lines = []
     for f in files:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(f["updated"]))
-        state = "benched" if f["benched"] else "active "
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(f.updated))
+        state = "benched" if f.benched else "active "
         lines.append(
-            f"{f['name']:<{width}}  {f['tokens']:>7,} tok  {f['size']:>9,} B  {state}  "
-            f"{when}  {f['source']}".rstrip()
+            f"{f.name:<{width}}  {f.tokens:>7,} tok  {f.size:>9,} B  {state}  "
+            f"{when}  {f.source}".rstrip()
         )
-    total = sum(f["tokens"] for f in files if not f["benched"])
+    total = sum(f.tokens for f in files if not f.benched)
     lines.append(f"{total:,} tokens sent with every turn")
     return "\n".join(lines)
 
 
-def added_line(info: dict[str, Any]) -> str:
+def added_line(info: api.WorkspaceFile) -> str:
     """What ``chatthy ws add`` prints for each file added."""
-    return f"added {info['name']} ({info['tokens']:,} tokens)"
+    return f"added {info.name} ({info.tokens:,} tokens)"
 
 
 def source_request(
     action: str, words: list[str], name: str | None = None, count: int | None = None
-) -> tuple[str, dict[str, Any]]:
-    """The RPC and its arguments that fetch the source ``action`` (``url``, ``youtube``
-    …, or ``fetch`` with the source's name first) named by ``words`` into the workspace."""
+) -> api.Call[api.WorkspaceFile]:
+    """The RPC call that fetches the source ``action`` (``url``, ``youtube`` …, or
+    ``fetch`` with the source's name first) named by ``words`` into the workspace.
+
+    Raises:
+        ArgumentError: the arguments do not fit the RPC (a count it does not take).
+    """
     command = SOURCE_COMMANDS[action]
     args: dict[str, Any] = {}
     if command.by_name:
@@ -304,10 +311,16 @@ def source_request(
         args["name"] = name
     if count is not None:
         args["count"] = count
-    return command.rpc, args
+    declared = api.call_class(command.rpc)
+    assert declared is not None, command.rpc
+    try:
+        call: api.Call[api.WorkspaceFile] = msgspec.convert(args, declared)
+    except msgspec.ValidationError as exc:
+        raise ArgumentError(f"{command.rpc}: {exc}") from None
+    return call
 
 
-def typed_source_request(action: str, words: list[str]) -> tuple[str, dict[str, Any]]:
+def typed_source_request(action: str, words: list[str]) -> api.Call[api.WorkspaceFile]:
     """``/ws SOURCE WHAT… [name=NAME] [count=N]`` as typed in a client, as
     :func:`source_request` gives it.
 
@@ -334,21 +347,19 @@ async def add_source(
     words: list[str],
     name: str | None = None,
     count: int | None = None,
-) -> dict[str, Any]:
+) -> api.WorkspaceFile:
     """Have the server fetch a source (``url``, ``youtube`` …) into the workspace."""
-    rpc, args = source_request(action, words, name, count)
-    result: dict[str, Any] = await ws_call(settings, rpc, **args)
-    return result
+    return await ws_call(settings, source_request(action, words, name, count))
 
 
-def format_sources(sources: list[dict[str, Any]]) -> str:
+def format_sources(sources: list[api.SourceInfo]) -> str:
     """What ``chatthy ws sources`` prints: each source the server offers, with what it
     takes and its help line."""
-    rows = [(f"{s['name']} {s['metavar']}", s["help"]) for s in sources]
+    rows = [(f"{s.name} {s.metavar}", s.help) for s in sources]
     width = max((len(usage) for usage, _ in rows), default=0)
     return "\n".join(f"{usage:<{width}}  {help_line}" for usage, help_line in rows)
 
 
-def fetched_line(info: dict[str, Any]) -> str:
+def fetched_line(info: api.WorkspaceFile) -> str:
     """What ``chatthy ws url|youtube|…`` prints for the file added."""
-    return f"{added_line(info)} from {info['source']}"
+    return f"{added_line(info)} from {info.source}"

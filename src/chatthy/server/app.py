@@ -23,6 +23,7 @@ from chatthy.server import handlers  # noqa: F401 - registers the built-in RPCs
 from chatthy.server.auth import Authenticator
 from chatthy.server.rpc import Context, registry
 from chatthy.server.watchers import Watchers
+from chatthy.wire.api import ServerStatus
 from chatthy.wire.curve import is_loopback, server_key_pair
 from chatthy.wire.messages import Reply, decode_request, encode, error_reply
 
@@ -164,13 +165,14 @@ class Server:
     def renamed(self, profile: str, old: str, new: str) -> None:
         self.watchers.rename(profile, old, new)
 
-    def status(self, profile: str) -> dict[str, Any]:
+    def status(self, profile: str) -> ServerStatus:
         """What a profile may know of the server: nothing of other profiles' activity."""
         mine = [t for t in self.engine.turns.all_running() if t.profile == profile]
-        return {
-            "address": self.address,
-            "uptime": round(asyncio.get_running_loop().time() - self.started, 1),
-            "providers": list(self.engine.providers),
-            "encrypted": bool(self.public_key),
-            "replies_running": len(mine),
-        }
+        return ServerStatus(
+            profile=profile,
+            address=self.address,
+            uptime=round(asyncio.get_running_loop().time() - self.started, 1),
+            providers=list(self.engine.providers),
+            encrypted=bool(self.public_key),
+            replies_running=len(mine),
+        )

@@ -1,9 +1,11 @@
-"""The RPC registry: each RPC is a typed async handler with a docstring.
+"""The RPC registry: each RPC is an async handler of one declared call.
 
-A handler is ``async def name(ctx: Context, args: SomeArgs) -> result`` where ``SomeArgs``
-is a msgspec Struct; the registry converts the request's ``args`` map to it (wrong names
-or types become ``bad_args``) and lists every RPC for the ``commands`` RPC, so clients can
-show help and complete commands.
+A handler is ``async def name(ctx: Context, args: api.Some) -> Result`` where
+``api.Some`` is the RPC's ``Call[Result]`` declaration in :mod:`chatthy.wire.api`
+(its ``method`` names the RPC, its docstring is the help). The registry checks at
+registration that the handler answers with the declared result, converts the request's
+``args`` map to the call (wrong names or types become ``bad_args``), and lists every RPC
+for the ``commands`` RPC, so clients can show help and complete commands.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 from chatthy.errors import ArgumentError, UnknownMethodError
+from chatthy.wire.api import ArgInfo, Call, CommandInfo, ServerStatus, result_type
 
 if TYPE_CHECKING:
     from chatthy.conversation.engine import Engine
@@ -37,7 +40,7 @@ class Transport(Protocol):
     def renamed(self, profile: str, old: str, new: str) -> None:
         """A chat was renamed: its watchers follow it."""
 
-    def status(self, profile: str) -> dict[str, Any]:
+    def status(self, profile: str) -> ServerStatus:
         """The transport's address, uptime and load as the profile may see them."""
 
 
@@ -64,24 +67,35 @@ Handler = Callable[[Context, Any], Awaitable[Any]]
 class Rpc:
     name: str
     handler: Handler
-    args: type[msgspec.Struct]
+    args: type[Call[Any]]
     help: str
 
-    def describe(self) -> dict[str, Any]:
-        """Name, help and arguments (name, type, required, default) of this RPC."""
+    def describe(self) -> CommandInfo:
+        """Name, help, arguments (name, type, required, default) and result of this RPC."""
         info = msgspec.inspect.type_info(self.args)
         assert isinstance(info, msgspec.inspect.StructType)
-        args = []
-        for field in info.fields:
-            entry: dict[str, Any] = {
-                "name": field.name,
-                "type": _type_name(field.type),
-                "required": field.required,
-            }
-            if field.default is not msgspec.NODEFAULT:
-                entry["default"] = field.default
-            args.append(entry)
-        return {"name": self.name, "help": self.help, "args": args}
+        args = [
+            ArgInfo(
+                name=field.name,
+                type=_type_name(field.type),
+                required=field.required,
+                default=None if field.default is msgspec.NODEFAULT else field.default,
+            )
+            for field in info.fields
+        ]
+        return CommandInfo(
+            name=self.name,
+            help=self.help,
+            args=args,
+            result=_result_name(result_type(self.args)),
+        )
+
+
+def _result_name(t: Any) -> str:
+    args = typing.get_args(t)
+    if typing.get_origin(t) is list and args:
+        return f"list[{_result_name(args[0])}]"
+    return getattr(t, "__name__", str(t))
 
 
 def _type_name(t: msgspec.inspect.Type) -> str:
@@ -105,20 +119,32 @@ class Registry:
     def __init__(self) -> None:
         self._rpcs: dict[str, Rpc] = {}
 
-    def rpc(self, name: str | None = None) -> Callable[[Handler], Handler]:
-        """Decorator: register a handler under ``name`` (default: its function name)."""
+    def rpc(self) -> Callable[[Handler], Handler]:
+        """Decorator: register a handler of the call its second parameter declares.
+
+        Raises:
+            TypeError: the parameter is not a declared call, or the handler's return
+                annotation is not the call's result.
+        """
 
         def register(handler: Handler) -> Handler:
             hints = typing.get_type_hints(handler)
             params = list(inspect.signature(handler).parameters)
-            rpc_name = name or handler.__name__
-            doc = inspect.getdoc(handler) or ""
-            self._rpcs[rpc_name] = Rpc(rpc_name, handler, hints[params[1]], doc)
+            call = hints[params[1]]
+            if not (isinstance(call, type) and issubclass(call, Call) and call.method):
+                raise TypeError(f"{handler.__name__}: its arguments are not a declared call")
+            if hints.get("return") != result_type(call):
+                raise TypeError(
+                    f"{handler.__name__}: answers {hints.get('return')}, but {call.method} "
+                    f"is declared to answer {result_type(call)}"
+                )
+            help = inspect.cleandoc(call.__doc__ or "")
+            self._rpcs[call.method] = Rpc(call.method, handler, call, help)
             return handler
 
         return register
 
-    def describe(self) -> list[dict[str, Any]]:
+    def describe(self) -> list[CommandInfo]:
         return [rpc.describe() for rpc in sorted(self._rpcs.values(), key=lambda r: r.name)]
 
     async def call(self, ctx: Context, method: str, args: dict[str, Any]) -> Any:

@@ -4,27 +4,17 @@ after the stored workspace files, and never stored."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import msgspec
 
 from chatthy.context.workspace import TRANSIENT
 from chatthy.errors import ArgumentError
 from chatthy.server.handlers.workspace import check_size
+from chatthy.wire.api import TransientFile
 
-__all__ = ["MAX_TRANSIENT_FILES", "TransientFile", "transient_files"]
+__all__ = ["MAX_TRANSIENT_FILES", "transient_files"]
 
 MAX_TRANSIENT_FILES = 1000
 """Most files one turn may attach (their bytes are bounded by the message size too)."""
-
-
-class TransientFile(msgspec.Struct, forbid_unknown_fields=True):
-    """One attached file: its name (``notes.txt``, ``docs/a.md``), text, and where the
-    client read it."""
-
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
-    text: str
-    source: str = ""
 
 
 def transient_files(files: list[TransientFile] | None, limit: int) -> list[TransientFile]:

@@ -17,7 +17,7 @@ async def seed(server: Server, connect: ClientMaker, chat: str, turns: int) -> N
         messages.append({"role": "user", "content": f"question {i}."})
         messages.append({"role": "assistant", "content": f"answer {i}, with *emphasis*."})
     result = await connect(server).call("import", data=json.dumps(messages), chat=chat)
-    assert result["messages"] == 2 * turns
+    assert result.messages == 2 * turns
 
 
 async def test_a_chat_of_5000_messages_opens_at_its_end(

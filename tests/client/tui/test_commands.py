@@ -107,7 +107,7 @@ async def test_rename_fork_undo(server: Server, connect: ClientMaker) -> None:
         assert "removed 2 message(s)" in status_line(app)
         await type_line(pilot, "/chats")
         await wait_on_screen(pilot, "schemes")
-    names = {c["name"] for c in await connect(server).call("chats")}
+    names = {c.name for c in await connect(server).call("chats")}
     assert names == {"schemes", "copy"}
 
 
@@ -197,4 +197,4 @@ async def test_prompt_edit_saves_the_personality(
         await type_line(pilot, "/prompt")
         await wait_on_screen(pilot, "You are a pirate.")
     saved = await connect(server).call("prompt", name="pirate")
-    assert saved["text"] == "You are a pirate."
+    assert saved.text == "You are a pirate."

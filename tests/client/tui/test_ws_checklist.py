@@ -40,7 +40,7 @@ def notes(tmp_path: Path) -> Path:
 
 async def _tokens(client: ClientMaker, server: Server) -> dict[str, bool]:
     files = await client(server).call("ws_list")
-    return {f["name"]: f["benched"] for f in files}
+    return {f.name: f.benched for f in files}
 
 
 async def test_add_a_folder_then_bench_and_delete_in_the_checklist(
@@ -253,5 +253,5 @@ async def test_ws_sources_fetch_into_the_workspace(
         assert "No Such Animal" in status_line(app)
         await type_line(pilot, "/ws url")
         await wait_for(pilot, lambda: "error: what to fetch is needed" in status_line(app))
-    names = [f["name"] for f in await connect(srv).call("ws_list")]
+    names = [f.name for f in await connect(srv).call("ws_list")]
     assert names == ["otters.md", "url-127.0.0.1-notes"]

@@ -35,6 +35,7 @@ from chatthy.client.tui.render import warm_up
 from chatthy.client.tui.workspace import WS_SUBCOMMANDS, active_tokens
 from chatthy.config import DEFAULT_THEME
 from chatthy.errors import ArgumentError, ChatthyError, NotFoundError, ServerUnavailableError
+from chatthy.wire import api
 
 __all__ = ["ChatthyApp", "run_tui", "tui_app"]
 
@@ -85,7 +86,7 @@ class ChatthyApp(App[int]):
         self.models: dict[str, str] = {}
         """Each provider's default model."""
         self.default_provider = "?"
-        self.server_commands: dict[str, dict[str, Any]] = {}
+        self.server_commands: dict[str, api.CommandInfo] = {}
         self.live: ReplyStream | None = None
         """The reply streaming in the open chat, if any."""
         self._use = {"provider": provider, "prompt": prompt}
@@ -178,18 +179,18 @@ class ChatthyApp(App[int]):
 
     async def _boot(self) -> None:
         """Learn the providers and commands, apply --provider/--prompt, open the chat."""
-        providers = await self.client.call("providers", models=False)
+        providers = await self.client.rpc(api.Providers(models=False))
         self.status.connected(True)
-        self.models = {p["name"]: p.get("model", "") for p in providers}
-        default = next((p["name"] for p in providers if p.get("default")), None)
+        self.models = {p.name: p.model for p in providers}
+        default = next((p.name for p in providers if p.default), None)
         self.default_provider = default or self.info.provider
         self.info.provider = self.default_provider
-        commands = await self.client.call("commands")
-        self.server_commands = {c["name"]: c for c in commands}
+        commands = await self.client.rpc(api.Commands())
+        self.server_commands = {c.name: c for c in commands}
         self.prompt_input.commands.set_names([*CLIENT_COMMANDS, *self.server_commands])
         use = {k: v for k, v in self._use.items() if v}
         if use:
-            await self.client.call("use", chat=self.chat, **use)
+            await self.client.rpc(api.Use(chat=self.chat, **use))
         await self.open_chat(self.chat)
         await self.refresh_workspace()
         self._booted = True
@@ -199,7 +200,7 @@ class ChatthyApp(App[int]):
         after the connection was lost, it reopens the chat (the socket reconnects by
         itself, but a restarted server knows nothing of what this client watched)."""
         try:
-            await asyncio.wait_for(self.client.call("status"), 5.0)
+            await asyncio.wait_for(self.client.rpc(api.Status()), 5.0)
         except (ChatthyError, TimeoutError) as exc:
             self._down = True
             self._say_connected(False, getattr(exc, "message", "no answer"))
@@ -249,8 +250,9 @@ class ChatthyApp(App[int]):
             if stream is not None:
                 self._claimed.add(stream.id)
             page = await self._page(name)
-            running = (page or {}).get("running") or {}
-            follow = stream if stream is not None and running.get("stream") == stream.id else None
+            running = page.running if page is not None else None
+            live = running is not None and stream is not None and running.stream == stream.id
+            follow = stream if live else None
             if stream is not None and follow is None:
                 self.client.forget_stream(stream.id)
             self.chat = name
@@ -275,31 +277,30 @@ class ChatthyApp(App[int]):
         if view is not None:
             self.follow(stream, view)
 
-    async def _page(self, chat: str, limit: int = FIRST_PAGE) -> dict[str, Any] | None:
+    async def _page(self, chat: str, limit: int = FIRST_PAGE) -> api.MessagesPage | None:
         try:
-            page: dict[str, Any] = await self.client.call("messages", chat=chat, limit=limit)
+            return await self.client.rpc(api.Messages(chat=chat, limit=limit))
         except NotFoundError:
             return None
-        return page
 
     async def _show_page(
-        self, name: str, page: dict[str, Any] | None, *, streaming: bool
+        self, name: str, page: api.MessagesPage | None, *, streaming: bool
     ) -> ReplyView | None:
         """Render the page; with ``streaming``, the reply in progress (stored as
         ``streaming``) becomes the view returned, to be filled from its stream."""
-        records: list[dict[str, Any]] = (page or {}).get("messages", [])
-        live = next((r for r in reversed(records) if r["status"] == "streaming"), None)
+        records = page.messages if page is not None else []
+        live = next((r for r in reversed(records) if r.status == "streaming"), None)
         shown = [r for r in records if r is not live] if streaming else records
         output = self.output
-        older = page["chat"]["messages"] - len(records) if page and records else 0
-        self._oldest = records[0]["id"] if older else None
+        older = page.chat.messages - len(records) if page and records else 0
+        self._oldest = records[0].id if older else None
         await output.show([_widget_of(r) for r in shown], older)
         view = None
         if streaming:
             view = ReplyView(
-                provider=(live or {}).get("provider", ""),
-                model=(live or {}).get("model", ""),
-                when=(live or {}).get("created"),
+                provider=live.provider if live else "",
+                model=live.model if live else "",
+                when=live.created if live else None,
                 status="streaming",
             )
             await output.mount(view)
@@ -317,18 +318,18 @@ class ChatthyApp(App[int]):
             async with self._view_lock:
                 if self._oldest is None:
                     return
-                page = await self.client.call(
-                    "messages", chat=self.chat, before=self._oldest, limit=OLDER_PAGE
+                page = await self.client.rpc(
+                    api.Messages(chat=self.chat, before=self._oldest, limit=OLDER_PAGE)
                 )
-                records = page["messages"]
+                records = page.messages
                 full = len(records) == OLDER_PAGE
-                self._oldest = records[0]["id"] if records and full else None
+                self._oldest = records[0].id if records and full else None
                 older = max(0, output.older - len(records)) if full else 0
                 await output.prepend([_widget_of(r) for r in records], older)
         finally:
             output.older_done()
 
-    def _title_from(self, name: str, page: dict[str, Any] | None) -> None:
+    def _title_from(self, name: str, page: api.MessagesPage | None) -> None:
         info = self.info
         info.chat, info.tokens = name, None
         if page is None:
@@ -336,25 +337,23 @@ class ChatthyApp(App[int]):
             info.personality = self._use.get("prompt") or "default"
             info.model = self.models.get(info.provider, "")
         else:
-            chat = page["chat"]
+            chat = page.chat
             info.new = False
-            info.personality = chat["personality"]
-            info.provider = chat["provider"] or self.default_provider
-            info.model = chat["model"] or self.models.get(info.provider, "")
-            info.messages = chat["messages"]
+            info.personality = chat.personality
+            info.provider = chat.provider or self.default_provider
+            info.model = chat.model or self.models.get(info.provider, "")
+            info.messages = chat.messages
         self.show_title()
 
-    def _take_tokens(self, result: dict[str, Any]) -> None:
+    def _take_tokens(self, result: api.Started) -> None:
         """A turn's token figures: what the context holds, of which the workspace."""
-        workspace = int(result.get("workspace_tokens") or 0)
-        tokens = result.get("tokens")
-        self.info.workspace_tokens = workspace
-        self.info.tokens = None if tokens is None else int(tokens) - workspace
+        self.info.workspace_tokens = result.workspace_tokens
+        self.info.tokens = result.tokens - result.workspace_tokens
 
     async def refresh_workspace(self) -> None:
         """Count the workspace's active files and the attached ones again for the title
         (after a /ws change)."""
-        stored = active_tokens(await self.client.call("ws_list"))
+        stored = active_tokens(await self.client.rpc(api.WsList()))
         attached = await asyncio.to_thread(self.client.transient.tokens)
         self.info.workspace_tokens = stored + attached
         self.show_title()
@@ -380,7 +379,7 @@ class ChatthyApp(App[int]):
         stream, result = await self.client.start("chat", self.chat, text=text)
         self._claimed.add(stream.id)
         async with self._view_lock:
-            await self.output.add_user(text, result.get("user_message_id"))
+            await self.output.add_user(text, result.user_message_id)
             for notice in stream.notices:
                 await self.output.add_notice(notice)
             view = await self.output.add_reply(
@@ -460,23 +459,21 @@ class ChatthyApp(App[int]):
             if stream.chat != self.chat:
                 self.client.forget_stream(stream.id)
                 return
-            page = await self.client.call("messages", chat=self.chat, limit=4)
+            page = await self.client.rpc(api.Messages(chat=self.chat, limit=4))
             last = max((w.message_id or 0 for w in self.output.users()), default=0)
-            live: dict[str, Any] = {}
-            for record in page["messages"]:
-                if record["role"] == "user" and record["id"] > last:
-                    await self.output.add_user(
-                        text_of(record["content"]), record["id"], record.get("created")
-                    )
-                elif record["status"] == "streaming":
+            live: api.MessageInfo | None = None
+            for record in page.messages:
+                if record.role == "user" and record.id > last:
+                    await self.output.add_user(text_of(record.content), record.id, record.created)
+                elif record.status == "streaming":
                     live = record
             view = await self.output.add_reply(
-                provider=live.get("provider", ""),
-                model=live.get("model", ""),
-                when=live.get("created"),
+                provider=live.provider if live else "",
+                model=live.model if live else "",
+                when=live.created if live else None,
                 status="streaming",
             )
-            self.info.messages = page["chat"]["messages"]
+            self.info.messages = page.chat.messages
             self.show_title()
         self.follow(stream, view)
 
@@ -527,7 +524,7 @@ class ChatthyApp(App[int]):
 
     async def _cancel(self, chat: str) -> None:
         try:
-            await self.client.call("cancel", chat=chat)
+            await self.client.rpc(api.Cancel(chat=chat))
         except NotFoundError:
             return
         self.status.say("cancelling…", "busy")
@@ -594,18 +591,18 @@ class ChatthyApp(App[int]):
         self.status.say(event.text)
 
 
-def _widget_of(record: dict[str, Any]) -> Widget:
-    text = text_of(record["content"])
-    if record["role"] == "user":
-        return UserMessage(text, record["id"], record.get("created"))
+def _widget_of(record: api.MessageInfo) -> Widget:
+    text = text_of(record.content)
+    if record.role == "user":
+        return UserMessage(text, record.id, record.created)
     return ReplyView(
         text,
-        provider=record.get("provider", ""),
-        model=record.get("model", ""),
-        when=record.get("created") or None,
-        status=record.get("status", "complete"),
-        error=record.get("error", ""),
-        message_id=record["id"],
+        provider=record.provider,
+        model=record.model,
+        when=record.created or None,
+        status=record.status,
+        error=record.error,
+        message_id=record.id,
     )
 
 

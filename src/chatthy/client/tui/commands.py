@@ -12,7 +12,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
 
 from chatthy.client.commands import format_chats, read_text_file
 from chatthy.client.editing import kept_on_failure
@@ -22,6 +24,7 @@ from chatthy.client.tui.profile import switch_profile
 from chatthy.client.tui.workspace import run_ws
 from chatthy.config import save_client_value
 from chatthy.errors import ArgumentError, ChatthyError, ConfigError, NotFoundError
+from chatthy.wire import api
 
 if TYPE_CHECKING:
     from chatthy.client.tui.app import ChatthyApp
@@ -94,10 +97,10 @@ async def _server_command(app: ChatthyApp, name: str, words: list[str]) -> None:
             args[key] = json.loads(value)
         except json.JSONDecodeError:
             args[key] = value
-    wanted = {a["name"] for a in app.server_commands[name].get("args", [])}
+    wanted = {a.name for a in app.server_commands[name].args}
     if "chat" in wanted:
         args.setdefault("chat", app.chat)
-    result = await app.client.call(name, **args)
+    result = msgspec.to_builtins(await app.client.call(name, **args))
     text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
     await app.output.add_notice(f"/{name}\n```json\n{text}\n```", markdown=True)
 
@@ -119,7 +122,7 @@ async def _chat(app: ChatthyApp, words: list[str]) -> None:
 
 @command("chats", "list your chats")
 async def _chats(app: ChatthyApp, words: list[str]) -> None:
-    chats = await app.client.call("chats")
+    chats = await app.client.rpc(api.Chats())
     await app.output.add_notice(format_chats(chats))
 
 
@@ -131,7 +134,7 @@ async def _profile(app: ChatthyApp, words: list[str]) -> None:
 @command("rename NEW", "rename the open chat")
 async def _rename(app: ChatthyApp, words: list[str]) -> None:
     new = _need(words, "a new name", "/rename NEW")
-    await app.client.call("rename", chat=app.chat, new=new)
+    await app.client.rpc(api.Rename(chat=app.chat, new=new))
     app.prompt_input.rename_chat(app.chat, new)
     app.chat = new
     await app.refresh_title()
@@ -142,7 +145,7 @@ async def _rename(app: ChatthyApp, words: list[str]) -> None:
 async def _fork(app: ChatthyApp, words: list[str]) -> None:
     message_id = int(words.pop(0)) if words and words[0].isdigit() else None
     new = " ".join(words) or f"{app.chat} fork {secrets.token_hex(2)}"
-    await app.client.call("fork", chat=app.chat, new=new, message_id=message_id)
+    await app.client.rpc(api.Fork(chat=app.chat, new=new, message_id=message_id))
     await app.open_chat(new)
     app.status.say(f"forked into '{new}'")
 
@@ -156,7 +159,7 @@ async def _destroy(app: ChatthyApp, words: list[str]) -> None:
         )
         return
     name = " ".join(words)
-    await app.client.call("destroy", chat=name)
+    await app.client.rpc(api.Destroy(chat=name))
     app.status.say(f"chat '{name}' deleted")
     if name == app.chat:
         await app.open_chat("default")
@@ -164,9 +167,9 @@ async def _destroy(app: ChatthyApp, words: list[str]) -> None:
 
 @command("undo", "remove the last turn (your message and its reply)")
 async def _undo(app: ChatthyApp, words: list[str]) -> None:
-    result = await app.client.call("undo", chat=app.chat)
+    result = await app.client.rpc(api.Undo(chat=app.chat))
     await app.open_chat(app.chat)
-    app.status.say(f"removed {result.get('removed', 0)} message(s)")
+    app.status.say(f"removed {result.removed} message(s)")
 
 
 @command("edit", "edit your last message in $EDITOR, then reply anew")
@@ -191,14 +194,14 @@ async def _regenerate(app: ChatthyApp, words: list[str]) -> None:
 @command("search TEXT", "full-text search over your chats")
 async def _search(app: ChatthyApp, words: list[str]) -> None:
     query = _need(words, "something to search for", "/search TEXT")
-    hits = await app.client.call("search", query=query)
+    hits = await app.client.rpc(api.Search(query=query))
     if not hits:
         await app.output.add_notice(f"nothing found for '{query}'")
         return
     lines = [f"{len(hits)} hit(s) for '{query}':"]
     for hit in hits:
-        when = time.strftime("%Y-%m-%d", time.localtime(hit["created"]))
-        lines.append(f"  {hit['chat']} #{hit['message_id']} {hit['role']} {when}: {hit['snippet']}")
+        when = time.strftime("%Y-%m-%d", time.localtime(hit.created))
+        lines.append(f"  {hit.chat} #{hit.message_id} {hit.role} {when}: {hit.snippet}")
     await app.output.add_notice("\n".join(lines))
 
 
@@ -209,15 +212,15 @@ async def _prompt(app: ChatthyApp, words: list[str]) -> None:
         await _prompt_edit(app, " ".join(words[1:]) or app.info.personality)
         return
     if not words:
-        info = await app.client.call("prompt", name=app.info.personality)
-        await app.output.add_notice(f"personality '{info['name']}':\n{info['text']}")
+        info = await app.client.rpc(api.Prompt(name=app.info.personality))
+        await app.output.add_notice(f"personality '{info.name}':\n{info.text}")
         return
     await _use(app, prompt=" ".join(words))
 
 
 async def _prompt_edit(app: ChatthyApp, name: str) -> None:
     try:
-        text = (await app.client.call("prompt", name=name))["text"]
+        text = (await app.client.rpc(api.Prompt(name=name))).text
     except NotFoundError:
         text = ""
     edited = await edit_text(app, text)
@@ -225,17 +228,17 @@ async def _prompt_edit(app: ChatthyApp, name: str) -> None:
         app.status.say(f"personality '{name}' unchanged")
         return
     with kept_on_failure(edited):
-        await app.client.call("prompt_set", name=name, text=edited)
+        await app.client.rpc(api.PromptSet(name=name, text=edited))
     app.status.say(f"personality '{name}' saved")
 
 
 @command("prompts", "list the personalities")
 async def _prompts(app: ChatthyApp, words: list[str]) -> None:
-    prompts = await app.client.call("prompts")
+    prompts = await app.client.rpc(api.Prompts())
     lines = []
     for p in prompts:
-        first = (p.get("text") or "").strip().splitlines()
-        lines.append(f"  {p['name']:<16} {first[0][:60] if first else ''}")
+        first = p.text.strip().splitlines()
+        lines.append(f"  {p.name:<16} {first[0][:60] if first else ''}")
     await app.output.add_notice("personalities:\n" + "\n".join(lines))
 
 
@@ -250,7 +253,7 @@ async def _model(app: ChatthyApp, words: list[str]) -> None:
 
 
 async def _use(app: ChatthyApp, **change: str) -> None:
-    await app.client.call("use", chat=app.chat, **change)
+    await app.client.rpc(api.Use(chat=app.chat, **change))
     await app.refresh_title()
     what, value = next(iter(change.items()))
     app.status.say(f"{what} is now '{value}'")
@@ -258,16 +261,15 @@ async def _use(app: ChatthyApp, **change: str) -> None:
 
 @command("providers", "list providers and their models")
 async def _providers(app: ChatthyApp, words: list[str]) -> None:
-    providers = await app.client.call("providers")
+    providers = await app.client.rpc(api.Providers())
     lines = []
     for p in providers:
-        mark = " (default)" if p.get("default") else ""
-        lines.append(f"  {p['name']}{mark}: {p.get('model', '')}")
-        models = p.get("models") or []
-        if models:
-            lines.append(f"      models: {', '.join(str(m) for m in models[:20])}")
-        if p.get("error"):
-            lines.append(f"      {p['error']}")
+        mark = " (default)" if p.default else ""
+        lines.append(f"  {p.name}{mark}: {p.model}")
+        if p.models:
+            lines.append(f"      models: {', '.join(p.models[:20])}")
+        if p.error:
+            lines.append(f"      {p.error}")
     await app.output.add_notice("providers:\n" + "\n".join(lines))
 
 
@@ -288,7 +290,7 @@ async def _ws(app: ChatthyApp, words: list[str]) -> None:
 
 @command("templates", "list the instruction templates")
 async def _templates(app: ChatthyApp, words: list[str]) -> None:
-    await app.output.add_notice(format_templates(await app.client.call("templates")))
+    await app.output.add_notice(format_templates(await app.client.rpc(api.Templates())))
 
 
 @command("template NAME [FILE] …", "run a template on a file (or this chat); key=value…")
@@ -309,12 +311,14 @@ async def _export(app: ChatthyApp, words: list[str]) -> None:
     if not words:
         raise ArgumentError("a file needed: /export FILE [md|json]")
     path = Path(words[0]).expanduser()
-    fmt = words[1] if len(words) > 1 else ("json" if path.suffix == ".json" else "md")
-    if fmt not in ("md", "json"):
-        raise ArgumentError(f"format is md or json, not '{fmt}'")
-    result = await app.client.call("export", chat=app.chat, format=fmt)
+    asked = words[1] if len(words) > 1 else ("json" if path.suffix == ".json" else "md")
+    formats: dict[str, Literal["md", "json"]] = {"md": "md", "json": "json"}
+    fmt = formats.get(asked)
+    if fmt is None:
+        raise ArgumentError(f"format is md or json, not '{asked}'")
+    result = await app.client.rpc(api.Export(chat=app.chat, format=fmt))
     try:
-        path.write_text(result["data"], encoding="utf-8")
+        path.write_text(result.data, encoding="utf-8")
     except OSError as exc:
         raise ChatthyError(f"cannot write {path}: {exc.strerror or exc}") from None
     app.status.say(f"exported '{app.chat}' to {path} ({fmt})")
@@ -323,10 +327,10 @@ async def _export(app: ChatthyApp, words: list[str]) -> None:
 @command("import FILE", "create a chat from a JSON or Markdown file here")
 async def _import(app: ChatthyApp, words: list[str]) -> None:
     path = Path(_need(words, "a file", "/import FILE")).expanduser()
-    result = await app.client.call("import", data=read_text_file(path))
+    result = await app.client.rpc(api.Import(data=read_text_file(path)))
     await app.output.add_notice(
-        f"imported {result['messages']} message(s) into chat '{result['chat']}' "
-        f"(/chat {shlex.quote(result['chat'])} opens it)"
+        f"imported {result.messages} message(s) into chat '{result.chat}' "
+        f"(/chat {shlex.quote(result.chat)} opens it)"
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from chatthy.client.tui.commands import CLIENT_COMMANDS, HELP
+from chatthy.wire import api
 
 __all__ = ["HelpScreen", "help_text"]
 
@@ -42,7 +43,7 @@ def _table(rows: list[tuple[str, str]]) -> list[str]:
     return [f"  {left:<{width}}  {right}" for left, right in rows]
 
 
-def help_text(server_commands: dict[str, dict[str, Any]]) -> str:
+def help_text(server_commands: dict[str, api.CommandInfo]) -> str:
     lines = ["Keys", "", *_table(KEYS), "", "Commands", ""]
     lines += _table([(cmd.usage, cmd.help) for cmd in HELP])
     others = [c for name, c in sorted(server_commands.items()) if name not in CLIENT_COMMANDS]
@@ -50,8 +51,8 @@ def help_text(server_commands: dict[str, dict[str, Any]]) -> str:
         lines += ["", "Server commands: /NAME key=value … (chat is the open one)", ""]
         rows = []
         for c in others:
-            args = " ".join(a["name"] if a.get("required") else f"[{a['name']}]" for a in c["args"])
-            rows.append((f"/{c['name']} {args}".rstrip(), c.get("help", "")))
+            args = " ".join(a.name if a.required else f"[{a.name}]" for a in c.args)
+            rows.append((f"/{c.name} {args}".rstrip(), c.help))
         lines += _table(rows)
     return "\n".join(lines)
 
@@ -70,7 +71,7 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,f1", "dismiss", "Close"),
     ]
 
-    def __init__(self, server_commands: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, server_commands: dict[str, api.CommandInfo]) -> None:
         super().__init__()
         self.server_commands = server_commands
 

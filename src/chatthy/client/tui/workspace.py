@@ -36,6 +36,7 @@ from chatthy.client.workspace import (
     typed_source_request,
 )
 from chatthy.errors import ArgumentError, ChatthyError
+from chatthy.wire import api
 
 if TYPE_CHECKING:
     from chatthy.client.core import Client
@@ -46,15 +47,15 @@ __all__ = ["WS_SUBCOMMANDS", "WorkspaceScreen", "active_tokens", "run_ws"]
 HINT = "space/click: send or bench · d d: delete · Esc: close"
 
 
-def active_tokens(files: list[dict[str, Any]]) -> int:
+def active_tokens(files: list[api.WorkspaceFile]) -> int:
     """The tokens the files that are not benched add to every turn."""
-    return sum(int(f["tokens"]) for f in files if not f["benched"])
+    return sum(f.tokens for f in files if not f.benched)
 
 
-def _row(file: dict[str, Any], width: int) -> Text:
-    row = Text(f"{file['name']:<{width}}  {file['tokens']:>7,} tok")
-    if file.get("source"):
-        row.append(f"  {file['source']}", style="dim")
+def _row(file: api.WorkspaceFile, width: int) -> Text:
+    row = Text(f"{file.name:<{width}}  {file.tokens:>7,} tok")
+    if file.source:
+        row.append(f"  {file.source}", style="dim")
     return row
 
 
@@ -78,10 +79,10 @@ class WorkspaceScreen(ModalScreen[None]):
         Binding("d,delete", "delete", "Delete"),
     ]
 
-    def __init__(self, client: Client, files: list[dict[str, Any]]) -> None:
+    def __init__(self, client: Client, files: list[api.WorkspaceFile]) -> None:
         super().__init__()
         self.client = client
-        self.files = {f["name"]: f for f in files}
+        self.files = {f.name: f for f in files}
         self._armed: str | None = None
         """The file a first ``d`` asked to delete; a second one deletes it."""
 
@@ -90,10 +91,7 @@ class WorkspaceScreen(ModalScreen[None]):
         with Vertical():
             yield Static(id="ws-summary")
             yield SelectionList[str](
-                *(
-                    Selection(_row(f, width), name, not f["benched"])
-                    for name, f in self.files.items()
-                )
+                *(Selection(_row(f, width), name, not f.benched) for name, f in self.files.items())
             )
             yield Static(HINT, id="ws-status")
             with Horizontal():
@@ -137,7 +135,8 @@ class WorkspaceScreen(ModalScreen[None]):
         name = event.selection.value
         send = name in event.selection_list.selected
         try:
-            file = await self.client.call("ws_restore" if send else "ws_bench", name=name)
+            call = api.WsRestore(name=name) if send else api.WsBench(name=name)
+            file = await self.client.rpc(call)
         except ChatthyError as exc:
             with self.prevent(SelectionList.SelectionToggled):
                 event.selection_list.toggle(name)
@@ -158,7 +157,7 @@ class WorkspaceScreen(ModalScreen[None]):
             return
         self._armed = None
         try:
-            await self.client.call("ws_drop", name=name)
+            await self.client.rpc(api.WsDrop(name=name))
         except ChatthyError as exc:
             self.say(f"{name}: {exc.message}")
             return
@@ -193,7 +192,7 @@ async def run_ws(app: ChatthyApp, words: list[str]) -> None:
         ChatthyError: a malformed subcommand, or the server refused it.
     """
     if not words:
-        files = await app.client.call("ws_list")
+        files = await app.client.rpc(api.WsList())
         await app.push_screen(WorkspaceScreen(app.client, files), _closed(app))
         return
     sub, rest = words[0], words[1:]
@@ -218,7 +217,7 @@ def _one(words: list[str], usage: str) -> str:
 
 
 async def _list(app: ChatthyApp, words: list[str]) -> None:
-    await app.output.add_notice(format_workspace(await app.client.call("ws_list")))
+    await app.output.add_notice(format_workspace(await app.client.rpc(api.WsList())))
 
 
 async def _add(app: ChatthyApp, words: list[str]) -> None:
@@ -234,9 +233,9 @@ async def _add(app: ChatthyApp, words: list[str]) -> None:
 
 
 async def _show(app: ChatthyApp, words: list[str]) -> None:
-    file = await app.client.call("ws_show", name=_one(words, "/ws show NAME"))
-    head = f"{file['name']} ({file['tokens']:,} tokens{', benched' if file['benched'] else ''})"
-    await app.output.add_notice(f"{head}\n{file['text']}")
+    file = await app.client.rpc(api.WsShow(name=_one(words, "/ws show NAME")))
+    head = f"{file.name} ({file.tokens:,} tokens{', benched' if file.benched else ''})"
+    await app.output.add_notice(f"{head}\n{file.text}")
 
 
 async def _edit(app: ChatthyApp, words: list[str]) -> None:
@@ -247,7 +246,7 @@ async def _edit(app: ChatthyApp, words: list[str]) -> None:
     if saved is None:
         app.status.say(f"{name}: unchanged")
         return
-    app.status.say(f"saved {saved['name']} ({saved['tokens']:,} tokens)")
+    app.status.say(f"saved {saved.name} ({saved.tokens:,} tokens)")
 
 
 def _simple(method: str, usage: str, done: str) -> WsHandler:
@@ -262,8 +261,8 @@ def _simple(method: str, usage: str, done: str) -> WsHandler:
 async def _rename(app: ChatthyApp, words: list[str]) -> None:
     if len(words) != 2:
         raise ArgumentError("two names needed: /ws rename NAME NEW")
-    renamed = await app.client.call("ws_rename", name=words[0], new=words[1])
-    app.status.say(f"{words[0]} is now {renamed['name']}")
+    renamed = await app.client.rpc(api.WsRename(name=words[0], new=words[1]))
+    app.status.say(f"{words[0]} is now {renamed.name}")
 
 
 async def _attach(app: ChatthyApp, words: list[str]) -> None:
@@ -290,7 +289,7 @@ async def _detach(app: ChatthyApp, words: list[str]) -> None:
 
 
 async def _sources(app: ChatthyApp, words: list[str]) -> None:
-    await app.output.add_notice(format_sources(await app.client.call("ws_sources")))
+    await app.output.add_notice(format_sources(await app.client.rpc(api.WsSources())))
 
 
 async def _attached(app: ChatthyApp, words: list[str]) -> None:
@@ -299,9 +298,10 @@ async def _attached(app: ChatthyApp, words: list[str]) -> None:
 
 def _source(action: str) -> WsHandler:
     async def run(app: ChatthyApp, words: list[str]) -> None:
-        rpc, args = typed_source_request(action, words)
-        app.status.say(f"fetching {action} {next(iter(args.values()))}…", "busy")
-        app.status.say(fetched_line(await app.client.call(rpc, **args)))
+        call = typed_source_request(action, words)
+        what = getattr(call, call.__struct_fields__[0])
+        app.status.say(f"fetching {action} {what}…", "busy")
+        app.status.say(fetched_line(await app.client.rpc(call)))
 
     return run
 

@@ -2,123 +2,80 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgspec
-
-from chatthy.server.handlers.common import Id, Limit
+from chatthy.server.handlers.common import chat_info, message_info
 from chatthy.server.rpc import Context, registry
-from chatthy.store.base import ChatRecord, SearchHit
+from chatthy.wire import api
 
 __all__: list[str] = []
 
 
-class ChatsArgs(msgspec.Struct, forbid_unknown_fields=True):
-    personality: str | None = None
-
-
 @registry.rpc()
-async def chats(ctx: Context, args: ChatsArgs) -> list[dict[str, Any]]:
-    """List your chats, most recent first; optionally only those of one personality."""
+async def chats(ctx: Context, args: api.Chats) -> list[api.ChatInfo]:
     records = await ctx.engine.store.list_chats(ctx.profile, args.personality)
     engine = ctx.engine
-    return [
-        {**msgspec.structs.asdict(c), "running": engine.running(ctx.profile, c.name) is not None}
-        for c in records
-    ]
-
-
-class NewArgs(msgspec.Struct, forbid_unknown_fields=True):
-    chat: str
-    prompt: str | None = None
-    provider: str | None = None
-    model: str | None = None
+    return [chat_info(c, engine.running(ctx.profile, c.name) is not None) for c in records]
 
 
 @registry.rpc()
-async def new(ctx: Context, args: NewArgs) -> ChatRecord:
-    """Create an empty chat with a personality (prompt), provider and model."""
-    return await ctx.engine.new_chat(ctx.profile, args.chat, args.prompt, args.provider, args.model)
-
-
-@registry.rpc()
-async def use(ctx: Context, args: NewArgs) -> ChatRecord:
-    """Switch a chat's personality, provider or model (creating the chat if needed)."""
-    return await ctx.engine.ensure_chat(
-        ctx.profile, args.chat, prompt=args.prompt, provider=args.provider, model=args.model
+async def new(ctx: Context, args: api.New) -> api.ChatInfo:
+    engine = ctx.engine
+    return chat_info(
+        await engine.new_chat(ctx.profile, args.chat, args.prompt, args.provider, args.model)
     )
 
 
-class RenameArgs(msgspec.Struct, forbid_unknown_fields=True):
-    chat: str
-    new: str
+@registry.rpc()
+async def use(ctx: Context, args: api.Use) -> api.ChatInfo:
+    record = await ctx.engine.ensure_chat(
+        ctx.profile, args.chat, prompt=args.prompt, provider=args.provider, model=args.model
+    )
+    return chat_info(record)
 
 
 @registry.rpc()
-async def rename(ctx: Context, args: RenameArgs) -> ChatRecord:
-    """Rename a chat."""
+async def rename(ctx: Context, args: api.Rename) -> api.ChatInfo:
     record = await ctx.engine.rename(ctx.profile, args.chat, args.new)
     ctx.transport.renamed(ctx.profile, args.chat, args.new)
-    return record
-
-
-class ForkArgs(msgspec.Struct, forbid_unknown_fields=True):
-    chat: str
-    new: str
-    message_id: Id | None = None
+    return chat_info(record)
 
 
 @registry.rpc()
-async def fork(ctx: Context, args: ForkArgs) -> ChatRecord:
-    """Copy a chat into a new one, whole or up to and including a given message."""
-    return await ctx.engine.store.fork_chat(ctx.profile, args.chat, args.new, args.message_id)
-
-
-class ChatArg(msgspec.Struct, forbid_unknown_fields=True):
-    chat: str
+async def fork(ctx: Context, args: api.Fork) -> api.ChatInfo:
+    store = ctx.engine.store
+    return chat_info(await store.fork_chat(ctx.profile, args.chat, args.new, args.message_id))
 
 
 @registry.rpc()
-async def destroy(ctx: Context, args: ChatArg) -> dict[str, Any]:
-    """Delete a chat and all its messages."""
+async def destroy(ctx: Context, args: api.Destroy) -> api.Destroyed:
     await ctx.engine.destroy(ctx.profile, args.chat)
-    return {"chat": args.chat, "deleted": True}
+    return api.Destroyed(chat=args.chat)
 
 
 @registry.rpc()
-async def undo(ctx: Context, args: ChatArg) -> dict[str, Any]:
-    """Remove the last turn: your last message and the reply to it."""
+async def undo(ctx: Context, args: api.Undo) -> api.Undone:
     removed = await ctx.engine.undo(ctx.profile, args.chat)
-    return {"chat": args.chat, "removed": removed}
-
-
-class MessagesArgs(msgspec.Struct, forbid_unknown_fields=True):
-    chat: str
-    before: Id | None = None
-    limit: Limit | None = 200
+    return api.Undone(chat=args.chat, removed=removed)
 
 
 @registry.rpc()
-async def messages(ctx: Context, args: MessagesArgs) -> dict[str, Any]:
-    """A chat's messages, newest page first (page back with `before`), and whether a
-    reply is running in it."""
+async def messages(ctx: Context, args: api.Messages) -> api.MessagesPage:
     store = ctx.engine.store
     chat = await store.get_chat(ctx.profile, args.chat)
     records = await store.messages(ctx.profile, args.chat, before=args.before, limit=args.limit)
     running = ctx.engine.running(ctx.profile, args.chat)
-    return {
-        "chat": chat,
-        "messages": records,
-        "running": None if running is None else {"stream": running.id},
-    }
-
-
-class SearchArgs(msgspec.Struct, forbid_unknown_fields=True):
-    query: str
-    limit: Limit = 20
+    return api.MessagesPage(
+        chat=chat_info(chat, running is not None),
+        messages=[message_info(r) for r in records],
+        running=None if running is None else api.Running(stream=running.id),
+    )
 
 
 @registry.rpc()
-async def search(ctx: Context, args: SearchArgs) -> list[SearchHit]:
-    """Full-text search over all your chats."""
-    return await ctx.engine.store.search(ctx.profile, args.query, min(args.limit, 200))
+async def search(ctx: Context, args: api.Search) -> list[api.SearchHit]:
+    hits = await ctx.engine.store.search(ctx.profile, args.query, min(args.limit, 200))
+    return [
+        api.SearchHit(
+            chat=h.chat, message_id=h.message_id, role=h.role, snippet=h.snippet, created=h.created
+        )
+        for h in hits
+    ]

@@ -2,43 +2,37 @@
 
 from __future__ import annotations
 
-import msgspec
-
 from chatthy.conversation.prompts import PromptInfo
 from chatthy.errors import ConflictError, NotFoundError
-from chatthy.server.handlers.common import NameArg, NoArgs
 from chatthy.server.rpc import Context, registry
+from chatthy.store.base import PromptRecord
+from chatthy.wire import api
 
 __all__: list[str] = []
 
 
-class SetArgs(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    text: str
+def _info(p: PromptInfo) -> api.PromptInfo:
+    return api.PromptInfo(name=p.name, text=p.text, source=p.source, updated=p.updated)
 
 
-class RenameArgs(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    new: str
-
-
-@registry.rpc()
-async def prompts(ctx: Context, args: NoArgs) -> list[PromptInfo]:
-    """List the prompts (personalities) you can use: yours and the server's defaults."""
-    return await ctx.engine.prompts.list(ctx.engine.store, ctx.profile)
+def _mine(p: PromptRecord) -> api.PromptInfo:
+    return api.PromptInfo(name=p.name, text=p.text, source="profile", updated=p.updated)
 
 
 @registry.rpc()
-async def prompt(ctx: Context, args: NameArg) -> PromptInfo:
-    """Show one prompt's text."""
-    return await ctx.engine.prompts.get(ctx.engine.store, ctx.profile, args.name)
+async def prompts(ctx: Context, args: api.Prompts) -> list[api.PromptInfo]:
+    return [_info(p) for p in await ctx.engine.prompts.list(ctx.engine.store, ctx.profile)]
 
 
 @registry.rpc()
-async def prompt_set(ctx: Context, args: SetArgs) -> PromptInfo:
-    """Create or replace one of your prompts."""
+async def prompt(ctx: Context, args: api.Prompt) -> api.PromptInfo:
+    return _info(await ctx.engine.prompts.get(ctx.engine.store, ctx.profile, args.name))
+
+
+@registry.rpc()
+async def prompt_set(ctx: Context, args: api.PromptSet) -> api.PromptInfo:
     p = await ctx.engine.store.set_prompt(ctx.profile, args.name, args.text)
-    return PromptInfo(p.name, p.text, "profile", p.updated)
+    return _mine(p)
 
 
 async def _own(ctx: Context, name: str) -> None:
@@ -51,28 +45,25 @@ async def _own(ctx: Context, name: str) -> None:
 
 
 @registry.rpc()
-async def prompt_rename(ctx: Context, args: RenameArgs) -> PromptInfo:
-    """Rename one of your prompts."""
+async def prompt_rename(ctx: Context, args: api.PromptRename) -> api.PromptInfo:
     await _own(ctx, args.name)
     p = await ctx.engine.store.rename_prompt(ctx.profile, args.name, args.new)
-    return PromptInfo(p.name, p.text, "profile", p.updated)
+    return _mine(p)
 
 
 @registry.rpc()
-async def prompt_copy(ctx: Context, args: RenameArgs) -> PromptInfo:
-    """Copy a prompt (yours or a server default) to a new name of yours."""
+async def prompt_copy(ctx: Context, args: api.PromptCopy) -> api.PromptInfo:
     source = await ctx.engine.prompts.get(ctx.engine.store, ctx.profile, args.name)
     try:
         await ctx.engine.store.get_prompt(ctx.profile, args.new)
     except NotFoundError:
         p = await ctx.engine.store.set_prompt(ctx.profile, args.new, source.text)
-        return PromptInfo(p.name, p.text, "profile", p.updated)
+        return _mine(p)
     raise ConflictError(f"prompt '{args.new}' already exists")
 
 
 @registry.rpc()
-async def prompt_delete(ctx: Context, args: NameArg) -> dict[str, object]:
-    """Delete one of your prompts."""
+async def prompt_delete(ctx: Context, args: api.PromptDelete) -> api.PromptDeleted:
     await _own(ctx, args.name)
     await ctx.engine.store.delete_prompt(ctx.profile, args.name)
-    return {"name": args.name, "deleted": True}
+    return api.PromptDeleted(name=args.name)

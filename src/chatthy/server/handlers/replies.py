@@ -4,32 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from chatthy.errors import NotFoundError
-from chatthy.server.handlers.common import Id, max_file, watching
+from chatthy.server.handlers.common import max_file, watching
 from chatthy.server.rpc import Context, registry
-from chatthy.server.transient import TransientFile, transient_files
+from chatthy.server.transient import transient_files
+from chatthy.wire import api
 
 __all__: list[str] = []
 
 
-class ChatArgs(msgspec.Struct, forbid_unknown_fields=True):
-    chat: str
-    text: str = ""
-    content: list[Any] | None = None
-    """Message parts (text, images) in OpenAI shape, instead of ``text``."""
-    provider: str | None = None
-    prompt: str | None = None
-    model: str | None = None
-    params: dict[str, Any] | None = None
-    transient: list[TransientFile] | None = None
-    """Files attached for this turn only: ``{name, text, source}``, never stored."""
-
-
 @registry.rpc()
-async def chat(ctx: Context, args: ChatArgs) -> dict[str, Any]:
-    """Send a message and stream the reply (the chat is created if it does not exist)."""
+async def chat(ctx: Context, args: api.Chat) -> api.Started:
     content: Any = args.content if args.content is not None else args.text
     turn = await ctx.engine.chat(
         ctx.request_id,
@@ -45,15 +30,8 @@ async def chat(ctx: Context, args: ChatArgs) -> dict[str, Any]:
     return watching(ctx, turn)
 
 
-class RegenerateArgs(msgspec.Struct, forbid_unknown_fields=True):
-    chat: str
-    params: dict[str, Any] | None = None
-    transient: list[TransientFile] | None = None
-
-
 @registry.rpc()
-async def regenerate(ctx: Context, args: RegenerateArgs) -> dict[str, Any]:
-    """Replace the last reply with a new one."""
+async def regenerate(ctx: Context, args: api.Regenerate) -> api.Started:
     attached = transient_files(args.transient, max_file(ctx))
     turn = await ctx.engine.regenerate(
         ctx.request_id, ctx.profile, args.chat, params=args.params, transient=attached
@@ -61,18 +39,8 @@ async def regenerate(ctx: Context, args: RegenerateArgs) -> dict[str, Any]:
     return watching(ctx, turn)
 
 
-class EditArgs(msgspec.Struct, forbid_unknown_fields=True):
-    chat: str
-    text: str
-    message_id: Id | None = None
-    """The user message to replace; your last one when omitted."""
-    params: dict[str, Any] | None = None
-    transient: list[TransientFile] | None = None
-
-
 @registry.rpc()
-async def edit(ctx: Context, args: EditArgs) -> dict[str, Any]:
-    """Replace one of your messages and regenerate the reply from there."""
+async def edit(ctx: Context, args: api.Edit) -> api.Started:
     attached = transient_files(args.transient, max_file(ctx))
     turn = await ctx.engine.edit(
         ctx.request_id,
@@ -86,50 +54,28 @@ async def edit(ctx: Context, args: EditArgs) -> dict[str, Any]:
     return watching(ctx, turn)
 
 
-class ChatArg(msgspec.Struct, forbid_unknown_fields=True):
-    chat: str
-
-
 @registry.rpc()
-async def cancel(ctx: Context, args: ChatArg) -> dict[str, Any]:
-    """Stop the reply running in a chat; what was generated is kept, marked cancelled."""
+async def cancel(ctx: Context, args: api.Cancel) -> api.Cancelled:
     turn = ctx.engine.cancel(ctx.profile, args.chat)
-    return {"chat": args.chat, "stream": turn.id, "cancelled": True}
-
-
-class AttachArgs(msgspec.Struct, forbid_unknown_fields=True):
-    chat: str
-    from_seq: Id = 0
-    """Resend the reply's events from this sequence number on."""
+    return api.Cancelled(chat=args.chat, stream=turn.id)
 
 
 @registry.rpc()
-async def attach(ctx: Context, args: AttachArgs) -> dict[str, Any]:
-    """Open a chat (existing or not yet): see its replies live, and get a running (or
-    just finished) reply's events from `from_seq` on, right after this answer."""
+async def attach(ctx: Context, args: api.Attach) -> api.Attached:
     ctx.watch(args.chat)
     turn = ctx.engine.turns.latest(ctx.profile, args.chat)
     if turn is None:
-        return {"chat": args.chat, "stream": None, "running": False}
+        return api.Attached(chat=args.chat)
     ctx.transport.resend_soon(ctx.conn, turn, args.from_seq)
-    return {
-        "chat": args.chat,
-        "stream": turn.id,
-        "running": turn.running,
-        "events": len(turn.events),
-    }
-
-
-class ResendArgs(msgspec.Struct, forbid_unknown_fields=True):
-    stream: str
-    from_seq: Id = 0
+    return api.Attached(
+        chat=args.chat, stream=turn.id, running=turn.running, events=len(turn.events)
+    )
 
 
 @registry.rpc()
-async def resend(ctx: Context, args: ResendArgs) -> dict[str, Any]:
-    """Send a reply's events again from `from_seq` on (a client that lost some asks)."""
+async def resend(ctx: Context, args: api.Resend) -> api.Resent:
     turn = ctx.engine.turns.find(ctx.profile, args.stream)
     if turn is None:
         raise NotFoundError(f"reply {args.stream} is no longer kept on the server")
     ctx.transport.resend_soon(ctx.conn, turn, args.from_seq)
-    return {"stream": turn.id, "running": turn.running, "events": len(turn.events)}
+    return api.Resent(stream=turn.id, running=turn.running, events=len(turn.events))

@@ -12,58 +12,18 @@ nothing. Fetching awaits the network, so other clients are served meanwhile.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-import msgspec
-
 from chatthy.errors import ArgumentError
-from chatthy.server.handlers.common import NoArgs
 from chatthy.server.handlers.workspace import store_file
 from chatthy.server.rpc import Context, registry
+from chatthy.wire import api
 from chatthy.workspace.sources import DEFAULT_COUNT, Fetcher, get_source, sources
 
 __all__: list[str] = []
 
-Count = Annotated[int, msgspec.Meta(ge=1, le=50)]
-
-
-class UrlArgs(msgspec.Struct, forbid_unknown_fields=True):
-    url: str
-    name: str | None = None
-
-
-class YoutubeArgs(msgspec.Struct, forbid_unknown_fields=True):
-    video: str
-    name: str | None = None
-
-
-class ArxivArgs(msgspec.Struct, forbid_unknown_fields=True):
-    query: str
-    count: Count = DEFAULT_COUNT
-    name: str | None = None
-
-
-class WikipediaArgs(msgspec.Struct, forbid_unknown_fields=True):
-    title: str
-    name: str | None = None
-
-
-class NewsArgs(msgspec.Struct, forbid_unknown_fields=True):
-    query: str
-    count: Count = DEFAULT_COUNT
-    name: str | None = None
-
-
-class FetchArgs(msgspec.Struct, forbid_unknown_fields=True):
-    source: str
-    argument: str
-    count: Count | None = None
-    name: str | None = None
-
 
 async def _add(
     ctx: Context, source_name: str, argument: str, count: int | None, name: str | None
-) -> dict[str, Any]:
+) -> api.WorkspaceFile:
     """Fetch a document from the named source, then store it under ``name`` or the name
     the source gave."""
     source = get_source(source_name)
@@ -75,55 +35,44 @@ async def _add(
 
 
 @registry.rpc()
-async def ws_sources(ctx: Context, args: NoArgs) -> list[dict[str, Any]]:
-    """The sources `ws_fetch` can add from: name, help, argument, metavar, counted (takes
-    `count`)."""
+async def ws_sources(ctx: Context, args: api.WsSources) -> list[api.SourceInfo]:
     return [
-        {
-            "name": source.name,
-            "help": source.help,
-            "argument": source.argument,
-            "metavar": source.metavar,
-            "counted": source.counted,
-        }
+        api.SourceInfo(
+            name=source.name,
+            help=source.help,
+            argument=source.argument,
+            metavar=source.metavar,
+            counted=source.counted,
+        )
         for source in sources()
     ]
 
 
 @registry.rpc()
-async def ws_fetch(ctx: Context, args: FetchArgs) -> dict[str, Any]:
-    """Add a document from any source `ws_sources` lists (`source`: its name; `argument`:
-    what to fetch; `count`: for a source that searches), as the name the source gives."""
+async def ws_fetch(ctx: Context, args: api.WsFetch) -> api.WorkspaceFile:
     return await _add(ctx, args.source, args.argument, args.count, args.name)
 
 
 @registry.rpc()
-async def ws_url(ctx: Context, args: UrlArgs) -> dict[str, Any]:
-    """Add a web page's main text (or a text file) from its URL, as url-HOST-PATH."""
+async def ws_url(ctx: Context, args: api.WsUrl) -> api.WorkspaceFile:
     return await _add(ctx, "url", args.url, None, args.name)
 
 
 @registry.rpc()
-async def ws_youtube(ctx: Context, args: YoutubeArgs) -> dict[str, Any]:
-    """Add a YouTube video's transcript (video: its ID or URL), as youtube-ID."""
+async def ws_youtube(ctx: Context, args: api.WsYoutube) -> api.WorkspaceFile:
     return await _add(ctx, "youtube", args.video, None, args.name)
 
 
 @registry.rpc()
-async def ws_arxiv(ctx: Context, args: ArxivArgs) -> dict[str, Any]:
-    """Add an arXiv paper's abstract and metadata (query: its ID or URL), as arxiv-ID, or
-    the abstracts of the top `count` papers a search finds, as arxiv-search-WORDS."""
+async def ws_arxiv(ctx: Context, args: api.WsArxiv) -> api.WorkspaceFile:
     return await _add(ctx, "arxiv", args.query, args.count, args.name)
 
 
 @registry.rpc()
-async def ws_wikipedia(ctx: Context, args: WikipediaArgs) -> dict[str, Any]:
-    """Add a Wikipedia article's full text, as wikipedia-TITLE."""
+async def ws_wikipedia(ctx: Context, args: api.WsWikipedia) -> api.WorkspaceFile:
     return await _add(ctx, "wikipedia", args.title, None, args.name)
 
 
 @registry.rpc()
-async def ws_news(ctx: Context, args: NewsArgs) -> dict[str, Any]:
-    """Add the top `count` news headlines for a search (outlet, date, link, summary), as
-    news-WORDS."""
+async def ws_news(ctx: Context, args: api.WsNews) -> api.WorkspaceFile:
     return await _add(ctx, "news", args.query, args.count, args.name)

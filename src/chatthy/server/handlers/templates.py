@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from chatthy.errors import ArgumentError, NotFoundError
-from chatthy.server.handlers.common import NoArgs, max_file, watching
+from chatthy.server.handlers.common import max_file, watching
 from chatthy.server.rpc import Context, registry
-from chatthy.server.transient import TransientFile, transient_files
+from chatthy.server.transient import transient_files
+from chatthy.wire import api
 from chatthy.workspace.templates import Templates
 
 __all__ = ["CHAT_DOCUMENT"]
@@ -29,22 +29,6 @@ log = logging.getLogger("chatthy.server")
 
 CHAT_DOCUMENT = "[The text is our conversation so far, above this message.]"
 """The document of a template run on the chat itself."""
-
-
-class TemplateArgs(msgspec.Struct, forbid_unknown_fields=True):
-    chat: str
-    name: str
-    args: dict[str, str] = msgspec.field(default_factory=dict)
-    """Values of the template's placeholders (over its defaults)."""
-    file: str | None = None
-    """The workspace file to run on; the chat so far when omitted."""
-    transient: list[TransientFile] | None = None
-    params: dict[str, Any] | None = None
-    provider: str | None = None
-    """As for ``chat``: the provider, personality or model a chat made here gets (an
-    existing chat is switched to them)."""
-    prompt: str | None = None
-    model: str | None = None
 
 
 async def _templates(ctx: Context) -> Templates:
@@ -60,15 +44,12 @@ async def _templates(ctx: Context) -> Templates:
 
 
 @registry.rpc()
-async def templates(ctx: Context, args: NoArgs) -> list[dict[str, Any]]:
-    """List the instruction templates: name, description, placeholders and defaults."""
-    return (await _templates(ctx)).describe()
+async def templates(ctx: Context, args: api.Templates) -> list[api.TemplateInfo]:
+    return msgspec.convert((await _templates(ctx)).describe(), list[api.TemplateInfo])
 
 
 @registry.rpc()
-async def template(ctx: Context, args: TemplateArgs) -> dict[str, Any]:
-    """Run an instruction template on a workspace file (`file`) or, without one, on the
-    chat so far; the reply streams into the chat like `chat`'s."""
+async def template(ctx: Context, args: api.Template) -> api.Started:
     attached = transient_files(args.transient, max_file(ctx))
     chosen = (await _templates(ctx)).get(args.name)
     document = await _document(ctx, args, attached)
@@ -87,7 +68,7 @@ async def template(ctx: Context, args: TemplateArgs) -> dict[str, Any]:
     return watching(ctx, turn)
 
 
-async def _document(ctx: Context, args: TemplateArgs, attached: list[TransientFile]) -> str:
+async def _document(ctx: Context, args: api.Template, attached: list[api.TransientFile]) -> str:
     """The text the template runs on.
 
     Raises:

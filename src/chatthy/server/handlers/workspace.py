@@ -7,28 +7,14 @@ files. A name is a label such as ``docs/sub/colour.md``, checked by the store.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
-import msgspec
 
 from chatthy.context import TokenCache
 from chatthy.errors import ArgumentError
-from chatthy.server.handlers.common import NameArg, NoArgs
 from chatthy.server.rpc import Context, registry
 from chatthy.store.base import WorkspaceFileRecord
+from chatthy.wire import api
 
 __all__ = ["check_size", "describe_file", "human_size", "store_file"]
-
-
-class AddArgs(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    text: str
-    source: str = ""
-
-
-class RenameArgs(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    new: str
 
 
 def human_size(size: int) -> str:
@@ -55,45 +41,39 @@ def check_size(label: str, text: str, limit: int) -> None:
 
 def describe_file(
     record: WorkspaceFileRecord, counts: TokenCache, *, text: bool = False
-) -> dict[str, Any]:
+) -> api.WorkspaceFile:
     """A file as clients see it: name, source, benched, size in bytes, tokens (counted
-    once per text: ``counts`` remembers), times."""
-    info: dict[str, Any] = {
-        "name": record.name,
-        "source": record.source,
-        "benched": record.benched,
-        "size": len(record.text.encode("utf-8")),
-        "tokens": counts.text(record.text),
-        "created": record.created,
-        "updated": record.updated,
-    }
-    if text:
-        info["text"] = record.text
-    return info
+    once per text: ``counts`` remembers), times, and its text when asked for."""
+    return api.WorkspaceFile(
+        name=record.name,
+        source=record.source,
+        benched=record.benched,
+        size=len(record.text.encode("utf-8")),
+        tokens=counts.text(record.text),
+        created=record.created,
+        updated=record.updated,
+        text=record.text if text else None,
+    )
 
 
 @registry.rpc()
-async def ws_list(ctx: Context, args: NoArgs) -> list[dict[str, Any]]:
-    """List your workspace files: name, tokens, benched, source, size."""
+async def ws_list(ctx: Context, args: api.WsList) -> list[api.WorkspaceFile]:
     files = await ctx.engine.store.list_workspace(ctx.profile)
     return [describe_file(record, ctx.engine.token_counts) for record in files]
 
 
 @registry.rpc()
-async def ws_show(ctx: Context, args: NameArg) -> dict[str, Any]:
-    """Show one workspace file with its text."""
+async def ws_show(ctx: Context, args: api.WsShow) -> api.WorkspaceFile:
     record = await ctx.engine.store.get_workspace_file(ctx.profile, args.name)
     return describe_file(record, ctx.engine.token_counts, text=True)
 
 
 @registry.rpc()
-async def ws_add(ctx: Context, args: AddArgs) -> dict[str, Any]:
-    """Add a workspace file (replacing one of the same name); source says where it came
-    from."""
+async def ws_add(ctx: Context, args: api.WsAdd) -> api.WorkspaceFile:
     return await store_file(ctx, args.name, args.text, args.source)
 
 
-async def store_file(ctx: Context, name: str, text: str, source: str) -> dict[str, Any]:
+async def store_file(ctx: Context, name: str, text: str, source: str) -> api.WorkspaceFile:
     """Store a file in the asking profile's workspace; return it as clients see it.
 
     Raises:
@@ -108,28 +88,24 @@ async def store_file(ctx: Context, name: str, text: str, source: str) -> dict[st
 
 
 @registry.rpc()
-async def ws_rename(ctx: Context, args: RenameArgs) -> dict[str, Any]:
-    """Rename a workspace file."""
+async def ws_rename(ctx: Context, args: api.WsRename) -> api.WorkspaceFile:
     record = await ctx.engine.store.rename_workspace_file(ctx.profile, args.name, args.new)
     return describe_file(record, ctx.engine.token_counts)
 
 
 @registry.rpc()
-async def ws_bench(ctx: Context, args: NameArg) -> dict[str, Any]:
-    """Bench a workspace file: kept, but not sent to the model until restored."""
+async def ws_bench(ctx: Context, args: api.WsBench) -> api.WorkspaceFile:
     record = await ctx.engine.store.set_workspace_benched(ctx.profile, args.name, True)
     return describe_file(record, ctx.engine.token_counts)
 
 
 @registry.rpc()
-async def ws_restore(ctx: Context, args: NameArg) -> dict[str, Any]:
-    """Restore a benched workspace file: sent to the model again."""
+async def ws_restore(ctx: Context, args: api.WsRestore) -> api.WorkspaceFile:
     record = await ctx.engine.store.set_workspace_benched(ctx.profile, args.name, False)
     return describe_file(record, ctx.engine.token_counts)
 
 
 @registry.rpc()
-async def ws_drop(ctx: Context, args: NameArg) -> dict[str, Any]:
-    """Delete a workspace file."""
+async def ws_drop(ctx: Context, args: api.WsDrop) -> api.WorkspaceDropped:
     await ctx.engine.store.delete_workspace_file(ctx.profile, args.name)
-    return {"name": args.name, "deleted": True}
+    return api.WorkspaceDropped(name=args.name)

@@ -1,0 +1,152 @@
+"""The typed RPC API: every RPC the server answers is declared in ``chatthy.wire.api``,
+and every answer, as it crosses the wire, decodes into its declared result with nothing
+lost (no undeclared field, no field of the wrong type)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+import pytest
+
+from chatthy.client.core import Client, decode_result
+from chatthy.server.app import Server
+from chatthy.server.rpc import registry
+from chatthy.wire import api
+from helpers import ClientMaker, RawPeer, ServerFactory, collect, key_for, openai_provider, request
+from sources_upstream import Article, Paper, SourcesUpstream, Story, Video
+from upstream import Reply, Upstream
+
+
+def test_every_rpc_the_server_answers_is_declared_and_every_declaration_is_served() -> None:
+    served = {command.name for command in registry.describe()}
+    assert served == set(api.CALLS)
+
+
+def test_a_handler_must_answer_with_its_declared_result() -> None:
+    async def wrong(ctx: Any, args: api.Status) -> api.AccountInfo:
+        raise AssertionError("never called")
+
+    with pytest.raises(TypeError, match="status is declared to answer"):
+        registry.rpc()(wrong)
+
+
+class Wire:
+    """Runs declared calls as a signed raw peer (the answer as it crossed the wire) and
+    checks each answer against its declaration."""
+
+    def __init__(self, srv: Server) -> None:
+        self.peer = RawPeer(srv.address)
+        self.key = key_for("alice")
+        self.seen: set[str] = set()
+
+    async def run(self, call: api.Call[Any]) -> Any:
+        body = request(self.key, method=call.method, args=msgspec.to_builtins(call))
+        reply = await self.peer.send(body, self.key.sign(body))
+        assert reply.error is None, f"{call.method}: {reply.error}"
+        decoded = decode_result(type(call), reply.result)
+        assert msgspec.to_builtins(decoded) == reply.result, call.method
+        self.seen.add(call.method)
+        return decoded
+
+
+def _fill(sources: SourcesUpstream) -> None:
+    sources.page("/page", "<html><body><main><p>" + "Okapis are shy. " * 20 + "</p></main>")
+    sources.videos["dQw4w9WgXcQ"] = Video("Okapis", "Zoo", tracks=[("en", "", ["shy okapis"])])
+    sources.papers.append(Paper("2401.01234v1", "Okapi", "Shy.", ["A. Author"], ["q-bio.PE"]))
+    sources.articles.append(Article("Okapi", "The okapi is a relative of the giraffe."))
+    sources.news["okapi"] = [Story("Okapi seen", "BBC", "https://www.bbc.co.uk")]
+
+
+async def _finish(client: Client, started: api.Started) -> None:
+    await collect(client.follow(started.stream, started.chat))
+
+
+async def test_every_rpc_answers_exactly_its_declared_result(
+    servers: ServerFactory, connect: ClientMaker, sources: SourcesUpstream
+) -> None:
+    _fill(sources)
+    with Upstream(models=["a", "b"], admin_key="admin") as up:
+        config = servers.config(
+            {
+                "up": openai_provider(up),
+                "tabby": openai_provider(up, scheme="tabby", admin_key="admin"),
+            },
+            admins=["alice"],
+        )
+        config.sources = sources.config()
+        srv = await servers.start_with(config)
+        client = connect(srv)
+        await client.attach("c")  # sees the replies the raw peer starts in "c"
+        wire = Wire(srv)
+        try:
+            for call in (
+                api.Status(),
+                api.Commands(),
+                api.Providers(),
+                api.Load(provider="tabby", model="b"),
+                api.New(chat="c", provider="up"),
+                api.Use(chat="c", model="test-model"),
+            ):
+                await wire.run(call)
+            assert (await wire.run(api.Account())).profile == "alice"
+
+            up.push(Reply(chunks=["first answer"]))
+            started = await wire.run(api.Chat(chat="c", text="first question"))
+            await _finish(client, started)
+            up.push(Reply(chunks=["second answer"]))
+            await _finish(client, await wire.run(api.Regenerate(chat="c")))
+            up.push(Reply(chunks=["third answer"]))
+            latest = await wire.run(api.Edit(chat="c", text="edited question"))
+            await _finish(client, latest)
+            page = await wire.run(api.Messages(chat="c"))
+            assert [m.content for m in page.messages] == ["edited question", "third answer"]
+            assert (await wire.run(api.Search(query="edited")))[0].chat == "c"
+            assert [c.name for c in await wire.run(api.Chats())] == ["c"]
+            assert (await wire.run(api.Attach(chat="c"))).stream == latest.stream
+            await wire.run(api.Resend(stream=latest.stream))
+
+            up.push(Reply(chunks=["tick "] * 400, delay=0.02))
+            running = await wire.run(api.Chat(chat="c", text="count slowly"))
+            await asyncio.sleep(0.1)
+            await wire.run(api.Cancel(chat="c"))
+            await _finish(client, running)
+            await wire.run(api.Undo(chat="c"))
+
+            exported = await wire.run(api.Export(chat="c"))
+            await wire.run(api.Import(data=exported.data, chat="copy"))
+            await wire.run(api.Rename(chat="copy", new="renamed"))
+            await wire.run(api.Fork(chat="renamed", new="forked"))
+            await wire.run(api.Destroy(chat="forked"))
+
+            calls: tuple[api.Call[Any], ...] = (
+                api.Prompts(),
+                api.PromptSet(name="mine", text="Be brief."),
+                api.Prompt(name="mine"),
+                api.PromptRename(name="mine", new="ours"),
+                api.PromptCopy(name="ours", new="theirs"),
+                api.PromptDelete(name="theirs"),
+                api.WsAdd(name="notes.md", text="remember the milk"),
+                api.WsList(),
+                api.WsRename(name="notes.md", new="todo.md"),
+                api.WsBench(name="todo.md"),
+                api.WsRestore(name="todo.md"),
+                api.WsSources(),
+                api.WsFetch(source="url", argument=f"{sources.base_url}/page", name="f.md"),
+                api.WsUrl(url=f"{sources.base_url}/page"),
+                api.WsYoutube(video="dQw4w9WgXcQ"),
+                api.WsArxiv(query="2401.01234"),
+                api.WsWikipedia(title="Okapi"),
+                api.WsNews(query="okapi", count=1),
+                api.Templates(),
+            )
+            for each in calls:
+                await wire.run(each)
+            assert (await wire.run(api.WsShow(name="todo.md"))).text == "remember the milk"
+            await wire.run(api.WsDrop(name="todo.md"))
+            up.push(Reply(chunks=["a summary"]))
+            await _finish(client, await wire.run(api.Template(chat="c", name="summarise")))
+        finally:
+            wire.peer.close()
+    assert wire.seen == set(api.CALLS)
