@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chatthy.config import ProviderConfig, ServerConfig, ServerSection
+from chatthy.conversation.content import message_of
 from chatthy.conversation.engine import Engine
 from chatthy.conversation.events import Notice, TextDelta, TurnEnd, TurnEvent, TurnStarted
+from chatthy.conversation.model import Message, TextPart
 from chatthy.conversation.turns import Turn
 from chatthy.errors import ArgumentError, ChatthyError
 from helpers import openai_provider
@@ -213,3 +216,46 @@ async def test_a_turn_keeps_the_counts_of_what_it_wrote(engine: Engine) -> None:
     question, reply = await engine.store.messages("alice", "c")
     assert question.tokens is not None and question.tokens > 4
     assert reply.tokens is not None and reply.tokens > question.tokens
+
+
+@pytest.mark.parametrize("counted", [False, True])
+async def test_a_long_chat_is_cut_as_if_every_count_were_read(
+    tmp_path: Path, counted: bool
+) -> None:
+    """A turn reads only a long chat's newest counts, yet leaves out exactly what a plan
+    over every message would, and says how many messages and tokens that is."""
+    providers = {
+        "echo": ProviderConfig(
+            scheme="echo", context_length=900, max_tokens=100, params={"delay": 0.0}
+        )
+    }
+    engine = await Engine.open(config(tmp_path, providers))
+    try:
+        await engine.new_chat("alice", "long", None, "echo", None)
+        rows: list[dict[str, Any]] = [
+            {"role": "user" if n % 2 == 0 else "assistant", "content": f"message {n} " * 3}
+            for n in range(3000)
+        ]
+        if counted:
+            for row in rows:
+                row["tokens"] = engine.token_counts([message_of(row["role"], row["content"])])
+        await engine.store.add_messages("alice", "long", rows)
+        seen = Seen()
+        engine.broadcaster.listen(seen)
+        turn = await engine.chat("t1", "alice", "long", "and now?")
+        assert turn.task is not None
+        await turn.task
+        # what a plan over every message before the turn says (all counted by now)
+        record = await engine.store.get_chat("alice", "long")
+        question = Message("user", (TextPart("and now?"),))
+        everything = (await engine.store.message_tokens("alice", "long"))[:-2]
+        assert len(everything) == 3000 and all(r[2] is not None for r in everything)
+        expected = await engine.plan("alice", record, everything, question)
+        assert 0 < expected.dropped < 2990
+        started, notice = seen.of(turn)[:2]
+        assert isinstance(started, TurnStarted) and isinstance(notice, Notice)
+        assert (started.dropped, started.tokens) == (expected.dropped, expected.tokens)
+        assert notice.data["dropped_tokens"] == expected.dropped_tokens
+        assert started.dropped == 3000 - (len(expected.messages) - 2)  # less system, question
+    finally:
+        await engine.aclose()

@@ -10,6 +10,7 @@ from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.store.base import MessageRecord, Store
 
 ALICE = "alice"
+BOB = "bob"
 PICTURE = [
     {"type": "text", "text": "What bird is this?"},
     {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
@@ -242,3 +243,30 @@ async def test_a_count_is_kept_with_its_content_and_dropped_when_it_changes(
     assert (await store.message_tokens(ALICE, chat))[-1][2] == 7
     await store.update_message(ALICE, kept.id, content="changed again")
     assert (await store.message_tokens(ALICE, chat))[-1][2] is None
+
+
+async def test_the_newest_counts_and_a_summary_of_the_older_ones(store: Store, chat: str) -> None:
+    added = await store.add_messages(
+        ALICE,
+        chat,
+        [
+            {"role": "user" if n % 2 == 0 else "assistant", "content": f"m{n}", "tokens": n}
+            for n in range(1, 11)
+        ],
+    )
+    await store.update_message(ALICE, added[1].id, content="changed")  # its count goes
+    everything = await store.message_tokens(ALICE, chat)
+    newest = await store.message_tokens(ALICE, chat, newest=3)
+    assert newest == everything[-3:]
+    assert [row[2] for row in newest] == [8, 9, 10]
+    assert await store.message_tokens(ALICE, chat, newest=100) == everything
+    before = newest[0][0]
+    older = everything[: everything.index(newest[0])]
+    assert await store.tokens_before(ALICE, chat, before) == (
+        len(older),
+        sum(row[2] or 0 for row in older),
+        sum(row[2] is None for row in older),
+    )
+    assert await store.tokens_before(ALICE, chat, everything[0][0]) == (0, 0, 0)
+    with pytest.raises(NotFoundError):
+        await store.tokens_before(BOB, chat, before)

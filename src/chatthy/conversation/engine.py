@@ -43,6 +43,21 @@ RESERVED_PARAMS = frozenset({"model", "messages", "stream", "stream_options", "n
 Row = tuple[int, str, int | None]
 
 
+NEWEST_ROWS = 256
+"""How many of a chat's newest rows a turn reads first (more, as many as their sizes say
+the provider's budget holds, while their counts still fit it)."""
+
+
+class Older(NamedTuple):
+    """The messages before those a turn read: how many, and their tokens."""
+
+    messages: int
+    tokens: int
+
+
+NOTHING_OLDER = Older(0, 0)
+
+
 class Planned(NamedTuple):
     """What a turn would send: the provider, the messages, and token figures."""
 
@@ -276,9 +291,9 @@ class Engine:
         with self._reserving(turn_id, profile, chat) as turn:
             record, made = await self._ensure(profile, chat, prompt, provider, model)
             try:
-                rows = await self.store.message_tokens(profile, chat)
+                rows, older = await self._newest_rows(profile, record)
                 question = Message("user", parts)
-                planned = await self.plan(profile, record, rows, question, transient)
+                planned = await self.plan(profile, record, rows, question, transient, older)
                 return await self._start(turn, record, planned, question, params)
             except BaseException:
                 if made:
@@ -410,6 +425,28 @@ class Engine:
         turn.task = asyncio.create_task(run_reply(job), name=f"reply {profile}/{chat.name}")
         return turn
 
+    async def _newest_rows(self, profile: str, chat: ChatRecord) -> tuple[list[Row], Older]:
+        """The chat's newest rows (id, role, tokens): enough of them that their counts
+        alone are over the provider's budget (so no cut can fall before them), or all;
+        and how many messages, of how many tokens, come before them. A chat with an
+        uncounted message before them is read whole (counted once, then kept)."""
+        provider = self.provider(chat.provider)
+        budget = provider.context_length - provider.max_tokens
+        newest = NEWEST_ROWS
+        while True:
+            rows = await self.store.message_tokens(profile, chat.name, newest=newest)
+            if len(rows) < newest:
+                return rows, NOTHING_OLDER
+            known = sum(row[2] or 0 for row in rows)
+            if known > budget:
+                break
+            # as many more as these rows' mean size says fit, and a quarter to spare
+            newest = max(2 * newest, newest * budget * 5 // (4 * max(known, 1)) + 1)
+        count, tokens, uncounted = await self.store.tokens_before(profile, chat.name, rows[0][0])
+        if uncounted:
+            return await self.store.message_tokens(profile, chat.name), NOTHING_OLDER
+        return rows, Older(count, tokens)
+
     async def plan(
         self,
         profile: str,
@@ -417,11 +454,14 @@ class Engine:
         rows: list[Row],
         new: Message | None = None,
         transient: Sequence[WorkspaceFile] = (),
+        older: Older = NOTHING_OLDER,
     ) -> Planned:
         """What a turn would send for the stored messages ``rows`` (id, role, tokens)
         and a ``new`` message: the system prompt, the profile's active workspace files,
         the ``transient`` files attached to this turn, then as much history as fits.
         Only the kept messages' contents are read: a long chat costs its counts.
+        ``older`` are the messages before ``rows`` that cannot fit (they count as
+        dropped).
 
         Raises:
             NotFoundError: the chat's provider does not exist.
@@ -462,8 +502,8 @@ class Engine:
             [*system, *workspace, *history],
             where.tokens,
             workspace_tokens,
-            where.first,
-            where.dropped_tokens,
+            older.messages + where.first,
+            older.tokens + where.dropped_tokens,
             new_tokens,
         )
 

@@ -87,16 +87,39 @@ class RepliesMixin:
             )
             return cur.rowcount
 
-    async def message_tokens(self, profile: str, chat: str) -> list[tuple[int, str, int | None]]:
-        """``(id, role, tokens)`` of the chat's messages in order, without their content:
-        what fitting a long chat into a context needs. ``tokens`` is None until counted.
-        Raises NotFoundError."""
+    async def message_tokens(
+        self, profile: str, chat: str, newest: int | None = None
+    ) -> list[tuple[int, str, int | None]]:
+        """``(id, role, tokens)`` of the chat's messages in order (only the ``newest``
+        ones when given), without their content: what fitting a long chat into a context
+        needs. ``tokens`` is None until counted. Raises NotFoundError."""
         with self._read() as conn:
             chat_id = chat_id_of(conn, profile, key(chat))
-            rows = conn.execute(
-                "SELECT id, role, tokens FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,)
-            ).fetchall()
+            if newest is None:
+                rows = conn.execute(
+                    "SELECT id, role, tokens FROM messages WHERE chat_id = ? ORDER BY id",
+                    (chat_id,),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT id, role, tokens FROM messages WHERE chat_id = ?"
+                    " ORDER BY id DESC LIMIT ?",
+                    (chat_id, newest),
+                ).fetchall()
+                rows.reverse()
         return cast(list[tuple[int, str, int | None]], rows)
+
+    async def tokens_before(self, profile: str, chat: str, message_id: int) -> tuple[int, int, int]:
+        """Of the chat's messages before ``message_id``: how many, the sum of their
+        counts, and how many are not counted yet. Raises NotFoundError."""
+        with self._read() as conn:
+            chat_id = chat_id_of(conn, profile, key(chat))
+            count, total, counted = conn.execute(
+                "SELECT COUNT(*), TOTAL(tokens), COUNT(tokens) FROM messages"
+                " WHERE chat_id = ? AND id < ?",
+                (chat_id, message_id),
+            ).fetchone()
+        return int(count), int(total), int(count - counted)
 
     async def set_message_tokens(self, profile: str, counts: Sequence[tuple[int, int]]) -> None:
         """Keep ``(id, tokens)`` counts of the profile's messages (others are ignored)."""

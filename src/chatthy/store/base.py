@@ -210,9 +210,16 @@ class Store(Protocol):
         """Delete message ``message_id`` and every later one of the chat; return how many.
         Raises NotFoundError."""
 
-    async def message_tokens(self, profile: str, chat: str) -> list[tuple[int, str, int | None]]:
-        """``(id, role, tokens)`` of the chat's messages in order, without content;
-        ``tokens`` is None until counted. Raises NotFoundError."""
+    async def message_tokens(
+        self, profile: str, chat: str, newest: int | None = None
+    ) -> list[tuple[int, str, int | None]]:
+        """``(id, role, tokens)`` of the chat's messages in order (only the ``newest``
+        ones when given), without content; ``tokens`` is None until counted. Raises
+        NotFoundError."""
+
+    async def tokens_before(self, profile: str, chat: str, message_id: int) -> tuple[int, int, int]:
+        """Of the chat's messages before ``message_id``: how many, the sum of their
+        counts, and how many are not counted yet. Raises NotFoundError."""
 
     async def set_message_tokens(self, profile: str, counts: Sequence[tuple[int, int]]) -> None:
         """Keep ``(id, tokens)`` counts of the profile's messages."""

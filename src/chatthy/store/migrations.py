@@ -181,7 +181,8 @@ def m002_workspace(conn: sqlite3.Connection) -> None:
 def m003_truncated_tokens_leases(conn: sqlite3.Connection) -> None:
     """Replies may be ``truncated`` (the model stopped at its token limit); each message
     keeps its token count (NULL until counted) so long chats are not recounted every
-    turn; ``reply_leases`` says which server runs a chat's reply, and until when.
+    turn; ``reply_leases`` says which server runs a chat's reply, and until when. The
+    chat index covers role and count, so planning a turn reads no message row.
 
     SQLite cannot change a CHECK constraint in place: the table is rebuilt with the same
     ids (the full-text index is keyed by them and stays as it is)."""
@@ -211,7 +212,7 @@ def m003_truncated_tokens_leases(conn: sqlite3.Connection) -> None:
                 created, updated FROM messages""",
             "DROP TABLE messages",
             "ALTER TABLE messages_new RENAME TO messages",
-            "CREATE INDEX messages_by_chat ON messages (chat_id, id)",
+            "CREATE INDEX messages_by_chat ON messages (chat_id, id, role, tokens)",
             "CREATE INDEX messages_streaming ON messages (status) WHERE status = 'streaming'",
             f"""CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
                 INSERT INTO messages_fts (rowid, text) VALUES (new.id, {new_text});
