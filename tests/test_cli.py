@@ -365,6 +365,25 @@ async def test_repl_applies_provider_and_prompt(duo: Server, connect: ClientMake
     assert (chat.provider, chat.personality) == ("other", "terse")
 
 
+async def test_repl_server_commands_take_the_open_chat_only_where_it_fits(
+    duo: Server, connect: ClientMaker
+) -> None:
+    """``/NAME key=value`` runs any RPC; the open chat fills in ``chat`` for commands
+    about a chat, never for one that names a chat to make (``import``, ``new``)."""
+    lines = [
+        "/use model=m2",
+        r"""/import 'data="[{\"role\": \"user\", \"content\": \"hi\"}]"'""",
+        "/new chat=fresh",
+        "/quit",
+    ]
+    code, out, err = await chatthy("repl", "--chat", "open", stdin="\n".join(lines).encode())
+    assert code == 0, err
+    chats = await chat_records(connect, duo)
+    assert chats["open"].model == "m2"
+    assert {"imported", "fresh"} <= set(chats)
+    assert '"messages": 1' in out
+
+
 async def test_repl_unknown_provider_is_one_line(duo: Server) -> None:
     code, _, err = await chatthy("repl", "--provider", "nope", stdin=b"/quit\n")
     assert code == 1 and err.startswith("chatthy: ") and len(err.splitlines()) == 1, err

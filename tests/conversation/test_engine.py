@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from chatthy.config import ProviderConfig, ServerConfig, ServerSection
+from chatthy.conversation import engine as engine_module
 from chatthy.conversation.content import message_of
 from chatthy.conversation.engine import Engine
 from chatthy.conversation.events import Notice, TextDelta, TurnEnd, TurnEvent, TurnStarted
@@ -218,12 +219,17 @@ async def test_a_turn_keeps_the_counts_of_what_it_wrote(engine: Engine) -> None:
     assert reply.tokens is not None and reply.tokens > question.tokens
 
 
-@pytest.mark.parametrize("counted", [False, True])
+@pytest.mark.parametrize(
+    ("counted", "first_read"),
+    [("all", 256), ("all", 8), ("none", 256), ("older half", 8)],
+)
 async def test_a_long_chat_is_cut_as_if_every_count_were_read(
-    tmp_path: Path, counted: bool
+    tmp_path: Path, counted: str, first_read: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A turn reads only a long chat's newest counts, yet leaves out exactly what a plan
-    over every message would, and says how many messages and tokens that is."""
+    """A turn reads only a long chat's newest counts (more, while they still fit), yet
+    leaves out exactly what a plan over every message would, and says how many
+    messages and tokens that is; uncounted older messages are counted first."""
+    monkeypatch.setattr(engine_module, "NEWEST_ROWS", first_read)
     providers = {
         "echo": ProviderConfig(
             scheme="echo", context_length=900, max_tokens=100, params={"delay": 0.0}
@@ -236,8 +242,8 @@ async def test_a_long_chat_is_cut_as_if_every_count_were_read(
             {"role": "user" if n % 2 == 0 else "assistant", "content": f"message {n} " * 3}
             for n in range(3000)
         ]
-        if counted:
-            for row in rows:
+        for n, row in enumerate(rows):
+            if counted == "all" or (counted == "older half" and n >= 1500):
                 row["tokens"] = engine.token_counts([message_of(row["role"], row["content"])])
         await engine.store.add_messages("alice", "long", rows)
         seen = Seen()

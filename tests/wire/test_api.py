@@ -11,8 +11,10 @@ import msgspec
 import pytest
 
 from chatthy.client.core import Client, decode_result
+from chatthy.providers.base import Capabilities
 from chatthy.server.app import Server
 from chatthy.server.rpc import registry
+from chatthy.store.base import ChatRecord, MessageRecord, SearchHit
 from chatthy.wire import api
 from helpers import ClientMaker, RawPeer, ServerFactory, collect, key_for, openai_provider, request
 from sources_upstream import Article, Paper, SourcesUpstream, Story, Video
@@ -150,3 +152,32 @@ async def test_every_rpc_answers_exactly_its_declared_result(
         finally:
             wire.peer.close()
     assert wire.seen == set(api.CALLS)
+
+
+def test_a_method_declared_twice_is_refused() -> None:
+    with pytest.raises(TypeError, match="declared twice"):
+
+        class Again(api.Call[api.ServerStatus]):
+            method = "status"
+
+
+def _fields(struct: type) -> set[str]:
+    return set(struct.__struct_fields__)  # type: ignore[attr-defined]
+
+
+def test_results_copied_from_records_carry_every_field_but_row_ids() -> None:
+    """The handlers copy store records and provider capabilities into wire results by
+    hand: a field added to one side must be added to the other."""
+    assert _fields(api.ProviderCapabilities) == _fields(Capabilities)
+    assert _fields(ChatRecord) - {"id"} <= _fields(api.ChatInfo)
+    assert _fields(MessageRecord) - {"chat_id"} == _fields(api.MessageInfo)
+    assert _fields(SearchHit) == _fields(api.SearchHit)
+
+
+def test_commands_give_defaults_only_for_arguments_that_have_one() -> None:
+    described = {c.name: c for c in registry.describe()}
+    args = {a.name: a for a in described["template"].args}
+    assert "default" not in msgspec.to_builtins(args["chat"])
+    assert args["args"].default == {} and args["file"].default is None
+    assert described["messages"].result == "MessagesPage"
+    assert described["chats"].result == "list[ChatInfo]"

@@ -142,8 +142,9 @@ class Client:
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._streams: dict[str, ReplyStream] = {}
         self._finished: set[str] = set()
-        self._attaching: dict[str, int] = {}
-        """Chats being attached, with the event number each asked to resume from."""
+        self._held: dict[str, list[Event]] = {}
+        """Events of unknown streams in chats being attached, held until the answer
+        says which stream the attach resumes (see :meth:`attach`)."""
         self._resends: set[asyncio.Task[None]] = set()
         self._counter = 0
         self._prefix = os.urandom(4).hex()
@@ -290,17 +291,22 @@ class Client:
     async def attach(self, chat: str, from_seq: int = 0) -> ReplyStream | None:
         """Open ``chat``; return the stream of a reply running (or just finished) in it,
         whose events from ``from_seq`` on follow the answer."""
-        # The resent events may be read before this coroutine sees the answer: a stream
-        # they make meanwhile starts where this attach asked (see _on_event).
-        self._attaching[chat] = from_seq
+        # The resent events may be read before this coroutine sees the answer: events of
+        # streams not known yet are held meanwhile, then given to the resumed stream
+        # (from ``from_seq``) or, for any other stream, taken as they would have been.
+        held = self._held.setdefault(chat, [])
         try:
             result = await self.rpc(api.Attach(chat=chat, from_seq=from_seq))
         finally:
-            self._attaching.pop(chat, None)
+            if self._held.get(chat) is held:
+                del self._held[chat]
         stream_id = result.stream
-        if stream_id is None or stream_id in self._finished:
-            return None
-        return self.follow(stream_id, chat, from_seq)
+        stream = None
+        if stream_id is not None and stream_id not in self._finished:
+            stream = self.follow(stream_id, chat, from_seq)
+        for event in held:
+            self._on_event(event)
+        return stream
 
     def request_resend(self, stream: ReplyStream) -> None:
         """Ask for a stream's events from the first missing one (in the background)."""
@@ -359,7 +365,11 @@ class Client:
         if stream is None:
             if event.id in self._finished:
                 return
-            stream = ReplyStream(self, event.id, event.chat, self._attaching.get(event.chat, 0))
+            held = self._held.get(event.chat)
+            if held is not None:
+                held.append(event)
+                return
+            stream = ReplyStream(self, event.id, event.chat)
             self._streams[event.id] = stream
             self.incoming.put_nowait(stream)
         stream.feed(event)

@@ -202,7 +202,7 @@ async def _call(client: Client, chat: str, name: str, args: dict[str, Any]) -> N
     """Any other server command; the result printed as JSON (chats as a list). The open
     chat is the default ``chat`` of those that take one."""
     declared = api.call_class(name)
-    if declared is not None and "chat" in declared.__struct_fields__:
+    if declared and "chat" in declared.__struct_fields__ and not declared.names_new_chat:
         args.setdefault("chat", chat)
     result = await client.call(name, **args)
     if name == "chats":

@@ -79,7 +79,7 @@ class Rpc:
                 name=field.name,
                 type=_type_name(field.type),
                 required=field.required,
-                default=None if field.default is msgspec.NODEFAULT else field.default,
+                default=_default_of(field),
             )
             for field in info.fields
         ]
@@ -89,6 +89,14 @@ class Rpc:
             args=args,
             result=_result_name(result_type(self.args)),
         )
+
+
+def _default_of(field: msgspec.inspect.Field) -> Any:
+    if field.default is not msgspec.NODEFAULT:
+        return field.default
+    if field.default_factory is not msgspec.NODEFAULT:
+        return field.default_factory()
+    return msgspec.UNSET
 
 
 def _result_name(t: Any) -> str:

@@ -98,7 +98,8 @@ async def _server_command(app: ChatthyApp, name: str, words: list[str]) -> None:
         except json.JSONDecodeError:
             args[key] = value
     wanted = {a.name for a in app.server_commands[name].args}
-    if "chat" in wanted:
+    declared = api.call_class(name)
+    if "chat" in wanted and not (declared and declared.names_new_chat):
         args.setdefault("chat", app.chat)
     result = msgspec.to_builtins(await app.client.call(name, **args))
     text = json.dumps(result, indent=2, ensure_ascii=False, default=str)

@@ -26,10 +26,11 @@ async def new(ctx: Context, args: api.New) -> api.ChatInfo:
 
 @registry.rpc()
 async def use(ctx: Context, args: api.Use) -> api.ChatInfo:
-    record = await ctx.engine.ensure_chat(
+    engine = ctx.engine
+    record = await engine.ensure_chat(
         ctx.profile, args.chat, prompt=args.prompt, provider=args.provider, model=args.model
     )
-    return chat_info(record)
+    return chat_info(record, engine.running(ctx.profile, args.chat) is not None)
 
 
 @registry.rpc()

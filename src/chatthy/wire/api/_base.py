@@ -32,8 +32,9 @@ CALLS: dict[str, type[Call[Any]]] = {}
 """Every declared RPC by name (filled as the declaring modules are imported)."""
 
 
-class Result(msgspec.Struct, kw_only=True):
-    """Base of RPC results: a map on the wire; unknown fields are ignored when decoding."""
+class Result(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Base of RPC results: a map on the wire (fields at their default left out);
+    unknown fields are ignored when decoding."""
 
 
 class Call(msgspec.Struct, Generic[R], forbid_unknown_fields=True, omit_defaults=True):
@@ -43,11 +44,16 @@ class Call(msgspec.Struct, Generic[R], forbid_unknown_fields=True, omit_defaults
     """
 
     method: ClassVar[str] = ""
+    names_new_chat: ClassVar[bool] = False
+    """Its ``chat`` names a chat to make (so a client's open chat is no default for it)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("method"):
-            CALLS[cls.method] = cls
+        method = cls.__dict__.get("method")
+        if method:
+            if method in CALLS:
+                raise TypeError(f"RPC {method!r} is declared twice")
+            CALLS[method] = cls
 
 
 def call_class(method: str) -> type[Call[Any]] | None:

@@ -106,6 +106,7 @@ class New(Call[ChatInfo]):
     """Create an empty chat with a personality (prompt), provider and model."""
 
     method = "new"
+    names_new_chat = True
     chat: str
     prompt: str | None = None
     provider: str | None = None
@@ -116,6 +117,7 @@ class Use(New):
     """Switch a chat's personality, provider or model (creating the chat if needed)."""
 
     method = "use"
+    names_new_chat = False
 
 
 class Rename(Call[ChatInfo]):

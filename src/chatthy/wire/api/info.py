@@ -42,7 +42,7 @@ class ArgInfo(Result):
     name: str
     type: str
     required: bool
-    default: Any = None
+    default: Any | msgspec.UnsetType = msgspec.UNSET
 
 
 class CommandInfo(Result):

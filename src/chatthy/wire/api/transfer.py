@@ -36,6 +36,7 @@ class Import(Call[Imported]):
     """Create a chat from a file's text."""
 
     method = "import"
+    names_new_chat = True
     data: str
     """The file's text: chatthy JSON or Markdown, or OpenAI messages JSON."""
     chat: str | None = None
