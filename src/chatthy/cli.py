@@ -416,10 +416,11 @@ def _cmd_config(args: argparse.Namespace) -> int:
         return 0
     if args.action == "key":
         from chatthy.config import data_dir
-        from chatthy.wire.curve import server_key_pair
+        from chatthy.wire.curve import fingerprint, server_key_pair
 
         public, _ = _run_sync_config(lambda: server_key_pair(data_dir()))
         print(public.decode())
+        print(f"fingerprint {fingerprint(public)}", file=sys.stderr)  # as clients show it
         return 0
     written = _run_sync_config(write_defaults)
     for path in written:

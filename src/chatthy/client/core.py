@@ -208,7 +208,11 @@ class Client:
         try:
             await self._sock.send_multipart([body, self.key.sign(body)])
         except zmq.Again:
-            hint = "is it running? is server_key its key?" if self.server_key else "is it running?"
+            hint = (
+                "is it running? is server_key its key? does it list your profile?"
+                if self.server_key
+                else "is it running?"
+            )
             raise ServerUnavailableError(
                 f"cannot reach the server at {self.address} ({hint})"
             ) from None

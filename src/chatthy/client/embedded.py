@@ -35,6 +35,8 @@ def run_embedded(chat: str, *, provider: str | None = None, prompt: str | None =
     except ChatthyError as exc:
         print(f"chatthy: {exc.message}", file=sys.stderr)
         return 1
+    for notice in settings.notices:  # a client.toml with a passphrase others can read
+        print(f"chatthy: {notice}", file=sys.stderr)
     log_path = data_dir() / "server.log"
     try:
         private_file(log_path)  # it may quote what was said

@@ -106,7 +106,10 @@ class _Listed:
 def transport_gate(ctx: zmq.asyncio.Context, profiles: dict[str, str]) -> AsyncioAuthenticator:
     """Start ZAP on ``ctx`` letting in only the CURVE keys of ``profiles`` (name → hex
     Ed25519 public key)."""
+    listed = _Listed(profiles)
+    if not listed.keys:
+        log.warning('transport = "listed" but [server.profiles] lists no key: nobody can connect')
     gate = AsyncioAuthenticator(ctx, log=logging.getLogger("chatthy.server.zap"))
     gate.start()
-    gate.configure_curve_callback("*", credentials_provider=_Listed(profiles))
+    gate.configure_curve_callback("*", credentials_provider=listed)
     return gate
