@@ -231,14 +231,17 @@ def _settings(args: argparse.Namespace) -> Any:
     from chatthy.errors import ChatthyError
 
     try:
-        return resolve(args.server, args.profile)
+        settings = resolve(args.server, args.profile)
     except ChatthyError as exc:
         print(f"chatthy: {exc.message}", file=sys.stderr)
         raise SystemExit(1) from None
+    for notice in settings.notices:  # a server's key learned, a passphrase open to others
+        print(f"chatthy: {notice}", file=sys.stderr)
+    return settings
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from chatthy.config import load_server_config
+    from chatthy.config import load_server_config, secret_warning
     from chatthy.errors import ChatthyError
     from chatthy.server.main import run_server
 
@@ -247,6 +250,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ChatthyError as exc:
         print(f"chatthy: {exc.message}", file=sys.stderr)
         return 1
+    toml = args.config or Path(config.config_dir) / "server.toml"
+    if warning := secret_warning(toml, "provider API keys"):
+        print(f"chatthy: {warning}", file=sys.stderr)
     _run(run_server(config, args.listen))
     return 0
 
@@ -410,10 +416,11 @@ def _cmd_config(args: argparse.Namespace) -> int:
         return 0
     if args.action == "key":
         from chatthy.config import data_dir
-        from chatthy.wire.curve import server_key_pair
+        from chatthy.wire.curve import fingerprint, server_key_pair
 
         public, _ = _run_sync_config(lambda: server_key_pair(data_dir()))
         print(public.decode())
+        print(f"fingerprint {fingerprint(public)}", file=sys.stderr)  # as clients show it
         return 0
     written = _run_sync_config(write_defaults)
     for path in written:

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from chatthy.errors import ConfigError
+from chatthy.private import open_to_others, private_dir, private_file
 
 __all__ = [
     "DEFAULT_SERVER",
@@ -35,6 +36,7 @@ __all__ = [
     "effective_providers",
     "load_client_config",
     "load_server_config",
+    "secret_warning",
     "write_defaults",
 ]
 
@@ -69,6 +71,9 @@ class ServerSection(msgspec.Struct, forbid_unknown_fields=True):
     registration: Literal["open", "closed"] = "open"
     encryption: Literal["auto", "on"] = "auto"
     """ZeroMQ CURVE: "auto" encrypts whenever listening beyond loopback; "on" always."""
+    transport: Literal["any", "listed"] = "any"
+    """"listed": only clients of profiles under ``profiles`` get through the (then always
+    encrypted) transport; anyone else is refused before reaching the server (ZAP)."""
     max_body: int = 4 * 1024 * 1024
     max_workspace_file: int = 1024 * 1024
     """Largest workspace file accepted, in bytes of UTF-8 text."""
@@ -232,6 +237,9 @@ registration = "open"
 # ZeroMQ CURVE encryption: "auto" encrypts whenever listening beyond loopback (clients then
 # need the server key that `chatthy serve` prints); "on" encrypts on loopback too.
 encryption = "auto"
+# "listed": only the profiles listed under [server.profiles] can even connect (checked by
+# ZeroMQ at the encrypted handshake, so nobody else reaches the server); implies encryption.
+transport = "any"
 # Largest accepted message body, in bytes.
 max_body = 4194304
 # Largest workspace file (a document sent before every chat's history), in bytes.
@@ -352,8 +360,8 @@ def save_client_value(key: str, value: str, directory: Path | None = None) -> Pa
 def _replace_file(path: Path, text: str) -> None:
     """Write ``path`` anew, whole or not at all, keeping its permissions (client.toml may
     hold a passphrase: a file of mode 0600 stays so)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o7777 if path.exists() else None
+    private_dir(path.parent)
+    mode = path.stat().st_mode & 0o7777 if path.exists() else None  # new: mkstemp's 0600
     handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
@@ -368,7 +376,8 @@ def _replace_file(path: Path, text: str) -> None:
 
 
 def write_defaults(directory: Path | None = None) -> list[Path]:
-    """Write commented server.toml and client.toml where missing; return what was written.
+    """Write commented server.toml and client.toml where missing (0600, in a 0700 folder
+    when made here); return what was written.
 
     Raises:
         ConfigError: the directory cannot be written.
@@ -376,12 +385,22 @@ def write_defaults(directory: Path | None = None) -> list[Path]:
     directory = directory or config_dir()
     written = []
     try:
-        directory.mkdir(parents=True, exist_ok=True)
         for name, text in (("server.toml", SERVER_TOML), ("client.toml", CLIENT_TOML)):
             path = directory / name
-            if not path.exists():
+            if private_file(path):  # 0600 in a 0700 folder: they may hold keys
                 path.write_text(text, encoding="utf-8")
                 written.append(path)
     except OSError as exc:
         raise ConfigError(f"cannot write config in {directory}: {exc}") from exc
     return written
+
+
+def secret_warning(path: Path, what: str) -> str | None:
+    """One line saying that ``path``, holding ``what``, is open to other users, or None
+    when only its owner can read it (or it does not exist)."""
+    mode = open_to_others(path)
+    if mode is None:
+        return None
+    return (
+        f"warning: {path} holds {what} and other users can read it (mode {mode}): chmod 600 {path}"
+    )

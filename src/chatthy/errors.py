@@ -31,7 +31,8 @@ one line meant for a person.
     │   ├── SourceTimeoutError     no answer in time                    (source_timeout)
     │   ├── SourceConnectionError  unreachable or dropped               (source_connection)
     │   └── SourceBlockedError     an address the server may not fetch  (source_blocked)
-    └── ServerUnavailableError the client could not reach the server    (unavailable)
+    ├── ServerUnavailableError the client could not reach the server    (unavailable)
+    └── ServerKeyChangedError  the server's key is not the one remembered (server_key_changed)
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ __all__ = [
     "RegistrationError",
     "RemoteError",
     "ReplayError",
+    "ServerKeyChangedError",
     "ServerUnavailableError",
     "SignatureError",
     "SourceBlockedError",
@@ -237,6 +239,13 @@ class ServerUnavailableError(ChatthyError):
     """Raised on the client when the server does not answer."""
 
     code = "unavailable"
+
+
+class ServerKeyChangedError(ChatthyError):
+    """Raised on the client when a server offers another key than the one remembered for
+    its address in known_servers (trust on first use): it may be an impostor."""
+
+    code = "server_key_changed"
 
 
 class RemoteError(ChatthyError):

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from chatthy.client import settings
 from chatthy.client.settings import resolve
 from chatthy.config import ProviderConfig
-from chatthy.errors import ConfigError, ServerUnavailableError
+from chatthy.errors import ServerUnavailableError
 from chatthy.wire.curve import is_loopback, load_public_key
 from helpers import ClientMaker, ServerFactory, turn
 
@@ -47,8 +48,11 @@ def test_loopback_addresses() -> None:
 
 
 def test_remote_server_without_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing answers where the key should be learned: one line saying so, and how to
+    pin the key by hand instead."""
     monkeypatch.setenv("CHATTHY_PASSPHRASE", "x")
-    with pytest.raises(ConfigError, match="set server_key"):
+    monkeypatch.setattr(settings, "KEY_TIMEOUT", 0.3)
+    with pytest.raises(ServerUnavailableError, match=r"cannot learn the key.*set server_key"):
         resolve(server="tcp://10.1.2.3:23456")
     monkeypatch.setenv("CHATTHY_SERVER_KEY", "k" * 40)
     assert resolve(server="tcp://10.1.2.3:23456").server_key == b"k" * 40

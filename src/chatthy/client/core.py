@@ -22,6 +22,7 @@ import zmq.asyncio
 from chatthy.client.transient import TransientWorkspace
 from chatthy.errors import ChatthyError, DecodeError, ServerUnavailableError, from_code
 from chatthy.wire import api
+from chatthy.wire.curve import client_key_pair
 from chatthy.wire.messages import (
     PROTOCOL_VERSION,
     Event,
@@ -165,7 +166,7 @@ class Client:
         sock.setsockopt(zmq.SNDTIMEO, int(self.connect_timeout * 1000))
         sock.setsockopt(zmq.RCVHWM, 100_000)
         if self.server_key:
-            public, secret = zmq.curve_keypair()
+            public, secret = client_key_pair(self.key)  # a server may list it (ZAP)
             sock.curve_serverkey = self.server_key
             sock.curve_publickey = public
             sock.curve_secretkey = secret
@@ -208,7 +209,11 @@ class Client:
         try:
             await self._sock.send_multipart([body, self.key.sign(body)])
         except zmq.Again:
-            hint = "is it running? is server_key its key?" if self.server_key else "is it running?"
+            hint = (
+                "is it running? is server_key its key? does it list your profile?"
+                if self.server_key
+                else "is it running?"
+            )
             raise ServerUnavailableError(
                 f"cannot reach the server at {self.address} ({hint})"
             ) from None

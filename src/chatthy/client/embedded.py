@@ -12,6 +12,7 @@ from chatthy.client.repl import repl
 from chatthy.client.settings import resolve
 from chatthy.config import data_dir
 from chatthy.errors import ChatthyError
+from chatthy.private import private_file
 
 __all__ = ["run_embedded"]
 
@@ -34,8 +35,14 @@ def run_embedded(chat: str, *, provider: str | None = None, prompt: str | None =
     except ChatthyError as exc:
         print(f"chatthy: {exc.message}", file=sys.stderr)
         return 1
+    for notice in settings.notices:  # a client.toml with a passphrase others can read
+        print(f"chatthy: {notice}", file=sys.stderr)
     log_path = data_dir() / "server.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        private_file(log_path)  # it may quote what was said
+    except OSError as exc:
+        print(f"chatthy: cannot write {log_path}: {exc.strerror}", file=sys.stderr)
+        return 1
     with log_path.open("ab") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "chatthy", "serve", "--listen", address],

@@ -13,11 +13,22 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatthy.config import DEFAULT_SERVER, DEFAULT_THEME, ClientConfig, load_client_config
+from chatthy.client.known_servers import known_servers_path, trusted_key
+from chatthy.config import (
+    DEFAULT_SERVER,
+    DEFAULT_THEME,
+    ClientConfig,
+    config_dir,
+    load_client_config,
+    secret_warning,
+)
 from chatthy.errors import ConfigError
 from chatthy.wire.curve import is_loopback
 
-__all__ = ["Settings", "check_address", "resolve"]
+__all__ = ["KEY_TIMEOUT", "Settings", "check_address", "resolve"]
+
+KEY_TIMEOUT = 5.0
+"""Seconds to wait for an encrypted server's key port (trust on first use)."""
 
 _TCP = re.compile(r"tcp://(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})")
 
@@ -33,6 +44,9 @@ class Settings:
     server_key: bytes | None
     theme: str = DEFAULT_THEME
     """The full-screen client's Textual theme (checked by the client, not here)."""
+    notices: tuple[str, ...] = ()
+    """Lines for the user before connecting: a server's key learned on first contact, a
+    client.toml with a passphrase that others can read."""
 
 
 def _passphrase(cfg: ClientConfig, profile: str) -> str:
@@ -69,9 +83,15 @@ def resolve(
 ) -> Settings:
     """The settings for this run.
 
+    A server beyond loopback without a pinned ``server_key`` is trusted on first use
+    (:mod:`chatthy.client.known_servers`): its key is learned, or checked against the
+    one remembered.
+
     Raises:
-        ConfigError: the server address is malformed, client.toml is wrong, or no
-            passphrase can be had.
+        ConfigError: the server address is malformed, client.toml or known_servers is
+            wrong, or no passphrase can be had.
+        ServerKeyChangedError: the server's key is not the one remembered.
+        ServerUnavailableError: the key of a server never met cannot be learned.
     """
     if server:
         check_address(server)
@@ -79,12 +99,14 @@ def resolve(
     address = server or os.environ.get("CHATTHY_SERVER") or cfg.server or DEFAULT_SERVER
     check_address(address)
     name = profile or os.environ.get("CHATTHY_PROFILE") or cfg.profile or getpass.getuser()
-    key = os.environ.get("CHATTHY_SERVER_KEY") or cfg.server_key
+    notices: list[str] = []
+    toml = config or config_dir() / "client.toml"
+    if cfg.passphrase and (warning := secret_warning(toml, "your passphrase")):
+        notices.append(warning)
+    key: str | bytes | None = os.environ.get("CHATTHY_SERVER_KEY") or cfg.server_key
     if not key and not is_loopback(address):
-        raise ConfigError(
-            f"the server at {address} is encrypted: set server_key in client.toml or "
-            "CHATTHY_SERVER_KEY to the key `chatthy serve` printed"
-        )
+        key, first = trusted_key(address, known_servers_path(config), KEY_TIMEOUT)
+        notices.extend([first] if first else [])
     return Settings(
         server=address,
         profile=name,
@@ -92,6 +114,7 @@ def resolve(
         provider=cfg.provider,
         prompt=cfg.prompt,
         timeout=cfg.timeout,
-        server_key=key.encode() if key else None,
+        server_key=(key.encode() if isinstance(key, str) else key) or None,
         theme=cfg.theme,
+        notices=tuple(notices),
     )

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import zmq
 import zmq.asyncio
+from zmq.auth.asyncio import AsyncioAuthenticator
 
 from chatthy.config import ServerConfig
 from chatthy.conversation.engine import Engine
@@ -21,6 +22,7 @@ from chatthy.conversation.turns import Turn
 from chatthy.errors import ChatthyError, DecodeError, TooLargeError
 from chatthy.server import handlers  # noqa: F401 - registers the built-in RPCs
 from chatthy.server.auth import Authenticator
+from chatthy.server.identity import KeyPort, open_key_port, transport_gate
 from chatthy.server.rpc import Context, registry
 from chatthy.server.watchers import Watchers
 from chatthy.wire.api import ServerStatus
@@ -63,6 +65,8 @@ class Server:
         self.address = ""
         self.public_key = ""
         """The CURVE public key clients must pin; empty when not encrypted."""
+        self._keyport: KeyPort | None = None
+        self._zap: AsyncioAuthenticator | None = None
 
     @classmethod
     async def open(cls, config: ServerConfig) -> Server:
@@ -83,18 +87,27 @@ class Server:
             ConfigError: the server key cannot be made or read.
         """
         address = address or self.config.server.listen
-        if self.config.server.encryption == "on" or not is_loopback(address):
+        listed = self.config.server.transport == "listed"
+        if self.config.server.encryption == "on" or listed or not is_loopback(address):
             public, secret = server_key_pair(Path(self.config.data_dir))
             self._sock.curve_secretkey = secret
             self._sock.curve_publickey = public
             self._sock.curve_server = True
             self.public_key = public.decode()
+            if listed:
+                self._zap = transport_gate(self._ctx, self.config.server.profiles)
         self._sock.bind(address)
         self.address = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        if self.public_key:
+            self._keyport = open_key_port(self._ctx, self.public_key.encode(), self.address)
         return self.address
 
     async def serve(self) -> None:
         """Answer requests until cancelled."""
+        if self._keyport is not None:
+            task = asyncio.create_task(self._keyport.serve())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         while True:
             frames = await self._sock.recv_multipart()
             task = asyncio.create_task(self._handle(frames))
@@ -112,6 +125,10 @@ class Server:
             # sockets only queue on live connections): give them a moment to read the
             # "interrupted" ends before closing.
             await asyncio.sleep(SHUTDOWN_GRACE)
+        if self._keyport is not None:
+            self._keyport.close()
+        if self._zap is not None:
+            self._zap.stop()
         self._sock.close(linger=500)
         self._ctx.term()
 

@@ -13,6 +13,7 @@ import zmq
 from chatthy.config import ServerConfig
 from chatthy.errors import ConfigError
 from chatthy.server.app import Server
+from chatthy.wire.curve import fingerprint
 
 __all__ = ["run_server"]
 
@@ -40,7 +41,8 @@ async def run_server(config: ServerConfig, listen: str | None = None) -> None:
         )
         if server.public_key:
             print(
-                f'encrypted (CURVE): clients set server_key = "{server.public_key}"',
+                f"encrypted (CURVE), key {fingerprint(server.public_key.encode())}: clients "
+                f'learn it on first contact, or set server_key = "{server.public_key}"',
                 file=sys.stderr,
                 flush=True,
             )

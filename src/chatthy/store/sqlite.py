@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from chatthy.errors import StoreError
+from chatthy.private import private_file
 from chatthy.store import rules
 from chatthy.store._sqlite_replies import RepliesMixin
 from chatthy.store._sqlite_support import (
@@ -127,15 +128,16 @@ class SQLiteStore(WorkspaceMixin, RepliesMixin, StoreFront):
 
     @classmethod
     async def open(cls, path: Path | str) -> SQLiteStore:
-        """Open (creating it and its parent directories if needed) the store at ``path``.
+        """Open the store at ``path``, creating it (0600, readable by this user only) and
+        its folders (0700) if needed.
 
         Works while other processes have the same file open. Raises StoreError.
         """
         path = Path(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)  # 0600 in a 0700 folder: SQLite's -wal and -shm copy its mode
         except OSError as exc:
-            raise StoreError(f"cannot create {path.parent}: {exc.strerror}") from exc
+            raise StoreError(f"cannot create {path}: {exc.strerror}") from exc
         with translated():
             conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
             try:

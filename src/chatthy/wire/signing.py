@@ -11,7 +11,12 @@ import hashlib
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from chatthy.errors import SignatureError
 
@@ -31,6 +36,10 @@ class SigningKey:
 
     def sign(self, body: bytes) -> bytes:
         return self._private.sign(body)
+
+    def seed(self) -> bytes:
+        """The 32 secret bytes the key is made from (its CURVE key derives from them)."""
+        return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
 
 def derive_key(passphrase: str, profile: str) -> SigningKey:

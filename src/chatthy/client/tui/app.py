@@ -90,6 +90,8 @@ class ChatthyApp(App[int]):
         self.live: ReplyStream | None = None
         """The reply streaming in the open chat, if any."""
         self._use = {"provider": provider, "prompt": prompt}
+        self.notices: list[str] = []
+        """Said on the status line at start: a server's key learned on first contact …"""
         self._booted = False
         self._down = False
         self._claimed: set[str] = set()
@@ -137,6 +139,8 @@ class ChatthyApp(App[int]):
         else:
             unknown = f"client.toml: unknown theme '{self.wanted_theme}'"
             self.status.say(f"{unknown}, using {DEFAULT_THEME}", "error")
+        for notice in self.notices:
+            self.status.say(notice, "error" if notice.startswith("warning") else "")
         self.clipboard_command = copy_command(os.environ, sys.platform)
         self.spawn(self._boot(), group="boot", exclusive=True)
         self.run_worker(self._watch_incoming(), group="incoming")
@@ -194,6 +198,9 @@ class ChatthyApp(App[int]):
         await self.open_chat(self.chat)
         await self.refresh_workspace()
         self._booted = True
+        for notice in self.notices:  # kept in the output once the chat is shown
+            await self.output.add_notice(notice, error=notice.startswith("warning"))
+        self.notices = []
 
     async def _ping(self) -> None:
         """Check the connection. The first success after a failed start opens the chat;
@@ -622,4 +629,6 @@ def tui_app(
     from chatthy.client.commands import connect
 
     theme = settings.theme
-    return ChatthyApp(connect(settings), chat, provider=provider, prompt=prompt, theme=theme)
+    app = ChatthyApp(connect(settings), chat, provider=provider, prompt=prompt, theme=theme)
+    app.notices = list(settings.notices)
+    return app
