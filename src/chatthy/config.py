@@ -66,10 +66,17 @@ class ServerSection(msgspec.Struct, forbid_unknown_fields=True):
     """The ``[server]`` table of server.toml."""
 
     listen: str = DEFAULT_SERVER
-    registration: Literal["open", "closed"] = "open"
+    registration: Literal["auto", "open", "closed"] = "auto"
+    """"auto": open while listening on loopback only, closed beyond it; "open": anyone
+    reaching the port may register a profile (with ``invite`` when one is set)."""
+    invite: str = ""
+    """When set, a new profile registers only by sending this code (``invite`` in
+    client.toml or ``CHATTHY_INVITE``); profiles already registered never need it."""
     encryption: Literal["auto", "on"] = "auto"
     """ZeroMQ CURVE: "auto" encrypts whenever listening beyond loopback; "on" always."""
-    max_body: int = 4 * 1024 * 1024
+    max_body: Annotated[int, msgspec.Meta(ge=65536)] = 4 * 1024 * 1024
+    max_import: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024 * 1024
+    """Largest chat file ``import`` takes in pieces (``import_begin``), in bytes."""
     max_workspace_file: int = 1024 * 1024
     """Largest workspace file accepted, in bytes of UTF-8 text."""
     clock_window: float = 60.0
@@ -228,12 +235,18 @@ SERVER_TOML = """\
 listen = "tcp://127.0.0.1:23456"
 # "open": a new profile is registered with the first key it signs with (trust on first use).
 # "closed": only profiles already known, or listed under [server.profiles], get in.
-registration = "open"
+# "auto": open while listening on loopback only, closed beyond it.
+registration = "auto"
+# With "open" (or "auto" on loopback): when set, a new profile must send this code once
+# (client.toml `invite`, or CHATTHY_INVITE) to register.
+invite = ""
 # ZeroMQ CURVE encryption: "auto" encrypts whenever listening beyond loopback (clients then
 # need the server key that `chatthy serve` prints); "on" encrypts on loopback too.
 encryption = "auto"
-# Largest accepted message body, in bytes.
+# Largest accepted message body, in bytes (clients learn it and refuse larger requests).
 max_body = 4194304
+# Largest chat file `chatthy import` sends in pieces, in bytes.
+max_import = 67108864
 # Largest workspace file (a document sent before every chat's history), in bytes.
 max_workspace_file = 1048576
 # Accepted clock difference between client and server, in seconds.

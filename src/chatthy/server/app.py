@@ -22,6 +22,7 @@ from chatthy.errors import ChatthyError, DecodeError, TooLargeError
 from chatthy.server import handlers  # noqa: F401 - registers the built-in RPCs
 from chatthy.server.auth import Authenticator
 from chatthy.server.rpc import Context, registry
+from chatthy.server.uploads import Uploads
 from chatthy.server.watchers import Watchers
 from chatthy.wire.api import ServerStatus
 from chatthy.wire.curve import is_loopback, server_key_pair
@@ -46,7 +47,8 @@ class Server:
         self.auth = Authenticator(
             engine.store,
             window=config.server.clock_window,
-            registration=config.server.registration,
+            # "auto" is decided when the socket is bound (bind)
+            registration=config.server.registration.replace("auto", "closed"),
             listed=config.server.profiles,
         )
         self.watchers = Watchers(self._send)
@@ -59,6 +61,7 @@ class Server:
         self._sock.setsockopt(zmq.RCVHWM, 100_000)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, 2 * config.server.max_body + 4096)
+        self.uploads = Uploads(config.server.max_import, chunk=config.server.max_body // 2)
         self._tasks: set[asyncio.Task[None]] = set()
         self.address = ""
         self.public_key = ""
@@ -91,6 +94,9 @@ class Server:
             self.public_key = public.decode()
         self._sock.bind(address)
         self.address = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        if self.config.server.registration == "auto":
+            # open to anyone only where only this machine can reach the port
+            self.auth.registration = "open" if is_loopback(self.address) else "closed"
         return self.address
 
     async def serve(self) -> None:
@@ -175,4 +181,6 @@ class Server:
             providers=list(self.engine.providers),
             encrypted=bool(self.public_key),
             replies_running=len(mine),
+            max_body=self.config.server.max_body,
+            max_import=self.config.server.max_import,
         )

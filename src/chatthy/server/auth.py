@@ -35,7 +35,7 @@ class Authenticator:
     ) -> None:
         self._store = store
         self._window = window
-        self._registration = registration
+        self.registration = registration
         self._listed = {name: bytes.fromhex(key) for name, key in (listed or {}).items()}
         self._nonces: dict[bytes, float] = {}
         self._next_prune = 0.0
@@ -92,7 +92,7 @@ class Authenticator:
 
     async def _register(self, profile: str, key: bytes) -> bytes:
         listed = self._listed.get(profile)
-        if listed is None and self._registration != "open":
+        if listed is None and self.registration != "open":
             raise RegistrationError(
                 f"profile '{profile}' is not registered and this server's registration is closed"
             )

@@ -64,7 +64,17 @@ from chatthy.wire.api.replies import (
     TransientFile,
 )
 from chatthy.wire.api.templates import Template, TemplateInfo, Templates
-from chatthy.wire.api.transfer import Export, Exported, Import, Imported
+from chatthy.wire.api.transfer import (
+    Export,
+    Exported,
+    Import,
+    ImportAppend,
+    ImportBegin,
+    Imported,
+    ImportFinish,
+    ImportProgress,
+    ImportUpload,
+)
 from chatthy.wire.api.workspace import (
     SourceInfo,
     WorkspaceDropped,
@@ -109,6 +119,11 @@ __all__ = [
     "Fork",
     "Id",
     "Import",
+    "ImportAppend",
+    "ImportBegin",
+    "ImportFinish",
+    "ImportProgress",
+    "ImportUpload",
     "Imported",
     "Limit",
     "Load",

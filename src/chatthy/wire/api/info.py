@@ -33,6 +33,11 @@ class ServerStatus(Result):
     providers: list[str]
     encrypted: bool
     replies_running: int = 0
+    max_body: int = 0
+    """The largest request body the server accepts, in bytes (0: not said; an older
+    server). Clients refuse a larger request before sending it."""
+    max_import: int = 0
+    """The largest file ``import_begin`` accepts, in bytes."""
 
 
 class ArgInfo(Result):
