@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_SERVER",
     "DEFAULT_THEME",
     "ClientConfig",
+    "LimitsConfig",
     "ProviderConfig",
     "ServerConfig",
     "ServerSection",
@@ -60,6 +61,14 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True):
     connect_timeout: float = 10.0
     retries: int = 2
     params: dict[str, Any] = msgspec.field(default_factory=dict)
+    models: list[str] = msgspec.field(default_factory=list)
+    """The models clients may choose (besides ``model``); empty: any. Others are refused."""
+    max_tokens_ceiling: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """The largest ``max_tokens`` a client's ``params`` may ask for (0: the context
+    length); above it the turn is refused, not clamped."""
+    tokens_per_day: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """Tokens (prompt and reply) one profile may spend on this provider per UTC day;
+    0: no limit."""
 
 
 class ServerSection(msgspec.Struct, forbid_unknown_fields=True):
@@ -87,6 +96,30 @@ class ServerSection(msgspec.Struct, forbid_unknown_fields=True):
     """Profiles allowed in when registration is closed: name → hex Ed25519 public key."""
     admins: list[str] = msgspec.field(default_factory=list)
     """Profiles that may change what the server runs for everyone (load a model)."""
+
+
+class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """The ``[limits]`` table of server.toml: what one connection, profile or address
+    may ask of the server. Token buckets: ``rate`` per second, up to ``burst`` at once.
+    The defaults are far above what a person (or the full-screen client) sends."""
+
+    connection_rate: Annotated[float, msgspec.Meta(gt=0)] = 20.0
+    """Requests per second one connection may send, sustained."""
+    connection_burst: Annotated[int, msgspec.Meta(ge=1)] = 200
+    profile_rate: Annotated[float, msgspec.Meta(gt=0)] = 40.0
+    """Requests per second one profile may send over all its connections, sustained."""
+    profile_burst: Annotated[int, msgspec.Meta(ge=1)] = 400
+    registrations_per_hour: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    """New profiles one peer address may register per hour, sustained."""
+    registration_burst: Annotated[int, msgspec.Meta(ge=1)] = 5
+    reply_bytes_rate: Annotated[int, msgspec.Meta(gt=0)] = 16 * 1024 * 1024
+    """Bytes of answers per second one connection may be sent, sustained (a reader that
+    stops reading cannot make the server queue more)."""
+    reply_bytes_burst: Annotated[int, msgspec.Meta(gt=0)] = 32 * 1024 * 1024
+    max_reply: Annotated[int, msgspec.Meta(ge=65536)] = 32 * 1024 * 1024
+    """Largest single answer, in bytes; a larger one is refused with ``too_large``."""
+    stored_bytes: Annotated[int, msgspec.Meta(ge=0)] = 1024 * 1024 * 1024
+    """Bytes one profile may store (chats, workspace, prompts); 0: no limit."""
 
 
 class SourcesConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -122,6 +155,7 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
 
     server: ServerSection = msgspec.field(default_factory=ServerSection)
     sources: SourcesConfig = msgspec.field(default_factory=SourcesConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     providers: dict[str, ProviderConfig] = msgspec.field(default_factory=dict)
     prompts: dict[str, str] = msgspec.field(default_factory=dict)
     """Server default personalities: name → system prompt (also ``prompts/NAME.md``)."""
@@ -140,6 +174,8 @@ class ClientConfig(msgspec.Struct, forbid_unknown_fields=True):
     timeout: float = 30.0
     server_key: str = ""
     """The server's CURVE public key (Z85), as `chatthy serve` prints it."""
+    invite: str = ""
+    """The invite code a server asks of new profiles (only needed to register)."""
     theme: str = DEFAULT_THEME
     """The full-screen client's colours: any Textual theme name."""
 
@@ -269,6 +305,22 @@ admins = []
 # [prompts]
 # terse = "Answer in as few words as possible."
 
+# What one connection, profile or address may ask (token buckets: a rate per second,
+# up to a burst at once). Refusals are `rate_limited` with when to retry, or
+# `quota_exceeded`. The defaults are far above what a person, or the full-screen
+# client, sends; replies streaming are never counted.
+[limits]
+connection_rate = 20.0         # requests per second per connection
+connection_burst = 200
+profile_rate = 40.0            # requests per second per profile, all its connections
+profile_burst = 400
+registrations_per_hour = 30.0  # new profiles per peer address
+registration_burst = 5
+reply_bytes_rate = 16777216    # bytes of answers per second per connection
+reply_bytes_burst = 33554432
+max_reply = 33554432           # largest single answer, bytes (larger: too_large)
+stored_bytes = 1073741824      # bytes one profile may store (chats, workspace); 0: no limit
+
 # Workspace sources (`chatthy ws url|youtube|arxiv|wikipedia|news`): the server fetches them.
 [sources]
 # Fetch loopback, private and link-local addresses too: true for all of them, or a list
@@ -300,6 +352,9 @@ news_base = "https://news.google.com"
 # max_tokens = 1024              # room kept for the reply
 # timeout = 60.0                 # seconds without a byte before giving up
 # retries = 2                    # retries on 429/5xx before the first token
+# models = []                   # the models clients may choose; empty: any
+# max_tokens_ceiling = 0         # largest max_tokens in a client's params (0: context_length)
+# tokens_per_day = 0             # per profile on this provider, UTC day; 0: no limit
 # [providers.local.params]       # default generation parameters
 # temperature = 0.7
 """
@@ -322,6 +377,8 @@ timeout = 30.0
 # The server's public key (env CHATTHY_SERVER_KEY), printed by `chatthy serve` and
 # `chatthy config key`; needed when the server is encrypted and on another machine.
 server_key = ""
+# The server's invite code (env CHATTHY_INVITE), when it asks new profiles for one.
+invite = ""
 # The full-screen client's colours, any Textual theme: textual-dark, textual-light, nord,
 # gruvbox, catppuccin-mocha, dracula, tokyo-night, monokai, flexoki, solarized-light …
 # (/theme in the client lists them; /theme NAME switches and saves it here).

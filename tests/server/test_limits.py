@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import time
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from chatthy.errors import ConflictError, NotFoundError, TooLargeError
+from chatthy.config import LimitsConfig
+from chatthy.errors import (
+    ArgumentError,
+    ConflictError,
+    NotFoundError,
+    QuotaExceededError,
+    RateLimitedError,
+    RegistrationError,
+    TooLargeError,
+)
 from chatthy.server.app import Server
 from chatthy.wire import api
-from helpers import ClientMaker, ServerFactory
+from chatthy.wire.signing import SigningKey
+from helpers import ClientMaker, RawPeer, ServerFactory, openai_provider, request, turn
 from test_cli import chatthy
+from upstream import Reply, Upstream
 
 
 def _export(messages: int, size: int) -> str:
@@ -103,3 +117,148 @@ async def test_chatthy_import_of_a_20000_message_export(
     code, out, err = await chatthy("import", str(path))
     assert (code, err) == (0, "")
     assert "imported 20000 message(s) into chat 'big'" in out
+
+
+# --- who may register, and how fast -------------------------------------------------
+
+
+def _stranger() -> SigningKey:
+    """A fresh key without scrypt (as an attacker would make them)."""
+    return SigningKey(Ed25519PrivateKey.generate())
+
+
+async def test_auto_registration_is_open_on_loopback_and_closed_beyond(
+    servers: ServerFactory, connect: ClientMaker
+) -> None:
+    local = await servers.start()
+    assert (await connect(local, profile="carol").rpc(api.Account())).profile == "carol"
+    config = servers.config()
+    config.server.listen = "tcp://0.0.0.0:0"
+    wide = await servers.start_with(config)
+    port = wide.address.rsplit(":", 1)[1]
+    client = connect(f"tcp://127.0.0.1:{port}", "dave", server_key=wide.public_key.encode())
+    with pytest.raises(RegistrationError, match="registration is closed"):
+        await client.rpc(api.Account())
+
+
+async def test_an_invite_code_is_asked_of_new_profiles_only(
+    servers: ServerFactory, connect: ClientMaker
+) -> None:
+    srv = await servers.start(registration="open", invite="sesame")
+    with pytest.raises(RegistrationError, match=r"invite code .* CHATTHY_INVITE"):
+        await connect(srv).rpc(api.Status())
+    with pytest.raises(RegistrationError, match="invite code"):
+        await connect(srv, invite="open up").rpc(api.Status())
+    invited = connect(srv, invite="sesame")
+    assert (await invited.rpc(api.Status())).profile == "alice"  # registered on the way
+    assert (await connect(srv).rpc(api.Account())).profile == "alice"  # known now
+
+
+async def test_a_flood_of_registrations_from_one_address_is_throttled(
+    servers: ServerFactory, connect: ClientMaker
+) -> None:
+    config = servers.config()
+    config.limits = LimitsConfig(registration_burst=3, registrations_per_hour=1.0)
+    srv = await servers.start_with(config)
+    known = connect(srv)
+    await known.rpc(api.Status())  # alice registers (1 of 3)
+    peer = RawPeer(srv.address)
+    codes = []
+    try:
+        for n in range(20):
+            key = _stranger()
+            body = request(key, profile=f"bot{n}")
+            reply = await peer.send(body, key.sign(body))
+            codes.append(reply.error.code if reply.error else "ok")
+            if reply.error and reply.error.code == "rate_limited":
+                assert re.search(
+                    r"too many new profiles from 127\.0\.0\.1 \(retry in \d+", reply.error.message
+                )
+    finally:
+        peer.close()
+    assert codes.count("ok") == 2 and codes.count("rate_limited") == 18
+    began = time.monotonic()
+    assert (await known.rpc(api.Status())).profile == "alice"  # known profiles still answer
+    assert time.monotonic() - began < 0.5
+
+
+async def test_a_flood_of_requests_is_throttled_and_others_still_answer(
+    servers: ServerFactory, connect: ClientMaker
+) -> None:
+    config = servers.config()
+    config.limits = LimitsConfig(connection_rate=5.0, connection_burst=20, profile_burst=30)
+    srv = await servers.start_with(config)
+    flooder, other = connect(srv), connect(srv, profile="bob")
+    await other.rpc(api.Status())
+    results = await asyncio.gather(
+        *(flooder.rpc(api.Status()) for _ in range(100)), return_exceptions=True
+    )
+    limited = [r for r in results if isinstance(r, RateLimitedError)]
+    assert 70 <= len(limited) <= 80, len(limited)
+    assert limited[0].retry_after is not None and 0 < limited[0].retry_after < 1
+    assert "too many requests on this connection (retry in" in limited[0].message
+    began = time.monotonic()
+    await other.rpc(api.Status())
+    assert time.monotonic() - began < 0.5
+    # a second connection of the same profile shares the profile's bucket (30)
+    second = connect(srv)
+    results = await asyncio.gather(
+        *(second.rpc(api.Status()) for _ in range(20)), return_exceptions=True
+    )
+    refused = [r for r in results if isinstance(r, RateLimitedError)]
+    assert refused and "from profile 'alice'" in refused[0].message
+
+
+async def test_the_stored_bytes_quota_refuses_writes_and_lets_deletes_free_room(
+    servers: ServerFactory, connect: ClientMaker
+) -> None:
+    config = servers.config()
+    config.limits = LimitsConfig(stored_bytes=5000)
+    srv = await servers.start_with(config)
+    client = connect(srv)
+    await client.rpc(api.WsAdd(name="a.md", text="a" * 3000))
+    await client.rpc(api.WsAdd(name="b.md", text="b" * 3000))
+    with pytest.raises(QuotaExceededError, match=r"stores 6\.0 KB of its 5\.0 KB: delete"):
+        await client.rpc(api.WsAdd(name="c.md", text="c"))
+    with pytest.raises(QuotaExceededError):
+        await client.rpc(api.PromptSet(name="p", text="c"))
+    assert [f.name for f in await client.rpc(api.WsList())] == ["a.md", "b.md"]  # reads work
+    await client.rpc(api.WsDrop(name="b.md"))
+    await client.rpc(api.WsAdd(name="c.md", text="c"))  # room again
+    assert await connect(srv, profile="bob").rpc(api.WsAdd(name="x", text="x" * 4000))
+
+
+async def test_a_provider_offers_only_its_listed_models_and_max_tokens_up_to_its_ceiling(
+    servers: ServerFactory, connect: ClientMaker, upstream: Upstream
+) -> None:
+    srv = await servers.start(
+        {"up": openai_provider(upstream, models=["small"], max_tokens_ceiling=512)}
+    )
+    client = connect(srv)
+    with pytest.raises(
+        ArgumentError, match="provider 'up' offers only these models: test-model, small"
+    ):
+        await client.rpc(api.Use(chat="c", model="gpt-huge"))
+    with pytest.raises(ArgumentError, match="offers only these models"):
+        await client.start("chat", "d", text="hi", model="gpt-huge")
+    with pytest.raises(
+        ArgumentError, match=r"params max_tokens=100000 is over provider 'up''s ceiling of 512"
+    ):
+        await client.start("chat", "c", text="hi", params={"max_tokens": 100_000})
+    upstream.push(Reply(chunks=["fine"]))
+    seen = await turn(client, "c", "hi", model="small", params={"max_tokens": 512})
+    assert seen.text == "fine"
+    assert upstream.requests[-1].body["model"] == "small"
+
+
+async def test_tokens_per_day_are_a_quota_per_profile_and_provider(
+    servers: ServerFactory, connect: ClientMaker, upstream: Upstream
+) -> None:
+    srv = await servers.start({"up": openai_provider(upstream, tokens_per_day=20)})
+    alice, bob = connect(srv), connect(srv, profile="bob")
+    upstream.push(Reply(chunks=["one"], usage=(15, 10)))
+    assert (await turn(alice, "c", "hi")).text == "one"
+    with pytest.raises(QuotaExceededError, match="spent its 20 tokens of today on provider 'up'"):
+        await alice.start("chat", "c", text="again")
+    upstream.push(Reply(chunks=["two"]))
+    assert (await turn(bob, "c", "hi")).text == "two"  # bob's own day

@@ -91,6 +91,7 @@ async def test_every_rpc_answers_exactly_its_declared_result(
             ):
                 await wire.run(call)
             assert (await wire.run(api.Account())).profile == "alice"
+            assert (await wire.run(api.Register())).profile == "alice"  # known: a no-op
 
             up.push(Reply(chunks=["first answer"]))
             started = await wire.run(api.Chat(chat="c", text="first question"))

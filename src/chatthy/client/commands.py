@@ -43,6 +43,7 @@ def connect(settings: Settings) -> Client:
         key,
         timeout=settings.timeout,
         server_key=settings.server_key,
+        invite=settings.invite,
     )
 
 

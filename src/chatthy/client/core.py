@@ -23,6 +23,7 @@ from chatthy.client.transient import TransientWorkspace
 from chatthy.errors import (
     ChatthyError,
     DecodeError,
+    RegistrationError,
     ServerUnavailableError,
     TooLargeError,
     from_code,
@@ -137,8 +138,11 @@ class Client:
         timeout: float = 30.0,
         connect_timeout: float = 5.0,
         server_key: bytes | None = None,
+        invite: str = "",
     ) -> None:
         self.address = address
+        self.invite = invite
+        """The server's invite code: sent once (``register``) if the profile is new."""
         self.server_key = server_key
         self.profile = profile
         self.key = key
@@ -291,6 +295,15 @@ class Client:
         return result if declared is None else decode_result(declared, result)
 
     async def _call(self, request_id: str, method: str, args: dict[str, Any]) -> Any:
+        try:
+            return await self._call_once(request_id, method, args)
+        except RegistrationError:
+            if not self.invite or method == "register":
+                raise
+        await self._call_once(self._new_id(), "register", {"invite": self.invite})
+        return await self._call_once(request_id, method, args)
+
+    async def _call_once(self, request_id: str, method: str, args: dict[str, Any]) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:

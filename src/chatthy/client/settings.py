@@ -33,6 +33,8 @@ class Settings:
     server_key: bytes | None
     theme: str = DEFAULT_THEME
     """The full-screen client's Textual theme (checked by the client, not here)."""
+    invite: str = ""
+    """The server's invite code, sent only to register a new profile."""
 
 
 def _passphrase(cfg: ClientConfig, profile: str) -> str:
@@ -94,4 +96,5 @@ def resolve(
         timeout=cfg.timeout,
         server_key=key.encode() if key else None,
         theme=cfg.theme,
+        invite=os.environ.get("CHATTHY_INVITE") or cfg.invite,
     )

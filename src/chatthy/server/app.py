@@ -17,10 +17,12 @@ import zmq.asyncio
 
 from chatthy.config import ServerConfig
 from chatthy.conversation.engine import Engine
+from chatthy.conversation.events import TurnEvent, Usage
 from chatthy.conversation.turns import Turn
-from chatthy.errors import ChatthyError, DecodeError, TooLargeError
+from chatthy.errors import ChatthyError, DecodeError, RateLimitedError, TooLargeError
 from chatthy.server import handlers  # noqa: F401 - registers the built-in RPCs
 from chatthy.server.auth import Authenticator
+from chatthy.server.limits import FREES, WRITES, Limits
 from chatthy.server.rpc import Context, registry
 from chatthy.server.uploads import Uploads
 from chatthy.server.watchers import Watchers
@@ -31,6 +33,12 @@ from chatthy.wire.messages import Reply, decode_request, encode, error_reply
 __all__ = ["Server"]
 
 log = logging.getLogger("chatthy.server")
+
+SNDHWM = 1000
+"""Messages queued to one peer at most: far above what a reading client lets pile up."""
+
+SMALL_ANSWER = 65536
+"""Answers up to this size are never refused for the connection's byte rate."""
 
 SHUTDOWN_GRACE = 0.5
 """Seconds between the last events of interrupted replies and closing the socket."""
@@ -50,14 +58,21 @@ class Server:
             # "auto" is decided when the socket is bound (bind)
             registration=config.server.registration.replace("auto", "closed"),
             listed=config.server.profiles,
+            invite=config.server.invite,
         )
+        self.limits = Limits(config.limits, engine.store.stored_bytes)
+        engine.before_turn = self._before_turn
+        engine.broadcaster.listen(self._count_tokens)
         self.watchers = Watchers(self._send)
         engine.broadcaster.listen(self.watchers.on_event)
         self.started = asyncio.get_running_loop().time()
         self._ctx = zmq.asyncio.Context()
         self._sock = self._ctx.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self._sock.setsockopt(zmq.SNDHWM, 100_000)
+        # A peer that stops reading loses what is queued beyond this (it resends what it
+        # misses); answers are also held to max_reply bytes and a byte rate per
+        # connection (limits.reply), so no peer holds the server's memory.
+        self._sock.setsockopt(zmq.SNDHWM, SNDHWM)
         self._sock.setsockopt(zmq.RCVHWM, 100_000)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, 2 * config.server.max_body + 4096)
@@ -102,8 +117,10 @@ class Server:
     async def serve(self) -> None:
         """Answer requests until cancelled."""
         while True:
-            frames = await self._sock.recv_multipart()
-            task = asyncio.create_task(self._handle(frames))
+            received = await self._sock.recv_multipart(copy=False)
+            peer = _peer_address(received[-1])
+            frames = [frame.bytes for frame in received]
+            task = asyncio.create_task(self._handle(frames, peer))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -133,7 +150,7 @@ class Server:
             return True
         return exc is None
 
-    async def _handle(self, frames: list[bytes]) -> None:
+    async def _handle(self, frames: list[bytes], peer: str = "") -> None:
         conn = frames[0]
         request_id = ""
         try:
@@ -147,16 +164,57 @@ class Server:
                 )
             request = decode_request(body)
             request_id = request.id
-            await self.auth.check(request, body, signature)
+            self.limits.connection(conn)  # before the signature costs anything
+            await self.auth.check(
+                request, body, signature, admit=lambda: self.limits.registration(peer)
+            )
+            self.limits.profile(request.profile)
+            writes = request.method in WRITES
+            if writes:
+                await self.limits.stored.check(request.profile)
             ctx = Context(self.engine, self, request.profile, conn, request.id)
             result = await registry.call(ctx, request.method, request.args)
+            if writes:
+                self.limits.stored.wrote(request.profile, request.method, len(body))
+            elif request.method in FREES:
+                self.limits.stored.freed(request.profile)
             reply = Reply(id=request_id, result=result)
         except ChatthyError as exc:
             reply = error_reply(request_id, exc)
         except Exception as exc:
             log.exception("request %s failed", request_id)
             reply = error_reply(request_id, ChatthyError(f"internal error: {type(exc).__name__}"))
-        self._send(conn, encode(reply))
+        self._send(conn, self._bounded(conn, request_id, encode(reply)))
+
+    def _bounded(self, conn: bytes, request_id: str, answer: bytes) -> bytes:
+        """The answer, or a short refusal when it is over ``max_reply`` or over the
+        connection's byte rate (a reader that stops reading gets refusals, not a queue)."""
+        limit = self.config.limits.max_reply
+        if len(answer) > limit:
+            error: ChatthyError = TooLargeError(
+                f"the answer is {len(answer)} bytes, over the server's limit of {limit} "
+                "(max_reply): ask for less (a smaller limit, or a page)"
+            )
+            return encode(error_reply(request_id, error))
+        wait = self.limits.reply(conn, len(answer))
+        if wait and len(answer) > SMALL_ANSWER:
+            error = RateLimitedError(
+                f"answers of {len(answer)} bytes are being sent faster than this connection "
+                "reads them",
+                retry_after=wait,
+            )
+            return encode(error_reply(request_id, error))
+        return answer
+
+    # --- limits the engine asks for --------------------------------------------
+    def _before_turn(self, profile: str, provider: str) -> None:
+        cfg = self.engine.provider_config(provider)
+        self.limits.tokens.check(profile, provider, cfg.tokens_per_day if cfg else 0)
+
+    def _count_tokens(self, turn: Turn, seq: int, event: TurnEvent) -> None:
+        if isinstance(event, Usage) and turn.started is not None:
+            spent = event.input_tokens + event.output_tokens
+            self.limits.tokens.spend(turn.profile, turn.started.provider, spent)
 
     # --- what handlers use of the transport ------------------------------------
     def watch(self, conn: bytes, profile: str, chat: str) -> None:
@@ -184,3 +242,11 @@ class Server:
             max_body=self.config.server.max_body,
             max_import=self.config.server.max_import,
         )
+
+
+def _peer_address(frame: zmq.Frame) -> str:
+    """The peer's IP address as ZeroMQ saw it (empty where the transport has none)."""
+    try:
+        return str(frame.get("Peer-Address"))
+    except (zmq.ZMQError, AttributeError, UnicodeDecodeError):
+        return ""

@@ -37,6 +37,7 @@ from chatthy.wire.api.info import (
     ProviderCapabilities,
     ProviderInfo,
     Providers,
+    Register,
     ServerStatus,
     Status,
 )
@@ -144,6 +145,7 @@ __all__ = [
     "ProviderInfo",
     "Providers",
     "Regenerate",
+    "Register",
     "Rename",
     "Resend",
     "Resent",

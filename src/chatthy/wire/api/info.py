@@ -19,6 +19,7 @@ __all__ = [
     "ProviderCapabilities",
     "ProviderInfo",
     "Providers",
+    "Register",
     "ServerStatus",
     "Status",
 ]
@@ -115,6 +116,15 @@ class Account(Call[AccountInfo]):
     """Your profile: when it was registered, its key, how many chats and messages."""
 
     method = "account"
+
+
+class Register(Call[AccountInfo]):
+    """Register your profile with the server's invite code (servers with an invite code
+    take new profiles only so; elsewhere any first request registers). Answers your
+    profile, as ``account`` does."""
+
+    method = "register"
+    invite: str = ""
 
 
 class Providers(Call[list[ProviderInfo]]):
