@@ -112,10 +112,10 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):
     registrations_per_hour: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     """New profiles one peer address may register per hour, sustained."""
     registration_burst: Annotated[int, msgspec.Meta(ge=1)] = 5
-    reply_bytes_rate: Annotated[int, msgspec.Meta(gt=0)] = 16 * 1024 * 1024
-    """Bytes of answers per second one connection may be sent, sustained (a reader that
-    stops reading cannot make the server queue more)."""
-    reply_bytes_burst: Annotated[int, msgspec.Meta(gt=0)] = 32 * 1024 * 1024
+    reply_queue: Annotated[int, msgspec.Meta(gt=0)] = 16 * 1024 * 1024
+    """Bytes of answers queued to one connection that it has not taken in yet; while
+    more are queued, its next large answer is refused (``rate_limited``), so a peer that
+    stops reading cannot make the server hold more."""
     max_reply: Annotated[int, msgspec.Meta(ge=65536)] = 32 * 1024 * 1024
     """Largest single answer, in bytes; a larger one is refused with ``too_large``."""
     stored_bytes: Annotated[int, msgspec.Meta(ge=0)] = 1024 * 1024 * 1024
@@ -316,8 +316,7 @@ profile_rate = 40.0            # requests per second per profile, all its connec
 profile_burst = 400
 registrations_per_hour = 30.0  # new profiles per peer address
 registration_burst = 5
-reply_bytes_rate = 16777216    # bytes of answers per second per connection
-reply_bytes_burst = 33554432
+reply_queue = 16777216         # bytes of answers a connection has not taken in yet, at most
 max_reply = 33554432           # largest single answer, bytes (larger: too_large)
 stored_bytes = 1073741824      # bytes one profile may store (chats, workspace); 0: no limit
 

@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+import zmq
+import zmq.asyncio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from chatthy.client.core import Client
 from chatthy.config import LimitsConfig
 from chatthy.errors import (
     ArgumentError,
@@ -23,8 +26,18 @@ from chatthy.errors import (
 )
 from chatthy.server.app import Server
 from chatthy.wire import api
+from chatthy.wire.messages import Reply as WireReply
+from chatthy.wire.messages import decode_server_message
 from chatthy.wire.signing import SigningKey
-from helpers import ClientMaker, RawPeer, ServerFactory, openai_provider, request, turn
+from helpers import (
+    ClientMaker,
+    RawPeer,
+    ServerFactory,
+    key_for,
+    openai_provider,
+    request,
+    turn,
+)
 from test_cli import chatthy
 from upstream import Reply, Upstream
 
@@ -262,3 +275,59 @@ async def test_tokens_per_day_are_a_quota_per_profile_and_provider(
         await alice.start("chat", "c", text="again")
     upstream.push(Reply(chunks=["two"]))
     assert (await turn(bob, "c", "hi")).text == "two"  # bob's own day
+
+
+# --- slow readers ---------------------------------------------------------------------
+
+
+async def _big_chat(client: Client, messages: int = 40, size: int = 40_000) -> None:
+    await client.import_text(_export(messages, size), chat="big")
+
+
+async def test_a_peer_that_stops_reading_gets_refusals_not_a_queue(
+    server: Server, connect: ClientMaker
+) -> None:
+    await _big_chat(connect(server))  # one messages page: about 1.6 MB
+    key = key_for("alice")
+    ctx = zmq.asyncio.Context()
+    slow = ctx.socket(zmq.DEALER)
+    slow.setsockopt(zmq.RCVHWM, 1)  # its transport stops taking in answers at once
+    slow.setsockopt(zmq.RCVBUF, 65536)
+    slow.setsockopt(zmq.LINGER, 0)
+    slow.connect(server.address)
+    try:
+        for _ in range(30):
+            body = request(key, method="messages", args={"chat": "big", "limit": 200})
+            await slow.send_multipart([body, key.sign(body)])
+        other = connect(server, profile="bob")
+        began = time.monotonic()
+        await other.rpc(api.Status())  # the server still answers others at once
+        assert time.monotonic() - began < 0.5
+        await asyncio.sleep(0.5)
+        answers = []
+        for _ in range(30):
+            async with asyncio.timeout(10):
+                answers.append(decode_server_message((await slow.recv_multipart())[0]))
+    finally:
+        slow.close(0)
+        ctx.term()
+    full = [a for a in answers if isinstance(a, WireReply) and a.ok]
+    refused = [a.error for a in answers if isinstance(a, WireReply) and a.error]
+    # 16 MB queued in the server at most (reply_queue), a few more in the kernel's buffers
+    assert 1 <= len(full) <= 16, len(full)
+    assert len(full) + len(refused) == 30
+    assert {e.code for e in refused} == {"rate_limited"}
+    assert "still waiting for this connection to read them" in refused[0].message
+
+
+async def test_an_answer_over_max_reply_is_refused_with_a_reason(
+    servers: ServerFactory, connect: ClientMaker
+) -> None:
+    config = servers.config()
+    config.limits = LimitsConfig(max_reply=200_000)
+    srv = await servers.start_with(config)
+    client = connect(srv)
+    await _big_chat(client, messages=20, size=20_000)
+    with pytest.raises(TooLargeError, match=r"over the server's limit of 200000 \(max_reply\)"):
+        await client.rpc(api.Messages(chat="big"))
+    assert len((await client.rpc(api.Messages(chat="big", limit=5))).messages) == 5

@@ -19,7 +19,7 @@ from chatthy.config import ServerConfig
 from chatthy.conversation.engine import Engine
 from chatthy.conversation.events import TurnEvent, Usage
 from chatthy.conversation.turns import Turn
-from chatthy.errors import ChatthyError, DecodeError, RateLimitedError, TooLargeError
+from chatthy.errors import ChatthyError, DecodeError, TooLargeError
 from chatthy.server import handlers  # noqa: F401 - registers the built-in RPCs
 from chatthy.server.auth import Authenticator
 from chatthy.server.limits import FREES, WRITES, Limits
@@ -28,7 +28,7 @@ from chatthy.server.uploads import Uploads
 from chatthy.server.watchers import Watchers
 from chatthy.wire.api import ServerStatus
 from chatthy.wire.curve import is_loopback, server_key_pair
-from chatthy.wire.messages import Reply, decode_request, encode, error_reply
+from chatthy.wire.messages import Reply, Request, decode_request, encode, error_reply
 
 __all__ = ["Server"]
 
@@ -38,7 +38,7 @@ SNDHWM = 1000
 """Messages queued to one peer at most: far above what a reading client lets pile up."""
 
 SMALL_ANSWER = 65536
-"""Answers up to this size are never refused for the connection's byte rate."""
+"""Answers up to this size go out untracked, and are never refused for a queue."""
 
 SHUTDOWN_GRACE = 0.5
 """Seconds between the last events of interrupted replies and closing the socket."""
@@ -70,8 +70,9 @@ class Server:
         self._sock = self._ctx.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         # A peer that stops reading loses what is queued beyond this (it resends what it
-        # misses); answers are also held to max_reply bytes and a byte rate per
-        # connection (limits.reply), so no peer holds the server's memory.
+        # misses); answers are also held to max_reply bytes, and a large answer is refused
+        # while the peer has not read the ones before it (limits.queued): no peer holds
+        # the server's memory.
         self._sock.setsockopt(zmq.SNDHWM, SNDHWM)
         self._sock.setsockopt(zmq.RCVHWM, 100_000)
         self._sock.setsockopt(zmq.LINGER, 0)
@@ -119,10 +120,7 @@ class Server:
         while True:
             received = await self._sock.recv_multipart(copy=False)
             peer = _peer_address(received[-1])
-            frames = [frame.bytes for frame in received]
-            task = asyncio.create_task(self._handle(frames, peer))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._receive([frame.bytes for frame in received], peer)
 
     async def aclose(self) -> None:
         """Stop running replies (stored as interrupted), close the socket and the engine."""
@@ -150,7 +148,9 @@ class Server:
             return True
         return exc is None
 
-    async def _handle(self, frames: list[bytes], peer: str = "") -> None:
+    def _receive(self, frames: list[bytes], peer: str = "") -> None:
+        """Check a frame's shape, size and the connection's rate here, in the receive
+        loop (a flood is refused without a task each); hand the rest to a task."""
         conn = frames[0]
         request_id = ""
         try:
@@ -165,6 +165,18 @@ class Server:
             request = decode_request(body)
             request_id = request.id
             self.limits.connection(conn)  # before the signature costs anything
+        except ChatthyError as exc:
+            self._send(conn, encode(error_reply(request_id, exc)))
+            return
+        task = asyncio.create_task(self._handle(conn, request, body, signature, peer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(
+        self, conn: bytes, request: Request, body: bytes, signature: bytes, peer: str
+    ) -> None:
+        request_id = request.id
+        try:
             await self.auth.check(
                 request, body, signature, admit=lambda: self.limits.registration(peer)
             )
@@ -184,27 +196,32 @@ class Server:
         except Exception as exc:
             log.exception("request %s failed", request_id)
             reply = error_reply(request_id, ChatthyError(f"internal error: {type(exc).__name__}"))
-        self._send(conn, self._bounded(conn, request_id, encode(reply)))
+        self._answer(conn, request_id, encode(reply))
 
-    def _bounded(self, conn: bytes, request_id: str, answer: bytes) -> bytes:
-        """The answer, or a short refusal when it is over ``max_reply`` or over the
-        connection's byte rate (a reader that stops reading gets refusals, not a queue)."""
+    def _answer(self, conn: bytes, request_id: str, answer: bytes) -> None:
+        """Send an answer, or a short refusal when it is over ``max_reply``, or when the
+        connection has not read the large answers before it (limits.queued)."""
         limit = self.config.limits.max_reply
-        if len(answer) > limit:
-            error: ChatthyError = TooLargeError(
-                f"the answer is {len(answer)} bytes, over the server's limit of {limit} "
-                "(max_reply): ask for less (a smaller limit, or a page)"
-            )
-            return encode(error_reply(request_id, error))
-        wait = self.limits.reply(conn, len(answer))
-        if wait and len(answer) > SMALL_ANSWER:
-            error = RateLimitedError(
-                f"answers of {len(answer)} bytes are being sent faster than this connection "
-                "reads them",
-                retry_after=wait,
-            )
-            return encode(error_reply(request_id, error))
-        return answer
+        try:
+            if len(answer) > limit:
+                raise TooLargeError(
+                    f"the answer is {len(answer)} bytes, over the server's limit of {limit} "
+                    "(max_reply): ask for less (a smaller limit, or a page)"
+                )
+            if len(answer) > SMALL_ANSWER:
+                self.limits.queued.admit(conn, len(answer))
+        except ChatthyError as exc:
+            self._send(conn, encode(error_reply(request_id, exc)))
+            return
+        if len(answer) <= SMALL_ANSWER:
+            self._send(conn, answer)
+            return
+        future = cast(
+            "asyncio.Future[Any]",
+            self._sock.send_multipart([conn, answer], flags=zmq.DONTWAIT, copy=False, track=True),
+        )
+        if future.done() and future.exception() is None:
+            self.limits.queued.sent(conn, len(answer), future.result())
 
     # --- limits the engine asks for --------------------------------------------
     def _before_turn(self, profile: str, provider: str) -> None:

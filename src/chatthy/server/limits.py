@@ -13,10 +13,21 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import zmq
+
 from chatthy.config import LimitsConfig
 from chatthy.errors import QuotaExceededError, RateLimitedError
 
-__all__ = ["FREES", "WRITES", "Bucket", "Buckets", "Limits", "StoredBytes", "TokensPerDay"]
+__all__ = [
+    "FREES",
+    "WRITES",
+    "Bucket",
+    "Buckets",
+    "Limits",
+    "Queued",
+    "StoredBytes",
+    "TokensPerDay",
+]
 
 MAX_KEYS = 100_000
 """Buckets one table keeps at most; beyond it the least recently used are forgotten."""
@@ -72,7 +83,7 @@ class Bucket:
         there will be (nothing is taken then)."""
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= cost:
+        if self.tokens >= min(cost, self.burst):  # a cost over the burst goes when full
             self.tokens -= cost
             return 0.0
         return (min(cost, self.burst) - self.tokens) / self.rate
@@ -184,6 +195,47 @@ class TokensPerDay:
             )
 
 
+class Queued:
+    """Large answers sent to each connection that its transport has not written out yet
+    (ZeroMQ's trackers say when it has): a peer that stops reading gets refusals, never
+    a queue in the server's memory."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._sent: dict[bytes, list[tuple[int, zmq.MessageTracker]]] = {}
+
+    def pending(self, conn: bytes) -> int:
+        """Bytes of ``conn``'s answers still queued."""
+        sent = self._sent.get(conn)
+        if not sent:
+            return 0
+        sent[:] = [(size, tracker) for size, tracker in sent if not tracker.done]
+        if not sent:
+            del self._sent[conn]
+        return sum(size for size, _ in sent)
+
+    def admit(self, conn: bytes, size: int) -> None:
+        """Raises RateLimitedError when ``conn`` has answers queued and this one would
+        take it over the limit (one answer alone always goes, up to ``max_reply``)."""
+        pending = self.pending(conn)
+        if pending and pending + size > self.limit:
+            raise RateLimitedError(
+                f"{_mb(pending)} of answers are still waiting for this connection to read "
+                "them; read them first",
+                retry_after=1.0,
+            )
+
+    def sent(self, conn: bytes, size: int, tracker: zmq.MessageTracker) -> None:
+        if not tracker.done:
+            self._sent.setdefault(conn, []).append((size, tracker))
+        if len(self._sent) > 1000:  # connections gone: their messages were dropped
+            for key in list(self._sent):
+                self.pending(key)
+
+    def __len__(self) -> int:
+        return len(self._sent)
+
+
 class Limits:
     """The server's buckets and quotas, made from ``[limits]``."""
 
@@ -194,7 +246,7 @@ class Limits:
         self.registrations = Buckets(
             config.registrations_per_hour / 3600.0, config.registration_burst
         )
-        self.replies = Buckets(config.reply_bytes_rate, config.reply_bytes_burst)
+        self.queued = Queued(config.reply_queue)
         self.stored = StoredBytes(config.stored_bytes, count)
         self.tokens = TokensPerDay()
 
@@ -214,11 +266,6 @@ class Limits:
             raise RateLimitedError(
                 f"too many new profiles from {address or 'this address'}", retry_after=wait
             )
-
-    def reply(self, conn: bytes, size: int) -> float:
-        """Take ``size`` bytes of answers for ``conn``; the seconds to wait when it is
-        over its rate (a reader that stops reading gets refusals, not more queued)."""
-        return self.replies.take(conn, float(size))
 
 
 def _mb(n: int) -> str:
