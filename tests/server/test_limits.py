@@ -331,3 +331,25 @@ async def test_an_answer_over_max_reply_is_refused_with_a_reason(
     with pytest.raises(TooLargeError, match=r"over the server's limit of 200000 \(max_reply\)"):
         await client.rpc(api.Messages(chat="big"))
     assert len((await client.rpc(api.Messages(chat="big", limit=5))).messages) == 5
+
+
+async def test_chatthy_says_in_one_line_what_a_limit_refused(
+    servers: ServerFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    srv = await servers.start(registration="open", invite="sesame", max_body=65536)
+    monkeypatch.setenv("CHATTHY_SERVER", srv.address)
+    monkeypatch.setenv("CHATTHY_PROFILE", "cli")
+    monkeypatch.setenv("CHATTHY_PASSPHRASE", "pw")
+    code, _, err = await chatthy("chats")
+    assert code == 1
+    assert err == (
+        "chatthy: profile 'cli' is not registered: this server asks new profiles for its "
+        "invite code (set invite in client.toml, or CHATTHY_INVITE)\n"
+    )
+    code, out, err = await chatthy("chats", env={"CHATTHY_INVITE": "sesame"})
+    assert (code, err) == (0, "")
+    big = tmp_path / "big.md"
+    big.write_text("x" * 100_000, encoding="utf-8")
+    code, _, err = await chatthy("ws", "add", str(big))
+    assert code == 1 and err.count("\n") == 1
+    assert "100 KB, over the server's limit of 66 KB (its max_body)" in err
