@@ -55,7 +55,8 @@ async def rounds(server: Server, key: SigningKey, args: argparse.Namespace) -> d
             await _seed(server, chat, args.history)
         f = frames(key, n, chat, text)
         t0, c0 = time.perf_counter(), time.process_time()
-        await server._handle(f)
+        server._receive(f)  # the receive loop's checks, then the request's task
+        await asyncio.gather(*server._tasks)
         c1 = time.process_time()
         turn = server.engine.turns.latest(PROFILE, chat)
         assert turn is not None and turn.task is not None, chat
@@ -85,7 +86,7 @@ async def _seed(server: Server, chat: str, history: int) -> None:
 
 async def run(args: argparse.Namespace, upstream_url: str, home: Path) -> None:
     config = ServerConfig(
-        server=ServerSection(),
+        server=ServerSection(registration="open"),  # never bound: "auto" would stay closed
         providers={
             "up": ProviderConfig(
                 scheme="openai",

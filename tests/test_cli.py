@@ -186,7 +186,7 @@ async def test_config_init_writes_commented_defaults(isolated_env: Path) -> None
     assert "# chatthy server configuration" in server_toml.read_text()
     import tomllib
 
-    assert tomllib.loads(server_toml.read_text())["server"]["registration"] == "open"
+    assert tomllib.loads(server_toml.read_text())["server"]["registration"] == "auto"
     code, out, _ = await chatthy("config", "init")
     assert "already present" in out
 

@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_SERVER",
     "DEFAULT_THEME",
     "ClientConfig",
+    "LimitsConfig",
     "ProviderConfig",
     "ServerConfig",
     "ServerSection",
@@ -62,19 +63,34 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True):
     connect_timeout: float = 10.0
     retries: int = 2
     params: dict[str, Any] = msgspec.field(default_factory=dict)
+    models: list[str] = msgspec.field(default_factory=list)
+    """The models clients may choose (besides ``model``); empty: any. Others are refused."""
+    max_tokens_ceiling: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """The largest ``max_tokens`` a client's ``params`` may ask for (0: the context
+    length); above it the turn is refused, not clamped."""
+    tokens_per_day: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """Tokens (prompt and reply) one profile may spend on this provider per UTC day;
+    0: no limit."""
 
 
 class ServerSection(msgspec.Struct, forbid_unknown_fields=True):
     """The ``[server]`` table of server.toml."""
 
     listen: str = DEFAULT_SERVER
-    registration: Literal["open", "closed"] = "open"
+    registration: Literal["auto", "open", "closed"] = "auto"
+    """"auto": open while listening on loopback only, closed beyond it; "open": anyone
+    reaching the port may register a profile (with ``invite`` when one is set)."""
+    invite: str = ""
+    """When set, a new profile registers only by sending this code (``invite`` in
+    client.toml or ``CHATTHY_INVITE``); profiles already registered never need it."""
     encryption: Literal["auto", "on"] = "auto"
     """ZeroMQ CURVE: "auto" encrypts whenever listening beyond loopback; "on" always."""
     transport: Literal["any", "listed"] = "any"
     """"listed": only clients of profiles under ``profiles`` get through the (then always
     encrypted) transport; anyone else is refused before reaching the server (ZAP)."""
-    max_body: int = 4 * 1024 * 1024
+    max_body: Annotated[int, msgspec.Meta(ge=65536)] = 4 * 1024 * 1024
+    max_import: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024 * 1024
+    """Largest chat file ``import`` takes in pieces (``import_begin``), in bytes."""
     max_workspace_file: int = 1024 * 1024
     """Largest workspace file accepted, in bytes of UTF-8 text."""
     clock_window: float = 60.0
@@ -85,6 +101,30 @@ class ServerSection(msgspec.Struct, forbid_unknown_fields=True):
     """Profiles allowed in when registration is closed: name → hex Ed25519 public key."""
     admins: list[str] = msgspec.field(default_factory=list)
     """Profiles that may change what the server runs for everyone (load a model)."""
+
+
+class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """The ``[limits]`` table of server.toml: what one connection, profile or address
+    may ask of the server. Token buckets: ``rate`` per second, up to ``burst`` at once.
+    The defaults are far above what a person (or the full-screen client) sends."""
+
+    connection_rate: Annotated[float, msgspec.Meta(gt=0)] = 20.0
+    """Requests per second one connection may send, sustained."""
+    connection_burst: Annotated[int, msgspec.Meta(ge=1)] = 200
+    profile_rate: Annotated[float, msgspec.Meta(gt=0)] = 40.0
+    """Requests per second one profile may send over all its connections, sustained."""
+    profile_burst: Annotated[int, msgspec.Meta(ge=1)] = 400
+    registrations_per_hour: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    """New profiles one peer address may register per hour, sustained."""
+    registration_burst: Annotated[int, msgspec.Meta(ge=1)] = 5
+    reply_queue: Annotated[int, msgspec.Meta(gt=0)] = 16 * 1024 * 1024
+    """Bytes of answers queued to one connection that it has not taken in yet; while
+    more are queued, its next large answer is refused (``rate_limited``), so a peer that
+    stops reading cannot make the server hold more."""
+    max_reply: Annotated[int, msgspec.Meta(ge=65536)] = 32 * 1024 * 1024
+    """Largest single answer, in bytes; a larger one is refused with ``too_large``."""
+    stored_bytes: Annotated[int, msgspec.Meta(ge=0)] = 1024 * 1024 * 1024
+    """Bytes one profile may store (chats, workspace, prompts); 0: no limit."""
 
 
 class SourcesConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -120,6 +160,7 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
 
     server: ServerSection = msgspec.field(default_factory=ServerSection)
     sources: SourcesConfig = msgspec.field(default_factory=SourcesConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     providers: dict[str, ProviderConfig] = msgspec.field(default_factory=dict)
     prompts: dict[str, str] = msgspec.field(default_factory=dict)
     """Server default personalities: name → system prompt (also ``prompts/NAME.md``)."""
@@ -138,6 +179,8 @@ class ClientConfig(msgspec.Struct, forbid_unknown_fields=True):
     timeout: float = 30.0
     server_key: str = ""
     """The server's CURVE public key (Z85), as `chatthy serve` prints it."""
+    invite: str = ""
+    """The invite code a server asks of new profiles (only needed to register)."""
     theme: str = DEFAULT_THEME
     """The full-screen client's colours: any Textual theme name."""
 
@@ -233,15 +276,21 @@ SERVER_TOML = """\
 listen = "tcp://127.0.0.1:23456"
 # "open": a new profile is registered with the first key it signs with (trust on first use).
 # "closed": only profiles already known, or listed under [server.profiles], get in.
-registration = "open"
+# "auto": open while listening on loopback only, closed beyond it.
+registration = "auto"
+# With "open" (or "auto" on loopback): when set, a new profile must send this code once
+# (client.toml `invite`, or CHATTHY_INVITE) to register.
+invite = ""
 # ZeroMQ CURVE encryption: "auto" encrypts whenever listening beyond loopback (clients then
 # need the server key that `chatthy serve` prints); "on" encrypts on loopback too.
 encryption = "auto"
 # "listed": only the profiles listed under [server.profiles] can even connect (checked by
 # ZeroMQ at the encrypted handshake, so nobody else reaches the server); implies encryption.
 transport = "any"
-# Largest accepted message body, in bytes.
+# Largest accepted message body, in bytes (clients learn it and refuse larger requests).
 max_body = 4194304
+# Largest chat file `chatthy import` sends in pieces, in bytes.
+max_import = 67108864
 # Largest workspace file (a document sent before every chat's history), in bytes.
 max_workspace_file = 1048576
 # Accepted clock difference between client and server, in seconds.
@@ -263,6 +312,21 @@ admins = []
 # prompts/NAME.md file in this directory.
 # [prompts]
 # terse = "Answer in as few words as possible."
+
+# What one connection, profile or address may ask (token buckets: a rate per second,
+# up to a burst at once). Refusals are `rate_limited` with when to retry, or
+# `quota_exceeded`. The defaults are far above what a person, or the full-screen
+# client, sends; replies streaming are never counted.
+[limits]
+connection_rate = 20.0         # requests per second per connection
+connection_burst = 200
+profile_rate = 40.0            # requests per second per profile, all its connections
+profile_burst = 400
+registrations_per_hour = 30.0  # new profiles per peer address
+registration_burst = 5
+reply_queue = 16777216         # bytes of answers a connection has not taken in yet, at most
+max_reply = 33554432           # largest single answer, bytes (larger: too_large)
+stored_bytes = 1073741824      # bytes one profile may store (chats, workspace); 0: no limit
 
 # Workspace sources (`chatthy ws url|youtube|arxiv|wikipedia|news`): the server fetches them.
 [sources]
@@ -295,6 +359,9 @@ news_base = "https://news.google.com"
 # max_tokens = 1024              # room kept for the reply
 # timeout = 60.0                 # seconds without a byte before giving up
 # retries = 2                    # retries on 429/5xx before the first token
+# models = []                   # the models clients may choose; empty: any
+# max_tokens_ceiling = 0         # largest max_tokens in a client's params (0: context_length)
+# tokens_per_day = 0             # per profile on this provider, UTC day; 0: no limit
 # [providers.local.params]       # default generation parameters
 # temperature = 0.7
 """
@@ -317,6 +384,8 @@ timeout = 30.0
 # The server's public key (env CHATTHY_SERVER_KEY), printed by `chatthy serve` and
 # `chatthy config key`; needed when the server is encrypted and on another machine.
 server_key = ""
+# The server's invite code (env CHATTHY_INVITE), when it asks new profiles for one.
+invite = ""
 # The full-screen client's colours, any Textual theme: textual-dark, textual-light, nord,
 # gruvbox, catppuccin-mocha, dracula, tokyo-night, monokai, flexoki, solarized-light …
 # (/theme in the client lists them; /theme NAME switches and saves it here).

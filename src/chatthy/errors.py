@@ -19,6 +19,8 @@ one line meant for a person.
     │   └── RegistrationError  unknown profile on a closed server       (unregistered)
     ├── NotFoundError          a chat, prompt or message does not exist (not_found)
     ├── ConflictError          the name is taken / a reply is running   (conflict)
+    ├── RateLimitedError       too many requests; says when to retry     (rate_limited)
+    ├── QuotaExceededError     a profile's stored bytes or tokens spent  (quota_exceeded)
     ├── ProviderError          a model provider failed                  (provider)
     │   ├── ProviderAuthError      invalid or missing API key           (provider_auth)
     │   ├── ProviderRateLimitError 429 after retries                    (provider_rate_limit)
@@ -37,6 +39,8 @@ one line meant for a person.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "ArgumentError",
     "AuthError",
@@ -52,6 +56,8 @@ __all__ = [
     "ProviderIncompleteError",
     "ProviderRateLimitError",
     "ProviderTimeoutError",
+    "QuotaExceededError",
+    "RateLimitedError",
     "RegistrationError",
     "RemoteError",
     "ReplayError",
@@ -157,6 +163,28 @@ class ConflictError(ChatthyError):
     """Raised when a name is already taken or a reply is already running."""
 
     code = "conflict"
+
+
+class RateLimitedError(ChatthyError):
+    """Raised when a connection, profile or address sends faster than the server allows.
+    The message ends with when to retry ("retry in 2.5 s"), also in ``retry_after``."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        if retry_after is not None:
+            message = f"{message} (retry in {max(retry_after, 0.1):.1f} s)"
+        elif found := re.search(r"\(retry in ([0-9.]+) s\)$", message):
+            retry_after = float(found.group(1))  # as a client rebuilds it from the wire
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QuotaExceededError(ChatthyError):
+    """Raised when a profile would store more bytes, or spend more tokens a day, than
+    the server allows it."""
+
+    code = "quota_exceeded"
 
 
 class ProviderError(ChatthyError):

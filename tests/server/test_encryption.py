@@ -72,7 +72,7 @@ async def test_serve_beyond_loopback_prints_key(isolated_env: Path, unused_tcp_p
     assert proc.stderr is not None
     try:
         lines: list[bytes] = []
-        while not any(b"server_key" in line for line in lines):
+        while not any(b'server_key = "' in line for line in lines):
             line = await asyncio.wait_for(proc.stderr.readline(), 30)
             assert line, b"".join(lines)
             lines.append(line)

@@ -31,7 +31,7 @@ def other_server(
 ) -> ServerConfig:
     """A server of its own data dir (so its own key) on ``address``."""
     return ServerConfig(
-        server=ServerSection(listen=address, encryption=encryption),
+        server=ServerSection(listen=address, encryption=encryption, registration="open"),
         providers=ECHO,
         config_dir=str(servers.tmp_path / "home" / "config"),
         data_dir=str(data),

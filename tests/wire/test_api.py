@@ -93,6 +93,7 @@ async def test_every_rpc_answers_exactly_its_declared_result(
             ):
                 await wire.run(call)
             assert (await wire.run(api.Account())).profile == "alice"
+            assert (await wire.run(api.Register())).profile == "alice"  # known: a no-op
 
             up.push(Reply(chunks=["first answer"]))
             started = await wire.run(api.Chat(chat="c", text="first question"))
@@ -118,6 +119,15 @@ async def test_every_rpc_answers_exactly_its_declared_result(
 
             exported = await wire.run(api.Export(chat="c"))
             await wire.run(api.Import(data=exported.data, chat="copy"))
+            raw = exported.data.encode()
+            upload = await wire.run(api.ImportBegin(size=len(raw), chat="pieces"))
+            half = len(raw) // 2
+            await wire.run(api.ImportAppend(upload=upload.upload, offset=0, data=raw[:half]))
+            progress = await wire.run(
+                api.ImportAppend(upload=upload.upload, offset=half, data=raw[half:])
+            )
+            assert progress.received == len(raw)
+            assert (await wire.run(api.ImportFinish(upload=upload.upload))).chat == "pieces"
             await wire.run(api.Rename(chat="copy", new="renamed"))
             await wire.run(api.Fork(chat="renamed", new="forked"))
             await wire.run(api.Destroy(chat="forked"))

@@ -43,6 +43,7 @@ def connect(settings: Settings) -> Client:
         key,
         timeout=settings.timeout,
         server_key=settings.server_key,
+        invite=settings.invite,
     )
 
 
@@ -264,7 +265,7 @@ async def import_file(settings: Settings, path: Path, chat: str | None) -> api.I
     """
     data = read_text_file(path)
     async with connect(settings) as client:
-        return await client.rpc(api.Import(data=data, chat=chat))
+        return await client.import_text(data, chat)
 
 
 def read_text_file(path: Path) -> str:

@@ -20,7 +20,14 @@ import zmq
 import zmq.asyncio
 
 from chatthy.client.transient import TransientWorkspace
-from chatthy.errors import ChatthyError, DecodeError, ServerUnavailableError, from_code
+from chatthy.errors import (
+    ChatthyError,
+    DecodeError,
+    RegistrationError,
+    ServerUnavailableError,
+    TooLargeError,
+    from_code,
+)
 from chatthy.wire import api
 from chatthy.wire.curve import client_key_pair
 from chatthy.wire.messages import (
@@ -36,6 +43,12 @@ from chatthy.wire.signing import SigningKey
 __all__ = ["TRANSIENT_METHODS", "Client", "ReplyStream", "decode_result", "error_of"]
 
 R = TypeVar("R")
+
+SMALL = 65536
+"""A request body up to this size never needs the server's limit (no server's is lower)."""
+
+ENVELOPE = 16384
+"""Room left in a request for everything beside the piece of a file it carries."""
 
 TRANSIENT_METHODS = frozenset({"chat", "regenerate", "edit", "template"})
 """The RPCs that start a reply, and so carry the attached (transient) files."""
@@ -126,8 +139,11 @@ class Client:
         timeout: float = 30.0,
         connect_timeout: float = 5.0,
         server_key: bytes | None = None,
+        invite: str = "",
     ) -> None:
         self.address = address
+        self.invite = invite
+        """The server's invite code: sent once (``register``) if the profile is new."""
         self.server_key = server_key
         self.profile = profile
         self.key = key
@@ -149,6 +165,7 @@ class Client:
         self._resends: set[asyncio.Task[None]] = set()
         self._counter = 0
         self._prefix = os.urandom(4).hex()
+        self._limits: api.ServerStatus | None = None
 
     async def __aenter__(self) -> Client:
         self.connect()
@@ -205,6 +222,13 @@ class Client:
             args=args,
         )
         body = encode(request)
+        if len(body) > SMALL and method != "status":
+            limit = (await self.limits()).max_body
+            if limit and len(body) > limit:
+                raise TooLargeError(
+                    f"{method}: the request is {_size(len(body))}, over the server's limit "
+                    f"of {_size(limit)} (its max_body)"
+                )
         assert self._sock is not None, "connect() first"
         try:
             await self._sock.send_multipart([body, self.key.sign(body)])
@@ -217,6 +241,37 @@ class Client:
             raise ServerUnavailableError(
                 f"cannot reach the server at {self.address} ({hint})"
             ) from None
+
+    async def limits(self) -> api.ServerStatus:
+        """The server's status, asked once: its ``max_body`` and ``max_import`` (0 from
+        a server too old to say)."""
+        if self._limits is None:
+            self._limits = await self.rpc(api.Status())
+        return self._limits
+
+    async def import_text(self, data: str, chat: str | None = None) -> api.Imported:
+        """Create a chat from a file's text: in one request when it fits the server's
+        limit, else in pieces (``import_begin``, ``import_append``…, ``import_finish``).
+
+        Raises:
+            TooLargeError: over the server's ``max_import``.
+            ChatthyError: the server refused the file (not a chat, name taken …).
+        """
+        raw = data.encode("utf-8")
+        limits = await self.limits()
+        if not limits.max_body or len(raw) + ENVELOPE <= limits.max_body:
+            return await self.rpc(api.Import(data=data, chat=chat))
+        if limits.max_import and len(raw) > limits.max_import:
+            raise TooLargeError(
+                f"import: the file is {_size(len(raw))}, over the server's limit of "
+                f"{_size(limits.max_import)} (its max_import)"
+            )
+        upload = await self.rpc(api.ImportBegin(size=len(raw), chat=chat))
+        piece = max(1, min(upload.chunk, limits.max_body - ENVELOPE))
+        for offset in range(0, len(raw), piece):
+            chunk = raw[offset : offset + piece]
+            await self.rpc(api.ImportAppend(upload=upload.upload, offset=offset, data=chunk))
+        return await self.rpc(api.ImportFinish(upload=upload.upload))
 
     async def rpc(self, call: api.Call[R]) -> R:
         """Run the RPC ``call`` declares and return its result, decoded into the type
@@ -246,6 +301,15 @@ class Client:
         return result if declared is None else decode_result(declared, result)
 
     async def _call(self, request_id: str, method: str, args: dict[str, Any]) -> Any:
+        try:
+            return await self._call_once(request_id, method, args)
+        except RegistrationError:
+            if not self.invite or method == "register":
+                raise
+        await self._call_once(self._new_id(), "register", {"invite": self.invite})
+        return await self._call_once(request_id, method, args)
+
+    async def _call_once(self, request_id: str, method: str, args: dict[str, Any]) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
@@ -378,6 +442,15 @@ class Client:
             self._streams[event.id] = stream
             self.incoming.put_nowait(stream)
         stream.feed(event)
+
+
+def _size(n: int) -> str:
+    """Bytes as a person reads them: 6.2 MB, 512 KB, 900 bytes."""
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f} MB"
+    if n >= 10_000:
+        return f"{n / 1000:.0f} KB"
+    return f"{n} bytes"
 
 
 def decode_result(call: type[api.Call[Any]], result: Any) -> Any:

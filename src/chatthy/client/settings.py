@@ -47,6 +47,8 @@ class Settings:
     notices: tuple[str, ...] = ()
     """Lines for the user before connecting: a server's key learned on first contact, a
     client.toml with a passphrase that others can read."""
+    invite: str = ""
+    """The server's invite code, sent only to register a new profile."""
 
 
 def _passphrase(cfg: ClientConfig, profile: str) -> str:
@@ -117,4 +119,5 @@ def resolve(
         server_key=(key.encode() if isinstance(key, str) else key) or None,
         theme=cfg.theme,
         notices=tuple(notices),
+        invite=os.environ.get("CHATTHY_INVITE") or cfg.invite,
     )

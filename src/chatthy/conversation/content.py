@@ -32,6 +32,7 @@ __all__ = [
     "content_of",
     "message_of",
     "parts_of",
+    "url_images_as_text",
     "user_parts",
 ]
 
@@ -141,6 +142,16 @@ def _role(role: str) -> Role:
     raise ArgumentError(f"unknown message role {role!r}")
 
 
+def url_images_as_text(parts: Sequence[Part]) -> tuple[Part, ...]:
+    """The parts with each image at a URL (not a ``data:`` URL) made a text part naming
+    it: an imported chat keeps its history, and no address a client gave reaches a
+    model."""
+    return tuple(
+        TextPart(f"[image: {p.url}]") if isinstance(p, ImagePart) and not p.media_type else p
+        for p in parts
+    )
+
+
 def user_parts(content: Any) -> tuple[Part, ...]:
     """The parts of a message a person sends: text and images, not empty.
 
@@ -156,6 +167,11 @@ def user_parts(content: Any) -> tuple[Part, ...]:
             )
         if isinstance(part, ToolCallPart):
             raise ArgumentError(f"part {n} of the message is a tool call; only a model makes those")
+        if isinstance(part, ImagePart) and not part.media_type:
+            raise ArgumentError(
+                f"part {n} of the message is an image at a URL; send the image itself (a "
+                "data: URL): the server passes no address on to the model"
+            )
     if not any(
         isinstance(p, ImagePart) or (isinstance(p, TextPart) and p.text.strip()) for p in parts
     ):

@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from chatthy.config import ServerConfig, effective_providers
+from chatthy.config import ProviderConfig, ServerConfig, effective_providers
 from chatthy.context import TokenCache
 from chatthy.context.window import cut
 from chatthy.context.workspace import WorkspaceFile, files_fit, workspace_message
@@ -36,6 +36,9 @@ from chatthy.store.base import ChatRecord, Store
 __all__ = ["RESERVED_PARAMS", "Engine", "Planned"]
 
 log = logging.getLogger("chatthy.server")
+
+MAX_TOKENS_PARAMS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+"""The names providers give the reply's token limit in ``params``."""
 
 RESERVED_PARAMS = frozenset({"model", "messages", "stream", "stream_options", "n", "system"})
 """Generation parameters a client may not set: the server decides these."""
@@ -91,6 +94,10 @@ class Engine:
         self.owner = ReplyOwner(store)
         self.template_problems_logged: set[tuple[str, str]] = set()
         """Broken user templates already logged (name, why): they are read every call."""
+        self.provider_configs = effective_providers(config)
+        self.before_turn: Callable[[str, str], None] | None = None
+        """Called with (profile, provider) before a reply starts; raises to refuse it
+        (the server's tokens per day)."""
 
     @classmethod
     async def open(cls, config: ServerConfig, broadcaster: Broadcaster | None = None) -> Engine:
@@ -137,6 +144,30 @@ class Engine:
                 f"no provider '{name}' (available: {', '.join(self.providers)})"
             ) from None
 
+    def provider_config(self, name: str) -> ProviderConfig | None:
+        return self.provider_configs.get(name)
+
+    def check_model(self, provider: str, model: str | None) -> None:
+        """Raises ArgumentError for a model the provider's ``models`` list leaves out."""
+        cfg = self.provider_configs.get(provider)
+        if not model or cfg is None or not cfg.models or model in (cfg.model, *cfg.models):
+            return
+        allowed = ", ".join(dict.fromkeys((cfg.model, *cfg.models)))
+        raise ArgumentError(f"provider '{provider}' offers only these models: {allowed}")
+
+    def check_options(self, provider: Provider, params: dict[str, Any] | None) -> None:
+        """Raises ArgumentError for a ``max_tokens`` (or its other names) above the
+        provider's ceiling: refused, not clamped, so no reply is cut short unasked."""
+        cfg = self.provider_configs.get(provider.name)
+        ceiling = (cfg.max_tokens_ceiling if cfg else 0) or provider.context_length
+        for name in MAX_TOKENS_PARAMS:
+            value = (params or {}).get(name)
+            if isinstance(value, int | float) and value > ceiling:
+                raise ArgumentError(
+                    f"params {name}={value} is over provider '{provider.name}''s ceiling "
+                    f"of {ceiling}"
+                )
+
     def default_provider(self) -> str:
         return self.config.server.default_provider or next(iter(self.providers))
 
@@ -162,6 +193,7 @@ class Engine:
         self, profile: str, name: str, prompt: str | None, provider: str | None, model: str | None
     ) -> ChatRecord:
         """A new chat with the server's defaults for what is not given (checked)."""
+        self.check_model(provider or self.default_provider(), model)
         return await self.store.create_chat(
             profile,
             name,
@@ -206,6 +238,8 @@ class Engine:
             return await self._create(profile, name, prompt, provider, model), True
         if not chat.provider and provider is None:
             provider = self.default_provider()
+        if model is not None:
+            self.check_model(provider or chat.provider, model)
         if (prompt, provider, model) != (None, None, None):
             chat = await self.store.update_chat(
                 profile, name, personality=prompt, provider=provider, model=model
@@ -371,6 +405,10 @@ class Engine:
         """Take the chat's lease, store the ``question`` (if any; ``planned`` with it)
         and the reply's ``streaming`` row in one write, and start the reply's task."""
         profile = turn.profile
+        self.check_model(planned.provider.name, chat.model)
+        self.check_options(planned.provider, params)
+        if self.before_turn is not None:
+            self.before_turn(profile, planned.provider.name)
         await self.owner.claim(profile, chat.name)
         try:
             to_add: list[dict[str, Any]] = []

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from chatthy.conversation.content import content_of, parts_of
+from chatthy.conversation.content import content_of, parts_of, url_images_as_text
 from chatthy.errors import ArgumentError
 from chatthy.store.base import ChatRecord, MessageRecord
 
@@ -97,7 +97,7 @@ def _check_messages(raw: Any) -> list[dict[str, Any]]:
             content = ""
         if isinstance(content, list):
             try:
-                content = content_of(parts_of(content)) if content else ""
+                content = content_of(url_images_as_text(parts_of(content))) if content else ""
             except ArgumentError as exc:
                 raise ArgumentError(f"import: message {i + 1}: {exc.message}") from None
         elif not isinstance(content, str):

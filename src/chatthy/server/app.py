@@ -18,20 +18,29 @@ from zmq.auth.asyncio import AsyncioAuthenticator
 
 from chatthy.config import ServerConfig
 from chatthy.conversation.engine import Engine
+from chatthy.conversation.events import TurnEvent, Usage
 from chatthy.conversation.turns import Turn
 from chatthy.errors import ChatthyError, DecodeError, TooLargeError
 from chatthy.server import handlers  # noqa: F401 - registers the built-in RPCs
 from chatthy.server.auth import Authenticator
 from chatthy.server.identity import KeyPort, open_key_port, transport_gate
+from chatthy.server.limits import FREES, WRITES, Limits
 from chatthy.server.rpc import Context, registry
+from chatthy.server.uploads import Uploads
 from chatthy.server.watchers import Watchers
 from chatthy.wire.api import ServerStatus
 from chatthy.wire.curve import is_loopback, server_key_pair
-from chatthy.wire.messages import Reply, decode_request, encode, error_reply
+from chatthy.wire.messages import Reply, Request, decode_request, encode, error_reply
 
 __all__ = ["Server"]
 
 log = logging.getLogger("chatthy.server")
+
+SNDHWM = 1000
+"""Messages queued to one peer at most: far above what a reading client lets pile up."""
+
+SMALL_ANSWER = 65536
+"""Answers up to this size go out untracked, and are never refused for a queue."""
 
 SHUTDOWN_GRACE = 0.5
 """Seconds between the last events of interrupted replies and closing the socket."""
@@ -48,19 +57,29 @@ class Server:
         self.auth = Authenticator(
             engine.store,
             window=config.server.clock_window,
-            registration=config.server.registration,
+            # "auto" is decided when the socket is bound (bind)
+            registration=config.server.registration.replace("auto", "closed"),
             listed=config.server.profiles,
+            invite=config.server.invite,
         )
+        self.limits = Limits(config.limits, engine.store.stored_bytes)
+        engine.before_turn = self._before_turn
+        engine.broadcaster.listen(self._count_tokens)
         self.watchers = Watchers(self._send)
         engine.broadcaster.listen(self.watchers.on_event)
         self.started = asyncio.get_running_loop().time()
         self._ctx = zmq.asyncio.Context()
         self._sock = self._ctx.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self._sock.setsockopt(zmq.SNDHWM, 100_000)
+        # A peer that stops reading loses what is queued beyond this (it resends what it
+        # misses); answers are also held to max_reply bytes, and a large answer is refused
+        # while the peer has not read the ones before it (limits.queued): no peer holds
+        # the server's memory.
+        self._sock.setsockopt(zmq.SNDHWM, SNDHWM)
         self._sock.setsockopt(zmq.RCVHWM, 100_000)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, 2 * config.server.max_body + 4096)
+        self.uploads = Uploads(config.server.max_import, chunk=config.server.max_body // 2)
         self._tasks: set[asyncio.Task[None]] = set()
         self.address = ""
         self.public_key = ""
@@ -100,6 +119,9 @@ class Server:
         self.address = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
         if self.public_key:
             self._keyport = open_key_port(self._ctx, self.public_key.encode(), self.address)
+        if self.config.server.registration == "auto":
+            # open to anyone only where only this machine can reach the port
+            self.auth.registration = "open" if is_loopback(self.address) else "closed"
         return self.address
 
     async def serve(self) -> None:
@@ -109,10 +131,9 @@ class Server:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         while True:
-            frames = await self._sock.recv_multipart()
-            task = asyncio.create_task(self._handle(frames))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            received = await self._sock.recv_multipart(copy=False)
+            peer = _peer_address(received[-1])
+            self._receive([frame.bytes for frame in received], peer)
 
     async def aclose(self) -> None:
         """Stop running replies (stored as interrupted), close the socket and the engine."""
@@ -144,7 +165,9 @@ class Server:
             return True
         return exc is None
 
-    async def _handle(self, frames: list[bytes]) -> None:
+    def _receive(self, frames: list[bytes], peer: str = "") -> None:
+        """Check a frame's shape, size and the connection's rate here, in the receive
+        loop (a flood is refused without a task each); hand the rest to a task."""
         conn = frames[0]
         request_id = ""
         try:
@@ -158,16 +181,74 @@ class Server:
                 )
             request = decode_request(body)
             request_id = request.id
-            await self.auth.check(request, body, signature)
+            self.limits.connection(conn)  # before the signature costs anything
+        except ChatthyError as exc:
+            self._send(conn, encode(error_reply(request_id, exc)))
+            return
+        task = asyncio.create_task(self._handle(conn, request, body, signature, peer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(
+        self, conn: bytes, request: Request, body: bytes, signature: bytes, peer: str
+    ) -> None:
+        request_id = request.id
+        try:
+            await self.auth.check(
+                request, body, signature, admit=lambda: self.limits.registration(peer)
+            )
+            self.limits.profile(request.profile)
+            writes = request.method in WRITES
+            if writes:
+                await self.limits.stored.check(request.profile)
             ctx = Context(self.engine, self, request.profile, conn, request.id)
             result = await registry.call(ctx, request.method, request.args)
+            if writes:
+                self.limits.stored.wrote(request.profile, request.method, len(body))
+            elif request.method in FREES:
+                self.limits.stored.freed(request.profile)
             reply = Reply(id=request_id, result=result)
         except ChatthyError as exc:
             reply = error_reply(request_id, exc)
         except Exception as exc:
             log.exception("request %s failed", request_id)
             reply = error_reply(request_id, ChatthyError(f"internal error: {type(exc).__name__}"))
-        self._send(conn, encode(reply))
+        self._answer(conn, request_id, encode(reply))
+
+    def _answer(self, conn: bytes, request_id: str, answer: bytes) -> None:
+        """Send an answer, or a short refusal when it is over ``max_reply``, or when the
+        connection has not read the large answers before it (limits.queued)."""
+        limit = self.config.limits.max_reply
+        try:
+            if len(answer) > limit:
+                raise TooLargeError(
+                    f"the answer is {len(answer)} bytes, over the server's limit of {limit} "
+                    "(max_reply): ask for less (a smaller limit, or a page)"
+                )
+            if len(answer) > SMALL_ANSWER:
+                self.limits.queued.admit(conn, len(answer))
+        except ChatthyError as exc:
+            self._send(conn, encode(error_reply(request_id, exc)))
+            return
+        if len(answer) <= SMALL_ANSWER:
+            self._send(conn, answer)
+            return
+        future = cast(
+            "asyncio.Future[Any]",
+            self._sock.send_multipart([conn, answer], flags=zmq.DONTWAIT, copy=False, track=True),
+        )
+        if future.done() and future.exception() is None:
+            self.limits.queued.sent(conn, len(answer), future.result())
+
+    # --- limits the engine asks for --------------------------------------------
+    def _before_turn(self, profile: str, provider: str) -> None:
+        cfg = self.engine.provider_config(provider)
+        self.limits.tokens.check(profile, provider, cfg.tokens_per_day if cfg else 0)
+
+    def _count_tokens(self, turn: Turn, seq: int, event: TurnEvent) -> None:
+        if isinstance(event, Usage) and turn.started is not None:
+            spent = event.input_tokens + event.output_tokens
+            self.limits.tokens.spend(turn.profile, turn.started.provider, spent)
 
     # --- what handlers use of the transport ------------------------------------
     def watch(self, conn: bytes, profile: str, chat: str) -> None:
@@ -192,4 +273,14 @@ class Server:
             providers=list(self.engine.providers),
             encrypted=bool(self.public_key),
             replies_running=len(mine),
+            max_body=self.config.server.max_body,
+            max_import=self.config.server.max_import,
         )
+
+
+def _peer_address(frame: zmq.Frame) -> str:
+    """The peer's IP address as ZeroMQ saw it (empty where the transport has none)."""
+    try:
+        return str(frame.get("Peer-Address"))
+    except (zmq.ZMQError, AttributeError, UnicodeDecodeError):
+        return ""

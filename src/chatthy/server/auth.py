@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import time
+from collections.abc import Callable
 
 from chatthy.errors import (
     ClockError,
@@ -32,16 +34,24 @@ class Authenticator:
         window: float = 60.0,
         registration: str = "open",
         listed: dict[str, str] | None = None,
+        invite: str = "",
     ) -> None:
         self._store = store
         self._window = window
-        self._registration = registration
+        self.registration = registration
         self._listed = {name: bytes.fromhex(key) for name, key in (listed or {}).items()}
         self._nonces: dict[bytes, float] = {}
         self._next_prune = 0.0
         self._known: dict[str, bytes] = {}
+        self._invite = invite.encode()
 
-    async def check(self, request: Request, body: bytes, signature: bytes) -> None:
+    async def check(
+        self,
+        request: Request,
+        body: bytes,
+        signature: bytes,
+        admit: Callable[[], None] | None = None,
+    ) -> None:
         """Accept ``request`` or raise.
 
         Raises:
@@ -49,7 +59,9 @@ class Authenticator:
             SignatureError: the signature fails or the key is not the profile's.
             ClockError: the timestamp is outside the window.
             ReplayError: the nonce was seen within the window.
-            RegistrationError: unknown profile on a closed server.
+            RegistrationError: unknown profile on a closed server, or without the
+                server's invite code.
+            RateLimitedError: ``admit`` (called before a profile is registered) refused.
         """
         if request.v != PROTOCOL_VERSION:
             raise VersionError(
@@ -64,7 +76,7 @@ class Authenticator:
                 f"(window ±{self._window:.0f}s): check the clocks"
             )
         self._remember_nonce(request.nonce, now)
-        await self._check_profile(request.profile, request.key)
+        await self._check_profile(request, admit)
 
     def _remember_nonce(self, nonce: bytes, now: float) -> None:
         if len(nonce) < 8:
@@ -76,23 +88,25 @@ class Authenticator:
             raise ReplayError("replayed message refused (nonce already seen)")
         self._nonces[nonce] = now + 2 * self._window
 
-    async def _check_profile(self, profile: str, key: bytes) -> None:
+    async def _check_profile(self, request: Request, admit: Callable[[], None] | None) -> None:
+        profile, key = request.profile, request.key
         known = self._known.get(profile) or self._listed.get(profile)
         if known is None:
             record = await self._store.get_profile(profile)
             if record is not None:
                 known = record.public_key
             else:
-                known = await self._register(profile, key)
+                known = await self._register(request, admit)
             self._known[profile] = known
         if known != key:
             raise SignatureError(
                 f"wrong passphrase for profile '{profile}' (its key does not match)"
             )
 
-    async def _register(self, profile: str, key: bytes) -> bytes:
+    async def _register(self, request: Request, admit: Callable[[], None] | None) -> bytes:
+        profile, key = request.profile, request.key
         listed = self._listed.get(profile)
-        if listed is None and self._registration != "open":
+        if listed is None and self.registration != "open":
             raise RegistrationError(
                 f"profile '{profile}' is not registered and this server's registration is closed"
             )
@@ -100,5 +114,17 @@ class Authenticator:
             raise SignatureError(f"wrong passphrase for profile '{profile}' (not the listed key)")
         if not profile or len(profile) > 64 or not profile.isprintable() or "/" in profile:
             raise RegistrationError("profile names are 1-64 printable characters without '/'")
+        if listed is None and self._invite and not self._invited(request):
+            raise RegistrationError(
+                f"profile '{profile}' is not registered: this server asks new profiles for "
+                "its invite code (set invite in client.toml, or CHATTHY_INVITE)"
+            )
+        if listed is None and admit is not None:
+            admit()
         await self._store.register_profile(profile, key)
         return key
+
+    def _invited(self, request: Request) -> bool:
+        """The request is ``register`` with this server's invite code."""
+        code = request.args.get("invite") if request.method == "register" else None
+        return isinstance(code, str) and hmac.compare_digest(code.encode(), self._invite)

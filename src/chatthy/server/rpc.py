@@ -24,12 +24,16 @@ from chatthy.wire.api import ArgInfo, Call, CommandInfo, ServerStatus, result_ty
 if TYPE_CHECKING:
     from chatthy.conversation.engine import Engine
     from chatthy.conversation.turns import Turn
+    from chatthy.server.uploads import Uploads
 
 __all__ = ["Context", "Registry", "Rpc", "Transport", "registry"]
 
 
 class Transport(Protocol):
     """What a handler may ask of the transport that carried the request."""
+
+    uploads: Uploads
+    """Imports under way in pieces (requests larger than one frame may be)."""
 
     def watch(self, conn: bytes, profile: str, chat: str) -> None:
         """The connection sees the chat's replies live from now on."""

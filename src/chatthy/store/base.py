@@ -224,6 +224,10 @@ class Store(Protocol):
     async def set_message_tokens(self, profile: str, counts: Sequence[tuple[int, int]]) -> None:
         """Keep ``(id, tokens)`` counts of the profile's messages."""
 
+    async def stored_bytes(self, profile: str) -> int:
+        """Bytes of UTF-8 the profile stores (messages, workspace files, personalities),
+        for the server's quota."""
+
     # reply leases -----------------------------------------------------------
     async def claim_reply(self, profile: str, chat: str, owner: str, ttl: float) -> None:
         """Take the chat's reply lease for ``ttl`` seconds. Raises NotFoundError, or

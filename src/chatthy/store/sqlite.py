@@ -51,6 +51,7 @@ from chatthy.store._sqlite_support import (
     rollback,
     translated,
 )
+from chatthy.store._sqlite_usage import UsageMixin
 from chatthy.store._sqlite_workspace import WorkspaceMixin
 from chatthy.store.base import (
     ChatRecord,
@@ -115,7 +116,7 @@ def _imported(chat_id: int, message: NewMessage, now: float) -> tuple[Any, ...]:
     return (chat_id, *message_columns(message), created, created)
 
 
-class SQLiteStore(WorkspaceMixin, RepliesMixin, StoreFront):
+class SQLiteStore(WorkspaceMixin, RepliesMixin, UsageMixin, StoreFront):
     """The :class:`~chatthy.store.base.Store` on one SQLite file; see the module docs.
 
     The rules come from :class:`~chatthy.store.front.StoreFront`, workspace files from

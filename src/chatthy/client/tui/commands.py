@@ -328,7 +328,7 @@ async def _export(app: ChatthyApp, words: list[str]) -> None:
 @command("import FILE", "create a chat from a JSON or Markdown file here")
 async def _import(app: ChatthyApp, words: list[str]) -> None:
     path = Path(_need(words, "a file", "/import FILE")).expanduser()
-    result = await app.client.rpc(api.Import(data=read_text_file(path)))
+    result = await app.client.import_text(read_text_file(path))
     await app.output.add_notice(
         f"imported {result.messages} message(s) into chat '{result.chat}' "
         f"(/chat {shlex.quote(result.chat)} opens it)"

@@ -87,6 +87,7 @@ async def switch_profile(app: ChatthyApp, profile: str) -> None:
         timeout=old.timeout,
         connect_timeout=old.connect_timeout,
         server_key=old.server_key,
+        invite=old.invite,
     )
     client.transient = old.transient
     client.connect()

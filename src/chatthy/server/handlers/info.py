@@ -24,6 +24,15 @@ async def commands(ctx: Context, args: api.Commands) -> list[api.CommandInfo]:
 
 @registry.rpc()
 async def account(ctx: Context, args: api.Account) -> api.AccountInfo:
+    return await _account(ctx)
+
+
+@registry.rpc()
+async def register(ctx: Context, args: api.Register) -> api.AccountInfo:
+    return await _account(ctx)  # the authenticator registered the profile (or knew it)
+
+
+async def _account(ctx: Context) -> api.AccountInfo:
     record = await ctx.engine.store.get_profile(ctx.profile)
     if record is None:
         raise NotFoundError(f"no profile '{ctx.profile}'")

@@ -1,9 +1,10 @@
-"""RPCs that move a chat to and from a file the client holds: export, import."""
+"""RPCs that move a chat to and from a file the client holds: export, import, and the
+import in pieces (the transport keeps the open uploads, bounded)."""
 
 from __future__ import annotations
 
 from chatthy.conversation.transfer import parse_chat, to_json, to_markdown
-from chatthy.errors import ConflictError, NotFoundError
+from chatthy.errors import ArgumentError, ConflictError, NotFoundError
 from chatthy.server.rpc import Context, registry
 from chatthy.wire import api
 
@@ -33,16 +34,44 @@ async def _free_name(ctx: Context, base: str) -> str:
 
 @registry.rpc()
 async def import_(ctx: Context, args: api.Import) -> api.Imported:
-    parsed = parse_chat(args.data)
+    return await _import(ctx, args.data, args.chat)
+
+
+@registry.rpc()
+async def import_begin(ctx: Context, args: api.ImportBegin) -> api.ImportUpload:
+    uploads = ctx.transport.uploads
+    upload = uploads.begin(ctx.profile, args.size, args.chat)
+    return api.ImportUpload(upload=upload.id, chunk=uploads.chunk)
+
+
+@registry.rpc()
+async def import_append(ctx: Context, args: api.ImportAppend) -> api.ImportProgress:
+    received = ctx.transport.uploads.append(ctx.profile, args.upload, args.offset, args.data)
+    return api.ImportProgress(upload=args.upload, received=received)
+
+
+@registry.rpc()
+async def import_finish(ctx: Context, args: api.ImportFinish) -> api.Imported:
+    upload = ctx.transport.uploads.finish(ctx.profile, args.upload)
+    try:
+        text = upload.data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArgumentError(f"import: not UTF-8 text (byte {exc.start})") from None
+    del upload.data[:]
+    return await _import(ctx, text, upload.chat)
+
+
+async def _import(ctx: Context, data: str, chat: str | None) -> api.Imported:
+    parsed = parse_chat(data)
     engine = ctx.engine
-    if args.chat is not None:
+    if chat is not None:
         try:
-            await engine.store.get_chat(ctx.profile, args.chat)
-            raise ConflictError(f"chat '{args.chat}' already exists")
+            await engine.store.get_chat(ctx.profile, chat)
+            raise ConflictError(f"chat '{chat}' already exists")
         except NotFoundError:
-            name = args.chat
+            name = chat
     else:
         name = await _free_name(ctx, parsed.name or "imported")
     personality = parsed.personality or engine.config.server.default_prompt
-    chat = await engine.store.import_chat(ctx.profile, name, personality, parsed.messages)
-    return api.Imported(chat=chat.name, messages=len(parsed.messages))
+    made = await engine.store.import_chat(ctx.profile, name, personality, parsed.messages)
+    return api.Imported(chat=made.name, messages=len(parsed.messages))

@@ -37,6 +37,7 @@ from chatthy.wire.api.info import (
     ProviderCapabilities,
     ProviderInfo,
     Providers,
+    Register,
     ServerStatus,
     Status,
 )
@@ -64,7 +65,17 @@ from chatthy.wire.api.replies import (
     TransientFile,
 )
 from chatthy.wire.api.templates import Template, TemplateInfo, Templates
-from chatthy.wire.api.transfer import Export, Exported, Import, Imported
+from chatthy.wire.api.transfer import (
+    Export,
+    Exported,
+    Import,
+    ImportAppend,
+    ImportBegin,
+    Imported,
+    ImportFinish,
+    ImportProgress,
+    ImportUpload,
+)
 from chatthy.wire.api.workspace import (
     SourceInfo,
     WorkspaceDropped,
@@ -109,6 +120,11 @@ __all__ = [
     "Fork",
     "Id",
     "Import",
+    "ImportAppend",
+    "ImportBegin",
+    "ImportFinish",
+    "ImportProgress",
+    "ImportUpload",
     "Imported",
     "Limit",
     "Load",
@@ -129,6 +145,7 @@ __all__ = [
     "ProviderInfo",
     "Providers",
     "Regenerate",
+    "Register",
     "Rename",
     "Resend",
     "Resent",

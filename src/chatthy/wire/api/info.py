@@ -19,6 +19,7 @@ __all__ = [
     "ProviderCapabilities",
     "ProviderInfo",
     "Providers",
+    "Register",
     "ServerStatus",
     "Status",
 ]
@@ -33,6 +34,11 @@ class ServerStatus(Result):
     providers: list[str]
     encrypted: bool
     replies_running: int = 0
+    max_body: int = 0
+    """The largest request body the server accepts, in bytes (0: not said; an older
+    server). Clients refuse a larger request before sending it."""
+    max_import: int = 0
+    """The largest file ``import_begin`` accepts, in bytes."""
 
 
 class ArgInfo(Result):
@@ -110,6 +116,15 @@ class Account(Call[AccountInfo]):
     """Your profile: when it was registered, its key, how many chats and messages."""
 
     method = "account"
+
+
+class Register(Call[AccountInfo]):
+    """Register your profile with the server's invite code (servers with an invite code
+    take new profiles only so; elsewhere any first request registers). Answers your
+    profile, as ``account`` does."""
+
+    method = "register"
+    invite: str = ""
 
 
 class Providers(Call[list[ProviderInfo]]):

@@ -1,12 +1,26 @@
-"""RPCs that move a chat to and from a file the client holds: export, import."""
+"""RPCs that move a chat to and from a file the client holds: export, import, and the
+import in pieces (``import_begin``, ``import_append``, ``import_finish``) for files larger
+than one request may be."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+import msgspec
 
 from chatthy.wire.api._base import Call, Result
 
-__all__ = ["Export", "Exported", "Import", "Imported"]
+__all__ = [
+    "Export",
+    "Exported",
+    "Import",
+    "ImportAppend",
+    "ImportBegin",
+    "ImportFinish",
+    "ImportProgress",
+    "ImportUpload",
+    "Imported",
+]
 
 
 class Exported(Result):
@@ -22,6 +36,20 @@ class Imported(Result):
 
     chat: str
     messages: int
+
+
+class ImportUpload(Result):
+    """An import begun: its id, and the most bytes one ``import_append`` may carry."""
+
+    upload: str
+    chunk: int
+
+
+class ImportProgress(Result):
+    """How many bytes of the upload the server holds so far."""
+
+    upload: str
+    received: int
 
 
 class Export(Call[Exported]):
@@ -41,3 +69,31 @@ class Import(Call[Imported]):
     """The file's text: chatthy JSON or Markdown, or OpenAI messages JSON."""
     chat: str | None = None
     """Name for the new chat; by default the file's, made unique."""
+
+
+class ImportBegin(Call[ImportUpload]):
+    """Begin importing a file too large for one request: send its UTF-8 bytes with
+    ``import_append`` in order, then ``import_finish``. An upload left idle is dropped."""
+
+    method = "import_begin"
+    size: Annotated[int, msgspec.Meta(ge=0)]
+    """The file's size in bytes of UTF-8 (at most the server's ``max_import``)."""
+    chat: str | None = None
+    """Name for the new chat; by default the file's, made unique."""
+
+
+class ImportAppend(Call[ImportProgress]):
+    """The next piece of an upload, starting at byte ``offset`` (the bytes received so
+    far: a piece sent again is refused, not added twice)."""
+
+    method = "import_append"
+    upload: str
+    offset: Annotated[int, msgspec.Meta(ge=0)]
+    data: bytes
+
+
+class ImportFinish(Call[Imported]):
+    """Create the chat from an upload whose every byte has arrived."""
+
+    method = "import_finish"
+    upload: str
