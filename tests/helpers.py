@@ -16,6 +16,7 @@ import zmq.asyncio
 from chatthy.client.core import Client
 from chatthy.config import ProviderConfig, ServerConfig, ServerSection
 from chatthy.server.app import Server
+from chatthy.server.auth import load_server_id
 from chatthy.wire.messages import PROTOCOL_VERSION, Reply, Request, decode_server_message, encode
 from chatthy.wire.signing import SigningKey, derive_key
 from upstream import Upstream
@@ -172,8 +173,15 @@ class RawPeer:
         self.ctx.term()
 
 
+def test_server_id() -> str:
+    """The id of the servers a test starts: they keep it in the test's data dir."""
+    return load_server_id(Path(os.environ["CHATTHY_DATA_DIR"]))
+
+
 def request(key: SigningKey, profile: str = "alice", **fields: Any) -> bytes:
+    """A request body signed for the test's servers (``server=`` names another)."""
     values: dict[str, Any] = {
+        "server": test_server_id(),
         "v": PROTOCOL_VERSION,
         "id": os.urandom(4).hex(),
         "profile": profile,

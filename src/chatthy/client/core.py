@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -20,7 +20,13 @@ import zmq
 import zmq.asyncio
 
 from chatthy.client.transient import TransientWorkspace
-from chatthy.errors import ChatthyError, DecodeError, ServerUnavailableError, from_code
+from chatthy.errors import (
+    ChatthyError,
+    DecodeError,
+    ServerUnavailableError,
+    WrongServerError,
+    from_code,
+)
 from chatthy.wire import api
 from chatthy.wire.messages import (
     PROTOCOL_VERSION,
@@ -147,6 +153,15 @@ class Client:
         self._resends: set[asyncio.Task[None]] = set()
         self._counter = 0
         self._prefix = os.urandom(4).hex()
+        self.server_id: str | None = None
+        """The id of the server this client talks to (its ``hello``); every request
+        names it, so none can be replayed on another server."""
+        self.registered: bool | None = None
+        """Whether the server knows this profile with this key (None: not asked yet)."""
+        self.on_new_profile: Callable[[], Awaitable[None]] | None = None
+        """Awaited when ``hello`` finds the profile new (its first request registers
+        it): a front end asks the passphrase again here, raising to stop."""
+        self._hello_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Client:
         self.connect()
@@ -191,6 +206,33 @@ class Client:
         self._counter += 1
         return f"{self._prefix}-{self._counter}"
 
+    async def hello(self) -> api.HelloInfo:
+        """Ask the server's id and whether it knows this profile with this key (it
+        registers nothing); every later request names that id. A new profile is handed
+        to ``on_new_profile`` first.
+
+        Raises:
+            As :meth:`rpc`; and what ``on_new_profile`` raises.
+        """
+        async with self._hello_lock:
+            return await self._hello()
+
+    async def _hello(self) -> api.HelloInfo:
+        info: api.HelloInfo = decode_result(
+            api.Hello, await self._call_once(self._new_id(), api.Hello.method, {})
+        )
+        if not info.registered and self.on_new_profile is not None:
+            await self.on_new_profile()
+        self.server_id = info.server
+        self.registered = info.registered
+        return info
+
+    async def _learn_server(self) -> None:
+        """Ask ``hello`` unless another request already did."""
+        async with self._hello_lock:
+            if self.server_id is None:
+                await self._hello()
+
     async def _send(self, request_id: str, method: str, args: dict[str, Any]) -> None:
         request = Request(
             v=PROTOCOL_VERSION,
@@ -201,6 +243,7 @@ class Client:
             key=self.key.public_key,
             method=method,
             args=args,
+            server=self.server_id or "",
         )
         body = encode(request)
         assert self._sock is not None, "connect() first"
@@ -240,6 +283,23 @@ class Client:
         return result if declared is None else decode_result(declared, result)
 
     async def _call(self, request_id: str, method: str, args: dict[str, Any]) -> Any:
+        """Send a request bound to the server's id (asked first if not known yet); a
+        server that says it is another one (replaced at this address) is asked again,
+        and the request resent once."""
+        if method == api.Hello.method:
+            return await self._call_once(request_id, method, args)
+        for attempt in (1, 2):
+            if self.server_id is None:
+                await self._learn_server()
+            try:
+                return await self._call_once(request_id, method, args)
+            except WrongServerError:
+                if attempt == 2:
+                    raise
+                self.server_id = None
+        raise AssertionError("unreachable")
+
+    async def _call_once(self, request_id: str, method: str, args: dict[str, Any]) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:

@@ -20,10 +20,10 @@ from chatthy.conversation.engine import Engine
 from chatthy.conversation.turns import Turn
 from chatthy.errors import ChatthyError, DecodeError, TooLargeError
 from chatthy.server import handlers  # noqa: F401 - registers the built-in RPCs
-from chatthy.server.auth import Authenticator
+from chatthy.server.auth import Authenticator, load_server_id
 from chatthy.server.rpc import Context, registry
 from chatthy.server.watchers import Watchers
-from chatthy.wire.api import ServerStatus
+from chatthy.wire.api import HelloInfo, ServerStatus
 from chatthy.wire.curve import is_loopback, server_key_pair
 from chatthy.wire.messages import Reply, decode_request, encode, error_reply
 
@@ -45,6 +45,7 @@ class Server:
         self.store = engine.store
         self.auth = Authenticator(
             engine.store,
+            server_id=load_server_id(Path(config.data_dir)),
             window=config.server.clock_window,
             registration=config.server.registration,
             listed=config.server.profiles,
@@ -142,7 +143,7 @@ class Server:
             request = decode_request(body)
             request_id = request.id
             await self.auth.check(request, body, signature)
-            ctx = Context(self.engine, self, request.profile, conn, request.id)
+            ctx = Context(self.engine, self, request.profile, conn, request.id, request.key)
             result = await registry.call(ctx, request.method, request.args)
             reply = Reply(id=request_id, result=result)
         except ChatthyError as exc:
@@ -164,6 +165,16 @@ class Server:
 
     def renamed(self, profile: str, old: str, new: str) -> None:
         self.watchers.rename(profile, old, new)
+
+    async def hello(self, profile: str, key: bytes) -> HelloInfo:
+        registered = await self.auth.probe(profile, key)
+        return HelloInfo(server=self.auth.server_id, profile=profile, registered=registered)
+
+    async def rekey(self, profile: str, key: bytes) -> None:
+        await self.auth.replace_key(profile, key)
+
+    def is_admin(self, profile: str) -> bool:
+        return profile in self.config.server.admins and self.auth.is_listed(profile)
 
     def status(self, profile: str) -> ServerStatus:
         """What a profile may know of the server: nothing of other profiles' activity."""

@@ -7,6 +7,7 @@ never leaves the client. The server only ever sees public keys.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 from cryptography.exceptions import InvalidSignature
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from chatthy.errors import SignatureError
 
-__all__ = ["SigningKey", "derive_key", "verify"]
+__all__ = ["SigningKey", "derive_key", "fingerprint", "verify"]
 
 SCRYPT_N = 2**14
 SCRYPT_R = 8
@@ -44,6 +45,13 @@ def derive_key(passphrase: str, profile: str) -> SigningKey:
         dklen=32,
     )
     return SigningKey(Ed25519PrivateKey.from_private_bytes(seed))
+
+
+def fingerprint(public_key: bytes) -> str:
+    """A short, stable name of a public key to compare by eye, as SSH shows them:
+    ``SHA256:`` and the base64 of its SHA-256."""
+    digest = hashlib.sha256(public_key).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
 def verify(public_key: bytes, body: bytes, signature: bytes) -> None:
