@@ -57,7 +57,7 @@ class ServerFactory:
         data = self.tmp_path / "home" / "data"
         conf = self.tmp_path / "home" / "config"
         return ServerConfig(
-            server=ServerSection(listen="tcp://127.0.0.1:0", **server),
+            server=ServerSection(**{"listen": "tcp://127.0.0.1:0", **server}),
             providers=providers or {},
             config_dir=str(conf),
             data_dir=str(data),
@@ -144,6 +144,10 @@ class RawPeer:
 
     async def send(self, *frames: bytes) -> Reply:
         await self.sock.send_multipart(list(frames))
+        return await self.read()
+
+    async def read(self) -> Reply:
+        """The next reply (events skipped)."""
         while True:
             body = (await self.sock.recv_multipart())[0]
             message = decode_server_message(body)

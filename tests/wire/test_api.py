@@ -43,9 +43,7 @@ class Wire:
         self.seen: set[str] = set()
 
     async def run(self, call: api.Call[Any]) -> Any:
-        body = request(
-            self.key, self.profile, method=call.method, args=msgspec.to_builtins(call)
-        )
+        body = request(self.key, self.profile, method=call.method, args=msgspec.to_builtins(call))
         reply = await self.peer.send(body, self.key.sign(body))
         assert reply.error is None, f"{call.method}: {reply.error}"
         decoded = decode_result(type(call), reply.result)
