@@ -473,3 +473,66 @@ def test_a_reader_that_goes_away_is_no_traceback() -> None:
         proc.stdout.close()  # before the interpreter is even up: every write fails
         err = proc.stderr.read().decode()
         assert (proc.wait(30), err) == (1, "")
+
+
+async def test_config_profile_key_shows_the_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chatthy.wire.signing import derive_key, fingerprint
+
+    monkeypatch.setenv("CHATTHY_PROFILE", "cli")
+    monkeypatch.setenv("CHATTHY_PASSPHRASE", "pw")
+    code, out, _ = await chatthy("config", "profile-key")
+    key = derive_key("pw", "cli").public_key
+    assert code == 0
+    assert f"profile 'cli': {fingerprint(key)}" in out
+    assert key.hex() in out
+
+
+async def _ask_on_a_terminal(address: str, answers: list[str]) -> tuple[int, str, str]:
+    """``chatthy ask`` whose passphrase is typed on a terminal (a pty), one answer per
+    prompt as it appears."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "CHATTHY_SERVER": address, "CHATTHY_PROFILE": "typist"}
+    env.pop("CHATTHY_PASSPHRASE", None)
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "chatthy", "ask", "--chat", "c", "hello"),
+        stdin=slave,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        start_new_session=True,  # no controlling terminal: getpass reads the pty on stdin
+    )
+    os.close(slave)
+    assert proc.stderr is not None
+    err = b""
+    try:
+        for prompt, answer in zip((b"profile 'typist': ", b"again: "), answers, strict=False):
+            while not err.endswith(prompt):
+                chunk = await asyncio.wait_for(proc.stderr.read(256), 30)
+                if not chunk:
+                    break
+                err += chunk
+            os.write(master, answer.encode() + b"\n")
+        out, rest = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        os.close(master)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), (err + rest).decode()
+
+
+async def test_a_new_profile_typed_on_a_terminal_is_asked_twice(live: Server) -> None:
+    code, _, err = await _ask_on_a_terminal(live.address, ["tiger", "tigre"])
+    assert code == 1
+    assert "profile 'typist' is new" in err
+    assert err.strip().splitlines()[-1] == (
+        "chatthy: the passphrases do not match: nothing was registered"
+    )
+    assert await live.store.get_profile("typist") is None
+
+    code, _, err = await _ask_on_a_terminal(live.address, ["tiger", "tiger"])
+    assert code == 0, err
+    assert await live.store.get_profile("typist") is not None
+    code, _, err = await _ask_on_a_terminal(live.address, ["tiger"])  # known: asked once
+    assert code == 0, err
+    assert "again" not in err

@@ -33,15 +33,18 @@ class Settings:
     server_key: bytes | None
     theme: str = DEFAULT_THEME
     """The full-screen client's Textual theme (checked by the client, not here)."""
+    prompted: bool = False
+    """The passphrase was typed at a prompt (so a new profile's is asked again)."""
 
 
-def _passphrase(cfg: ClientConfig, profile: str) -> str:
+def _passphrase(cfg: ClientConfig, profile: str) -> tuple[str, bool]:
+    """The passphrase, and whether it was typed at a prompt."""
     if env := os.environ.get("CHATTHY_PASSPHRASE"):
-        return env
+        return env, False
     if cfg.passphrase:
-        return cfg.passphrase
+        return cfg.passphrase, False
     if sys.stdin.isatty():
-        return getpass.getpass(f"passphrase for profile '{profile}': ")
+        return getpass.getpass(f"passphrase for profile '{profile}': "), True
     raise ConfigError(
         "no passphrase: set CHATTHY_PASSPHRASE or `passphrase` in client.toml, "
         "or run on a terminal to be asked"
@@ -85,10 +88,12 @@ def resolve(
             f"the server at {address} is encrypted: set server_key in client.toml or "
             "CHATTHY_SERVER_KEY to the key `chatthy serve` printed"
         )
+    passphrase, prompted = _passphrase(cfg, name)
     return Settings(
         server=address,
         profile=name,
-        passphrase=_passphrase(cfg, name),
+        passphrase=passphrase,
+        prompted=prompted,
         provider=cfg.provider,
         prompt=cfg.prompt,
         timeout=cfg.timeout,
