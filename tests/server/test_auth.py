@@ -4,19 +4,22 @@ key, and an owner can change its passphrase."""
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from chatthy.client.core import Client
 from chatthy.config import ProviderConfig
 from chatthy.errors import AuthError, DeniedError, SignatureError
 from chatthy.server.app import Server
 from chatthy.server.auth import Authenticator
 from chatthy.wire import api
 from chatthy.wire.messages import decode_request
-from chatthy.wire.signing import fingerprint
+from chatthy.wire.signing import SigningKey, derive_key, fingerprint
 from helpers import ClientMaker, RawPeer, ServerFactory, key_for, request
 
 ECHO = {"echo": ProviderConfig(scheme="echo", model="echo", params={"delay": 0.0})}
@@ -190,3 +193,40 @@ async def test_a_listed_profile_keeps_its_listed_key(
     with pytest.raises(DeniedError, match=r"server\.toml"):
         await connect(srv, "carol").rpc(api.Rekey(key=key_for("carol", "x").public_key))
     assert (await connect(srv, "carol").rpc(api.Status())).profile == "carol"
+
+
+def _legacy(profile: str, passphrase: str = "secret") -> Callable[[], SigningKey]:
+    return functools.partial(derive_key, passphrase, profile, legacy=True)
+
+
+async def test_a_profile_of_the_old_key_cost_gets_in_and_moves_to_the_new_one(
+    server: Server, connect: ClientMaker
+) -> None:
+    old_key = derive_key("secret", "olga", legacy=True)
+    before = Client(server.address, "olga", old_key)
+    async with before:
+        await before.rpc(api.New(chat="kept"))
+    client = connect(server, "olga", legacy_key=_legacy("olga"))
+    assert [c.name for c in await client.rpc(api.Chats())] == ["kept"]
+    new_key = key_for("olga")
+    assert client.key.public_key == new_key.public_key
+    record = await server.store.get_profile("olga")
+    assert record is not None and record.public_key == new_key.public_key
+    # From now on the new key alone gets in, and a wrong passphrase still does not.
+    assert (await connect(server, "olga").rpc(api.Status())).profile == "olga"
+    with pytest.raises(SignatureError, match="wrong passphrase"):
+        await connect(server, "olga", "typo", legacy_key=_legacy("olga", "typo")).rpc(api.Status())
+
+
+async def test_a_listed_key_of_the_old_cost_still_gets_in(
+    servers: ServerFactory, connect: ClientMaker
+) -> None:
+    old_key = derive_key("secret", "lena", legacy=True)
+    srv = await servers.start(
+        ECHO, registration="closed", profiles={"lena": old_key.public_key.hex()}
+    )
+    client = connect(srv, "lena", legacy_key=_legacy("lena"))
+    assert (await client.rpc(api.Status())).profile == "lena"
+    assert client.key.public_key == old_key.public_key  # server.toml's key stays
+    with pytest.raises(DeniedError):
+        await connect(srv, "lena", "typo", legacy_key=_legacy("lena", "typo")).rpc(api.Status())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import getpass
 import secrets
 import sys
@@ -52,6 +53,9 @@ def connect(settings: Settings, *, connect_timeout: float = 5.0) -> Client:
         timeout=settings.timeout,
         connect_timeout=connect_timeout,
         server_key=settings.server_key,
+        legacy_key=functools.partial(
+            derive_key, settings.passphrase, settings.profile, legacy=True
+        ),
     )
     if settings.prompted:
 

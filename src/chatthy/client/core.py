@@ -23,7 +23,9 @@ from chatthy.client.transient import TransientWorkspace
 from chatthy.errors import (
     ChatthyError,
     DecodeError,
+    DeniedError,
     ServerUnavailableError,
+    SignatureError,
     WrongServerError,
     from_code,
 )
@@ -131,8 +133,12 @@ class Client:
         timeout: float = 30.0,
         connect_timeout: float = 5.0,
         server_key: bytes | None = None,
+        legacy_key: Callable[[], SigningKey] | None = None,
     ) -> None:
         self.address = address
+        self.legacy_key = legacy_key
+        """Makes the profile's key as it was derived before the cost was raised: tried
+        when the server refuses ``key``, and the profile moved onto ``key`` if it works."""
         self.server_key = server_key
         self.profile = profile
         self.key = key
@@ -217,14 +223,44 @@ class Client:
         async with self._hello_lock:
             return await self._hello()
 
+    async def _ask_hello(self) -> api.HelloInfo:
+        result = await self._call_once(self._new_id(), api.Hello.method, {})
+        info: api.HelloInfo = decode_result(api.Hello, result)
+        return info
+
     async def _hello(self) -> api.HelloInfo:
-        info: api.HelloInfo = decode_result(
-            api.Hello, await self._call_once(self._new_id(), api.Hello.method, {})
-        )
+        try:
+            info = await self._ask_hello()
+        except (SignatureError, DeniedError) as refused:
+            if self.legacy_key is None:
+                raise
+            info = await self._hello_legacy(refused)
         if not info.registered and self.on_new_profile is not None:
             await self.on_new_profile()
         self.server_id = info.server
         self.registered = info.registered
+        return info
+
+    async def _hello_legacy(self, refused: ChatthyError) -> api.HelloInfo:
+        """The server refused the key: try the profile's key of the old cost, and when it
+        is that one, move the profile onto the new key (``rekey``, signed with the old)."""
+        assert self.legacy_key is not None
+        new, self.key = self.key, await asyncio.to_thread(self.legacy_key)
+        self.legacy_key = None
+        try:
+            info = await self._ask_hello()
+        except (SignatureError, DeniedError):
+            info = None
+        if info is None or not info.registered:
+            self.key = new
+            raise refused
+        self.server_id = info.server
+        try:
+            rekey = api.Rekey(key=new.public_key)
+            await self._call_once(self._new_id(), rekey.method, msgspec.to_builtins(rekey))
+        except ChatthyError:
+            return info  # a listed key stays as server.toml has it: go on with the old one
+        self.key = new
         return info
 
     async def _learn_server(self) -> None:

@@ -9,6 +9,7 @@ since Textual owns the terminal now.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from typing import TYPE_CHECKING, ClassVar
 
@@ -93,6 +94,7 @@ async def switch_profile(app: ChatthyApp, profile: str) -> None:
         timeout=old.timeout,
         connect_timeout=old.connect_timeout,
         server_key=old.server_key,
+        legacy_key=functools.partial(derive_key, passphrase, profile, legacy=True),
     )
     client.transient = old.transient
     if typed:
