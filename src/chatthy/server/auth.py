@@ -33,8 +33,8 @@ from chatthy.wire.signing import verify
 
 __all__ = ["MAX_NONCES", "UNBOUND_METHODS", "Authenticator", "load_server_id"]
 
-MAX_NONCES = 200_000
-"""Nonces the replay memory holds at most (about 30 MB)."""
+MAX_NONCES = 100_000
+"""Nonces the replay memory holds at most (about 13 MB)."""
 
 UNBOUND_METHODS = frozenset({"hello"})
 """Requests that need not name the server, nor a registered profile: read-only probes,
