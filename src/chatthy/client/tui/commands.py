@@ -131,7 +131,7 @@ async def _profile(app: ChatthyApp, words: list[str]) -> None:
     await switch_profile(app, _need(words, "a profile name", "/profile NAME"))
 
 
-@command("key", "your profile's key fingerprint (and its public key for server.toml)")
+@command("key", "your profile's key fingerprint and public key")
 async def _key(app: ChatthyApp, words: list[str]) -> None:
     await app.output.add_notice(format_key(app.client.profile, app.client.key.public_key))
 
