@@ -239,14 +239,16 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from chatthy.client.settings import resolve
+    from chatthy.client.settings import derive_soon, resolve
     from chatthy.errors import ChatthyError
 
     try:
-        return resolve(args.server, args.profile)
+        settings = resolve(args.server, args.profile)
     except ChatthyError as exc:
         print(f"chatthy: {exc.message}", file=sys.stderr)
         raise SystemExit(1) from None
+    derive_soon(settings)  # the key's scrypt runs while the command imports and connects
+    return settings
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -276,13 +278,13 @@ def _read_text(words: list[str]) -> str:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
-    from chatthy.client.commands import ask
-
     text = _read_text(args.text)
     if not text.strip():
         print("chatthy: nothing to ask (give TEXT or pipe it on stdin)", file=sys.stderr)
         return 2
-    settings = _settings(args)
+    settings = _settings(args)  # first: its key is derived while the client imports
+    from chatthy.client.commands import ask
+
     return int(
         _run(
             ask(
@@ -429,10 +431,10 @@ def _cmd_config(args: argparse.Namespace) -> int:
         return 0
     if args.action == "profile-key":
         from chatthy.client.commands import format_key
-        from chatthy.wire.signing import derive_key
+        from chatthy.client.settings import signing_key
 
         settings = _settings(argparse.Namespace(server=None, profile=args.profile))
-        key = derive_key(settings.passphrase, settings.profile)
+        key = signing_key(settings)
         print(format_key(settings.profile, key.public_key))
         return 0
     written = _run_sync_config(write_defaults)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from chatthy.client.core import Client, ReplyStream, error_of
-from chatthy.client.settings import Settings
+from chatthy.client.settings import Settings, signing_key
 from chatthy.client.templates import template_request
 from chatthy.errors import ArgumentError, AuthError, ChatthyError
 from chatthy.wire import api
@@ -45,7 +45,7 @@ def connect(settings: Settings, *, connect_timeout: float = 5.0) -> Client:
     """A client for ``settings``; where the passphrase was typed at a prompt, a profile
     the server does not know yet has its passphrase asked again before the first request
     registers it (a typo would own the name for good)."""
-    key = derive_key(settings.passphrase, settings.profile)
+    key = signing_key(settings)
     client = Client(
         settings.server,
         settings.profile,

@@ -10,14 +10,19 @@ import getpass
 import os
 import re
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatthy.config import DEFAULT_SERVER, DEFAULT_THEME, ClientConfig, load_client_config
 from chatthy.errors import ConfigError
 from chatthy.wire.curve import is_loopback
 
-__all__ = ["Settings", "check_address", "resolve"]
+if TYPE_CHECKING:
+    from chatthy.wire.signing import SigningKey
+
+__all__ = ["Settings", "check_address", "derive_soon", "resolve", "signing_key"]
 
 _TCP = re.compile(r"tcp://(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})")
 
@@ -100,3 +105,47 @@ def resolve(
         server_key=key.encode() if key else None,
         theme=cfg.theme,
     )
+
+
+class _Derivation(threading.Thread):
+    """One key derived in the background (scrypt lets go of the GIL): the costly part of
+    a command's start overlaps its imports and its connection."""
+
+    def __init__(self, passphrase: str, profile: str) -> None:
+        super().__init__(daemon=True, name="chatthy-key")
+        self.passphrase = passphrase
+        self.profile = profile
+        self.key: SigningKey | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from chatthy.wire.signing import derive_key
+
+        try:
+            self.key = derive_key(self.passphrase, self.profile)
+        except BaseException as exc:  # handed to whoever asks for the key
+            self.error = exc
+
+
+_derivations: dict[tuple[str, str], _Derivation] = {}
+
+
+def derive_soon(settings: Settings) -> None:
+    """Start deriving the settings' signing key now, in a thread."""
+    job = _derivations.get((settings.passphrase, settings.profile))
+    if job is None:
+        job = _derivations[(settings.passphrase, settings.profile)] = _Derivation(
+            settings.passphrase, settings.profile
+        )
+        job.start()
+
+
+def signing_key(settings: Settings) -> SigningKey:
+    """The settings' signing key (the one :func:`derive_soon` started, if it did)."""
+    derive_soon(settings)
+    job = _derivations[(settings.passphrase, settings.profile)]
+    job.join()
+    if job.error is not None:
+        raise job.error
+    assert job.key is not None
+    return job.key
