@@ -16,7 +16,8 @@ one line meant for a person.
     │   ├── SignatureError     signature does not verify / wrong key    (bad_signature)
     │   ├── ClockError         timestamp outside the window             (stale)
     │   ├── ReplayError        nonce already seen                       (replay)
-    │   ├── WrongServerError   signed for another server (or none)      (wrong_server)
+    │   ├── WrongServerError   signed for another server, or before
+    │   │                      this one started                         (wrong_server)
     │   ├── DeniedError        closed server: unknown profile or wrong
     │   │                      passphrase, told apart for no one        (denied)
     │   └── RegistrationError  unknown profile on a closed server       (unregistered)
@@ -145,8 +146,9 @@ class ReplayError(AuthError):
 
 
 class WrongServerError(AuthError):
-    """Raised when a request is signed for another server (or names none): the client
-    asks the server's id (``hello``) again and resends."""
+    """Raised when a request is signed for another server (or names none), or for this
+    one before it started: the client asks the server's id (``hello``) again and
+    resends the request, signed anew."""
 
     code = "wrong_server"
 

@@ -4,6 +4,7 @@ key, and an owner can change its passphrase."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import time
@@ -76,7 +77,7 @@ async def test_the_replay_memory_is_bounded(server: Server) -> None:
         assert auth.remembered <= 100
     from chatthy.errors import ClockError, ReplayError
 
-    with pytest.raises(ClockError, match="before what it still remembers"):
+    with pytest.raises(ClockError, match="before what this server still remembers"):
         await auth.check(decode_request(bodies[0]), bodies[0], key.sign(bodies[0]))
     with pytest.raises(ReplayError):
         await auth.check(decode_request(bodies[-1]), bodies[-1], key.sign(bodies[-1]))
@@ -108,7 +109,7 @@ async def test_a_captured_destroy_is_refused_after_a_restart_and_on_another_serv
         reply = await peer.send(captured, signature)
     finally:
         peer.close()
-    assert reply.error is not None and reply.error.code == "stale", reply.error
+    assert reply.error is not None and reply.error.code == "wrong_server", reply.error
     assert "before this server started" in reply.error.message
     # The same client goes on across the restart (same id, new requests).
     assert [c.name for c in await client.rpc(api.Chats())] == ["keep"]
@@ -230,3 +231,19 @@ async def test_a_listed_key_of_the_old_cost_still_gets_in(
     assert client.key.public_key == old_key.public_key  # server.toml's key stays
     with pytest.raises(DeniedError):
         await connect(srv, "lena", "typo", legacy_key=_legacy("lena", "typo")).rpc(api.Status())
+
+
+async def test_a_request_made_while_the_server_restarts_goes_through(
+    servers: ServerFactory, connect: ClientMaker
+) -> None:
+    """Signed before the restart, it is refused as such, and the client sends it anew."""
+    srv = await servers.start(ECHO)
+    client = connect(srv)
+    await client.rpc(api.Status())
+    address = srv.address
+    await servers.stop(srv)
+    pending = asyncio.create_task(client.rpc(api.New(chat="during")))
+    await asyncio.sleep(0.3)  # signed now, it waits for the server to come back
+    await servers.start_with(servers.config(ECHO, listen=address))
+    assert (await pending).name == "during"
+    assert [c.name for c in await client.rpc(api.Chats())] == ["during"]

@@ -96,7 +96,10 @@ class Authenticator:
         self._max_nonces = max_nonces
         self._nonces: dict[bytes, float] = {}
         """Nonce → the timestamp of the request that carried it."""
-        self._floor = time.time() if started is None else started
+        self._started = time.time() if started is None else started
+        """Requests signed before this are refused: this server cannot know whether it
+        saw them before it (re)started."""
+        self._floor = self._started
         """Requests signed at or before this are refused: the server started (or the
         replay memory forgot) after them."""
         self._next_prune = 0.0
@@ -120,9 +123,10 @@ class Authenticator:
             ReplayError: the nonce is not of the fixed size, or was seen already.
             SignatureError: the signature fails, or the key is not the profile's (on an
                 open server).
-            ClockError: the timestamp is outside the window, or from before this server
-                started.
-            WrongServerError: the request is meant for another server.
+            ClockError: the timestamp is outside the window, or older than what the
+                full replay memory still holds.
+            WrongServerError: the request is meant for another server, or was signed
+                before this one started.
             DeniedError: a closed server does not know this profile with this key.
             RegistrationError: a new profile's name is not a valid name.
         """
@@ -147,10 +151,15 @@ class Authenticator:
                 "request signed for another server (or for none): ask this one's id "
                 "(hello) and send it again"
             )
+        if request.ts <= self._started:
+            # Meant for this server before it (re)started: the client resends it anew.
+            raise WrongServerError(
+                "request signed before this server started: send it again (if this "
+                "repeats, check the clocks)"
+            )
         if request.ts <= self._floor:
             raise ClockError(
-                "message signed before this server started (or before what it still "
-                "remembers): send it again; if this repeats, check the clocks"
+                "message signed before what this server still remembers (it is busy): send it again"
             )
         if request.nonce in self._nonces:
             raise ReplayError("replayed message refused (nonce already seen)")
