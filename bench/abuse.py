@@ -26,9 +26,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from _harness import PASSPHRASE, PROFILE, Processes
 from chatthy.client.core import Client
 from chatthy.errors import ChatthyError
+from chatthy.server.auth import load_server_id
 from chatthy.wire import api
 from chatthy.wire.messages import PROTOCOL_VERSION, Reply, Request, decode_server_message, encode
 from chatthy.wire.signing import SigningKey, derive_key
+
+
+def server_id(procs: Processes) -> str:
+    """The id the bench server signs for (every request names it)."""
+    return load_server_id(procs.home / "data")
 
 
 def rss_mb(pid: int) -> float:
@@ -39,7 +45,9 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def signed(key: SigningKey, profile: str, method: str, args: dict[str, object]) -> list[bytes]:
+def signed(
+    key: SigningKey, profile: str, method: str, args: dict[str, object], server: str
+) -> list[bytes]:
     body = encode(
         Request(
             v=PROTOCOL_VERSION,
@@ -50,6 +58,7 @@ def signed(key: SigningKey, profile: str, method: str, args: dict[str, object]) 
             key=key.public_key,
             method=method,
             args=args,
+            server=server,
         )
     )
     return [body, key.sign(body)]
@@ -104,7 +113,9 @@ async def slow_readers(procs: Processes, key: SigningKey) -> None:
     peak = before
     sent = 0
     for _ in range(120):
-        await slow.send_multipart(signed(key, PROFILE, "messages", {"chat": "big"}))
+        await slow.send_multipart(
+            signed(key, PROFILE, "messages", {"chat": "big"}, server_id(procs))
+        )
         sent += 1
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -150,10 +161,10 @@ async def flood(procs: Processes, key: SigningKey) -> None:
         reader = asyncio.create_task(drain(3000))
         for n in range(1000):
             stranger = SigningKey(Ed25519PrivateKey.generate())
-            await peer.send_multipart(signed(stranger, f"bot{n}", "status", {}))
+            await peer.send_multipart(signed(stranger, f"bot{n}", "status", {}, server_id(procs)))
         registrations = time.perf_counter() - began
         for _ in range(2000):
-            await peer.send_multipart(signed(key, PROFILE, "status", {}))
+            await peer.send_multipart(signed(key, PROFILE, "status", {}, server_id(procs)))
         await asyncio.wait_for(reader, 60)
         elapsed = time.perf_counter() - began
         await asyncio.sleep(0.2)

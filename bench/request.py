@@ -30,7 +30,7 @@ from chatthy.wire.messages import PROTOCOL_VERSION, Request, encode
 from chatthy.wire.signing import SigningKey, derive_key
 
 
-def frames(key: SigningKey, n: int, chat: str, text: str) -> list[bytes]:
+def frames(key: SigningKey, n: int, chat: str, text: str, server: str) -> list[bytes]:
     body = encode(
         Request(
             v=PROTOCOL_VERSION,
@@ -41,6 +41,7 @@ def frames(key: SigningKey, n: int, chat: str, text: str) -> list[bytes]:
             key=key.public_key,
             method="chat",
             args={"chat": chat, "text": text},
+            server=server,
         )
     )
     return [b"peer-%d" % n, body, key.sign(body)]
@@ -53,7 +54,7 @@ async def rounds(server: Server, key: SigningKey, args: argparse.Namespace) -> d
         chat = "same" if args.same_chat else f"c-{n}"
         if not args.same_chat and args.history:
             await _seed(server, chat, args.history)
-        f = frames(key, n, chat, text)
+        f = frames(key, n, chat, text, server.auth.server_id)
         t0, c0 = time.perf_counter(), time.process_time()
         server._receive(f)  # the receive loop's checks, then the request's task
         await asyncio.gather(*server._tasks)

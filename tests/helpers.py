@@ -16,6 +16,7 @@ import zmq.asyncio
 from chatthy.client.core import Client
 from chatthy.config import ProviderConfig, ServerConfig, ServerSection
 from chatthy.server.app import Server
+from chatthy.server.auth import load_server_id
 from chatthy.wire.messages import PROTOCOL_VERSION, Reply, Request, decode_server_message, encode
 from chatthy.wire.signing import SigningKey, derive_key
 from upstream import Upstream
@@ -56,7 +57,7 @@ class ServerFactory:
         data = self.tmp_path / "home" / "data"
         conf = self.tmp_path / "home" / "config"
         return ServerConfig(
-            server=ServerSection(listen="tcp://127.0.0.1:0", **server),
+            server=ServerSection(**{"listen": "tcp://127.0.0.1:0", **server}),
             providers=providers or {},
             config_dir=str(conf),
             data_dir=str(data),
@@ -143,6 +144,10 @@ class RawPeer:
 
     async def send(self, *frames: bytes) -> Reply:
         await self.sock.send_multipart(list(frames))
+        return await self.read()
+
+    async def read(self) -> Reply:
+        """The next reply (events skipped)."""
         while True:
             body = (await self.sock.recv_multipart())[0]
             message = decode_server_message(body)
@@ -172,8 +177,15 @@ class RawPeer:
         self.ctx.term()
 
 
+def test_server_id() -> str:
+    """The id of the servers a test starts: they keep it in the test's data dir."""
+    return load_server_id(Path(os.environ["CHATTHY_DATA_DIR"]))
+
+
 def request(key: SigningKey, profile: str = "alice", **fields: Any) -> bytes:
+    """A request body signed for the test's servers (``server=`` names another)."""
     values: dict[str, Any] = {
+        "server": test_server_id(),
         "v": PROTOCOL_VERSION,
         "id": os.urandom(4).hex(),
         "profile": profile,

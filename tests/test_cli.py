@@ -492,3 +492,104 @@ def test_a_reader_that_goes_away_is_no_traceback() -> None:
         proc.stdout.close()  # before the interpreter is even up: every write fails
         err = proc.stderr.read().decode()
         assert (proc.wait(30), err) == (1, "")
+
+
+async def test_config_profile_key_shows_the_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chatthy.wire.signing import derive_key, fingerprint
+
+    monkeypatch.setenv("CHATTHY_PROFILE", "cli")
+    monkeypatch.setenv("CHATTHY_PASSPHRASE", "pw")
+    code, out, _ = await chatthy("config", "profile-key")
+    key = derive_key("pw", "cli").public_key
+    assert code == 0
+    assert f"profile 'cli': {fingerprint(key)}" in out
+    assert key.hex() in out
+
+
+async def _on_a_terminal(
+    args: list[str], talk: list[tuple[bytes, str]], env: dict[str, str]
+) -> tuple[int, str, str]:
+    """``chatthy ARGS`` whose stdin is a terminal (a pty): each answer is typed once its
+    prompt ends what the process wrote on stderr."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "chatthy", *args),
+        stdin=slave,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env},
+        start_new_session=True,  # no controlling terminal: getpass reads the pty on stdin
+    )
+    os.close(slave)
+    assert proc.stderr is not None
+    err = b""
+    try:
+        for prompt, answer in talk:
+            while not err.endswith(prompt):
+                chunk = await asyncio.wait_for(proc.stderr.read(256), 30)
+                if not chunk:
+                    break
+                err += chunk
+            os.write(master, answer.encode() + b"\n")
+        out, rest = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        os.close(master)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), (err + rest).decode()
+
+
+async def _ask_on_a_terminal(address: str, answers: list[str]) -> tuple[int, str, str]:
+    """``chatthy ask`` as profile typist, its passphrase typed at each prompt."""
+    prompts = (b"profile 'typist': ", b"again: ")
+    return await _on_a_terminal(
+        ["ask", "--chat", "c", "hello"],
+        list(zip(prompts, answers, strict=False)),
+        {"CHATTHY_SERVER": address, "CHATTHY_PROFILE": "typist", "CHATTHY_PASSPHRASE": ""},
+    )
+
+
+async def test_a_new_profile_typed_on_a_terminal_is_asked_twice(live: Server) -> None:
+    code, _, err = await _ask_on_a_terminal(live.address, ["tiger", "tigre"])
+    assert code == 1
+    assert "profile 'typist' is new" in err
+    assert err.strip().splitlines()[-1] == (
+        "chatthy: the passphrases do not match: nothing was registered"
+    )
+    assert await live.store.get_profile("typist") is None
+
+    code, _, err = await _ask_on_a_terminal(live.address, ["tiger", "tiger"])
+    assert code == 0, err
+    assert await live.store.get_profile("typist") is not None
+    code, _, err = await _ask_on_a_terminal(live.address, ["tiger"])  # known: asked once
+    assert code == 0, err
+    assert "again" not in err
+
+
+async def test_passphrase_changes_the_profile_key(live: Server, connect: ClientMaker) -> None:
+    from chatthy.wire.signing import derive_key, fingerprint
+
+    await connect(live, "cli", "pw").rpc(api.New(chat="kept"))
+    talk = [(b"profile 'cli': ", "new pw"), (b"again: ", "new pw")]
+    code, out, err = await _on_a_terminal(["passphrase"], talk, {})
+    assert code == 0, err
+    new_key = derive_key("new pw", "cli").public_key
+    assert out.strip() == f"profile 'cli' now has key {fingerprint(new_key)}"
+    assert "update CHATTHY_PASSPHRASE" in err
+    record = await live.store.get_profile("cli")
+    assert record is not None and record.public_key == new_key
+    chats = await connect(live, "cli", "new pw").rpc(api.Chats())
+    assert [c.name for c in chats] == ["kept"]
+
+    talk = [(b"profile 'cli': ", "one"), (b"again: ", "other")]
+    code, _, err = await _on_a_terminal(["passphrase"], talk, {"CHATTHY_PASSPHRASE": "new pw"})
+    assert code == 1 and "differ: nothing changed" in err
+
+
+async def test_repl_key_shows_the_fingerprint(live: Server) -> None:
+    from chatthy.wire.signing import derive_key, fingerprint
+
+    code, out, err = await chatthy("repl", stdin=b"/key\n/quit\n")
+    assert code == 0, err
+    assert fingerprint(derive_key("pw", "cli").public_key) in out

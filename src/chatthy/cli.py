@@ -135,10 +135,22 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="configuration files")
     p.add_argument(
         "action",
-        choices=("init", "path", "key"),
+        choices=("init", "path", "key", "profile-key"),
         help="init: write commented defaults where missing; path: show where; "
-        "key: show this machine's server key (made if missing)",
+        "key: show this machine's server key (made if missing); profile-key: show your "
+        "profile's key fingerprint and its public key for server.toml",
     )
+    p.add_argument(
+        "--profile",
+        help="profile-key: profile name (default: CHATTHY_PROFILE, client.toml, else your "
+        "login name)",
+    )
+
+    p = sub.add_parser(
+        "passphrase",
+        help="change your profile's passphrase (the server replaces its key)",
+    )
+    _client_flags(p)
 
     p = sub.add_parser(
         "run",
@@ -227,7 +239,7 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from chatthy.client.settings import resolve
+    from chatthy.client.settings import derive_soon, resolve
     from chatthy.errors import ChatthyError
 
     try:
@@ -237,6 +249,7 @@ def _settings(args: argparse.Namespace) -> Any:
         raise SystemExit(1) from None
     for notice in settings.notices:  # a server's key learned, a passphrase open to others
         print(f"chatthy: {notice}", file=sys.stderr)
+    derive_soon(settings)  # the key's scrypt runs while the command imports and connects
     return settings
 
 
@@ -270,13 +283,13 @@ def _read_text(words: list[str]) -> str:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
-    from chatthy.client.commands import ask
-
     text = _read_text(args.text)
     if not text.strip():
         print("chatthy: nothing to ask (give TEXT or pipe it on stdin)", file=sys.stderr)
         return 2
-    settings = _settings(args)
+    settings = _settings(args)  # first: its key is derived while the client imports
+    from chatthy.client.commands import ask
+
     return int(
         _run(
             ask(
@@ -422,6 +435,14 @@ def _cmd_config(args: argparse.Namespace) -> int:
         print(public.decode())
         print(f"fingerprint {fingerprint(public)}", file=sys.stderr)  # as clients show it
         return 0
+    if args.action == "profile-key":
+        from chatthy.client.commands import format_key
+        from chatthy.client.settings import signing_key
+
+        settings = _settings(argparse.Namespace(server=None, profile=args.profile))
+        key = signing_key(settings)
+        print(format_key(settings.profile, key.public_key))
+        return 0
     written = _run_sync_config(write_defaults)
     for path in written:
         print(f"wrote {path}")
@@ -440,6 +461,32 @@ def _run_sync_config(fn: Callable[[], T]) -> T:
         raise SystemExit(1) from None
 
 
+def _cmd_passphrase(args: argparse.Namespace) -> int:
+    """Ask the new passphrase twice on the terminal, then have the server take its key
+    (the request signed with the current one)."""
+    import getpass
+
+    from chatthy.client.commands import change_passphrase
+    from chatthy.wire.signing import derive_key
+
+    if not sys.stdin.isatty():
+        print("chatthy: a new passphrase is typed on a terminal", file=sys.stderr)
+        return 1
+    settings = _settings(args)
+    new = getpass.getpass(f"new passphrase for profile '{settings.profile}': ")
+    if not new or new != getpass.getpass("the new passphrase again: "):
+        print("chatthy: the new passphrases are empty or differ: nothing changed", file=sys.stderr)
+        return 1
+    done = _run(change_passphrase(settings, derive_key(new, settings.profile)))
+    print(f"profile '{done.profile}' now has key {done.fingerprint}")
+    if not settings.prompted:
+        print(
+            "update CHATTHY_PASSPHRASE or passphrase in client.toml: they hold the old one",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def _cmd_repl(args: argparse.Namespace) -> int:
     from chatthy.client.repl import repl
 
@@ -452,9 +499,10 @@ def _cmd_tui(args: argparse.Namespace) -> int:
     one (a pipe, a script)."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         return _cmd_repl(args)
+    from chatthy.client.commands import confirm_new_profile
     from chatthy.client.tui import run_tui
 
-    settings = _settings(args)
+    settings = _run(confirm_new_profile(_settings(args)))
     return run_tui(settings, args.chat or "default", provider=args.provider, prompt=args.prompt)
 
 
@@ -474,6 +522,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "import": _cmd_import,
     "ws": _cmd_ws,
     "config": _cmd_config,
+    "passphrase": _cmd_passphrase,
     "repl": _cmd_repl,
     "tui": _cmd_tui,
     "run": _cmd_run,

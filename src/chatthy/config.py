@@ -100,7 +100,8 @@ class ServerSection(msgspec.Struct, forbid_unknown_fields=True):
     profiles: dict[str, str] = msgspec.field(default_factory=dict)
     """Profiles allowed in when registration is closed: name → hex Ed25519 public key."""
     admins: list[str] = msgspec.field(default_factory=list)
-    """Profiles that may change what the server runs for everyone (load a model)."""
+    """Profiles that may change what the server runs for everyone (load a model); each
+    must be listed with its key in ``profiles`` too (a name alone gives no rights)."""
 
 
 class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -302,11 +303,12 @@ default_provider = ""
 # Personality (system prompt) of new chats.
 default_prompt = "default"
 
-# Profiles that may load models on a provider for everyone (tabbyAPI).
+# Profiles that may load models on a provider for everyone (tabbyAPI). Each must also be
+# listed with its key under [server.profiles]: a name alone gives no rights.
 admins = []
 
 # [server.profiles]
-# alice = "hex Ed25519 public key"   # shown by `chatthy account` on alice's client
+# alice = "hex Ed25519 public key"   # shown by `chatthy config profile-key` on alice's client
 
 # Personalities every profile can use (read-only to them), besides `default` and every
 # prompts/NAME.md file in this directory.

@@ -16,6 +16,10 @@ one line meant for a person.
     │   ├── SignatureError     signature does not verify / wrong key    (bad_signature)
     │   ├── ClockError         timestamp outside the window             (stale)
     │   ├── ReplayError        nonce already seen                       (replay)
+    │   ├── WrongServerError   signed for another server, or before
+    │   │                      this one started                         (wrong_server)
+    │   ├── DeniedError        closed server: unknown profile or wrong
+    │   │                      passphrase, told apart for no one        (denied)
     │   └── RegistrationError  unknown profile on a closed server       (unregistered)
     ├── NotFoundError          a chat, prompt or message does not exist (not_found)
     ├── ConflictError          the name is taken / a reply is running   (conflict)
@@ -49,6 +53,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DecodeError",
+    "DeniedError",
     "NotFoundError",
     "ProviderAuthError",
     "ProviderConnectionError",
@@ -73,6 +78,7 @@ __all__ = [
     "ToolError",
     "UnknownMethodError",
     "VersionError",
+    "WrongServerError",
     "from_code",
 ]
 
@@ -145,6 +151,22 @@ class ReplayError(AuthError):
     """Raised when a message's nonce was seen before."""
 
     code = "replay"
+
+
+class WrongServerError(AuthError):
+    """Raised when a request is signed for another server (or names none), or for this
+    one before it started: the client asks the server's id (``hello``) again and
+    resends the request, signed anew."""
+
+    code = "wrong_server"
+
+
+class DeniedError(AuthError):
+    """Raised when a closed server does not let a key in as a profile. A wrong passphrase
+    and an unknown profile get the same answer, so that a stranger cannot tell which
+    profiles exist."""
+
+    code = "denied"
 
 
 class RegistrationError(AuthError):

@@ -18,6 +18,7 @@ from chatthy.config import LimitsConfig
 from chatthy.errors import (
     ArgumentError,
     ConflictError,
+    DeniedError,
     NotFoundError,
     QuotaExceededError,
     RateLimitedError,
@@ -150,7 +151,7 @@ async def test_auto_registration_is_open_on_loopback_and_closed_beyond(
     wide = await servers.start_with(config)
     port = wide.address.rsplit(":", 1)[1]
     client = connect(f"tcp://127.0.0.1:{port}", "dave", server_key=wide.public_key.encode())
-    with pytest.raises(RegistrationError, match="registration is closed"):
+    with pytest.raises(DeniedError, match="registration is closed"):
         await client.rpc(api.Account())
 
 
@@ -207,7 +208,7 @@ async def test_a_flood_of_requests_is_throttled_and_others_still_answer(
         *(flooder.rpc(api.Status()) for _ in range(100)), return_exceptions=True
     )
     limited = [r for r in results if isinstance(r, RateLimitedError)]
-    assert 70 <= len(limited) <= 80, len(limited)
+    assert 70 <= len(limited) <= 81, len(limited)  # 101 requests with its hello
     assert limited[0].retry_after is not None and 0 < limited[0].retry_after < 1
     assert "too many requests on this connection (retry in" in limited[0].message
     began = time.monotonic()

@@ -70,6 +70,7 @@ async def test_load_model_on_tabby(servers: ServerFactory, connect: ClientMaker)
                 "wrong": openai_provider(up, scheme="tabby", admin_key="nope"),
             },
             admins=["alice"],
+            profiles={"alice": key_for("alice").public_key.hex()},
         )
         with pytest.raises(AuthError, match="only the server's admins"):
             await connect(srv, "bob").call("load", provider="tabby", model="b")

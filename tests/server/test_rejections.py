@@ -132,10 +132,15 @@ async def test_closed_registration(servers: ServerFactory, connect: ClientMaker)
         registration="closed",
         profiles={"carol": listed.public_key.hex()},
     )
-    from chatthy.errors import RegistrationError, SignatureError
+    from chatthy.errors import DeniedError
 
-    with pytest.raises(RegistrationError, match="registration is closed"):
+    # An unknown profile and a wrong passphrase get the same answer: a stranger cannot
+    # tell which profiles exist; the owner is told to check for a typo.
+    with pytest.raises(DeniedError) as unknown:
         await connect(srv, "dave").call("status")
-    with pytest.raises(SignatureError, match="wrong passphrase"):
+    with pytest.raises(DeniedError) as typo:
         await connect(srv, "carol", "not carol's").call("status")
+    assert unknown.value.message.replace("dave", "X") == typo.value.message.replace("carol", "X")
+    assert "typo" in typo.value.message
     assert (await connect(srv, "carol").call("status")).profile == "carol"
+    assert (await connect(srv, "carol").call("account")).profile == "carol"

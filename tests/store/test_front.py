@@ -25,6 +25,7 @@ NOT_TEXT = cast(Any, 5)
 BAD_CALLS: list[tuple[str, Call]] = [
     ("register_profile", lambda s: s.register_profile(" carol", b"k" * 32)),
     ("register_profile", lambda s: s.register_profile("carol", cast(Any, "not bytes"))),
+    ("set_profile_key", lambda s: s.set_profile_key(ALICE, cast(Any, "not bytes"))),
     ("get_chat", lambda s: s.get_chat(ALICE, NOT_TEXT)),
     ("create_chat", lambda s: s.create_chat(ALICE, "", "", "", "")),
     ("create_chat", lambda s: s.create_chat(ALICE, "new", "", cast(Any, None), "")),

@@ -38,13 +38,14 @@ class Wire:
     """Runs declared calls as a signed raw peer (the answer as it crossed the wire) and
     checks each answer against its declaration."""
 
-    def __init__(self, srv: Server) -> None:
+    def __init__(self, srv: Server, profile: str = "alice") -> None:
         self.peer = RawPeer(srv.address)
-        self.key = key_for("alice")
+        self.profile = profile
+        self.key = key_for(profile)
         self.seen: set[str] = set()
 
     async def run(self, call: api.Call[Any]) -> Any:
-        body = request(self.key, method=call.method, args=msgspec.to_builtins(call))
+        body = request(self.key, self.profile, method=call.method, args=msgspec.to_builtins(call))
         reply = await self.peer.send(body, self.key.sign(body))
         assert reply.error is None, f"{call.method}: {reply.error}"
         decoded = decode_result(type(call), reply.result)
@@ -76,6 +77,7 @@ async def test_every_rpc_answers_exactly_its_declared_result(
                 "tabby": openai_provider(up, scheme="tabby", admin_key="admin"),
             },
             admins=["alice"],
+            profiles={"alice": key_for("alice").public_key.hex()},
         )
         config.sources = sources.config()
         srv = await servers.start_with(config)
@@ -159,9 +161,18 @@ async def test_every_rpc_answers_exactly_its_declared_result(
             await wire.run(api.WsDrop(name="todo.md"))
             up.push(Reply(chunks=["a summary"]))
             await _finish(client, await wire.run(api.Template(chat="c", name="summarise")))
+
+            bob = Wire(srv, "bob")
+            try:
+                assert not (await bob.run(api.Hello())).registered
+                await bob.run(api.Status())
+                assert (await bob.run(api.Hello())).registered
+                await bob.run(api.Rekey(key=key_for("bob", "new").public_key))
+            finally:
+                bob.peer.close()
         finally:
             wire.peer.close()
-    assert wire.seen == set(api.CALLS)
+    assert wire.seen | bob.seen == set(api.CALLS)
 
 
 def test_a_method_declared_twice_is_refused() -> None:

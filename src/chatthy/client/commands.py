@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
+import getpass
 import secrets
 import sys
 import time
@@ -13,19 +16,22 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from chatthy.client.core import Client, ReplyStream, error_of
-from chatthy.client.settings import Settings
+from chatthy.client.settings import Settings, signing_key
 from chatthy.client.templates import template_request
-from chatthy.errors import ArgumentError, ChatthyError
+from chatthy.errors import ArgumentError, AuthError, ChatthyError
 from chatthy.wire import api
 from chatthy.wire.messages import Event
-from chatthy.wire.signing import derive_key
+from chatthy.wire.signing import SigningKey, derive_key, fingerprint
 
 __all__ = [
     "ask",
+    "change_passphrase",
+    "confirm_new_profile",
     "connect",
     "export",
     "failure_of",
     "format_chats",
+    "format_key",
     "import_file",
     "list_chats",
     "list_templates",
@@ -35,16 +41,75 @@ __all__ = [
 ]
 
 
-def connect(settings: Settings) -> Client:
-    key = derive_key(settings.passphrase, settings.profile)
-    return Client(
+def connect(settings: Settings, *, connect_timeout: float = 5.0) -> Client:
+    """A client for ``settings``; where the passphrase was typed at a prompt, a profile
+    the server does not know yet has its passphrase asked again before the first request
+    registers it (a typo would own the name for good)."""
+    key = signing_key(settings)
+    client = Client(
         settings.server,
         settings.profile,
         key,
         timeout=settings.timeout,
+        connect_timeout=connect_timeout,
         server_key=settings.server_key,
         invite=settings.invite,
+        legacy_key=functools.partial(
+            derive_key, settings.passphrase, settings.profile, legacy=True
+        ),
     )
+    if settings.prompted:
+
+        async def confirm() -> None:
+            await asyncio.to_thread(_confirm_on_terminal, settings)
+
+        client.on_new_profile = confirm
+    return client
+
+
+def _confirm_on_terminal(settings: Settings) -> None:
+    print(
+        f"profile '{settings.profile}' is new on {settings.server}: "
+        "its first request registers it with this passphrase",
+        file=sys.stderr,
+    )
+    again = getpass.getpass(f"passphrase for profile '{settings.profile}' again: ")
+    if again != settings.passphrase:
+        raise AuthError("the passphrases do not match: nothing was registered")
+
+
+async def confirm_new_profile(settings: Settings) -> Settings:
+    """Settings whose profile the server knows or that the user confirmed: asks the
+    server (``hello``) and, for a new profile with a typed passphrase, the passphrase
+    again, before a front end that owns the terminal (the full-screen one) starts.
+
+    Raises:
+        AuthError: the passphrases differ.
+        ChatthyError: the server refused (unreachable, denied).
+    """
+    if not settings.prompted:
+        return settings
+    async with connect(settings, connect_timeout=10.0) as client:
+        await client.hello()
+    return dataclasses.replace(settings, prompted=False)
+
+
+def format_key(profile: str, public_key: bytes) -> str:
+    """A profile's key as a person compares it, and as server.toml lists it."""
+    return (
+        f"profile '{profile}': {fingerprint(public_key)}\n"
+        f"public key (for [server.profiles] in server.toml): {public_key.hex()}"
+    )
+
+
+async def change_passphrase(settings: Settings, new: SigningKey) -> api.Rekeyed:
+    """Make ``new`` the profile's key, by a request signed with the current one.
+
+    Raises:
+        ChatthyError: the server refused (wrong current passphrase, listed profile).
+    """
+    async with connect(dataclasses.replace(settings, prompted=False)) as client:
+        return await client.rpc(api.Rekey(key=new.public_key))
 
 
 async def print_stream(stream: ReplyStream, out: IO[str], err: IO[str]) -> Event | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -23,9 +23,12 @@ from chatthy.client.transient import TransientWorkspace
 from chatthy.errors import (
     ChatthyError,
     DecodeError,
+    DeniedError,
     RegistrationError,
     ServerUnavailableError,
+    SignatureError,
     TooLargeError,
+    WrongServerError,
     from_code,
 )
 from chatthy.wire import api
@@ -140,10 +143,14 @@ class Client:
         connect_timeout: float = 5.0,
         server_key: bytes | None = None,
         invite: str = "",
+        legacy_key: Callable[[], SigningKey] | None = None,
     ) -> None:
         self.address = address
         self.invite = invite
         """The server's invite code: sent once (``register``) if the profile is new."""
+        self.legacy_key = legacy_key
+        """Makes the profile's key as it was derived before the cost was raised: tried
+        when the server refuses ``key``, and the profile moved onto ``key`` if it works."""
         self.server_key = server_key
         self.profile = profile
         self.key = key
@@ -166,6 +173,15 @@ class Client:
         self._counter = 0
         self._prefix = os.urandom(4).hex()
         self._limits: api.ServerStatus | None = None
+        self.server_id: str | None = None
+        """The id of the server this client talks to (its ``hello``); every request
+        names it, so none can be replayed on another server."""
+        self.registered: bool | None = None
+        """Whether the server knows this profile with this key (None: not asked yet)."""
+        self.on_new_profile: Callable[[], Awaitable[None]] | None = None
+        """Awaited when ``hello`` finds the profile new (its first request registers
+        it): a front end asks the passphrase again here, raising to stop."""
+        self._hello_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Client:
         self.connect()
@@ -210,6 +226,63 @@ class Client:
         self._counter += 1
         return f"{self._prefix}-{self._counter}"
 
+    async def hello(self) -> api.HelloInfo:
+        """Ask the server's id and whether it knows this profile with this key (it
+        registers nothing); every later request names that id. A new profile is handed
+        to ``on_new_profile`` first.
+
+        Raises:
+            As :meth:`rpc`; and what ``on_new_profile`` raises.
+        """
+        async with self._hello_lock:
+            return await self._hello()
+
+    async def _ask_hello(self) -> api.HelloInfo:
+        result = await self._call_once(self._new_id(), api.Hello.method, {})
+        info: api.HelloInfo = decode_result(api.Hello, result)
+        return info
+
+    async def _hello(self) -> api.HelloInfo:
+        try:
+            info = await self._ask_hello()
+        except (SignatureError, DeniedError) as refused:
+            if self.legacy_key is None:
+                raise
+            info = await self._hello_legacy(refused)
+        if not info.registered and self.on_new_profile is not None:
+            await self.on_new_profile()
+        self.server_id = info.server
+        self.registered = info.registered
+        return info
+
+    async def _hello_legacy(self, refused: ChatthyError) -> api.HelloInfo:
+        """The server refused the key: try the profile's key of the old cost, and when it
+        is that one, move the profile onto the new key (``rekey``, signed with the old)."""
+        assert self.legacy_key is not None
+        new, self.key = self.key, await asyncio.to_thread(self.legacy_key)
+        self.legacy_key = None
+        try:
+            info = await self._ask_hello()
+        except (SignatureError, DeniedError):
+            info = None
+        if info is None or not info.registered:
+            self.key = new
+            raise refused
+        self.server_id = info.server
+        try:
+            rekey = api.Rekey(key=new.public_key)
+            await self._call_once(self._new_id(), rekey.method, msgspec.to_builtins(rekey))
+        except ChatthyError:
+            return info  # a listed key stays as server.toml has it: go on with the old one
+        self.key = new
+        return info
+
+    async def _learn_server(self) -> None:
+        """Ask ``hello`` unless another request already did."""
+        async with self._hello_lock:
+            if self.server_id is None:
+                await self._hello()
+
     async def _send(self, request_id: str, method: str, args: dict[str, Any]) -> None:
         request = Request(
             v=PROTOCOL_VERSION,
@@ -220,6 +293,7 @@ class Client:
             key=self.key.public_key,
             method=method,
             args=args,
+            server=self.server_id or "",
         )
         body = encode(request)
         if len(body) > SMALL and method != "status":
@@ -301,13 +375,31 @@ class Client:
         return result if declared is None else decode_result(declared, result)
 
     async def _call(self, request_id: str, method: str, args: dict[str, Any]) -> Any:
-        try:
+        """Send a request bound to the server's id (asked first if not known yet); a
+        server that says it is another one (replaced at this address) is asked again,
+        and the request resent once. A new profile the server wants an invite code for
+        sends it (``register``) and the request again."""
+        if method == api.Hello.method:
             return await self._call_once(request_id, method, args)
+        try:
+            return await self._bound_call(request_id, method, args)
         except RegistrationError:
             if not self.invite or method == "register":
                 raise
-        await self._call_once(self._new_id(), "register", {"invite": self.invite})
-        return await self._call_once(request_id, method, args)
+        await self._bound_call(self._new_id(), "register", {"invite": self.invite})
+        return await self._bound_call(request_id, method, args)
+
+    async def _bound_call(self, request_id: str, method: str, args: dict[str, Any]) -> Any:
+        for attempt in (1, 2):
+            if self.server_id is None:
+                await self._learn_server()
+            try:
+                return await self._call_once(request_id, method, args)
+            except WrongServerError:
+                if attempt == 2:
+                    raise
+                self.server_id = None
+        raise AssertionError("unreachable")
 
     async def _call_once(self, request_id: str, method: str, args: dict[str, Any]) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

@@ -52,8 +52,10 @@ def run_embedded(chat: str, *, provider: str | None = None, prompt: str | None =
     print(f"embedded server on {address} (log: {log_path})", file=sys.stderr)
     try:
         if sys.stdin.isatty() and sys.stdout.isatty():
+            from chatthy.client.commands import confirm_new_profile
             from chatthy.client.tui import run_tui
 
+            settings = asyncio.run(confirm_new_profile(settings))
             return run_tui(settings, chat, provider=provider, prompt=prompt)
         return asyncio.run(repl(settings, chat, provider=provider, prompt=prompt))
     except ChatthyError as exc:

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from chatthy.client.commands import connect, failure_of, format_chats, print_stream
+from chatthy.client.commands import connect, failure_of, format_chats, format_key, print_stream
 from chatthy.client.core import Client, error_of
 from chatthy.client.editing import edit_in_editor, edit_workspace_file, kept_on_failure
 from chatthy.client.settings import Settings
@@ -52,6 +52,7 @@ Type a message and press Enter to chat. Commands:
   /summarise [FILE|chat] [paragraph|bullets|topics]
   /regenerate         replace the last reply
   /edit               your last message in $EDITOR, then a new reply (/edit text=… too)
+  /key                your profile's key fingerprint (and its public key for server.toml)
   /help               this help; /commands lists every server command
   /quit               leave (Ctrl-D too); Ctrl-C cancels a running reply
   /NAME key=value …   run any server command, e.g. /chats  /rename new=other
@@ -95,6 +96,8 @@ async def _command(client: Client, chat: str, line: str) -> str:
         print(format_templates(await client.rpc(api.Templates())))
     elif name == "edit" and not rest:
         await _edit_last(client, chat)
+    elif name == "key" and not rest:
+        print(format_key(client.profile, client.key.public_key))
     elif name in ("regenerate", "edit"):
         await _turn(client, chat, name, **_parse_args(rest))
     else:

@@ -10,8 +10,10 @@ import getpass
 import os
 import re
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatthy.client.known_servers import known_servers_path, trusted_key
 from chatthy.config import (
@@ -25,7 +27,10 @@ from chatthy.config import (
 from chatthy.errors import ConfigError
 from chatthy.wire.curve import is_loopback
 
-__all__ = ["KEY_TIMEOUT", "Settings", "check_address", "resolve"]
+if TYPE_CHECKING:
+    from chatthy.wire.signing import SigningKey
+
+__all__ = ["KEY_TIMEOUT", "Settings", "check_address", "derive_soon", "resolve", "signing_key"]
 
 KEY_TIMEOUT = 5.0
 """Seconds to wait for an encrypted server's key port (trust on first use)."""
@@ -49,15 +54,18 @@ class Settings:
     client.toml with a passphrase that others can read."""
     invite: str = ""
     """The server's invite code, sent only to register a new profile."""
+    prompted: bool = False
+    """The passphrase was typed at a prompt (so a new profile's is asked again)."""
 
 
-def _passphrase(cfg: ClientConfig, profile: str) -> str:
+def _passphrase(cfg: ClientConfig, profile: str) -> tuple[str, bool]:
+    """The passphrase, and whether it was typed at a prompt."""
     if env := os.environ.get("CHATTHY_PASSPHRASE"):
-        return env
+        return env, False
     if cfg.passphrase:
-        return cfg.passphrase
+        return cfg.passphrase, False
     if sys.stdin.isatty():
-        return getpass.getpass(f"passphrase for profile '{profile}': ")
+        return getpass.getpass(f"passphrase for profile '{profile}': "), True
     raise ConfigError(
         "no passphrase: set CHATTHY_PASSPHRASE or `passphrase` in client.toml, "
         "or run on a terminal to be asked"
@@ -109,10 +117,12 @@ def resolve(
     if not key and not is_loopback(address):
         key, first = trusted_key(address, known_servers_path(config), KEY_TIMEOUT)
         notices.extend([first] if first else [])
+    passphrase, prompted = _passphrase(cfg, name)
     return Settings(
         server=address,
         profile=name,
-        passphrase=_passphrase(cfg, name),
+        passphrase=passphrase,
+        prompted=prompted,
         provider=cfg.provider,
         prompt=cfg.prompt,
         timeout=cfg.timeout,
@@ -121,3 +131,47 @@ def resolve(
         notices=tuple(notices),
         invite=os.environ.get("CHATTHY_INVITE") or cfg.invite,
     )
+
+
+class _Derivation(threading.Thread):
+    """One key derived in the background (scrypt lets go of the GIL): the costly part of
+    a command's start overlaps its imports and its connection."""
+
+    def __init__(self, passphrase: str, profile: str) -> None:
+        super().__init__(daemon=True, name="chatthy-key")
+        self.passphrase = passphrase
+        self.profile = profile
+        self.key: SigningKey | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from chatthy.wire.signing import derive_key
+
+        try:
+            self.key = derive_key(self.passphrase, self.profile)
+        except BaseException as exc:  # handed to whoever asks for the key
+            self.error = exc
+
+
+_derivations: dict[tuple[str, str], _Derivation] = {}
+
+
+def derive_soon(settings: Settings) -> None:
+    """Start deriving the settings' signing key now, in a thread."""
+    job = _derivations.get((settings.passphrase, settings.profile))
+    if job is None:
+        job = _derivations[(settings.passphrase, settings.profile)] = _Derivation(
+            settings.passphrase, settings.profile
+        )
+        job.start()
+
+
+def signing_key(settings: Settings) -> SigningKey:
+    """The settings' signing key (the one :func:`derive_soon` started, if it did)."""
+    derive_soon(settings)
+    job = _derivations[(settings.passphrase, settings.profile)]
+    job.join()
+    if job.error is not None:
+        raise job.error
+    assert job.key is not None
+    return job.key

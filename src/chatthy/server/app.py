@@ -22,13 +22,13 @@ from chatthy.conversation.events import TurnEvent, Usage
 from chatthy.conversation.turns import Turn
 from chatthy.errors import ChatthyError, DecodeError, TooLargeError
 from chatthy.server import handlers  # noqa: F401 - registers the built-in RPCs
-from chatthy.server.auth import Authenticator
+from chatthy.server.auth import Authenticator, load_server_id
 from chatthy.server.identity import KeyPort, open_key_port, transport_gate
 from chatthy.server.limits import FREES, WRITES, Limits
 from chatthy.server.rpc import Context, registry
 from chatthy.server.uploads import Uploads
 from chatthy.server.watchers import Watchers
-from chatthy.wire.api import ServerStatus
+from chatthy.wire.api import HelloInfo, ServerStatus
 from chatthy.wire.curve import is_loopback, server_key_pair
 from chatthy.wire.messages import Reply, Request, decode_request, encode, error_reply
 
@@ -56,6 +56,7 @@ class Server:
         self.store = engine.store
         self.auth = Authenticator(
             engine.store,
+            server_id=load_server_id(Path(config.data_dir)),
             window=config.server.clock_window,
             # "auto" is decided when the socket is bound (bind)
             registration=config.server.registration.replace("auto", "closed"),
@@ -201,7 +202,7 @@ class Server:
             writes = request.method in WRITES
             if writes:
                 await self.limits.stored.check(request.profile)
-            ctx = Context(self.engine, self, request.profile, conn, request.id)
+            ctx = Context(self.engine, self, request.profile, conn, request.id, request.key)
             result = await registry.call(ctx, request.method, request.args)
             if writes:
                 self.limits.stored.wrote(request.profile, request.method, len(body))
@@ -262,6 +263,16 @@ class Server:
 
     def renamed(self, profile: str, old: str, new: str) -> None:
         self.watchers.rename(profile, old, new)
+
+    async def hello(self, profile: str, key: bytes) -> HelloInfo:
+        registered = await self.auth.probe(profile, key)
+        return HelloInfo(server=self.auth.server_id, profile=profile, registered=registered)
+
+    async def rekey(self, profile: str, key: bytes) -> None:
+        await self.auth.replace_key(profile, key)
+
+    def is_admin(self, profile: str) -> bool:
+        return profile in self.config.server.admins and self.auth.is_listed(profile)
 
     def status(self, profile: str) -> ServerStatus:
         """What a profile may know of the server: nothing of other profiles' activity."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 from chatthy.errors import ArgumentError, UnknownMethodError
-from chatthy.wire.api import ArgInfo, Call, CommandInfo, ServerStatus, result_type
+from chatthy.wire.api import ArgInfo, Call, CommandInfo, HelloInfo, ServerStatus, result_type
 
 if TYPE_CHECKING:
     from chatthy.conversation.engine import Engine
@@ -47,6 +47,15 @@ class Transport(Protocol):
     def status(self, profile: str) -> ServerStatus:
         """The transport's address, uptime and load as the profile may see them."""
 
+    async def hello(self, profile: str, key: bytes) -> HelloInfo:
+        """The server's id and whether ``profile`` is registered with ``key``."""
+
+    async def rekey(self, profile: str, key: bytes) -> None:
+        """Make ``key`` the profile's key from now on."""
+
+    def is_admin(self, profile: str) -> bool:
+        """Whether ``profile`` is an admin: named in ``admins`` and listed with its key."""
+
 
 @dataclass(slots=True)
 class Context:
@@ -58,6 +67,8 @@ class Context:
     profile: str
     conn: bytes
     request_id: str
+    key: bytes = b""
+    """The public key the request was signed with."""
 
     def watch(self, chat: str) -> None:
         """This connection sees ``chat``'s replies live from now on."""

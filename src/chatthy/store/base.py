@@ -121,6 +121,10 @@ class Store(Protocol):
     async def register_profile(self, name: str, public_key: bytes) -> ProfileRecord:
         """Register a new profile. Raises ConflictError if it exists."""
 
+    async def set_profile_key(self, name: str, public_key: bytes) -> None:
+        """Give a profile a new key (its owner changed the passphrase). Raises
+        NotFoundError if it does not exist."""
+
     # chats ------------------------------------------------------------------
     async def list_chats(self, profile: str, personality: str | None = None) -> list[ChatRecord]:
         """The profile's chats, most recently updated first, optionally of one personality."""

@@ -98,6 +98,16 @@ class StoreFront(abc.ABC):
     async def _register_profile(self, name: str, public_key: bytes) -> ProfileRecord:
         """Store a new profile. Raises ``rules.profile_taken`` if it exists."""
 
+    @final
+    async def set_profile_key(self, name: str, public_key: bytes) -> None:
+        """Give a profile a new key. Raises NotFoundError if it does not exist,
+        ArgumentError if the key is not bytes."""
+        await self._set_profile_key(name, rules.valid_key(public_key))
+
+    @abc.abstractmethod
+    async def _set_profile_key(self, name: str, public_key: bytes) -> None:
+        """Replace a profile's key. Raises NotFoundError if it does not exist."""
+
     # chats ------------------------------------------------------------------------------
     @final
     async def get_chat(self, profile: str, name: str) -> ChatRecord:

@@ -33,7 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
-from chatthy.errors import StoreError
+from chatthy.errors import NotFoundError, StoreError
 from chatthy.private import private_file
 from chatthy.store import rules
 from chatthy.store._sqlite_replies import RepliesMixin
@@ -229,6 +229,14 @@ class SQLiteStore(WorkspaceMixin, RepliesMixin, UsageMixin, StoreFront):
                 (name, public_key, now),
             )
         return ProfileRecord(name, public_key, now)
+
+    async def _set_profile_key(self, name: str, public_key: bytes) -> None:
+        with self._write() as conn:
+            changed = conn.execute(
+                "UPDATE profiles SET public_key = ? WHERE name = ?", (public_key, name)
+            ).rowcount
+        if not changed:
+            raise NotFoundError(f"no profile '{name}'")
 
     # chats ------------------------------------------------------------------------------
     async def list_chats(self, profile: str, personality: str | None = None) -> list[ChatRecord]:

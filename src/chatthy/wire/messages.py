@@ -8,7 +8,7 @@ or an :class:`Event` (one numbered piece of a reply stream), told apart by ``typ
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -16,6 +16,7 @@ from chatthy.errors import ChatthyError, DecodeError
 
 __all__ = [
     "EVENT_KINDS",
+    "NONCE_SIZE",
     "PROTOCOL_VERSION",
     "ErrorInfo",
     "Event",
@@ -30,6 +31,9 @@ __all__ = [
 
 PROTOCOL_VERSION = 1
 
+NONCE_SIZE = 16
+"""Bytes of every request's nonce: exactly this many, or the request does not decode."""
+
 EVENT_KINDS = ("text", "reasoning", "usage", "info", "end")
 """``text``/``reasoning`` carry ``text``; ``usage`` and ``info`` carry ``data``; ``end`` is
 the last event of a stream: ``total`` events in all, ``data`` holds ``status``
@@ -37,16 +41,19 @@ the last event of a stream: ``total`` events in all, ``data`` holds ``status``
 
 
 class Request(msgspec.Struct, omit_defaults=True):
-    """One client request. ``key`` is the sender's Ed25519 public key (32 bytes)."""
+    """One client request. ``key`` is the sender's Ed25519 public key (32 bytes);
+    ``server`` the id of the server it is meant for (its ``hello`` tells it), so that a
+    captured request cannot be replayed on another server."""
 
     v: int
     id: str
     profile: str
     ts: float
-    nonce: bytes
+    nonce: Annotated[bytes, msgspec.Meta(min_length=NONCE_SIZE, max_length=NONCE_SIZE)]
     key: bytes
     method: str
     args: dict[str, Any] = {}
+    server: str = ""
 
 
 class ErrorInfo(msgspec.Struct):

@@ -7,6 +7,7 @@ never leaves the client. The server only ever sees public keys.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 from cryptography.exceptions import InvalidSignature
@@ -20,9 +21,13 @@ from cryptography.hazmat.primitives.serialization import (
 
 from chatthy.errors import SignatureError
 
-__all__ = ["SigningKey", "derive_key", "verify"]
+__all__ = ["SigningKey", "derive_key", "fingerprint", "verify"]
 
-SCRYPT_N = 2**14
+SCRYPT_N = 2**17
+"""The cost of new keys: 128 MiB and about a second's work for each guess."""
+SCRYPT_N_LEGACY = 2**14
+"""The cost of keys made before it was raised: still accepted (the client tries the new
+key first, then this one, and moves a profile that answers to it onto the new one)."""
 SCRYPT_R = 8
 SCRYPT_P = 1
 
@@ -42,17 +47,27 @@ class SigningKey:
         return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
 
-def derive_key(passphrase: str, profile: str) -> SigningKey:
-    """The signing key of ``profile`` for ``passphrase`` (scrypt, ~40 ms)."""
+def derive_key(passphrase: str, profile: str, *, legacy: bool = False) -> SigningKey:
+    """The signing key of ``profile`` for ``passphrase`` (scrypt, N=2^17: ~0.3 s and
+    128 MiB; ``legacy``: the cheaper N=2^14 keys made before)."""
+    n = SCRYPT_N_LEGACY if legacy else SCRYPT_N
     seed = hashlib.scrypt(
         passphrase.encode(),
         salt=b"chatthy/profile/" + profile.encode(),
-        n=SCRYPT_N,
+        n=n,
         r=SCRYPT_R,
         p=SCRYPT_P,
         dklen=32,
+        maxmem=129 * n * SCRYPT_R * SCRYPT_P + 2**20,
     )
     return SigningKey(Ed25519PrivateKey.from_private_bytes(seed))
+
+
+def fingerprint(public_key: bytes) -> str:
+    """A short, stable name of a public key to compare by eye, as SSH shows them:
+    ``SHA256:`` and the base64 of its SHA-256."""
+    digest = hashlib.sha256(public_key).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
 def verify(public_key: bytes, body: bytes, signature: bytes) -> None:

@@ -48,6 +48,9 @@ async def test_profile_asks_for_the_passphrase_and_keeps_the_old_one_if_wrong(
         await type_line(pilot, "/profile carol")
         await wait_on_screen(pilot, "passphrase for profile 'carol'")
         await pilot.press(*"hunter2", "enter")
+        # carol is new: her passphrase is asked again before anything registers her
+        await wait_on_screen(pilot, "profile 'carol' is new here: its passphrase again")
+        await pilot.press(*"hunter2", "enter")
         await wait_for(pilot, lambda: title_line(app).startswith("carol — notes"))
         assert "hunter2" not in screen_text(app)
         await type_line(pilot, "carol's note")
@@ -63,3 +66,30 @@ async def test_profile_asks_for_the_passphrase_and_keeps_the_old_one_if_wrong(
         await wait_for(pilot, lambda: isinstance(app.screen, PassphraseScreen))
         await pilot.press("escape")
         await wait_for(pilot, lambda: "still profile 'carol'" in status_line(app))
+
+
+async def test_a_new_profile_with_a_mistyped_second_passphrase_is_not_registered(
+    server: Server,
+) -> None:
+    app = make_app(server, chat="notes")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await type_line(pilot, "/profile erin")
+        await wait_on_screen(pilot, "passphrase for profile 'erin'")
+        await pilot.press(*"tiger", "enter")
+        await wait_on_screen(pilot, "profile 'erin' is new here")
+        await pilot.press(*"tigre", "enter")
+        await wait_for(pilot, lambda: "passphrases do not match" in status_line(app))
+        assert title_line(app).startswith("alice — notes")
+    assert await server.store.get_profile("erin") is None
+
+
+async def test_key_shows_the_profile_fingerprint(server: Server) -> None:
+    from chatthy.wire.signing import fingerprint
+    from helpers import key_for
+
+    app = make_app(server, chat="notes")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await type_line(pilot, "/key")
+        await wait_on_screen(pilot, fingerprint(key_for("alice").public_key))

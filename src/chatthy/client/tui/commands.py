@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from chatthy.client.commands import format_chats, read_text_file
+from chatthy.client.commands import format_chats, format_key, read_text_file
 from chatthy.client.editing import kept_on_failure
 from chatthy.client.templates import format_templates, summarise_request, template_request
 from chatthy.client.tui.editor import edit_text
@@ -130,6 +130,11 @@ async def _chats(app: ChatthyApp, words: list[str]) -> None:
 @command("profile NAME", "switch to profile NAME (asks its passphrase if need be)")
 async def _profile(app: ChatthyApp, words: list[str]) -> None:
     await switch_profile(app, _need(words, "a profile name", "/profile NAME"))
+
+
+@command("key", "your profile's key fingerprint and public key")
+async def _key(app: ChatthyApp, words: list[str]) -> None:
+    await app.output.add_notice(format_key(app.client.profile, app.client.key.public_key))
 
 
 @command("rename NEW", "rename the open chat")

@@ -9,6 +9,7 @@ since Textual owns the terminal now.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from typing import TYPE_CHECKING, ClassVar
 
@@ -21,7 +22,7 @@ from textual.widgets import Input, Static
 
 from chatthy.client.core import Client
 from chatthy.config import load_client_config
-from chatthy.errors import ChatthyError
+from chatthy.errors import AuthError, ChatthyError
 from chatthy.wire.signing import derive_key
 
 if TYPE_CHECKING:
@@ -51,13 +52,18 @@ class PassphraseScreen(ModalScreen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss", "Cancel")]
 
-    def __init__(self, profile: str) -> None:
+    def __init__(self, profile: str, *, again: bool = False) -> None:
         super().__init__()
         self.profile = profile
+        self.again = again
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Content(f"passphrase for profile '{self.profile}' (Esc cancels)"))
+            if self.again:
+                text = f"profile '{self.profile}' is new here: its passphrase again (Esc cancels)"
+            else:
+                text = f"passphrase for profile '{self.profile}' (Esc cancels)"
+            yield Static(Content(text))
             yield Input(password=True)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -73,6 +79,7 @@ async def switch_profile(app: ChatthyApp, profile: str) -> None:
             connection it had).
     """
     passphrase = configured_passphrase()
+    typed = passphrase is None
     if passphrase is None:
         passphrase = await app.push_screen_wait(PassphraseScreen(profile))
     if not passphrase:
@@ -88,8 +95,17 @@ async def switch_profile(app: ChatthyApp, profile: str) -> None:
         connect_timeout=old.connect_timeout,
         server_key=old.server_key,
         invite=old.invite,
+        legacy_key=functools.partial(derive_key, passphrase, profile, legacy=True),
     )
     client.transient = old.transient
+    if typed:
+
+        async def confirm() -> None:
+            again = await app.push_screen_wait(PassphraseScreen(profile, again=True))
+            if again != passphrase:
+                raise AuthError("the passphrases do not match: nothing was registered")
+
+        client.on_new_profile = confirm
     client.connect()
     try:
         await client.call("status")

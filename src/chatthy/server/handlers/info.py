@@ -8,6 +8,7 @@ from chatthy.errors import ArgumentError, AuthError, ChatthyError, NotFoundError
 from chatthy.providers.base import Provider
 from chatthy.server.rpc import Context, registry
 from chatthy.wire import api
+from chatthy.wire.signing import fingerprint
 
 __all__: list[str] = []
 
@@ -15,6 +16,17 @@ __all__: list[str] = []
 @registry.rpc()
 async def status(ctx: Context, args: api.Status) -> api.ServerStatus:
     return ctx.transport.status(ctx.profile)
+
+
+@registry.rpc()
+async def hello(ctx: Context, args: api.Hello) -> api.HelloInfo:
+    return await ctx.transport.hello(ctx.profile, ctx.key)
+
+
+@registry.rpc()
+async def rekey(ctx: Context, args: api.Rekey) -> api.Rekeyed:
+    await ctx.transport.rekey(ctx.profile, args.key)
+    return api.Rekeyed(profile=ctx.profile, fingerprint=fingerprint(args.key))
 
 
 @registry.rpc()
@@ -83,8 +95,11 @@ async def providers(ctx: Context, args: api.Providers) -> list[api.ProviderInfo]
 
 @registry.rpc()
 async def load(ctx: Context, args: api.Load) -> api.Loaded:
-    if ctx.profile not in ctx.engine.config.server.admins:
-        raise AuthError("only the server's admins (admins in server.toml) may load models")
+    if not ctx.transport.is_admin(ctx.profile):
+        raise AuthError(
+            "only the server's admins may load models (named in admins, with their key "
+            "under [server.profiles] in server.toml)"
+        )
     provider = ctx.engine.provider(args.provider)
     if not provider.capabilities.model_loading:
         raise ArgumentError(f"provider '{args.provider}' cannot load models")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -14,12 +14,16 @@ __all__ = [
     "ArgInfo",
     "CommandInfo",
     "Commands",
+    "Hello",
+    "HelloInfo",
     "Load",
     "Loaded",
     "ProviderCapabilities",
     "ProviderInfo",
     "Providers",
     "Register",
+    "Rekey",
+    "Rekeyed",
     "ServerStatus",
     "Status",
 ]
@@ -98,6 +102,38 @@ class Loaded(Result):
     provider: str
     model: str
     loaded: bool = True
+
+
+class HelloInfo(Result):
+    """Who the server is and what it makes of the asking profile and key: ``server`` is
+    the id every other request names; ``registered`` is False for a profile its first
+    request would register with this key (a client asks a new passphrase twice)."""
+
+    server: str
+    profile: str
+    registered: bool
+
+
+class Rekeyed(Result):
+    """The profile's new key, as its fingerprint."""
+
+    profile: str
+    fingerprint: str
+
+
+class Hello(Call[HelloInfo]):
+    """The server's id, and whether your profile is registered with your key (nothing is
+    registered by asking). The one request that need not name the server."""
+
+    method = "hello"
+
+
+class Rekey(Call[Rekeyed]):
+    """Change your passphrase: the new public key (32 bytes) replaces the one this
+    request is signed with."""
+
+    method = "rekey"
+    key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
 
 
 class Status(Call[ServerStatus]):
