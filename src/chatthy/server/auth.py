@@ -6,6 +6,7 @@ import time
 
 from chatthy.errors import (
     ClockError,
+    ConflictError,
     RegistrationError,
     ReplayError,
     SignatureError,
@@ -100,5 +101,11 @@ class Authenticator:
             raise SignatureError(f"wrong passphrase for profile '{profile}' (not the listed key)")
         if not profile or len(profile) > 64 or not profile.isprintable() or "/" in profile:
             raise RegistrationError("profile names are 1-64 printable characters without '/'")
-        await self._store.register_profile(profile, key)
+        try:
+            await self._store.register_profile(profile, key)
+        except ConflictError:  # another request of the same profile registered it first
+            record = await self._store.get_profile(profile)
+            if record is None:
+                raise
+            return record.public_key
         return key

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from chatthy.errors import StoreError
+from chatthy.errors import DiskFullError, StoreError
 from chatthy.store.base import ChatRecord, MessageRecord
 from chatthy.store.rules import NewMessage, no_chat
 
@@ -85,6 +85,8 @@ def translated() -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
+        if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_FULL:
+            raise DiskFullError(describe(exc)) from exc
         raise StoreError(describe(exc)) from exc
 
 
