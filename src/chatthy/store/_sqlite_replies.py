@@ -19,7 +19,10 @@ from chatthy.store._sqlite_support import chat_id_of
 from chatthy.store._sqlite_threads import Work
 from chatthy.store.rules import key
 
-__all__ = ["RepliesMixin"]
+__all__ = ["STAGED_FOR", "RepliesMixin"]
+
+STAGED_FOR = 600.0
+"""Seconds after its last slice that an unfinished import counts as abandoned."""
 
 T = TypeVar("T")
 
@@ -91,12 +94,19 @@ class RepliesMixin:
     async def interrupt_orphans(self, dead: Sequence[str] = ()) -> int:
         """Drop the leases of the ``dead`` owners and every lease that ran out, then mark
         each ``streaming`` message whose chat has no lease left ``interrupted`` (its text
-        kept as far as it got). Returns how many messages were marked."""
+        kept as far as it got); and delete any import left unfinished for
+        :data:`STAGED_FOR` seconds (its server was killed). Returns how many messages were
+        marked."""
         now = time.time()
 
         def work(conn: sqlite3.Connection) -> int:
             conn.executemany("DELETE FROM reply_leases WHERE owner = ?", [(d,) for d in dead])
             conn.execute("DELETE FROM reply_leases WHERE until <= ?", (now,))
+            # an import its server did not finish (killed): staged, unseen, untouched
+            conn.execute(
+                "DELETE FROM chats WHERE substr(name, 1, 1) = char(31) AND updated < ?",
+                (now - STAGED_FOR,),
+            )
             cur = conn.execute(
                 "UPDATE messages SET status = 'interrupted', updated = ?"
                 " WHERE status = 'streaming'"

@@ -23,7 +23,9 @@ __all__ = [
     "IN_PROFILE",
     "LAST_ID",
     "MESSAGE_COLUMNS",
+    "NOT_STAGED",
     "SNIPPET_TOKENS",
+    "STAGING",
     "chat_id_of",
     "chat_record",
     "describe",
@@ -34,6 +36,11 @@ __all__ = [
     "translated",
 ]
 
+STAGING = "\x1fimporting "
+"""How the name of a chat being imported begins: a control character, which no chat name
+a user gives may hold, so no one can reach or take it; it takes its name when complete."""
+NOT_STAGED = "substr(c.name, 1, 1) <> char(31)"
+"""A chat row (``c``) that is not an import still under way."""
 SNIPPET_TOKENS = 12
 """How many words a search snippet shows around its match."""
 LAST_ID = 2**63 - 1

@@ -26,8 +26,12 @@ to the top of :meth:`~SQLiteStore.list_chats`; renaming it or switching its mode
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import sqlite3
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -40,7 +44,9 @@ from chatthy.store._sqlite_support import (
     IN_PROFILE,
     LAST_ID,
     MESSAGE_COLUMNS,
+    NOT_STAGED,
     SNIPPET_TOKENS,
+    STAGING,
     chat_id_of,
     chat_record,
     message_columns,
@@ -67,6 +73,10 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT = 5.0
 """Seconds a write waits for another process's write lock before ``StoreError``."""
+IMPORT_SLICE = 400
+"""The most messages one write of an import adds (about 20 ms of the writer's time)."""
+IMPORT_SLICE_BYTES = 512 * 1024
+"""The most content one write of an import adds, in characters."""
 _INSERT_MESSAGE = (
     "INSERT INTO messages (chat_id, role, content, status, provider, model, usage, error,"
     " tokens, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -107,6 +117,26 @@ def _insert_chat(
         (profile, name, *remembers, now, now),
     )
     return cast(int, cur.lastrowid)
+
+
+def _slices(messages: list[NewMessage]) -> Iterator[list[NewMessage]]:
+    """``messages`` in runs of at most :data:`IMPORT_SLICE` messages or
+    :data:`IMPORT_SLICE_BYTES` of content (a longer message goes alone)."""
+    part: list[NewMessage] = []
+    size = 0
+    for message in messages:
+        if part and (len(part) >= IMPORT_SLICE or size + len(message.content) > IMPORT_SLICE_BYTES):
+            yield part
+            part, size = [], 0
+        part.append(message)
+        size += len(message.content)
+    if part:
+        yield part
+
+
+def _insert_slice(conn: sqlite3.Connection, chat_id: int, rows: list[tuple[Any, ...]]) -> None:
+    conn.executemany(_INSERT_MESSAGE, rows)
+    conn.execute("UPDATE chats SET updated = ? WHERE id = ?", (time.time(), chat_id))
 
 
 def _imported(chat_id: int, message: NewMessage, now: float) -> tuple[Any, ...]:
@@ -247,7 +277,7 @@ class SQLiteStore(WorkspaceMixin, RepliesMixin, StoreFront):
     # chats ------------------------------------------------------------------------------
     async def list_chats(self, profile: str, personality: str | None = None) -> list[ChatRecord]:
         """The profile's chats, most recently active first, optionally of one personality."""
-        sql = f"SELECT {CHAT_COLUMNS} FROM chats c WHERE c.profile = ?"
+        sql = f"SELECT {CHAT_COLUMNS} FROM chats c WHERE c.profile = ? AND {NOT_STAGED}"
         params: tuple[str, ...] = (profile,)
         if personality is not None:
             sql += " AND c.personality = ?"
@@ -334,14 +364,39 @@ class SQLiteStore(WorkspaceMixin, RepliesMixin, StoreFront):
     async def _import_chat(
         self, profile: str, name: str, personality: str, messages: list[NewMessage]
     ) -> ChatRecord:
+        """In slices, so that a large import never holds the writer (and every reply's
+        checkpoint) for long: the messages go into a chat under a staging name no user can
+        give (:data:`STAGING`, hidden from :meth:`list_chats`), which takes its name in the
+        last write. Until then nothing of it shows; if anything fails, it is deleted (and
+        one left by a killed server is swept by :meth:`interrupt_orphans`)."""
         now = time.time()
+        staging = f"{STAGING}{uuid.uuid4().hex}"
 
-        def work(conn: sqlite3.Connection) -> ChatRecord:
-            chat_id = _insert_chat(conn, profile, name, (personality, "", ""), now)
-            conn.executemany(_INSERT_MESSAGE, [_imported(chat_id, m, now) for m in messages])
+        def begin(conn: sqlite3.Connection) -> int:
+            _ensure_chat_free(conn, profile, name)
+            return _insert_chat(conn, profile, staging, (personality, "", ""), now)
+
+        def finish(conn: sqlite3.Connection) -> ChatRecord:
+            _ensure_chat_free(conn, profile, name)
+            conn.execute(
+                "UPDATE chats SET name = ?, updated = ? WHERE id = ?", (name, now, chat_id)
+            )
             return _chat_by_id(conn, chat_id)
 
-        return await self._write(work)
+        chat_id = await self._write(begin)
+        try:
+            for part in _slices(messages):
+                rows = [_imported(chat_id, m, now) for m in part]
+                await self._write(functools.partial(_insert_slice, chat_id=chat_id, rows=rows))
+            return await self._write(finish)
+        except BaseException:
+            drop = self._write(
+                lambda conn: conn.execute("DELETE FROM chats WHERE id = ?", (chat_id,)),
+                frees=True,
+            )
+            with contextlib.suppress(Exception):  # it stays hidden; a sweep takes it
+                await asyncio.shield(asyncio.ensure_future(drop))
+            raise
 
     # messages ---------------------------------------------------------------------------
     async def _messages(
