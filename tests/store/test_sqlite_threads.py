@@ -1,0 +1,188 @@
+"""The SQLite store works off the event loop: a long write or read leaves every other
+call (and the loop) free, imports go in slices that show nothing until complete, writes
+keep their order, and deletes work on a full disk (a tmpfs this test mounts)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatthy.errors import ConflictError, DiskFullError
+from chatthy.store._sqlite_support import STAGING
+from chatthy.store._sqlite_threads import RESERVE, reserve_of
+from chatthy.store.sqlite import SQLiteStore
+from storekit import SQLITE, Backend
+
+ALICE = "alice"
+
+
+@pytest.fixture
+def backend() -> Backend:
+    return SQLITE
+
+
+def _export(n: int, size: int = 200) -> list[dict[str, Any]]:
+    """``n`` messages of about ``size`` characters, questions and answers in turn."""
+    return [
+        {
+            "role": ("user", "assistant")[i % 2],
+            "content": f"line{i} " + "lorem ipsum " * (size // 12),
+        }
+        for i in range(n)
+    ]
+
+
+async def _started(task: asyncio.Task[Any]) -> None:
+    """Let ``task`` get going (its first writes are in)."""
+    await asyncio.sleep(0.05)
+    assert not task.done(), "the import ended before it could be overlapped"
+
+
+def _chat_names(path: Path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return [row[0] for row in conn.execute("SELECT name FROM chats ORDER BY id")]
+
+
+# nothing waits for a long call ---------------------------------------------------------
+async def test_reads_and_writes_answer_while_a_large_import_runs(
+    store: SQLiteStore, chat: str
+) -> None:
+    importing = asyncio.create_task(store.import_chat(ALICE, "big", "", _export(40_000)))
+    await _started(importing)
+    added = await store.add_message(ALICE, chat, "user", "Still there?")
+    listed = [c.name for c in await store.list_chats(ALICE)]
+    page = await store.messages(ALICE, chat, limit=1)
+    assert not importing.done(), "a call waited for the whole import"
+    assert listed == [chat]  # the import in progress shows nowhere
+    assert page == [added]
+    imported = await importing
+    assert imported.messages == 40_000
+    contents = [m.content for m in await store.messages(ALICE, "big")]
+    assert contents[0].startswith("line0 ") and contents[-1].startswith("line39999 ")
+    assert sorted(c.name for c in await store.list_chats(ALICE)) == ["big", chat]
+
+
+async def test_the_event_loop_runs_while_a_long_query_reads(store: SQLiteStore) -> None:
+    await store.import_chat(ALICE, "big", "", _export(20_000))
+    gaps: list[float] = []
+
+    async def tick() -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(0.005)
+            gaps.append(time.perf_counter() - start)
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0.02)
+    try:
+        for _ in range(5):
+            await store.messages(ALICE, "big")  # every message, read and decoded
+    finally:
+        ticker.cancel()
+    assert len(gaps) > 5
+    assert max(gaps) < 0.5  # inline, each read held the loop for its whole length
+
+
+async def test_an_import_whose_name_is_taken_meanwhile_leaves_nothing(
+    store: SQLiteStore,
+) -> None:
+    importing = asyncio.create_task(store.import_chat(ALICE, "big", "", _export(20_000)))
+    await _started(importing)
+    await store.create_chat(ALICE, "big", "helper", "echo", "echo-1")
+    with pytest.raises(ConflictError, match="big"):
+        await importing
+    assert (await store.get_chat(ALICE, "big")).messages == 0
+    assert _chat_names(store.path) == ["big"]
+    assert (await store.get_profile(ALICE)).messages == 0  # type: ignore[union-attr]
+
+
+async def test_an_import_cancelled_midway_leaves_nothing(store: SQLiteStore) -> None:
+    importing = asyncio.create_task(store.import_chat(ALICE, "big", "", _export(20_000)))
+    await _started(importing)
+    importing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await importing
+    await store.list_chats(ALICE)  # after every write asked for so far
+    await store.create_chat(ALICE, "after", "helper", "echo", "echo-1")
+    assert _chat_names(store.path) == ["after"]
+
+
+async def test_an_import_left_by_a_killed_server_is_swept(store: SQLiteStore) -> None:
+    old = time.time() - 3600
+    with contextlib.closing(sqlite3.connect(store.path)) as conn, conn:
+        conn.execute(
+            "INSERT INTO chats (profile, name, created, updated) VALUES (?, ?, ?, ?)",
+            (ALICE, f"{STAGING}dead", old, old),
+        )
+    assert await store.list_chats(ALICE) == []
+    await store.interrupt_orphans()
+    assert _chat_names(store.path) == []
+
+
+async def test_writes_land_in_the_order_they_were_asked(store: SQLiteStore, chat: str) -> None:
+    reply = await store.add_message(ALICE, chat, "assistant", "", status="streaming")
+    await asyncio.gather(
+        *(store.update_message(ALICE, reply.id, content="word " * i) for i in range(1, 60))
+    )
+    assert (await store.messages(ALICE, chat))[-1].content == "word " * 59
+
+
+# a full disk ---------------------------------------------------------------------------
+@contextlib.contextmanager
+def small_disk(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``where``; skips the test where it cannot mount."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs to fill needs root")
+    where.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_the_reserve_is_kept_beside_the_database(store: SQLiteStore) -> None:
+    assert reserve_of(store.path).stat().st_size == RESERVE
+
+
+async def test_deletes_work_on_a_full_disk(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", "16m") as disk:
+        store = await SQLiteStore.open(disk / "chatthy.db")
+        try:
+            await store.register_profile(ALICE, b"a" * 32)
+            await store.import_chat(ALICE, "old", "", _export(2_000))
+            await store.set_prompt(ALICE, "poet", "Answer in verse.")
+            await store.create_chat(ALICE, "talk", "helper", "echo", "echo-1")
+            question = await store.add_message(ALICE, "talk", "user", "Hello?")
+            await store.add_message(ALICE, "talk", "assistant", "Hello.")
+            with pytest.raises(DiskFullError, match=r"^disk full$"):
+                for n in range(100):
+                    await store.put_workspace_file(ALICE, f"big{n}", "x" * 500_000)
+            with pytest.raises(DiskFullError, match=r"^disk full$"):
+                await store.add_message(ALICE, "talk", "user", "one more " * 100_000)
+
+            assert await store.delete_messages_from(ALICE, "talk", question.id) == 2
+            await store.delete_workspace_file(ALICE, "big0")
+            await store.delete_prompt(ALICE, "poet")
+            await store.delete_chat(ALICE, "old")
+            assert [c.name for c in await store.list_chats(ALICE)] == ["talk"]
+            assert await store.list_prompts(ALICE) == []
+        finally:
+            await store.aclose()
+        with contextlib.closing(sqlite3.connect(disk / "chatthy.db")) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
