@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ from chatthy.errors import ConflictError, DiskFullError
 from chatthy.store._sqlite_support import STAGING
 from chatthy.store._sqlite_threads import RESERVE, reserve_of
 from chatthy.store.sqlite import SQLiteStore
+from diskkit import small_disk
 from storekit import SQLITE, Backend
 
 ALICE = "alice"
@@ -137,25 +135,6 @@ async def test_writes_land_in_the_order_they_were_asked(store: SQLiteStore, chat
 
 
 # a full disk ---------------------------------------------------------------------------
-@contextlib.contextmanager
-def small_disk(where: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of ``size`` mounted at ``where``; skips the test where it cannot mount."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs to fill needs root")
-    where.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 def test_the_reserve_is_kept_beside_the_database(store: SQLiteStore) -> None:
     assert reserve_of(store.path).stat().st_size == RESERVE
 

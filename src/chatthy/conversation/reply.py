@@ -213,7 +213,8 @@ async def _finish(job: ReplyJob, reply: _Reply, status: Status, error: ChatthyEr
             tokens=message_tokens(Message.of_text("assistant", text)),
         )
     except ChatthyError as exc:
-        error = StoreError(f"could not save the reply: {exc.message}")
+        kind = DiskFullError if isinstance(exc, DiskFullError) else StoreError
+        error = kind(f"could not save the reply: {exc.message}")
         status = "error"
         with contextlib.suppress(ChatthyError):
             await job.store.update_message(
