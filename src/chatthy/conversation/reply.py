@@ -2,11 +2,11 @@
 
 The reply runs as the turn's task, whoever disconnects. Its row is already stored
 ``streaming``; it is checkpointed as it grows (the stream never waits for a checkpoint)
-and completed in one write, ``<think>`` text and reasoning shown but never saved. How it ends decides its status: ``complete``;
-``truncated`` when the model stopped at its token limit (the text is kept);
-``cancelled``; ``interrupted`` when the server stops or the upstream stream ends without
-its end mark; ``error`` when the provider fails, or at once when a checkpoint finds the
-disk full (the store's reserve lets that mark be written).
+and completed in one write, ``<think>`` text and reasoning shown but never saved. How it
+ends decides its status: ``complete``; ``truncated`` when the model stopped at its token
+limit (the text is kept); ``cancelled``; ``interrupted`` when the server stops or the
+upstream stream ends without its end mark; ``error`` when the provider fails, or at once
+when a checkpoint finds the disk full (the store's reserve lets that mark be written).
 """
 
 from __future__ import annotations
