@@ -140,11 +140,12 @@ def test_the_reserve_is_kept_beside_the_database(store: SQLiteStore) -> None:
 
 
 async def test_deletes_work_on_a_full_disk(tmp_path: Path) -> None:
-    with small_disk(tmp_path / "disk", "16m") as disk:
+    with small_disk(tmp_path / "disk", "40m") as disk:
         store = await SQLiteStore.open(disk / "chatthy.db")
         try:
             await store.register_profile(ALICE, b"a" * 32)
-            await store.import_chat(ALICE, "old", "", _export(2_000))
+            # 13 MB: deleted in one write, its pages would need more WAL than the reserve
+            await store.import_chat(ALICE, "old", "", _export(20_000, 250))
             await store.set_prompt(ALICE, "poet", "Answer in verse.")
             await store.create_chat(ALICE, "talk", "helper", "echo", "echo-1")
             question = await store.add_message(ALICE, "talk", "user", "Hello?")
@@ -161,6 +162,7 @@ async def test_deletes_work_on_a_full_disk(tmp_path: Path) -> None:
             await store.delete_chat(ALICE, "old")
             assert [c.name for c in await store.list_chats(ALICE)] == ["talk"]
             assert await store.list_prompts(ALICE) == []
+            assert await store.search(ALICE, "line19999") == []
         finally:
             await store.aclose()
         with contextlib.closing(sqlite3.connect(disk / "chatthy.db")) as conn:

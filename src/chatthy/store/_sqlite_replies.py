@@ -22,7 +22,8 @@ from chatthy.store.rules import key
 __all__ = ["STAGED_FOR", "RepliesMixin"]
 
 STAGED_FOR = 600.0
-"""Seconds after its last slice that an unfinished import counts as abandoned."""
+"""Seconds after an import's last slice, or a deletion's start, that it counts as
+abandoned (its server was killed)."""
 
 T = TypeVar("T")
 
@@ -94,15 +95,15 @@ class RepliesMixin:
     async def interrupt_orphans(self, dead: Sequence[str] = ()) -> int:
         """Drop the leases of the ``dead`` owners and every lease that ran out, then mark
         each ``streaming`` message whose chat has no lease left ``interrupted`` (its text
-        kept as far as it got); and delete any import left unfinished for
-        :data:`STAGED_FOR` seconds (its server was killed). Returns how many messages were
-        marked."""
+        kept as far as it got); and delete any import or deletion of a chat left
+        unfinished for :data:`STAGED_FOR` seconds (its server was killed). Returns how many
+        messages were marked."""
         now = time.time()
 
         def work(conn: sqlite3.Connection) -> int:
             conn.executemany("DELETE FROM reply_leases WHERE owner = ?", [(d,) for d in dead])
             conn.execute("DELETE FROM reply_leases WHERE until <= ?", (now,))
-            # an import its server did not finish (killed): staged, unseen, untouched
+            # an import or a deletion its server did not finish (killed): staged, unseen
             conn.execute(
                 "DELETE FROM chats WHERE substr(name, 1, 1) = char(31) AND updated < ?",
                 (now - STAGED_FOR,),

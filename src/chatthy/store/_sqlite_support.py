@@ -36,9 +36,10 @@ __all__ = [
     "translated",
 ]
 
-STAGING = "\x1fimporting "
-"""How the name of a chat being imported begins: a control character, which no chat name
-a user gives may hold, so no one can reach or take it; it takes its name when complete."""
+STAGING = "\x1fstaged "
+"""How the name of a chat being imported or deleted begins: a control character, which
+no chat name a user gives may hold, so no one can reach or take it. An import takes its
+name when complete; a deleted chat is gone for its user at once, its messages follow."""
 NOT_STAGED = "substr(c.name, 1, 1) <> char(31)"
 """A chat row (``c``) that is not an import still under way."""
 SNIPPET_TOKENS = 12
