@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from chatthy.errors import ConflictError, DiskFullError
+from chatthy.store import rules
 from chatthy.store._sqlite_support import STAGING
 from chatthy.store._sqlite_threads import RESERVE, reserve_of
 from chatthy.store.sqlite import SQLiteStore
@@ -109,7 +110,18 @@ async def test_an_import_cancelled_midway_leaves_nothing(store: SQLiteStore) -> 
     importing.cancel()
     with pytest.raises(asyncio.CancelledError):
         await importing
-    await store.list_chats(ALICE)  # after every write asked for so far
+    await store.create_chat(ALICE, "after", "helper", "echo", "echo-1")
+    assert _chat_names(store.path) == ["after"]
+
+
+async def test_an_import_cancelled_at_its_start_leaves_nothing(store: SQLiteStore) -> None:
+    checked = [rules.imported_message(m, time.time()) for m in _export(100)]
+    # the backend's part, whose first step asks for its first write
+    importing = asyncio.create_task(store._import_chat(ALICE, "big", "", checked))
+    await asyncio.sleep(0)  # asked for, not done
+    importing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await importing
     await store.create_chat(ALICE, "after", "helper", "echo", "echo-1")
     assert _chat_names(store.path) == ["after"]
 
@@ -163,6 +175,9 @@ async def test_deletes_work_on_a_full_disk(tmp_path: Path) -> None:
             assert [c.name for c in await store.list_chats(ALICE)] == ["talk"]
             assert await store.list_prompts(ALICE) == []
             assert await store.search(ALICE, "line19999") == []
+            # what was freed can be written again (the reserve waits for more room)
+            await store.add_message(ALICE, "talk", "user", "Hello again?")
+            assert not reserve_of(store.path).exists()
         finally:
             await store.aclose()
         with contextlib.closing(sqlite3.connect(disk / "chatthy.db")) as conn:

@@ -408,20 +408,27 @@ class SQLiteStore(WorkspaceMixin, RepliesMixin, StoreFront):
             )
             return _chat_by_id(conn, chat_id)
 
-        chat_id = await self._write(begin)
+        begun = asyncio.ensure_future(self._write(begin))
         try:
+            chat_id = await asyncio.shield(begun)  # cancelled or not, it goes on
             for part in _slices(messages):
                 rows = [_imported(chat_id, m, now) for m in part]
                 await self._write(functools.partial(_insert_slice, chat_id=chat_id, rows=rows))
             return await self._write(finish)
         except BaseException:
-            drop = self._write(
+            await asyncio.shield(asyncio.ensure_future(self._drop_staged(begun)))
+            raise
+
+    async def _drop_staged(self, begun: asyncio.Future[int]) -> None:
+        """Delete the staged chat of an import that failed or was cancelled, once its
+        first write is done (if that failed, there is nothing to delete); if this fails
+        too, it stays hidden until :meth:`interrupt_orphans` sweeps it."""
+        with contextlib.suppress(Exception):
+            chat_id = await begun
+            await self._write(
                 lambda conn: conn.execute("DELETE FROM chats WHERE id = ?", (chat_id,)),
                 frees=True,
             )
-            with contextlib.suppress(Exception):  # it stays hidden; a sweep takes it
-                await asyncio.shield(asyncio.ensure_future(drop))
-            raise
 
     # messages ---------------------------------------------------------------------------
     async def _messages(
