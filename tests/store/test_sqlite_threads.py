@@ -70,6 +70,21 @@ async def test_reads_and_writes_answer_while_a_large_import_runs(
     assert sorted(c.name for c in await store.list_chats(ALICE)) == ["big", chat]
 
 
+async def test_a_long_fork_copies_what_was_there_and_lets_others_write(
+    store: SQLiteStore, chat: str
+) -> None:
+    await store.import_chat(ALICE, "big", "", _export(20_000))
+    forking = asyncio.create_task(store.fork_chat(ALICE, "big", "copy"))
+    await _started(forking)
+    later = await store.add_message(ALICE, "big", "user", "added while forking")
+    assert "copy" not in [c.name for c in await store.list_chats(ALICE)]
+    assert not forking.done(), "a write waited for the whole fork"
+    assert (await forking).messages == 20_000
+    source = await store.messages(ALICE, "big")
+    copied = await store.messages(ALICE, "copy")
+    assert [m.content for m in copied] == [m.content for m in source if m.id != later.id]
+
+
 async def test_the_event_loop_runs_while_a_long_query_reads(store: SQLiteStore) -> None:
     await store.import_chat(ALICE, "big", "", _export(20_000))
     gaps: list[float] = []

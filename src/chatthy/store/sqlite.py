@@ -366,25 +366,60 @@ class SQLiteStore(WorkspaceMixin, RepliesMixin, StoreFront):
     async def _fork_chat(
         self, profile: str, name: str, new_name: str, upto: int | None
     ) -> ChatRecord:
+        """Like an import: the copy is made under a staging name, its messages copied in
+        slices (those there when the fork began), and it takes its name in the last
+        write; if anything fails, it is deleted."""
         now = time.time()
+        source: dict[str, int] = {}
 
-        def work(conn: sqlite3.Connection) -> ChatRecord:
-            source = _chat_by_id(conn, chat_id_of(conn, profile, name))
+        def begin(conn: sqlite3.Connection) -> int:
+            chat = _chat_by_id(conn, chat_id_of(conn, profile, name))
             if upto is not None:
-                _ensure_message_in(conn, source.id, upto)
-            remembers = (source.personality, source.provider, source.model)
-            chat_id = _insert_chat(conn, profile, new_name, remembers, now)
+                _ensure_message_in(conn, chat.id, upto)
+            _ensure_chat_free(conn, profile, new_name)
+            bound = conn.execute(
+                "SELECT max(id) FROM messages WHERE chat_id = ? AND id <= ?",
+                (chat.id, LAST_ID if upto is None else upto),
+            ).fetchone()[0]
+            source.update(id=chat.id, bound=bound or 0)
+            remembers = (chat.personality, chat.provider, chat.model)
+            return _insert_chat(conn, profile, f"{STAGING}{uuid.uuid4().hex}", remembers, now)
+
+        def copy(conn: sqlite3.Connection, chat_id: int, after: int) -> int | None:
+            upper = conn.execute(
+                "SELECT max(id) FROM (SELECT id FROM messages WHERE chat_id = ? AND id > ?"
+                " AND id <= ? ORDER BY id LIMIT ?)",
+                (source["id"], after, source["bound"], IMPORT_SLICE),
+            ).fetchone()[0]
+            if upper is not None:
+                conn.execute(
+                    "INSERT INTO messages (chat_id, role, content, status, provider, model,"
+                    " usage, error, tokens, created, updated) SELECT ?, role, content, CASE"
+                    " status WHEN 'streaming' THEN 'interrupted' ELSE status END, provider,"
+                    " model, usage, error, tokens, created, updated FROM messages"
+                    " WHERE chat_id = ? AND id > ? AND id <= ? ORDER BY id",
+                    (chat_id, source["id"], after, upper),
+                )
+                conn.execute("UPDATE chats SET updated = ? WHERE id = ?", (time.time(), chat_id))
+            return cast("int | None", upper)
+
+        def finish(conn: sqlite3.Connection, chat_id: int) -> ChatRecord:
+            _ensure_chat_free(conn, profile, new_name)
             conn.execute(
-                "INSERT INTO messages (chat_id, role, content, status, provider, model, usage,"
-                " error, tokens, created, updated) SELECT ?, role, content, CASE status"
-                " WHEN 'streaming' THEN 'interrupted' ELSE status END, provider, model, usage,"
-                " error, tokens, created, updated FROM messages WHERE chat_id = ? AND id <= ?"
-                " ORDER BY id",
-                (chat_id, source.id, LAST_ID if upto is None else upto),
+                "UPDATE chats SET name = ?, updated = ? WHERE id = ?", (new_name, now, chat_id)
             )
             return _chat_by_id(conn, chat_id)
 
-        return await self._write(work)
+        begun = asyncio.ensure_future(self._write(begin))
+        try:
+            chat_id = await asyncio.shield(begun)
+            after: int | None = 0
+            while after is not None:
+                after = await self._write(functools.partial(copy, chat_id=chat_id, after=after))
+            return await self._write(functools.partial(finish, chat_id=chat_id))
+        except BaseException:
+            await asyncio.shield(asyncio.ensure_future(self._drop_staged(begun)))
+            raise
 
     async def _import_chat(
         self, profile: str, name: str, personality: str, messages: list[NewMessage]
