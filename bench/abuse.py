@@ -4,6 +4,7 @@ process (``python -m chatthy serve``) with clients in this process. Prints each 
     python bench/abuse.py                        # every scenario
     python bench/abuse.py --only slow_readers    # 120 unread large answers: server RSS growth
     python bench/abuse.py --only flood           # registrations and requests from one peer
+    python bench/abuse.py --only stalls          # long requests beside a stream (bench/_stalls.py)
 
 Each scenario is a function of its own (``--only NAME``); others may add theirs.
 """
@@ -24,6 +25,7 @@ import zmq.asyncio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from _harness import PASSPHRASE, PROFILE, Processes
+from _stalls import stalls as long_requests
 from chatthy.client.core import Client
 from chatthy.errors import ChatthyError
 from chatthy.server.auth import load_server_id
@@ -183,9 +185,16 @@ async def flood(procs: Processes, key: SigningKey) -> None:
     )
 
 
+async def stalls(procs: Processes, key: SigningKey) -> None:
+    """A 4 MB import, a search over 60,000 messages and the largest page, over and over,
+    beside another profile's stream and status calls (see bench/_stalls.py)."""
+    await long_requests(procs)
+
+
 SCENARIOS: dict[str, Callable[[Processes, SigningKey], Awaitable[None]]] = {
     "slow_readers": slow_readers,
     "flood": flood,
+    "stalls": stalls,
 }
 
 

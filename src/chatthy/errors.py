@@ -32,6 +32,7 @@ one line meant for a person.
     │   └── ProviderConnectionError unreachable or died mid-stream      (provider_connection)
     │       └── ProviderIncompleteError the stream ended without its end mark (provider_incomplete)
     ├── StoreError             the database failed                      (store)
+    │   └── DiskFullError      the disk is full (deletes still work)    (disk_full)
     ├── ToolError              a tool failed                            (tool)
     ├── SourceError            a workspace source could not be fetched  (source)
     │   ├── SourceTimeoutError     no answer in time                    (source_timeout)
@@ -54,6 +55,7 @@ __all__ = [
     "ConflictError",
     "DecodeError",
     "DeniedError",
+    "DiskFullError",
     "NotFoundError",
     "ProviderAuthError",
     "ProviderConnectionError",
@@ -250,6 +252,13 @@ class StoreError(ChatthyError):
     """Raised when the database fails (disk full, corrupt, locked)."""
 
     code = "store"
+
+
+class DiskFullError(StoreError):
+    """Raised when a write needs space the disk does not have; deletes still work (the
+    store keeps a reserve it releases for them), so a user can free space."""
+
+    code = "disk_full"
 
 
 class ToolError(ChatthyError):

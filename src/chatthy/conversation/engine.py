@@ -235,7 +235,10 @@ class Engine:
         try:
             chat = await self.store.get_chat(profile, name)
         except NotFoundError:
-            return await self._create(profile, name, prompt, provider, model), True
+            try:
+                return await self._create(profile, name, prompt, provider, model), True
+            except ConflictError:  # another request made it meanwhile (the store awaits)
+                chat = await self.store.get_chat(profile, name)
         if not chat.provider and provider is None:
             provider = self.default_provider()
         if model is not None:

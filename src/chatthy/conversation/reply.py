@@ -1,11 +1,12 @@
 """Running one reply: stream from the provider, route reasoning, checkpoint, store.
 
 The reply runs as the turn's task, whoever disconnects. Its row is already stored
-``streaming``; it is checkpointed as it grows and completed in one write, ``<think>``
-text and reasoning shown but never saved. How it ends decides its status: ``complete``;
-``truncated`` when the model stopped at its token limit (the text is kept);
-``cancelled``; ``interrupted`` when the server stops or the upstream stream ends without
-its end mark; ``error`` when the provider fails.
+``streaming``; it is checkpointed as it grows (the stream never waits for a checkpoint)
+and completed in one write, ``<think>`` text and reasoning shown but never saved. How it
+ends decides its status: ``complete``; ``truncated`` when the model stopped at its token
+limit (the text is kept); ``cancelled``; ``interrupted`` when the server stops or the
+upstream stream ends without its end mark; ``error`` when the provider fails, or at once
+when a checkpoint finds the disk full (the store's reserve lets that mark be written).
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from chatthy.conversation.events import (
     Usage,
 )
 from chatthy.conversation.model import Message
-from chatthy.errors import ChatthyError, ProviderError, ProviderIncompleteError, StoreError
+from chatthy.errors import (
+    ChatthyError,
+    DiskFullError,
+    ProviderError,
+    ProviderIncompleteError,
+    StoreError,
+)
 from chatthy.providers.base import Options, Provider
 
 if TYPE_CHECKING:
@@ -87,6 +94,10 @@ class _Reply:
         self.usage: dict[str, int] | None = None
         self.finish = ""
         self.checkpoint_failed = False
+        self.checkpoint: asyncio.Task[None] | None = None
+        """The checkpoint being written: the stream does not wait for it."""
+        self.full: DiskFullError | None = None
+        """Set when a checkpoint found the disk full: the reply ends at once."""
 
     def text(self) -> str:
         """What is stored: the text less think blocks (exact once the splitter is
@@ -153,8 +164,11 @@ async def _pump(job: ReplyJob, reply: _Reply) -> None:
         elif kind is Finish:
             assert isinstance(event, Finish)
             reply.finish = event.reason
+        if reply.full is not None:
+            raise reply.full
         if time.monotonic() >= next_checkpoint:
-            await _checkpoint(job, reply)
+            if reply.checkpoint is None or reply.checkpoint.done():
+                reply.checkpoint = asyncio.create_task(_checkpoint(job, reply))
             next_checkpoint = time.monotonic() + interval
 
 
@@ -162,6 +176,8 @@ async def _checkpoint(job: ReplyJob, reply: _Reply) -> None:
     """Save the reply so far; a failed checkpoint is logged, not fatal."""
     try:
         await job.store.update_message(job.turn.profile, job.message_id, content=reply.text())
+    except DiskFullError as exc:
+        reply.full = exc  # nothing more of it can be kept: end it now, marked error
     except ChatthyError as exc:
         if not reply.checkpoint_failed:
             log.warning("checkpoint of %s/%s failed: %s", job.turn.profile, job.turn.chat, exc)
@@ -182,6 +198,9 @@ def _stored_text(reply: _Reply) -> tuple[str, Notice | None]:
 
 async def _finish(job: ReplyJob, reply: _Reply, status: Status, error: ChatthyError | None) -> None:
     turn = job.turn
+    if reply.checkpoint is not None:  # the last write comes after it
+        with contextlib.suppress(Exception):
+            await asyncio.shield(reply.checkpoint)
     text, notice = _stored_text(reply)
     try:
         await job.store.update_message(
@@ -194,7 +213,8 @@ async def _finish(job: ReplyJob, reply: _Reply, status: Status, error: ChatthyEr
             tokens=message_tokens(Message.of_text("assistant", text)),
         )
     except ChatthyError as exc:
-        error = StoreError(f"could not save the reply: {exc.message}")
+        kind = DiskFullError if isinstance(exc, DiskFullError) else StoreError
+        error = kind(f"could not save the reply: {exc.message}")
         status = "error"
         with contextlib.suppress(ChatthyError):
             await job.store.update_message(

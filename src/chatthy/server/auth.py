@@ -11,6 +11,7 @@ refused, so that a captured request cannot be replayed elsewhere.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 import secrets
@@ -107,6 +108,7 @@ class Authenticator:
         replay memory forgot) after them."""
         self._next_prune = 0.0
         self._known: dict[str, bytes] = {}
+        self._registering = asyncio.Lock()
         self._invite = invite.encode()
 
     @property
@@ -249,7 +251,12 @@ class Authenticator:
         profile, key = request.profile, request.key
         known = await self._key_of(profile)
         if known is None:
-            known = await self._register(request, admit)
+            # One registration at a time: the requests a new client sends at once ask
+            # the store (and the registration rate) once, not each.
+            async with self._registering:
+                known = await self._key_of(profile)
+                if known is None:
+                    known = await self._register(request, admit)
         if known != key:
             raise self._wrong_key(profile)
         if profile in self._listed and profile not in self._known:

@@ -9,22 +9,33 @@ lease ran out) and is marked ``interrupted`` by whichever server finds it.
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any, TypeVar, cast
 
 from chatthy.errors import ConflictError
 from chatthy.store._sqlite_support import chat_id_of
+from chatthy.store._sqlite_threads import Work
 from chatthy.store.rules import key
 
-__all__ = ["RepliesMixin"]
+__all__ = ["STAGED_FOR", "RepliesMixin"]
+
+STAGED_FOR = 600.0
+"""Seconds after an import's last slice, or a deletion's start, that it counts as
+abandoned (its server was killed)."""
+
+T = TypeVar("T")
 
 
 class RepliesMixin:
     """Leases and token counts on the store's connection; the store gives transactions."""
 
-    _write: Callable[[], Any]
-    _read: Callable[[], Any]
+    async def _write(self, work: Work[T], *, frees: bool = False) -> T:
+        raise NotImplementedError
+
+    async def _read(self, work: Work[T]) -> T:
+        raise NotImplementedError
 
     async def claim_reply(self, profile: str, chat: str, owner: str, ttl: float) -> None:
         """Take ``chat``'s lease for ``owner`` for ``ttl`` seconds.
@@ -34,7 +45,8 @@ class RepliesMixin:
             ConflictError: another owner holds a lease that has not run out.
         """
         now = time.time()
-        with self._write() as conn:
+
+        def work(conn: sqlite3.Connection) -> None:
             chat_id = chat_id_of(conn, profile, key(chat))
             held = conn.execute(
                 "SELECT owner, until FROM reply_leases WHERE chat_id = ?", (chat_id,)
@@ -48,37 +60,54 @@ class RepliesMixin:
                 (chat_id, owner, now + ttl),
             )
 
+        await self._write(work)
+
     async def release_reply(self, profile: str, chat: str, owner: str) -> None:
         """Give back ``owner``'s lease of ``chat`` (nothing if it holds none)."""
-        with self._write() as conn:
-            conn.execute(
+        await self._write(
+            lambda conn: conn.execute(
                 "DELETE FROM reply_leases WHERE owner = ? AND chat_id ="
                 " (SELECT id FROM chats WHERE profile = ? AND name = ?)",
                 (owner, profile, key(chat)),
-            )
+            ),
+            frees=True,
+        )
 
     async def renew_replies(self, owner: str, ttl: float) -> int:
         """Extend every lease ``owner`` holds; returns how many it holds."""
-        with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE reply_leases SET until = ? WHERE owner = ?", (time.time() + ttl, owner)
-            )
-            return cur.rowcount
+        until = time.time() + ttl
+        return await self._write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE reply_leases SET until = ? WHERE owner = ?", (until, owner)
+                ).rowcount
+            ),
+            frees=True,
+        )
 
     async def reply_owners(self) -> list[str]:
         """Everyone holding a lease now, run out or not."""
-        with self._read() as conn:
-            rows = conn.execute("SELECT DISTINCT owner FROM reply_leases").fetchall()
+        rows = await self._read(
+            lambda conn: conn.execute("SELECT DISTINCT owner FROM reply_leases").fetchall()
+        )
         return [row[0] for row in rows]
 
     async def interrupt_orphans(self, dead: Sequence[str] = ()) -> int:
         """Drop the leases of the ``dead`` owners and every lease that ran out, then mark
         each ``streaming`` message whose chat has no lease left ``interrupted`` (its text
-        kept as far as it got). Returns how many messages were marked."""
+        kept as far as it got); and delete any import or deletion of a chat left
+        unfinished for :data:`STAGED_FOR` seconds (its server was killed). Returns how many
+        messages were marked."""
         now = time.time()
-        with self._write() as conn:
+
+        def work(conn: sqlite3.Connection) -> int:
             conn.executemany("DELETE FROM reply_leases WHERE owner = ?", [(d,) for d in dead])
             conn.execute("DELETE FROM reply_leases WHERE until <= ?", (now,))
+            # an import or a deletion its server did not finish (killed): staged, unseen
+            conn.execute(
+                "DELETE FROM chats WHERE substr(name, 1, 1) = char(31) AND updated < ?",
+                (now - STAGED_FOR,),
+            )
             cur = conn.execute(
                 "UPDATE messages SET status = 'interrupted', updated = ?"
                 " WHERE status = 'streaming'"
@@ -87,13 +116,16 @@ class RepliesMixin:
             )
             return cur.rowcount
 
+        return await self._write(work, frees=True)
+
     async def message_tokens(
         self, profile: str, chat: str, newest: int | None = None
     ) -> list[tuple[int, str, int | None]]:
         """``(id, role, tokens)`` of the chat's messages in order (only the ``newest``
         ones when given), without their content: what fitting a long chat into a context
         needs. ``tokens`` is None until counted. Raises NotFoundError."""
-        with self._read() as conn:
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
             chat_id = chat_id_of(conn, profile, key(chat))
             if newest is None:
                 rows = conn.execute(
@@ -107,27 +139,34 @@ class RepliesMixin:
                     (chat_id, newest),
                 ).fetchall()
                 rows.reverse()
+            return rows
+
+        rows = await self._read(work)
         return cast(list[tuple[int, str, int | None]], rows)
 
     async def tokens_before(self, profile: str, chat: str, message_id: int) -> tuple[int, int, int]:
         """Of the chat's messages before ``message_id``: how many, the sum of their
         counts, and how many are not counted yet. Raises NotFoundError."""
-        with self._read() as conn:
+
+        def work(conn: sqlite3.Connection) -> Any:
             chat_id = chat_id_of(conn, profile, key(chat))
-            count, total, counted = conn.execute(
+            return conn.execute(
                 "SELECT COUNT(*), TOTAL(tokens), COUNT(tokens) FROM messages"
                 " WHERE chat_id = ? AND id < ?",
                 (chat_id, message_id),
             ).fetchone()
+
+        count, total, counted = await self._read(work)
         return int(count), int(total), int(count - counted)
 
     async def set_message_tokens(self, profile: str, counts: Sequence[tuple[int, int]]) -> None:
         """Keep ``(id, tokens)`` counts of the profile's messages (others are ignored)."""
         if not counts:
             return
-        with self._write() as conn:
-            conn.executemany(
+        await self._write(
+            lambda conn: conn.executemany(
                 "UPDATE messages SET tokens = ? WHERE id = ? AND chat_id IN"
                 " (SELECT id FROM chats WHERE profile = ?)",
                 [(tokens, message_id, profile) for message_id, tokens in counts],
             )
+        )

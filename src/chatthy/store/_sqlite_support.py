@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from chatthy.errors import StoreError
+from chatthy.errors import DiskFullError, StoreError
 from chatthy.store.base import ChatRecord, MessageRecord
 from chatthy.store.rules import NewMessage, no_chat
 
@@ -23,7 +23,9 @@ __all__ = [
     "IN_PROFILE",
     "LAST_ID",
     "MESSAGE_COLUMNS",
+    "NOT_STAGED",
     "SNIPPET_TOKENS",
+    "STAGING",
     "chat_id_of",
     "chat_record",
     "describe",
@@ -34,6 +36,12 @@ __all__ = [
     "translated",
 ]
 
+STAGING = "\x1fstaged "
+"""How the name of a chat being imported or deleted begins: a control character, which
+no chat name a user gives may hold, so no one can reach or take it. An import takes its
+name when complete; a deleted chat is gone for its user at once, its messages follow."""
+NOT_STAGED = "substr(c.name, 1, 1) <> char(31)"
+"""A chat row (``c``) that is not an import still under way."""
 SNIPPET_TOKENS = 12
 """How many words a search snippet shows around its match."""
 LAST_ID = 2**63 - 1
@@ -85,6 +93,8 @@ def translated() -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
+        if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_FULL:
+            raise DiskFullError(describe(exc)) from exc
         raise StoreError(describe(exc)) from exc
 
 

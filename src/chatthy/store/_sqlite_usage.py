@@ -3,21 +3,27 @@ server's quota of stored bytes reads."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import sqlite3
+from typing import TypeVar
+
+from chatthy.store._sqlite_threads import Work
 
 __all__ = ["UsageMixin"]
 
+T = TypeVar("T")
+
 
 class UsageMixin:
-    """Sums over the store's connection; the store gives transactions."""
+    """Sums over the store's reading connections; the store runs the work."""
 
-    _read: Callable[[], Any]
+    async def _read(self, work: Work[T]) -> T:
+        raise NotImplementedError  # the store's
 
     async def stored_bytes(self, profile: str) -> int:
         """Bytes of UTF-8 the profile stores: its messages' content, workspace files and
         personalities."""
-        with self._read() as conn:
+
+        def work(conn: sqlite3.Connection) -> int:
             row = conn.execute(
                 "SELECT"
                 " (SELECT COALESCE(SUM(LENGTH(CAST(m.content AS BLOB))), 0) FROM messages m"
@@ -28,4 +34,6 @@ class UsageMixin:
                 "  WHERE profile = ?1)",
                 (profile,),
             ).fetchone()
-        return int(row[0])
+            return int(row[0])
+
+        return await self._read(work)

@@ -8,16 +8,17 @@ another profile is "not found", never visible.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from chatthy.store import rules
-from chatthy.store._sqlite_support import translated
+from chatthy.store._sqlite_threads import Work
 from chatthy.store.base import WorkspaceFileRecord
 
 __all__ = ["WorkspaceMixin"]
+
+T = TypeVar("T")
 
 _COLUMNS = "name, text, source, benched, created, updated"
 
@@ -40,30 +41,33 @@ def _file(conn: sqlite3.Connection, profile: str, name: str) -> WorkspaceFileRec
 class WorkspaceMixin:
     """Workspace files on the store's connection; the store provides the transactions."""
 
-    def _connection(self) -> sqlite3.Connection:
+    async def _write(self, work: Work[T], *, frees: bool = False) -> T:
         raise NotImplementedError
 
-    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    async def _read(self, work: Work[T]) -> T:
         raise NotImplementedError
 
     async def list_workspace(self, profile: str) -> list[WorkspaceFileRecord]:
         """The profile's workspace files, benched ones included, by name."""
-        with translated():
-            rows = self._connection().execute(
-                f"SELECT {_COLUMNS} FROM workspace_files WHERE profile = ? ORDER BY name",
-                (profile,),
-            )
-            return [_record(row) for row in rows]
+        return await self._read(
+            lambda conn: [
+                _record(row)
+                for row in conn.execute(
+                    f"SELECT {_COLUMNS} FROM workspace_files WHERE profile = ? ORDER BY name",
+                    (profile,),
+                )
+            ]
+        )
 
     async def _get_workspace_file(self, profile: str, name: str) -> WorkspaceFileRecord:
-        with translated():
-            return _file(self._connection(), profile, name)
+        return await self._read(lambda conn: _file(conn, profile, name))
 
     async def _put_workspace_file(
         self, profile: str, name: str, text: str, source: str
     ) -> WorkspaceFileRecord:
         now = time.time()
-        with self._write() as conn:
+
+        def work(conn: sqlite3.Connection) -> WorkspaceFileRecord:
             conn.execute(
                 "INSERT INTO workspace_files (profile, name, text, source, created, updated)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (profile, name) DO UPDATE"
@@ -73,10 +77,12 @@ class WorkspaceMixin:
             )
             return _file(conn, profile, name)
 
+        return await self._write(work)
+
     async def _rename_workspace_file(
         self, profile: str, name: str, new_name: str
     ) -> WorkspaceFileRecord:
-        with self._write() as conn:
+        def work(conn: sqlite3.Connection) -> WorkspaceFileRecord:
             _file(conn, profile, name)
             if new_name != name:
                 taken = conn.execute(
@@ -91,20 +97,26 @@ class WorkspaceMixin:
                 )
             return _file(conn, profile, new_name)
 
+        return await self._write(work)
+
     async def _set_workspace_benched(
         self, profile: str, name: str, benched: bool
     ) -> WorkspaceFileRecord:
-        with self._write() as conn:
+        def work(conn: sqlite3.Connection) -> WorkspaceFileRecord:
             conn.execute(
                 "UPDATE workspace_files SET benched = ? WHERE profile = ? AND name = ?",
                 (int(benched), profile, name),
             )
             return _file(conn, profile, name)
 
+        return await self._write(work)
+
     async def _delete_workspace_file(self, profile: str, name: str) -> None:
-        with self._write() as conn:
+        def work(conn: sqlite3.Connection) -> None:
             cur = conn.execute(
                 "DELETE FROM workspace_files WHERE profile = ? AND name = ?", (profile, name)
             )
             if cur.rowcount == 0:
                 raise rules.no_workspace_file(name)
+
+        await self._write(work, frees=True)

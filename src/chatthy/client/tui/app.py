@@ -179,7 +179,9 @@ class ChatthyApp(App[int]):
                 await self.output.add_notice(f"error: {message}", error=True)
 
     def show_title(self) -> None:
-        self.query_one(TitleBar).show(self.info)
+        """Show the title bar's figures (none while the app is closing: no bar then)."""
+        with contextlib.suppress(NoMatches):
+            self.query_one(TitleBar).show(self.info)
 
     async def _boot(self) -> None:
         """Learn the providers and commands, apply --provider/--prompt, open the chat."""

@@ -73,7 +73,7 @@ async def messages(ctx: Context, args: api.Messages) -> api.MessagesPage:
 
 @registry.rpc()
 async def search(ctx: Context, args: api.Search) -> list[api.SearchHit]:
-    hits = await ctx.engine.store.search(ctx.profile, args.query, min(args.limit, 200))
+    hits = await ctx.engine.store.search(ctx.profile, args.query, args.limit)
     return [
         api.SearchHit(
             chat=h.chat, message_id=h.message_id, role=h.role, snippet=h.snippet, created=h.created

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from chatthy.wire.api._base import CALLS, Call, Count, Id, Limit, Result, call_class, result_type
 from chatthy.wire.api.chats import (
+    PAGE_MAX,
+    SEARCH_MAX,
     ChatInfo,
     Chats,
     Destroy,
@@ -102,6 +104,8 @@ from chatthy.wire.api.workspace import (
 
 __all__ = [
     "CALLS",
+    "PAGE_MAX",
+    "SEARCH_MAX",
     "Account",
     "AccountInfo",
     "ArgInfo",

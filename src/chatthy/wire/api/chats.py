@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from chatthy.wire.api._base import Call, Id, Limit, Result
+import msgspec
+
+from chatthy.wire.api._base import Call, Id, Result
 
 __all__ = [
+    "PAGE_MAX",
+    "SEARCH_MAX",
     "ChatInfo",
     "Chats",
     "Destroy",
@@ -24,6 +28,14 @@ __all__ = [
     "Undone",
     "Use",
 ]
+
+PAGE_MAX = 1_000
+"""The most messages one ``messages`` page holds: a client pages back for more, so that
+no single answer (read, encoded and queued at once) costs the server more than this."""
+SEARCH_MAX = 200
+"""The most hits one ``search`` answers."""
+PageLimit = Annotated[int, msgspec.Meta(ge=1, le=PAGE_MAX)]
+SearchLimit = Annotated[int, msgspec.Meta(ge=1, le=SEARCH_MAX)]
 
 
 class ChatInfo(Result):
@@ -158,7 +170,7 @@ class Messages(Call[MessagesPage]):
     method = "messages"
     chat: str
     before: Id | None = None
-    limit: Limit | None = 200
+    limit: PageLimit = 200
 
 
 class Search(Call[list[SearchHit]]):
@@ -166,4 +178,4 @@ class Search(Call[list[SearchHit]]):
 
     method = "search"
     query: str
-    limit: Limit = 20
+    limit: SearchLimit = 20
