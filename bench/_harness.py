@@ -31,7 +31,9 @@ def cpu_seconds(pid: int) -> float:
 class Processes:
     """The upstream and the server; ``with Processes() as p:`` stops both."""
 
-    def __init__(self, default_chunks: int = 200) -> None:
+    def __init__(self, default_chunks: int = 200, server_toml: str = "") -> None:
+        """``server_toml``: more of server.toml (tables after the provider's)."""
+        self.server_toml = server_toml
         self.tmp = tempfile.TemporaryDirectory(prefix="chatthy-bench-")
         self.home = Path(self.tmp.name)
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -73,7 +75,7 @@ class Processes:
             'model = "bench-model"\n'
             "context_length = 32000\n"
             "max_tokens = 1024\n"
-            "retries = 0\n"
+            "retries = 0\n" + self.server_toml
         )
         log = open(self.home / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
         proc = subprocess.Popen(

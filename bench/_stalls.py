@@ -24,6 +24,7 @@ from typing import Any
 
 from _harness import PASSPHRASE, PROFILE, Processes
 from chatthy.client.core import Client
+from chatthy.errors import RateLimitedError
 from chatthy.wire import api
 from chatthy.wire.signing import derive_key
 
@@ -89,7 +90,11 @@ async def _heavy_load(address: str, ready: Any, go: Any, stop: Any, results: Any
         async def timed(name: str, call: Callable[[], Awaitable[Any]]) -> None:
             while not stop.is_set():
                 start = time.perf_counter()
-                await call()
+                try:
+                    await call()
+                except RateLimitedError as exc:  # throttled as any client would be
+                    await asyncio.sleep(exc.retry_after or 0.1)
+                    continue
                 ops[name].append(time.perf_counter() - start)
 
         await asyncio.gather(

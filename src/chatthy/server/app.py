@@ -46,6 +46,12 @@ SHUTDOWN_GRACE = 0.5
 """Seconds between the last events of interrupted replies and closing the socket."""
 
 
+IN_FLIGHT = 2
+"""Requests of one connection handled at once; the rest wait their turn. A connection
+that asks for many large pages at once makes the server hold two of them, not all (a
+reply's stream is not a request: it runs beside them)."""
+
+
 class Server:
     """A running chatthy server; make it with :meth:`open`, end it with :meth:`aclose`."""
 
@@ -82,6 +88,9 @@ class Server:
         self._sock.setsockopt(zmq.MAXMSGSIZE, 2 * config.server.max_body + 4096)
         self.uploads = Uploads(config.server.max_import, chunk=config.server.max_body // 2)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[bytes, tuple[asyncio.Semaphore, list[int]]] = {}
+        """Per connection: its slots for requests handled at once, and how many of its
+        requests hold or wait for one."""
         self.address = ""
         self.public_key = ""
         """The CURVE public key clients must pin; empty when not encrypted."""
@@ -191,6 +200,21 @@ class Server:
         task.add_done_callback(self._tasks.discard)
 
     async def _handle(
+        self, conn: bytes, request: Request, body: bytes, signature: bytes, peer: str
+    ) -> None:
+        """Handle a request when the connection has a slot free (:data:`IN_FLIGHT`)."""
+        entry = self._in_flight.setdefault(conn, (asyncio.Semaphore(IN_FLIGHT), [0]))
+        slots, users = entry
+        users[0] += 1
+        try:
+            async with slots:
+                await self._handle_now(conn, request, body, signature, peer)
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._in_flight[conn]
+
+    async def _handle_now(
         self, conn: bytes, request: Request, body: bytes, signature: bytes, peer: str
     ) -> None:
         request_id = request.id
