@@ -430,12 +430,7 @@ class Client:
         try:
             clean = {k: v for k, v in args.items() if v is not None}
             result = await self._call(request_id, method, {"chat": chat, **clean})
-            started = msgspec.convert(result, api.Started)
-        except msgspec.ValidationError as exc:
-            self._streams.pop(request_id, None)
-            raise DecodeError(
-                f"{method}: the server's answer is not a started reply: {exc}"
-            ) from None
+            started: api.Started = decode_result(api.Chat, result)
         except BaseException:
             self._streams.pop(request_id, None)
             raise

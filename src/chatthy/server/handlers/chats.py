@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatthy.server.handlers.common import chat_info, message_info
+from chatthy.server.handlers.common import as_wire, chat_info, message_info
 from chatthy.server.rpc import Context, registry
 from chatthy.wire import api
 
@@ -74,9 +74,4 @@ async def messages(ctx: Context, args: api.Messages) -> api.MessagesPage:
 @registry.rpc()
 async def search(ctx: Context, args: api.Search) -> list[api.SearchHit]:
     hits = await ctx.engine.store.search(ctx.profile, args.query, args.limit)
-    return [
-        api.SearchHit(
-            chat=h.chat, message_id=h.message_id, role=h.role, snippet=h.snippet, created=h.created
-        )
-        for h in hits
-    ]
+    return [as_wire(h, api.SearchHit) for h in hits]

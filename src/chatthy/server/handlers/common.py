@@ -3,12 +3,18 @@ started turn."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+import msgspec
+
 from chatthy.conversation.turns import Turn
 from chatthy.server.rpc import Context
 from chatthy.store.base import ChatRecord, MessageRecord
 from chatthy.wire.api import ChatInfo, MessageInfo, Started
 
-__all__ = ["chat_info", "max_file", "message_info", "watching"]
+__all__ = ["as_wire", "chat_info", "max_file", "message_info", "watching"]
+
+W = TypeVar("W", bound=msgspec.Struct)
 
 
 def max_file(ctx: Context) -> int:
@@ -16,35 +22,23 @@ def max_file(ctx: Context) -> int:
     return ctx.engine.config.server.max_workspace_file
 
 
+def as_wire(record: object, result: type[W]) -> W:
+    """``record`` (a store row, a provider's capabilities) as the wire result of the
+    same fields: each field ``result`` declares is copied by name, the rest (row ids)
+    stays behind."""
+    return msgspec.convert(record, result, from_attributes=True)
+
+
 def chat_info(record: ChatRecord, running: bool = False) -> ChatInfo:
-    """A stored chat as clients see it (its row id stays in the store)."""
-    return ChatInfo(
-        name=record.name,
-        personality=record.personality,
-        provider=record.provider,
-        model=record.model,
-        created=record.created,
-        updated=record.updated,
-        messages=record.messages,
-        running=running,
-    )
+    """A stored chat as clients see it, with whether a reply runs in it."""
+    info = as_wire(record, ChatInfo)
+    info.running = running
+    return info
 
 
 def message_info(record: MessageRecord) -> MessageInfo:
     """A stored message as clients see it."""
-    return MessageInfo(
-        id=record.id,
-        role=record.role,
-        content=record.content,
-        status=record.status,
-        provider=record.provider,
-        model=record.model,
-        usage=record.usage,
-        error=record.error,
-        created=record.created,
-        updated=record.updated,
-        tokens=record.tokens,
-    )
+    return as_wire(record, MessageInfo)
 
 
 def watching(ctx: Context, turn: Turn) -> Started:

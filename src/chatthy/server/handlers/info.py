@@ -6,6 +6,7 @@ import asyncio
 
 from chatthy.errors import ArgumentError, AuthError, ChatthyError, NotFoundError
 from chatthy.providers.base import Provider
+from chatthy.server.handlers.common import as_wire
 from chatthy.server.rpc import Context, registry
 from chatthy.wire import api
 from chatthy.wire.signing import fingerprint
@@ -58,19 +59,13 @@ async def _account(ctx: Context) -> api.AccountInfo:
 
 
 async def _describe(provider: Provider, default: bool, ask: bool) -> api.ProviderInfo:
-    caps = provider.capabilities
     info = api.ProviderInfo(
         name=provider.name,
         model=provider.model,
         context_length=provider.context_length,
         max_tokens=provider.max_tokens,
         default=default,
-        capabilities=api.ProviderCapabilities(
-            tools=caps.tools,
-            vision=caps.vision,
-            reasoning=caps.reasoning,
-            model_loading=caps.model_loading,
-        ),
+        capabilities=as_wire(provider.capabilities, api.ProviderCapabilities),
     )
     if ask:
         try:

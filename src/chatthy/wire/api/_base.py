@@ -15,13 +15,10 @@ from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
-__all__ = ["CALLS", "Call", "Count", "Id", "Limit", "Result", "call_class", "result_type"]
+__all__ = ["CALLS", "Call", "Count", "Id", "Result", "call_class", "result_type"]
 
 Id = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 """A message id or sequence number as clients may send it (bounded so no store overflows)."""
-
-Limit = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
-"""How many records a page may hold."""
 
 Count = Annotated[int, msgspec.Meta(ge=1, le=50)]
 """How many items a searching source fetches."""
