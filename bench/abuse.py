@@ -2,6 +2,7 @@
 process (``python -m chatthy serve``) with clients in this process. Prints each figure.
 
     python bench/abuse.py                        # every scenario
+    python bench/abuse.py --only refused         # 10,000 refused requests: server RSS growth
     python bench/abuse.py --only slow_readers    # 120 unread large answers: server RSS growth
     python bench/abuse.py --only flood           # registrations and requests from one peer
     python bench/abuse.py --only stalls          # long requests beside a stream (bench/_stalls.py)
@@ -48,7 +49,12 @@ def rss_mb(pid: int) -> float:
 
 
 def signed(
-    key: SigningKey, profile: str, method: str, args: dict[str, object], server: str
+    key: SigningKey,
+    profile: str,
+    method: str,
+    args: dict[str, object],
+    server: str,
+    nonce: bytes | None = None,
 ) -> list[bytes]:
     body = encode(
         Request(
@@ -56,7 +62,7 @@ def signed(
             id=os.urandom(4).hex(),
             profile=profile,
             ts=time.time(),
-            nonce=os.urandom(16),
+            nonce=os.urandom(16) if nonce is None else nonce,
             key=key.public_key,
             method=method,
             args=args,
@@ -93,6 +99,43 @@ async def latencies(client: Client, stop: asyncio.Event, gap: float = 0.005) -> 
 
 def p99(values: list[float]) -> float:
     return sorted(values)[max(0, int(len(values) * 0.99) - 1)] if values else 0.0
+
+
+async def refused(procs: Processes, key: SigningKey) -> None:
+    """10,000 validly signed requests the server must refuse: half with the largest nonce
+    a body can carry (not of the fixed size), half from an unregistered profile on a
+    closed server; the server's RSS growth while they are answered and just after."""
+    ctx = zmq.asyncio.Context()
+    peer = ctx.socket(zmq.DEALER)
+    peer.setsockopt(zmq.LINGER, 0)
+    peer.connect(procs.address)
+    mallory = SigningKey(Ed25519PrivateKey.generate())
+    sid = server_id(procs)
+    pid = procs.server.pid
+    codes: dict[str, int] = {}
+    before = peak = rss_mb(pid)
+    for n in range(10_000):
+        if n % 2:
+            frames = signed(mallory, "mallory", "destroy", {"chat": "x"}, sid)
+        else:
+            frames = signed(mallory, "mallory", "status", {}, sid, nonce=os.urandom(60_000))
+        await peer.send_multipart(frames)
+        if n % 100 == 99:  # answers read as they come, as a client would
+            for _ in range(100):
+                message = decode_server_message((await peer.recv_multipart())[0])
+                if isinstance(message, Reply):
+                    code = message.error.code if message.error else "ok"
+                    codes[code] = codes.get(code, 0) + 1
+            peak = max(peak, rss_mb(pid))
+    await asyncio.sleep(0.5)
+    after = rss_mb(pid)
+    peer.close(0)
+    ctx.term()
+    print(
+        f"refused: 10,000 refused requests (5,000 with 60 KB nonces): server RSS {before:.0f}"
+        f" -> peak {peak:.0f} MB, {after:.0f} MB after (growth {max(peak, after) - before:.1f}"
+        f" MB, must be < 20); answers {codes}"
+    )
 
 
 async def slow_readers(procs: Processes, key: SigningKey) -> None:
@@ -192,6 +235,7 @@ async def stalls(procs: Processes, key: SigningKey) -> None:
 
 
 SCENARIOS: dict[str, Callable[[Processes, SigningKey], Awaitable[None]]] = {
+    "refused": refused,
     "slow_readers": slow_readers,
     "flood": flood,
     "stalls": stalls,
@@ -199,6 +243,10 @@ SCENARIOS: dict[str, Callable[[Processes, SigningKey], Awaitable[None]]] = {
 
 
 SERVER_TOML = {
+    # refused measures what the refusals hold, not the rate limits (which would refuse
+    # most of them before they reach the checks); registration closed, as beyond loopback
+    "refused": '[server]\nregistration = "closed"\n[limits]\nconnection_rate = 100000.0\n'
+    "connection_burst = 100000\nprofile_rate = 100000.0\nprofile_burst = 100000\n",
     # stalls measures what long requests cost others, not the rate limits: its heavy
     # profile and its pinging client (50 status calls a second) are let through
     "stalls": "[limits]\nconnection_rate = 1000.0\nconnection_burst = 10000\n"
