@@ -178,7 +178,7 @@ async def test_repl_ws_add_list_bench_show_rename_drop(live: Server, docs: Path)
     assert "benched" in out and "0 tokens sent with every turn" in out
     assert "readme.md is now intro.md" in out
     assert "# Read me" in out
-    assert "drop: intro.md\nr> the workspace is empty" in out
+    assert "intro.md: deleted\nthe workspace is empty" in out
 
 
 def test_gather_reads_the_text_of_pdfs_and_says_why_one_is_skipped(tmp_path: Path) -> None:

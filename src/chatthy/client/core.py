@@ -459,7 +459,9 @@ class Client:
         stream_id = result.stream
         stream = None
         if stream_id is not None and stream_id not in self._finished:
-            stream = self.follow(stream_id, chat, from_seq)
+            # always a fresh stream: one left from before (dropped when the chat was left
+            # while it ran) has delivered events nobody will see again
+            stream = self._streams[stream_id] = ReplyStream(self, stream_id, chat, from_seq)
         for event in held:
             self._on_event(event)
         return stream
@@ -491,6 +493,11 @@ class Client:
         """The stream ended: late duplicates of its events are ignored from now on."""
         self._streams.pop(stream_id, None)
         self._finished.add(stream_id)
+
+    def drop_stream(self, stream_id: str) -> None:
+        """Stop following a stream that may still run (its chat was left): attaching to
+        its chat again resumes it from the start."""
+        self._streams.pop(stream_id, None)
 
     async def _read(self) -> None:
         assert self._sock is not None

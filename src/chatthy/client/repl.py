@@ -1,274 +1,381 @@
-"""A plain line client: type to chat, `/command key=value …` for any server command.
+"""The line client: type to chat, ``/command`` for the rest (the command table's).
 
 ``chatthy repl`` opens it, and so do ``chatthy`` and ``chatthy run`` when stdin or stdout
-is not a terminal.
+is not a terminal. On a terminal it reads lines with prompt_toolkit: line editing, a
+history kept across runs (per profile, in the data dir), completion of commands and
+their arguments, Ctrl-C that clears the line or cancels the running reply, and replies
+that other clients start in the open chat printed above the prompt as they stream. Off
+a terminal (pipes, scripts) it reads stdin line by line and prints plain text.
+
+All it decides is how to read and print: the session (:mod:`chatthy.client.session`)
+and the command table (:mod:`chatthy.client.command_table`) do the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import shlex
+import contextlib
+import signal
 import sys
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from typing import IO, TYPE_CHECKING, Any
 
-import msgspec
-
-from chatthy.client.commands import connect, failure_of, format_chats, format_key, print_stream
-from chatthy.client.core import Client, error_of
-from chatthy.client.editing import edit_in_editor, edit_workspace_file, kept_on_failure
+from chatthy.client.command_table import complete, format_hit, run_line
+from chatthy.client.commands import TRUNCATED, connect
+from chatthy.client.editing import edit_in_editor
+from chatthy.client.history import history_path
+from chatthy.client.session import ChatState, ReplySink, Session, text_of
 from chatthy.client.settings import Settings
-from chatthy.client.sources import SOURCE_COMMANDS
-from chatthy.client.templates import format_templates, summarise_request, template_request
-from chatthy.client.transient import attached_line, format_attached
-from chatthy.client.workspace import (
-    added_line,
-    fetched_line,
-    format_sources,
-    format_workspace,
-    gather,
-    send_files,
-    typed_source_request,
-)
+from chatthy.client.workspace import format_workspace
 from chatthy.errors import ArgumentError, ChatthyError
 from chatthy.wire import api
 
-__all__ = ["repl"]
+if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.completion import CompleteEvent, Completion
+    from prompt_toolkit.document import Document
 
-HELP = """\
-Type a message and press Enter to chat. Commands:
-  /chat NAME          switch to (or create) chat NAME
-  /ws list            the workspace; /ws add PATH…; /ws show|edit|bench|restore|drop NAME;
-                      /ws rename NAME NEW
-  /ws url URL         fetch a page (also youtube ID, arxiv ID|WORDS, wikipedia TITLE,
-                      news WORDS) into the workspace; /ws fetch SOURCE WHAT for any
-                      source /ws sources lists
-  /ws attach PATH…    send local files or folders with every turn of this session (read
-                      again each turn, never stored); /ws detach [PATH]; /ws attached
-  /templates          list the instruction templates
-  /template NAME [FILE|chat] key=value …
-                      run a template on a workspace file or on this chat
-  /summarise [FILE|chat] [paragraph|bullets|topics]
-  /regenerate         replace the last reply
-  /edit               your last message in $EDITOR, then a new reply (/edit text=… too)
-  /key                your profile's key fingerprint (and its public key for server.toml)
-  /help               this help; /commands lists every server command
-  /quit               leave (Ctrl-D too); Ctrl-C cancels a running reply
-  /NAME key=value …   run any server command, e.g. /chats  /rename new=other
-"""
+__all__ = ["LineFront", "repl"]
 
-WS_USAGE = (
-    "usage: /ws list | /ws add PATH… | /ws show|edit|bench|restore|drop NAME | "
-    "/ws rename NAME NEW | "
-    "/ws url|youtube|arxiv|wikipedia|news WHAT… | /ws fetch SOURCE WHAT… | /ws sources | "
-    "/ws attach PATH… | /ws detach [PATH…] | "
-    "/ws attached"
-)
+KEYS = """\
+Keys: Enter sends · Alt-Enter (or Esc Enter) a new line · Tab completes · Up/Down and
+Ctrl-r walk the history · Ctrl-C clears the line, or cancels a reply while it streams ·
+Ctrl-D (on an empty line) leaves. A line starting with // is sent as a message."""
 
 
-def _parse_args(words: list[str]) -> dict[str, Any]:
-    args: dict[str, Any] = {}
-    for word in words:
-        key, _, value = word.partition("=")
-        try:
-            args[key] = json.loads(value)
-        except json.JSONDecodeError:
-            args[key] = value
-    return args
+class _Sink:
+    """One reply printed as it streams: the answer on stdout, reasoning dimmed on
+    stderr (on a terminal), how it ended on stderr."""
+
+    def __init__(self, front: LineFront) -> None:
+        self.front = front
+        self.in_reasoning = False
+        self.held = ""
+        """Text of an unfinished line, held while the prompt is shown (a reply another
+        client started): lines printed above a prompt must be whole."""
+
+    async def text(self, text: str) -> None:
+        front = self.front
+        if self.in_reasoning:
+            front.err.write("\x1b[0m\n" if front.colour else "\n")
+            self.in_reasoning = False
+        if front.prompting:
+            self.held += text
+            whole, newline, self.held = self.held.rpartition("\n")
+            if not newline:
+                self.held = whole + self.held
+                return
+            text = whole + newline
+        elif self.held:
+            text, self.held = self.held + text, ""
+        front.out.write(text)
+        front.out.flush()
+
+    async def reasoning(self, text: str) -> None:
+        front = self.front
+        if not self.in_reasoning and front.colour:
+            front.err.write("\x1b[2m")
+        self.in_reasoning = True
+        front.err.write(text)
+        front.err.flush()
+
+    async def end(self, status: str, error: str, message_id: int | None) -> None:
+        front = self.front
+        if self.in_reasoning and front.colour:
+            front.err.write("\x1b[0m")
+        front.out.write(self.held + "\n")
+        self.held = ""
+        front.out.flush()
+        if error:
+            front.line(f"error: {error}")
+        elif status == "truncated":
+            front.line(f"[{TRUNCATED}]")
+        elif status == "cancelled":
+            front.line("[reply cancelled]")
+        elif status != "complete":
+            front.line(f"[reply {status}]")
 
 
-async def _command(client: Client, chat: str, line: str) -> str:
-    words = shlex.split(line[1:])
-    name, rest = words[0], words[1:]
-    if name == "chat" and rest:
-        await client.attach(rest[0])
-        return rest[0]
-    if name == "ws" and rest and rest[0] in _STORED:
-        await _stored(client, rest)
-    elif name == "ws":
-        _attachments(client, rest)
-    elif name in ("summarise", "summarize"):
-        await _turn(client, chat, "template", **summarise_request(rest))
-    elif name == "template":
-        await _turn(client, chat, "template", **template_request(rest))
-    elif name == "templates":
-        print(format_templates(await client.rpc(api.Templates())))
-    elif name == "edit" and not rest:
-        await _edit_last(client, chat)
-    elif name == "key" and not rest:
-        print(format_key(client.profile, client.key.public_key))
-    elif name in ("regenerate", "edit"):
-        await _turn(client, chat, name, **_parse_args(rest))
-    else:
-        await _call(client, chat, name, _parse_args(rest))
-    return chat
+class LineFront:
+    """The line client's :class:`~chatthy.client.command_table.Front`: plain text on
+    stdout (replies, results) and stderr (notices, errors)."""
 
+    kind = "line"
 
-_STORED = frozenset(
-    {"list", "add", "show", "edit", "bench", "restore", "drop", "rename", "sources"}
-    | set(SOURCE_COMMANDS)
-)
-"""``/ws`` subcommands about the stored workspace (the others are about attachments)."""
+    def __init__(
+        self, out: IO[str] | None = None, err: IO[str] | None = None, *, terminal: bool
+    ) -> None:
+        self._out = out
+        self._err = err
+        self.terminal = terminal
+        self.colour = terminal and self.err.isatty()
+        self.leaving = False
+        self.in_command = False
+        self.prompting = False
+        """The prompt is on screen (what prints goes above it, whole lines only)."""
+        self.next_input = ""
+        self._up: bool | None = None
 
+    @property
+    def out(self) -> IO[str]:
+        """stdout as it is now (on a terminal, prompt_toolkit's proxy that prints above
+        the prompt)."""
+        return self._out or sys.stdout
 
-async def _stored(client: Client, words: list[str]) -> None:
-    """``/ws list|add PATH…|show NAME|bench NAME|restore NAME|drop NAME|rename NAME NEW|
-    SOURCE WHAT…``."""
-    action, rest = words[0], words[1:]
-    if action == "list":
-        print(format_workspace(await client.rpc(api.WsList())))
-    elif action == "sources":
-        print(format_sources(await client.rpc(api.WsSources())))
-    elif action == "add" and rest:
-        found = await asyncio.to_thread(gather, [Path(w).expanduser() for w in rest])
-        for info in await send_files(client, found):
-            print(added_line(info))
-        for notice in found.notices:
-            print(notice, file=sys.stderr)
-    elif action in SOURCE_COMMANDS and rest:
-        print(fetched_line(await client.rpc(typed_source_request(action, rest))))
-    elif action == "show" and len(rest) == 1:
-        print((await client.rpc(api.WsShow(name=rest[0]))).text)
-    elif len(rest) == 1 and action in ("bench", "restore", "drop"):
-        await client.call(f"ws_{action}", name=rest[0])
-        print(f"{action}: {rest[0]}")
-    elif action == "edit" and len(rest) == 1:
-        await _edit_file(client, rest[0])
-    elif action == "rename" and len(rest) == 2:
-        renamed = await client.rpc(api.WsRename(name=rest[0], new=rest[1]))
-        print(f"{rest[0]} is now {renamed.name}")
-    else:
-        raise ArgumentError(WS_USAGE)
+    @property
+    def err(self) -> IO[str]:
+        return self._err or sys.stderr
 
+    def line(self, text: str) -> None:
+        self.err.write(text + "\n")
+        self.err.flush()
 
-async def _edit_last(client: Client, chat: str) -> None:
-    """``/edit``: the last message of yours in ``$EDITOR``, then a new reply to it."""
-    page = await client.rpc(api.Messages(chat=chat, limit=50))
-    mine = [m for m in page.messages if m.role == "user"]
-    if not mine or not isinstance(mine[-1].content, str):
-        raise ArgumentError("no message of yours to edit in the last 50 (/edit text=… works)")
-    edited = await _in_editor(mine[-1].content, instead="/edit text=…")
-    if edited is None:
-        print("message unchanged", file=sys.stderr)
+    async def show_chat(
+        self, state: ChatState, messages: list[api.MessageInfo], older: int
+    ) -> None:
+        if state.new:
+            self.line(f"[chat '{state.chat}': new, {state.personality}@{state.provider}]")
+            return
+        self.line(f"[chat '{state.chat}': {state.messages} messages, {state.render()}]")
+        last = messages[-2:] if self.terminal else []
+        for record in last:
+            who = "you" if record.role == "user" else record.role
+            text = " ".join(text_of(record.content).split())
+            self.line(f"  {who}: {text[:200]}{'…' if len(text) > 200 else ''}")
+
+    async def show_older(self, messages: list[api.MessageInfo], older: int) -> None:
         return
-    with kept_on_failure(edited):
-        await _turn(client, chat, "edit", text=edited, message_id=mine[-1].id)
 
+    async def add_user(self, text: str, message_id: int | None, when: float | None) -> None:
+        if when is not None:  # sent by another client: say what it asked
+            self.line(f"[another client] you: {text}")
 
-async def _edit_file(client: Client, name: str) -> None:
-    """``/ws edit NAME``: a workspace file (a new one if there is none) in ``$EDITOR``."""
-    instead = f"chatthy ws add {name} < FILE"
-    saved = await edit_workspace_file(
-        client, name, lambda text, suffix: _in_editor(text, suffix, instead=instead)
-    )
-    if saved is None:
-        print(f"{name}: unchanged", file=sys.stderr)
-        return
-    print(added_line(saved))
+    async def add_reply(self, provider: str, model: str, when: float | None) -> ReplySink:
+        return _Sink(self)
 
+    async def notice(self, text: str, *, markdown: bool = False, error: bool = False) -> None:
+        stream = self.err if error else self.out
+        stream.write(text.rstrip("\n") + "\n")
+        stream.flush()
 
-async def _in_editor(text: str, suffix: str = ".md", *, instead: str) -> str | None:
-    """:func:`edit_in_editor`, on a terminal only (the line client also runs in pipes).
-
-    Raises:
-        ArgumentError: stdin or stdout is not a terminal (naming what to do ``instead``).
-    """
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise ArgumentError(f"$EDITOR needs a terminal; without one: {instead}")
-    return await edit_in_editor(text, suffix)
-
-
-def _attachments(client: Client, words: list[str]) -> None:
-    """``/ws attach PATH…``, ``/ws detach [PATH…]``, ``/ws attached``."""
-    action, paths = (words[0], words[1:]) if words else ("", [])
-    transient = client.transient
-    if action == "attach" and paths:
-        for path in paths:
-            found = transient.attach(path)
-            for notice in found.notices:
-                print(notice, file=sys.stderr)
-            print(attached_line(path, found))
-    elif action == "detach":
-        if paths:
-            detached = [p for path in paths for p in transient.detach(path)]
+    def status(self, text: str, kind: str = "") -> None:
+        if not text or (kind == "busy" and text.endswith("…")):
+            return
+        if text.startswith(("error:", "reply ", "streaming")):
+            return  # the reply's own end line says it
+        if self.in_command:  # what the command the user typed did: its output
+            self.out.write(text + "\n")
+            self.out.flush()
         else:
-            detached = transient.detach()
-        print("\n".join(f"detached {p}" for p in detached) or "nothing was attached")
-    elif action == "attached" and not paths:
-        print(format_attached(transient))
-    else:
-        raise ArgumentError(WS_USAGE)
+            self.line(f"[{text}]")
 
-
-async def _call(client: Client, chat: str, name: str, args: dict[str, Any]) -> None:
-    """Any other server command; the result printed as JSON (chats as a list). The open
-    chat is the default ``chat`` of those that take one."""
-    declared = api.call_class(name)
-    if declared and "chat" in declared.__struct_fields__ and not declared.names_new_chat:
-        args.setdefault("chat", chat)
-    result = await client.call(name, **args)
-    if name == "chats":
-        print(format_chats(result))
-    else:
-        shown = msgspec.to_builtins(result)
-        print(json.dumps(shown, indent=2, ensure_ascii=False, default=str))
-
-
-async def _turn(client: Client, chat: str, method: str, **args: Any) -> None:
-    """Start a reply (``chat``, ``template``, ``regenerate``, ``edit``) and print it."""
-    stream, _ = await client.start(method, chat, **args)
-    task = asyncio.create_task(print_stream(stream, sys.stdout, sys.stderr))
-    try:
-        end = await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await client.rpc(api.Cancel(chat=chat))
-        end = await task
-    failure = failure_of(end)
-    if failure is None:
+    def title(self, state: ChatState) -> None:
         return
-    if end is not None and error_of(end) is None:
-        print(f"[{failure.message}]", file=sys.stderr)
+
+    def connection(self, ok: bool, why: str = "") -> None:
+        if ok == self._up:
+            return
+        if self._up is not None or not ok:
+            self.line("[connected again]" if ok else f"[server unreachable: {why}]")
+        self._up = ok
+
+    async def edit(self, text: str, suffix: str = ".md", *, instead: str = "") -> str | None:
+        if not self.terminal:
+            hint = f"; without one: {instead}" if instead else ""
+            raise ArgumentError(f"$EDITOR needs a terminal{hint}")
+        return await edit_in_editor(text, suffix)
+
+    def load_input(self, text: str) -> None:
+        if not self.terminal:
+            raise ArgumentError("/load fills the input line: it needs a terminal")
+        self.next_input = text
+
+    async def show_help(self, text: str) -> None:
+        intro = "Type a message and press Enter to chat. Commands:\n"
+        more = "\n  /NAME key=value …  any server command (/commands lists them)\n"
+        self.err.write(intro + text + more + (KEYS + "\n" if self.terminal else ""))
+        self.err.flush()
+
+    def quit(self) -> None:
+        self.leaving = True
+
+    def cursor_message(self) -> int | None:
+        return None
+
+    async def show_hits(self, query: str, hits: list[api.SearchHit]) -> None:
+        marks = ("\x1b[1m", "\x1b[0m") if self.terminal and self.out.isatty() else ("", "")
+        lines = [f"{len(hits)} hit(s) for '{query}' (/chat NAME opens one):"]
+        lines += [f"  {format_hit(hit, marks=marks)}" for hit in hits]
+        await self.notice("\n".join(lines))
+
+    async def workspace(self, files: list[api.WorkspaceFile]) -> None:
+        await self.notice(format_workspace(files))
+
+
+# ---- reading lines ---------------------------------------------------------------------
+
+
+async def _piped_lines() -> AsyncIterator[str]:
+    """stdin's lines, read in a thread (a pipe or a file)."""
+    while True:
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            return
+        yield line.rstrip("\n")
+
+
+class _Completer:
+    """prompt_toolkit's completer over the command table's :func:`complete`."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def make(self) -> Any:
+        from prompt_toolkit.completion import Completer, Completion
+
+        session = self.session
+
+        class TableCompleter(Completer):
+            def get_completions(
+                self, document: Document, complete_event: CompleteEvent
+            ) -> Iterable[Completion]:
+                return []
+
+            async def get_completions_async(
+                self, document: Document, complete_event: CompleteEvent
+            ) -> AsyncGenerator[Completion, None]:
+                text = document.text_before_cursor
+                if "\n" in text:
+                    return
+                start, candidates = await complete(session, "line", text)
+                for candidate in candidates:
+                    yield Completion(candidate, start_position=start - len(text))
+
+        return TableCompleter()
+
+
+def _prompt_session(settings: Settings, session: Session) -> PromptSession[str]:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory
+    from prompt_toolkit.key_binding import KeyBindings
+
+    keys = KeyBindings()
+
+    @keys.add("escape", "enter")
+    def _newline(event: Any) -> None:
+        event.current_buffer.insert_text("\n")
+
+    try:
+        history: Any = FileHistory(str(history_path(settings.profile)))
+    except OSError:
+        from prompt_toolkit.history import InMemoryHistory
+
+        history = InMemoryHistory()
+    return PromptSession(
+        history=history,
+        completer=_Completer(session).make(),
+        complete_while_typing=False,
+        key_bindings=keys,
+        enable_history_search=False,
+    )
+
+
+async def _run_reply(session: Session, front: LineFront) -> None:
+    """Wait for the reply being followed to end; Ctrl-C (SIGINT) meanwhile cancels it
+    on the server instead of leaving."""
+    loop = asyncio.get_running_loop()
+    cancelling: list[asyncio.Task[bool]] = []
+
+    def interrupted() -> None:
+        front.line("[cancelling…]")
+        cancelling.append(asyncio.ensure_future(session.cancel()))
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupted)
+    except (NotImplementedError, RuntimeError):
+        await session.wait_reply()
+        return
+    try:
+        await session.wait_reply()
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        for task in cancelling:
+            with contextlib.suppress(ChatthyError):
+                await task
+
+
+async def _handle(session: Session, front: LineFront, line: str) -> None:
+    if line.startswith("/") and not line.startswith("//"):
+        front.in_command = True
+        try:
+            await run_line(session, front, line)
+        finally:
+            front.in_command = False
     else:
-        print(f"error: {failure.message}", file=sys.stderr)
+        await session.send(line[1:] if line.startswith("//") else line)
+    await _run_reply(session, front)
 
 
 async def repl(
     settings: Settings, chat: str, *, provider: str | None = None, prompt: str | None = None
 ) -> int:
     """Read lines until /quit or end of input; ``provider`` and ``prompt``, when given, are
-    set on the chat first.
+    set on the chat first. Returns the exit status.
 
     Raises:
         ChatthyError: the server cannot be reached, or refused the provider or prompt.
     """
-    loop = asyncio.get_running_loop()
-    async with connect(settings) as client:
-        if provider or prompt:
-            await client.rpc(api.Use(chat=chat, provider=provider, prompt=prompt))
-        await client.attach(chat)
-        print(
-            f"chatthy — profile {settings.profile}, chat '{chat}' at {settings.server}. "
-            "/help for help.",
-            file=sys.stderr,
-        )
-        while True:
+    terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    front = LineFront(terminal=terminal)
+    session = Session(connect(settings), front, chat, provider=provider, prompt=prompt)
+    session.client.connect()
+    try:
+        await session.start()
+        front.line(f"chatthy — profile {settings.profile} at {settings.server}. /help for help.")
+        if terminal:
+            return await _interactive(settings, session, front)
+        return await _piped(session, front)
+    finally:
+        await session.close()
+
+
+async def _piped(session: Session, front: LineFront) -> int:
+    async for raw in _piped_lines():
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            await _handle(session, front, line)
+        except ChatthyError as exc:
+            front.line(f"error: {exc.message}")
+        if front.leaving:
+            break
+    return 0
+
+
+async def _interactive(settings: Settings, session: Session, front: LineFront) -> int:
+    from prompt_toolkit.patch_stdout import patch_stdout
+
+    prompter = _prompt_session(settings, session)
+    with patch_stdout(raw=True):
+        while not front.leaving:
+            default, front.next_input = front.next_input, ""
+            front.prompting = True
             try:
-                line = await loop.run_in_executor(None, input, f"{chat}> ")
+                text = await prompter.prompt_async(
+                    f"{session.chat}> ", default=default, multiline=False
+                )
+            except KeyboardInterrupt:
+                continue  # Ctrl-C at the prompt: the line is cleared
             except EOFError:
                 return 0
-            line = line.strip()
+            finally:
+                front.prompting = False
+            line = text.strip()
             if not line:
                 continue
-            if line in ("/quit", "/exit", "/q"):
-                return 0
-            if line in ("/help", "/?"):
-                print(HELP, file=sys.stderr)
-                continue
             try:
-                if line.startswith("/"):
-                    chat = await _command(client, chat, line)
-                else:
-                    await _turn(client, chat, "chat", text=line)
+                await _handle(session, front, line)
             except ChatthyError as exc:
-                print(f"error: {exc.message}", file=sys.stderr)
+                front.line(f"error: {exc.message}")
+    return 0

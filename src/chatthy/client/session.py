@@ -1,0 +1,672 @@
+"""The client session every front end stands on: one profile's connection, the open chat,
+its replies, and what the other clients of the profile do.
+
+A :class:`Session` decides; a front end (the full-screen TUI, the line client) renders
+and reads keys. The session opens a chat and shows its newest page, pages older
+messages, follows the reply running in it (started here or by another client), follows
+the chat when another client renames or deletes it (the server's news), notices a server
+that stopped answering and reopens the chat when it answers again, and runs the command
+lines of :mod:`chatthy.client.command_table`. What it wants shown goes through the
+:class:`View` the front end implements: nothing here draws.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chatthy.client.core import Client, ReplyStream, error_of
+from chatthy.errors import ChatthyError, NotFoundError, ServerUnavailableError
+from chatthy.wire import api
+
+__all__ = ["FIRST_PAGE", "OLDER_PAGE", "ChatState", "ReplySink", "Session", "View", "text_of"]
+
+FIRST_PAGE = 24
+"""How many of a chat's newest messages are shown when it is opened: a screenful or more,
+so that a chat of thousands opens at once; older ones come when asked for."""
+
+OLDER_PAGE = 100
+"""How many older messages are fetched at a time."""
+
+
+@dataclass
+class ChatState:
+    """The open chat as the title shows it; ``tokens`` is None until a turn reported
+    them, ``new`` while the chat does not exist yet (its first message creates it)."""
+
+    profile: str
+    chat: str
+    personality: str = "default"
+    provider: str = "?"
+    model: str = ""
+    messages: int = 0
+    tokens: int | None = None
+    workspace_tokens: int = 0
+    new: bool = False
+
+    def render(self) -> str:
+        if self.new:
+            size = (
+                f"new chat + {self.workspace_tokens} tokens"
+                if self.workspace_tokens
+                else "new chat"
+            )
+        elif self.tokens is None:
+            size = f"{self.messages} msgs + {self.workspace_tokens}"
+        else:
+            size = f"{self.tokens} + {self.workspace_tokens} tokens"
+        model = f":{self.model}" if self.model else ""
+        return f"{self.profile} — {self.chat} ({size}) [{self.personality}@{self.provider}{model}]"
+
+
+class ReplySink(Protocol):
+    """Where a front end renders one reply as it streams."""
+
+    async def text(self, text: str) -> None:
+        """More of the answer."""
+
+    async def reasoning(self, text: str) -> None:
+        """More of the model's reasoning (shown apart, folded when it ends)."""
+
+    async def end(self, status: str, error: str, message_id: int | None) -> None:
+        """The reply ended: ``complete``, ``truncated``, ``cancelled``, ``interrupted``
+        or ``error`` (then ``error`` says why); ``message_id`` is its stored id."""
+
+
+class View(Protocol):
+    """What a front end shows for the session. Every method renders; none decides."""
+
+    async def show_chat(
+        self, state: ChatState, messages: list[api.MessageInfo], older: int
+    ) -> None:
+        """Show ``messages`` (the newest of the chat, oldest first) in place of what was
+        shown; ``older`` more exist before them."""
+
+    async def show_older(self, messages: list[api.MessageInfo], older: int) -> None:
+        """Put ``messages`` above those shown; ``older`` more exist before them."""
+
+    async def add_user(self, text: str, message_id: int | None, when: float | None) -> None:
+        """A message of the user's, sent here or by another client."""
+
+    async def add_reply(self, provider: str, model: str, when: float | None) -> ReplySink:
+        """A reply that starts streaming now; its events go to the sink returned."""
+
+    async def notice(self, text: str, *, markdown: bool = False, error: bool = False) -> None:
+        """A block of text for the user: a command's result, a notice."""
+
+    def status(self, text: str, kind: str = "") -> None:
+        """One short line of what just happened (``kind``: ``error``, ``busy`` or
+        empty); replaced by the next."""
+
+    def title(self, state: ChatState) -> None:
+        """The open chat's figures changed."""
+
+    def connection(self, ok: bool, why: str = "") -> None:
+        """Whether the server answers (``why``: what failed when it does not)."""
+
+
+def text_of(content: Any) -> str:
+    """A message's content as text: its text parts, other parts named."""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content or []:
+        if isinstance(part, dict) and part.get("type") == "text":
+            parts.append(str(part.get("text", "")))
+        elif isinstance(part, dict):
+            parts.append(f"[{part.get('type', 'part')}]")
+    return "\n".join(parts)
+
+
+@dataclass
+class _Reply:
+    """The reply the session follows in the open chat."""
+
+    stream: ReplyStream
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class _Caches:
+    """Names the completions offer, asked for when first needed and dropped when the
+    server's news says they changed."""
+
+    chats: list[str] | None = None
+    prompts: list[str] | None = None
+    templates: list[str] | None = None
+    workspace: list[str] | None = None
+    providers: list[api.ProviderInfo] | None = None
+
+
+@dataclass
+class _Boot:
+    use: dict[str, str] = field(default_factory=dict)
+    done: bool = False
+
+
+class Session:
+    """One profile's connection as a front end uses it; see the module docs.
+
+    ``start`` learns the server (providers, commands) and opens the chat; ``close`` stops
+    the background work and the connection. All methods raise :class:`ChatthyError`
+    subclasses for what the user should read as one line.
+    """
+
+    PING_INTERVAL = 3.0
+    """Seconds between connection checks while nothing else is heard from the server."""
+
+    PING_TIMEOUT = 3.0
+
+    def __init__(
+        self,
+        client: Client,
+        view: View,
+        chat: str = "default",
+        *,
+        provider: str | None = None,
+        prompt: str | None = None,
+    ) -> None:
+        self.client = client
+        self.view = view
+        self.chat = chat
+        self.state = ChatState(profile=client.profile, chat=chat)
+        self.server_commands: dict[str, api.CommandInfo] = {}
+        self.models: dict[str, str] = {}
+        """Each provider's default model."""
+        self.default_provider = "?"
+        self.live: ReplyStream | None = None
+        """The reply streaming in the open chat, if any."""
+        self.up: bool | None = None
+        """Whether the server answered the last time it was asked (None: not asked)."""
+        self.on_ended: Callable[[str, str], None] | None = None
+        """Called with (chat, status) when a reply the session followed ends."""
+        self._boot = _Boot(use={k: v for k, v in (("provider", provider), ("prompt", prompt)) if v})
+        self._reply: _Reply | None = None
+        self._claimed: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._oldest: int | None = None
+        self._older = 0
+        self._caches = _Caches()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ---- life -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Learn the providers and commands, apply the provider and personality asked
+        for, open the chat; then watch for replies from elsewhere, news and the
+        connection in the background.
+
+        Raises:
+            ChatthyError: the server cannot be reached, or refused (wrong passphrase …).
+        """
+        self._background(self._incoming_loop())
+        self._background(self._news_loop())
+        self._background(self._ping_loop())
+        await self._start()
+
+    async def _start(self) -> None:
+        providers = await self.client.rpc(api.Providers(models=False))
+        self._connected(True)
+        self.models = {p.name: p.model for p in providers}
+        default = next((p.name for p in providers if p.default), None)
+        self.default_provider = default or self.state.provider
+        self.state.provider = self.default_provider
+        commands = await self.client.rpc(api.Commands())
+        self.server_commands = {c.name: c for c in commands}
+        if self._boot.use:
+            await self.client.rpc(api.Use(chat=self.chat, **self._boot.use))
+        await self.open(self.chat)
+        with contextlib.suppress(ChatthyError):
+            await self.refresh_workspace()
+        self._boot.done = True
+
+    async def close(self) -> None:
+        """Stop following, stop the background work, close the connection."""
+        tasks = list(self._tasks)
+        if self._reply is not None and self._reply.task is not None:
+            tasks.append(self._reply.task)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.client.aclose()
+
+    async def use_client(self, client: Client) -> None:
+        """Talk through ``client`` (another profile's) from now on: the old connection is
+        closed, then the session starts afresh on the same chat name."""
+        await self.close()
+        self.client = client
+        self.state = ChatState(profile=client.profile, chat=self.chat)
+        self._claimed.clear()
+        self._caches = _Caches()
+        self._boot.done = False
+        self.view.title(self.state)
+        await self.start()
+
+    def _background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- the open chat --------------------------------------------------------------
+
+    async def open(self, name: str) -> None:
+        """Show chat ``name`` (it need not exist yet: its first message creates it) and
+        follow a reply running in it."""
+        async with self._lock:
+            self._unfollow()
+            stream = await self.client.attach(name)
+            if stream is not None:
+                self._claimed.add(stream.id)
+            page = await self._page(name)
+            running = page.running if page is not None else None
+            live = running is not None and stream is not None and running.stream == stream.id
+            if stream is not None and not live:
+                self.client.forget_stream(stream.id)
+            self.chat = name
+            sink = await self._show(name, page, streaming=live)
+            if live and stream is not None and sink is not None:
+                self._follow(stream, sink)
+
+    async def reload(self) -> None:
+        """Show the open chat again from the server."""
+        await self.open(self.chat)
+
+    async def older(self) -> bool:
+        """Put the next page of older messages above those shown; False when there are
+        none (the first message is shown)."""
+        async with self._lock:
+            if self._oldest is None:
+                return False
+            page = await self.client.rpc(
+                api.Messages(chat=self.chat, before=self._oldest, limit=OLDER_PAGE)
+            )
+            records = page.messages
+            full = len(records) == OLDER_PAGE
+            self._oldest = records[0].id if records and full else None
+            self._older = max(0, self._older - len(records)) if full else 0
+            await self.view.show_older(records, self._older)
+            return True
+
+    @property
+    def has_older(self) -> bool:
+        return self._oldest is not None
+
+    async def _page(self, chat: str, limit: int = FIRST_PAGE) -> api.MessagesPage | None:
+        try:
+            return await self.client.rpc(api.Messages(chat=chat, limit=limit))
+        except NotFoundError:
+            return None
+
+    async def _show(
+        self, name: str, page: api.MessagesPage | None, *, streaming: bool
+    ) -> ReplySink | None:
+        """Show the page; with ``streaming``, the reply in progress (stored as
+        ``streaming``) is left out and a sink for it returned, to be filled from its
+        stream."""
+        records = page.messages if page is not None else []
+        live = next((r for r in reversed(records) if r.status == "streaming"), None)
+        shown = [r for r in records if r is not live] if streaming else records
+        self._older = page.chat.messages - len(records) if page and records else 0
+        self._oldest = records[0].id if self._older else None
+        self._take_chat(name, page)
+        self._last_user = max((r.id for r in records if r.role == "user"), default=0)
+        await self.view.show_chat(self.state, shown, self._older)
+        if not streaming:
+            return None
+        return await self.view.add_reply(
+            live.provider if live else self.state.provider,
+            live.model if live else self.state.model,
+            live.created if live else None,
+        )
+
+    def _take_chat(self, name: str, page: api.MessagesPage | None) -> None:
+        state = self.state
+        state.chat, state.tokens = name, None
+        if page is None:
+            state.new = True
+            state.personality = self._boot.use.get("prompt") or "default"
+            state.provider = self.default_provider
+            state.model = self.models.get(state.provider, "")
+            state.messages = 0
+        else:
+            self._take_info(page.chat)
+        self.view.title(state)
+
+    def _take_info(self, chat: api.ChatInfo) -> None:
+        state = self.state
+        state.new = False
+        state.personality = chat.personality
+        state.provider = chat.provider or self.default_provider
+        state.model = chat.model or self.models.get(state.provider, "")
+        state.messages = chat.messages
+
+    async def refresh_title(self) -> None:
+        """Read the open chat's record again (after /use, a first message)."""
+        page = await self._page(self.chat, limit=1)
+        tokens = self.state.tokens
+        if page is None:
+            self._take_chat(self.chat, None)
+        else:
+            self._take_info(page.chat)
+        self.state.tokens = tokens
+        self.view.title(self.state)
+
+    async def refresh_workspace(self) -> None:
+        """Count the workspace's active files and the attached ones again for the title."""
+        files = await self.client.rpc(api.WsList())
+        self._caches.workspace = [f.name for f in files]
+        stored = sum(f.tokens for f in files if not f.benched)
+        attached = await asyncio.to_thread(self.client.transient.tokens)
+        self.state.workspace_tokens = stored + attached
+        self.view.title(self.state)
+
+    async def recount_attached(self, before: int) -> None:
+        """Move the title's workspace figure by what the attached files hold now less
+        ``before`` (what they held before an attach or detach): no server needed."""
+        after = await asyncio.to_thread(self.client.transient.tokens)
+        self.state.workspace_tokens = max(0, self.state.workspace_tokens + after - before)
+        self.view.title(self.state)
+
+    # ---- chats ----------------------------------------------------------------------
+
+    async def use(self, **change: str) -> None:
+        """Set the open chat's provider, personality (``prompt``) or model."""
+        await self.client.rpc(api.Use(chat=self.chat, **change))
+        await self.refresh_title()
+
+    async def rename(self, new: str) -> None:
+        await self.client.rpc(api.Rename(chat=self.chat, new=new))
+        self._renamed(self.chat, new)
+
+    def _renamed(self, old: str, new: str) -> None:
+        self._caches.chats = None
+        if old != self.chat:
+            return
+        self.chat = self.state.chat = new
+        if self.live is not None:
+            self.live.chat = new
+        self.view.title(self.state)
+
+    async def destroy(self, name: str) -> None:
+        """Delete chat ``name``; if it is the open one, open ``default`` instead."""
+        await self.client.rpc(api.Destroy(chat=name))
+        self._caches.chats = None
+        if name == self.chat:
+            await self.open("default")
+
+    # ---- replies --------------------------------------------------------------------
+
+    async def send(self, text: str) -> None:
+        """Send ``text`` as a message in the open chat and follow the reply."""
+        async with self._lock:
+            was_new = self.state.new
+            stream, result = await self.client.start("chat", self.chat, text=text)
+            self._claimed.add(stream.id)
+            await self.view.add_user(text, result.user_message_id, None)
+            self._last_user = max(self._last_user, result.user_message_id or 0)
+            for notice in stream.notices:
+                await self.view.notice(notice)
+            sink = await self.view.add_reply(self.state.provider, self.state.model, None)
+            self._follow(stream, sink)
+            self._take_tokens(result)
+            self.state.messages += 2
+        if was_new:
+            self._caches.chats = None
+            await self.refresh_title()
+        self.view.title(self.state)
+
+    async def restart(self, method: str, **args: Any) -> None:
+        """Run ``edit``, ``regenerate`` or ``template``: the history changes, so it is
+        shown again, then the new reply as it streams."""
+        async with self._lock:
+            self._unfollow()
+            stream, result = await self.client.start(method, self.chat, **args)
+            self._claimed.add(stream.id)
+            page = await self._page(self.chat)
+            sink = await self._show(self.chat, page, streaming=True)
+            for notice in stream.notices:
+                await self.view.notice(notice)
+            self._take_tokens(result)
+            self.view.title(self.state)
+            if sink is not None:
+                self._follow(stream, sink)
+
+    async def cancel(self) -> bool:
+        """Ask the server to stop the reply streaming in the open chat; False when none
+        is."""
+        live = self.live
+        if live is None:
+            return False
+        with contextlib.suppress(NotFoundError):
+            await self.client.rpc(api.Cancel(chat=live.chat))
+        return True
+
+    async def wait_reply(self) -> None:
+        """Wait until the reply being followed (if any) has ended and been rendered."""
+        reply = self._reply
+        if reply is not None and reply.task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(reply.task)
+
+    def _take_tokens(self, result: api.Started) -> None:
+        self.state.workspace_tokens = result.workspace_tokens
+        self.state.tokens = result.tokens - result.workspace_tokens
+
+    def _follow(self, stream: ReplyStream, sink: ReplySink) -> None:
+        self.live = stream
+        reply = _Reply(stream)
+        reply.task = asyncio.ensure_future(self._render(reply, sink))
+        self._reply = reply
+
+    def _unfollow(self) -> None:
+        """Stop rendering the reply followed (its chat is being left or shown again);
+        it may run on, and opening its chat again resumes it."""
+        reply, self._reply = self._reply, None
+        if reply is None:
+            return
+        self.live = None
+        if reply.stream.end is None:
+            self.client.drop_stream(reply.stream.id)
+            self._claimed.discard(reply.stream.id)
+        if reply.task is not None:
+            reply.task.cancel()
+
+    async def _render(self, reply: _Reply, sink: ReplySink) -> None:
+        stream = reply.stream
+        self.view.status("streaming…", "busy")
+        try:
+            async for event in stream.events():
+                if event.kind == "text":
+                    await sink.text(event.text)
+                elif event.kind == "reasoning":
+                    await sink.reasoning(event.text)
+                elif event.kind == "info" and (dropped := (event.data or {}).get("dropped")):
+                    self.view.status(f"{dropped} older message(s) left out to fit the context")
+                elif event.kind == "info" and (message := (event.data or {}).get("message")):
+                    self.view.status(str(message))
+                elif event.kind == "end":
+                    await self._ended(stream, sink, event.data or {}, error_of(event))
+        finally:
+            if self.live is stream:
+                self.live = None
+            if self._reply is reply:
+                self._reply = None
+
+    async def _ended(
+        self, stream: ReplyStream, sink: ReplySink, data: dict[str, Any], error: Any
+    ) -> None:
+        status = str(data.get("status", "complete"))
+        message_id = data.get("message_id")
+        await sink.end(status, error.message if error else "", message_id)
+        if error is not None:
+            self.view.status(f"error: {error.message}", "error")
+        elif status == "cancelled":
+            self.view.status("reply cancelled", "busy")
+        elif status == "truncated":
+            self.view.status("reply cut off at the token limit", "busy")
+        elif status != "complete":
+            self.view.status(f"reply {status}", "busy")
+        else:
+            self.view.status("")
+        if self.on_ended is not None:
+            self.on_ended(stream.chat, status)
+
+    # ---- what other clients do ------------------------------------------------------
+
+    async def _incoming_loop(self) -> None:
+        """Show replies that other clients start in the open chat, with their message."""
+        while True:
+            stream = await self.client.incoming.get()
+            try:
+                await self._incoming(stream)
+            except ChatthyError as exc:
+                self.view.status(f"error: {exc.message}", "error")
+
+    async def _incoming(self, stream: ReplyStream) -> None:
+        async with self._lock:
+            if stream.id in self._claimed:
+                return
+            if stream.chat != self.chat:
+                self.client.drop_stream(stream.id)
+                return
+            self._claimed.add(stream.id)
+            self._unfollow()
+            page = await self.client.rpc(api.Messages(chat=self.chat, limit=4))
+            live: api.MessageInfo | None = None
+            for record in page.messages:
+                if record.role == "user" and record.id > self._last_user:
+                    await self.view.add_user(text_of(record.content), record.id, record.created)
+                    self._last_user = record.id
+                elif record.status == "streaming":
+                    live = record
+            sink = await self.view.add_reply(
+                live.provider if live else self.state.provider,
+                live.model if live else self.state.model,
+                live.created if live else None,
+            )
+            self._take_info(page.chat)
+            self.view.title(self.state)
+            self._follow(stream, sink)
+
+    _last_user = 0
+    """The id of the newest message of the user's shown (so a reply from elsewhere shows
+    its question once)."""
+
+    async def _news_loop(self) -> None:
+        news: asyncio.Queue[Any] | None = getattr(self.client, "news", None)
+        if news is None:  # a client core without the server's news
+            return
+        while True:
+            item = await news.get()
+            try:
+                await self.on_news(item.kind, item.chat, getattr(item, "new", ""))
+            except ChatthyError as exc:
+                self.view.status(f"error: {exc.message}", "error")
+
+    async def on_news(self, kind: str, chat: str, new: str = "") -> None:
+        """What the server says another client (or this one) did to a chat."""
+        self._caches.chats = None
+        if kind == "renamed":
+            if chat == self.chat:
+                self._renamed(chat, new)
+                self.view.status(f"chat renamed to '{new}'")
+        elif kind == "destroyed" and chat == self.chat:
+            self.view.status(f"chat '{chat}' was deleted")
+            async with self._lock:
+                self._unfollow()
+                self._take_chat(chat, None)
+                await self.view.show_chat(self.state, [], 0)
+        elif kind == "updated" and chat == self.chat and self._reply is None:
+            await self.reload()
+        elif kind == "created" and chat == self.chat and self.state.new:
+            await self.refresh_title()
+
+    # ---- the connection -------------------------------------------------------------
+
+    def _connected(self, ok: bool, why: str = "") -> bool:
+        """Record the connection's state; True when it just came back."""
+        back = ok and self.up is False
+        self.up = ok
+        self.view.connection(ok, why)
+        return back
+
+    async def _ping_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.PING_INTERVAL)
+            await self.ping()
+
+    async def ping(self) -> None:
+        """Check the connection; the first answer after a failed start starts the
+        session, the first after a loss reopens the chat (a restarted server knows
+        nothing of what this client watched)."""
+        try:
+            await asyncio.wait_for(self.client.rpc(api.Status()), self.PING_TIMEOUT)
+        except (ChatthyError, TimeoutError) as exc:
+            self._connected(False, getattr(exc, "message", "no answer"))
+            return
+        if not self._connected(True):
+            return
+        try:
+            if not self._boot.done:
+                await self._start()
+            else:
+                await self.reload()
+                self.view.status("reconnected")
+        except ChatthyError as exc:
+            self.view.status(f"error: {exc.message}", "error")
+
+    def lost(self, error: ServerUnavailableError) -> None:
+        """A request found the server gone: say so until it answers again."""
+        self._connected(False, error.message)
+
+    # ---- completion sources ---------------------------------------------------------
+
+    async def names(self, source: str) -> list[str]:
+        """The names a completion source offers: ``chats``, ``prompts``, ``providers``,
+        ``models`` (the open chat's provider's), ``templates``, ``workspace``,
+        ``commands`` (the server's RPCs). Empty when the server cannot say now."""
+        caches = self._caches
+        try:
+            if source == "chats":
+                if caches.chats is None:
+                    caches.chats = [c.name for c in await self.client.rpc(api.Chats())]
+                return caches.chats
+            if source == "prompts":
+                if caches.prompts is None:
+                    caches.prompts = [p.name for p in await self.client.rpc(api.Prompts())]
+                return caches.prompts
+            if source == "templates":
+                if caches.templates is None:
+                    caches.templates = [t.name for t in await self.client.rpc(api.Templates())]
+                return caches.templates
+            if source == "workspace":
+                if caches.workspace is None:
+                    caches.workspace = [f.name for f in await self.client.rpc(api.WsList())]
+                return caches.workspace
+            if source in ("providers", "models"):
+                if caches.providers is None:
+                    caches.providers = await self.client.rpc(api.Providers())
+                if source == "providers":
+                    return [p.name for p in caches.providers]
+                mine = [p for p in caches.providers if p.name == self.state.provider]
+                return sorted({m for p in mine for m in (p.model, *(p.models or ())) if m})
+            if source == "commands":
+                return sorted(self.server_commands)
+        except ChatthyError:
+            return []
+        return []
+
+    def forget_names(self, *sources: str) -> None:
+        """Ask the server again for these sources' names next time."""
+        for source in sources:
+            if source == "models":
+                source = "providers"
+            if hasattr(self._caches, source):
+                setattr(self._caches, source, None)
+
+    def clone_state(self) -> ChatState:
+        return dataclasses.replace(self.state)
