@@ -489,7 +489,7 @@ def _need(words: list[str], what: str, usage: str) -> str:
     return " ".join(words)
 
 
-@command("help", "commands and keys (F1 in the full-screen client)", aliases=("?",))
+@command("help", "commands and keys", aliases=("?",))
 async def _help(s: Session, f: Front, words: list[str]) -> None:
     width = max(len(u) for u, _ in help_lines(f.kind))
     lines = [f"  {usage:<{width}}  {text}" for usage, text in help_lines(f.kind)]
@@ -502,7 +502,9 @@ async def _quit(s: Session, f: Front, words: list[str]) -> None:
 
 
 @command(
-    "chat NAME", "switch to chat NAME (created by its first message)", complete={"NAME": "chats"}
+    "chat NAME",
+    "switch to chat NAME (new: made by its first message)",
+    complete={"NAME": "chats"},
 )
 async def _chat(s: Session, f: Front, words: list[str]) -> None:
     await s.open(_need(words, "a chat name", "/chat NAME"))
@@ -520,9 +522,7 @@ async def _rename(s: Session, f: Front, words: list[str]) -> None:
     f.status(f"chat renamed to '{new}'")
 
 
-@command(
-    "fork [NEW]", "copy the open chat up to the message at the cursor (all of it) and open the copy"
-)
+@command("fork [NEW]", "copy the open chat (up to the message at the cursor) and open it")
 async def _fork(s: Session, f: Front, words: list[str]) -> None:
     message_id = int(words.pop(0)) if words and words[0].isdigit() and len(words) > 1 else None
     if message_id is None:
@@ -740,7 +740,7 @@ async def _ws_edit(s: Session, f: Front, words: list[str]) -> None:
     if saved is None:
         f.status(f"{name}: unchanged")
         return
-    f.status(added_line(saved))
+    f.status(f"saved {saved.name} ({saved.tokens:,} tokens)")
     s.forget_names("workspace")
     await s.refresh_workspace()
 
@@ -834,6 +834,7 @@ async def _ws_detach(s: Session, f: Front, words: list[str]) -> None:
     )
     f.status(f"detached {', '.join(map(str, detached)) or 'nothing'}")
     await s.recount_attached(before)
+    await s.refresh_workspace()
 
 
 @command("ws attached", "list what this session attached")
@@ -850,8 +851,8 @@ async def _templates(s: Session, f: Front, words: list[str]) -> None:
 
 
 @command(
-    "template NAME [FILE] [KEY_VALUE…]",
-    "run a template on a file (or this chat); key=value…",
+    "template NAME [FILE]",
+    "run a template on a file (or this chat); key=value… fill it in",
     complete={"NAME": "templates", "FILE": "workspace"},
 )
 async def _template(s: Session, f: Front, words: list[str]) -> None:

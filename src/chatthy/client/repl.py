@@ -115,6 +115,7 @@ class LineFront:
         """The prompt is on screen (what prints goes above it, whole lines only)."""
         self.next_input = ""
         self._up: bool | None = None
+        self._shown = ""
 
     @property
     def out(self) -> IO[str]:
@@ -133,6 +134,9 @@ class LineFront:
     async def show_chat(
         self, state: ChatState, messages: list[api.MessageInfo], older: int
     ) -> None:
+        if state.chat == self._shown:
+            return  # the same chat again (an edit, a reconnect): nothing new to say
+        self._shown = state.chat
         if state.new:
             self.line(f"[chat '{state.chat}': new, {state.personality}@{state.provider}]")
             return
@@ -169,7 +173,7 @@ class LineFront:
         else:
             self.line(f"[{text}]")
 
-    def title(self, state: ChatState) -> None:
+    def show_title(self, state: ChatState) -> None:
         return
 
     def connection(self, ok: bool, why: str = "") -> None:

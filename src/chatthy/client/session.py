@@ -102,7 +102,7 @@ class View(Protocol):
         """One short line of what just happened (``kind``: ``error``, ``busy`` or
         empty); replaced by the next."""
 
-    def title(self, state: ChatState) -> None:
+    def show_title(self, state: ChatState) -> None:
         """The open chat's figures changed."""
 
     def connection(self, ok: bool, why: str = "") -> None:
@@ -192,6 +192,8 @@ class Session:
         self._older = 0
         self._caches = _Caches()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.local_names: dict[str, Callable[[], list[str]]] = {}
+        """Completion sources only the front end knows (the TUI's ``themes``)."""
 
     # ---- life -----------------------------------------------------------------------
 
@@ -243,7 +245,7 @@ class Session:
         self._claimed.clear()
         self._caches = _Caches()
         self._boot.done = False
-        self.view.title(self.state)
+        self.view.show_title(self.state)
         await self.start()
 
     def _background(self, work: Awaitable[None]) -> None:
@@ -292,6 +294,16 @@ class Session:
             return True
 
     @property
+    def busy(self) -> bool:
+        """A chat is being opened or changed (what is shown is about to change)."""
+        return self._lock.locked()
+
+    @property
+    def booted(self) -> bool:
+        """The session has started: the server answered and the chat was opened."""
+        return self._boot.done
+
+    @property
     def has_older(self) -> bool:
         return self._oldest is not None
 
@@ -334,7 +346,7 @@ class Session:
             state.messages = 0
         else:
             self._take_info(page.chat)
-        self.view.title(state)
+        self.view.show_title(state)
 
     def _take_info(self, chat: api.ChatInfo) -> None:
         state = self.state
@@ -353,7 +365,7 @@ class Session:
         else:
             self._take_info(page.chat)
         self.state.tokens = tokens
-        self.view.title(self.state)
+        self.view.show_title(self.state)
 
     async def refresh_workspace(self) -> None:
         """Count the workspace's active files and the attached ones again for the title."""
@@ -362,14 +374,14 @@ class Session:
         stored = sum(f.tokens for f in files if not f.benched)
         attached = await asyncio.to_thread(self.client.transient.tokens)
         self.state.workspace_tokens = stored + attached
-        self.view.title(self.state)
+        self.view.show_title(self.state)
 
     async def recount_attached(self, before: int) -> None:
         """Move the title's workspace figure by what the attached files hold now less
         ``before`` (what they held before an attach or detach): no server needed."""
         after = await asyncio.to_thread(self.client.transient.tokens)
         self.state.workspace_tokens = max(0, self.state.workspace_tokens + after - before)
-        self.view.title(self.state)
+        self.view.show_title(self.state)
 
     # ---- chats ----------------------------------------------------------------------
 
@@ -389,7 +401,7 @@ class Session:
         self.chat = self.state.chat = new
         if self.live is not None:
             self.live.chat = new
-        self.view.title(self.state)
+        self.view.show_title(self.state)
 
     async def destroy(self, name: str) -> None:
         """Delete chat ``name``; if it is the open one, open ``default`` instead."""
@@ -417,7 +429,7 @@ class Session:
         if was_new:
             self._caches.chats = None
             await self.refresh_title()
-        self.view.title(self.state)
+        self.view.show_title(self.state)
 
     async def restart(self, method: str, **args: Any) -> None:
         """Run ``edit``, ``regenerate`` or ``template``: the history changes, so it is
@@ -431,7 +443,7 @@ class Session:
             for notice in stream.notices:
                 await self.view.notice(notice)
             self._take_tokens(result)
-            self.view.title(self.state)
+            self.view.show_title(self.state)
             if sink is not None:
                 self._follow(stream, sink)
 
@@ -549,7 +561,7 @@ class Session:
                 live.created if live else None,
             )
             self._take_info(page.chat)
-            self.view.title(self.state)
+            self.view.show_title(self.state)
             self._follow(stream, sink)
 
     _last_user = 0
@@ -656,6 +668,8 @@ class Session:
                 return sorted({m for p in mine for m in (p.model, *(p.models or ())) if m})
             if source == "commands":
                 return sorted(self.server_commands)
+            if source in self.local_names:
+                return self.local_names[source]()
         except ChatthyError:
             return []
         return []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from chatthy.client.tui import ChatthyApp
+from chatthy.client.session import Session
 from chatthy.config import ProviderConfig
 from chatthy.server.app import Server
 from helpers import ClientMaker, ServerFactory, openai_provider, turn
@@ -121,7 +121,7 @@ async def test_another_clients_reply_appears_live(server: Server, connect: Clien
     app = make_app(server, chat="shared")
     async with app.run_test(size=SIZE) as pilot:
         await wait_on_screen(pilot, "connected")
-        await wait_for(pilot, lambda: app.chat == "shared" and not app._view_lock.locked())
+        await wait_for(pilot, lambda: app.chat == "shared" and not app.session.busy)
         await pilot.pause(0.2)
         other = connect(server)
         seen = await turn(other, "shared", "hello from the laptop")
@@ -154,7 +154,7 @@ async def test_reconnects_after_a_server_restart(
 ) -> None:
     srv = await servers.start({"echo": ProviderConfig(scheme="echo", model="echo")})
     config, address = srv.config, srv.address
-    monkeypatch.setattr(ChatthyApp, "PING_INTERVAL", 0.2)
+    monkeypatch.setattr(Session, "PING_INTERVAL", 0.2)
     app = make_app(srv, chat="r", connect_timeout=0.3)
     async with app.run_test(size=SIZE) as pilot:
         await wait_on_screen(pilot, "connected")

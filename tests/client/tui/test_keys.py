@@ -7,7 +7,7 @@ from pathlib import Path
 from chatthy.client.tui.output import ChatLog
 from chatthy.server.app import Server
 from helpers import ServerFactory, openai_provider
-from tuikit import SIZE, make_app, screen_text, title_line, type_line, wait_for, wait_on_screen
+from tuikit import SIZE, make_app, screen_text, type_line, wait_for, wait_on_screen
 from upstream import Reply, Upstream
 
 
@@ -39,7 +39,7 @@ async def test_ctrl_q_and_quit_leave(server: Server) -> None:
     assert app.return_code == 0
 
 
-async def test_history_per_chat_on_up_and_down(server: Server) -> None:
+async def test_history_on_up_and_down_kept_across_runs(server: Server) -> None:
     app = make_app(server, chat="one")
     async with app.run_test(size=SIZE) as pilot:
         await wait_on_screen(pilot, "connected")
@@ -54,24 +54,25 @@ async def test_history_per_chat_on_up_and_down(server: Server) -> None:
         assert app.prompt_input.value == ""
         await type_line(pilot, "/chat two")
         await wait_for(pilot, lambda: app.chat == "two")
+    again = make_app(server, chat="two")
+    async with again.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await wait_for(pilot, lambda: len(again.prompt_input.history) == 3, what="the history")
         await pilot.press("up")
-        assert app.prompt_input.value == ""
-        await type_line(pilot, "/chat one")
-        await wait_for(pilot, lambda: app.chat == "one")
+        assert again.prompt_input.value == "/chat two"
         await pilot.press("up")
-        assert app.prompt_input.value == "/chat two"
-        await pilot.press("up")
-        assert app.prompt_input.value == "second"
+        assert again.prompt_input.value == "second"
 
 
 async def test_tab_completes_commands(server: Server) -> None:
     app = make_app(server)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_on_screen(pilot, "connected")
-        await wait_for(pilot, lambda: "regenerate" in app.prompt_input.commands.names)
+        await wait_for(pilot, lambda: app.session.booted, what="the chat open")
         await pilot.press("slash", "r", "e", "g")
-        await pilot.pause(0.1)
         await pilot.press("tab")
+        assert app.prompt_input.value == "/reg"  # /regenerate or /register: both listed
+        await wait_on_screen(pilot, "regenerate  register")
+        await pilot.press("e", "tab")
         assert app.prompt_input.value == "/regenerate "
         app.prompt_input.value = ""
         await pilot.press("slash", "p", "r", "o", "m", "p", "t", "_", "s")
@@ -142,25 +143,30 @@ async def test_copy_a_reply_and_a_code_block(servers: ServerFactory, upstream: U
         assert app.clipboard.endswith("Done.")
 
 
-async def test_tab_toggles_command_mode_and_still_completes(server: Server) -> None:
+async def test_tab_lists_several_candidates_and_completes_chat_names_and_paths(
+    server: Server, tmp_path: Path
+) -> None:
+    (tmp_path / "notes-one.md").write_text("x")
+    (tmp_path / "notes-two.md").write_text("y")
     app = make_app(server)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_on_screen(pilot, "connected")
-        await wait_for(pilot, lambda: "regenerate" in app.prompt_input.commands.names)
+        await wait_for(pilot, lambda: app.session.booted, what="the chat open")
+        await type_line(pilot, "/chat elsewhere")
+        await type_line(pilot, "hello")
+        await wait_on_screen(pilot, "echo: hello")
+        await pilot.press(*"/ch")
         await pilot.press("tab")
-        await wait_on_screen(pilot, "command mode (Tab: messages)")
-        assert app.prompt_input.has_focus
-        await pilot.press(*"ch", "a")
-        await pilot.pause(0.1)
+        assert app.prompt_input.value == "/chat"
+        await wait_on_screen(pilot, "chat  chats")
+        await pilot.press("space", *"els", "tab")
+        assert app.prompt_input.value == "/chat elsewhere "
+        app.prompt_input.value = ""
+        await pilot.press(*f"/ws add {tmp_path}/no")
         await pilot.press("tab")
-        assert app.prompt_input.value == "chat "
-        await pilot.press(*"elsewhere", "enter")
-        await wait_for(pilot, lambda: title_line(app).startswith("alice — elsewhere"))
-        assert "command mode" in screen_text(app)
-        await pilot.press(*"/chats", "enter")
-        await wait_on_screen(pilot, "no chats")
-        await pilot.press("tab")
-        await wait_for(pilot, lambda: "command mode" not in screen_text(app))
-        await pilot.press(*"chat plain", "enter")
-        await wait_on_screen(pilot, "echo: chat plain")
-        assert title_line(app).startswith("alice — elsewhere")
+        assert app.prompt_input.value == f"/ws add {tmp_path}/notes-"
+        await wait_on_screen(pilot, "notes-one.md")
+        await pilot.press("t", "tab")
+        assert app.prompt_input.value == f"/ws add {tmp_path}/notes-two.md "
+        app.prompt_input.value = ""
+        await pilot.press(*"plain words", "tab")
+        assert app.prompt_input.value == "plain words"  # no command: nothing to complete

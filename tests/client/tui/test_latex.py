@@ -49,7 +49,7 @@ async def test_math_in_a_reply_and_its_source_on_dollar(
         assert "$x_1$" in screen_text(app)
         assert "math shown as LaTeX source" in status_line(app)
         await type_line(pilot, "/chat default")
-        await wait_for(pilot, lambda: not app._view_lock.locked())
+        await wait_for(pilot, lambda: not app.session.busy)
         await wait_on_screen(pilot, "$\\alpha^2 \\geq 0$.")
         await pilot.press("shift+tab", "dollar_sign")
         await wait_on_screen(pilot, "α² ≥ 0.")

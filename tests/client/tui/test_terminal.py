@@ -174,7 +174,7 @@ async def test_the_line_client_edits_in_editor_on_a_terminal(
         tmux.run("send-keys", "-t", "t", "/edit", "Enter")
         await tmux.wait("echo: second question")
         tmux.run("send-keys", "-t", "t", "/ws edit notes.md", "Enter")
-        await tmux.wait("added notes.md (")
+        await tmux.wait("saved notes.md (")
         tmux.run("send-keys", "-t", "t", "/ws show notes.md", "Enter")
         await tmux.wait("Notes typed in the editor.")
     finally:

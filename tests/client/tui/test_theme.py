@@ -33,7 +33,7 @@ async def test_the_theme_in_client_toml_colours_the_client(
     )
     app = tui_app(resolve(), "default")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app._booted, what="the chat open")
+        await wait_for(pilot, lambda: app.session.booted, what="the chat open")
         assert app.theme == "nord"
         primary = app.get_theme("nord")
         assert primary is not None
@@ -45,7 +45,7 @@ async def test_the_theme_in_client_toml_colours_the_client(
 async def test_an_unknown_theme_is_one_line_and_the_default_is_used(server: Server) -> None:
     app = make_app(server, theme="no-such-theme")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app._booted, what="the chat open")
+        await wait_for(pilot, lambda: app.session.booted, what="the chat open")
         assert status_line(app).endswith(
             " · client.toml: unknown theme 'no-such-theme', using textual-dark"
         )
@@ -58,7 +58,7 @@ async def test_an_unknown_theme_is_one_line_and_the_default_is_used(server: Serv
 async def test_slash_theme_lists_and_switches(server: Server) -> None:
     app = make_app(server)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app._booted, what="the chat open")
+        await wait_for(pilot, lambda: app.session.booted, what="the chat open")
         await type_line(pilot, "/theme")
         await wait_on_screen(pilot, "theme 'textual-dark'; the themes:")
         assert "gruvbox" in screen_text(app)

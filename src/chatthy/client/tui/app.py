@@ -1,14 +1,14 @@
-"""The full-screen client: a Textual App on the shared client core.
+"""The full-screen client: a Textual App that renders a client session.
 
-Everything that talks to the server runs in workers, each wrapped so that a server error
-becomes one line on the status bar. What the output shows is changed under one lock, so
-that opening a chat, a reply started here and a reply started by another client never
-render the same stream twice.
+The :class:`~chatthy.client.session.Session` decides (which chat is open, which reply is
+followed, what other clients did, reconnecting); the app is its
+:class:`~chatthy.client.command_table.Front`: it draws what the session shows and turns
+keys into session calls and command lines. Work that talks to the server runs in
+workers, each wrapped so that a server error becomes one line on the status bar.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sys
@@ -23,32 +23,54 @@ from textual.widgets import Input
 from textual.worker import Worker
 
 from chatthy.client.clipboard import copy_command, copy_to_system
-from chatthy.client.core import Client, ReplyStream, error_of
+from chatthy.client.command_table import format_hit, run_line
+from chatthy.client.core import Client, ReplyStream
+from chatthy.client.history import history_path
+from chatthy.client.session import ChatState, ReplySink, Session
 from chatthy.client.settings import Settings
-from chatthy.client.tui.bars import StatusLine, TitleBar, TitleInfo
-from chatthy.client.tui.commands import CLIENT_COMMANDS, run_command
+from chatthy.client.tui import commands as _tui_commands  # noqa: F401 - registers /theme, /profile
+from chatthy.client.tui.bars import StatusLine, TitleBar
+from chatthy.client.tui.editor import edit_text
 from chatthy.client.tui.find import SearchBar
 from chatthy.client.tui.help import HelpScreen
 from chatthy.client.tui.output import ChatLog, ReplyView, UserMessage, text_of
 from chatthy.client.tui.prompt import PromptArea, PromptInput
 from chatthy.client.tui.render import warm_up
-from chatthy.client.tui.workspace import WS_SUBCOMMANDS, active_tokens
+from chatthy.client.tui.workspace import WorkspaceScreen
 from chatthy.config import DEFAULT_THEME
-from chatthy.errors import ArgumentError, ChatthyError, NotFoundError, ServerUnavailableError
+from chatthy.errors import (
+    ArgumentError,
+    AuthError,
+    ChatthyError,
+    DeniedError,
+    ServerUnavailableError,
+    SignatureError,
+)
 from chatthy.wire import api
 
 __all__ = ["ChatthyApp", "run_tui", "tui_app"]
 
-FIRST_PAGE = 24
-"""How many of a chat's newest messages are shown when it is opened: a screenful or more,
-so that a chat of thousands opens at once; older ones come when scrolled up to."""
 
-OLDER_PAGE = 100
-"""How many older messages are fetched at a time when the view nears the top."""
+class _Sink:
+    """A reply view as the session's :class:`ReplySink`."""
+
+    def __init__(self, view: ReplyView) -> None:
+        self.view = view
+
+    async def text(self, text: str) -> None:
+        self.view.add_text(text)
+
+    async def reasoning(self, text: str) -> None:
+        await self.view.add_reasoning(text)
+
+    async def end(self, status: str, error: str, message_id: int | None) -> None:
+        if message_id is not None:
+            self.view.message_id = message_id
+        await self.view.finish(status, error)
 
 
 class ChatthyApp(App[int]):
-    """One connection, one open chat. ``client`` is connected on mount and closed on exit."""
+    """One session, one open chat. The session starts on mount and closes on exit."""
 
     TITLE = "chatthy"
     CSS = "Screen { layout: vertical; }"
@@ -62,9 +84,7 @@ class ChatthyApp(App[int]):
         Binding("alt+m", "toggle_multiline", "Multi-line", priority=True),
     ]
 
-    PING_INTERVAL: ClassVar[float] = 10.0
-    """Seconds between connection checks; the first good one after a failure reopens the
-    chat, so that a restarted server's replies are seen again without duplicates."""
+    kind = "tui"
 
     def __init__(
         self,
@@ -76,28 +96,37 @@ class ChatthyApp(App[int]):
         theme: str = DEFAULT_THEME,
     ) -> None:
         super().__init__()
-        self.client = client
+        self.session = Session(client, self, chat, provider=provider, prompt=prompt)
         self.wanted_theme = theme
         """The theme asked for (client.toml), applied on mount if Textual knows it."""
         self.clipboard_command: list[str] | None = None
         """The system clipboard's copy command, if there is one (found on mount)."""
-        self.chat = chat
-        self.info = TitleInfo(profile=client.profile, chat=chat)
-        self.models: dict[str, str] = {}
-        """Each provider's default model."""
-        self.default_provider = "?"
-        self.server_commands: dict[str, api.CommandInfo] = {}
-        self.live: ReplyStream | None = None
-        """The reply streaming in the open chat, if any."""
-        self._use = {"provider": provider, "prompt": prompt}
         self.notices: list[str] = []
         """Said on the status line at start: a server's key learned on first contact …"""
-        self._booted = False
-        self._down = False
-        self._claimed: set[str] = set()
-        self._view_lock = asyncio.Lock()
-        self._oldest: int | None = None
-        """The id of the oldest message shown, while older ones are not."""
+        self.failure = ""
+        """Why the app left on its own (a refused passphrase), for the terminal after."""
+
+    # what the commands and older code read of the session
+    @property
+    def client(self) -> Client:
+        return self.session.client
+
+    @property
+    def chat(self) -> str:
+        return self.session.chat
+
+    @property
+    def info(self) -> ChatState:
+        return self.session.state
+
+    @property
+    def live(self) -> ReplyStream | None:
+        """The reply streaming in the open chat, if any."""
+        return self.session.live
+
+    @property
+    def server_commands(self) -> dict[str, api.CommandInfo]:
+        return self.session.server_commands
 
     def compose(self) -> ComposeResult:
         yield TitleBar()
@@ -112,7 +141,7 @@ class ChatthyApp(App[int]):
         return self.query_one(ChatLog)
 
     @property
-    def status(self) -> StatusLine:
+    def status_line(self) -> StatusLine:
         return self.query_one(StatusLine)
 
     @property
@@ -128,27 +157,33 @@ class ChatthyApp(App[int]):
         return self.prompt_area.has_class("-active")
 
     def on_mount(self) -> None:
-        self.client.connect()
-        self.prompt_input.commands.set_names(CLIENT_COMMANDS)
-        self.prompt_input.commands.subcommands = {"ws": list(WS_SUBCOMMANDS), "prompt": ["edit"]}
+        self.session.client.connect()
+        self.prompt_input.completion = self._complete
+        self.session.local_names["themes"] = lambda: sorted(self.available_themes)
+        self.run_worker(
+            self.prompt_input.load_history(history_path(self.client.profile)), group="history"
+        )
         self.prompt_input.use_chat(self.chat)
         self.prompt_input.focus()
-        self.show_title()
+        self.show_title(self.session.state)
         if self.wanted_theme in self.available_themes:
             self.theme = self.wanted_theme
         else:
             unknown = f"client.toml: unknown theme '{self.wanted_theme}'"
-            self.status.say(f"{unknown}, using {DEFAULT_THEME}", "error")
+            self.status(f"{unknown}, using {DEFAULT_THEME}", "error")
         for notice in self.notices:
-            self.status.say(notice, "error" if notice.startswith("warning") else "")
+            self.status(notice, "error" if notice.startswith("warning") else "")
         self.clipboard_command = copy_command(os.environ, sys.platform)
         self.spawn(self._boot(), group="boot", exclusive=True)
-        self.run_worker(self._watch_incoming(), group="incoming")
         self.run_worker(warm_up, thread=True, group="warm-up")
-        self.set_interval(self.PING_INTERVAL, self._ping)
 
     async def on_unmount(self) -> None:
-        await self.client.aclose()
+        await self.session.close()
+
+    async def _complete(self, text: str) -> tuple[int, list[str]]:
+        from chatthy.client.command_table import complete
+
+        return await complete(self.session, self.kind, text)
 
     # ---- plumbing -------------------------------------------------------------------
 
@@ -162,9 +197,8 @@ class ChatthyApp(App[int]):
         try:
             await work
         except ServerUnavailableError as exc:
-            self._down = True
-            self.status.connected(False, exc.message)
-            self.status.say("")
+            self.session.lost(exc)
+            self.status("")
         except ChatthyError as exc:
             await self._tell_error(exc.message)
         except OSError as exc:
@@ -173,318 +207,111 @@ class ChatthyApp(App[int]):
     async def _tell_error(self, message: str) -> None:
         """``message`` on the status line; if the line is too narrow for all of it, the
         whole of it in the output too (a path, a list of names)."""
-        self.status.say(f"error: {message}", "error")
-        if not self.status.fits():
-            with contextlib.suppress(NoMatches):
+        with contextlib.suppress(NoMatches):
+            self.status(f"error: {message}", "error")
+            if not self.status_line.fits():
                 await self.output.add_notice(f"error: {message}", error=True)
 
-    def show_title(self) -> None:
-        """Show the title bar's figures (none while the app is closing: no bar then)."""
-        with contextlib.suppress(NoMatches):
-            self.query_one(TitleBar).show(self.info)
-
     async def _boot(self) -> None:
-        """Learn the providers and commands, apply --provider/--prompt, open the chat."""
-        providers = await self.client.rpc(api.Providers(models=False))
-        self.status.connected(True)
-        self.models = {p.name: p.model for p in providers}
-        default = next((p.name for p in providers if p.default), None)
-        self.default_provider = default or self.info.provider
-        self.info.provider = self.default_provider
-        commands = await self.client.rpc(api.Commands())
-        self.server_commands = {c.name: c for c in commands}
-        self.prompt_input.commands.set_names([*CLIENT_COMMANDS, *self.server_commands])
-        use = {k: v for k, v in self._use.items() if v}
-        if use:
-            await self.client.rpc(api.Use(chat=self.chat, **use))
-        await self.open_chat(self.chat)
-        await self.refresh_workspace()
-        self._booted = True
+        """Start the session; a refused passphrase ends the app with the reason (a dead
+        screen saying "connecting…" helps nobody)."""
+        try:
+            await self.session.start()
+        except (AuthError, SignatureError, DeniedError) as exc:
+            self.failure = exc.message
+            self.exit(1)
+            return
         for notice in self.notices:  # kept in the output once the chat is shown
             await self.output.add_notice(notice, error=notice.startswith("warning"))
         self.notices = []
 
-    async def _ping(self) -> None:
-        """Check the connection. The first success after a failed start opens the chat;
-        after the connection was lost, it reopens the chat (the socket reconnects by
-        itself, but a restarted server knows nothing of what this client watched)."""
-        try:
-            await asyncio.wait_for(self.client.rpc(api.Status()), 5.0)
-        except (ChatthyError, TimeoutError) as exc:
-            self._down = True
-            self._say_connected(False, getattr(exc, "message", "no answer"))
+    # ---- the session's view ---------------------------------------------------------
+
+    async def show_chat(
+        self, state: ChatState, messages: list[api.MessageInfo], older: int
+    ) -> None:
+        self.prompt_input.use_chat(state.chat)
+        await self.output.show([_widget_of(r) for r in messages], older)
+
+    async def show_older(self, messages: list[api.MessageInfo], older: int) -> None:
+        await self.output.prepend([_widget_of(r) for r in messages], older)
+
+    async def add_user(self, text: str, message_id: int | None, when: float | None) -> None:
+        await self.output.add_user(text, message_id, when)
+
+    async def add_reply(self, provider: str, model: str, when: float | None) -> ReplySink:
+        view = await self.output.add_reply(
+            provider=provider, model=model, when=when, status="streaming"
+        )
+        self.output.scroll_end(animate=False)
+        return _Sink(view)
+
+    async def notice(self, text: str, *, markdown: bool = False, error: bool = False) -> None:
+        await self.output.add_notice(text, markdown=markdown, error=error)
+
+    def status(self, text: str, kind: str = "") -> None:
+        with contextlib.suppress(NoMatches):
+            self.status_line.say(text, kind)
+
+    def show_title(self, state: ChatState) -> None:
+        """Show the title bar's figures (none while the app is closing: no bar then)."""
+        with contextlib.suppress(NoMatches):
+            self.query_one(TitleBar).show(state)
+
+    def connection(self, ok: bool, why: str = "") -> None:
+        with contextlib.suppress(NoMatches):
+            self.status_line.connected(ok, why)
+
+    # ---- what only a front end does -------------------------------------------------
+
+    async def edit(self, text: str, suffix: str = ".md", *, instead: str = "") -> str | None:
+        return await edit_text(self, text, suffix)
+
+    def load_input(self, text: str) -> None:
+        if "\n" in text:
+            self.set_multiline(True, text)
             return
-        if not self._say_connected(True):
+        if self.multiline:
+            self.set_multiline(False, text)
             return
-        if not self._booted:
-            self.spawn(self._boot(), group="boot", exclusive=True)
-        elif self._down:
-            self._down = False
-            self.spawn(self._reopen())
+        self.prompt_input.value = text
+        self.prompt_input.cursor_position = len(text)
+        self.prompt_input.focus()
 
-    def _say_connected(self, ok: bool, why: str = "") -> bool:
-        """Show the connection's state; False when the app is closing (no status line)."""
-        try:
-            self.status.connected(ok, why)
-        except NoMatches:
-            return False
-        return True
+    async def show_help(self, text: str) -> None:
+        self.action_help()
 
-    async def use_client(self, client: Client) -> None:
-        """Talk through ``client`` (another profile's, connected) from now on: close the
-        old one, then learn the commands and reopen the chat as a fresh start does."""
-        async with self._view_lock:
-            self._stop_following()
-            self.workers.cancel_group(self, "incoming")
-            old, self.client = self.client, client
-            await old.aclose()
-            self._claimed.clear()
-            self._down = False
-            self.info = TitleInfo(profile=client.profile, chat=self.chat)
-            self.show_title()
-        self.run_worker(self._watch_incoming(), group="incoming")
-        await self._boot()
+    def quit(self) -> None:
+        self.exit(0)
 
-    async def _reopen(self) -> None:
-        await self.open_chat(self.chat)
-        self.status.say("reconnected")
+    def cursor_message(self) -> int | None:
+        return self.output.cursor_message_id()
 
-    # ---- the open chat --------------------------------------------------------------
+    async def show_hits(self, query: str, hits: list[api.SearchHit]) -> None:
+        lines = [f"{len(hits)} hit(s) for '{query}' (/chat NAME opens one):"]
+        lines += [f"  {format_hit(hit, marks=('[', ']'))}" for hit in hits]
+        await self.output.add_notice("\n".join(lines))
 
-    async def open_chat(self, name: str) -> None:
-        """Show chat ``name`` (it need not exist yet) and follow a reply running in it."""
-        async with self._view_lock:
-            self._stop_following()
-            stream = await self.client.attach(name)
-            if stream is not None:
-                self._claimed.add(stream.id)
-            page = await self._page(name)
-            running = page.running if page is not None else None
-            live = running is not None and stream is not None and running.stream == stream.id
-            follow = stream if live else None
-            if stream is not None and follow is None:
-                self.client.forget_stream(stream.id)
-            self.chat = name
-            self.prompt_input.use_chat(name)
-            view = await self._show_page(name, page, streaming=follow is not None)
-        if follow is not None and view is not None:
-            self.follow(follow, view)
+    async def workspace(self, files: list[api.WorkspaceFile]) -> None:
+        async def refresh(_: None) -> None:
+            await self.session.refresh_workspace()
 
-    async def restart(self, method: str, **args: Any) -> None:
-        """Run ``edit``, ``regenerate`` or ``template``: the history changes, so show it
-        again, then the new reply as it streams."""
-        async with self._view_lock:
-            self._stop_following()
-            stream, result = await self.client.start(method, self.chat, **args)
-            self._claimed.add(stream.id)
-            page = await self._page(self.chat)
-            view = await self._show_page(self.chat, page, streaming=True)
-            for notice in stream.notices:
-                await self.output.add_notice(notice)
-            self._take_tokens(result)
-            self.show_title()
-        if view is not None:
-            self.follow(stream, view)
+        await self.push_screen(WorkspaceScreen(self.client, files), refresh)
 
-    async def _page(self, chat: str, limit: int = FIRST_PAGE) -> api.MessagesPage | None:
-        try:
-            return await self.client.rpc(api.Messages(chat=chat, limit=limit))
-        except NotFoundError:
-            return None
-
-    async def _show_page(
-        self, name: str, page: api.MessagesPage | None, *, streaming: bool
-    ) -> ReplyView | None:
-        """Render the page; with ``streaming``, the reply in progress (stored as
-        ``streaming``) becomes the view returned, to be filled from its stream."""
-        records = page.messages if page is not None else []
-        live = next((r for r in reversed(records) if r.status == "streaming"), None)
-        shown = [r for r in records if r is not live] if streaming else records
-        output = self.output
-        older = page.chat.messages - len(records) if page and records else 0
-        self._oldest = records[0].id if older else None
-        await output.show([_widget_of(r) for r in shown], older)
-        view = None
-        if streaming:
-            view = ReplyView(
-                provider=live.provider if live else "",
-                model=live.model if live else "",
-                when=live.created if live else None,
-                status="streaming",
-            )
-            await output.mount(view)
-            output.scroll_end(animate=False)
-        self._title_from(name, page)
-        return view
+    # ---- older messages, replies ----------------------------------------------------
 
     def on_chat_log_need_older(self, event: ChatLog.NeedOlder) -> None:
         self.spawn(self._show_older(), group="older", exclusive=True)
 
     async def _show_older(self) -> None:
-        """Put the next page of older messages above those shown."""
-        output = self.output
         try:
-            async with self._view_lock:
-                if self._oldest is None:
-                    return
-                page = await self.client.rpc(
-                    api.Messages(chat=self.chat, before=self._oldest, limit=OLDER_PAGE)
-                )
-                records = page.messages
-                full = len(records) == OLDER_PAGE
-                self._oldest = records[0].id if records and full else None
-                older = max(0, output.older - len(records)) if full else 0
-                await output.prepend([_widget_of(r) for r in records], older)
+            await self.session.older()
         finally:
-            output.older_done()
+            self.output.older_done()
 
-    def _title_from(self, name: str, page: api.MessagesPage | None) -> None:
-        info = self.info
-        info.chat, info.tokens = name, None
-        if page is None:
-            info.new = True
-            info.personality = self._use.get("prompt") or "default"
-            info.model = self.models.get(info.provider, "")
-        else:
-            chat = page.chat
-            info.new = False
-            info.personality = chat.personality
-            info.provider = chat.provider or self.default_provider
-            info.model = chat.model or self.models.get(info.provider, "")
-            info.messages = chat.messages
-        self.show_title()
-
-    def _take_tokens(self, result: api.Started) -> None:
-        """A turn's token figures: what the context holds, of which the workspace."""
-        self.info.workspace_tokens = result.workspace_tokens
-        self.info.tokens = result.tokens - result.workspace_tokens
-
-    async def refresh_workspace(self) -> None:
-        """Count the workspace's active files and the attached ones again for the title
-        (after a /ws change)."""
-        stored = active_tokens(await self.client.rpc(api.WsList()))
-        attached = await asyncio.to_thread(self.client.transient.tokens)
-        self.info.workspace_tokens = stored + attached
-        self.show_title()
-
-    async def recount_attached(self, before: int) -> None:
-        """Move the title's workspace figure by what the attached files hold now less
-        ``before`` (what they held before an attach or detach): no server needed."""
-        after = await asyncio.to_thread(self.client.transient.tokens)
-        self.info.workspace_tokens = max(0, self.info.workspace_tokens + after - before)
-        self.show_title()
-
-    async def refresh_title(self) -> None:
-        """Read the open chat's record again (after /use, /rename, a first message)."""
-        page = await self._page(self.chat, limit=1)
-        tokens = self.info.tokens
-        self._title_from(self.chat, page)
-        self.info.tokens = tokens
-        self.show_title()
-
-    # ---- replies --------------------------------------------------------------------
-
-    async def send(self, text: str) -> None:
-        stream, result = await self.client.start("chat", self.chat, text=text)
-        self._claimed.add(stream.id)
-        async with self._view_lock:
-            await self.output.add_user(text, result.user_message_id)
-            for notice in stream.notices:
-                await self.output.add_notice(notice)
-            view = await self.output.add_reply(
-                provider=self.info.provider, model=self.info.model, status="streaming"
-            )
-        self.follow(stream, view)
-        was_new = self.info.new
-        self._take_tokens(result)
-        self.info.messages += 2
-        if was_new:
-            await self.refresh_title()
-        self.show_title()
-
-    def follow(self, stream: ReplyStream, view: ReplyView) -> None:
-        self.live = stream
-
-        async def follow() -> None:
-            await self._follow(stream, view)
-
-        # A function, not a coroutine: a follow cancelled before it starts (a chat
-        # opening at once) then leaves no coroutine that was never awaited. (mypy cannot
-        # solve textual's WorkType for an async function.)
-        self.run_worker(follow, group="follow")  # type: ignore[arg-type]
-
-    async def _follow(self, stream: ReplyStream, view: ReplyView) -> None:
-        self.status.say("streaming…", "busy")
-        try:
-            async for event in stream.events():
-                if event.kind == "text":
-                    view.add_text(event.text)
-                elif event.kind == "reasoning":
-                    await view.add_reasoning(event.text)
-                elif event.kind == "info" and (dropped := (event.data or {}).get("dropped")):
-                    self.status.say(f"{dropped} older message(s) left out to fit the context")
-                elif event.kind == "end":
-                    await self._ended(view, event.data or {}, error_of(event))
-        finally:
-            if self.live is stream:
-                self.live = None
-
-    async def _ended(self, view: ReplyView, data: dict[str, Any], error: Any) -> None:
-        status = data.get("status", "complete")
-        if data.get("message_id") is not None:
-            view.message_id = data["message_id"]
-        await view.finish(status, error.message if error else "")
-        if error is not None:
-            self.status.say(f"error: {error.message}", "error")
-        elif status == "cancelled":
-            self.status.say("reply cancelled", "busy")
-        elif status == "truncated":
-            self.status.say("reply cut off at the token limit", "busy")
-        elif status != "complete":
-            self.status.say(f"reply {status}", "busy")
-        else:
-            self.status.say("")
-
-    def _stop_following(self) -> None:
-        if self.live is not None:
-            self.client.forget_stream(self.live.id)
-            self.live = None
-        self.workers.cancel_group(self, "follow")
-
-    async def _watch_incoming(self) -> None:
-        """Show replies that other clients start in the open chat, with their message."""
-        while True:
-            stream = await self.client.incoming.get()
-            try:
-                await self._incoming(stream)
-            except ChatthyError as exc:
-                await self._tell_error(exc.message)
-
-    async def _incoming(self, stream: ReplyStream) -> None:
-        async with self._view_lock:
-            if stream.id in self._claimed:
-                return
-            self._claimed.add(stream.id)
-            if stream.chat != self.chat:
-                self.client.forget_stream(stream.id)
-                return
-            page = await self.client.rpc(api.Messages(chat=self.chat, limit=4))
-            last = max((w.message_id or 0 for w in self.output.users()), default=0)
-            live: api.MessageInfo | None = None
-            for record in page.messages:
-                if record.role == "user" and record.id > last:
-                    await self.output.add_user(text_of(record.content), record.id, record.created)
-                elif record.status == "streaming":
-                    live = record
-            view = await self.output.add_reply(
-                provider=live.provider if live else "",
-                model=live.model if live else "",
-                when=live.created if live else None,
-                status="streaming",
-            )
-            self.info.messages = page.chat.messages
-            self.show_title()
-        self.follow(stream, view)
+    async def use_client(self, client: Client) -> None:
+        """Talk through ``client`` (another profile's, connected) from now on."""
+        await self.session.use_client(client)
 
     # ---- input and keys -------------------------------------------------------------
 
@@ -493,7 +320,15 @@ class ChatthyApp(App[int]):
             self._search(event.value)
             return
         self.prompt_input.value = ""
-        self.submit(self.prompt_input.as_line(event.value))
+        self.submit(event.value)
+
+    def on_prompt_input_candidates(self, event: PromptInput.Candidates) -> None:
+        shown = "  ".join(event.candidates[:30])
+        more = f"  … {len(event.candidates) - 30} more" if len(event.candidates) > 30 else ""
+        self.status(shown + more if shown else "nothing to complete")
+
+    def on_prompt_input_pasted_lines(self, event: PromptInput.PastedLines) -> None:
+        self.set_multiline(True, event.text)
 
     def on_chat_log_search_asked(self, event: ChatLog.SearchAsked) -> None:
         self.query_one(SearchBar).open()
@@ -517,30 +352,27 @@ class ChatthyApp(App[int]):
             return
         self.prompt_input.remember(line)
         if line.startswith("/") and not line.startswith("//"):
-            self.spawn(run_command(self, line))
+            self.spawn(run_line(self.session, self, line))
         else:
-            self.spawn(self.send(line[1:] if line.startswith("//") else line))
+            self.spawn(self.session.send(line[1:] if line.startswith("//") else line))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.server_commands))
 
     def action_cancel(self) -> None:
-        if self.live is None:
-            self.status.say("nothing to cancel (Ctrl-q quits)")
+        if self.session.live is None:
+            self.status("nothing to cancel (Ctrl-q quits)")
             return
-        self.spawn(self._cancel(self.live.chat))
+        self.spawn(self._cancel())
 
-    async def _cancel(self, chat: str) -> None:
-        try:
-            await self.client.rpc(api.Cancel(chat=chat))
-        except NotFoundError:
-            return
-        self.status.say("cancelling…", "busy")
+    async def _cancel(self) -> None:
+        if await self.session.cancel():
+            self.status("cancelling…", "busy")
 
     def action_reload(self) -> None:
         self.refresh(layout=True)
-        self.spawn(self.open_chat(self.chat))
+        self.spawn(self.session.reload())
 
     def action_toggle_focus(self) -> None:
         editor: Widget = self.prompt_area if self.multiline else self.prompt_input
@@ -588,16 +420,16 @@ class ChatthyApp(App[int]):
         try:
             await copy_to_system(text, command)
         except ChatthyError as exc:
-            self.status.say(f"copied by OSC 52 only: {exc.message}", "error")
+            self.status(f"copied by OSC 52 only: {exc.message}", "error")
 
     def on_chat_log_copied(self, event: ChatLog.Copied) -> None:
         if event.size:
-            self.status.say(f"copied the {event.what} ({event.size} characters)")
+            self.status(f"copied the {event.what} ({event.size} characters)")
         else:
-            self.status.say(f"no {event.what} to copy")
+            self.status(f"no {event.what} to copy")
 
     def on_chat_log_said(self, event: ChatLog.Said) -> None:
-        self.status.say(event.text)
+        self.status(event.text)
 
 
 def _widget_of(record: api.MessageInfo) -> Widget:
@@ -618,9 +450,15 @@ def _widget_of(record: api.MessageInfo) -> Widget:
 def run_tui(
     settings: Settings, chat: str, *, provider: str | None = None, prompt: str | None = None
 ) -> int:
-    """Run the full-screen client until the user quits; return the exit status."""
+    """Run the full-screen client until the user quits; return the exit status.
+
+    Raises:
+        ChatthyError: the server refused the profile's key (after the screen is gone).
+    """
     app = tui_app(settings, chat, provider=provider, prompt=prompt)
     app.run()
+    if app.failure:
+        raise AuthError(app.failure)
     return app.return_code or 0
 
 

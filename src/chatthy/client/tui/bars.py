@@ -3,41 +3,17 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from textual.content import Content
 from textual.widgets import Static
 
+from chatthy.client.session import ChatState
+
 __all__ = ["StatusLine", "TitleBar", "TitleInfo"]
 
 
-@dataclass
-class TitleInfo:
-    """What the title shows; ``tokens`` is None until a turn has reported them."""
-
-    profile: str
-    chat: str
-    personality: str = "default"
-    provider: str = "?"
-    model: str = ""
-    messages: int = 0
-    tokens: int | None = None
-    workspace_tokens: int = 0
-    new: bool = False
-
-    def render(self) -> str:
-        if self.new:
-            size = (
-                f"new chat + {self.workspace_tokens} tokens"
-                if self.workspace_tokens
-                else "new chat"
-            )
-        elif self.tokens is None:
-            size = f"{self.messages} msgs + {self.workspace_tokens}"
-        else:
-            size = f"{self.tokens} + {self.workspace_tokens} tokens"
-        model = f":{self.model}" if self.model else ""
-        return f"{self.profile} — {self.chat} ({size}) [{self.personality}@{self.provider}{model}]"
+TitleInfo = ChatState
+"""What the title shows: the session's state of the open chat."""
 
 
 class TitleBar(Static):

@@ -11,17 +11,17 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from chatthy.client.tui.commands import CLIENT_COMMANDS, HELP
+from chatthy.client.command_table import TABLE, help_lines
 from chatthy.wire import api
 
 __all__ = ["HelpScreen", "help_text"]
 
 KEYS = [
     ("Enter", "send the message (a line starting // sends a literal /)"),
-    ("Up / Down", "this chat's earlier input"),
+    ("Up / Down", "earlier input (kept across runs)"),
     ("Alt-m", "multi-line input on/off (there: Esc Enter or Alt-Enter sends)"),
-    ("Tab / Right", "complete a command name"),
-    ("Tab", "nothing to complete: command mode on/off (the / is implied)"),
+    ("Tab", "complete a command, its subcommand or argument (several: listed)"),
+    ("Right", "take the suggested completion"),
     ("F1", "this help (Esc closes it)"),
     ("Ctrl-c", "cancel the running reply"),
     ("Ctrl-l", "redraw and reload the chat"),
@@ -45,8 +45,8 @@ def _table(rows: list[tuple[str, str]]) -> list[str]:
 
 def help_text(server_commands: dict[str, api.CommandInfo]) -> str:
     lines = ["Keys", "", *_table(KEYS), "", "Commands", ""]
-    lines += _table([(cmd.usage, cmd.help) for cmd in HELP])
-    others = [c for name, c in sorted(server_commands.items()) if name not in CLIENT_COMMANDS]
+    lines += _table(help_lines("tui"))
+    others = [c for name, c in sorted(server_commands.items()) if name not in TABLE.commands]
     if others:
         lines += ["", "Server commands: /NAME key=value … (chat is the open one)", ""]
         rows = []

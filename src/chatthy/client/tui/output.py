@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
+from textual.dom import DOMNode
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Collapsible, Markdown, Static
@@ -571,6 +572,16 @@ class ChatLog(VerticalScroll, can_focus=True):
         elif self._hit is not None or self._code is not None:
             self._hit = self._code = None
             self._show_marks(rows_of(self))
+
+    def cursor_message_id(self) -> int | None:
+        """The stored id of the message at the cursor (the visual-mode line, else the
+        search match), if there is one."""
+        rows = rows_of(self)
+        row = self._cursor_row(rows)
+        node: DOMNode | None = rows[row].widget if row is not None else None
+        while node is not None and not isinstance(node, UserMessage | ReplyView):
+            node = node.parent
+        return getattr(node, "message_id", None)
 
     def replies(self) -> list[ReplyView]:
         return list(self.query(ReplyView))

@@ -83,7 +83,7 @@ async def switch_profile(app: ChatthyApp, profile: str) -> None:
     if passphrase is None:
         passphrase = await app.push_screen_wait(PassphraseScreen(profile))
     if not passphrase:
-        app.status.say(f"still profile '{app.client.profile}'")
+        app.status(f"still profile '{app.client.profile}'")
         return
     key = await asyncio.to_thread(derive_key, passphrase, profile)
     old = app.client
@@ -113,4 +113,4 @@ async def switch_profile(app: ChatthyApp, profile: str) -> None:
         await client.aclose()
         raise ChatthyError(f"cannot switch to profile '{profile}': {exc.message}") from None
     await app.use_client(client)
-    app.status.say(f"now profile '{profile}'")
+    app.status(f"now profile '{profile}'")

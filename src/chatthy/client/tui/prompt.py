@@ -1,10 +1,14 @@
-"""The input: one line (Enter sends, Up/Down walk this chat's history, Tab completes a
-command) or, toggled with Alt-m, several lines."""
+"""The input: one line (Enter sends, Up/Down walk the history kept across runs, Tab
+completes from the command table) or, toggled with Alt-m, several lines; a paste of
+several lines switches to the multi-line input."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import ClassVar
 
 from textual import events
@@ -13,55 +17,42 @@ from textual.message import Message
 from textual.suggester import Suggester
 from textual.widgets import Input, TextArea
 
-__all__ = ["CommandSuggester", "PromptArea", "PromptInput"]
+from chatthy.client.history import append_entry, read_entries
+
+__all__ = ["Completion", "PromptArea", "PromptInput", "TableSuggester"]
+
+Completion = Callable[[str], Awaitable[tuple[int, list[str]]]]
+"""What may replace the word being typed: its start and the candidates."""
 
 
-class CommandSuggester(Suggester):
-    """Completes the first word of a slash command from the names it knows, and the
-    second from the subcommands of those that have some (``/ws add``)."""
+class TableSuggester(Suggester):
+    """Suggests (greyed, Right takes it) the completion of the word being typed when
+    there is exactly one."""
 
     def __init__(self) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
-        self.names: list[str] = []
-        self.subcommands: dict[str, list[str]] = {}
-        self.bare = False
-        """Command mode: names are completed without the leading ``/``."""
-
-    def set_names(self, names: Iterable[str]) -> None:
-        self.names = sorted(set(names))
+        self.completion: Completion | None = None
 
     async def get_suggestion(self, value: str) -> str | None:
-        slash = "" if self.bare and not value.startswith("/") else "/"
-        if not value.startswith(slash) or value.startswith("//"):
+        if self.completion is None or not value.startswith("/") or value.startswith("//"):
             return None
-        words = value[len(slash) :].split(" ")
-        if len(words) == 1:
-            choices, typed = self.names, words[0]
-        elif len(words) == 2 and words[0] in self.subcommands:
-            choices, typed = self.subcommands[words[0]], words[1]
-        else:
+        start, candidates = await self.completion(value)
+        if len(candidates) != 1 or value[start:] == candidates[0]:
             return None
-        if not typed and slash == "" and len(words) == 1:
-            return None
-        for choice in choices:
-            if choice.startswith(typed) and choice != typed:
-                return value[: len(value) - len(typed)] + choice
-        return None
+        return value[:start] + candidates[0]
 
 
 MESSAGE_HINT = "Message or /command · F1 help · Alt-m multi-line · Ctrl-c cancel · Ctrl-q quit"
-COMMAND_HINT = "command without the / (chat NAME, help …) · Tab back to messages · F1 help"
 
 
 class PromptInput(Input):
-    """One line of input with a history per chat (the chat's name picks the list). Tab
-    completes a command name, or with nothing to complete toggles command mode, where
-    every line is a command and the ``/`` is implied."""
+    """One line of input with the history of what was typed (the profile's, kept across
+    runs). Tab completes the word being typed; where several candidates fit, it
+    completes what they share and lists them."""
 
     DEFAULT_CSS = """
     PromptInput { border: tall $primary 50%; }
     PromptInput:focus { border: tall $primary; }
-    PromptInput.-command, PromptInput.-command:focus { border: tall $accent; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -70,30 +61,52 @@ class PromptInput(Input):
         Binding("tab", "complete", "Complete", show=False),
     ]
 
+    class Candidates(Message):
+        """Tab found several candidates (or none): the app lists them."""
+
+        def __init__(self, candidates: list[str]) -> None:
+            super().__init__()
+            self.candidates = candidates
+
+    class PastedLines(Message):
+        """Several lines were pasted: the multi-line input takes them, after ``text``."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
     def __init__(self) -> None:
-        self.commands = CommandSuggester()
-        super().__init__(placeholder=MESSAGE_HINT, suggester=self.commands)
+        self.suggestions = TableSuggester()
+        super().__init__(placeholder=MESSAGE_HINT, suggester=self.suggestions)
         self.chat = ""
-        self._histories: dict[str, list[str]] = {}
+        self.history: list[str] = []
+        self.history_file: Path | None = None
         self._position = 0
         self._draft = ""
 
     @property
-    def history(self) -> list[str]:
-        return self._histories.setdefault(self.chat, [])
+    def completion(self) -> Completion | None:
+        return self.suggestions.completion
+
+    @completion.setter
+    def completion(self, completion: Completion | None) -> None:
+        self.suggestions.completion = completion
 
     def use_chat(self, chat: str) -> None:
-        """Switch to ``chat``'s history."""
         self.chat = chat
-        self._position = len(self.history)
 
-    def rename_chat(self, old: str, new: str) -> None:
-        self._histories[new] = self._histories.pop(old, [])
-        self.use_chat(new)
+    async def load_history(self, path: Path) -> None:
+        """Read the history kept in ``path`` (earlier runs), before what was typed now."""
+        self.history_file = path
+        earlier = await asyncio.to_thread(read_entries, path)
+        self.history = earlier + self.history
+        self._position = len(self.history)
 
     def remember(self, line: str) -> None:
         if line and (not self.history or self.history[-1] != line):
             self.history.append(line)
+            if self.history_file is not None:
+                append_entry(self.history_file, line)
         self._position = len(self.history)
         self._draft = ""
 
@@ -104,34 +117,36 @@ class PromptInput(Input):
         if self._position == len(history):
             self._draft = self.value
         self._position = max(0, min(len(history), self._position + step))
-        self.value = self._draft if self._position == len(history) else history[self._position]
+        value = self._draft if self._position == len(history) else history[self._position]
+        self.value = value.replace("\n", " ")
         self.cursor_position = len(self.value)
 
-    @property
-    def command_mode(self) -> bool:
-        return self.commands.bare
-
-    def as_line(self, text: str) -> str:
-        """``text`` as submitted: in command mode, a command even without its ``/``."""
-        if self.command_mode and text.strip() and not text.startswith("/"):
-            return "/" + text
-        return text
-
-    def action_complete(self) -> None:
-        suggestion = self._suggestion
-        if suggestion and len(suggestion) > len(self.value):
-            self.value = suggestion + " "
-            self.cursor_position = len(self.value)
+    async def action_complete(self) -> None:
+        completion = self.completion
+        value = self.value[: self.cursor_position]
+        if completion is None or not value.startswith("/"):
+            return
+        start, candidates = await completion(value)
+        if not candidates:
+            self.post_message(self.Candidates([]))
+            return
+        if len(candidates) == 1:
+            word = candidates[0]
+            end = "" if word.endswith(("/", "=")) else " "
         else:
-            self.set_command_mode(not self.command_mode)
+            word = os.path.commonprefix(candidates)  # noqa: RUF071 - by character
+            end = ""
+            self.post_message(self.Candidates(candidates))
+        rest = self.value[self.cursor_position :]
+        self.value = value[:start] + word + end + rest
+        self.cursor_position = start + len(word) + len(end)
 
-    def set_command_mode(self, on: bool) -> None:
-        self.commands.bare = on
-        self.set_class(on, "-command")
-        self.border_title = "command mode (Tab: messages)" if on else None
-        self.placeholder = COMMAND_HINT if on else MESSAGE_HINT
-        if on and self.value.startswith("/") and not self.value.startswith("//"):
-            self.value = self.value[1:]
+    def _on_paste(self, event: events.Paste) -> None:
+        if "\n" in event.text.strip("\n"):
+            event.stop()
+            self.post_message(self.PastedLines(self.value + event.text))
+            return
+        super()._on_paste(event)
 
 
 class PromptArea(TextArea):

@@ -1,5 +1,5 @@
-"""``/ws``: the profile's workspace as a checklist, and its subcommands (``/ws add``,
-``/ws attach`` for this session's transient files …).
+"""``/ws``: the profile's workspace as a checklist (its subcommands are the command
+table's, :mod:`chatthy.client.command_table`).
 
 A ticked file is sent with every turn; unticking benches it (kept, not sent). Space or
 a click toggles a row; ``d`` (or Delete) asks to drop the highlighted file and a second
@@ -9,9 +9,6 @@ server at once, so other clients see it too.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -22,27 +19,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from chatthy.client.editing import edit_workspace_file
-from chatthy.client.sources import SOURCE_COMMANDS
-from chatthy.client.transient import attached_line, format_attached
-from chatthy.client.tui.editor import edit_text
-from chatthy.client.workspace import (
-    added_line,
-    fetched_line,
-    format_sources,
-    format_workspace,
-    gather,
-    send_files,
-    typed_source_request,
-)
-from chatthy.errors import ArgumentError, ChatthyError
+from chatthy.errors import ChatthyError
 from chatthy.wire import api
 
 if TYPE_CHECKING:
     from chatthy.client.core import Client
-    from chatthy.client.tui.app import ChatthyApp
 
-__all__ = ["WS_SUBCOMMANDS", "WorkspaceScreen", "active_tokens", "run_ws"]
+__all__ = ["WorkspaceScreen", "active_tokens"]
 
 HINT = "space/click: send or bench · d d: delete · Esc: close"
 
@@ -183,144 +166,3 @@ class WorkspaceScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
-
-
-async def run_ws(app: ChatthyApp, words: list[str]) -> None:
-    """``/ws [SUBCOMMAND …]``: the checklist without one, else that subcommand.
-
-    Raises:
-        ChatthyError: a malformed subcommand, or the server refused it.
-    """
-    if not words:
-        files = await app.client.rpc(api.WsList())
-        await app.push_screen(WorkspaceScreen(app.client, files), _closed(app))
-        return
-    sub, rest = words[0], words[1:]
-    handler = WS_SUBCOMMANDS.get(sub)
-    if handler is None:
-        raise ArgumentError(f"unknown /ws {sub}: {', '.join(WS_SUBCOMMANDS)}")
-    await handler(app, rest)
-    await app.refresh_workspace()
-
-
-def _closed(app: ChatthyApp) -> Callable[[None], Awaitable[None]]:
-    async def refresh(_: None) -> None:
-        await app.refresh_workspace()
-
-    return refresh
-
-
-def _one(words: list[str], usage: str) -> str:
-    if len(words) != 1:
-        raise ArgumentError(f"one name needed: {usage}")
-    return words[0]
-
-
-async def _list(app: ChatthyApp, words: list[str]) -> None:
-    await app.output.add_notice(format_workspace(await app.client.rpc(api.WsList())))
-
-
-async def _add(app: ChatthyApp, words: list[str]) -> None:
-    if not words:
-        raise ArgumentError("files, folders or patterns needed: /ws add PATH…")
-    paths = [Path(w).expanduser() for w in words]
-    found = await asyncio.to_thread(gather, paths)
-    added = await send_files(app.client, found)
-    lines = [added_line(info) for info in added] + found.notices
-    if not added:
-        lines.append("nothing added to the workspace")
-    await app.output.add_notice("\n".join(lines))
-
-
-async def _show(app: ChatthyApp, words: list[str]) -> None:
-    file = await app.client.rpc(api.WsShow(name=_one(words, "/ws show NAME")))
-    head = f"{file.name} ({file.tokens:,} tokens{', benched' if file.benched else ''})"
-    await app.output.add_notice(f"{head}\n{file.text}")
-
-
-async def _edit(app: ChatthyApp, words: list[str]) -> None:
-    name = _one(words, "/ws edit NAME")
-    saved = await edit_workspace_file(
-        app.client, name, lambda text, suffix: edit_text(app, text, suffix)
-    )
-    if saved is None:
-        app.status.say(f"{name}: unchanged")
-        return
-    app.status.say(f"saved {saved.name} ({saved.tokens:,} tokens)")
-
-
-def _simple(method: str, usage: str, done: str) -> WsHandler:
-    async def run(app: ChatthyApp, words: list[str]) -> None:
-        name = _one(words, usage)
-        await app.client.call(method, name=name)
-        app.status.say(f"{name}: {done}")
-
-    return run
-
-
-async def _rename(app: ChatthyApp, words: list[str]) -> None:
-    if len(words) != 2:
-        raise ArgumentError("two names needed: /ws rename NAME NEW")
-    renamed = await app.client.rpc(api.WsRename(name=words[0], new=words[1]))
-    app.status.say(f"{words[0]} is now {renamed.name}")
-
-
-async def _attach(app: ChatthyApp, words: list[str]) -> None:
-    if not words:
-        raise ArgumentError("files or folders needed: /ws attach PATH…")
-    before = await asyncio.to_thread(app.client.transient.tokens)
-    lines = []
-    try:
-        for word in words:
-            found = await asyncio.to_thread(app.client.transient.attach, word)
-            lines += [attached_line(word, found), *found.notices]
-    finally:
-        if lines:
-            await app.output.add_notice("\n".join(lines))
-        await app.recount_attached(before)
-
-
-async def _detach(app: ChatthyApp, words: list[str]) -> None:
-    transient = app.client.transient
-    before = await asyncio.to_thread(transient.tokens)
-    detached = [p for word in words for p in transient.detach(word)] or transient.detach()
-    app.status.say(f"detached {', '.join(map(str, detached)) or 'nothing'}")
-    await app.recount_attached(before)
-
-
-async def _sources(app: ChatthyApp, words: list[str]) -> None:
-    await app.output.add_notice(format_sources(await app.client.rpc(api.WsSources())))
-
-
-async def _attached(app: ChatthyApp, words: list[str]) -> None:
-    await app.output.add_notice(await asyncio.to_thread(format_attached, app.client.transient))
-
-
-def _source(action: str) -> WsHandler:
-    async def run(app: ChatthyApp, words: list[str]) -> None:
-        call = typed_source_request(action, words)
-        what = getattr(call, call.__struct_fields__[0])
-        app.status.say(f"fetching {action} {what}…", "busy")
-        app.status.say(fetched_line(await app.client.rpc(call)))
-
-    return run
-
-
-WsHandler = Callable[["ChatthyApp", list[str]], Awaitable[None]]
-
-WS_SUBCOMMANDS: dict[str, WsHandler] = {
-    "list": _list,
-    "add": _add,
-    "show": _show,
-    "edit": _edit,
-    "bench": _simple("ws_bench", "/ws bench NAME", "benched (kept, not sent)"),
-    "restore": _simple("ws_restore", "/ws restore NAME", "sent with every turn again"),
-    "drop": _simple("ws_drop", "/ws drop NAME", "deleted"),
-    "rename": _rename,
-    "attach": _attach,
-    "detach": _detach,
-    "attached": _attached,
-    "sources": _sources,
-    **{action: _source(action) for action in SOURCE_COMMANDS},
-}
-"""``/ws`` subcommands by name, in the order completion and errors list them."""
