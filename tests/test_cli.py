@@ -593,3 +593,38 @@ async def test_repl_key_shows_the_fingerprint(live: Server) -> None:
     code, out, err = await chatthy("repl", stdin=b"/key\n/quit\n")
     assert code == 0, err
     assert fingerprint(derive_key("pw", "cli").public_key) in out
+
+
+async def test_ask_options_reach_the_upstream_typed(live: Server, upstream: Upstream) -> None:
+    code, out, err = await chatthy(
+        "ask",
+        "-o",
+        "temperature=0.2",
+        "--option",
+        'stop="\\n"',
+        "-o",
+        "user=alice",
+        "-o",
+        "seed=7",
+        "-o",
+        'tag="2024"',
+        "hi",
+    )
+    assert code == 0, err
+    body = upstream.requests[-1].body
+    assert (body["temperature"], body["stop"], body["user"]) == (0.2, "\n", "alice")
+    assert (body["seed"], body["tag"]) == (7, "2024")
+    await chatthy("ask", "again")
+    assert "temperature" not in upstream.requests[-1].body  # for that turn only
+
+
+async def test_ask_refuses_options_it_cannot_send(live: Server, upstream: Upstream) -> None:
+    code, _, err = await chatthy("ask", "-o", "model=other", "hi")
+    assert (code, err) == (1, "chatthy: params may not set model\n")
+    code, _, err = await chatthy("ask", "-o", "temperature", "hi")
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "chatthy ask: error: argument -o/--option: KEY=VALUE wanted, "
+        "e.g. -o temperature=0.2 (not 'temperature')"
+    )
+    assert len(upstream.requests) == 0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import math
 import os
 import sys
 from collections.abc import Callable, Coroutine
@@ -37,6 +39,49 @@ def _client_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--profile",
         help="profile name (default: CHATTHY_PROFILE, client.toml, else your login name)",
+    )
+
+
+def parse_option(word: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``-o`` as a generation parameter: VALUE is text unless it reads
+    as JSON — a number, ``true``/``false``/``null``, a quoted string, a list or an
+    object — so ``temperature=0.2`` is a number, ``stop='"\\n"'`` a newline, and
+    ``user=2024`` a number but ``user='"2024"'`` text.
+
+    Raises:
+        argparse.ArgumentTypeError: no ``=``, or nothing before it.
+    """
+    key, sep, value = word.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(
+            f"KEY=VALUE wanted, e.g. -o temperature=0.2 (not {word!r})"
+        )
+    try:
+        parsed = json.loads(value, parse_constant=_no_constant)
+    except ValueError:
+        return key, value
+    if isinstance(parsed, float) and not math.isfinite(parsed):
+        return key, value  # 1e999
+    return key, parsed
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _option_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-o",
+        "--option",
+        dest="options",
+        action="append",
+        type=parse_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a generation parameter for this turn, sent to the provider as it is "
+        "(repeatable): -o temperature=0.2 -o stop='\"END\"'; VALUE is text unless it "
+        "reads as JSON (a number, true, false, null, a quoted string, a list)",
     )
 
 
@@ -80,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     _client_flags(p)
     _chat_flags(p)
     p.add_argument("--model", help="model to use (default: the provider's)")
+    _option_flag(p)
     _paths(
         p.add_argument(
             "--attach",
@@ -109,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     _client_flags(p)
     _chat_flags(p)
     p.add_argument("--model", help="model to use (default: the provider's)")
+    _option_flag(p)
     p.add_argument("name", help="the template: summarise, extract, explain, critique, …")
     _paths(p.add_argument("words", nargs="*", metavar="FILE|key=value"))
 
@@ -300,6 +347,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
                 prompt=args.prompt,
                 model=args.model,
                 attach=args.attach,
+                params=dict(args.options),
             )
         )
     )
@@ -317,6 +365,7 @@ def _cmd_template(args: argparse.Namespace) -> int:
                 provider=args.provider,
                 prompt=args.prompt,
                 model=args.model,
+                params=dict(args.options),
             )
         )
     )

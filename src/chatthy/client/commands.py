@@ -184,9 +184,11 @@ async def ask(
     prompt: str | None,
     model: str | None,
     attach: Sequence[Path] = (),
+    params: dict[str, Any] | None = None,
 ) -> int:
     """One turn: send ``text`` with the files and folders of ``attach`` (read now, never
-    stored), stream the reply to stdout. Returns the exit status.
+    stored) and the generation parameters ``params`` (``-o``, for this turn only),
+    stream the reply to stdout. Returns the exit status.
 
     client.toml's provider and prompt are defaults for new chats: they apply only without
     ``chat``, so that an existing chat keeps its own. On Ctrl-C the reply is cancelled on
@@ -211,6 +213,7 @@ async def ask(
             provider=provider,
             prompt=prompt,
             model=model,
+            params=params or None,
         )
 
 
@@ -222,6 +225,7 @@ async def run_template(
     provider: str | None = None,
     prompt: str | None = None,
     model: str | None = None,
+    params: dict[str, Any] | None = None,
 ) -> int:
     """``chatthy template NAME [FILE] key=value…``: run an instruction template on FILE
     (a local file, sent for this turn only and never stored; else a workspace file) or,
@@ -256,6 +260,7 @@ async def run_template(
             provider=provider,
             prompt=prompt,
             model=model,
+            params=params or None,
             **request,
         )
 
