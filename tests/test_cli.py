@@ -596,7 +596,7 @@ async def test_repl_key_shows_the_fingerprint(live: Server) -> None:
 
 
 async def test_ask_options_reach_the_upstream_typed(live: Server, upstream: Upstream) -> None:
-    code, out, err = await chatthy(
+    code, _, err = await chatthy(
         "ask",
         "-o",
         "temperature=0.2",
