@@ -166,16 +166,31 @@ def _parser() -> argparse.ArgumentParser:
     _client_flags(p)
     p.add_argument("--personality", help="only chats of this personality")
 
-    p = sub.add_parser("export", help="write a chat as Markdown or JSON")
+    p = sub.add_parser(
+        "export",
+        help="write a chat as Markdown or JSON",
+        description="Write a chat: md (Markdown, the default), json (chatthy's, every "
+        "field), or openai (the messages list as /v1/chat/completions takes it).",
+    )
     _client_flags(p)
     p.add_argument("chat")
-    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.add_argument("--format", choices=("md", "json", "openai"), default="md")
     _paths(p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)"))
 
-    p = sub.add_parser("import", help="create a chat from a JSON or Markdown file")
+    p = sub.add_parser(
+        "import",
+        help="create a chat from a JSON or Markdown file, or chats from a ChatGPT or Claude export",
+        description="Create a chat from chatthy JSON or Markdown, or an OpenAI messages "
+        "list; or a chat per conversation from a ChatGPT or claude.ai conversations.json "
+        "export (the branch last shown of each).",
+    )
     _client_flags(p)
     _paths(p.add_argument("file", type=Path))
-    p.add_argument("--chat", help="name of the new chat (default: the file's)")
+    p.add_argument(
+        "--chat",
+        help="name of the new chat (default: the file's; of an export, the first chat's, "
+        "the others named after it)",
+    )
 
     _ws_parser(sub)
 
@@ -419,7 +434,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from chatthy.client.commands import import_file
 
     result = _run(import_file(_settings(args), args.file, args.chat))
-    print(f"imported {result.messages} message(s) into chat '{result.chat}'")
+    for made in result.chats or [result]:
+        print(f"imported {made.messages} message(s) into chat '{made.chat}'")
+    if len(result.chats) > 1:
+        print(f"{len(result.chats)} chats made")
     return 0
 
 

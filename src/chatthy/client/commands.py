@@ -316,7 +316,7 @@ def format_chats(chats: list[api.ChatInfo]) -> str:
 
 
 async def export(
-    settings: Settings, chat: str, fmt: Literal["md", "json"], output: Path | None
+    settings: Settings, chat: str, fmt: Literal["md", "json", "openai"], output: Path | None
 ) -> None:
     async with connect(settings) as client:
         result = await client.rpc(api.Export(chat=chat, format=fmt))
@@ -328,7 +328,8 @@ async def export(
 
 
 async def import_file(settings: Settings, path: Path, chat: str | None) -> api.Imported:
-    """Create a chat from a JSON or Markdown file.
+    """Create a chat from a JSON or Markdown file, or a chat per conversation from a
+    ChatGPT or claude.ai export.
 
     Raises:
         ChatthyError: the file cannot be read as UTF-8 text, or the server refused it.
