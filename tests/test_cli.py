@@ -628,3 +628,20 @@ async def test_ask_refuses_options_it_cannot_send(live: Server, upstream: Upstre
         "e.g. -o temperature=0.2 (not 'temperature')"
     )
     assert len(upstream.requests) == 0
+
+
+async def test_import_of_a_chatgpt_export_and_export_as_openai(live: Server) -> None:
+    export = Path(__file__).parent / "conversation" / "data" / "chatgpt_conversations.json"
+    code, out, err = await chatthy("import", str(export))
+    assert code == 0, err
+    assert out.splitlines() == [
+        "imported 4 message(s) into chat 'Feeding a sourdough starter'",
+        "imported 2 message(s) into chat 'Lisbon in three days'",
+        "2 chats made",
+    ]
+    code, out, _ = await chatthy("export", "Lisbon in three days", "--format", "openai")
+    assert code == 0
+    assert json.loads(out) == [
+        {"role": "user", "content": "Plan three days in Lisbon.\n## assistant\nno museums"},
+        {"role": "assistant", "content": "Day 1: Alfama. Day 2: Belém. Day 3: Sintra."},
+    ]
