@@ -476,12 +476,26 @@ def _cmd_ws(args: argparse.Namespace) -> int:
 
 
 def _ws_add(paths: list[str], settings: Any) -> int:
-    """Files and folders; or, for one NAME that is no path, the text piped on stdin."""
+    """Files, folders and glob patterns; or, for one NAME that is neither a path nor a
+    pattern, the text piped on stdin (none piped: refused, as a missing path)."""
+    import glob
+
     from chatthy.client import workspace as ws
 
-    if len(paths) == 1 and not Path(paths[0]).exists() and not sys.stdin.isatty():
+    one = paths[0]
+    if len(paths) == 1 and not Path(one).exists() and not glob.has_magic(one):
+        if sys.stdin.isatty():
+            print(f"chatthy: no such file or folder: {one}", file=sys.stderr)
+            return 1
         text = sys.stdin.read()
-        print(ws.added_line(_run(ws.add_text(settings, paths[0], text))))
+        if not text.strip():
+            print(
+                f"chatthy: no such file or folder: {one} (and no text piped on stdin to "
+                "add under that name)",
+                file=sys.stderr,
+            )
+            return 1
+        print(ws.added_line(_run(ws.add_text(settings, one, text))))
         return 0
     for info in _run(ws.add_paths(settings, [Path(p) for p in paths], sys.stderr)):
         print(ws.added_line(info))
