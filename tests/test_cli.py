@@ -208,7 +208,8 @@ async def test_config_key_shows_the_server_key(isolated_env: Path) -> None:
     assert (await chatthy("config", "key"))[1] == out
 
 
-async def test_serve_port_in_use_is_one_line() -> None:
+async def test_serve_port_in_use_is_one_line(isolated_env: Path) -> None:
+    (await chatthy("config", "init"))  # else its first run says it wrote server.toml
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -218,9 +219,16 @@ async def test_serve_port_in_use_is_one_line() -> None:
 
 
 @pytest.mark.parametrize("address", ["garbage", "tcp://127.0.0.1:notaport"])
-async def test_serve_bad_listen_address_is_one_line(address: str) -> None:
+async def test_serve_bad_listen_address_is_one_line(isolated_env: Path, address: str) -> None:
     code, _, err = await chatthy("serve", "--listen", address)
-    assert (code, err) == (1, f"chatthy: cannot listen on {address}: Invalid argument\n")
+    server_toml = isolated_env / "config" / "server.toml"
+    assert (code, err.splitlines()) == (
+        1,
+        [
+            f"chatthy: wrote the commented default {server_toml}",  # the first run
+            f"chatthy: cannot listen on {address}: Invalid argument",
+        ],
+    )
 
 
 async def test_serve_missing_config_file_is_an_error(tmp_path: Path) -> None:
@@ -645,3 +653,52 @@ async def test_import_of_a_chatgpt_export_and_export_as_openai(live: Server) -> 
         {"role": "user", "content": "Plan three days in Lisbon.\n## assistant\nno museums"},
         {"role": "assistant", "content": "Day 1: Alfama. Day 2: Belém. Day 3: Sintra."},
     ]
+
+
+async def test_serve_writes_its_default_config_on_first_run(isolated_env: Path) -> None:
+    from chatthy.config import SERVER_TOML
+
+    proc = await spawn("serve", "--listen", "tcp://127.0.0.1:0")
+    assert proc.stderr is not None
+    seen: list[str] = []
+    while not seen or "listening on" not in seen[-1]:
+        line = await asyncio.wait_for(proc.stderr.readline(), 30)
+        assert line, f"serve ended: {seen}"
+        seen.append(line.decode())
+    proc.send_signal(signal.SIGTERM)
+    await finish(proc)
+    server_toml = isolated_env / "config" / "server.toml"
+    assert seen[0] == f"chatthy: wrote the commented default {server_toml}\n"
+    assert server_toml.read_text() == SERVER_TOML
+    assert server_toml.stat().st_mode & 0o777 == 0o600
+    assert not (isolated_env / "config" / "client.toml").exists()
+
+
+async def test_the_first_client_run_writes_client_toml_and_never_over_one(
+    live: Server, isolated_env: Path
+) -> None:
+    from chatthy.config import CLIENT_TOML
+
+    client_toml = isolated_env / "config" / "client.toml"
+    code, out, err = await chatthy("chats")
+    assert (code, out, err) == (0, "no chats yet\n", "")
+    assert client_toml.read_text() == CLIENT_TOML
+    assert client_toml.stat().st_mode & 0o777 == 0o600
+    client_toml.write_text("timeout = 9.0\n")
+    assert (await chatthy("chats"))[0] == 0
+    assert client_toml.read_text() == "timeout = 9.0\n"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
+async def test_a_read_only_config_folder_is_a_warning(live: Server, isolated_env: Path) -> None:
+    folder = isolated_env / "config"
+    folder.mkdir(mode=0o500)
+    try:
+        code, out, err = await chatthy("chats")
+    finally:
+        folder.chmod(0o700)
+    assert (code, out) == (0, "no chats yet\n")
+    assert err == (
+        f"chatthy: warning: no default client.toml written: cannot write "
+        f"{folder / 'client.toml'}: Permission denied\n"
+    )

@@ -304,6 +304,7 @@ def _settings(args: argparse.Namespace) -> Any:
     from chatthy.client.settings import derive_soon, resolve
     from chatthy.errors import ChatthyError
 
+    _write_default("client.toml", quiet=True)
     try:
         settings = resolve(args.server, args.profile)
     except ChatthyError as exc:
@@ -315,11 +316,28 @@ def _settings(args: argparse.Namespace) -> Any:
     return settings
 
 
+def _write_default(name: str, *, quiet: bool = False) -> None:
+    """Write the commented default config file ``name`` where there is none (the first
+    run); a config folder that cannot be written is a one-line warning, not a failure."""
+    from chatthy.config import write_default
+    from chatthy.errors import ChatthyError
+
+    try:
+        written = write_default(name)
+    except ChatthyError as exc:
+        print(f"chatthy: warning: no default {name} written: {exc.message}", file=sys.stderr)
+        return
+    if written is not None and not quiet:
+        print(f"chatthy: wrote the commented default {written}", file=sys.stderr)
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from chatthy.config import load_server_config, secret_warning
     from chatthy.errors import ChatthyError
     from chatthy.server.main import run_server
 
+    if args.config is None:
+        _write_default("server.toml")
     try:
         config = load_server_config(args.config)
     except ChatthyError as exc:
