@@ -702,3 +702,51 @@ async def test_a_read_only_config_folder_is_a_warning(live: Server, isolated_env
         f"chatthy: warning: no default client.toml written: cannot write "
         f"{folder / 'client.toml'}: Permission denied\n"
     )
+
+
+async def test_prompts_export_and_import_as_files(
+    live: Server, connect: ClientMaker, tmp_path: Path
+) -> None:
+    client = connect(live, profile="cli", passphrase="pw")
+    await client.rpc(api.PromptSet(name="terse", text="Be terse."))
+    folder = tmp_path / "personalities"
+    code, out, err = await chatthy("prompts", "export", str(folder))
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"wrote {folder / 'default.md'} (the server's)",
+        f"wrote {folder / 'terse.md'} (yours)",
+    ]
+    assert (folder / "terse.md").read_text() == "Be terse.\n"
+    mine = tmp_path / "mine"
+    assert (await chatthy("prompts", "export", "--mine", str(mine)))[0] == 0
+    assert sorted(p.name for p in mine.iterdir()) == ["terse.md"]
+
+    (mine / "terse.md").write_text("Be very terse.\n")
+    (mine / "pirate.md").write_text("Talk like a pirate.\n\nAlways.\n")
+    code, out, err = await chatthy("prompts", "import", str(mine))
+    assert (code, err) == (0, ""), err
+    assert out.splitlines() == [
+        f"imported 'pirate' from {mine / 'pirate.md'}",
+        f"imported 'terse' from {mine / 'terse.md'}",
+    ]
+    texts = {p.name: (p.text, p.source) for p in await client.rpc(api.Prompts())}
+    assert texts["pirate"] == ("Talk like a pirate.\n\nAlways.", "profile")
+    assert texts["terse"] == ("Be very terse.", "profile")
+
+
+async def test_prompts_import_says_what_it_left_out(live: Server, tmp_path: Path) -> None:
+    (tmp_path / "latin.md").write_bytes("café".encode("latin-1"))
+    (tmp_path / "good.md").write_text("Be good.")
+    code, out, err = await chatthy(
+        "prompts",
+        "import",
+        str(tmp_path / "latin.md"),
+        str(tmp_path / "gone.md"),
+        str(tmp_path / "good.md"),
+    )
+    assert code == 1
+    assert out == f"imported 'good' from {tmp_path / 'good.md'}\n"
+    assert err.splitlines() == [
+        f"skipped {tmp_path / 'latin.md'}: not UTF-8 text (byte 3)",
+        f"skipped {tmp_path / 'gone.md'}: no such file or folder",
+    ]

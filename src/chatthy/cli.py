@@ -193,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _ws_parser(sub)
+    _prompts_parser(sub)
 
     p = sub.add_parser("config", help="configuration files")
     p.add_argument(
@@ -264,6 +265,25 @@ def _ws_parser(sub: Any) -> None:
     q.add_argument("name")
     q.add_argument("new")
     _ws_source_parsers(ws)
+
+
+def _prompts_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "prompts",
+        help="personalities as files: export them as NAME.md, import them back",
+        description="`prompts export [DIR]` writes every personality you can use as "
+        "DIR/NAME.md (replacing files of those names; --mine: only your own); `prompts "
+        "import FILE|DIR…` makes each file (a folder's *.md files) one of your "
+        "personalities, named after the file (NAME.md is NAME), replacing yours of that name.",
+    )
+    actions = p.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
+    q = actions.add_parser("export", help="write each personality as DIR/NAME.md")
+    _client_flags(q)
+    _paths(q.add_argument("folder", nargs="?", type=Path, default=Path("."), metavar="DIR"))
+    q.add_argument("--mine", action="store_true", help="only yours, not the server's")
+    q = actions.add_parser("import", help="read personalities from NAME.md files or folders")
+    _client_flags(q)
+    _paths(q.add_argument("paths", nargs="+", type=Path, metavar="FILE|DIR"))
 
 
 def _ws_source_parsers(ws: Any) -> None:
@@ -493,6 +513,17 @@ def _cmd_ws(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prompts(args: argparse.Namespace) -> int:
+    from chatthy.client.prompt_files import export_prompts, import_prompts
+
+    settings = _settings(args)
+    if args.prompts_command == "export":
+        done = export_prompts(settings, args.folder, sys.stdout, sys.stderr, mine=args.mine)
+    else:
+        done = import_prompts(settings, args.paths, sys.stdout, sys.stderr)
+    return int(_run(done))
+
+
 def _ws_add(paths: list[str], settings: Any) -> int:
     """Files, folders and glob patterns; or, for one NAME that is neither a path nor a
     pattern, the text piped on stdin (none piped: refused, as a missing path)."""
@@ -620,6 +651,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "export": _cmd_export,
     "import": _cmd_import,
     "ws": _cmd_ws,
+    "prompts": _cmd_prompts,
     "config": _cmd_config,
     "passphrase": _cmd_passphrase,
     "repl": _cmd_repl,
