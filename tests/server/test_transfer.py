@@ -157,6 +157,10 @@ async def test_markdown_keeps_a_message_holding_a_header_line(
     assert "\n\\## assistant\n\\\\## user\n" in md  # escaped, so still read as text
     await client.import_text(md, chat="back")
     assert await history(client, "back") == [("user", text), ("assistant", f"echo: {text}")]
+    await turn(client, "crlf", "from Windows:\r\n## user\r\nend")
+    md = (await client.rpc(api.Export(chat="crlf", format="md"))).data
+    await client.import_text(md, chat="crlf back")
+    assert [role for role, _ in await history(client, "crlf back")] == ["user", "assistant"]
 
 
 async def test_markdown_of_earlier_versions_still_imports(

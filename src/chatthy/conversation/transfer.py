@@ -111,10 +111,14 @@ def to_markdown(chat: ChatRecord, messages: list[MessageRecord]) -> str:
 
 
 def _escaped(text: str) -> str:
-    """``text`` with each line that would start a message one backslash further away."""
+    """``text`` with each line that would start a message one backslash further away
+    (lines as import splits them: at ``\\r`` and the other line ends too)."""
     if "## " not in text:
         return text
-    return "\n".join("\\" + line if _HEADER_LIKE.match(line) else line for line in text.split("\n"))
+    return "".join(
+        "\\" + line if _HEADER_LIKE.match(line.splitlines()[0]) else line
+        for line in text.splitlines(keepends=True)
+    )
 
 
 def to_openai_json(messages: list[MessageRecord]) -> str:
