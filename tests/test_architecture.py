@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
+import re
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -57,3 +61,49 @@ def test_the_shared_vocabulary_imports_nothing_of_chatthy(module: str) -> None:
 
 def test_the_rules_see_every_file() -> None:
     assert len(files("conversation")) >= 8 and len(files("server")) >= 5
+
+
+INDIRECT = {
+    "lxml_html_clean": "trafilatura's justext imports lxml.html.clean, which lxml left to "
+    "this distribution: a plain install without it failed `ws url` with ImportError",
+}
+"""Distributions the code needs that no file names in an import, and why."""
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared_distributions() -> set[str]:
+    """Every distribution pyproject.toml names: dependencies and every extra."""
+    project = tomllib.loads((SRC.parent.parent / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"])
+    for extra in project.get("optional-dependencies", {}).values():
+        wanted += extra
+    return {_normal(re.split(r"[\s<>=!~;\[]", spec, maxsplit=1)[0]) for spec in wanted}
+
+
+def imported_distributions() -> dict[str, str]:
+    """The distribution of every third-party module imported under src/ (lazily or
+    not, ``find_spec`` probes too), with a file that imports it."""
+    owners = importlib.metadata.packages_distributions()
+    found: dict[str, str] = {}
+    for path in sorted(SRC.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        probed = set(re.findall(r"find_spec\(\"([A-Za-z_]\w*)\"\)", text))
+        for name in imports_of(path) | probed:
+            top = name.split(".")[0]
+            if top in sys.stdlib_module_names or top == "chatthy":
+                continue
+            for dist in owners.get(top, [top]):
+                found.setdefault(_normal(dist), str(path.relative_to(SRC)))
+    return found
+
+
+def test_every_imported_distribution_is_declared() -> None:
+    declared = declared_distributions()
+    missing = {
+        dist: where for dist, where in imported_distributions().items() if dist not in declared
+    }
+    assert missing == {}, "imported but not in pyproject.toml"
+    assert {_normal(d) for d in INDIRECT} <= declared

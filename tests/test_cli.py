@@ -209,7 +209,8 @@ async def test_config_key_shows_the_server_key(isolated_env: Path) -> None:
     assert (await chatthy("config", "key"))[1] == out
 
 
-async def test_serve_port_in_use_is_one_line() -> None:
+async def test_serve_port_in_use_is_one_line(isolated_env: Path) -> None:
+    (await chatthy("config", "init"))  # else its first run says it wrote server.toml
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -219,9 +220,16 @@ async def test_serve_port_in_use_is_one_line() -> None:
 
 
 @pytest.mark.parametrize("address", ["garbage", "tcp://127.0.0.1:notaport"])
-async def test_serve_bad_listen_address_is_one_line(address: str) -> None:
+async def test_serve_bad_listen_address_is_one_line(isolated_env: Path, address: str) -> None:
     code, _, err = await chatthy("serve", "--listen", address)
-    assert (code, err) == (1, f"chatthy: cannot listen on {address}: Invalid argument\n")
+    server_toml = isolated_env / "config" / "server.toml"
+    assert (code, err.splitlines()) == (
+        1,
+        [
+            f"chatthy: wrote the commented default {server_toml}",  # the first run
+            f"chatthy: cannot listen on {address}: Invalid argument",
+        ],
+    )
 
 
 async def test_serve_missing_config_file_is_an_error(tmp_path: Path) -> None:
@@ -594,3 +602,155 @@ async def test_repl_key_shows_the_fingerprint(live: Server) -> None:
     code, out, err = await chatthy("repl", stdin=b"/key\n/quit\n")
     assert code == 0, err
     assert fingerprint(derive_key("pw", "cli").public_key) in out
+
+
+async def test_ask_options_reach_the_upstream_typed(live: Server, upstream: Upstream) -> None:
+    code, _, err = await chatthy(
+        "ask",
+        "-o",
+        "temperature=0.2",
+        "--option",
+        'stop="\\n"',
+        "-o",
+        "user=alice",
+        "-o",
+        "seed=7",
+        "-o",
+        'tag="2024"',
+        "hi",
+    )
+    assert code == 0, err
+    body = upstream.requests[-1].body
+    assert (body["temperature"], body["stop"], body["user"]) == (0.2, "\n", "alice")
+    assert (body["seed"], body["tag"]) == (7, "2024")
+    await chatthy("ask", "again")
+    assert "temperature" not in upstream.requests[-1].body  # for that turn only
+
+
+async def test_ask_refuses_options_it_cannot_send(live: Server, upstream: Upstream) -> None:
+    code, _, err = await chatthy("ask", "-o", "model=other", "hi")
+    assert (code, err) == (1, "chatthy: params may not set model\n")
+    code, _, err = await chatthy("ask", "-o", "temperature", "hi")
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "chatthy ask: error: argument -o/--option: KEY=VALUE wanted, "
+        "e.g. -o temperature=0.2 (not 'temperature')"
+    )
+    assert len(upstream.requests) == 0
+
+
+async def test_import_of_a_chatgpt_export_and_export_as_openai(live: Server) -> None:
+    export = Path(__file__).parent / "conversation" / "data" / "chatgpt_conversations.json"
+    code, out, err = await chatthy("import", str(export))
+    assert code == 0, err
+    assert out.splitlines() == [
+        "imported 4 message(s) into chat 'Feeding a sourdough starter'",
+        "imported 2 message(s) into chat 'Lisbon in three days'",
+        "2 chats made",
+    ]
+    code, out, _ = await chatthy("export", "Lisbon in three days", "--format", "openai")
+    assert code == 0
+    assert json.loads(out) == [
+        {"role": "user", "content": "Plan three days in Lisbon.\n## assistant\nno museums"},
+        {"role": "assistant", "content": "Day 1: Alfama. Day 2: Belém. Day 3: Sintra."},
+    ]
+
+
+async def test_serve_writes_its_default_config_on_first_run(isolated_env: Path) -> None:
+    from chatthy.config import SERVER_TOML
+
+    proc = await spawn("serve", "--listen", "tcp://127.0.0.1:0")
+    assert proc.stderr is not None
+    seen: list[str] = []
+    while not seen or "listening on" not in seen[-1]:
+        line = await asyncio.wait_for(proc.stderr.readline(), 30)
+        assert line, f"serve ended: {seen}"
+        seen.append(line.decode())
+    proc.send_signal(signal.SIGTERM)
+    await finish(proc)
+    server_toml = isolated_env / "config" / "server.toml"
+    assert seen[0] == f"chatthy: wrote the commented default {server_toml}\n"
+    assert server_toml.read_text() == SERVER_TOML
+    assert server_toml.stat().st_mode & 0o777 == 0o600
+    assert not (isolated_env / "config" / "client.toml").exists()
+
+
+async def test_the_first_client_run_writes_client_toml_and_never_over_one(
+    live: Server, isolated_env: Path
+) -> None:
+    from chatthy.config import CLIENT_TOML
+
+    client_toml = isolated_env / "config" / "client.toml"
+    code, out, err = await chatthy("chats")
+    assert (code, out, err) == (0, "no chats yet\n", "")
+    assert client_toml.read_text() == CLIENT_TOML
+    assert client_toml.stat().st_mode & 0o777 == 0o600
+    client_toml.write_text("timeout = 9.0\n")
+    assert (await chatthy("chats"))[0] == 0
+    assert client_toml.read_text() == "timeout = 9.0\n"
+
+
+async def test_a_config_folder_that_cannot_be_written_is_a_warning(
+    live: Server, isolated_env: Path
+) -> None:
+    folder = isolated_env / "config"
+    folder.mkdir(mode=0o500)
+    if os.geteuid() == 0:  # root writes into a read-only folder: use one no one can
+        folder = Path("/proc/self")
+    try:
+        code, out, err = await chatthy("chats", env={"CHATTHY_CONFIG_DIR": str(folder)})
+    finally:
+        (isolated_env / "config").chmod(0o700)
+    assert (code, out) == (0, "no chats yet\n")
+    assert len(err.splitlines()) == 1
+    assert err.startswith(
+        f"chatthy: warning: no default client.toml written: cannot write {folder / 'client.toml'}: "
+    )
+
+
+async def test_prompts_export_and_import_as_files(
+    live: Server, connect: ClientMaker, tmp_path: Path
+) -> None:
+    client = connect(live, profile="cli", passphrase="pw")
+    await client.rpc(api.PromptSet(name="terse", text="Be terse."))
+    folder = tmp_path / "personalities"
+    code, out, err = await chatthy("prompts", "export", str(folder))
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"wrote {folder / 'default.md'} (the server's)",
+        f"wrote {folder / 'terse.md'} (yours)",
+    ]
+    assert (folder / "terse.md").read_text() == "Be terse.\n"
+    mine = tmp_path / "mine"
+    assert (await chatthy("prompts", "export", "--mine", str(mine)))[0] == 0
+    assert sorted(p.name for p in mine.iterdir()) == ["terse.md"]
+
+    (mine / "terse.md").write_text("Be very terse.\n")
+    (mine / "pirate.md").write_text("Talk like a pirate.\n\nAlways.\n")
+    code, out, err = await chatthy("prompts", "import", str(mine))
+    assert (code, err) == (0, ""), err
+    assert out.splitlines() == [
+        f"imported 'pirate' from {mine / 'pirate.md'}",
+        f"imported 'terse' from {mine / 'terse.md'}",
+    ]
+    texts = {p.name: (p.text, p.source) for p in await client.rpc(api.Prompts())}
+    assert texts["pirate"] == ("Talk like a pirate.\n\nAlways.", "profile")
+    assert texts["terse"] == ("Be very terse.", "profile")
+
+
+async def test_prompts_import_says_what_it_left_out(live: Server, tmp_path: Path) -> None:
+    (tmp_path / "latin.md").write_bytes("café".encode("latin-1"))
+    (tmp_path / "good.md").write_text("Be good.")
+    code, out, err = await chatthy(
+        "prompts",
+        "import",
+        str(tmp_path / "latin.md"),
+        str(tmp_path / "gone.md"),
+        str(tmp_path / "good.md"),
+    )
+    assert code == 1
+    assert out == f"imported 'good' from {tmp_path / 'good.md'}\n"
+    assert err.splitlines() == [
+        f"skipped {tmp_path / 'latin.md'}: not UTF-8 text (byte 3)",
+        f"skipped {tmp_path / 'gone.md'}: no such file or folder",
+    ]

@@ -121,9 +121,17 @@ class _Conn:
 class Upstream:
     """The fake upstream server. Start it, point a provider at ``openai_url``/``base_url``."""
 
-    def __init__(self, models: list[str] | None = None, admin_key: str | None = None) -> None:
+    def __init__(
+        self,
+        models: list[str] | None = None,
+        admin_key: str | None = None,
+        *,
+        tabby_model_list: bool = True,
+    ) -> None:
         self.models = list(models or ["test-model"])
         self.admin_key = admin_key
+        self.tabby_model_list = tabby_model_list
+        """False plays a server without tabbyAPI's ``/v1/model/list`` (it answers 404)."""
         self.loaded_model: str | None = None
         self.requests: list[Recorded] = []
         self.base_url = ""
@@ -225,7 +233,7 @@ class Upstream:
             return await self._anthropic_chat(request, conn)
         if method == "GET" and path == "/v1/models":
             conn.json(200, self._model_list(request))
-        elif method == "GET" and path == "/v1/model/list":
+        elif method == "GET" and path == "/v1/model/list" and self.tabby_model_list:
             conn.json(200, _openai_models(self.models, "tabbyAPI"))
         elif method == "GET" and path == "/v1/model":
             conn.json(200, {"id": self.loaded_model or self.models[0], "object": "model"})

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import math
 import os
 import sys
 from collections.abc import Callable, Coroutine
@@ -37,6 +39,49 @@ def _client_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--profile",
         help="profile name (default: CHATTHY_PROFILE, client.toml, else your login name)",
+    )
+
+
+def parse_option(word: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``-o`` as a generation parameter: VALUE is text unless it reads
+    as JSON — a number, ``true``/``false``/``null``, a quoted string, a list or an
+    object — so ``temperature=0.2`` is a number, ``stop='"\\n"'`` a newline, and
+    ``user=2024`` a number but ``user='"2024"'`` text.
+
+    Raises:
+        argparse.ArgumentTypeError: no ``=``, or nothing before it.
+    """
+    key, sep, value = word.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(
+            f"KEY=VALUE wanted, e.g. -o temperature=0.2 (not {word!r})"
+        )
+    try:
+        parsed = json.loads(value, parse_constant=_no_constant)
+    except ValueError:
+        return key, value
+    if isinstance(parsed, float) and not math.isfinite(parsed):
+        return key, value  # 1e999
+    return key, parsed
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _option_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-o",
+        "--option",
+        dest="options",
+        action="append",
+        type=parse_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a generation parameter for this turn, sent to the provider as it is "
+        "(repeatable): -o temperature=0.2 -o stop='\"END\"'; VALUE is text unless it "
+        "reads as JSON (a number, true, false, null, a quoted string, a list)",
     )
 
 
@@ -80,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     _client_flags(p)
     _chat_flags(p)
     p.add_argument("--model", help="model to use (default: the provider's)")
+    _option_flag(p)
     _paths(
         p.add_argument(
             "--attach",
@@ -109,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     _client_flags(p)
     _chat_flags(p)
     p.add_argument("--model", help="model to use (default: the provider's)")
+    _option_flag(p)
     p.add_argument("name", help="the template: summarise, extract, explain, critique, …")
     _paths(p.add_argument("words", nargs="*", metavar="FILE|key=value"))
 
@@ -119,18 +166,34 @@ def _parser() -> argparse.ArgumentParser:
     _client_flags(p)
     p.add_argument("--personality", help="only chats of this personality")
 
-    p = sub.add_parser("export", help="write a chat as Markdown or JSON")
+    p = sub.add_parser(
+        "export",
+        help="write a chat as Markdown or JSON",
+        description="Write a chat: md (Markdown, the default), json (chatthy's, every "
+        "field), or openai (the messages list as /v1/chat/completions takes it).",
+    )
     _client_flags(p)
     p.add_argument("chat")
-    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.add_argument("--format", choices=("md", "json", "openai"), default="md")
     _paths(p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)"))
 
-    p = sub.add_parser("import", help="create a chat from a JSON or Markdown file")
+    p = sub.add_parser(
+        "import",
+        help="create a chat from a JSON or Markdown file, or chats from a ChatGPT or Claude export",
+        description="Create a chat from chatthy JSON or Markdown, or an OpenAI messages "
+        "list; or a chat per conversation from a ChatGPT or claude.ai conversations.json "
+        "export (the branch last shown of each).",
+    )
     _client_flags(p)
     _paths(p.add_argument("file", type=Path))
-    p.add_argument("--chat", help="name of the new chat (default: the file's)")
+    p.add_argument(
+        "--chat",
+        help="name of the new chat (default: the file's; of an export, the first chat's, "
+        "the others named after it)",
+    )
 
     _ws_parser(sub)
+    _prompts_parser(sub)
 
     p = sub.add_parser("config", help="configuration files")
     p.add_argument(
@@ -204,6 +267,25 @@ def _ws_parser(sub: Any) -> None:
     _ws_source_parsers(ws)
 
 
+def _prompts_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "prompts",
+        help="personalities as files: export them as NAME.md, import them back",
+        description="`prompts export [DIR]` writes every personality you can use as "
+        "DIR/NAME.md (replacing files of those names; --mine: only your own); `prompts "
+        "import FILE|DIR…` makes each file (a folder's *.md files) one of your "
+        "personalities, named after the file (NAME.md is NAME), replacing yours of that name.",
+    )
+    actions = p.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
+    q = actions.add_parser("export", help="write each personality as DIR/NAME.md")
+    _client_flags(q)
+    _paths(q.add_argument("folder", nargs="?", type=Path, default=Path("."), metavar="DIR"))
+    q.add_argument("--mine", action="store_true", help="only yours, not the server's")
+    q = actions.add_parser("import", help="read personalities from NAME.md files or folders")
+    _client_flags(q)
+    _paths(q.add_argument("paths", nargs="+", type=Path, metavar="FILE|DIR"))
+
+
 def _ws_source_parsers(ws: Any) -> None:
     """``ws url|youtube|arxiv|wikipedia|news WORDS…``, ``ws fetch SOURCE WORDS…`` and
     ``ws sources``: sources the server fetches."""
@@ -242,6 +324,7 @@ def _settings(args: argparse.Namespace) -> Any:
     from chatthy.client.settings import derive_soon, resolve
     from chatthy.errors import ChatthyError
 
+    _write_default("client.toml", quiet=True)
     try:
         settings = resolve(args.server, args.profile)
     except ChatthyError as exc:
@@ -253,11 +336,28 @@ def _settings(args: argparse.Namespace) -> Any:
     return settings
 
 
+def _write_default(name: str, *, quiet: bool = False) -> None:
+    """Write the commented default config file ``name`` where there is none (the first
+    run); a config folder that cannot be written is a one-line warning, not a failure."""
+    from chatthy.config import write_default
+    from chatthy.errors import ChatthyError
+
+    try:
+        written = write_default(name)
+    except ChatthyError as exc:
+        print(f"chatthy: warning: no default {name} written: {exc.message}", file=sys.stderr)
+        return
+    if written is not None and not quiet:
+        print(f"chatthy: wrote the commented default {written}", file=sys.stderr)
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from chatthy.config import load_server_config, secret_warning
     from chatthy.errors import ChatthyError
     from chatthy.server.main import run_server
 
+    if args.config is None:
+        _write_default("server.toml")
     try:
         config = load_server_config(args.config)
     except ChatthyError as exc:
@@ -300,6 +400,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
                 prompt=args.prompt,
                 model=args.model,
                 attach=args.attach,
+                params=dict(args.options),
             )
         )
     )
@@ -317,6 +418,7 @@ def _cmd_template(args: argparse.Namespace) -> int:
                 provider=args.provider,
                 prompt=args.prompt,
                 model=args.model,
+                params=dict(args.options),
             )
         )
     )
@@ -370,7 +472,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from chatthy.client.commands import import_file
 
     result = _run(import_file(_settings(args), args.file, args.chat))
-    print(f"imported {result.messages} message(s) into chat '{result.chat}'")
+    for made in result.chats or [result]:
+        print(f"imported {made.messages} message(s) into chat '{made.chat}'")
+    if len(result.chats) > 1:
+        print(f"{len(result.chats)} chats made")
     return 0
 
 
@@ -408,13 +513,38 @@ def _cmd_ws(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prompts(args: argparse.Namespace) -> int:
+    from chatthy.client.prompt_files import export_prompts, import_prompts
+
+    settings = _settings(args)
+    if args.prompts_command == "export":
+        done = export_prompts(settings, args.folder, sys.stdout, sys.stderr, mine=args.mine)
+    else:
+        done = import_prompts(settings, args.paths, sys.stdout, sys.stderr)
+    return int(_run(done))
+
+
 def _ws_add(paths: list[str], settings: Any) -> int:
-    """Files and folders; or, for one NAME that is no path, the text piped on stdin."""
+    """Files, folders and glob patterns; or, for one NAME that is neither a path nor a
+    pattern, the text piped on stdin (none piped: refused, as a missing path)."""
+    import glob
+
     from chatthy.client import workspace as ws
 
-    if len(paths) == 1 and not Path(paths[0]).exists() and not sys.stdin.isatty():
+    one = paths[0]
+    if len(paths) == 1 and not Path(one).exists() and not glob.has_magic(one):
+        if sys.stdin.isatty():
+            print(f"chatthy: no such file or folder: {one}", file=sys.stderr)
+            return 1
         text = sys.stdin.read()
-        print(ws.added_line(_run(ws.add_text(settings, paths[0], text))))
+        if not text.strip():
+            print(
+                f"chatthy: no such file or folder: {one} (and no text piped on stdin to "
+                "add under that name)",
+                file=sys.stderr,
+            )
+            return 1
+        print(ws.added_line(_run(ws.add_text(settings, one, text))))
         return 0
     for info in _run(ws.add_paths(settings, [Path(p) for p in paths], sys.stderr)):
         print(ws.added_line(info))
@@ -521,6 +651,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "export": _cmd_export,
     "import": _cmd_import,
     "ws": _cmd_ws,
+    "prompts": _cmd_prompts,
     "config": _cmd_config,
     "passphrase": _cmd_passphrase,
     "repl": _cmd_repl,

@@ -38,6 +38,7 @@ __all__ = [
     "load_client_config",
     "load_server_config",
     "secret_warning",
+    "write_default",
     "write_defaults",
 ]
 
@@ -453,17 +454,30 @@ def write_defaults(directory: Path | None = None) -> list[Path]:
     Raises:
         ConfigError: the directory cannot be written.
     """
-    directory = directory or config_dir()
-    written = []
+    written = [write_default(name, directory) for name in DEFAULTS]
+    return [path for path in written if path is not None]
+
+
+DEFAULTS = {"server.toml": SERVER_TOML, "client.toml": CLIENT_TOML}
+"""The commented default of each config file, by its name."""
+
+
+def write_default(name: str, directory: Path | None = None) -> Path | None:
+    """Write the commented default ``name`` (``server.toml``, ``client.toml``) if there
+    is no such file (0600, in a 0700 folder when made here), never over one; return its
+    path when written here.
+
+    Raises:
+        ConfigError: the directory cannot be written.
+    """
+    path = (directory or config_dir()) / name
     try:
-        for name, text in (("server.toml", SERVER_TOML), ("client.toml", CLIENT_TOML)):
-            path = directory / name
-            if private_file(path):  # 0600 in a 0700 folder: they may hold keys
-                path.write_text(text, encoding="utf-8")
-                written.append(path)
+        if path.exists() or not private_file(path):  # 0600 in a 0700 folder: keys
+            return None
+        path.write_text(DEFAULTS[name], encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot write config in {directory}: {exc}") from exc
-    return written
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return path
 
 
 def secret_warning(path: Path, what: str) -> str | None:

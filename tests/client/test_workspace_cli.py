@@ -86,9 +86,17 @@ def test_gather_expands_glob_patterns_itself(tmp_path: Path) -> None:
     (tmp_path / "notes.md").write_text("n\n")
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "c.py").write_text("c = 3\n")
-    assert [f.name for f in gather([tmp_path / "*.py"]).files] == ["a.py", "b.py"]
+    top = tmp_path.name  # named as a folder add of the pattern's folder names them
+    assert [f.name for f in gather([tmp_path / "*.py"]).files] == [f"{top}/a.py", f"{top}/b.py"]
     deep = gather([tmp_path / "**" / "*.py"]).files
-    assert sorted(f.name for f in deep) == ["a.py", "b.py", "c.py"]
+    assert sorted(f.name for f in deep) == [f"{top}/a.py", f"{top}/b.py", f"{top}/pkg/c.py"]
+    everything = gather([tmp_path / "**"]).files  # folders and their files, each file once
+    assert sorted(f.name for f in everything) == [
+        f"{top}/a.py",
+        f"{top}/b.py",
+        f"{top}/notes.md",
+        f"{top}/pkg/c.py",
+    ]
     with pytest.raises(ArgumentError, match=r"nothing matches .*\*\.rs"):
         gather([tmp_path / "*.rs"])
 
@@ -143,6 +151,31 @@ async def test_ws_add_name_takes_piped_text(live: Server) -> None:
     assert out == "Agenda: lunch.\n"
     code, out, _ = await chatthy("ws", "list")
     assert "stdin" in out
+
+
+async def test_ws_add_of_a_glob_keeps_the_paths_under_its_folder(live: Server, docs: Path) -> None:
+    code, out, err = await chatthy("ws", "add", str(docs / "**" / "*.md"))
+    assert code == 0, err
+    assert [line.split(" (")[0] for line in out.splitlines()] == [
+        "added docs/readme.md",
+        "added docs/sub/colour.md",
+    ]
+
+
+async def test_ws_add_of_nothing_off_a_terminal_refuses_and_stores_nothing(
+    live: Server, docs: Path
+) -> None:
+    code, out, err = await chatthy("ws", "add", str(docs / "*.rs"), stdin=b"")
+    assert (code, out) == (1, "")
+    assert err == f"chatthy: nothing matches {docs / '*.rs'}\n"
+    code, out, err = await chatthy("ws", "add", str(docs / "gone.md"), stdin=b"")
+    assert (code, out) == (1, "")
+    assert err == (
+        f"chatthy: no such file or folder: {docs / 'gone.md'} "
+        "(and no text piped on stdin to add under that name)\n"
+    )
+    _, out, _ = await chatthy("ws", "list")
+    assert out == "the workspace is empty\n"
 
 
 async def test_ws_add_refuses_an_escaping_name(live: Server) -> None:

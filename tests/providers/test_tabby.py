@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from chatthy.config import ProviderConfig
 from chatthy.errors import ProviderAuthError, ProviderError
 from chatthy.providers.base import TextDelta
+from chatthy.providers.registry import build_provider
 from chatthy.providers.tabby import TabbyProvider
 from providerkit import MakeProvider, collect
 from upstream import Upstream
@@ -21,6 +23,23 @@ async def test_models_asks_with_the_admin_key(upstream: Upstream, make: MakeProv
     request = upstream.requests[-1]
     assert (request.method, request.path) == ("GET", "/v1/model/list")
     assert request.headers["x-admin-key"] == "admin-secret"
+
+
+async def test_a_server_without_a_model_list_says_so() -> None:
+    with Upstream(tabby_model_list=False) as bare:
+        provider = build_provider(
+            "up", ProviderConfig(scheme="tabby", base_url=bare.openai_url, model="m", timeout=5.0)
+        )
+        try:
+            with pytest.raises(ProviderError) as info:
+                await provider.models()
+            assert bare.requests[-1].path == "/v1/model/list"
+        finally:
+            await provider.aclose()
+    assert str(info.value) == (
+        f"provider 'up': the server has no model list ({bare.openai_url}/model/list): "
+        "set model in server.toml"
+    )
 
 
 async def test_load_model(upstream: Upstream, make: MakeProvider) -> None:

@@ -184,9 +184,11 @@ async def ask(
     prompt: str | None,
     model: str | None,
     attach: Sequence[Path] = (),
+    params: dict[str, Any] | None = None,
 ) -> int:
     """One turn: send ``text`` with the files and folders of ``attach`` (read now, never
-    stored), stream the reply to stdout. Returns the exit status.
+    stored) and the generation parameters ``params`` (``-o``, for this turn only),
+    stream the reply to stdout. Returns the exit status.
 
     client.toml's provider and prompt are defaults for new chats: they apply only without
     ``chat``, so that an existing chat keeps its own. On Ctrl-C the reply is cancelled on
@@ -211,6 +213,7 @@ async def ask(
             provider=provider,
             prompt=prompt,
             model=model,
+            params=params or None,
         )
 
 
@@ -222,6 +225,7 @@ async def run_template(
     provider: str | None = None,
     prompt: str | None = None,
     model: str | None = None,
+    params: dict[str, Any] | None = None,
 ) -> int:
     """``chatthy template NAME [FILE] key=value…``: run an instruction template on FILE
     (a local file, sent for this turn only and never stored; else a workspace file) or,
@@ -256,6 +260,7 @@ async def run_template(
             provider=provider,
             prompt=prompt,
             model=model,
+            params=params or None,
             **request,
         )
 
@@ -311,7 +316,7 @@ def format_chats(chats: list[api.ChatInfo]) -> str:
 
 
 async def export(
-    settings: Settings, chat: str, fmt: Literal["md", "json"], output: Path | None
+    settings: Settings, chat: str, fmt: Literal["md", "json", "openai"], output: Path | None
 ) -> None:
     async with connect(settings) as client:
         result = await client.rpc(api.Export(chat=chat, format=fmt))
@@ -323,7 +328,8 @@ async def export(
 
 
 async def import_file(settings: Settings, path: Path, chat: str | None) -> api.Imported:
-    """Create a chat from a JSON or Markdown file.
+    """Create a chat from a JSON or Markdown file, or a chat per conversation from a
+    ChatGPT or claude.ai export.
 
     Raises:
         ChatthyError: the file cannot be read as UTF-8 text, or the server refused it.

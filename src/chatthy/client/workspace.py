@@ -176,43 +176,75 @@ def _folder_files(folder: Path) -> Iterator[tuple[Path, PurePosixPath]]:
                 yield Path(root) / name, relative
 
 
-def expand(paths: list[Path]) -> list[Path]:
+def expand(paths: list[Path]) -> list[tuple[Path, Path | None]]:
     """``paths`` with the glob patterns among them (``*.py``, ``docs/**/*.md``) expanded
-    here on the client, for where no shell did it (the TUI, quoted arguments). A path
-    that exists is taken as it is, even with ``*`` in its name.
+    here on the client, for where no shell did it (the TUI, quoted arguments), each with
+    the pattern's folder (the part before its first wildcard; None for a path given as
+    it is). A path that exists is taken as it is, even with ``*`` in its name.
 
     Raises:
         ArgumentError: a path does not exist, or a pattern matches nothing.
     """
-    out: list[Path] = []
+    out: list[tuple[Path, Path | None]] = []
     for path in paths:
         if path.exists():
-            out.append(path)
+            out.append((path, None))
         elif glob.has_magic(str(path)):
             matches = sorted(glob.glob(str(path), recursive=True))
             if not matches:
                 raise ArgumentError(f"nothing matches {path}")
-            out.extend(Path(m) for m in matches)
+            root = _pattern_root(path)
+            out.extend((Path(m), root) for m in matches)
         else:
             raise ArgumentError(f"no such file or folder: {path}")
     return out
 
 
+def _pattern_root(pattern: Path) -> Path:
+    """The folder a glob pattern searches: its parts before the first wildcard."""
+    literal = []
+    for part in pattern.parts:
+        if glob.has_magic(part):
+            break
+        literal.append(part)
+    return Path(*literal) if literal else Path(".")
+
+
 def gather(paths: list[Path]) -> Gathered:
-    """Read ``paths`` (files, folders or glob patterns) as workspace files.
+    """Read ``paths`` (files, folders or glob patterns) as workspace files: a file under
+    its base name, a folder's files under the folder's name and their path in it, and a
+    pattern's files as a folder add of the pattern's folder names them
+    (``docs/**/*.md``: ``docs/sub/colour.md``; ``*.py``: ``a.py``).
 
     Raises:
         ArgumentError: a path does not exist, or a pattern matches nothing.
     """
     found = Gathered()
-    for path in expand(paths):
-        if path.is_dir():
-            base = path.resolve().name
-            for file, relative in _folder_files(path):
-                _add(found, file, f"{base}/{relative.as_posix()}")
-        else:
-            _add(found, path, path.name)
+    named: set[str] = set()
+    for path, root in expand(paths):
+        for file, name in _named_files(path, root):
+            if root is None or name not in named:  # a pattern may match a folder and its files
+                named.add(name)
+                _add(found, file, name)
     return found
+
+
+def _named_files(path: Path, root: Path | None) -> Iterator[tuple[Path, str]]:
+    """The files of one path (a folder's, not ignored) with the names they are stored
+    under."""
+    if root is not None:
+        base = root.resolve().name
+        prefix = f"{base}/" if base and root != Path(".") else ""
+        files = _folder_files(path) if path.is_dir() else [(path, PurePosixPath(path.name))]
+        top = Path(os.path.abspath(root))
+        for file, _ in files:
+            yield file, prefix + Path(os.path.abspath(file)).relative_to(top).as_posix()
+    elif path.is_dir():
+        base = path.resolve().name
+        for file, relative in _folder_files(path):
+            yield file, f"{base}/{relative.as_posix()}"
+    else:
+        yield path, path.name
 
 
 def _add(found: Gathered, path: Path, name: str) -> None:

@@ -7,6 +7,7 @@ dir; they are read-only to profiles, which shadow them by saving a prompt of the
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import msgspec
@@ -30,6 +31,21 @@ class PromptInfo(msgspec.Struct):
     updated: float = 0.0
 
 
+def _state_of(folder: Path) -> tuple[tuple[str, int, int], ...] | None:
+    """Each ``*.md`` of ``folder`` with its modification time and size (None: no folder)."""
+    try:
+        with os.scandir(folder) as entries:
+            return tuple(
+                sorted(
+                    (e.name, (st := e.stat()).st_mtime_ns, st.st_size)
+                    for e in entries
+                    if e.name.endswith(".md")
+                )
+            )
+    except OSError:
+        return None
+
+
 def _read_prompt(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8").strip()
@@ -41,23 +57,49 @@ def _read_prompt(path: Path) -> str | None:
 
 
 class ServerPrompts:
-    """The server's read-only default prompts."""
+    """The server's read-only default prompts. The ``prompts`` folder is looked at again
+    whenever the prompts are asked for (one listing of it, with each file's time and
+    size), and read again when any of that changed: an edited, added or removed file
+    counts without a restart."""
 
-    def __init__(self, prompts: dict[str, str]) -> None:
-        self.defaults = prompts
+    def __init__(
+        self,
+        prompts: dict[str, str],
+        folder: Path | None = None,
+        configured: dict[str, str] | None = None,
+    ) -> None:
+        self._defaults = prompts
+        self.folder = folder
+        self.configured = {"default": BUILTIN_PROMPT, **(configured or {})}
+        self._seen = _state_of(folder) if folder is not None else None
 
     @classmethod
     def load(cls, config_dir: Path, configured: dict[str, str] | None = None) -> ServerPrompts:
         """The built-in prompt, ``[prompts]`` of server.toml, then ``prompts/*.md`` (a file
         wins over a table entry of the same name); a file that cannot be read as UTF-8
         text is left out with a warning, so that one bad file does not stop the server."""
-        prompts = {"default": BUILTIN_PROMPT, **(configured or {})}
         folder = config_dir / "prompts"
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.md")):
+        made = cls({}, folder, configured)
+        made._defaults = made._read()
+        return made
+
+    @property
+    def defaults(self) -> dict[str, str]:
+        """The server's prompts by name, as the folder holds them now."""
+        if self.folder is not None:
+            state = _state_of(self.folder)
+            if state != self._seen:
+                self._seen = state
+                self._defaults = self._read()
+        return self._defaults
+
+    def _read(self) -> dict[str, str]:
+        prompts = dict(self.configured)
+        if self.folder is not None and self.folder.is_dir():
+            for path in sorted(self.folder.glob("*.md")):
                 if (text := _read_prompt(path)) is not None:
                     prompts[path.stem] = text
-        return cls(prompts)
+        return prompts
 
     async def list(self, store: Store, profile: str) -> list[PromptInfo]:
         own = {

@@ -1,7 +1,15 @@
-"""A chat as a file: JSON (ours, or the OpenAI messages format) and Markdown.
+"""A chat as a file: JSON (ours, or the OpenAI messages format) and Markdown; and the
+conversation exports of ChatGPT and claude.ai.
 
-Export writes what a person or another tool can read; import accepts our JSON, a bare
-OpenAI ``messages`` list or ``{"messages": […]}``, and our Markdown.
+Export writes what a person or another tool can read: our JSON, our Markdown, or the
+OpenAI messages list. Import accepts those, ``{"messages": […]}``, and a
+``conversations.json`` of ChatGPT or claude.ai, whose every conversation becomes a chat
+(:mod:`chatthy.conversation.vendors`).
+
+In Markdown a message starts at a ``## ROLE`` line. A line of a message's text that
+would read as one is written with a backslash before it (``\\## assistant``), and read
+back without it, so such a message stays one message; exports from before kept no such
+lines apart, and import as they did.
 """
 
 from __future__ import annotations
@@ -13,14 +21,31 @@ from typing import Any
 
 import msgspec
 
+from chatthy.conversation import vendors
 from chatthy.conversation.content import content_of, parts_of, url_images_as_text
 from chatthy.errors import ArgumentError
 from chatthy.store.base import ChatRecord, MessageRecord
 
-__all__ = ["Imported", "parse_chat", "to_json", "to_markdown"]
+__all__ = [
+    "FORMATS",
+    "Imported",
+    "parse_chat",
+    "parse_chats",
+    "to_json",
+    "to_markdown",
+    "to_openai_json",
+]
 
 ROLES = ("system", "user", "assistant", "tool")
 _HEADER = re.compile(r"^## (system|user|assistant|tool)(?: · .*)?$")
+_HEADER_LIKE = re.compile(r"^\\*## (?:system|user|assistant|tool)(?: · .*)?$")
+"""A header, or a header escaped once or more: what a message's own lines escape."""
+_PERSONALITY = re.compile(r"^- personality: (.+)$")
+FORMATS = (
+    "chatthy JSON or Markdown, an OpenAI messages list, or a ChatGPT or Claude "
+    "conversations.json export"
+)
+"""What import reads, as an error names it."""
 
 
 class Imported(msgspec.Struct):
@@ -81,8 +106,30 @@ def to_markdown(chat: ChatRecord, messages: list[MessageRecord]) -> str:
             header += f" · {m.provider}/{m.model}"
         if m.status != "complete":
             header += f" · {m.status}" if " · " in header else f" · ({m.status})"
-        lines += [header, "", _text_of(m.content).rstrip(), ""]
+        lines += [header, "", _escaped(_text_of(m.content).rstrip()), ""]
     return "\n".join(lines)
+
+
+def _escaped(text: str) -> str:
+    """``text`` with each line that would start a message one backslash further away
+    (lines as import splits them: at ``\\r`` and the other line ends too)."""
+    if "## " not in text:
+        return text
+    return "".join(
+        "\\" + line if _HEADER_LIKE.match(line.splitlines()[0]) else line
+        for line in text.splitlines(keepends=True)
+    )
+
+
+def to_openai_json(messages: list[MessageRecord]) -> str:
+    """The chat as the OpenAI messages list, as ``/v1/chat/completions`` takes it: text
+    as a string, images as ``image_url`` parts, tool calls and results as that API has
+    them; replies left empty (an error before any text) are left out."""
+    from chatthy.conversation.content import message_of
+    from chatthy.providers.openai import to_openai
+
+    typed = [message_of(m.role, m.content) for m in messages if m.content]
+    return json.dumps(to_openai(typed), ensure_ascii=False, indent=2) + "\n"
 
 
 def _check_messages(raw: Any) -> list[dict[str, Any]]:
@@ -91,7 +138,8 @@ def _check_messages(raw: Any) -> list[dict[str, Any]]:
     out = []
     for i, m in enumerate(raw):
         if not isinstance(m, dict) or m.get("role") not in ROLES:
-            raise ArgumentError(f"import: message {i + 1} has no valid role")
+            formats = "" if i else f" (a file of {FORMATS}?)"
+            raise ArgumentError(f"import: message {i + 1} has no valid role{formats}")
         content = m.get("content")
         if content is None:
             content = ""
@@ -114,7 +162,7 @@ def _check_messages(raw: Any) -> list[dict[str, Any]]:
 
 
 def _parse_markdown(text: str) -> Imported:
-    name = None
+    name = personality = None
     messages: list[dict[str, Any]] = []
     body: list[str] = []
     for line in text.splitlines():
@@ -124,14 +172,16 @@ def _parse_markdown(text: str) -> Imported:
                 messages[-1]["content"] = "\n".join(body).strip()
             messages.append({"role": match.group(1), "content": ""})
             body = []
-        elif not messages and line.startswith("# ") and name is None:
-            name = line[2:].strip() or None
         elif messages:
-            body.append(line)
+            body.append(line[1:] if line.startswith("\\") and _HEADER_LIKE.match(line) else line)
+        elif line.startswith("# ") and name is None:
+            name = line[2:].strip() or None
+        elif (found := _PERSONALITY.match(line)) and personality is None:
+            personality = found.group(1).strip() or None
     if not messages:
-        raise ArgumentError("import: no messages found (expected JSON or chatthy Markdown)")
+        raise ArgumentError(f"import: no messages found (expected {FORMATS})")
     messages[-1]["content"] = "\n".join(body).strip()
-    return Imported(name, None, messages)
+    return Imported(name, personality, messages)
 
 
 def _json_of(text: str) -> Any:
@@ -144,14 +194,25 @@ def _json_of(text: str) -> Any:
 
 
 def parse_chat(data: str) -> Imported:
-    """Read a chat file.
+    """Read a file of one chat (the first, of an export holding several).
 
     Raises:
-        ArgumentError: the file is neither valid JSON of a known shape nor our Markdown.
+        ArgumentError: as :func:`parse_chats`.
+    """
+    return parse_chats(data)[0]
+
+
+def parse_chats(data: str) -> list[Imported]:
+    """Read a chat file: one chat, or, from a ChatGPT or Claude export, one per
+    conversation that holds any message.
+
+    Raises:
+        ArgumentError: the file is none of :data:`FORMATS`, or a message in it is
+            malformed.
     """
     stripped = data.lstrip()
     if not stripped.startswith(("{", "[")):
-        return _parse_markdown(data)
+        return [_parse_markdown(data)]
     try:
         # msgspec holds the GIL 8 ms for 4 MB where json holds it 40 ms (the server parses
         # in a thread, but the event loop waits for the GIL); json reads what it refuses
@@ -159,10 +220,12 @@ def parse_chat(data: str) -> Imported:
         doc = msgspec.json.decode(stripped)
     except (msgspec.DecodeError, RecursionError):
         doc = _json_of(stripped)
+    if vendor := vendors.conversations(doc):
+        return [Imported(c.name, None, _check_messages(c.messages)) for c in vendor]
     if isinstance(doc, list):
-        return Imported(None, None, _check_messages(doc))
+        return [Imported(None, None, _check_messages(doc))]
     if isinstance(doc, dict) and "messages" in doc:
         name = doc.get("name") if isinstance(doc.get("name"), str) else None
         personality = doc.get("personality") if isinstance(doc.get("personality"), str) else None
-        return Imported(name, personality, _check_messages(doc["messages"]))
-    raise ArgumentError("import: JSON must be a messages list or an object with 'messages'")
+        return [Imported(name, personality, _check_messages(doc["messages"]))]
+    raise ArgumentError(f"import: not a chat file this reads: expected {FORMATS}")

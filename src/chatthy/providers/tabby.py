@@ -39,7 +39,12 @@ class TabbyProvider(OpenAIProvider):
         return {"x-admin-key": key} if key else {}
 
     async def models(self) -> list[str]:
-        """Every model tabbyAPI can load (with an admin key), else the loaded one."""
+        """Every model tabbyAPI can load (with an admin key), else the loaded one.
+
+        Raises:
+            ProviderError: the server has no model list (not tabbyAPI, or an old one),
+                or could not be asked.
+        """
         import httpx2
 
         try:
@@ -49,8 +54,20 @@ class TabbyProvider(OpenAIProvider):
             return [card["id"] for card in response.json().get("data", [])]
         except ProviderError:
             raise
+        except self.sdk_errors.status as exc:
+            if getattr(exc, "status_code", 0) in (404, 405):
+                raise self._no_model_list() from exc
+            raise self.fail.translate(exc, self.model, self.sdk_errors, False) from exc
         except Exception as exc:
             raise self.fail.translate(exc, self.model, self.sdk_errors, False) from exc
+
+    def _no_model_list(self) -> ProviderError:
+        """A 404 there means the endpoint is missing, not a model: "model not found"
+        would send the user looking for the wrong thing."""
+        url = f"{str(self.base_url).rstrip('/')}/model/list"
+        return ProviderError(
+            f"{self.fail.prefix}: the server has no model list ({url}): set model in server.toml"
+        )
 
     async def load_model(self, name: str) -> None:
         """Load ``name`` on the server and make it this provider's default model.

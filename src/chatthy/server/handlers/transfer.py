@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
-from chatthy.conversation.transfer import parse_chat, to_json, to_markdown
-from chatthy.errors import ArgumentError, ConflictError, NotFoundError
+from chatthy.conversation.transfer import (
+    Imported,
+    parse_chats,
+    to_json,
+    to_markdown,
+    to_openai_json,
+)
+from chatthy.errors import ArgumentError, ConflictError
 from chatthy.server.rpc import Context, registry
 from chatthy.wire import api
 
@@ -18,21 +24,12 @@ async def export(ctx: Context, args: api.Export) -> api.Exported:
     store = ctx.engine.store
     chat = await store.get_chat(ctx.profile, args.chat)
     records = await store.messages(ctx.profile, args.chat)
-    render = to_markdown if args.format == "md" else to_json
-    data = await asyncio.to_thread(render, chat, records)  # 20,000 messages: ~100 ms
+    if args.format == "openai":
+        data = await asyncio.to_thread(to_openai_json, records)
+    else:
+        render = to_markdown if args.format == "md" else to_json
+        data = await asyncio.to_thread(render, chat, records)  # 20,000 messages: ~100 ms
     return api.Exported(chat=chat.name, format=args.format, data=data)
-
-
-async def _free_name(ctx: Context, base: str) -> str:
-    store = ctx.engine.store
-    name, n = base, 1
-    while True:
-        try:
-            await store.get_chat(ctx.profile, name)
-        except NotFoundError:
-            return name
-        n += 1
-        name = f"{base} ({n})"
 
 
 @registry.rpc()
@@ -65,16 +62,30 @@ async def import_finish(ctx: Context, args: api.ImportFinish) -> api.Imported:
 
 
 async def _import(ctx: Context, data: str, chat: str | None) -> api.Imported:
-    parsed = await asyncio.to_thread(parse_chat, data)  # 4 MB: ~50 ms of CPU
-    engine = ctx.engine
-    if chat is not None:
-        try:
-            await engine.store.get_chat(ctx.profile, chat)
-            raise ConflictError(f"chat '{chat}' already exists")
-        except NotFoundError:
-            name = chat
-    else:
-        name = await _free_name(ctx, parsed.name or "imported")
-    personality = parsed.personality or engine.config.server.default_prompt
-    made = await engine.store.import_chat(ctx.profile, name, personality, parsed.messages)
-    return api.Imported(chat=made.name, messages=len(parsed.messages))
+    parsed = await asyncio.to_thread(parse_chats, data)  # 4 MB: ~50 ms of CPU
+    taken = {c.name for c in await ctx.engine.store.list_chats(ctx.profile)}
+    if chat is not None and chat in taken:
+        raise ConflictError(f"chat '{chat}' already exists")
+    made: list[api.ImportedChat] = []
+    for conversation in parsed:
+        name = _free_name(taken, chat or conversation.name or "imported")
+        made.append(await _make(ctx, name, conversation))
+        taken.add(made[-1].chat)
+    return api.Imported(chat=made[0].chat, messages=made[0].messages, chats=made)
+
+
+async def _make(ctx: Context, name: str, conversation: Imported) -> api.ImportedChat:
+    personality = conversation.personality or ctx.engine.config.server.default_prompt
+    record = await ctx.engine.store.import_chat(
+        ctx.profile, name, personality, conversation.messages
+    )
+    return api.ImportedChat(chat=record.name, messages=len(conversation.messages))
+
+
+def _free_name(taken: set[str], base: str) -> str:
+    """``base``, else ``base (2)``, ``base (3)`` … whichever no chat has."""
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base} ({n})"
+    return name

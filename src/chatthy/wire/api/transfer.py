@@ -20,22 +20,33 @@ __all__ = [
     "ImportProgress",
     "ImportUpload",
     "Imported",
+    "ImportedChat",
 ]
 
 
 class Exported(Result):
-    """A chat rendered as ``format`` (``json`` or ``md``): the text to save."""
+    """A chat rendered as ``format`` (``json``, ``md`` or ``openai``): the text to save."""
 
     chat: str
     format: str
     data: str
 
 
-class Imported(Result):
-    """The chat made from the file, and how many messages it holds."""
+class ImportedChat(Result):
+    """One chat an import made, and how many messages it holds."""
 
     chat: str
     messages: int
+
+
+class Imported(Result):
+    """The chat made from the file, and how many messages it holds; ``chats`` lists
+    every chat made, in the file's order (an export of ChatGPT or claude.ai makes one
+    per conversation), the first being ``chat``."""
+
+    chat: str
+    messages: int
+    chats: list[ImportedChat] = msgspec.field(default_factory=list)
 
 
 class ImportUpload(Result):
@@ -53,11 +64,12 @@ class ImportProgress(Result):
 
 
 class Export(Call[Exported]):
-    """A chat as JSON or Markdown text, for the client to save."""
+    """A chat as text for the client to save: our JSON, Markdown, or the OpenAI
+    messages list (``openai``, as ``/v1/chat/completions`` takes it)."""
 
     method = "export"
     chat: str
-    format: Literal["md", "json"] = "json"
+    format: Literal["md", "json", "openai"] = "json"
 
 
 class Import(Call[Imported]):
@@ -66,9 +78,11 @@ class Import(Call[Imported]):
     method = "import"
     names_new_chat = True
     data: str
-    """The file's text: chatthy JSON or Markdown, or OpenAI messages JSON."""
+    """The file's text: chatthy JSON or Markdown, OpenAI messages JSON, or a ChatGPT or
+    claude.ai ``conversations.json`` (a chat per conversation)."""
     chat: str | None = None
-    """Name for the new chat; by default the file's, made unique."""
+    """Name for the new chat (the first, where the file holds several; the others are
+    named after it); by default the file's, made unique."""
 
 
 class ImportBegin(Call[ImportUpload]):
