@@ -871,16 +871,24 @@ async def _summarise(s: Session, f: Front, words: list[str]) -> None:
     await s.restart("template", **summarise_request(words))
 
 
-@command("export FILE [md|json]", "write the open chat to a file here", complete={"FILE": "paths"})
+@command(
+    "export FILE [md|json|openai]",
+    "write the open chat to a file here (the format from its suffix: .json, else md)",
+    complete={"FILE": "paths"},
+)
 async def _export(s: Session, f: Front, words: list[str]) -> None:
     if not words:
-        raise ArgumentError("a file needed: /export FILE [md|json]")
+        raise ArgumentError("a file needed: /export FILE [md|json|openai]")
     path = Path(words[0]).expanduser()
     asked = words[1] if len(words) > 1 else ("json" if path.suffix == ".json" else "md")
-    formats: dict[str, Literal["md", "json"]] = {"md": "md", "json": "json"}
+    formats: dict[str, Literal["md", "json", "openai"]] = {
+        "md": "md",
+        "json": "json",
+        "openai": "openai",
+    }
     fmt = formats.get(asked)
     if fmt is None:
-        raise ArgumentError(f"format is md or json, not '{asked}'")
+        raise ArgumentError(f"format is md, json or openai, not '{asked}'")
     result = await s.client.rpc(api.Export(chat=s.chat, format=fmt))
     try:
         await asyncio.to_thread(path.write_text, result.data, encoding="utf-8")
@@ -890,17 +898,23 @@ async def _export(s: Session, f: Front, words: list[str]) -> None:
 
 
 @command(
-    "import FILE", "create a chat from a JSON or Markdown file here", complete={"FILE": "paths"}
+    "import FILE",
+    "create chats from a file here: ours (JSON, Markdown), OpenAI messages, ChatGPT or claude.ai",
+    complete={"FILE": "paths"},
 )
 async def _import(s: Session, f: Front, words: list[str]) -> None:
     path = Path(_need(words, "a file", "/import FILE")).expanduser()
     text = await asyncio.to_thread(read_text_file, path)
     result = await s.client.import_text(text)
     s.forget_names("chats")
-    await f.notice(
-        f"imported {result.messages} message(s) into chat '{result.chat}' "
-        f"(/chat {shlex.quote(result.chat)} opens it)"
+    made = result.chats or [api.ImportedChat(chat=result.chat, messages=result.messages)]
+    lines = [f"imported {c.messages} message(s) into chat '{c.chat}'" for c in made]
+    lines.append(
+        f"(/chat {shlex.quote(made[0].chat)} opens it)"
+        if len(made) == 1
+        else f"{len(made)} chats made"
     )
+    await f.notice("\n".join(lines))
 
 
 @command(

@@ -219,7 +219,7 @@ class ChatthyApp(App[int]):
             await self.session.start()
         except (AuthError, SignatureError, DeniedError) as exc:
             self.failure = exc.message
-            self.exit(1)
+            self.exit(return_code=1)
             return
         for notice in self.notices:  # kept in the output once the chat is shown
             await self.output.add_notice(notice, error=notice.startswith("warning"))

@@ -1,0 +1,167 @@
+"""The line client (``chatthy repl``) as its users meet it: in a real terminal (tmux)
+with prompt_toolkit, and through pipes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatthy.server.app import Server
+from chatthy.wire import api
+from helpers import ClientMaker, ServerFactory, openai_provider, turn
+from termkit import CHATTHY, Tmux, terminal_env
+from upstream import Reply, Upstream
+
+needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+def _repl(server: Server, chat: str = "t") -> list[str]:
+    return [CHATTHY, "repl", "--server", server.address, "--profile", "alice", "--chat", chat]
+
+
+def _keys(tmux: Tmux, *keys: str) -> None:
+    tmux.run("send-keys", "-t", "t", *keys)
+
+
+@needs_tmux
+async def test_ctrl_c_clears_the_line_and_the_client_stays(server: Server, tmp_path: Path) -> None:
+    tmux = Tmux()
+    try:
+        tmux.start(_repl(server), terminal_env(tmp_path / "home"))
+        await tmux.wait("t>")
+        _keys(tmux, "half a thought")
+        await tmux.wait("half a thought")
+        _keys(tmux, "C-c")
+        _keys(tmux, "a whole message", "Enter")
+        await tmux.wait("echo: a whole message")
+        assert tmux.alive()
+        assert "echo: half a thought" not in tmux.screen()
+    finally:
+        tmux.close()
+
+
+@needs_tmux
+async def test_ctrl_c_cancels_a_streaming_reply_and_the_prompt_comes_back(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker, tmp_path: Path
+) -> None:
+    upstream.push(Reply(chunks=["tick "] * 200, delay=0.05))
+    server = await servers.start({"up": openai_provider(upstream)})
+    tmux = Tmux()
+    try:
+        tmux.start(_repl(server, "slow"), terminal_env(tmp_path / "home"))
+        await tmux.wait("slow>")
+        _keys(tmux, "count slowly", "Enter")
+        await tmux.wait("tick tick")
+        _keys(tmux, "C-c")
+        await tmux.wait("[reply cancelled]")
+        _keys(tmux, "/chats", "Enter")
+        await tmux.wait("msgs")
+        assert tmux.alive()
+    finally:
+        tmux.close()
+    page = await connect(server).rpc(api.Messages(chat="slow"))
+    assert page.messages[-1].status == "cancelled"
+
+
+@needs_tmux
+async def test_tab_completes_chat_names_and_history_is_kept_across_runs(
+    server: Server, connect: ClientMaker, tmp_path: Path
+) -> None:
+    other = connect(server, "alice")
+    await turn(other, "zebra crossing", "hi")
+    home = tmp_path / "home"
+    tmux = Tmux()
+    try:
+        tmux.start(_repl(server), terminal_env(home))
+        await tmux.wait("t>")
+        _keys(tmux, "/chat zeb", "Tab")
+        await tmux.wait("/chat 'zebra crossing'")
+        _keys(tmux, "Enter")
+        await tmux.wait("zebra crossing>")
+        _keys(tmux, "remember me", "Enter")
+        await tmux.wait("echo: remember me")
+        _keys(tmux, "C-d")
+    finally:
+        tmux.close()
+    tmux = Tmux()
+    try:
+        tmux.start(_repl(server), terminal_env(home))
+        await tmux.wait("t>")
+        _keys(tmux, "Up")
+        await tmux.wait("t> remember me")
+    finally:
+        tmux.close()
+
+
+@needs_tmux
+async def test_a_reply_another_client_starts_shows_up_and_rename_is_followed(
+    server: Server, connect: ClientMaker, tmp_path: Path
+) -> None:
+    tmux = Tmux()
+    try:
+        tmux.start(_repl(server, "shared"), terminal_env(tmp_path / "home"))
+        await tmux.wait("shared>")
+        await asyncio.sleep(0.3)
+        await turn(connect(server, "alice"), "shared", "from the other side")
+        await tmux.wait("[another client] you: from the other side")
+        await tmux.wait("echo: from the other side")
+        _keys(tmux, "/rename renamed", "Enter")
+        await tmux.wait("renamed>")
+        _keys(tmux, "next one", "Enter")
+        await tmux.wait("echo: next one")
+    finally:
+        tmux.close()
+    chats = {c.name: c.messages for c in await connect(server, "alice").rpc(api.Chats())}
+    assert chats == {"renamed": 4}
+
+
+@needs_tmux
+async def test_load_puts_a_file_into_the_input(server: Server, tmp_path: Path) -> None:
+    (tmp_path / "draft.txt").write_text("a drafted question\n")
+    tmux = Tmux()
+    try:
+        tmux.start(_repl(server), terminal_env(tmp_path / "home"))
+        await tmux.wait("t>")
+        _keys(tmux, f"/load {tmp_path / 'draft.txt'}", "Enter")
+        await tmux.wait("t> a drafted question")
+        _keys(tmux, " now", "Enter")
+        await tmux.wait("echo: a drafted question now")
+    finally:
+        tmux.close()
+
+
+async def test_malformed_lines_are_one_error_line_each(server: Server) -> None:
+    lines = "/\n/chat 'unclosed\n/frobnicate\n/quit\n"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chatthy", *_repl(server)[1:],
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "CHATTHY_PASSPHRASE": "secret"},
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(lines.encode()), 60)
+    assert proc.returncode == 0
+    errors = [line for line in err.decode().splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: an empty command: /help lists them",
+        "error: cannot read that command: No closing quotation (/help lists them)",
+        "error: unknown command /frobnicate (/help lists them)",
+    ]
+    assert "Traceback" not in err.decode()
+
+
+async def test_results_read_as_text_not_json(server: Server, connect: ClientMaker) -> None:
+    await turn(connect(server, "alice"), "t", "hello")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chatthy", *_repl(server)[1:],
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "CHATTHY_PASSPHRASE": "secret"},
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(b"/account\n/quit\n"), 60)
+    text = out.decode()
+    assert "{" not in text and '"' not in text, text
+    assert re.search(r"^created +20\d\d-\d\d-\d\d \d\d:\d\d$", text, re.MULTILINE), text

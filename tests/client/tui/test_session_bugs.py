@@ -1,0 +1,117 @@
+"""What the full-screen client does that the client session decides: leaving and coming
+back to a streaming chat, pasting several lines, /load, forking at the cursor, a refused
+passphrase."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import events
+
+from chatthy.client.core import Client
+from chatthy.client.tui import ChatthyApp
+from chatthy.client.tui.output import UserMessage
+from chatthy.server.app import Server
+from chatthy.wire import api
+from helpers import ClientMaker, ServerFactory, key_for, openai_provider, turn
+from tuikit import SIZE, make_app, screen_text, status_line, type_line, wait_for, wait_on_screen
+from upstream import Reply, Upstream
+
+
+async def test_a_reply_keeps_streaming_after_leaving_its_chat_and_coming_back(
+    servers: ServerFactory, upstream: Upstream
+) -> None:
+    upstream.push(Reply(chunks=[f"part{n} " for n in range(30)], delay=0.1))
+    app = make_app(await servers.start({"up": openai_provider(upstream)}), chat="long")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await type_line(pilot, "go on")
+        await wait_on_screen(pilot, "part2")
+        await type_line(pilot, "/chat other")
+        await wait_for(pilot, lambda: app.chat == "other" and not app.session.busy)
+        await type_line(pilot, "/chat long")
+        await wait_for(pilot, lambda: app.chat == "long" and not app.session.busy)
+        await wait_on_screen(pilot, "part29", timeout=30)  # followed to its end: no Ctrl-l
+        await wait_for(pilot, lambda: "… streaming" not in screen_text(app), what="the end")
+        assert screen_text(app).count("part5 ") == 1
+
+
+async def test_pasting_several_lines_opens_the_multi_line_input(server: Server) -> None:
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        app.prompt_input.value = "look: "
+        app.prompt_input.post_message(events.Paste("first line\nsecond line"))
+        await wait_for(pilot, lambda: app.multiline, what="the multi-line input")
+        assert app.prompt_area.text == "look: first line\nsecond line"
+        await pilot.press("escape", "enter")
+        await wait_on_screen(pilot, "echo: look: first line")
+        users = app.output.users()
+        assert users[-1].text == "look: first line\nsecond line"
+
+
+async def test_load_of_one_line_leaves_the_multi_line_input(server: Server, tmp_path: Path) -> None:
+    (tmp_path / "two.txt").write_text("line one\nline two\n")
+    (tmp_path / "one.txt").write_text("just one line\n")
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await type_line(pilot, f"/load {tmp_path / 'two.txt'}")
+        await wait_for(pilot, lambda: app.multiline, what="the multi-line input")
+        assert app.prompt_area.text == "line one\nline two"
+        app.prompt_area.clear()
+        app.set_multiline(False)
+        await type_line(pilot, f"/load {tmp_path / 'one.txt'}")
+        await wait_for(pilot, lambda: app.prompt_input.value == "just one line")
+        assert not app.multiline
+
+
+async def test_fork_copies_up_to_the_message_at_the_cursor(
+    server: Server, connect: ClientMaker
+) -> None:
+    app = make_app(server, chat="base")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        for word in ("alpha", "bravo", "charlie"):
+            await type_line(pilot, word)
+            await wait_on_screen(pilot, f"echo: {word}")
+        await pilot.press("shift+tab")
+        await wait_for(pilot, lambda: app.output.has_focus)
+        await pilot.press("slash")
+        await pilot.press(*"bravo", "enter")  # the search match is the cursor
+        await wait_for(pilot, lambda: app.output.cursor_message_id() is not None)
+        marked = app.output.cursor_message_id()
+        await type_line(pilot, "/fork upto-bravo")
+        await wait_for(pilot, lambda: app.chat == "upto-bravo" and not app.session.busy)
+    page = await connect(server).rpc(api.Messages(chat="upto-bravo"))
+    texts = [m.content for m in page.messages]
+    assert marked is not None
+    assert "bravo" in texts and "charlie" not in texts, texts
+
+
+async def test_a_refused_passphrase_ends_the_app_with_the_reason(server: Server) -> None:
+    owner = Client(server.address, "carol", key_for("carol"))
+    async with owner:
+        await owner.rpc(api.Status())  # carol is registered with her passphrase
+    client = Client(server.address, "carol", key_for("carol", "not her passphrase"))
+    app = ChatthyApp(client, "default")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: not app.is_running, what="the app to leave")
+    assert app.return_code == 1
+    assert "passphrase" in app.failure or "key" in app.failure, app.failure
+
+
+async def test_a_reply_from_another_client_shows_its_question_once(
+    server: Server, connect: ClientMaker
+) -> None:
+    app = make_app(server, chat="shared")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.session.booted and not app.session.busy)
+        other = connect(server)
+        await turn(other, "shared", "from elsewhere")
+        await wait_on_screen(pilot, "echo: from elsewhere")
+        await turn(other, "shared", "and again")
+        await wait_on_screen(pilot, "echo: and again")
+        texts = [w.text for w in app.output.query(UserMessage)]
+        assert texts == ["from elsewhere", "and again"]
+        assert status_line(app).startswith("connected")
