@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from chatthy.conversation.transfer import parse_chat, to_json, to_markdown
-from chatthy.errors import ArgumentError, ConflictError, NotFoundError
+from chatthy.errors import ArgumentError
 from chatthy.server.rpc import Context, registry
 from chatthy.wire import api
 
@@ -21,18 +21,6 @@ async def export(ctx: Context, args: api.Export) -> api.Exported:
     render = to_markdown if args.format == "md" else to_json
     data = await asyncio.to_thread(render, chat, records)  # 20,000 messages: ~100 ms
     return api.Exported(chat=chat.name, format=args.format, data=data)
-
-
-async def _free_name(ctx: Context, base: str) -> str:
-    store = ctx.engine.store
-    name, n = base, 1
-    while True:
-        try:
-            await store.get_chat(ctx.profile, name)
-        except NotFoundError:
-            return name
-        n += 1
-        name = f"{base} ({n})"
 
 
 @registry.rpc()
@@ -66,15 +54,5 @@ async def import_finish(ctx: Context, args: api.ImportFinish) -> api.Imported:
 
 async def _import(ctx: Context, data: str, chat: str | None) -> api.Imported:
     parsed = await asyncio.to_thread(parse_chat, data)  # 4 MB: ~50 ms of CPU
-    engine = ctx.engine
-    if chat is not None:
-        try:
-            await engine.store.get_chat(ctx.profile, chat)
-            raise ConflictError(f"chat '{chat}' already exists")
-        except NotFoundError:
-            name = chat
-    else:
-        name = await _free_name(ctx, parsed.name or "imported")
-    personality = parsed.personality or engine.config.server.default_prompt
-    made = await engine.store.import_chat(ctx.profile, name, personality, parsed.messages)
+    made = await ctx.engine.import_chat(ctx.profile, parsed, chat)
     return api.Imported(chat=made.name, messages=len(parsed.messages))
