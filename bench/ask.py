@@ -6,6 +6,8 @@ the offline echo provider, cold (no key cache: scrypt derives the key) and warm 
 read from the key cache); ``ask`` with the upstream's 200-chunk reply, warm; ``chatthy
 repl`` reading ``/quit`` (connect, attach, leave), warm. Then ``python -X importtime`` of
 ``ask`` and ``repl`` lists the modules the client path spends its start-up importing.
+The commands run with their bytecode cached (in the bench's temp dir), as an installed
+chatthy has it, even where ``PYTHONDONTWRITEBYTECODE`` is set.
 
     python bench/ask.py [--runs 10] [--chunks 200]
 """
@@ -27,6 +29,15 @@ FORBIDDEN = ("openai", "anthropic", "httpx", "httpx2", "textual", "chatthy.serve
 ECHO = '[providers.echo]\nscheme = "echo"\nmodel = "echo"\n[providers.echo.params]\ndelay = 0.0\n'
 
 
+def client_env(procs: Processes) -> dict[str, str]:
+    """The bench's environment, with compiled bytecode kept between runs (in its temp
+    dir, so the source tree stays as it is)."""
+    env = procs.env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(procs.home / "pycache")
+    return env
+
+
 def time_runs(
     procs: Processes,
     command: list[str],
@@ -39,7 +50,7 @@ def time_runs(
         if before is not None:
             before()
         t0 = time.perf_counter()
-        out = subprocess.run(command, env=procs.env(), input=stdin, capture_output=True)
+        out = subprocess.run(command, env=client_env(procs), input=stdin, capture_output=True)
         walls.append(time.perf_counter() - t0)
         if out.returncode != 0:
             raise SystemExit(f"{' '.join(command[1:])} failed: {out.stderr.decode()}")
@@ -52,7 +63,7 @@ def import_times(
     """(cumulative µs, self µs, module) of every module the command imports."""
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "chatthy", *command],
-        env=procs.env(),
+        env=client_env(procs),
         input=stdin,
         capture_output=True,
         check=True,
@@ -91,7 +102,8 @@ def main() -> None:
     with Processes(default_chunks=args.chunks, server_toml=ECHO) as procs:
         cache = procs.home / "data" / "key-cache.json"
         ask_echo = ["ask", "--provider", "echo", "hello"]
-        time_runs(procs, [script, *ask_echo], 2)  # the server's first turns; the cache made
+        time_runs(procs, [script, *ask_echo], 2)  # the server's first turns; the caches made
+        time_runs(procs, [script, "repl"], 1, b"/quit\n")
 
         def no_cache() -> None:
             cache.unlink(missing_ok=True)
