@@ -1,5 +1,6 @@
-"""The engine: chat, regenerate, edit, cancel, undo and context planning, with no
-knowledge of any transport.
+"""The engine: chat, regenerate, edit, cancel and context planning, with no knowledge of
+any transport (what it does to chats themselves — make, rename, fork, import, destroy,
+undo, and the news of it — is :mod:`chatthy.conversation.chats`).
 
 Each method acts for one authenticated profile and returns what happened; a method that
 starts a reply returns its :class:`~chatthy.conversation.turns.Turn`, whose numbered
