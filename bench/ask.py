@@ -1,8 +1,13 @@
-"""Time ``chatthy ask "hello"`` as a whole process against a running server.
+"""Time ``chatthy ask "hello"`` and the line client's start as whole processes against a
+running server.
 
-The upstream answers with a 200-chunk reply; each run is a fresh process (the console
-script), timed from spawn to exit. Then ``python -X importtime`` of the same command
-lists the modules the client path spends its start-up importing.
+Each run is a fresh process (the console script), timed from spawn to exit: ``ask`` with
+the offline echo provider, cold (no key cache: scrypt derives the key) and warm (the key
+read from the key cache); ``ask`` with the upstream's 200-chunk reply, warm; ``chatthy
+repl`` reading ``/quit`` (connect, attach, leave), warm. Then ``python -X importtime`` of
+``ask`` and ``repl`` lists the modules the client path spends its start-up importing.
+The commands run with their bytecode cached (in the bench's temp dir), as an installed
+chatthy has it, even where ``PYTHONDONTWRITEBYTECODE`` is set.
 
     python bench/ask.py [--runs 10] [--chunks 200]
 """
@@ -14,29 +19,52 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from _harness import Processes
 
 FORBIDDEN = ("openai", "anthropic", "httpx", "httpx2", "textual", "chatthy.server", "sqlite3")
 
+ECHO = '[providers.echo]\nscheme = "echo"\nmodel = "echo"\n[providers.echo.params]\ndelay = 0.0\n'
 
-def time_runs(procs: Processes, command: list[str], runs: int) -> list[float]:
+
+def client_env(procs: Processes) -> dict[str, str]:
+    """The bench's environment, with compiled bytecode kept between runs (in its temp
+    dir, so the source tree stays as it is)."""
+    env = procs.env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(procs.home / "pycache")
+    return env
+
+
+def time_runs(
+    procs: Processes,
+    command: list[str],
+    runs: int,
+    stdin: bytes = b"",
+    before: Callable[[], None] | None = None,
+) -> list[float]:
     walls = []
     for _ in range(runs):
+        if before is not None:
+            before()
         t0 = time.perf_counter()
-        out = subprocess.run(command, env=procs.env(), capture_output=True, check=False)
+        out = subprocess.run(command, env=client_env(procs), input=stdin, capture_output=True)
         walls.append(time.perf_counter() - t0)
         if out.returncode != 0:
-            raise SystemExit(f"ask failed: {out.stderr.decode()}")
+            raise SystemExit(f"{' '.join(command[1:])} failed: {out.stderr.decode()}")
     return walls
 
 
-def import_times(procs: Processes, command: list[str]) -> list[tuple[int, int, str]]:
+def import_times(
+    procs: Processes, command: list[str], stdin: bytes = b""
+) -> list[tuple[int, int, str]]:
     """(cumulative µs, self µs, module) of every module the command imports."""
     out = subprocess.run(
-        [command[0], "-X", "importtime", *command[1:]],
-        env=procs.env(),
+        [sys.executable, "-X", "importtime", "-m", "chatthy", *command],
+        env=client_env(procs),
+        input=stdin,
         capture_output=True,
         check=True,
     )
@@ -49,31 +77,53 @@ def import_times(procs: Processes, command: list[str]) -> list[tuple[int, int, s
     return rows
 
 
+def show(label: str, walls: list[float]) -> None:
+    spread = ", ".join(f"{w:.3f}" for w in sorted(walls))
+    print(f"{label:<34} median {statistics.median(walls):.3f} s  [{spread}]")
+
+
+def show_imports(label: str, rows: list[tuple[int, int, str]]) -> None:
+    total = sum(r[1] for r in rows)
+    print(f"\n{label}: {len(rows)} modules imported, {total / 1e6:.3f} s self time in all")
+    print("top imports by cumulative time (µs, self µs, module):")
+    for cumulative, self_us, name in sorted(rows, reverse=True)[:15]:
+        print(f"  {cumulative:>8} {self_us:>8}  {name}")
+    loaded = {name.strip() for _, _, name in rows}
+    bad = sorted(n for n in loaded if n.split(".")[0] in FORBIDDEN or n.startswith(FORBIDDEN))
+    print("heavy modules on this path: " + (", ".join(bad) if bad else "none"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--chunks", type=int, default=200)
     args = parser.parse_args()
-    script = Path(sys.executable).parent / "chatthy"
-    with Processes(default_chunks=args.chunks) as procs:
-        entry = [str(script), "ask", "hello"]
-        module = [sys.executable, "-m", "chatthy", "ask", "hello"]
-        time_runs(procs, entry, 2)
-        for label, command in (("chatthy ask", entry), ("python -m chatthy ask", module)):
-            walls = time_runs(procs, command, args.runs)
-            spread = ", ".join(f"{w:.3f}" for w in sorted(walls))
-            print(f"{label:<22} median {statistics.median(walls):.3f} s wall  [{spread}]")
-        bare = time_runs(procs, [sys.executable, "-c", "pass"], args.runs)
-        print(f"{'python -c pass':<22} median {statistics.median(bare):.3f} s wall")
-        rows = import_times(procs, module)
-        total = sum(r[1] for r in rows)
-        print(f"\nimports: {len(rows)} modules, {total / 1e6:.3f} s self time in all")
-        print("top imports by cumulative time (µs, self µs, module):")
-        for cumulative, self_us, name in sorted(rows, reverse=True)[:20]:
-            print(f"  {cumulative:>8} {self_us:>8}  {name}")
-        loaded = {name.strip() for _, _, name in rows}
-        bad = sorted(n for n in loaded if n.split(".")[0] in FORBIDDEN or n.startswith(FORBIDDEN))
-        print("\nheavy modules on the client path: " + (", ".join(bad) if bad else "none"))
+    script = str(Path(sys.executable).parent / "chatthy")
+    with Processes(default_chunks=args.chunks, server_toml=ECHO) as procs:
+        cache = procs.home / "data" / "key-cache.json"
+        ask_echo = ["ask", "--provider", "echo", "hello"]
+        time_runs(procs, [script, *ask_echo], 2)  # the server's first turns; the caches made
+        time_runs(procs, [script, "repl"], 1, b"/quit\n")
+
+        def no_cache() -> None:
+            cache.unlink(missing_ok=True)
+
+        show(
+            "ask, echo, cold (no key cache)",
+            time_runs(procs, [script, *ask_echo], args.runs, before=no_cache),
+        )
+        time_runs(procs, [script, *ask_echo], 1)
+        show("ask, echo, warm (key cache)", time_runs(procs, [script, *ask_echo], args.runs))
+        ask_up = ["ask", "--provider", "up", "hello"]
+        show(
+            f"ask, upstream {args.chunks} chunks, warm",
+            time_runs(procs, [script, *ask_up], args.runs),
+        )
+        repl = ["repl", "--chat", "bench"]
+        show("repl start + /quit, warm", time_runs(procs, [script, *repl], args.runs, b"/quit\n"))
+        show("python -c pass", time_runs(procs, [sys.executable, "-c", "pass"], args.runs))
+        show_imports("chatthy ask", import_times(procs, ask_echo))
+        show_imports("chatthy repl", import_times(procs, repl, b"/quit\n"))
 
 
 if __name__ == "__main__":

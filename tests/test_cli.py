@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -576,13 +577,39 @@ async def test_a_new_profile_typed_on_a_terminal_is_asked_twice(live: Server) ->
     assert "again" not in err
 
 
-async def test_passphrase_changes_the_profile_key(live: Server, connect: ClientMaker) -> None:
+async def test_a_typed_passphrase_leaves_no_key_cache(live: Server, isolated_env: Path) -> None:
+    code, _, err = await _ask_on_a_terminal(live.address, ["tiger", "tiger"])
+    assert code == 0, err
+    assert not (isolated_env / "data" / "key-cache.json").exists()
+
+
+async def test_ask_keeps_the_key_of_a_passphrase_from_the_environment(
+    live: Server, isolated_env: Path
+) -> None:
+    from chatthy.client.keycache import cached_key, keep_key
+    from chatthy.wire.signing import SigningKey
+
+    cache = isolated_env / "data" / "key-cache.json"
+    assert (await chatthy("ask", "hi"))[0] == 0
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    assert cached_key(cache, "cli", "pw") is not None
+    # the next run signs with what the cache holds: a stand-in key there is refused
+    keep_key(cache, "cli", "pw", SigningKey.from_seed(b"\x07" * 32))
+    code, _, err = await chatthy("ask", "hi")
+    assert code == 1 and "wrong passphrase for profile 'cli'" in err
+
+
+async def test_passphrase_changes_the_profile_key(
+    live: Server, connect: ClientMaker, isolated_env: Path
+) -> None:
+    from chatthy.client.keycache import cached_key
     from chatthy.wire.signing import derive_key, fingerprint
 
     await connect(live, "cli", "pw").rpc(api.New(chat="kept"))
     talk = [(b"profile 'cli': ", "new pw"), (b"again: ", "new pw")]
     code, out, err = await _on_a_terminal(["passphrase"], talk, {})
     assert code == 0, err
+    assert cached_key(isolated_env / "data" / "key-cache.json", "cli", "pw") is None
     new_key = derive_key("new pw", "cli").public_key
     assert out.strip() == f"profile 'cli' now has key {fingerprint(new_key)}"
     assert "update CHATTHY_PASSPHRASE" in err

@@ -165,3 +165,24 @@ async def test_results_read_as_text_not_json(server: Server, connect: ClientMake
     text = out.decode()
     assert "{" not in text and '"' not in text, text
     assert re.search(r"^created +20\d\d-\d\d-\d\d \d\d:\d\d$", text, re.MULTILINE), text
+
+
+@needs_tmux
+async def test_a_rename_by_another_client_is_followed(
+    server: Server, connect: ClientMaker, tmp_path: Path
+) -> None:
+    other = connect(server, "alice")
+    await turn(other, "old name", "hi")
+    tmux = Tmux()
+    try:
+        tmux.start(_repl(server, "old name"), terminal_env(tmp_path / "home"))
+        await tmux.wait("old name>")
+        await other.rpc(api.Rename(chat="old name", new="new name"))
+        await tmux.wait("[chat renamed to 'new name']")
+        await tmux.wait("new name>")  # the prompt redrawn with the chat's new name
+        _keys(tmux, "after the rename", "Enter")
+        await tmux.wait("echo: after the rename")
+    finally:
+        tmux.close()
+    chats = {c.name: c.messages for c in await other.rpc(api.Chats())}
+    assert chats == {"new name": 4}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from chatthy.client.core import Client, ReplyStream, error_of
+from chatthy.client.keycache import cache_path, forget_profile
 from chatthy.client.settings import Settings, signing_key
 from chatthy.client.templates import template_request
 from chatthy.errors import ArgumentError, AuthError, ChatthyError
@@ -103,13 +104,16 @@ def format_key(profile: str, public_key: bytes) -> str:
 
 
 async def change_passphrase(settings: Settings, new: SigningKey) -> api.Rekeyed:
-    """Make ``new`` the profile's key, by a request signed with the current one.
+    """Make ``new`` the profile's key, by a request signed with the current one; the
+    profile's keys kept in the key cache go (they are of the old passphrase).
 
     Raises:
         ChatthyError: the server refused (wrong current passphrase, listed profile).
     """
     async with connect(dataclasses.replace(settings, prompted=False)) as client:
-        return await client.rpc(api.Rekey(key=new.public_key))
+        done = await client.rpc(api.Rekey(key=new.public_key))
+    forget_profile(cache_path(), settings.profile)
+    return done
 
 
 async def print_stream(stream: ReplyStream, out: IO[str], err: IO[str]) -> Event | None:

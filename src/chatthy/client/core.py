@@ -36,6 +36,7 @@ from chatthy.wire.curve import client_key_pair
 from chatthy.wire.messages import (
     PROTOCOL_VERSION,
     Event,
+    News,
     Reply,
     Request,
     decode_server_message,
@@ -158,6 +159,9 @@ class Client:
         self.connect_timeout = connect_timeout
         self.incoming: asyncio.Queue[ReplyStream] = asyncio.Queue()
         """Replies started elsewhere (another client) in the chat this one has open."""
+        self.news: asyncio.Queue[News] = asyncio.Queue()
+        """The server's news of this profile's chats (made, renamed, destroyed, changed),
+        by any client, this one too; whoever shows chats drains it."""
         self.transient = TransientWorkspace()
         """Local files and folders sent with every reply this client starts."""
         self._ctx: zmq.asyncio.Context | None = None
@@ -509,8 +513,10 @@ class Client:
                 continue
             if isinstance(message, Reply):
                 self._on_reply(message)
-            else:
+            elif isinstance(message, Event):
                 self._on_event(message)
+            else:
+                self.news.put_nowait(message)
 
     def _on_reply(self, reply: Reply) -> None:
         future = self._pending.get(reply.id)

@@ -367,7 +367,9 @@ async def _interactive(settings: Settings, session: Session, front: LineFront) -
             front.prompting = True
             try:
                 text = await prompter.prompt_async(
-                    f"{session.chat}> ", default=default, multiline=False
+                    lambda: f"{session.chat}> ",  # redrawn: a rename elsewhere shows at once
+                    default=default,
+                    multiline=False,
                 )
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt: the line is cleared

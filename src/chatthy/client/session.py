@@ -326,6 +326,7 @@ class Session:
         self._oldest = records[0].id if self._older else None
         self._take_chat(name, page)
         self._last_user = max((r.id for r in records if r.role == "user"), default=0)
+        self._newest = records[-1].id if records else None
         await self.view.show_chat(self.state, shown, self._older)
         if not streaming:
             return None
@@ -420,6 +421,7 @@ class Session:
             self._claimed.add(stream.id)
             await self.view.add_user(text, result.user_message_id, None)
             self._last_user = max(self._last_user, result.user_message_id or 0)
+            self._newest = result.user_message_id
             for notice in stream.notices:
                 await self.view.notice(notice)
             sink = await self.view.add_reply(self.state.provider, self.state.model, None)
@@ -484,6 +486,7 @@ class Session:
         if reply.stream.end is None:
             self.client.drop_stream(reply.stream.id)
             self._claimed.discard(reply.stream.id)
+            self.view.status("")  # "streaming…" no more (it is said again if it goes on)
         if reply.task is not None:
             reply.task.cancel()
 
@@ -513,6 +516,8 @@ class Session:
     ) -> None:
         status = str(data.get("status", "complete"))
         message_id = data.get("message_id")
+        if stream.chat == self.chat and isinstance(message_id, int):
+            self._newest = message_id
         await sink.end(status, error.message if error else "", message_id)
         if error is not None:
             self.view.status(f"error: {error.message}", "error")
@@ -564,6 +569,9 @@ class Session:
             self.view.show_title(self.state)
             self._follow(stream, sink)
 
+    _newest: int | None = None
+    """The id of the newest message shown when the chat was last opened or changed."""
+
     _last_user = 0
     """The id of the newest message of the user's shown (so a reply from elsewhere shows
     its question once)."""
@@ -593,9 +601,30 @@ class Session:
                 self._take_chat(chat, None)
                 await self.view.show_chat(self.state, [], 0)
         elif kind == "updated" and chat == self.chat and self._reply is None:
-            await self.reload()
+            await self._updated()
         elif kind == "created" and chat == self.chat and self.state.new:
             await self.refresh_title()
+
+    async def _updated(self) -> None:
+        """The open chat changed (by this client or another): shown again only if its
+        messages are not what is shown (an undo, an edit elsewhere), else its title is
+        read again (a new personality, provider or model)."""
+        async with self._lock:  # after any change this client is making to the chat
+            if self._reply is not None:
+                return  # a reply is being followed: what it shows is current
+            page = await self._page(self.chat, limit=1)
+        if page is None:
+            return
+        state = self.state
+        newest = page.messages[-1].id if page.messages else None
+        if page.chat.messages != state.messages or newest != self._newest:
+            if self._reply is None:
+                await self.reload()
+            return
+        tokens = state.tokens
+        self._take_info(page.chat)
+        state.tokens = tokens
+        self.view.show_title(state)
 
     # ---- the connection -------------------------------------------------------------
 

@@ -56,6 +56,9 @@ class Settings:
     """The server's invite code, sent only to register a new profile."""
     prompted: bool = False
     """The passphrase was typed at a prompt (so a new profile's is asked again)."""
+    typed: bool = False
+    """The passphrase was typed at a prompt: its key is never kept in the key cache
+    (``prompted`` is cleared once a new profile's passphrase is confirmed; this stays)."""
 
 
 def _passphrase(cfg: ClientConfig, profile: str) -> tuple[str, bool]:
@@ -123,6 +126,7 @@ def resolve(
         profile=name,
         passphrase=passphrase,
         prompted=prompted,
+        typed=prompted,
         provider=cfg.provider,
         prompt=cfg.prompt,
         timeout=cfg.timeout,
@@ -135,33 +139,51 @@ def resolve(
 
 class _Derivation(threading.Thread):
     """One key derived in the background (scrypt lets go of the GIL): the costly part of
-    a command's start overlaps its imports and its connection."""
+    a command's start overlaps its imports and its connection. A passphrase that is on
+    disk anyway (client.toml, the environment) has its key looked up in the key cache
+    first, and kept there once derived (:mod:`chatthy.client.keycache`)."""
 
-    def __init__(self, passphrase: str, profile: str) -> None:
+    def __init__(self, passphrase: str, profile: str, cache: Path | None) -> None:
         super().__init__(daemon=True, name="chatthy-key")
         self.passphrase = passphrase
         self.profile = profile
+        self.cache = cache
         self.key: SigningKey | None = None
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        from chatthy.wire.signing import derive_key
-
         try:
-            self.key = derive_key(self.passphrase, self.profile)
+            self.key = self._key()
         except BaseException as exc:  # handed to whoever asks for the key
             self.error = exc
+
+    def _key(self) -> SigningKey:
+        from chatthy.client import keycache
+        from chatthy.wire.signing import derive_key
+
+        if self.cache is not None:
+            found = keycache.cached_key(self.cache, self.profile, self.passphrase)
+            if found is not None:
+                return found
+        key = derive_key(self.passphrase, self.profile)
+        if self.cache is not None:
+            keycache.keep_key(self.cache, self.profile, self.passphrase, key)
+        return key
 
 
 _derivations: dict[tuple[str, str], _Derivation] = {}
 
 
 def derive_soon(settings: Settings) -> None:
-    """Start deriving the settings' signing key now, in a thread."""
+    """Start deriving the settings' signing key now, in a thread (or finding it in the
+    key cache, for a passphrase that was not typed)."""
     job = _derivations.get((settings.passphrase, settings.profile))
     if job is None:
+        from chatthy.client.keycache import cache_path
+
+        cache = None if settings.typed or settings.prompted else cache_path()
         job = _derivations[(settings.passphrase, settings.profile)] = _Derivation(
-            settings.passphrase, settings.profile
+            settings.passphrase, settings.profile, cache
         )
         job.start()
 

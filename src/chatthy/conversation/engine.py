@@ -1,5 +1,6 @@
-"""The engine: chat, regenerate, edit, cancel, undo and context planning, with no
-knowledge of any transport.
+"""The engine: chat, regenerate, edit, cancel and context planning, with no knowledge of
+any transport (what it does to chats themselves — make, rename, fork, import, destroy,
+undo, and the news of it — is :mod:`chatthy.conversation.chats`).
 
 Each method acts for one authenticated profile and returns what happened; a method that
 starts a reply returns its :class:`~chatthy.conversation.turns.Turn`, whose numbered
@@ -21,6 +22,7 @@ from chatthy.config import ProviderConfig, ServerConfig, effective_providers
 from chatthy.context import TokenCache
 from chatthy.context.window import cut
 from chatthy.context.workspace import WorkspaceFile, files_fit, workspace_message
+from chatthy.conversation.chats import ChatBook
 from chatthy.conversation.content import content_of, message_of, user_parts
 from chatthy.conversation.events import Notice, TurnEvent, TurnStarted
 from chatthy.conversation.model import Message
@@ -74,8 +76,9 @@ class Planned(NamedTuple):
     """Tokens of the new message planned with the history, if any (kept with it)."""
 
 
-class Engine:
-    """Chats and their replies for every profile; make it with :meth:`open`."""
+class Engine(ChatBook):
+    """Chats and their replies for every profile; make it with :meth:`open`. What it
+    does to chats themselves (make, rename, fork, destroy …) is :class:`ChatBook`'s."""
 
     def __init__(
         self,
@@ -135,25 +138,8 @@ class Engine:
         await self.store.aclose()
 
     # --- providers and prompts ------------------------------------------------------
-    def provider(self, name: str) -> Provider:
-        """Raises NotFoundError if no provider has that name."""
-        try:
-            return self.providers[name]
-        except KeyError:
-            raise NotFoundError(
-                f"no provider '{name}' (available: {', '.join(self.providers)})"
-            ) from None
-
     def provider_config(self, name: str) -> ProviderConfig | None:
         return self.provider_configs.get(name)
-
-    def check_model(self, provider: str, model: str | None) -> None:
-        """Raises ArgumentError for a model the provider's ``models`` list leaves out."""
-        cfg = self.provider_configs.get(provider)
-        if not model or cfg is None or not cfg.models or model in (cfg.model, *cfg.models):
-            return
-        allowed = ", ".join(dict.fromkeys((cfg.model, *cfg.models)))
-        raise ArgumentError(f"provider '{provider}' offers only these models: {allowed}")
 
     def check_options(self, provider: Provider, params: dict[str, Any] | None) -> None:
         """Raises ArgumentError for a ``max_tokens`` (or its other names) above the
@@ -168,117 +154,12 @@ class Engine:
                     f"of {ceiling}"
                 )
 
-    def default_provider(self) -> str:
-        return self.config.server.default_provider or next(iter(self.providers))
-
     async def system_messages(self, profile: str, personality: str) -> list[Message]:
         """The system prompt of ``personality`` as messages (none if it is empty/gone)."""
         text = await self.prompts.text(self.store, profile, personality)
         return [Message.of_text("system", text)] if text else []
 
-    # --- chats ----------------------------------------------------------------------
-    async def new_chat(
-        self,
-        profile: str,
-        name: str,
-        prompt: str | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-    ) -> ChatRecord:
-        """Create an empty chat. Raises NotFoundError, ConflictError."""
-        await self._check_choices(profile, prompt, provider)
-        return await self._create(profile, name, prompt, provider, model)
-
-    async def _create(
-        self, profile: str, name: str, prompt: str | None, provider: str | None, model: str | None
-    ) -> ChatRecord:
-        """A new chat with the server's defaults for what is not given (checked)."""
-        self.check_model(provider or self.default_provider(), model)
-        return await self.store.create_chat(
-            profile,
-            name,
-            prompt or self.config.server.default_prompt,
-            provider or self.default_provider(),
-            model or "",
-        )
-
-    async def _check_choices(self, profile: str, prompt: str | None, provider: str | None) -> None:
-        """Raises NotFoundError for a provider or personality that does not exist."""
-        if provider is not None:
-            self.provider(provider)
-        if prompt is not None:
-            await self.prompts.get(self.store, profile, prompt)
-
-    async def ensure_chat(
-        self,
-        profile: str,
-        name: str,
-        *,
-        prompt: str | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-    ) -> ChatRecord:
-        """The chat ``name``, created if missing; remembers any personality, provider or
-        model given. Raises NotFoundError for an unknown provider or prompt."""
-        return (await self._ensure(profile, name, prompt, provider, model))[0]
-
-    async def _ensure(
-        self,
-        profile: str,
-        name: str,
-        prompt: str | None,
-        provider: str | None,
-        model: str | None,
-    ) -> tuple[ChatRecord, bool]:
-        """:meth:`ensure_chat`, and whether the chat was made now."""
-        await self._check_choices(profile, prompt, provider)
-        try:
-            chat = await self.store.get_chat(profile, name)
-        except NotFoundError:
-            try:
-                return await self._create(profile, name, prompt, provider, model), True
-            except ConflictError:  # another request made it meanwhile (the store awaits)
-                chat = await self.store.get_chat(profile, name)
-        if not chat.provider and provider is None:
-            provider = self.default_provider()
-        if model is not None:
-            self.check_model(provider or chat.provider, model)
-        if (prompt, provider, model) != (None, None, None):
-            chat = await self.store.update_chat(
-                profile, name, personality=prompt, provider=provider, model=model
-            )
-        return chat, False
-
-    def running(self, profile: str, chat: str) -> Turn | None:
-        return self.turns.running(profile, chat)
-
-    def not_running(self, profile: str, chat: str) -> None:
-        """Raises ConflictError while a reply runs in ``chat`` (it must not change)."""
-        if self.turns.running(profile, chat) is not None:
-            raise ConflictError(f"a reply is running in chat '{chat}' (cancel it first)")
-
-    async def rename(self, profile: str, chat: str, new: str) -> ChatRecord:
-        self.not_running(profile, chat)
-        record = await self.store.rename_chat(profile, chat, new)
-        self.turns.rename(profile, chat, new)
-        return record
-
-    async def destroy(self, profile: str, chat: str) -> None:
-        self.not_running(profile, chat)
-        await self.store.delete_chat(profile, chat)
-        self.turns.drop(profile, chat)
-
-    async def undo(self, profile: str, chat: str) -> int:
-        """Remove the last turn (your last message and the reply); how many went."""
-        self.not_running(profile, chat)
-        rows = await self.store.message_tokens(profile, chat)
-        users = [message_id for message_id, role, _ in rows if role == "user"]
-        if not users:
-            raise NotFoundError(f"chat '{chat}' has no message to undo")
-        removed = await self.store.delete_messages_from(profile, chat, users[-1])
-        self.turns.drop(profile, chat)
-        return removed
-
+    # --- replies --------------------------------------------------------------------
     def cancel(self, profile: str, chat: str) -> Turn:
         """Stop the reply running in ``chat``; what it said is kept, marked cancelled."""
         turn = self.turns.running(profile, chat)
@@ -316,7 +197,8 @@ class Engine:
         model: str | None = None,
     ) -> Turn:
         """Ask ``content`` in ``chat`` (made if missing, and removed again if the turn
-        does not start, unless another client used it meanwhile).
+        does not start, unless another client used it meanwhile). News: the chat was
+        ``created``, or ``updated`` when a personality, provider or model changed it.
 
         Raises:
             ArgumentError: bad content or parameters; the turn does not fit.
@@ -326,21 +208,27 @@ class Engine:
         parts = user_parts(content)
         check_params(params)
         with self._reserving(turn_id, profile, chat) as turn:
-            record, made = await self._ensure(profile, chat, prompt, provider, model)
+            record, change = await self._ensure(profile, chat, prompt, provider, model)
             try:
                 rows, older = await self._newest_rows(profile, record)
                 question = Message("user", parts)
                 planned = await self.plan(profile, record, rows, question, transient, older)
                 return await self._start(turn, record, planned, question, params)
             except BaseException:
-                if made:
-                    await self._remove_if_empty(profile, chat)
+                if change == "created" and await self._remove_if_empty(profile, chat):
+                    change = None
                 raise
+            finally:
+                if change:
+                    self.announce(profile, change, chat)
 
-    async def _remove_if_empty(self, profile: str, chat: str) -> None:
+    async def _remove_if_empty(self, profile: str, chat: str) -> bool:
+        """Delete ``chat`` if it holds no message; whether it was."""
         with contextlib.suppress(ChatthyError):
             if not await self.store.messages(profile, chat, limit=1):
                 await self.store.delete_chat(profile, chat)
+                return True
+        return False
 
     async def regenerate(
         self,
@@ -351,7 +239,8 @@ class Engine:
         params: dict[str, Any] | None = None,
         transient: Sequence[WorkspaceFile] = (),
     ) -> Turn:
-        """Replace the last reply with a new one."""
+        """Replace the last reply with a new one (news: the chat is ``updated`` when a
+        reply was removed)."""
         check_params(params)
         with self._reserving(turn_id, profile, chat) as turn:
             record = await self.store.get_chat(profile, chat)
@@ -360,9 +249,13 @@ class Engine:
             if last_user is None:
                 raise NotFoundError(f"chat '{chat}' has no message to reply to")
             planned = await self.plan(profile, record, rows[: last_user + 1], None, transient)
-            if last_user + 1 < len(rows):
-                await self.store.delete_messages_from(profile, chat, rows[last_user + 1][0])
-            return await self._start(turn, record, planned, None, params)
+            if last_user + 1 == len(rows):
+                return await self._start(turn, record, planned, None, params)
+            await self.store.delete_messages_from(profile, chat, rows[last_user + 1][0])
+            try:
+                return await self._start(turn, record, planned, None, params)
+            finally:
+                self.announce(profile, "updated", chat)
 
     async def edit(
         self,
@@ -375,7 +268,8 @@ class Engine:
         params: dict[str, Any] | None = None,
         transient: Sequence[WorkspaceFile] = (),
     ) -> Turn:
-        """Replace one of your messages (the last when no id) and reply from there."""
+        """Replace one of your messages (the last when no id) and reply from there (news:
+        the chat is ``updated``)."""
         parts = user_parts(text)
         check_params(params)
         with self._reserving(turn_id, profile, chat) as turn:
@@ -393,9 +287,12 @@ class Engine:
             await self.store.update_message(
                 profile, rows[index][0], content=content_of(parts), tokens=planned.new_tokens
             )
-            if index + 1 < len(rows):
-                await self.store.delete_messages_from(profile, chat, rows[index + 1][0])
-            return await self._start(turn, record, planned, None, params)
+            try:
+                if index + 1 < len(rows):
+                    await self.store.delete_messages_from(profile, chat, rows[index + 1][0])
+                return await self._start(turn, record, planned, None, params)
+            finally:
+                self.announce(profile, "updated", chat)
 
     async def _start(
         self,

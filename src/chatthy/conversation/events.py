@@ -4,8 +4,9 @@ A provider yields :data:`ProviderEvent`: text and reasoning deltas, tool calls, 
 how the model finished. The engine numbers the events of a turn and adds its own: the
 turn started (carrying the user's message, so other clients need no ``messages`` call),
 notices (messages left out to fit, a reply cut short), tool results, and the end (status,
-message id, finish reason, error). Transports map these to their frames in one place
-(the ZeroMQ server: :mod:`chatthy.server.frames`).
+message id, finish reason, error). Beside turns, :class:`ChatNews` says that one of a
+profile's chats changed. Transports map these to their frames in one place (the ZeroMQ
+server: :mod:`chatthy.server.frames`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import msgspec
 
 __all__ = [
     "FINISH_REASONS",
+    "NEWS_KINDS",
     "STATUSES",
+    "ChatNews",
     "EndError",
     "Finish",
     "Notice",
@@ -135,3 +138,17 @@ ProviderEvent = TextDelta | ReasoningDelta | ToolCall | Usage | Finish
 TurnEvent = (
     TurnStarted | TextDelta | ReasoningDelta | ToolCall | ToolResult | Usage | Notice | TurnEnd
 )
+
+
+NEWS_KINDS = ("created", "renamed", "destroyed", "updated")
+"""What can happen to a chat, as :class:`ChatNews` tells it."""
+
+
+class ChatNews(msgspec.Struct, frozen=True):
+    """One of a profile's chats changed (not by a reply streaming: that is its turn's
+    events): it was ``created``, ``renamed`` (``chat`` is the old name, ``new`` the new
+    one), ``destroyed``, or ``updated`` (its settings, or messages removed or replaced)."""
+
+    kind: Literal["created", "renamed", "destroyed", "updated"]
+    chat: str
+    new: str = ""

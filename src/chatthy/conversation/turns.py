@@ -5,6 +5,9 @@ numbered from 0 and handed to the :class:`Broadcaster`, which delivers it to who
 watches the chat — in this process (:class:`LocalBroadcaster`) or, with a shared database,
 on other servers too. The events are kept while the reply runs and for a while after, so
 that a client that lost some can be sent them again from the number it is missing.
+
+The broadcaster carries a profile's :class:`~chatthy.conversation.events.ChatNews` too (a
+chat made, renamed, destroyed or changed), to every transport that serves the profile.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from chatthy.conversation.events import TurnEnd, TurnEvent, TurnStarted
+from chatthy.conversation.events import ChatNews, TurnEnd, TurnEvent, TurnStarted
 
-__all__ = ["Broadcaster", "LocalBroadcaster", "Sink", "Turn", "Turns"]
+__all__ = ["Broadcaster", "LocalBroadcaster", "NewsSink", "Sink", "Turn", "Turns"]
 
 ChatKey = tuple[str, str]
 
@@ -61,9 +64,13 @@ class Turn:
 Sink = Callable[[Turn, int, TurnEvent], None]
 """Takes event number ``seq`` of a turn; must not block (it runs on the reply's task)."""
 
+NewsSink = Callable[[str, ChatNews], None]
+"""Takes news of one of a profile's chats; must not block (it runs on the engine's call)."""
+
 
 class Broadcaster(Protocol):
-    """Delivers every turn's events, numbered, to the transports that watch chats."""
+    """Delivers every turn's events, numbered, to the transports that watch chats, and
+    every profile's chat news to the transports that serve it."""
 
     def publish(self, turn: Turn, seq: int, event: TurnEvent) -> None:
         """Deliver one event to every sink; never blocks, never raises."""
@@ -71,12 +78,20 @@ class Broadcaster(Protocol):
     def listen(self, sink: Sink) -> None:
         """Deliver every event published from now on to ``sink`` too."""
 
+    def publish_news(self, profile: str, news: ChatNews) -> None:
+        """Deliver news of a chat of ``profile`` to every news sink; never blocks, never
+        raises."""
+
+    def listen_news(self, sink: NewsSink) -> None:
+        """Deliver all news published from now on to ``sink`` too."""
+
 
 class LocalBroadcaster:
     """The broadcaster of one server process: events go to the sinks of this process."""
 
     def __init__(self) -> None:
         self._sinks: list[Sink] = []
+        self._news_sinks: list[NewsSink] = []
 
     def publish(self, turn: Turn, seq: int, event: TurnEvent) -> None:
         for sink in self._sinks:
@@ -84,6 +99,13 @@ class LocalBroadcaster:
 
     def listen(self, sink: Sink) -> None:
         self._sinks.append(sink)
+
+    def publish_news(self, profile: str, news: ChatNews) -> None:
+        for sink in self._news_sinks:
+            sink(profile, news)
+
+    def listen_news(self, sink: NewsSink) -> None:
+        self._news_sinks.append(sink)
 
 
 class Turns:

@@ -22,9 +22,10 @@ from chatthy.conversation.events import TurnEvent, Usage
 from chatthy.conversation.turns import Turn
 from chatthy.errors import ChatthyError, DecodeError, TooLargeError
 from chatthy.server import handlers  # noqa: F401 - registers the built-in RPCs
-from chatthy.server.auth import Authenticator, load_server_id
+from chatthy.server.auth import UNBOUND_METHODS, Authenticator, load_server_id
 from chatthy.server.identity import KeyPort, open_key_port, transport_gate
 from chatthy.server.limits import FREES, WRITES, Limits
+from chatthy.server.news import Newsroom
 from chatthy.server.rpc import Context, registry
 from chatthy.server.uploads import Uploads
 from chatthy.server.watchers import Watchers
@@ -74,6 +75,8 @@ class Server:
         engine.broadcaster.listen(self._count_tokens)
         self.watchers = Watchers(self._send)
         engine.broadcaster.listen(self.watchers.on_event)
+        self.news = Newsroom(self._send)
+        engine.broadcaster.listen_news(self.news.on_news)
         self.started = asyncio.get_running_loop().time()
         self._ctx = zmq.asyncio.Context()
         self._sock = self._ctx.socket(zmq.ROUTER)
@@ -217,11 +220,22 @@ class Server:
     async def _handle_now(
         self, conn: bytes, request: Request, body: bytes, signature: bytes, peer: str
     ) -> None:
+        """Answer one request; the chat news it causes goes out after the answer."""
+        with self.news.holding():
+            self._answer(
+                conn, request.id, await self._answer_of(conn, request, body, signature, peer)
+            )
+
+    async def _answer_of(
+        self, conn: bytes, request: Request, body: bytes, signature: bytes, peer: str
+    ) -> bytes:
         request_id = request.id
         try:
             await self.auth.check(
                 request, body, signature, admit=lambda: self.limits.registration(peer)
             )
+            if request.method not in UNBOUND_METHODS:  # signed as a registered profile
+                self.news.join(conn, request.profile)
             self.limits.profile(request.profile)
             writes = request.method in WRITES
             if writes:
@@ -238,7 +252,7 @@ class Server:
         except Exception as exc:
             log.exception("request %s failed", request_id)
             reply = error_reply(request_id, ChatthyError(f"internal error: {type(exc).__name__}"))
-        self._answer(conn, request_id, encode(reply))
+        return encode(reply)
 
     def _answer(self, conn: bytes, request_id: str, answer: bytes) -> None:
         """Send an answer, or a short refusal when it is over ``max_reply``, or when the

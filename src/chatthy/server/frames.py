@@ -3,6 +3,7 @@
 Each event becomes an :class:`~chatthy.wire.messages.Event` (``kind``, ``text``,
 ``data``) numbered within its turn; the end carries the total. Kinds: ``start``,
 ``text``, ``reasoning``, ``tool_call``, ``tool_result``, ``usage``, ``info``, ``end``.
+A chat's news becomes a :class:`~chatthy.wire.messages.News`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import msgspec
 
 from chatthy.conversation.events import (
+    ChatNews,
     Notice,
     ReasoningDelta,
     TextDelta,
@@ -23,9 +25,9 @@ from chatthy.conversation.events import (
     Usage,
 )
 from chatthy.conversation.turns import Turn
-from chatthy.wire.messages import Event, encode
+from chatthy.wire.messages import Event, News, encode
 
-__all__ = ["event_frame"]
+__all__ = ["event_frame", "news_frame"]
 
 
 def _end_data(event: TurnEnd) -> dict[str, Any]:
@@ -63,3 +65,8 @@ def event_frame(turn: Turn, seq: int, event: TurnEvent) -> bytes:
         return encode(Event(turn.id, turn.chat, seq, "info", data=data))
     data = msgspec.structs.asdict(event)
     return encode(Event(turn.id, turn.chat, seq, _KINDS[kind], data=data))
+
+
+def news_frame(news: ChatNews) -> bytes:
+    """The frame of one chat's news."""
+    return encode(News(news.kind, news.chat, news.new))

@@ -2,8 +2,10 @@
 
 Client → server: multipart ``[body, signature]``; ``body`` is msgpack of a
 :class:`Request` (a map with string keys), ``signature`` is Ed25519 over the exact body
-bytes. Server → client: one frame, msgpack of a :class:`Reply` (the answer to one request)
-or an :class:`Event` (one numbered piece of a reply stream), told apart by ``type``.
+bytes. Server → client: one frame, msgpack of a :class:`Reply` (the answer to one request),
+an :class:`Event` (one numbered piece of a reply stream) or :class:`News` (one of the
+profile's chats changed), told apart by ``type``. A client that meets a ``type`` it does not
+know skips the frame, so the server may add kinds of message without breaking old clients.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from chatthy.errors import ChatthyError, DecodeError
 
 __all__ = [
     "EVENT_KINDS",
+    "NEWS_KINDS",
     "NONCE_SIZE",
     "PROTOCOL_VERSION",
     "ErrorInfo",
     "Event",
+    "News",
     "Reply",
     "Request",
     "ServerMessage",
@@ -38,6 +42,10 @@ EVENT_KINDS = ("text", "reasoning", "usage", "info", "end")
 """``text``/``reasoning`` carry ``text``; ``usage`` and ``info`` carry ``data``; ``end`` is
 the last event of a stream: ``total`` events in all, ``data`` holds ``status``
 (complete | cancelled | error), ``message_id`` and, on error, ``error`` {code, message}."""
+
+
+NEWS_KINDS = ("created", "renamed", "destroyed", "updated")
+"""What :class:`News` can say of a chat."""
 
 
 class Request(msgspec.Struct, omit_defaults=True):
@@ -84,7 +92,20 @@ class Event(msgspec.Struct, tag_field="type", tag="event", omit_defaults=True):
     total: int | None = None
 
 
-ServerMessage = Reply | Event
+class News(msgspec.Struct, tag_field="type", tag="news", omit_defaults=True):
+    """One of the profile's chats changed, by any client's request: ``created``,
+    ``renamed`` (``chat`` is its old name, ``new`` the new one), ``destroyed``, or
+    ``updated`` (its personality, provider or model, or messages removed or replaced:
+    read it again). Sent to every connection of the profile, the one that made the change
+    too, after the answer to that request; a reply's own progress is not news. Front ends
+    take news idempotently (a chat already renamed here is renamed again to no effect)."""
+
+    kind: str
+    chat: str
+    new: str = ""
+
+
+ServerMessage = Reply | Event | News
 
 _encoder = msgspec.msgpack.Encoder()
 _request_decoder = msgspec.msgpack.Decoder(Request)
@@ -110,11 +131,12 @@ def decode_request(body: bytes) -> Request:
         raise DecodeError("malformed request: nested too deeply") from None
 
 
-def decode_server_message(body: bytes) -> Reply | Event:
+def decode_server_message(body: bytes) -> Reply | Event | News:
     """Decode a server frame.
 
     Raises:
-        DecodeError: not a well-typed Reply or Event.
+        DecodeError: not a well-typed Reply, Event or News (a kind of message this
+            client does not know, too).
     """
     try:
         return _server_decoder.decode(body)

@@ -39,6 +39,11 @@ class SigningKey:
         self._private = private
         self.public_key: bytes = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
+    @classmethod
+    def from_seed(cls, seed: bytes) -> SigningKey:
+        """The key made from its 32 secret bytes (as :meth:`seed` gives them)."""
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
     def sign(self, body: bytes) -> bytes:
         return self._private.sign(body)
 
@@ -60,7 +65,7 @@ def derive_key(passphrase: str, profile: str, *, legacy: bool = False) -> Signin
         dklen=32,
         maxmem=129 * n * SCRYPT_R * SCRYPT_P + 2**20,
     )
-    return SigningKey(Ed25519PrivateKey.from_private_bytes(seed))
+    return SigningKey.from_seed(seed)
 
 
 def fingerprint(public_key: bytes) -> str:

@@ -115,3 +115,25 @@ async def test_a_reply_from_another_client_shows_its_question_once(
         texts = [w.text for w in app.output.query(UserMessage)]
         assert texts == ["from elsewhere", "and again"]
         assert status_line(app).startswith("connected")
+
+
+async def test_a_rename_or_delete_by_another_client_is_followed(
+    server: Server, connect: ClientMaker
+) -> None:
+    other = connect(server)
+    await turn(other, "first name", "hello")
+    app = make_app(server, chat="first name")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.session.booted and not app.session.busy)
+        await other.rpc(api.Rename(chat="first name", new="second name"))
+        await wait_for(pilot, lambda: app.chat == "second name", what="the rename followed")
+        await wait_on_screen(pilot, "chat renamed to 'second name'")
+        await type_line(pilot, "still here?")
+        await wait_on_screen(pilot, "echo: still here?")
+        chats = {c.name: c.messages for c in await other.rpc(api.Chats())}
+        assert chats == {"second name": 4}  # no new chat under the old name
+        await other.rpc(api.Use(chat="second name", prompt="default", model="other-model"))
+        await wait_for(pilot, lambda: app.info.model == "other-model", what="the new model")
+        await other.rpc(api.Destroy(chat="second name"))
+        await wait_on_screen(pilot, "chat 'second name' was deleted")
+        await wait_for(pilot, lambda: not app.output.users(), what="the chat emptied")

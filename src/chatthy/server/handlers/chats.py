@@ -42,8 +42,7 @@ async def rename(ctx: Context, args: api.Rename) -> api.ChatInfo:
 
 @registry.rpc()
 async def fork(ctx: Context, args: api.Fork) -> api.ChatInfo:
-    store = ctx.engine.store
-    return chat_info(await store.fork_chat(ctx.profile, args.chat, args.new, args.message_id))
+    return chat_info(await ctx.engine.fork(ctx.profile, args.chat, args.new, args.message_id))
 
 
 @registry.rpc()

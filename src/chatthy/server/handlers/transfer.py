@@ -75,10 +75,8 @@ async def _import(ctx: Context, data: str, chat: str | None) -> api.Imported:
 
 
 async def _make(ctx: Context, name: str, conversation: Imported) -> api.ImportedChat:
-    personality = conversation.personality or ctx.engine.config.server.default_prompt
-    record = await ctx.engine.store.import_chat(
-        ctx.profile, name, personality, conversation.messages
-    )
+    """One chat through the engine (which tells the profile's clients it was made)."""
+    record = await ctx.engine.import_chat(ctx.profile, conversation, name)
     return api.ImportedChat(chat=record.name, messages=len(conversation.messages))
 
 
