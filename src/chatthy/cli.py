@@ -108,6 +108,18 @@ def _parser() -> argparse.ArgumentParser:
     _client_flags(p)
     _chat_flags(p)
 
+    p = sub.add_parser(
+        "do",
+        help="run one client command, as typed in the clients (also: chatthy /NAME …)",
+        description="Run one command of the clients' command table (or any server "
+        "command as NAME key=value …) and print its output: `chatthy do /search giraffe`, "
+        "`chatthy /ws list`, `chatthy --chat notes /export notes.md`. `chatthy do /help` "
+        "lists the commands. Exit status: 0, or 1 with a one-line reason on stderr.",
+    )
+    _client_flags(p)
+    p.add_argument("--chat", help="the chat commands about a chat act on (default: default)")
+    p.add_argument("words", nargs=argparse.REMAINDER, metavar="/NAME [ARG…]")
+
     p = sub.add_parser("repl", help="a plain line client")
     _client_flags(p)
     _chat_flags(p)
@@ -624,6 +636,15 @@ def _cmd_repl(args: argparse.Namespace) -> int:
     return int(_run(repl(_settings(args), chat, provider=args.provider, prompt=args.prompt)))
 
 
+def _cmd_do(args: argparse.Namespace) -> int:
+    from chatthy.client.repl import run_once
+
+    if not args.words:
+        print("chatthy: which command? chatthy do /help lists them", file=sys.stderr)
+        return 2
+    return int(_run(run_once(_settings(args), args.chat or "default", args.words)))
+
+
 def _cmd_tui(args: argparse.Namespace) -> int:
     """The full-screen client on a terminal; the line client when stdin or stdout is not
     one (a pipe, a script)."""
@@ -642,6 +663,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_embedded(args.chat or "default", provider=args.provider, prompt=args.prompt)
 
 
+_VALUED = frozenset({"--server", "--profile", "--chat"})
+"""The options before a ``/NAME`` command that take a value."""
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": _cmd_serve,
     "ask": _cmd_ask,
@@ -655,6 +679,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "config": _cmd_config,
     "passphrase": _cmd_passphrase,
     "repl": _cmd_repl,
+    "do": _cmd_do,
     "tui": _cmd_tui,
     "run": _cmd_run,
     "completion": _cmd_completion,
@@ -663,6 +688,11 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    slash = next((i for i, word in enumerate(argv) if word.startswith("/")), None)
+    if slash is not None and all(
+        w.startswith("-") or argv[i - 1] in _VALUED for i, w in enumerate(argv[:slash])
+    ):
+        argv.insert(0, "do")  # chatthy [--server S] [--profile P] [--chat C] /NAME …
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "tui")
     args = _parser().parse_args(argv)

@@ -186,3 +186,37 @@ async def test_a_rename_by_another_client_is_followed(
         tmux.close()
     chats = {c.name: c.messages for c in await other.rpc(api.Chats())}
     assert chats == {"new name": 4}
+
+
+async def test_one_command_from_the_shell(server: Server, connect: ClientMaker) -> None:
+    """``chatthy /NAME …`` runs one command of the table (``chatthy do`` too): its output
+    on stdout, exit 0; a failure is one line and exit 1."""
+    await turn(connect(server, "alice"), "zoo", "the giraffe is tall")
+    env = {
+        **os.environ,
+        "CHATTHY_PASSPHRASE": "secret",
+        "CHATTHY_SERVER": server.address,
+        "CHATTHY_PROFILE": "alice",
+    }
+
+    async def run(*args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "chatthy", *args,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
+
+    code, out, err = await run("/search", "giraffe")
+    assert code == 0, err
+    assert "zoo #1 user" in out and "the giraffe is tall" in out and "**" not in out
+    code, out, err = await run("--chat", "zoo", "/rename", "savanna")
+    assert (code, err) == (0, ""), err
+    assert "chat renamed to 'savanna'" in out
+    code, out, _ = await run("do", "/help")
+    assert code == 0 and "/ws add PATH…" in out
+    code, _, err = await run("/frobnicate")
+    assert (code, err) == (1, "chatthy: unknown command /frobnicate (/help lists them)\n")
+    chats = [c.name for c in await connect(server, "alice").rpc(api.Chats())]
+    assert chats == ["savanna"]

@@ -56,6 +56,7 @@ __all__ = [
     "help_lines",
     "parse_value",
     "run_line",
+    "run_words",
 ]
 
 
@@ -240,7 +241,19 @@ async def run_line(session: Session, front: Front, line: str) -> None:
     Raises:
         ChatthyError: the command is malformed, unknown, or the server refused it.
     """
-    words = split_line(line)
+    await run_words(session, front, split_line(line))
+
+
+async def run_words(session: Session, front: Front, words: list[str]) -> None:
+    """Run a command given as its words (``["ws", "add", "notes.md"]``), as
+    :func:`run_line` runs a typed line (``chatthy /ws add notes.md`` comes this way).
+
+    Raises:
+        As :func:`run_line`.
+    """
+    if not words or not words[0]:
+        raise ArgumentError("an empty command: /help lists them")
+    words = [words[0].removeprefix("/"), *words[1:]]
     name, rest = words[0], words[1:]
     if rest and name in session.server_commands and all(_is_key_value(w) for w in rest):
         # /NAME key=value …: the server's RPC as it is (/fork new=2024, /import data=…)

@@ -20,7 +20,7 @@ import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
-from chatthy.client.command_table import complete, format_hit, run_line
+from chatthy.client.command_table import complete, format_hit, run_line, run_words
 from chatthy.client.commands import TRUNCATED, connect
 from chatthy.client.editing import edit_in_editor
 from chatthy.client.history import history_path
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from prompt_toolkit.completion import CompleteEvent, Completion
     from prompt_toolkit.document import Document
 
-__all__ = ["LineFront", "repl"]
+__all__ = ["LineFront", "repl", "run_once"]
 
 KEYS = """\
 Keys: Enter sends · Alt-Enter (or Esc Enter) a new line · Tab completes · Up/Down and
@@ -116,6 +116,8 @@ class LineFront:
         self.next_input = ""
         self._up: bool | None = None
         self._shown = ""
+        self.quiet = False
+        """One command and out (``chatthy /NAME …``): no word about the chat opened."""
 
     @property
     def out(self) -> IO[str]:
@@ -134,7 +136,7 @@ class LineFront:
     async def show_chat(
         self, state: ChatState, messages: list[api.MessageInfo], older: int
     ) -> None:
-        if state.chat == self._shown:
+        if state.chat == self._shown or self.quiet:
             return  # the same chat again (an edit, a reconnect): nothing new to say
         self._shown = state.chat
         if state.new:
@@ -197,8 +199,8 @@ class LineFront:
     async def show_help(self, text: str) -> None:
         intro = "Type a message and press Enter to chat. Commands:\n"
         more = "\n  /NAME key=value …  any server command (/commands lists them)\n"
-        self.err.write(intro + text + more + (KEYS + "\n" if self.terminal else ""))
-        self.err.flush()
+        self.out.write(intro + text + more + (KEYS + "\n" if self.terminal else ""))
+        self.out.flush()
 
     def quit(self) -> None:
         self.leaving = True
@@ -384,4 +386,25 @@ async def _interactive(settings: Settings, session: Session, front: LineFront) -
                 await _handle(session, front, line)
             except ChatthyError as exc:
                 front.line(f"error: {exc.message}")
+    return 0
+
+
+async def run_once(settings: Settings, chat: str, words: list[str]) -> int:
+    """``chatthy /NAME ARGS…``: one command of the table (or the server's), its output
+    on stdout, then leave; a reply it starts is streamed to its end. Returns the exit
+    status.
+
+    Raises:
+        ChatthyError: the server cannot be reached, refused, or the command failed.
+    """
+    front = LineFront(terminal=False)
+    front.quiet = front.in_command = True
+    session = Session(connect(settings), front, chat)
+    session.client.connect()
+    try:
+        await session.start()
+        await run_words(session, front, words)
+        await _run_reply(session, front)
+    finally:
+        await session.close()
     return 0

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual import events
 
 from chatthy.client.core import Client
+from chatthy.client.session import Session
 from chatthy.client.tui import ChatthyApp
 from chatthy.client.tui.output import UserMessage
 from chatthy.server.app import Server
@@ -137,3 +139,22 @@ async def test_a_rename_or_delete_by_another_client_is_followed(
         await other.rpc(api.Destroy(chat="second name"))
         await wait_on_screen(pilot, "chat 'second name' was deleted")
         await wait_for(pilot, lambda: not app.output.users(), what="the chat emptied")
+
+
+async def test_news_on_the_status_line_does_not_go_stale(
+    servers: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await servers.start()
+    monkeypatch.setattr(ChatthyApp, "NEWS_SHOWN", 0.3)
+    monkeypatch.setattr(Session, "PING_INTERVAL", 0.2)
+    monkeypatch.setattr(Session, "PING_TIMEOUT", 0.3)
+    app = make_app(server, connect_timeout=0.3)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.session.booted and not app.session.busy)
+        await type_line(pilot, "hello")
+        await wait_on_screen(pilot, "echo: hello")
+        await type_line(pilot, "/rename elsewhere")
+        await wait_for(pilot, lambda: "chat renamed to 'elsewhere'" in status_line(app))
+        await wait_for(pilot, lambda: status_line(app) == "connected", what="the news gone")
+        await servers.stop(server)  # said within a ping and its timeout, not 15 s later
+        await wait_for(pilot, lambda: "unreachable" in status_line(app), timeout=3)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Input
 from textual.worker import Worker
@@ -103,6 +104,7 @@ class ChatthyApp(App[int]):
         """The system clipboard's copy command, if there is one (found on mount)."""
         self.notices: list[str] = []
         """Said on the status line at start: a server's key learned on first contact …"""
+        self._status_timer: Timer | None = None
         self.failure = ""
         """Why the app left on its own (a refused passphrase), for the terminal after."""
 
@@ -250,8 +252,26 @@ class ChatthyApp(App[int]):
         await self.output.add_notice(text, markdown=markdown, error=error)
 
     def status(self, text: str, kind: str = "") -> None:
+        """Say ``text`` on the status line; news that is not about something still going
+        on (``busy``) is cleared after a while, so the line never shows stale news."""
         with contextlib.suppress(NoMatches):
             self.status_line.say(text, kind)
+        if self._status_timer is not None:
+            self._status_timer.stop()
+            self._status_timer = None
+        if text and kind != "busy":
+            keep = self.ERROR_SHOWN if kind == "error" else self.NEWS_SHOWN
+            self._status_timer = self.set_timer(keep, self._status_expired)
+
+    NEWS_SHOWN: ClassVar[float] = 8.0
+    """Seconds a line of news stays on the status line."""
+
+    ERROR_SHOWN: ClassVar[float] = 20.0
+
+    def _status_expired(self) -> None:
+        self._status_timer = None
+        with contextlib.suppress(NoMatches):
+            self.status_line.say("")
 
     def show_title(self, state: ChatState) -> None:
         """Show the title bar's figures (none while the app is closing: no bar then)."""
