@@ -220,3 +220,60 @@ async def test_one_command_from_the_shell(server: Server, connect: ClientMaker) 
     assert (code, err) == (1, "chatthy: unknown command /frobnicate (/help lists them)\n")
     chats = [c.name for c in await connect(server, "alice").rpc(api.Chats())]
     assert chats == ["savanna"]
+
+
+async def test_every_chat_command_through_a_pipe(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker, tmp_path: Path
+) -> None:
+    """The table's chat, personality and provider commands in the line client (the TUI
+    runs the same table: tests/client/tui)."""
+    server = await servers.start(
+        {"up": openai_provider(upstream), "other": openai_provider(upstream, model="m2")}
+    )
+    upstream.push(Reply(chunks=["first answer"]))
+    upstream.push(Reply(chunks=["second answer"]))
+    upstream.push(Reply(chunks=["answer again"]))
+    lines = [
+        "one",
+        "two",
+        "/regenerate",
+        "/fork copy",
+        "/undo",
+        "/providers",
+        "/provider other",
+        "/model m3",
+        "/prompts",
+        "/prompt",
+        "/prompt edit",
+        "/commands",
+        f"/export {tmp_path / 'out.md'}",
+        "/destroy",
+        "/destroy base",
+        "/chats",
+        "/quit",
+    ]
+    env = {**os.environ, "CHATTHY_PASSPHRASE": "secret"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chatthy", *_repl(server, "base")[1:],
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    raw_out, raw_err = await asyncio.wait_for(proc.communicate("\n".join(lines).encode()), 60)
+    out, err = raw_out.decode(), raw_err.decode()
+    assert proc.returncode == 0, err
+    assert "first answer" in out and "second answer" in out and "answer again" in out
+    assert "forked into 'copy'" in out
+    assert "removed 2 message(s)" in out
+    assert "other: m2" in out
+    assert "provider is now 'other'" in out and "model is now 'm3'" in out
+    assert "personalities:" in out and "personality 'default':" in out
+    assert "error: $EDITOR needs a terminal; without one: /prompt_set name=default text=…" in err
+    assert "/messages" in out and "server commands:" in out
+    assert f"exported 'copy' to {tmp_path / 'out.md'} (md)" in out
+    assert "type /destroy copy to confirm" in out
+    assert "chat 'base' deleted" in out
+    assert (tmp_path / "out.md").read_text().count("## user") == 1
+    chats = {
+        c.name: (c.messages, c.provider, c.model) for c in await connect(server).rpc(api.Chats())
+    }
+    assert chats == {"copy": (2, "other", "m3")}

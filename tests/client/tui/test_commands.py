@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from chatthy.server.app import Server
+from chatthy.wire import api
 from helpers import ClientMaker
 from tuikit import (
     SIZE,
@@ -198,3 +199,22 @@ async def test_prompt_edit_saves_the_personality(
         await wait_on_screen(pilot, "You are a pirate.")
     saved = await connect(server).call("prompt", name="pirate")
     assert saved.text == "You are a pirate."
+
+
+async def test_commands_ws_restore_and_sources_in_the_tui(
+    server: Server, connect: ClientMaker
+) -> None:
+    await connect(server).call("ws_add", name="notes.md", text="some notes")
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.session.booted, what="the chat open")
+        await type_line(pilot, "/commands")
+        await wait_on_screen(pilot, "/ws_bench name=…")
+        await type_line(pilot, "/ws bench notes.md")
+        await wait_for(pilot, lambda: "notes.md: benched" in status_line(app))
+        await type_line(pilot, "/ws restore notes.md")
+        await wait_for(pilot, lambda: "notes.md: sent with every turn again" in status_line(app))
+        await type_line(pilot, "/ws sources")
+        await wait_on_screen(pilot, "wikipedia")
+    files = await connect(server).rpc(api.WsList())
+    assert [(f.name, f.benched) for f in files] == [("notes.md", False)]
