@@ -345,15 +345,20 @@ async def repl(
         await session.close()
 
 
+async def _take(session: Session, front: LineFront, raw: str) -> None:
+    """One line the user typed: a message or a command; what fails is one error line."""
+    line = raw.strip()
+    if not line:
+        return
+    try:
+        await _handle(session, front, line)
+    except ChatthyError as exc:
+        front.line(f"error: {exc.message}")
+
+
 async def _piped(session: Session, front: LineFront) -> int:
     async for raw in _piped_lines():
-        line = raw.strip()
-        if not line:
-            continue
-        try:
-            await _handle(session, front, line)
-        except ChatthyError as exc:
-            front.line(f"error: {exc.message}")
+        await _take(session, front, raw)
         if front.leaving:
             break
     return 0
@@ -379,13 +384,7 @@ async def _interactive(settings: Settings, session: Session, front: LineFront) -
                 return 0
             finally:
                 front.prompting = False
-            line = text.strip()
-            if not line:
-                continue
-            try:
-                await _handle(session, front, line)
-            except ChatthyError as exc:
-                front.line(f"error: {exc.message}")
+            await _take(session, front, text)
     return 0
 
 
