@@ -97,9 +97,10 @@ class News(msgspec.Struct, tag_field="type", tag="news", omit_defaults=True):
     ``renamed`` (``chat`` is its old name, ``new`` the new one), ``destroyed``, or
     ``updated`` (its personality, provider or model, or messages removed or replaced:
     read it again), or ``replied`` (a reply in it ended; ``status`` says how: complete,
-    truncated, cancelled, interrupted, error). Sent to every connection of the profile, the one that made the change
-    too, after the answer to that request; a reply's own progress is not news. Front ends
-    take news idempotently (a chat already renamed here is renamed again to no effect)."""
+    truncated, cancelled, interrupted, error). Sent to every connection of the profile,
+    the one that made the change too, after the answer to that request; a reply's own
+    progress is not news (only its end). Front ends take news idempotently (a chat
+    already renamed here is renamed again to no effect)."""
 
     kind: str
     chat: str
