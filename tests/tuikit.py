@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ def make_app(
     prompt: str | None = None,
     connect_timeout: float = 5.0,
     theme: str = "textual-dark",
-    keys: dict[str, object] | None = None,
+    keys: Mapping[str, object] | None = None,
     notify: str = "bell",
 ) -> ChatthyApp:
     """The app as ``chatthy tui`` makes it, with an unconnected client for ``srv``."""

@@ -140,8 +140,7 @@ def resolve(
     notify = cfg.notify
     if notify not in NOTIFY:
         notices.append(
-            f"warning: client.toml: notify must be {', '.join(NOTIFY)}, not '{notify}'; "
-            "using bell"
+            f"warning: client.toml: notify must be {', '.join(NOTIFY)}, not '{notify}'; using bell"
         )
         notify = "bell"
     passphrase, prompted = _passphrase(cfg, name)

@@ -87,9 +87,9 @@ class PickerScreen(ModalScreen[Picked | None], Generic[Picked]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(classes="picker-title", id="picker-title")
-            yield Input(placeholder="filter", id="picker-filter")
+            yield Input(placeholder="filter", id="picker-filter", select_on_focus=False)
             yield OptionList(id="picker-list")
-            yield Input(id="picker-edit")
+            yield Input(id="picker-edit", select_on_focus=False)
             yield Static(Text(self.HINT), classes="picker-status", id="picker-status")
 
     def on_mount(self) -> None:
@@ -129,8 +129,9 @@ class PickerScreen(ModalScreen[Picked | None], Generic[Picked]):
         """The list's rows for the filter ``query``."""
         return []
 
-    def show_rows(self) -> None:
-        """Show the rows the filter leaves, keeping the highlight on the same row."""
+    def show_rows(self, *, fresh: bool = False) -> None:
+        """Show the rows the filter leaves, keeping the highlight on the same row (with
+        ``fresh``, a new filter: on the first that matches)."""
         options = self.options
         current = options.highlighted_option
         keep = current.id if current is not None else None
@@ -138,10 +139,11 @@ class PickerScreen(ModalScreen[Picked | None], Generic[Picked]):
         options.clear_options()
         options.add_options(rows)
         ids = [row.id for row in rows]
-        if keep in ids:
-            options.highlighted = ids.index(keep)
-        else:
-            options.highlighted = next((i for i, row in enumerate(rows) if not row.disabled), None)
+        options.highlighted = ids.index(keep) if keep in ids and not fresh else self.first(rows)
+
+    def first(self, rows: list[Option]) -> int | None:
+        """The row highlighted when the filter changed, or the one that was is gone."""
+        return next((i for i, row in enumerate(rows) if not row.disabled), None)
 
     def picked_row(self) -> Option | None:
         return self.options.highlighted_option
@@ -171,7 +173,7 @@ class PickerScreen(ModalScreen[Picked | None], Generic[Picked]):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "picker-filter":
-            self.show_rows()
+            self.show_rows(fresh=True)
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "picker-filter":
@@ -229,9 +231,12 @@ class ChatPicker(PickerScreen[str]):
         shown = [c for c in self.chats if matches(query, c.name, c.provider, c.model)]
         width = max((len(c.name) for c in shown), default=0)
         now = time.time()
-        self.title_line(
-            f"chats: {len(shown)} of {len(self.chats)}" if query else f"chats: {len(self.chats)}"
-        )
+        if not self.chats:
+            self.title_line("no chats yet: type a name, Enter starts it")
+        elif query:
+            self.title_line(f"chats: {len(shown)} of {len(self.chats)}")
+        else:
+            self.title_line(f"chats: {len(self.chats)}")
         rows = [Option(_chat_row(c, width, self.session.chat, now), id=c.name) for c in shown]
         if not rows and query.strip():
             rows.append(Option(Text(f"  new chat '{query.strip()}'"), id="\0new"))
@@ -372,14 +377,15 @@ class ModelPicker(PickerScreen[tuple[str, str]]):
         self.title_line(f"providers: {total} (open chat: {state.provider}:{state.model})")
         return rows
 
-    def show_rows(self) -> None:
-        super().show_rows()
+    def first(self, rows: list[Option]) -> int | None:
+        """The open chat's model; while filtering, the first model that matches."""
         state = self.session.state
-        if self.filter.value:
-            return
-        for key, target in self._targets.items():
-            if target == (state.provider, state.model):
-                self.options.highlighted = self.options.get_option_index(key)
+        wanted = None if self.filter.value else (state.provider, state.model)
+        for index, row in enumerate(rows):
+            target = self._targets.get(row.id or "")
+            if target is not None and target[1] and wanted in (None, target):
+                return index
+        return super().first(rows)
 
     async def pick(self, row: Option | None) -> None:
         if row is None or row.id not in self._targets:
