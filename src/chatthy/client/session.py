@@ -23,7 +23,16 @@ from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.errors import ChatthyError, NotFoundError, ServerUnavailableError
 from chatthy.wire import api
 
-__all__ = ["FIRST_PAGE", "OLDER_PAGE", "ChatState", "ReplySink", "Session", "View", "text_of"]
+__all__ = [
+    "FIRST_PAGE",
+    "OLDER_PAGE",
+    "ChatState",
+    "ReplySink",
+    "Session",
+    "View",
+    "replied_line",
+    "text_of",
+]
 
 FIRST_PAGE = 24
 """How many of a chat's newest messages are shown when it is opened: a screenful or more,
@@ -120,6 +129,12 @@ def text_of(content: Any) -> str:
         elif isinstance(part, dict):
             parts.append(f"[{part.get('type', 'part')}]")
     return "\n".join(parts)
+
+
+def replied_line(chat: str, status: str) -> str:
+    """What a front end says when a reply ends in a chat not on screen."""
+    how = "finished" if status in ("complete", "") else f"ended ({status})"
+    return f"reply {how} in '{chat}'"
 
 
 @dataclass

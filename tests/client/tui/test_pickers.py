@@ -13,8 +13,9 @@ from textual.pilot import Pilot
 
 from chatthy.client.tui import ChatthyApp
 from chatthy.client.tui.help import HelpScreen
+from chatthy.client.tui.keymap import ACTIONS, read_keys
 from chatthy.client.tui.pickers import ChatPicker, ModelPicker
-from chatthy.config import ProviderConfig
+from chatthy.config import ClientConfig, ProviderConfig, load_client_config, write_defaults
 from chatthy.server.app import Server
 from chatthy.wire import api
 from helpers import ClientMaker, ServerFactory, openai_provider, turn
@@ -244,6 +245,34 @@ async def test_keys_from_client_toml_rebind_and_bad_entries_are_warned_about(
         help_shown = screen_text(app)
         assert re.search(r"F2 +the chats: type to filter", help_shown)
         assert re.search(r"Ctrl-o +the providers and models", help_shown)
+
+
+def test_two_actions_may_swap_keys_but_not_share_one() -> None:
+    assert read_keys({"chats": "ctrl+p", "models": "ctrl+o"}) == (
+        {"chatthy.chats": "ctrl+p", "chatthy.models": "ctrl+o"},
+        [],
+    )
+    keymap, warnings = read_keys({"reload": "ctrl+q", "focus": ["Shift+Tab", "ctrl+t"]})
+    assert keymap == {"chatthy.focus": "shift+tab,ctrl+t"}
+    assert warnings == ["client.toml [keys] reload: 'ctrl+q' is quit's key; keeping ctrl+l"]
+    assert read_keys({"cancel": 3})[1] == [
+        "client.toml [keys] cancel: not a key name; keeping ctrl+c"
+    ]
+
+
+def test_the_commented_keys_of_config_init_are_the_defaults(tmp_path: Path) -> None:
+    write_defaults(tmp_path)
+    text = (tmp_path / "client.toml").read_text()
+    uncommented = re.sub(r"^# (\w+ = )", r"\1", text, flags=re.M)
+    config = load_client_config_from(tmp_path / "client.toml", uncommented)
+    assert set(config.keys) == set(ACTIONS)
+    assert {name: ACTIONS[name].key for name in config.keys} == config.keys
+    assert read_keys(config.keys)[1] == []
+
+
+def load_client_config_from(path: Path, text: str) -> ClientConfig:
+    path.write_text(text)
+    return load_client_config(path)
 
 
 # ---- a reply that ends elsewhere -----------------------------------------------------

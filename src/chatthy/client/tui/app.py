@@ -28,7 +28,7 @@ from chatthy.client.clipboard import copy_command, copy_to_system
 from chatthy.client.command_table import format_hit, run_line
 from chatthy.client.core import Client, ReplyStream
 from chatthy.client.history import history_path
-from chatthy.client.session import ChatState, ReplySink, Session
+from chatthy.client.session import ChatState, ReplySink, Session, replied_line
 from chatthy.client.settings import Settings
 from chatthy.client.tui import commands as _tui_commands  # noqa: F401 - registers /theme, /profile
 from chatthy.client.tui.bars import StatusLine, TitleBar
@@ -404,8 +404,7 @@ class ChatthyApp(App[int]):
 
     def _replied(self, chat: str, status: str) -> None:
         """A reply ended in a chat not on screen: say so, and ring (or notify)."""
-        how = "finished" if status in ("complete", "") else f"ended ({status})"
-        text = f"reply {how} in '{chat}'"
+        text = replied_line(chat, status)
         self.status(text)
         if self.notify_by == "off":
             return
