@@ -221,7 +221,7 @@ async def test_the_model_picker_lists_providers_and_models_and_applies_the_choic
 async def test_keys_from_client_toml_rebind_and_bad_entries_are_warned_about(
     server: Server,
 ) -> None:
-    keys = {"chats": "F2", "models": "ctrl+o", "nope": "x", "help": "ctrl+nothing"}
+    keys = {"chats": "F2", "models": "ctrl+o", "nope": "x", "help": "ctrl+nothing", "quit": "f10"}
     app = make_app(server, keys=keys)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "warning" in status_line(app), what="a warning at start")
@@ -229,6 +229,7 @@ async def test_keys_from_client_toml_rebind_and_bad_entries_are_warned_about(
         shown = screen_text(app)
         assert "unknown action 'nope'" in shown  # each warning kept in the output
         assert "help: cannot read key 'ctrl+nothing'; keeping f1" in shown
+        assert app.prompt_input.placeholder.endswith("Ctrl-c cancel · F10 quit")
         await type_and_wait(pilot, app, "a chat to list")
         await _chat_picker(pilot, app, "f2")
         await pilot.press("escape")

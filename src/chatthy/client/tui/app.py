@@ -35,7 +35,7 @@ from chatthy.client.tui.bars import StatusLine, TitleBar
 from chatthy.client.tui.editor import edit_text
 from chatthy.client.tui.find import SearchBar
 from chatthy.client.tui.help import HelpScreen
-from chatthy.client.tui.keymap import ACTIONS, binding_id, bindings, read_keys
+from chatthy.client.tui.keymap import ACTIONS, binding_id, bindings, input_hint, read_keys
 from chatthy.client.tui.output import ChatLog, ReplyView, UserMessage, text_of
 from chatthy.client.tui.pickers import ChatPicker, ModelPicker
 from chatthy.client.tui.prompt import PromptArea, PromptInput
@@ -178,6 +178,7 @@ class ChatthyApp(App[int]):
         keymap, warnings = read_keys(self.key_config)
         self.set_keymap(keymap)
         self.keys = {n: keymap.get(binding_id(n), a.key) for n, a in ACTIONS.items()}
+        self.prompt_input.placeholder = input_hint(self.keys)
         self.notices += [f"warning: {w}" for w in warnings]
         if self.wanted_theme in self.available_themes:
             self.theme = self.wanted_theme

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from textual.binding import Binding
 from textual.keys import KEY_NAME_REPLACEMENTS, KEY_TO_UNICODE_NAME, Keys
 
-__all__ = ["ACTIONS", "Action", "binding_id", "bindings", "key_label", "read_keys"]
+__all__ = ["ACTIONS", "Action", "binding_id", "bindings", "input_hint", "key_label", "read_keys"]
 
 _PREFIX = "chatthy."
 
@@ -155,3 +155,15 @@ def key_label(keys: str) -> str:
         base = base.capitalize() if len(base) > 1 else base
         labels.append("-".join([*(m.capitalize() for m in modifiers), base]))
     return " / ".join(labels)
+
+
+def input_hint(keys: Mapping[str, str]) -> str:
+    """The empty input's hint, naming the keys in use (each action's first)."""
+
+    def first(name: str) -> str:
+        return key_label(keys.get(name, ACTIONS[name].key).split(",")[0])
+
+    return (
+        f"Message or /command · {first('help')} help · {first('multiline')} multi-line · "
+        f"{first('cancel')} cancel · {first('quit')} quit"
+    )
