@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +32,17 @@ def make_app(
     prompt: str | None = None,
     connect_timeout: float = 5.0,
     theme: str = "textual-dark",
+    keys: Mapping[str, object] | None = None,
+    notify: str = "bell",
 ) -> ChatthyApp:
     """The app as ``chatthy tui`` makes it, with an unconnected client for ``srv``."""
     address = srv if isinstance(srv, str) else srv.address
     client = Client(
         address, profile, key_for(profile), timeout=10.0, connect_timeout=connect_timeout
     )
-    return ChatthyApp(client, chat, provider=provider, prompt=prompt, theme=theme)
+    return ChatthyApp(
+        client, chat, provider=provider, prompt=prompt, theme=theme, keys=keys, notify=notify
+    )
 
 
 def _full_update(app: App[Any]) -> LayoutUpdate:

@@ -185,6 +185,12 @@ class ClientConfig(msgspec.Struct, forbid_unknown_fields=True):
     """The invite code a server asks of new profiles (only needed to register)."""
     theme: str = DEFAULT_THEME
     """The full-screen client's colours: any Textual theme name."""
+    notify: str = "bell"
+    """How a reply that ends in a chat not on screen is told: ``bell``, ``desktop``
+    (``notify-send``, else the bell) or ``off``."""
+    keys: dict[str, str | list[str]] = msgspec.field(default_factory=dict)
+    """The full-screen client's keys: an action's name → its key(s), as Textual names
+    them (``ctrl+o``, ``f2``, ``alt+m``; several separated by commas)."""
 
 
 def config_dir() -> Path:
@@ -393,6 +399,23 @@ invite = ""
 # gruvbox, catppuccin-mocha, dracula, tokyo-night, monokai, flexoki, solarized-light …
 # (/theme in the client lists them; /theme NAME switches and saves it here).
 theme = "textual-dark"
+# When a reply finishes in a chat that is not on screen: "bell" (the terminal's bell),
+# "desktop" (a notification by notify-send, else the bell) or "off".
+notify = "bell"
+
+# The full-screen client's keys: an action and its key(s), as Textual names them
+# (ctrl+o, alt+m, f2, shift+tab …; several separated by commas). An unknown action, a
+# key that cannot be read or one taken by another action is warned about at start, and
+# the default kept. F1 shows the keys in use.
+[keys]
+# cancel = "ctrl+c"       # cancel the running reply
+# chats = "ctrl+o"        # the chat picker
+# models = "ctrl+p"       # the provider and model picker
+# help = "f1"
+# quit = "ctrl+q"
+# reload = "ctrl+l"       # redraw and reload the chat
+# multiline = "alt+m"     # multi-line input on/off
+# focus = "shift+tab"     # focus output / input
 """
 
 

@@ -277,3 +277,21 @@ async def test_every_chat_command_through_a_pipe(
         c.name: (c.messages, c.provider, c.model) for c in await connect(server).rpc(api.Chats())
     }
     assert chats == {"copy": (2, "other", "m3")}
+
+
+@needs_tmux
+async def test_a_reply_that_ends_in_another_chat_is_told(
+    server: Server, connect: ClientMaker, tmp_path: Path
+) -> None:
+    tmux = Tmux()
+    try:
+        tmux.start(_repl(server, "here"), terminal_env(tmp_path / "home"))
+        await tmux.wait("here>")
+        await asyncio.sleep(0.3)
+        await turn(connect(server, "alice"), "there", "elsewhere")
+        await tmux.wait("[reply finished in 'there']")
+        _keys(tmux, "still here", "Enter")
+        await tmux.wait("echo: still here")
+        assert "reply finished in 'here'" not in tmux.screen()
+    finally:
+        tmux.close()

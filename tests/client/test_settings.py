@@ -55,3 +55,24 @@ def test_malformed_flag_wins_over_a_broken_client_toml(isolated_env: Path) -> No
 def test_a_named_client_toml_must_exist(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no config file at"):
         resolve(server="tcp://127.0.0.1:1", config=tmp_path / "missing.toml")
+
+
+def test_keys_and_notify_come_from_client_toml(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = isolated_env / "config"
+    config.mkdir()
+    (config / "client.toml").write_text('notify = "desktop"\n[keys]\nchats = "f2"\n')
+    monkeypatch.setenv("CHATTHY_PASSPHRASE", "pw")
+    settings = resolve()
+    assert (settings.notify, dict(settings.keys), settings.notices) == (
+        "desktop",
+        {"chats": "f2"},
+        (),
+    )
+    (config / "client.toml").write_text('notify = "loud"\n')
+    settings = resolve()
+    assert settings.notify == "bell"
+    assert settings.notices == (
+        "warning: client.toml: notify must be bell, desktop, off, not 'loud'; using bell",
+    )

@@ -1,5 +1,6 @@
 """Chat news: every client of a profile hears when one of its chats is made, renamed,
-destroyed or changed, whichever client did it; other profiles hear nothing."""
+destroyed or changed, or a reply in it ends, whichever client did it; other profiles
+hear nothing."""
 
 from __future__ import annotations
 
@@ -15,17 +16,29 @@ from chatthy.server.app import Server
 from chatthy.server.frames import news_frame
 from chatthy.wire import api
 from chatthy.wire.messages import News, Reply, decode_server_message, encode
-from helpers import ClientMaker, RawPeer, collect, key_for, request, turn
+from helpers import (
+    ClientMaker,
+    RawPeer,
+    ServerFactory,
+    collect,
+    key_for,
+    openai_provider,
+    request,
+    turn,
+)
+from upstream import Reply as Scripted
+from upstream import Upstream
 
 
 async def heard(client: Client) -> list[tuple[str, str, str]]:
-    """The news ``client`` has had so far: a request of its own answered first means
-    every frame the server sent it before that answer has been read."""
+    """The news ``client`` has had so far, as (kind, chat, the new name or, for a reply
+    that ended, its status): a request of its own answered first means every frame the
+    server sent it before that answer has been read."""
     await client.rpc(api.Status())
     found = []
     while not client.news.empty():
         news = client.news.get_nowait()
-        found.append((news.kind, news.chat, news.new))
+        found.append((news.kind, news.chat, news.status if news.kind == "replied" else news.new))
     return found
 
 
@@ -61,7 +74,7 @@ async def test_chats_made_by_a_turn_a_fork_use_and_import_are_news(
 ) -> None:
     a, b, bob = trio
     await turn(a, "talk", "hello")
-    await turn(a, "talk", "again")  # a chat that exists: its reply is no news
+    await turn(a, "talk", "again")  # a chat that exists: only its reply's end is news
     await a.rpc(api.Fork(chat="talk", new="copy"))
     await a.rpc(api.Use(chat="fresh"))
     await a.rpc(api.Use(chat="fresh"))  # nothing changed
@@ -69,6 +82,8 @@ async def test_chats_made_by_a_turn_a_fork_use_and_import_are_news(
     await a.rpc(api.Import(data=json.dumps(doc), chat="brought"))
     assert await heard(b) == [
         ("created", "talk", ""),
+        ("replied", "talk", "complete"),
+        ("replied", "talk", "complete"),
         ("created", "copy", ""),
         ("created", "fresh", ""),
         ("created", "brought", ""),
@@ -83,7 +98,11 @@ async def test_changed_settings_and_messages_are_news(
     await a.rpc(api.PromptSet(name="pirate", text="Talk like a pirate."))
     await turn(a, "talk", "one")
     await turn(a, "talk", "two")
-    assert await heard(b) == [("created", "talk", "")]
+    assert await heard(b) == [
+        ("created", "talk", ""),
+        ("replied", "talk", "complete"),
+        ("replied", "talk", "complete"),
+    ]
     await a.rpc(api.Use(chat="talk", prompt="pirate"))
     await a.rpc(api.Use(chat="talk", prompt="pirate"))  # the same again: nothing changed
     await a.rpc(api.Undo(chat="talk"))
@@ -92,7 +111,33 @@ async def test_changed_settings_and_messages_are_news(
     await collect(stream)
     stream, _ = await a.start("edit", "talk", text="one, edited")
     await collect(stream)
-    assert await heard(b) == [("updated", "talk", ""), ("updated", "talk", "")]
+    assert await heard(b) == [
+        ("updated", "talk", ""),
+        ("replied", "talk", "complete"),
+        ("updated", "talk", ""),
+        ("replied", "talk", "complete"),
+    ]
+    assert await heard(bob) == []
+
+
+async def test_a_reply_that_ends_is_news_with_how_it_ended(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    srv = await servers.start({"up": openai_provider(upstream)})
+    a, b, bob = connect(srv), connect(srv), connect(srv, profile="bob")
+    for client in (a, b, bob):
+        await heard(client)
+    upstream.push(Scripted(chunks=["slow "] * 100, delay=0.05))
+    stream, _ = await a.start("chat", "slow", text="take your time")
+    async for event in stream.events():
+        if event.kind == "text":  # the upstream is answering: cancel it from elsewhere
+            await b.rpc(api.Cancel(chat="slow"))
+            break
+    assert (await collect(stream)).status == "cancelled"
+    upstream.push(Scripted(status=400, error_message="no such model"))
+    await turn(a, "broken", "hello")
+    replied = [news for news in await heard(b) if news[0] == "replied"]
+    assert replied == [("replied", "slow", "cancelled"), ("replied", "broken", "error")]
     assert await heard(bob) == []
 
 

@@ -24,7 +24,7 @@ from chatthy.client.command_table import complete, format_hit, run_line, run_wor
 from chatthy.client.commands import TRUNCATED, connect
 from chatthy.client.editing import edit_in_editor
 from chatthy.client.history import history_path
-from chatthy.client.session import ChatState, ReplySink, Session, text_of
+from chatthy.client.session import ChatState, ReplySink, Session, replied_line, text_of
 from chatthy.client.settings import Settings
 from chatthy.client.workspace import format_workspace
 from chatthy.errors import ArgumentError, ChatthyError
@@ -177,6 +177,13 @@ class LineFront:
 
     def show_title(self, state: ChatState) -> None:
         return
+
+    def replied(self, chat: str, status: str, *, ring: bool) -> None:
+        """A reply ended in a chat not on screen: a line, and the terminal's bell."""
+        self.line(f"[{replied_line(chat, status)}]")
+        if ring and self.terminal:
+            self.err.write("\a")
+            self.err.flush()
 
     def connection(self, ok: bool, why: str = "") -> None:
         if ok == self._up:
@@ -334,6 +341,8 @@ async def repl(
     terminal = sys.stdin.isatty() and sys.stdout.isatty()
     front = LineFront(terminal=terminal)
     session = Session(connect(settings), front, chat, provider=provider, prompt=prompt)
+    ring = settings.notify != "off"
+    session.on_replied = lambda chat, status: front.replied(chat, status, ring=ring)
     session.client.connect()
     try:
         await session.start()

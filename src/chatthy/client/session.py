@@ -23,7 +23,16 @@ from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.errors import ChatthyError, NotFoundError, ServerUnavailableError
 from chatthy.wire import api
 
-__all__ = ["FIRST_PAGE", "OLDER_PAGE", "ChatState", "ReplySink", "Session", "View", "text_of"]
+__all__ = [
+    "FIRST_PAGE",
+    "OLDER_PAGE",
+    "ChatState",
+    "ReplySink",
+    "Session",
+    "View",
+    "replied_line",
+    "text_of",
+]
 
 FIRST_PAGE = 24
 """How many of a chat's newest messages are shown when it is opened: a screenful or more,
@@ -122,6 +131,12 @@ def text_of(content: Any) -> str:
     return "\n".join(parts)
 
 
+def replied_line(chat: str, status: str) -> str:
+    """What a front end says when a reply ends in a chat not on screen."""
+    how = "finished" if status in ("complete", "") else f"ended ({status})"
+    return f"reply {how} in '{chat}'"
+
+
 @dataclass
 class _Reply:
     """The reply the session follows in the open chat."""
@@ -184,6 +199,11 @@ class Session:
         """Whether the server answered the last time it was asked (None: not asked)."""
         self.on_ended: Callable[[str, str], None] | None = None
         """Called with (chat, status) when a reply the session followed ends."""
+        self.on_replied: Callable[[str, str], None] | None = None
+        """Called with (chat, status) when a reply ends in a chat that is not the open
+        one (started here or by another client): the front end's bell."""
+        self.on_chats_changed: Callable[[], None] | None = None
+        """Called after any news of the profile's chats (a list shown is stale)."""
         self._boot = _Boot(use={k: v for k, v in (("provider", provider), ("prompt", prompt)) if v})
         self._reply: _Reply | None = None
         self._claimed: set[str] = set()
@@ -391,9 +411,25 @@ class Session:
         await self.client.rpc(api.Use(chat=self.chat, **change))
         await self.refresh_title()
 
-    async def rename(self, new: str) -> None:
-        await self.client.rpc(api.Rename(chat=self.chat, new=new))
-        self._renamed(self.chat, new)
+    async def rename(self, new: str, chat: str | None = None) -> None:
+        """Rename chat ``chat`` (the open one when None) to ``new``."""
+        old = chat if chat is not None else self.chat
+        await self.client.rpc(api.Rename(chat=old, new=new))
+        self._renamed(old, new)
+
+    async def chats(self) -> list[api.ChatInfo]:
+        """The profile's chats, the most recently changed first (the names completion
+        offers are read again with them)."""
+        chats = await self.client.rpc(api.Chats())
+        self._caches.chats = [c.name for c in chats]
+        return chats
+
+    async def providers(self, *, fresh: bool = False) -> list[api.ProviderInfo]:
+        """The server's providers with their models (or why those could not be listed);
+        asked for again with ``fresh``."""
+        if fresh or self._caches.providers is None:
+            self._caches.providers = await self.client.rpc(api.Providers())
+        return self._caches.providers
 
     def _renamed(self, old: str, new: str) -> None:
         self._caches.chats = None
@@ -583,14 +619,18 @@ class Session:
         while True:
             item = await news.get()
             try:
-                await self.on_news(item.kind, item.chat, getattr(item, "new", ""))
+                new, status = getattr(item, "new", ""), getattr(item, "status", "")
+                await self.on_news(item.kind, item.chat, new, status)
             except ChatthyError as exc:
                 self.view.status(f"error: {exc.message}", "error")
 
-    async def on_news(self, kind: str, chat: str, new: str = "") -> None:
+    async def on_news(self, kind: str, chat: str, new: str = "", status: str = "") -> None:
         """What the server says another client (or this one) did to a chat."""
         self._caches.chats = None
-        if kind == "renamed":
+        if kind == "replied":
+            if chat != self.chat and self.on_replied is not None:
+                self.on_replied(chat, status)
+        elif kind == "renamed":
             if chat == self.chat:
                 self._renamed(chat, new)
                 self.view.status(f"chat renamed to '{new}'")
@@ -604,6 +644,8 @@ class Session:
             await self._updated()
         elif kind == "created" and chat == self.chat and self.state.new:
             await self.refresh_title()
+        if self.on_chats_changed is not None:
+            self.on_chats_changed()
 
     async def _updated(self) -> None:
         """The open chat changed (by this client or another): shown again only if its
@@ -689,11 +731,10 @@ class Session:
                     caches.workspace = [f.name for f in await self.client.rpc(api.WsList())]
                 return caches.workspace
             if source in ("providers", "models"):
-                if caches.providers is None:
-                    caches.providers = await self.client.rpc(api.Providers())
+                providers = await self.providers()
                 if source == "providers":
-                    return [p.name for p in caches.providers]
-                mine = [p for p in caches.providers if p.name == self.state.provider]
+                    return [p.name for p in providers]
+                mine = [p for p in providers if p.name == self.state.provider]
                 return sorted({m for p in mine for m in (p.model, *(p.models or ())) if m})
             if source == "commands":
                 return sorted(self.server_commands)

@@ -11,7 +11,8 @@ import os
 import re
 import sys
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,18 @@ from chatthy.wire.curve import is_loopback
 if TYPE_CHECKING:
     from chatthy.wire.signing import SigningKey
 
-__all__ = ["KEY_TIMEOUT", "Settings", "check_address", "derive_soon", "resolve", "signing_key"]
+__all__ = [
+    "KEY_TIMEOUT",
+    "NOTIFY",
+    "Settings",
+    "check_address",
+    "derive_soon",
+    "resolve",
+    "signing_key",
+]
+
+NOTIFY = ("bell", "desktop", "off")
+"""What client.toml's ``notify`` may say."""
 
 KEY_TIMEOUT = 5.0
 """Seconds to wait for an encrypted server's key port (trust on first use)."""
@@ -59,6 +71,11 @@ class Settings:
     typed: bool = False
     """The passphrase was typed at a prompt: its key is never kept in the key cache
     (``prompted`` is cleared once a new profile's passphrase is confirmed; this stays)."""
+    notify: str = "bell"
+    """How a reply that ends in a chat not on screen is told: bell, desktop or off."""
+    keys: Mapping[str, str | list[str]] = field(default_factory=dict)
+    """client.toml's ``[keys]``: the full-screen client's actions and their keys (checked
+    by the client, not here)."""
 
 
 def _passphrase(cfg: ClientConfig, profile: str) -> tuple[str, bool]:
@@ -120,6 +137,12 @@ def resolve(
     if not key and not is_loopback(address):
         key, first = trusted_key(address, known_servers_path(config), KEY_TIMEOUT)
         notices.extend([first] if first else [])
+    notify = cfg.notify
+    if notify not in NOTIFY:
+        notices.append(
+            f"warning: client.toml: notify must be {', '.join(NOTIFY)}, not '{notify}'; using bell"
+        )
+        notify = "bell"
     passphrase, prompted = _passphrase(cfg, name)
     return Settings(
         server=address,
@@ -134,6 +157,8 @@ def resolve(
         theme=cfg.theme,
         notices=tuple(notices),
         invite=os.environ.get("CHATTHY_INVITE") or cfg.invite,
+        notify=notify,
+        keys=dict(cfg.keys),
     )
 
 

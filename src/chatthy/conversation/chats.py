@@ -23,7 +23,7 @@ from chatthy.store.base import ChatRecord, Store
 
 __all__ = ["ChatBook"]
 
-NewsKind = Literal["created", "renamed", "destroyed", "updated"]
+NewsKind = Literal["created", "renamed", "destroyed", "updated", "replied"]
 
 
 class ChatBook:
@@ -38,9 +38,11 @@ class ChatBook:
     turns: Turns
     broadcaster: Broadcaster
 
-    def announce(self, profile: str, kind: NewsKind, chat: str, new: str = "") -> None:
+    def announce(
+        self, profile: str, kind: NewsKind, chat: str, new: str = "", status: str = ""
+    ) -> None:
         """Tell the profile's clients that ``chat`` changed (after the change is stored)."""
-        self.broadcaster.publish_news(profile, ChatNews(kind, chat, new))
+        self.broadcaster.publish_news(profile, ChatNews(kind, chat, new, status))
 
     # --- what a chat is made with ---------------------------------------------------
     def provider(self, name: str) -> Provider:

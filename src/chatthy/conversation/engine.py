@@ -24,7 +24,7 @@ from chatthy.context.window import cut
 from chatthy.context.workspace import WorkspaceFile, files_fit, workspace_message
 from chatthy.conversation.chats import ChatBook
 from chatthy.conversation.content import content_of, message_of, user_parts
-from chatthy.conversation.events import Notice, TurnEvent, TurnStarted
+from chatthy.conversation.events import Notice, TurnEnd, TurnEvent, TurnStarted
 from chatthy.conversation.model import Message
 from chatthy.conversation.ownership import ReplyOwner
 from chatthy.conversation.prompts import ServerPrompts
@@ -360,8 +360,17 @@ class Engine(ChatBook):
             lambda: self.owner.release(profile, chat.name),
         )
         turn.started = started
-        turn.task = asyncio.create_task(run_reply(job), name=f"reply {profile}/{chat.name}")
+        turn.task = asyncio.create_task(self._reply(job), name=f"reply {profile}/{chat.name}")
         return turn
+
+    async def _reply(self, job: ReplyJob) -> None:
+        """Run the reply, then tell the profile's clients that it ended (news
+        ``replied``, with its status): one showing another chat can ring its bell."""
+        await run_reply(job)
+        turn = job.turn
+        end = turn.events[-1] if turn.events else None
+        status = end.status if isinstance(end, TurnEnd) else "complete"
+        self.announce(turn.profile, "replied", turn.chat, status=status)
 
     async def _newest_rows(self, profile: str, chat: ChatRecord) -> tuple[list[Row], Older]:
         """The chat's newest rows (id, role, tokens): enough of them that their counts

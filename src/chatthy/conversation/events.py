@@ -140,15 +140,18 @@ TurnEvent = (
 )
 
 
-NEWS_KINDS = ("created", "renamed", "destroyed", "updated")
+NEWS_KINDS = ("created", "renamed", "destroyed", "updated", "replied")
 """What can happen to a chat, as :class:`ChatNews` tells it."""
 
 
 class ChatNews(msgspec.Struct, frozen=True):
     """One of a profile's chats changed (not by a reply streaming: that is its turn's
     events): it was ``created``, ``renamed`` (``chat`` is the old name, ``new`` the new
-    one), ``destroyed``, or ``updated`` (its settings, or messages removed or replaced)."""
+    one), ``destroyed``, ``updated`` (its settings, or messages removed or replaced), or
+    ``replied``: a reply in it ended (``status`` says how), so that a client showing
+    another chat can tell its user."""
 
-    kind: Literal["created", "renamed", "destroyed", "updated"]
+    kind: Literal["created", "renamed", "destroyed", "updated", "replied"]
     chat: str
     new: str = ""
+    status: str = ""

@@ -69,4 +69,4 @@ def event_frame(turn: Turn, seq: int, event: TurnEvent) -> bytes:
 
 def news_frame(news: ChatNews) -> bytes:
     """The frame of one chat's news."""
-    return encode(News(news.kind, news.chat, news.new))
+    return encode(News(news.kind, news.chat, news.new, news.status))

@@ -44,7 +44,7 @@ the last event of a stream: ``total`` events in all, ``data`` holds ``status``
 (complete | cancelled | error), ``message_id`` and, on error, ``error`` {code, message}."""
 
 
-NEWS_KINDS = ("created", "renamed", "destroyed", "updated")
+NEWS_KINDS = ("created", "renamed", "destroyed", "updated", "replied")
 """What :class:`News` can say of a chat."""
 
 
@@ -96,13 +96,16 @@ class News(msgspec.Struct, tag_field="type", tag="news", omit_defaults=True):
     """One of the profile's chats changed, by any client's request: ``created``,
     ``renamed`` (``chat`` is its old name, ``new`` the new one), ``destroyed``, or
     ``updated`` (its personality, provider or model, or messages removed or replaced:
-    read it again). Sent to every connection of the profile, the one that made the change
-    too, after the answer to that request; a reply's own progress is not news. Front ends
-    take news idempotently (a chat already renamed here is renamed again to no effect)."""
+    read it again), or ``replied`` (a reply in it ended; ``status`` says how: complete,
+    truncated, cancelled, interrupted, error). Sent to every connection of the profile,
+    the one that made the change too, after the answer to that request; a reply's own
+    progress is not news (only its end). Front ends take news idempotently (a chat
+    already renamed here is renamed again to no effect)."""
 
     kind: str
     chat: str
     new: str = ""
+    status: str = ""
 
 
 ServerMessage = Reply | Event | News

@@ -9,14 +9,16 @@ workers, each wrapped so that a server error becomes one line on the status bar.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import shutil
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any, ClassVar
 
 from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widget import Widget
@@ -27,14 +29,16 @@ from chatthy.client.clipboard import copy_command, copy_to_system
 from chatthy.client.command_table import format_hit, run_line
 from chatthy.client.core import Client, ReplyStream
 from chatthy.client.history import history_path
-from chatthy.client.session import ChatState, ReplySink, Session
+from chatthy.client.session import ChatState, ReplySink, Session, replied_line
 from chatthy.client.settings import Settings
 from chatthy.client.tui import commands as _tui_commands  # noqa: F401 - registers /theme, /profile
 from chatthy.client.tui.bars import StatusLine, TitleBar
 from chatthy.client.tui.editor import edit_text
 from chatthy.client.tui.find import SearchBar
 from chatthy.client.tui.help import HelpScreen
+from chatthy.client.tui.keymap import ACTIONS, binding_id, bindings, input_hint, read_keys
 from chatthy.client.tui.output import ChatLog, ReplyView, UserMessage, text_of
+from chatthy.client.tui.pickers import ChatPicker, ModelPicker
 from chatthy.client.tui.prompt import PromptArea, PromptInput
 from chatthy.client.tui.render import warm_up
 from chatthy.client.tui.workspace import WorkspaceScreen
@@ -76,14 +80,9 @@ class ChatthyApp(App[int]):
     TITLE = "chatthy"
     CSS = "Screen { layout: vertical; }"
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "help", "Help"),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
-        Binding("ctrl+c", "cancel", "Cancel reply", priority=True),
-        Binding("ctrl+l", "reload", "Refresh"),
-        Binding("shift+tab", "toggle_focus", "Output/Input", priority=True),
-        Binding("alt+m", "toggle_multiline", "Multi-line", priority=True),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings())
+    ENABLE_COMMAND_PALETTE = False
+    """Ctrl-p is the provider picker; the palette's commands are the table's."""
 
     kind = "tui"
 
@@ -95,9 +94,19 @@ class ChatthyApp(App[int]):
         provider: str | None = None,
         prompt: str | None = None,
         theme: str = DEFAULT_THEME,
+        keys: Mapping[str, object] | None = None,
+        notify: str = "bell",
     ) -> None:
         super().__init__()
         self.session = Session(client, self, chat, provider=provider, prompt=prompt)
+        self.session.on_replied = self._replied
+        self.session.on_chats_changed = self._chats_changed
+        self.key_config = dict(keys or {})
+        """client.toml's ``[keys]``, applied on mount."""
+        self.notify_by = notify
+        """How a reply that ends in another chat is told: bell, desktop or off."""
+        self.keys = {name: action.key for name, action in ACTIONS.items()}
+        """Each action's key(s) in use (client.toml's where it gave usable ones)."""
         self.wanted_theme = theme
         """The theme asked for (client.toml), applied on mount if Textual knows it."""
         self.clipboard_command: list[str] | None = None
@@ -168,6 +177,11 @@ class ChatthyApp(App[int]):
         self.prompt_input.use_chat(self.chat)
         self.prompt_input.focus()
         self.show_title(self.session.state)
+        keymap, warnings = read_keys(self.key_config)
+        self.set_keymap(keymap)
+        self.keys = {n: keymap.get(binding_id(n), a.key) for n, a in ACTIONS.items()}
+        self.prompt_input.placeholder = input_hint(self.keys)
+        self.notices += [f"warning: {w}" for w in warnings]
         if self.wanted_theme in self.available_themes:
             self.theme = self.wanted_theme
         else:
@@ -378,7 +392,48 @@ class ChatthyApp(App[int]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.server_commands))
+            self.push_screen(HelpScreen(self.server_commands, self.keys))
+
+    def action_chats(self) -> None:
+        if isinstance(self.screen, ChatPicker):
+            return
+
+        def open_chat(name: str | None) -> None:
+            if name:
+                self.spawn(self.session.open(name), group="open", exclusive=True)
+
+        self.push_screen(ChatPicker(self.session), open_chat)
+
+    def action_models(self) -> None:
+        if isinstance(self.screen, ModelPicker):
+            return
+
+        def use(choice: tuple[str, str] | None) -> None:
+            if choice is not None:
+                self.spawn(self._use(*choice))
+
+        self.push_screen(ModelPicker(self.session), use)
+
+    async def _use(self, provider: str, model: str) -> None:
+        await self.session.use(provider=provider, model=model)
+        state = self.session.state
+        self.status(f"this chat now uses {state.provider}:{state.model}")
+
+    def _chats_changed(self) -> None:
+        if isinstance(self.screen, ChatPicker):
+            self.screen.reload()
+
+    def _replied(self, chat: str, status: str) -> None:
+        """A reply ended in a chat not on screen: say so, and ring (or notify)."""
+        text = replied_line(chat, status)
+        self.status(text)
+        if self.notify_by == "off":
+            return
+        notifier = shutil.which("notify-send") if self.notify_by == "desktop" else None
+        if notifier is None:
+            self.bell()
+        else:
+            self.run_worker(_desktop(notifier, text), group="notify")
 
     def action_cancel(self) -> None:
         if self.session.live is None:
@@ -452,6 +507,20 @@ class ChatthyApp(App[int]):
         self.status(event.text)
 
 
+async def _desktop(notifier: str, text: str) -> None:
+    """A desktop notification; one that fails is not worth a word."""
+    with contextlib.suppress(OSError):
+        process = await asyncio.create_subprocess_exec(
+            notifier,
+            "chatthy",
+            text,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await process.wait()
+
+
 def _widget_of(record: api.MessageInfo) -> Widget:
     text = text_of(record.content)
     if record.role == "user":
@@ -488,7 +557,14 @@ def tui_app(
     """The full-screen client for ``settings`` (its client not connected yet)."""
     from chatthy.client.commands import connect
 
-    theme = settings.theme
-    app = ChatthyApp(connect(settings), chat, provider=provider, prompt=prompt, theme=theme)
+    app = ChatthyApp(
+        connect(settings),
+        chat,
+        provider=provider,
+        prompt=prompt,
+        theme=settings.theme,
+        keys=settings.keys,
+        notify=settings.notify,
+    )
     app.notices = list(settings.notices)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -12,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from chatthy.client.command_table import TABLE, help_lines
+from chatthy.client.tui.keymap import ACTIONS, key_label
 from chatthy.wire import api
 
 __all__ = ["HelpScreen", "help_text"]
@@ -19,13 +21,15 @@ __all__ = ["HelpScreen", "help_text"]
 KEYS = [
     ("Enter", "send the message (a line starting // sends a literal /)"),
     ("Up / Down", "earlier input (kept across runs)"),
-    ("Alt-m", "multi-line input on/off (there: Esc Enter or Alt-Enter sends)"),
+    ("{multiline}", "multi-line input on/off (there: Esc Enter or Alt-Enter sends)"),
     ("Tab", "complete a command, its subcommand or argument (several: listed)"),
     ("Right", "take the suggested completion"),
-    ("F1", "this help (Esc closes it)"),
-    ("Ctrl-c", "cancel the running reply"),
-    ("Ctrl-l", "redraw and reload the chat"),
-    ("Shift-Tab", "focus output / input"),
+    ("{help}", "this help (Esc closes it)"),
+    ("{chats}", "the chats: type to filter, Enter opens, r renames, d d deletes"),
+    ("{models}", "the providers and models: Enter uses one in this chat"),
+    ("{cancel}", "cancel the running reply"),
+    ("{reload}", "redraw and reload the chat"),
+    ("{focus}", "focus output / input"),
     ("j k  g G", "in the output: down, up, top, bottom"),
     ("Ctrl-d Ctrl-u", "in the output: page down, page up"),
     ("/  n N", "in the output: search down from the view, next, previous match"),
@@ -34,8 +38,9 @@ KEYS = [
     ("c", "in the output: copy the code block at the match or v line, else"),
     ("", "  the lowest on screen; again: the one above (Esc unmarks)"),
     ("$", "in the output: math as Unicode / as LaTeX source"),
-    ("Ctrl-q", "quit"),
+    ("{quit}", "quit"),
 ]
+"""The keys; ``{action}`` is the key client.toml's ``[keys]`` gives that action."""
 
 
 def _table(rows: list[tuple[str, str]]) -> list[str]:
@@ -43,8 +48,13 @@ def _table(rows: list[tuple[str, str]]) -> list[str]:
     return [f"  {left:<{width}}  {right}" for left, right in rows]
 
 
-def help_text(server_commands: dict[str, api.CommandInfo]) -> str:
-    lines = ["Keys", "", *_table(KEYS), "", "Commands", ""]
+def help_text(
+    server_commands: dict[str, api.CommandInfo], keys: Mapping[str, str] | None = None
+) -> str:
+    """The help; ``keys`` are the actions' keys in use (their defaults where missing)."""
+    labels = {name: key_label((keys or {}).get(name, a.key)) for name, a in ACTIONS.items()}
+    rows = [(left.format_map(labels), right) for left, right in KEYS]
+    lines = ["Keys", "", *_table(rows), "", "Commands", ""]
     lines += _table(help_lines("tui"))
     others = [c for name, c in sorted(server_commands.items()) if name not in TABLE.commands]
     if others:
@@ -71,10 +81,13 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,f1", "dismiss", "Close"),
     ]
 
-    def __init__(self, server_commands: dict[str, api.CommandInfo]) -> None:
+    def __init__(
+        self, server_commands: dict[str, api.CommandInfo], keys: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__()
         self.server_commands = server_commands
+        self.keys = keys
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(Content(help_text(self.server_commands)))
+            yield Static(Content(help_text(self.server_commands, self.keys)))
