@@ -295,3 +295,62 @@ async def test_a_reply_that_ends_in_another_chat_is_told(
         assert "reply finished in 'here'" not in tmux.screen()
     finally:
         tmux.close()
+
+
+@needs_tmux
+async def test_ctrl_c_while_a_line_waits_for_the_server_cancels_it_not_the_client(
+    servers: ServerFactory, tmp_path: Path
+) -> None:
+    server = await servers.start()
+    tmux = Tmux()
+    try:
+        tmux.start(_repl(server), terminal_env(tmp_path / "home"))
+        await tmux.wait("t>")
+        await servers.stop(server)
+        _keys(tmux, "anyone there?", "Enter")
+        await asyncio.sleep(0.5)
+        _keys(tmux, "C-c")
+        await tmux.wait("[cancelled]")
+        await asyncio.sleep(0.3)
+        assert tmux.alive()
+        _keys(tmux, "/key", "Enter")
+        await tmux.wait("public key")
+    finally:
+        tmux.close()
+
+
+@needs_tmux
+async def test_the_prompt_does_not_wait_for_a_reply_another_client_started(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker, tmp_path: Path
+) -> None:
+    upstream.push(Reply(chunks=["slow "] * 100, delay=0.1))
+    server = await servers.start({"up": openai_provider(upstream)})
+    tmux = Tmux()
+    try:
+        tmux.start(_repl(server, "shared"), terminal_env(tmp_path / "home"))
+        await tmux.wait("shared>")
+        await asyncio.sleep(0.3)
+        other = connect(server, "alice")
+        await other.start("chat", "shared", text="take your time")
+        await tmux.wait("[another client] you: take your time")
+        _keys(tmux, "/key", "Enter")
+        await tmux.wait("public key", timeout=5)  # long before the other reply ends
+        page = await other.rpc(api.Messages(chat="shared"))
+        assert page.running is not None  # that reply still runs, untouched
+    finally:
+        tmux.close()
+
+
+async def test_own_rename_is_said_once_and_a_bad_home_folder_is_one_line(server: Server) -> None:
+    lines = "hello\n/rename other\n/ws add ~nosuchuser/x\n/load ~nosuchuser/x\nstill here\n"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chatthy", *_repl(server)[1:],
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "CHATTHY_PASSPHRASE": "secret"},
+    )  # fmt: skip
+    raw_out, raw_err = await asyncio.wait_for(proc.communicate(lines.encode()), 60)
+    out, err = raw_out.decode(), raw_err.decode()
+    assert proc.returncode == 0, err
+    assert (out + err).count("chat renamed to 'other'") == 1, out + err
+    assert err.count("error: ~nosuchuser/x: no such user's home folder\n") == 2
+    assert "echo: still here" in out and "Traceback" not in err

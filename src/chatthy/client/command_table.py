@@ -54,6 +54,7 @@ __all__ = [
     "format_hit",
     "format_result",
     "help_lines",
+    "local_path",
     "parse_value",
     "run_line",
     "run_words",
@@ -472,7 +473,10 @@ def _quoted(name: str) -> str:
 def local_paths(typed: str, limit: int = 200) -> list[str]:
     """Local paths that start with ``typed`` (``~`` understood, folders ending in
     ``/``), as the user would type them."""
-    expanded = os.path.expanduser(typed)
+    try:
+        expanded = os.path.expanduser(typed)
+    except RuntimeError:
+        return []
     folder, _, prefix = expanded.rpartition("/")
     base = Path(folder or ".") if folder or not expanded.startswith("/") else Path("/")
     if expanded.startswith("/") and not folder:
@@ -494,6 +498,18 @@ def local_paths(typed: str, limit: int = 200) -> list[str]:
 
 
 # ---- the commands ------------------------------------------------------------------
+
+
+def local_path(word: str) -> Path:
+    """A path the user typed, ``~`` expanded.
+
+    Raises:
+        ArgumentError: a ``~user`` that names no user.
+    """
+    try:
+        return Path(word).expanduser()
+    except RuntimeError:
+        raise ArgumentError(f"{word}: no such user's home folder") from None
 
 
 def _need(words: list[str], what: str, usage: str) -> str:
@@ -537,7 +553,9 @@ async def _rename(s: Session, f: Front, words: list[str]) -> None:
 
 @command("fork [NEW]", "copy the open chat (up to the message at the cursor) and open it")
 async def _fork(s: Session, f: Front, words: list[str]) -> None:
-    message_id = int(words.pop(0)) if words and words[0].isdigit() and len(words) > 1 else None
+    first = words[0] if words else ""
+    numbered = first.isascii() and first.isdecimal() and len(words) > 1
+    message_id = int(words.pop(0)) if numbered else None
     if message_id is None:
         message_id = f.cursor_message()
     new = " ".join(words) or f"{s.chat} fork {secrets.token_hex(2)}"
@@ -722,7 +740,7 @@ async def _ws_list(s: Session, f: Front, words: list[str]) -> None:
 async def _ws_add(s: Session, f: Front, words: list[str]) -> None:
     if not words:
         raise ArgumentError("files, folders or patterns needed: /ws add PATH…")
-    found = await asyncio.to_thread(gather, [Path(w).expanduser() for w in words])
+    found = await asyncio.to_thread(gather, [local_path(w) for w in words])
     added = await send_files(s.client, found)
     lines = [added_line(info) for info in added]
     if found.notices:
@@ -892,7 +910,7 @@ async def _summarise(s: Session, f: Front, words: list[str]) -> None:
 async def _export(s: Session, f: Front, words: list[str]) -> None:
     if not words:
         raise ArgumentError("a file needed: /export FILE [md|json|openai]")
-    path = Path(words[0]).expanduser()
+    path = local_path(words[0])
     asked = words[1] if len(words) > 1 else ("json" if path.suffix == ".json" else "md")
     formats: dict[str, Literal["md", "json", "openai"]] = {
         "md": "md",
@@ -916,7 +934,7 @@ async def _export(s: Session, f: Front, words: list[str]) -> None:
     complete={"FILE": "paths"},
 )
 async def _import(s: Session, f: Front, words: list[str]) -> None:
-    path = Path(_need(words, "a file", "/import FILE")).expanduser()
+    path = local_path(_need(words, "a file", "/import FILE"))
     text = await asyncio.to_thread(read_text_file, path)
     result = await s.client.import_text(text)
     s.forget_names("chats")
@@ -934,5 +952,5 @@ async def _import(s: Session, f: Front, words: list[str]) -> None:
     "load FILE", "put a file's text into the input to edit and send", complete={"FILE": "paths"}
 )
 async def _load(s: Session, f: Front, words: list[str]) -> None:
-    path = Path(_need(words, "a file", "/load FILE")).expanduser()
+    path = local_path(_need(words, "a file", "/load FILE"))
     f.load_input((await asyncio.to_thread(read_text_file, path)).rstrip("\n"))

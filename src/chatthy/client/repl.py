@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from chatthy.client.command_table import complete, format_hit, run_line, run_words
@@ -116,6 +117,8 @@ class LineFront:
         self.next_input = ""
         self._up: bool | None = None
         self._shown = ""
+        self.holding = False
+        self._held: tuple[ChatState, list[api.MessageInfo]] | None = None
         self.quiet = False
         """One command and out (``chatthy /NAME …``): no word about the chat opened."""
 
@@ -136,6 +139,9 @@ class LineFront:
     async def show_chat(
         self, state: ChatState, messages: list[api.MessageInfo], older: int
     ) -> None:
+        if self.holding:  # starting: said once the start succeeded
+            self._held = (dataclasses.replace(state), messages)
+            return
         if state.chat == self._shown or self.quiet:
             return  # the same chat again (an edit, a reconnect): nothing new to say
         self._shown = state.chat
@@ -148,6 +154,12 @@ class LineFront:
             who = "you" if record.role == "user" else record.role
             text = " ".join(text_of(record.content).split())
             self.line(f"  {who}: {text[:200]}{'…' if len(text) > 200 else ''}")
+
+    async def show_held(self) -> None:
+        """Say which chat was opened while starting (held until the start succeeded)."""
+        held, self._held = self._held, None
+        if held is not None:
+            await self.show_chat(held[0], held[1], 0)
 
     async def show_older(self, messages: list[api.MessageInfo], older: int) -> None:
         return
@@ -293,31 +305,10 @@ def _prompt_session(settings: Settings, session: Session) -> PromptSession[str]:
     )
 
 
-async def _run_reply(session: Session, front: LineFront) -> None:
-    """Wait for the reply being followed to end; Ctrl-C (SIGINT) meanwhile cancels it
-    on the server instead of leaving."""
-    loop = asyncio.get_running_loop()
-    cancelling: list[asyncio.Task[bool]] = []
-
-    def interrupted() -> None:
-        front.line("[cancelling…]")
-        cancelling.append(asyncio.ensure_future(session.cancel()))
-
-    try:
-        loop.add_signal_handler(signal.SIGINT, interrupted)
-    except (NotImplementedError, RuntimeError):
-        await session.wait_reply()
-        return
-    try:
-        await session.wait_reply()
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
-        for task in cancelling:
-            with contextlib.suppress(ChatthyError):
-                await task
-
-
 async def _handle(session: Session, front: LineFront, line: str) -> None:
+    """A message or a command, then the reply it started (if any) to its end; never a
+    reply another client started meanwhile."""
+    before = session.started
     if line.startswith("/") and not line.startswith("//"):
         front.in_command = True
         try:
@@ -326,7 +317,48 @@ async def _handle(session: Session, front: LineFront, line: str) -> None:
             front.in_command = False
     else:
         await session.send(line[1:] if line.startswith("//") else line)
-    await _run_reply(session, front)
+    if session.started is not before and session.started is not None:
+        await session.wait_reply(session.started)
+
+
+async def _interruptible(session: Session, front: LineFront, work: Awaitable[None]) -> None:
+    """Run ``work`` (one line's); Ctrl-C (SIGINT) meanwhile cancels the reply that line
+    started, on the server, or else the work itself — never the client."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    cancelling: list[asyncio.Task[bool]] = []
+    mine = session.started
+
+    def interrupted() -> None:
+        live = session.live
+        if live is not None and live is session.started and live is not mine:
+            front.line("\n[cancelling…]")
+            cancelling.append(asyncio.ensure_future(session.cancel()))
+        else:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupted)
+        handled = True
+    except (NotImplementedError, RuntimeError):
+        handled = False
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise
+        front.line("[cancelled]")
+    finally:
+        if handled:
+            loop.remove_signal_handler(signal.SIGINT)
+        for each in cancelling:
+            with contextlib.suppress(ChatthyError):
+                await each
+
+
+async def _run_reply(session: Session, front: LineFront) -> None:
+    """Wait for the reply this session started last to end (Ctrl-C cancels it)."""
+    await _interruptible(session, front, session.wait_reply(session.started))
 
 
 async def repl(
@@ -345,7 +377,12 @@ async def repl(
     session.on_replied = lambda chat, status: front.replied(chat, status, ring=ring)
     session.client.connect()
     try:
-        await session.start()
+        front.holding = True  # a refused --provider is then the one line said
+        try:
+            await session.start()
+        finally:
+            front.holding = False
+        await front.show_held()
         front.line(f"chatthy — profile {settings.profile} at {settings.server}. /help for help.")
         if terminal:
             return await _interactive(settings, session, front)
@@ -360,9 +397,11 @@ async def _take(session: Session, front: LineFront, raw: str) -> None:
     if not line:
         return
     try:
-        await _handle(session, front, line)
+        await _interruptible(session, front, _handle(session, front, line))
     except ChatthyError as exc:
         front.line(f"error: {exc.message}")
+    except Exception as exc:  # a bug: one line, and the client goes on
+        front.line(f"error: internal error: {type(exc).__name__}: {exc}")
 
 
 async def _piped(session: Session, front: LineFront) -> int:

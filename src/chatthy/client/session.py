@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -239,12 +240,22 @@ class Session:
         self.state.provider = self.default_provider
         commands = await self.client.rpc(api.Commands())
         self.server_commands = {c.name: c for c in commands}
+        refused: ChatthyError | None = None
         if self._boot.use:
-            await self.client.rpc(api.Use(chat=self.chat, **self._boot.use))
+            use, self._boot.use = self._boot.use, {}
+            try:
+                await self.client.rpc(api.Use(chat=self.chat, **use))
+            except ServerUnavailableError:
+                self._boot.use = use
+                raise
+            except ChatthyError as exc:
+                refused = exc  # said once the chat is shown: a wrong --provider hides nothing
         await self.open(self.chat)
         with contextlib.suppress(ChatthyError):
             await self.refresh_workspace()
         self._boot.done = True
+        if refused is not None:
+            raise refused
 
     async def close(self) -> None:
         """Stop following, stop the background work, close the connection."""
@@ -413,9 +424,10 @@ class Session:
 
     async def rename(self, new: str, chat: str | None = None) -> None:
         """Rename chat ``chat`` (the open one when None) to ``new``."""
-        old = chat if chat is not None else self.chat
-        await self.client.rpc(api.Rename(chat=old, new=new))
-        self._renamed(old, new)
+        async with self._lock:  # the server's news of it waits: it finds the new name
+            old = chat if chat is not None else self.chat
+            await self.client.rpc(api.Rename(chat=old, new=new))
+            self._renamed(old, new)
 
     async def chats(self) -> list[api.ChatInfo]:
         """The profile's chats, the most recently changed first (the names completion
@@ -454,6 +466,7 @@ class Session:
         async with self._lock:
             was_new = self.state.new
             stream, result = await self.client.start("chat", self.chat, text=text)
+            self.started = stream
             self._claimed.add(stream.id)
             await self.view.add_user(text, result.user_message_id, None)
             self._last_user = max(self._last_user, result.user_message_id or 0)
@@ -475,6 +488,7 @@ class Session:
         async with self._lock:
             self._unfollow()
             stream, result = await self.client.start(method, self.chat, **args)
+            self.started = stream
             self._claimed.add(stream.id)
             page = await self._page(self.chat)
             sink = await self._show(self.chat, page, streaming=True)
@@ -495,12 +509,20 @@ class Session:
             await self.client.rpc(api.Cancel(chat=live.chat))
         return True
 
-    async def wait_reply(self) -> None:
-        """Wait until the reply being followed (if any) has ended and been rendered."""
+    async def wait_reply(self, stream: ReplyStream | None = None) -> None:
+        """Wait until the reply being followed (only if it is ``stream``, when given) has
+        ended and been rendered."""
         reply = self._reply
-        if reply is not None and reply.task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(reply.task)
+        if reply is None or reply.task is None:
+            return
+        if stream is not None and reply.stream is not stream:
+            return
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(reply.task)
+
+    started: ReplyStream | None = None
+    """The last reply this session started (a front end waits for the one its line
+    started, not for a reply another client started meanwhile)."""
 
     def _take_tokens(self, result: api.Started) -> None:
         self.state.workspace_tokens = result.workspace_tokens
@@ -631,9 +653,10 @@ class Session:
             if chat != self.chat and self.on_replied is not None:
                 self.on_replied(chat, status)
         elif kind == "renamed":
-            if chat == self.chat:
-                self._renamed(chat, new)
-                self.view.status(f"chat renamed to '{new}'")
+            async with self._lock:
+                if chat == self.chat:
+                    self._renamed(chat, new)
+                    self.view.status(f"chat renamed to '{new}'")
         elif kind == "destroyed" and chat == self.chat:
             self.view.status(f"chat '{chat}' was deleted")
             async with self._lock:
@@ -687,20 +710,30 @@ class Session:
         session, the first after a loss reopens the chat (a restarted server knows
         nothing of what this client watched)."""
         try:
-            await asyncio.wait_for(self.client.rpc(api.Status()), self.PING_TIMEOUT)
+            status = await asyncio.wait_for(self.client.rpc(api.Status()), self.PING_TIMEOUT)
         except (ChatthyError, TimeoutError) as exc:
             self._connected(False, getattr(exc, "message", "no answer"))
             return
-        if not self._connected(True):
-            return
+        restarted = self._restarted(status.uptime)
+        back = self._connected(True)
         try:
             if not self._boot.done:
                 await self._start()
-            else:
+            elif back or restarted:  # a quick restart fails no ping: its uptime tells
                 await self.reload()
                 self.view.status("reconnected")
         except ChatthyError as exc:
             self.view.status(f"error: {exc.message}", "error")
+
+    def _restarted(self, uptime: float) -> bool:
+        """Whether the server started again since the last ping (its uptime is less
+        than the last one's plus the time since)."""
+        now = time.monotonic()
+        last, self._uptime = self._uptime, (uptime, now)
+        return last is not None and uptime + 0.25 < last[0] + (now - last[1])
+
+    _uptime: tuple[float, float] | None = None
+    """The server's uptime at the last ping, and when that was (monotonic)."""
 
     def lost(self, error: ServerUnavailableError) -> None:
         """A request found the server gone: say so until it answers again."""

@@ -21,6 +21,13 @@ if TYPE_CHECKING:
 __all__ = ["TransientWorkspace", "attached_line", "format_attached"]
 
 
+def _expanded(path: Path | str) -> Path:
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise ArgumentError(f"{path}: no such user's home folder") from None
+
+
 def _gather(path: Path) -> Gathered | None:
     """What ``path`` reads as now, or None if it is gone. ``gather`` is imported on first
     use: its module imports the one-shot commands, which import the client core, which
@@ -52,7 +59,7 @@ class TransientWorkspace:
         Raises:
             ArgumentError: there is no such file or folder.
         """
-        resolved = Path(path).expanduser().resolve()
+        resolved = _expanded(path).resolve()
         found = _gather(resolved)
         if found is None:
             raise ArgumentError(f"no such file or folder: {path}")
@@ -70,7 +77,7 @@ class TransientWorkspace:
         if path is None:
             detached, self._paths = self._paths, []
             return detached
-        resolved = Path(path).expanduser().resolve()
+        resolved = _expanded(path).resolve()
         if resolved not in self._paths:
             attached = ", ".join(map(str, self._paths)) or "nothing"
             raise NotFoundError(f"{path} is not attached (attached: {attached})")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 from textual import events
 
@@ -158,3 +159,65 @@ async def test_news_on_the_status_line_does_not_go_stale(
         await wait_for(pilot, lambda: status_line(app) == "connected", what="the news gone")
         await servers.stop(server)  # said within a ping and its timeout, not 15 s later
         await wait_for(pilot, lambda: "unreachable" in status_line(app), timeout=3)
+
+
+async def test_a_pasted_line_is_pasted_once_and_cr_breaks_open_multi_line(server: Server) -> None:
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        app.prompt_input.value = "say "
+        app.prompt_input.cursor_position = 4
+        app.prompt_input.post_message(events.Paste("single"))
+        await pilot.pause(0.2)
+        assert app.prompt_input.value == "say single"
+        assert not app.multiline
+        app.prompt_input.post_message(events.Paste("one\rtwo"))  # as terminals send it
+        await wait_for(pilot, lambda: app.multiline, what="the multi-line input")
+        assert app.prompt_area.text == "say singleone\ntwo"
+
+
+async def test_a_bad_home_folder_and_a_refused_provider_are_one_line(
+    server: Server, connect: ClientMaker
+) -> None:
+    await turn(connect(server), "kept", "an old question")
+    app = make_app(server, chat="kept", provider="nosuch")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "echo: an old question")  # the chat is shown all the same
+        await wait_for(pilot, lambda: "error:" in status_line(app) and "nosuch" in status_line(app))
+        await type_line(pilot, "/load ~nosuchuser/notes.txt")
+        await wait_for(pilot, lambda: "no such user's home folder" in status_line(app))
+        assert app.is_running
+
+
+async def test_a_message_the_server_never_got_goes_back_into_the_input(
+    servers: ServerFactory,
+) -> None:
+    server = await servers.start()
+    app = make_app(server, connect_timeout=0.3)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.session.booted and not app.session.busy)
+        await servers.stop(server)
+        await type_line(pilot, "are you there?")
+        await wait_for(pilot, lambda: "not sent" in status_line(app), timeout=15)
+        assert app.prompt_input.value == "are you there?"
+
+
+async def test_a_quick_restart_is_noticed_and_replies_from_elsewhere_show_again(
+    servers: ServerFactory, connect: ClientMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Session, "PING_INTERVAL", 0.3)
+    server = await servers.start()
+    config, address = server.config, server.address
+    app = make_app(server, chat="r")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.session.booted and not app.session.busy)
+        await pilot.pause(1.0)  # a ping has seen the server's uptime
+        await servers.stop(server)
+        again = await servers.start_with(
+            msgspec.structs.replace(
+                config, server=msgspec.structs.replace(config.server, listen=address)
+            )
+        )
+        await wait_on_screen(pilot, "reconnected", timeout=10)
+        await turn(connect(again), "r", "after the restart")
+        await wait_on_screen(pilot, "echo: after the restart")

@@ -219,6 +219,8 @@ class ChatthyApp(App[int]):
             await self._tell_error(exc.message)
         except OSError as exc:
             await self._tell_error(str(exc.strerror or exc))
+        except Exception as exc:  # a bug: one line, and the app goes on
+            await self._tell_error(f"internal error: {type(exc).__name__}: {exc}")
 
     async def _tell_error(self, message: str) -> None:
         """``message`` on the status line; if the line is too narrow for all of it, the
@@ -388,7 +390,21 @@ class ChatthyApp(App[int]):
         if line.startswith("/") and not line.startswith("//"):
             self.spawn(run_line(self.session, self, line))
         else:
-            self.spawn(self.session.send(line[1:] if line.startswith("//") else line))
+            self.spawn(self._send(line[1:] if line.startswith("//") else line, line))
+
+    async def _send(self, text: str, typed: str) -> None:
+        """Send a message; one the server never got goes back into the empty input, so
+        nothing typed is lost."""
+        try:
+            await self.session.send(text)
+        except ServerUnavailableError:
+            if not (self.prompt_input.value or self.prompt_area.text):  # nothing new typed
+                if "\n" in typed:
+                    self.set_multiline(True, typed)
+                else:
+                    self.prompt_input.value = typed
+            self.status("not sent: the server does not answer (it is back in the input)", "error")
+            self.session.lost(ServerUnavailableError("no answer"))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

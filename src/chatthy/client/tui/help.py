@@ -21,7 +21,7 @@ __all__ = ["HelpScreen", "help_text"]
 KEYS = [
     ("Enter", "send the message (a line starting // sends a literal /)"),
     ("Up / Down", "earlier input (kept across runs)"),
-    ("{multiline}", "multi-line input on/off (there: Esc Enter or Alt-Enter sends)"),
+    ("{multiline}", "multi-line input on/off (there: Ctrl-s, or Esc then Enter, sends)"),
     ("Tab", "complete a command, its subcommand or argument (several: listed)"),
     ("Right", "take the suggested completion"),
     ("{help}", "this help (Esc closes it)"),

@@ -55,6 +55,9 @@ class PromptInput(Input):
     PromptInput:focus { border: tall $primary; }
     """
 
+    COMPLETION_WAIT: ClassVar[float] = 1.5
+    """Seconds Tab waits for candidates from the server."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "history(-1)", "Previous", show=False),
         Binding("down", "history(1)", "Next", show=False),
@@ -126,7 +129,13 @@ class PromptInput(Input):
         value = self.value[: self.cursor_position]
         if completion is None or not value.startswith("/"):
             return
-        start, candidates = await completion(value)
+        try:  # names come from the server: a slow or gone one must not hold the keys
+            start, candidates = await asyncio.wait_for(completion(value), self.COMPLETION_WAIT)
+        except TimeoutError:
+            self.post_message(self.Candidates([]))
+            return
+        if self.value[: self.cursor_position] != value:
+            return  # typed on meanwhile: the candidates are for a word no longer there
         if not candidates:
             self.post_message(self.Candidates([]))
             return
@@ -142,16 +151,18 @@ class PromptInput(Input):
         self.cursor_position = start + len(word) + len(end)
 
     def _on_paste(self, event: events.Paste) -> None:
-        if "\n" in event.text.strip("\n"):
+        # terminals send a pasted line break as CR (tmux, VTE, iTerm2, xterm)
+        text = event.text.replace("\r\n", "\n").replace("\r", "\n")
+        if "\n" in text.strip("\n"):
             event.stop()
-            self.post_message(self.PastedLines(self.value + event.text))
-            return
-        super()._on_paste(event)
+            event.prevent_default()  # Input's own paste would keep the first line
+            self.post_message(self.PastedLines(self.value + text))
+        # else Input's own handler (Textual calls it after this one) pastes the line
 
 
 class PromptArea(TextArea):
     """The multi-line input (Alt-m toggles it): Enter starts a new line, Esc then Enter
-    (or Alt-Enter) sends."""
+    (or Ctrl-s, or Alt-Enter where the terminal tells it apart) sends."""
 
     DEFAULT_CSS = """
     PromptArea { height: 8; border: tall $primary 50%; display: none; }
@@ -161,6 +172,8 @@ class PromptArea(TextArea):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("alt+enter", "send", "Send", show=False),
+        # terminals send Alt-Enter as ESC CR, which reads as Enter: Ctrl-s always sends
+        Binding("ctrl+s", "send", "Send", show=False),
     ]
 
     class Submitted(Message):
