@@ -29,7 +29,7 @@ from chatthy.client.tui.bars import StatusLine, TitleBar, TitleInfo
 from chatthy.client.tui.commands import CLIENT_COMMANDS, run_command
 from chatthy.client.tui.find import SearchBar
 from chatthy.client.tui.help import HelpScreen
-from chatthy.client.tui.output import ChatLog, ReplyView, UserMessage, text_of
+from chatthy.client.tui.output import ChatLog, ReplyView, text_of
 from chatthy.client.tui.prompt import PromptArea, PromptInput
 from chatthy.client.tui.render import warm_up
 from chatthy.client.tui.workspace import WS_SUBCOMMANDS, active_tokens
@@ -42,9 +42,6 @@ __all__ = ["ChatthyApp", "run_tui", "tui_app"]
 FIRST_PAGE = 24
 """How many of a chat's newest messages are shown when it is opened: a screenful or more,
 so that a chat of thousands opens at once; older ones come when scrolled up to."""
-
-OLDER_PAGE = 100
-"""How many older messages are fetched at a time when the view nears the top."""
 
 
 class ChatthyApp(App[int]):
@@ -96,8 +93,6 @@ class ChatthyApp(App[int]):
         self._down = False
         self._claimed: set[str] = set()
         self._view_lock = asyncio.Lock()
-        self._oldest: int | None = None
-        """The id of the oldest message shown, while older ones are not."""
 
     def compose(self) -> ComposeResult:
         yield TitleBar()
@@ -302,41 +297,36 @@ class ChatthyApp(App[int]):
         shown = [r for r in records if r is not live] if streaming else records
         output = self.output
         older = page.chat.messages - len(records) if page and records else 0
-        self._oldest = records[0].id if older else None
-        await output.show([_widget_of(r) for r in shown], older)
+        await output.show(shown, older)
         view = None
         if streaming:
-            view = ReplyView(
+            view = await output.add_reply(
                 provider=live.provider if live else "",
                 model=live.model if live else "",
                 when=live.created if live else None,
                 status="streaming",
             )
-            await output.mount(view)
             output.scroll_end(animate=False)
         self._title_from(name, page)
         return view
 
-    def on_chat_log_need_older(self, event: ChatLog.NeedOlder) -> None:
-        self.spawn(self._show_older(), group="older", exclusive=True)
+    def on_chat_log_need_messages(self, event: ChatLog.NeedMessages) -> None:
+        self.spawn(self._fetch_messages(event), group="older", exclusive=True)
 
-    async def _show_older(self) -> None:
-        """Put the next page of older messages above those shown."""
+    async def _fetch_messages(self, event: ChatLog.NeedMessages) -> None:
+        """Fetch the page of the open chat the output asked for, and hand it over."""
         output = self.output
         try:
             async with self._view_lock:
-                if self._oldest is None:
-                    return
+                after = 0 if event.where == "first" else event.after
                 page = await self.client.rpc(
-                    api.Messages(chat=self.chat, before=self._oldest, limit=OLDER_PAGE)
+                    api.Messages(
+                        chat=self.chat, before=event.before, after=after, limit=event.limit
+                    )
                 )
-                records = page.messages
-                full = len(records) == OLDER_PAGE
-                self._oldest = records[0].id if records and full else None
-                older = max(0, output.older - len(records)) if full else 0
-                await output.prepend([_widget_of(r) for r in records], older)
+                await output.take(event, page.messages, page.chat.messages)
         finally:
-            output.older_done()
+            output.fetched()
 
     def _title_from(self, name: str, page: api.MessagesPage | None) -> None:
         info = self.info
@@ -598,21 +588,6 @@ class ChatthyApp(App[int]):
 
     def on_chat_log_said(self, event: ChatLog.Said) -> None:
         self.status.say(event.text)
-
-
-def _widget_of(record: api.MessageInfo) -> Widget:
-    text = text_of(record.content)
-    if record.role == "user":
-        return UserMessage(text, record.id, record.created)
-    return ReplyView(
-        text,
-        provider=record.provider,
-        model=record.model,
-        when=record.created or None,
-        status=record.status,
-        error=record.error,
-        message_id=record.id,
-    )
 
 
 def run_tui(
