@@ -8,7 +8,6 @@ import asyncio
 import json
 import secrets
 import shlex
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,11 +203,7 @@ async def _search(app: ChatthyApp, words: list[str]) -> None:
     if not hits:
         await app.output.add_notice(f"nothing found for '{query}'")
         return
-    lines = [f"{len(hits)} hit(s) for '{query}':"]
-    for hit in hits:
-        when = time.strftime("%Y-%m-%d", time.localtime(hit.created))
-        lines.append(f"  {hit.chat} #{hit.message_id} {hit.role} {when}: {hit.snippet}")
-    await app.output.add_notice("\n".join(lines))
+    await app.output.add_hits(query, hits)
 
 
 @command("prompt [NAME]", "use personality NAME here (alone: show this one)")

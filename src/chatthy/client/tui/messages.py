@@ -101,6 +101,16 @@ class UserMessage(MarkdownText):
         self.message_id = message_id
 
 
+class Reasoning(Collapsible):
+    """A reply's reasoning, folded once the reply ends. Folding it does not pull the view
+    to it (a Collapsible scrolls itself into view when toggled): a reader following the
+    end of the chat stays there."""
+
+    def scroll_visible(self, *args: Any, **kwargs: Any) -> None:
+        if not self.collapsed:
+            super().scroll_visible(*args, **kwargs)
+
+
 class ReplyView(Vertical):
     """One reply: reasoning (dimmed, collapsible, only once there is some), the text, and a
     footer with provider, model, time and how it ended. A reply that streams is a
@@ -177,7 +187,7 @@ class ReplyView(Vertical):
     async def add_reasoning(self, text: str) -> None:
         if self._thinking is None:
             self._thinking = LiveMarkdown(classes="reasoning")
-            box = Collapsible(self._thinking, title="reasoning", collapsed=False)
+            box = Reasoning(self._thinking, title="reasoning", collapsed=False)
             await self.mount(box, before=0)
         self._thinking.append(text)
 
