@@ -4,6 +4,7 @@ the reasoning folds, `/search` hits, and marks that NO_COLOR leaves visible."""
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Collapsible
 
 from chatthy.client.tui import ChatthyApp
 from chatthy.client.tui.find import MATCH
@@ -50,7 +51,7 @@ async def test_the_view_ends_at_the_bottom_after_the_reasoning_folds(
         await type_line(pilot, "think hard")
         await wait_on_screen(pilot, "The very end.")
         await wait_for(pilot, lambda: app.live is None, what="the reply ended")
-        await wait_for(pilot, lambda: app.output.query("Collapsible").first().collapsed)
+        await wait_for(pilot, lambda: app.output.query(Collapsible).first().collapsed)
         await pilot.pause(0.2)
         output = app.output
         await wait_for(
