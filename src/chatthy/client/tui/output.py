@@ -109,10 +109,10 @@ class ChatLog(VerticalScroll, can_focus=True):
     """Lines from the top or bottom of what is drawn at which more is drawn (or asked
     for)."""
 
-    STEP: ClassVar[int] = 40
+    STEP: ClassVar[int] = 20
     """Entries drawn at a time when the view nears an edge of what is drawn."""
 
-    WINDOW: ClassVar[int] = 120
+    WINDOW: ClassVar[int] = 60
     """Entries drawn at most; the ones farthest from the view go first (never a reply
     that streams)."""
 
@@ -230,9 +230,9 @@ class ChatLog(VerticalScroll, can_focus=True):
         await self.clear()
         self.entries = [entry_of(r) for r in records]
         self.above, self.below = older, newer
-        at_end = not newer
-        start = max(0, len(self.entries) - self.STEP) if at_end else 0
-        await self._draw(start, min(len(self.entries), start + self.STEP))
+        at_end, count = not newer, self.WINDOW // 2
+        start = max(0, len(self.entries) - count) if at_end else 0
+        await self._draw(start, min(len(self.entries), start + count))
         if at_end:
             self.scroll_end(animate=False, immediate=True)
         else:
@@ -267,10 +267,10 @@ class ChatLog(VerticalScroll, can_focus=True):
             return
         if self.scroll_y <= self.EDGE and self.older:
             self._placing = True
-            self.run_worker(self._extend(-1), group="window", exclusive=True)
+            self.run_worker(self._extend(-1), group="window")
         elif self.scroll_y >= self.max_scroll_y - self.EDGE and self.newer:
             self._placing = True
-            self.run_worker(self._extend(1), group="window", exclusive=True)
+            self.run_worker(self._extend(1), group="window")
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -280,16 +280,14 @@ class ChatLog(VerticalScroll, can_focus=True):
         """Draw more entries above (``step`` -1) or below (1) what is drawn, letting go
         of as many at the other end, the view kept where it was; ask the app for a page
         when there are no more held."""
-        try:
-            if step < 0 and not self.lo:
-                self._ask("older", before=self._first_id())
-            elif step > 0 and self.hi == len(self.entries):
-                self._ask("newer", after=self._last_id())
-            else:
-                await self._grow(step)
-                return
-        finally:
+        if step < 0 and not self.lo:
             self._placing = False
+            self._ask("older", before=self._first_id())
+        elif step > 0 and self.hi == len(self.entries):
+            self._placing = False
+            self._ask("newer", after=self._last_id())
+        else:
+            await self._grow(step)
 
     def _ask(self, where: str, before: int | None = None, after: int | None = None) -> None:
         self._asking = True
@@ -307,30 +305,43 @@ class ChatLog(VerticalScroll, can_focus=True):
         many at the far end. What changes below the view does not move it; what changes
         above does, by the height it adds or takes away, which the scroll makes up for."""
         if step < 0:
-            keep = max(self.lo + self.WINDOW - self.STEP, self._streaming_end())
-            if keep < self.hi:
-                await self._let_go(keep, self.hi)
-                self.hi = keep
-                await self._refreshed()
             lo = max(0, self.lo - self.STEP)
             widgets = [e.make(self.hit_style) for e in self.entries[lo : self.lo]]
             height, y = self.virtual_size.height, self.scroll_y
             await self.mount_all(widgets, after=self._top)
             self.lo = lo
-        else:
-            hi = min(len(self.entries), self.hi + self.STEP)
-            widgets = [e.make(self.hit_style) for e in self.entries[self.hi : hi]]
-            await self.mount_all(widgets, before=self._bottom)
-            self.hi = hi
-            await self._refreshed()
-            height, y = self.virtual_size.height, self.scroll_y
-            keep = max(self.lo, self.hi - self.WINDOW)
-            if keep > self.lo:
-                await self._let_go(self.lo, keep)
-                self.lo = keep
+            self._edges()
+            self._placing = True
+            self.call_after_refresh(self._keep_place, height, y)
+            return
+        hi = min(len(self.entries), self.hi + self.STEP)
+        widgets = [e.make(self.hit_style) for e in self.entries[self.hi : hi]]
+        await self.mount_all(widgets, before=self._bottom)
+        self.hi = hi
+        keep = max(self.lo, self.hi - self.WINDOW)
+        first, kept = self.entries[self.lo].widget, self.entries[keep].widget
+        if keep > self.lo and first is not None and kept is not None:
+            span = kept.virtual_region.y - first.virtual_region.y
+            await self._let_go(self.lo, keep)
+            self.lo = keep
+            y = max(0.0, self.scroll_y - span)
+            self.scroll_to(y=y, animate=False, immediate=True, release_anchor=False)
         self._edges()
-        self._placing = True
-        self.call_after_refresh(self._keep_place, height, y)
+        self._placing = False
+        self.call_after_refresh(self.check_edges)
+
+    def _trim_below(self) -> None:
+        """Let go of the entries drawn farthest below the view (never a reply that
+        streams): what goes below the view does not move it, so the removal need not be
+        waited for."""
+        keep = max(self.lo + self.WINDOW, self._streaming_end())
+        if keep < self.hi:
+            gone = [e for e in self.entries[keep : self.hi] if e.widget is not None]
+            self.remove_children([e.widget for e in gone if e.widget is not None])
+            for entry in gone:
+                entry.keep()
+            self.hi = keep
+            self._edges()
 
     async def _let_go(self, lo: int, hi: int) -> None:
         """Take away the widgets of ``entries[lo:hi]`` (the entries stay)."""
@@ -350,6 +361,7 @@ class ChatLog(VerticalScroll, can_focus=True):
     def _keep_place(self, height: int, y: float) -> None:
         y += self.virtual_size.height - height
         self.scroll_to(y=y, animate=False, immediate=True, release_anchor=False)
+        self._trim_below()
         self._placing = False
         self.call_after_refresh(self.check_edges)
 
