@@ -1,7 +1,7 @@
 """Full-screen client benchmark: cold start, opening big chats, rendering while streaming.
 
     python bench/tui.py [--runs 5] [--chunks 2000] [--rate 200] [--stream-runs 3]
-                        [--code-lines 300] [--only cold|open|stream]
+                        [--code-lines 300] [--only cold|open|big|stream]
 
 - Cold start: ``chatthy tui`` as a fresh process in a real terminal (tmux), timed from
   spawn until the screen shows the chat and the status "connected", then until a typed
@@ -9,6 +9,12 @@
 - Opening chats of 100, 1,000 and 5,000 messages (seeded with the ``import`` RPC) in a
   running client (headless, in this process): from Enter on ``/chat NAME`` until the
   newest message is on screen, and until a key pressed then shows in the input.
+- A chat of 5,000 messages, scrolled through (headless, in this process): each page of
+  older messages from the key that asks for it (``g`` at the top) until it is shown;
+  the keys and time to reach the first message (``Home``, else ``g`` until it shows);
+  this process's RSS once the whole chat was scrolled through (top, then ``G``); and ``/``
+  search for a word of the newest reply from the top (Enter until the match is
+  on the status line), with a key typed just after it, which must reach the input.
 - Streaming: one reply of N chunks paced at R chunks/s by an upstream in its own process.
   For every chunk, the time the client received it, the time its text reached the
   widget that draws it, and the first frame painted after that; lag = painted − received.
@@ -200,6 +206,103 @@ async def open_chats(procs: Processes, runs: int) -> dict[int, list[dict[str, fl
     return results
 
 
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def idle(pilot: Any) -> None:
+    """Until the output asks for nothing and places nothing (a page being fetched)."""
+    output = pilot.app.output
+    while getattr(output, "_asking", False) or getattr(output, "_placing", False):
+        await asyncio.sleep(0.002)
+
+
+async def until(check: Any, timeout: float = 120.0) -> None:
+    """Poll ``check()`` without the pilot (whose pause waits on every widget)."""
+    deadline = time.perf_counter() + timeout
+    while not check():
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"timed out waiting for {check}")
+        await asyncio.sleep(0.002)
+
+
+async def older_page(pilot: Any) -> float:
+    """``g`` at the top of what is shown, until more older messages are shown."""
+    output = pilot.app.output
+    before = output.older
+    t0 = time.perf_counter()
+    await pilot.press("g")
+    while True:  # a g pressed while the view still moved may have been spent
+        try:
+            await until(lambda: output.older != before, timeout=15)
+            break
+        except SystemExit:
+            await pilot.press("g")
+    await idle(pilot)
+    return time.perf_counter() - t0
+
+
+async def big_chat(procs: Processes) -> dict[str, Any]:
+    """A chat of 5,000 messages: the top in one key, pages of older messages, scrolled
+    through to the top by pages, memory, search."""
+    from chatthy.client.tui import ChatthyApp
+
+    n = SIZES[-1]
+    top = "question 0: how"
+    app = ChatthyApp(make_client(procs), f"chat{n}")
+    figures: dict[str, Any] = {"rss_start_mb": rss_mb()}
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_screen(pilot, newest(n))
+        await wait_screen(pilot, "connected")
+        await pilot.press("shift+tab")
+        figures["rss_open_mb"] = rss_mb()
+        home = app.output._bindings.key_to_bindings.get("home", [])
+        if any(binding.action == "first" for binding in home):  # a jump to the first
+            t0 = time.perf_counter()
+            await pilot.press("home")
+            await until(lambda: top in screen_text(app))
+            figures["home_s"] = time.perf_counter() - t0
+            await pilot.press("G")
+            await until(lambda: newest(n) in screen_text(app))
+        figures["page"] = [await older_page(pilot) for _ in range(5)]
+        print(f"  (pages: {figures['page']})", file=sys.stderr)
+        keys, t0 = 5, time.perf_counter()
+        while top not in screen_text(app):
+            keys += 1
+            if app.output.older:
+                await older_page(pilot)
+            else:
+                await pilot.press("g")
+                await asyncio.sleep(0.05)
+        figures["g_top_s"], figures["g_top_keys"] = time.perf_counter() - t0, keys
+        figures["rss_scrolled_mb"] = rss_mb()
+        print(f"  (scrolled to the top in {keys} keys)", file=sys.stderr)
+        figures["search"] = [await search_once(pilot, newest(n)) for _ in range(3)]
+    return figures
+
+
+async def search_once(pilot: Any, query: str) -> dict[str, float]:
+    """``/`` QUERY Enter, then a key for the input at once; the time until the match is
+    on the status line, and whether the key was kept."""
+    app = pilot.app
+    await pilot.press("escape", "g")
+    await pilot.press("slash")
+    bar = app.query_one("SearchBar")
+    bar.value = query
+    t0 = time.perf_counter()
+    await pilot.press("enter", "shift+tab", "x")
+    await until(lambda: "match 1 of" in screen_text(app).splitlines()[-1], timeout=900)
+    found = time.perf_counter() - t0
+    await until(lambda: query in screen_text(app))
+    kept = app.prompt_input.value == "x"
+    app.prompt_input.value = ""
+    await pilot.press("shift+tab")
+    return {"found": found, "key_kept": float(kept)}
+
+
 # --- streaming --------------------------------------------------------------------------
 
 
@@ -328,7 +431,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--code-lines", type=int, default=300)
     parser.add_argument(
-        "--only", choices=("cold", "open", "stream"), help="run one part of the benchmark"
+        "--only", choices=("cold", "open", "big", "stream"), help="run one part of the benchmark"
     )
     parser.add_argument("--upstream", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -337,7 +440,12 @@ def main() -> None:
         return
     with TuiProcesses() as procs:
         asyncio.run(seed(procs))
-        parts = {"cold": report_cold_start, "open": report_opening, "stream": report_streaming}
+        parts = {
+            "cold": report_cold_start,
+            "open": report_opening,
+            "big": report_big,
+            "stream": report_streaming,
+        }
         for name, report in parts.items():
             if args.only in (None, name):
                 report(procs, args)
@@ -360,6 +468,21 @@ def report_opening(procs: Processes, args: argparse.Namespace) -> None:
     for n, rows in opened.items():
         for key in ("shown", "typed"):
             print(f"  {n:5} messages  {key:6} {spread([r[key] for r in rows])}")
+
+
+def report_big(procs: Processes, args: argparse.Namespace) -> None:
+    print(f"\na chat of {SIZES[-1]:,} messages scrolled through")
+    big = asyncio.run(big_chat(procs))
+    if "home_s" in big:
+        print(f"  Home: to the first message  ms {spread([big['home_s']])}")
+    print(f"  g: a page of older messages  ms {spread(big['page'])}")
+    print(f"  g: to the first message      {big['g_top_keys']} keys, {big['g_top_s']:.1f} s")
+    searches = big["search"]
+    print(f"  / search from the top        ms {spread([s['found'] for s in searches])}")
+    kept = sum(s["key_kept"] for s in searches)
+    print(f"  key typed during search      kept {kept:.0f} of {len(searches)}")
+    for key in ("start", "open", "scrolled"):
+        print(f"  RSS {key:9}                MB {big[f'rss_{key}_mb']:7.0f}")
 
 
 def report_streaming(procs: Processes, args: argparse.Namespace) -> None:

@@ -119,6 +119,25 @@ def highlighted(app: ChatthyApp, style: str) -> list[str]:
     return runs
 
 
+def marked(app: ChatthyApp, attribute: str) -> list[str]:
+    """The runs of text on screen drawn ``attribute`` (``reverse``, ``underline``, …),
+    what marks a highlight without colour."""
+    update = _full_update(app)
+    runs: list[str] = []
+    for line in update.strips:
+        run = ""
+        for strip in line:
+            for seg in strip:
+                if seg.style is not None and getattr(seg.style, attribute):
+                    run += seg.text
+                elif run:
+                    runs.append(run)
+                    run = ""
+        if run:
+            runs.append(run)
+    return runs
+
+
 def use_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
     """Make $EDITOR a script that replaces the edited file's text with ``text``."""
     editor = tmp_path / "editor.sh"

@@ -27,6 +27,17 @@ async def test_turn_streams_and_is_stored(server: Server, connect: ClientMaker) 
     assert page.messages[1].usage["output_tokens"] > 0
 
 
+async def test_messages_pages_forwards_with_after(server: Server, connect: ClientMaker) -> None:
+    client = connect(server)
+    for text in ("one", "two", "three"):
+        await turn(client, "counting", text)
+    first = await client.call("messages", chat="counting", after=0, limit=2)
+    assert [m.content for m in first.messages] == ["one", "echo: one"]
+    assert first.chat.messages == 6
+    rest = await client.call("messages", chat="counting", after=first.messages[-1].id, limit=10)
+    assert [m.content for m in rest.messages] == ["two", "echo: two", "three", "echo: three"]
+
+
 async def test_chat_remembers_personality_and_provider(
     server: Server, connect: ClientMaker
 ) -> None:

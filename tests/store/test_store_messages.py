@@ -183,6 +183,23 @@ async def test_paging_backwards_returns_every_message_once(store: Store) -> None
     assert len(below) == 15
 
 
+async def test_paging_forwards_from_the_first_message(store: Store) -> None:
+    await store.create_chat(ALICE, "long", "", "", "")
+    for i in range(25):
+        await store.add_message(ALICE, "long", "user", f"message {i}")
+    first = await store.messages(ALICE, "long", after=0, limit=10)
+    assert [m.content for m in first] == [f"message {i}" for i in range(10)]
+    seen: list[MessageRecord] = []
+    after = 0
+    while page := await store.messages(ALICE, "long", after=after, limit=10):
+        assert [m.id for m in page] == sorted(m.id for m in page)
+        seen += page
+        after = page[-1].id
+    assert [m.content for m in seen] == [f"message {i}" for i in range(25)]
+    between = await store.messages(ALICE, "long", after=first[2].id, before=first[6].id)
+    assert [m.content for m in between] == ["message 3", "message 4", "message 5"]
+
+
 async def test_paging_limits(store: Store, chat: str) -> None:
     assert await store.messages(ALICE, chat, limit=0) == []
     assert len(await store.messages(ALICE, chat, limit=100)) == 2

@@ -324,6 +324,21 @@ class Session:
             await self.view.show_older(records, self._older)
             return True
 
+    async def paged(
+        self,
+        take: Callable[[api.MessagesPage], Awaitable[None]],
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = OLDER_PAGE,
+    ) -> None:
+        """Fetch a page of the open chat (``before`` an id: the newest below it; ``after``
+        an id: the oldest above it, ``after=0`` the first page) and hand it to ``take``,
+        with nothing else changing what is shown meanwhile."""
+        async with self._lock:
+            call = api.Messages(chat=self.chat, before=before, after=after, limit=limit)
+            await take(await self.client.rpc(call))
+
     @property
     def busy(self) -> bool:
         """A chat is being opened or changed (what is shown is about to change)."""

@@ -168,10 +168,17 @@ class Store(Protocol):
 
     # messages ---------------------------------------------------------------
     async def messages(
-        self, profile: str, chat: str, *, before: int | None = None, limit: int | None = None
+        self,
+        profile: str,
+        chat: str,
+        *,
+        before: int | None = None,
+        limit: int | None = None,
+        after: int | None = None,
     ) -> list[MessageRecord]:
         """The chat's messages in order; with ``limit``, the newest ``limit`` of those whose
-        id is below ``before``. Raises NotFoundError."""
+        id is below ``before`` — or, with ``after``, the oldest ``limit`` of those above
+        it. Raises NotFoundError."""
 
     async def add_message(
         self,

@@ -224,13 +224,21 @@ class StoreFront(abc.ABC):
     # messages ---------------------------------------------------------------------------
     @final
     async def messages(
-        self, profile: str, chat: str, *, before: int | None = None, limit: int | None = None
+        self,
+        profile: str,
+        chat: str,
+        *,
+        before: int | None = None,
+        limit: int | None = None,
+        after: int | None = None,
     ) -> list[MessageRecord]:
         """The chat's messages, oldest first; with ``limit``, only the newest ``limit`` of
         those whose id is below ``before`` — so a client pages backwards by passing the
-        first id it has. Raises NotFoundError, ArgumentError for a negative limit."""
+        first id it has — or, with ``after``, the oldest ``limit`` of those above it (a
+        client pages forwards from the last id it has; ``after=0`` is the first page).
+        Raises NotFoundError, ArgumentError for a negative limit."""
         limit = rules.valid_limit(limit)
-        return await self._messages(profile, rules.key(chat), before, limit)
+        return await self._messages(profile, rules.key(chat), before, limit, after)
 
     @final
     async def add_message(
@@ -300,10 +308,16 @@ class StoreFront(abc.ABC):
 
     @abc.abstractmethod
     async def _messages(
-        self, profile: str, chat: str, before: int | None, limit: int | None
+        self,
+        profile: str,
+        chat: str,
+        before: int | None,
+        limit: int | None,
+        after: int | None = None,
     ) -> list[MessageRecord]:
         """Oldest first, the newest ``limit`` (all when None) with id below ``before``
-        (no bound when None). Raises ``rules.no_chat``."""
+        (no bound when None); with ``after``, the oldest ``limit`` with id above it.
+        Raises ``rules.no_chat``."""
 
     @abc.abstractmethod
     async def _add_messages(

@@ -479,16 +479,30 @@ class SQLiteStore(WorkspaceMixin, RepliesMixin, UsageMixin, StoreFront):
 
     # messages ---------------------------------------------------------------------------
     async def _messages(
-        self, profile: str, chat: str, before: int | None, limit: int | None
+        self,
+        profile: str,
+        chat: str,
+        before: int | None,
+        limit: int | None,
+        after: int | None = None,
     ) -> list[MessageRecord]:
+        order = "DESC" if after is None else "ASC"
+
         def work(conn: sqlite3.Connection) -> list[MessageRecord]:
             chat_id = chat_id_of(conn, profile, chat)
             rows = conn.execute(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.chat_id = ? AND m.id < ?"
-                " ORDER BY m.id DESC LIMIT ?",
-                (chat_id, LAST_ID if before is None else before, -1 if limit is None else limit),
+                f"SELECT {MESSAGE_COLUMNS} FROM messages m"
+                " WHERE m.chat_id = ? AND m.id < ? AND m.id > ?"
+                f" ORDER BY m.id {order} LIMIT ?",
+                (
+                    chat_id,
+                    LAST_ID if before is None else before,
+                    -1 if after is None else after,
+                    -1 if limit is None else limit,
+                ),
             ).fetchall()
-            return [message_record(row) for row in reversed(rows)]
+            records = [message_record(row) for row in rows]
+            return records if after is not None else records[::-1]
 
         return await self._read(work)
 

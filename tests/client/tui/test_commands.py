@@ -153,7 +153,7 @@ async def test_search_prompt_provider_model(server: Server) -> None:
         await type_line(pilot, "the giraffe is tall")
         await wait_on_screen(pilot, "echo: the giraffe is tall")
         await type_line(pilot, "/search giraffe")
-        await wait_on_screen(pilot, "hit(s) for 'giraffe'")
+        await wait_on_screen(pilot, "2 hits for 'giraffe'")
         await type_line(pilot, "/model tiny")
         await wait_for(pilot, lambda: title_line(app).endswith("[default@echo:tiny]"))
         await type_line(pilot, "/prompts")

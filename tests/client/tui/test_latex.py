@@ -27,6 +27,16 @@ def test_dollars_that_are_money_are_not_math() -> None:
     assert render_latex("no math here") == "no math here"
 
 
+def test_roots_fractions_and_scripts_keep_what_they_group() -> None:
+    assert math_to_unicode("\\sqrt[3]{x}") == "∛(x)"
+    assert math_to_unicode("\\sqrt[n]{a+b}") == "ⁿ√(a+b)"
+    assert math_to_unicode("\\frac{a+b}{c}") == "(a+b)/c"
+    assert math_to_unicode("\\frac{a}{b+c}") == "a/(b+c)"
+    assert math_to_unicode("\\frac{n(n+1)}{2}") == "n(n+1)/2"
+    assert math_to_unicode("e^{-x^2}") == "e^(-x²)"
+    assert math_to_unicode("\\frac{-b \\pm \\sqrt{b^2-4ac}}{2a}") == "(-b ±√(b²-4ac))/2a"
+
+
 def test_malformed_math_shows_its_source() -> None:
     assert math_to_unicode("\\frac{a") == "\\frac{a"
 
@@ -41,7 +51,7 @@ async def test_math_in_a_reply_and_its_source_on_dollar(
         await type_line(pilot, "a formula with $x_1$ please")
         await wait_on_screen(pilot, "α² ≥ 0.")
         screen = screen_text(app)
-        assert "Euler: e^iπ + 1 = 0," in screen
+        assert "Euler: e^(iπ) + 1 = 0," in screen
         assert "a formula with x₁ please" in screen
         assert "\\alpha" not in screen
         await pilot.press("shift+tab", "dollar_sign")
@@ -66,7 +76,7 @@ async def test_math_shows_as_unicode_while_the_reply_streams(
         await type_line(pilot, "math, slowly")
         await wait_on_screen(pilot, "Now x² grows...")
         screen = screen_text(app)
-        assert "Euler: e^iπ + 1 = 0." in screen
+        assert "Euler: e^(iπ) + 1 = 0." in screen
         assert "… streaming" in screen
         await pilot.press("shift+tab", "dollar_sign")
         await wait_on_screen(pilot, "Now $x^2$ grows")
@@ -76,4 +86,4 @@ async def test_math_shows_as_unicode_while_the_reply_streams(
         await wait_on_screen(pilot, "Now x² grows")
         await pilot.press("ctrl+c")
         await wait_on_screen(pilot, "⊘ cancelled")
-        assert "Euler: e^iπ + 1 = 0." in screen_text(app)
+        assert "Euler: e^(iπ) + 1 = 0." in screen_text(app)

@@ -26,7 +26,7 @@ from textual.widgets import Input
 from textual.worker import Worker
 
 from chatthy.client.clipboard import copy_command, copy_to_system
-from chatthy.client.command_table import format_hit, run_line
+from chatthy.client.command_table import run_line
 from chatthy.client.core import Client, ReplyStream
 from chatthy.client.history import history_path
 from chatthy.client.session import ChatState, ReplySink, Session, replied_line
@@ -37,7 +37,8 @@ from chatthy.client.tui.editor import edit_text
 from chatthy.client.tui.find import SearchBar
 from chatthy.client.tui.help import HelpScreen
 from chatthy.client.tui.keymap import ACTIONS, binding_id, bindings, input_hint, read_keys
-from chatthy.client.tui.output import ChatLog, ReplyView, UserMessage, text_of
+from chatthy.client.tui.messages import SearchHits
+from chatthy.client.tui.output import ChatLog, ReplyView
 from chatthy.client.tui.pickers import ChatPicker, ModelPicker
 from chatthy.client.tui.prompt import PromptArea, PromptInput
 from chatthy.client.tui.render import warm_up
@@ -249,10 +250,10 @@ class ChatthyApp(App[int]):
         self, state: ChatState, messages: list[api.MessageInfo], older: int
     ) -> None:
         self.prompt_input.use_chat(state.chat)
-        await self.output.show([_widget_of(r) for r in messages], older)
+        await self.output.show(messages, older)
 
     async def show_older(self, messages: list[api.MessageInfo], older: int) -> None:
-        await self.output.prepend([_widget_of(r) for r in messages], older)
+        """Not asked by this front end: its log asks for the pages it needs (below)."""
 
     async def add_user(self, text: str, message_id: int | None, when: float | None) -> None:
         await self.output.add_user(text, message_id, when)
@@ -324,9 +325,7 @@ class ChatthyApp(App[int]):
         return self.output.cursor_message_id()
 
     async def show_hits(self, query: str, hits: list[api.SearchHit]) -> None:
-        lines = [f"{len(hits)} hit(s) for '{query}' (/chat NAME opens one):"]
-        lines += [f"  {format_hit(hit, marks=('[', ']'))}" for hit in hits]
-        await self.output.add_notice("\n".join(lines))
+        await self.output.add_hits(query, hits)
 
     async def workspace(self, files: list[api.WorkspaceFile]) -> None:
         async def refresh(_: None) -> None:
@@ -336,14 +335,47 @@ class ChatthyApp(App[int]):
 
     # ---- older messages, replies ----------------------------------------------------
 
-    def on_chat_log_need_older(self, event: ChatLog.NeedOlder) -> None:
-        self.spawn(self._show_older(), group="older", exclusive=True)
+    def on_chat_log_need_messages(self, event: ChatLog.NeedMessages) -> None:
+        self.spawn(self._fetch_messages(event), group="older", exclusive=True)
 
-    async def _show_older(self) -> None:
+    async def _fetch_messages(self, event: ChatLog.NeedMessages) -> None:
+        """Fetch the page of the open chat the log asked for, and hand it over."""
+        output = self.output
+
+        async def take(page: api.MessagesPage) -> None:
+            await output.take(event, page.messages, page.chat.messages)
+
+        after = 0 if event.where == "first" else event.after
         try:
-            await self.session.older()
+            await self.session.paged(take, before=event.before, after=after, limit=event.limit)
         finally:
-            self.output.older_done()
+            output.fetched()
+
+    def on_search_hits_open(self, event: SearchHits.Open) -> None:
+        self.spawn(self._open_hit(event.chat, event.message_id))
+
+    async def _open_hit(self, chat: str, message_id: int) -> None:
+        """Open a search hit's chat and bring its message into view: pages of older
+        messages are fetched until it is held (at most ``HIT_PAGES`` of them)."""
+        await self.session.open(chat)
+        output = self.output
+        for _ in range(self.HIT_PAGES):
+            if await output.reveal(message_id):
+                self.status(f"message #{message_id} of '{chat}'")
+                return
+            first = output.first_id()
+            if first is None or first <= message_id or not output.above:
+                break
+            asked = ChatLog.NeedMessages("older", before=first)
+
+            async def take(page: api.MessagesPage, asked: ChatLog.NeedMessages = asked) -> None:
+                await output.take(asked, page.messages, page.chat.messages)
+
+            await self.session.paged(take, before=first, limit=asked.limit)
+        self.status(f"message #{message_id} is further up: Home goes to the first message")
+
+    HIT_PAGES: ClassVar[int] = 30
+    """Pages of older messages fetched at most to reach a search hit."""
 
     async def use_client(self, client: Client) -> None:
         """Talk through ``client`` (another profile's, connected) from now on."""
@@ -535,21 +567,6 @@ async def _desktop(notifier: str, text: str) -> None:
             stderr=asyncio.subprocess.DEVNULL,
         )
         await process.wait()
-
-
-def _widget_of(record: api.MessageInfo) -> Widget:
-    text = text_of(record.content)
-    if record.role == "user":
-        return UserMessage(text, record.id, record.created)
-    return ReplyView(
-        text,
-        provider=record.provider,
-        model=record.model,
-        when=record.created or None,
-        status=record.status,
-        error=record.error,
-        message_id=record.id,
-    )
 
 
 def run_tui(

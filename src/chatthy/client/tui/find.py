@@ -22,12 +22,14 @@ __all__ = [
     "SELECTED",
     "CodeBlock",
     "Hit",
+    "Marks",
     "Row",
     "SearchBar",
     "Shown",
     "code_blocks_in",
     "find_all",
     "mark",
+    "marks_for",
     "matches",
     "rows_of",
 ]
@@ -40,6 +42,26 @@ SELECTED = "#ffffff on #3050a0"
 
 COPIED = "on #2a5a40"
 """The background of the code block copied last (its highlighting stays readable)."""
+
+
+@dataclass(frozen=True)
+class Marks:
+    """The styles of the match, the visual selection and the copied code block."""
+
+    match: str
+    selected: str
+    copied: str
+
+
+COLOURED = Marks(MATCH, SELECTED, COPIED)
+
+PLAIN = Marks("bold reverse underline", "reverse", "underline")
+"""Marks without colour, for NO_COLOR: a colour alone would be taken away there."""
+
+
+def marks_for(no_color: bool) -> Marks:
+    """The marks to draw with (without colour when the user asked for NO_COLOR)."""
+    return PLAIN if no_color else COLOURED
 
 
 Shown = MarkdownText | LiveMarkdown
@@ -138,22 +160,26 @@ def find_all(rows: list[Row], query: str) -> list[Hit]:
 
 
 def mark(
-    rows: list[Row], hit: Hit | None, selected: range | None, copied: range | None = None
+    rows: list[Row],
+    hit: Hit | None,
+    selected: range | None,
+    copied: range | None = None,
+    styles: Marks = COLOURED,
 ) -> None:
     """Show ``hit``, the ``selected`` rows and the ``copied`` code block's rows
-    highlighted, and nothing else."""
+    highlighted in ``styles``, and nothing else."""
     marks: dict[Shown, list[tuple[int, int, int | None, str]]] = {}
     for widget in {row.widget for row in rows if row.widget.marks}:
         marks[widget] = []
     for index in copied or ():
         row = rows[index]
-        marks.setdefault(row.widget, []).append((row.line, 0, None, COPIED))
+        marks.setdefault(row.widget, []).append((row.line, 0, None, styles.copied))
     for index in selected or ():
         row = rows[index]
-        marks.setdefault(row.widget, []).append((row.line, 0, None, SELECTED))
+        marks.setdefault(row.widget, []).append((row.line, 0, None, styles.selected))
     if hit is not None:
         row = rows[hit.row]
-        marks.setdefault(row.widget, []).append((row.line, hit.start, hit.end, MATCH))
+        marks.setdefault(row.widget, []).append((row.line, hit.start, hit.end, styles.match))
     for widget, wanted in marks.items():
         widget.set_marks(wanted)
 

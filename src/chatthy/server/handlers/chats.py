@@ -61,7 +61,9 @@ async def undo(ctx: Context, args: api.Undo) -> api.Undone:
 async def messages(ctx: Context, args: api.Messages) -> api.MessagesPage:
     store = ctx.engine.store
     chat = await store.get_chat(ctx.profile, args.chat)
-    records = await store.messages(ctx.profile, args.chat, before=args.before, limit=args.limit)
+    records = await store.messages(
+        ctx.profile, args.chat, before=args.before, limit=args.limit, after=args.after
+    )
     running = ctx.engine.running(ctx.profile, args.chat)
     return api.MessagesPage(
         chat=chat_info(chat, running is not None),

@@ -164,13 +164,15 @@ class Undo(Call[Undone]):
 
 
 class Messages(Call[MessagesPage]):
-    """A chat's messages, newest page first (page back with `before`), and whether a
-    reply is running in it."""
+    """A chat's messages, newest page first (page back with `before`; with `after`, the
+    oldest page above that id: `after=0` is the first page), and whether a reply is
+    running in it."""
 
     method = "messages"
     chat: str
     before: Id | None = None
     limit: PageLimit = 200
+    after: Id | None = None
 
 
 class Search(Call[list[SearchHit]]):

@@ -1,0 +1,353 @@
+"""What the output shows of a chat: the user's messages, replies, notices and `/search`
+hits as widgets, and each as an :class:`Entry` — the few fields a widget is made again
+from, so that only the messages near the view need widgets."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Collapsible, Markdown, Static
+
+from chatthy.client.tui.live import LiveMarkdown
+from chatthy.client.tui.render import MarkdownText
+from chatthy.wire import api
+
+__all__ = [
+    "Entry",
+    "HitLine",
+    "ReplyView",
+    "SearchHits",
+    "UserMessage",
+    "entry_of",
+    "quote",
+    "text_of",
+    "when_text",
+]
+
+_MARKS = {
+    "cancelled": "⊘ cancelled",
+    "truncated": "✂ cut off at the token limit",
+    "interrupted": "⚠ interrupted (the server stopped)",
+    "error": "✗ error",
+    "streaming": "… streaming",
+}
+
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+
+
+def text_of(content: Any) -> str:
+    """The text of a stored message's content (a string, or OpenAI-style parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "text":
+                parts.append(str(part.get("text", "")))
+            elif isinstance(part, dict):
+                parts.append(f"[{part.get('type', 'part')}]")
+        return "\n".join(parts)
+    return str(content)
+
+
+def quote(text: str) -> str:
+    """``text`` as a Markdown block quote that keeps its lines as typed: each line but
+    the last ends in a hard break, except inside code fences and around blank lines."""
+    lines = text.splitlines() or [""]
+    out, fence = [], ""
+    for index, line in enumerate(lines):
+        opening = _FENCE.match(line)
+        if fence:
+            if line.strip().startswith(fence) and set(line.strip()) == {fence[0]}:
+                fence = ""
+        elif opening:
+            fence = opening.group(1)
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        breaks = not fence and not opening and line.strip() and following.strip()
+        out.append((f"> {line}" if line else ">") + ("  " if breaks else ""))
+    return "\n".join(out)
+
+
+def when_text(when: float, now: float | None = None) -> str:
+    """A message's time: ``14:03`` today, ``2026-11-20 14:03`` on another day."""
+    moment = time.localtime(when)
+    today = time.localtime(now)
+    same_day = moment[:3] == today[:3]
+    return time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", moment)
+
+
+class UserMessage(MarkdownText):
+    """A message of the user's, quoted, with its time under it (one widget: a chat shows
+    many)."""
+
+    DEFAULT_CSS = """
+    UserMessage { margin: 1 0 0 0; }
+    """
+
+    def __init__(self, text: str, message_id: int | None = None, when: float | None = None) -> None:
+        self.when = when or time.time()
+        super().__init__(quote(text), footer=f"you · {when_text(self.when)}")
+        self.text = text
+        self.message_id = message_id
+
+
+class Reasoning(Collapsible):
+    """A reply's reasoning, folded once the reply ends. Folding it does not pull the view
+    to it (a Collapsible scrolls itself into view when toggled): a reader following the
+    end of the chat stays there."""
+
+    def scroll_visible(self, *args: Any, **kwargs: Any) -> None:
+        if not self.collapsed:
+            super().scroll_visible(*args, **kwargs)
+
+
+class ReplyView(Vertical):
+    """One reply: reasoning (dimmed, collapsible, only once there is some), the text, and a
+    footer with provider, model, time and how it ended. A reply that streams is a
+    :class:`LiveMarkdown`, which redraws only its last block; a stored or finished one is
+    a :class:`MarkdownText`, drawn once."""
+
+    DEFAULT_CSS = """
+    ReplyView { height: auto; margin: 1 0 0 0; }
+    ReplyView > Collapsible { border: none; padding: 0; margin: 0; }
+    ReplyView .reasoning { color: $text-muted; text-style: dim italic; }
+    ReplyView > .footer { color: $text-muted; height: 1; }
+    ReplyView.-stopped > .footer { color: $warning; }
+    ReplyView.-failed > .footer { color: $error; }
+    """
+
+    def __init__(
+        self,
+        text: str = "",
+        *,
+        provider: str = "",
+        model: str = "",
+        when: float | None = None,
+        status: str = "complete",
+        error: str = "",
+        message_id: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.text = text
+        self.provider, self.model = provider, model
+        self.meta = f"{provider}:{model}" if model else provider
+        self.when = when or time.time()
+        self.status = status
+        self.error = error
+        self.message_id = message_id
+        self._live = LiveMarkdown(text) if status == "streaming" else None
+        self._thinking: LiveMarkdown | None = None
+        self.set_class(status in ("cancelled", "interrupted", "truncated"), "-stopped")
+        self.set_class(status == "error", "-failed")
+
+    class Redrawn(Message):
+        """The reply ended and its live text was replaced by ``text``, drawn line for
+        line as ``live`` was (so what pointed at a line of one points at the other)."""
+
+        def __init__(self, live: LiveMarkdown, text: MarkdownText) -> None:
+            super().__init__()
+            self.live = live
+            self.text = text
+
+    class Folded(Message):
+        """The reply ended and its reasoning was folded away: the output is shorter."""
+
+    @property
+    def streaming(self) -> bool:
+        return self._live is not None
+
+    def compose(self) -> ComposeResult:
+        yield self._live or MarkdownText(self.text, classes="body")
+        yield Static(Content(self._footer()), classes="footer")
+
+    def _footer(self) -> str:
+        parts = [p for p in (self.meta, when_text(self.when)) if p]
+        if self.status != "complete":
+            parts.append(_MARKS.get(self.status, self.status))
+        if self.error:
+            parts.append(self.error)
+        return " · ".join(parts)
+
+    def add_text(self, text: str) -> None:
+        """More of the reply's text (ignored once it has finished)."""
+        if self._live is not None:
+            self.text += text
+            self._live.append(text)
+
+    async def add_reasoning(self, text: str) -> None:
+        if self._thinking is None:
+            self._thinking = LiveMarkdown(classes="reasoning")
+            box = Reasoning(self._thinking, title="reasoning", collapsed=False)
+            await self.mount(box, before=0)
+        self._thinking.append(text)
+
+    async def finish(self, status: str, error: str = "") -> None:
+        """The reply ended: mark how, flush the text, fold the reasoning away, and draw
+        the text as a stored reply is drawn (LaTeX as Unicode, cheap to keep)."""
+        self.status, self.error = status, error
+        if self._live is not None:
+            live, self._live = self._live, None
+            text = MarkdownText(self.text, classes="body")
+            with self.app.batch_update():  # never both on screen, not even for a frame
+                await self.mount(text, after=live)
+                await live.remove()
+            self.post_message(self.Redrawn(live, text))
+        self.set_class(status in ("cancelled", "interrupted", "truncated"), "-stopped")
+        self.set_class(status == "error", "-failed")
+        self.query_one(".footer", Static).update(Content(self._footer()))
+        folded = False
+        for box in self.query(Collapsible):
+            folded = folded or not box.collapsed
+            box.collapsed = True
+        if folded:
+            self.post_message(self.Folded())
+
+
+def _snippet(text: str, style: str) -> Content:
+    """A search snippet, its hits (between ``**``, as the server marks them) in
+    ``style``, on one line."""
+    pieces = " ".join(text.split()).split("**")
+    parts: list[str | tuple[str, str]] = []
+    for index, piece in enumerate(pieces):
+        parts.append((piece, style) if index % 2 and index < len(pieces) - 1 else piece)
+    if len(pieces) % 2 == 0:  # an odd number of marks: the last one was text
+        parts[-1] = "**" + pieces[-1]
+    return Content.assemble(*parts)
+
+
+class HitLine(Static, can_focus=True):
+    """One `/search` hit: where it is and its snippet. Enter or a click asks the app to
+    open it (:class:`SearchHits.Open`)."""
+
+    DEFAULT_CSS = """
+    HitLine { height: auto; padding: 0 0 0 2; }
+    HitLine:hover { background: $boost; }
+    HitLine:focus { background: $accent 30%; text-style: bold; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "open", "Open")]
+
+    def __init__(self, hit: api.SearchHit, style: str) -> None:
+        when = time.strftime("%Y-%m-%d", time.localtime(hit.created))
+        where = Content(f"{hit.chat} #{hit.message_id} {hit.role} {when}: ")
+        super().__init__(Content.assemble(where, _snippet(hit.snippet, style)))
+        self.hit = hit
+
+    def action_open(self) -> None:
+        self.post_message(SearchHits.Open(self.hit.chat, self.hit.message_id))
+
+    def on_click(self, event: events.Click) -> None:
+        self.action_open()
+
+
+class SearchHits(Vertical):
+    """The answer to `/search`: a line saying how many, then a line per hit, the words
+    found highlighted (in a style NO_COLOR leaves visible)."""
+
+    DEFAULT_CSS = """
+    SearchHits { height: auto; margin: 1 0 0 0; color: $text-muted; }
+    """
+
+    class Open(Message):
+        """The user chose a hit: the app opens ``chat`` at message ``message_id``."""
+
+        def __init__(self, chat: str, message_id: int) -> None:
+            super().__init__()
+            self.chat = chat
+            self.message_id = message_id
+
+    def __init__(self, query: str, hits: list[api.SearchHit], style: str) -> None:
+        super().__init__()
+        self.query_text, self.hits, self.style = query, hits, style
+
+    def compose(self) -> ComposeResult:
+        count = f"{len(self.hits)} hit{'s' * (len(self.hits) != 1)}"
+        yield Static(Content(f"{count} for '{self.query_text}' (Enter or a click opens one):"))
+        for hit in self.hits:
+            yield HitLine(hit, self.style)
+
+
+@dataclass
+class Entry:
+    """One thing the output holds, shown or not: a message (``kind`` user or reply), a
+    notice, or search hits. Only the entries near the view have a ``widget``; the others
+    are these fields, from which :meth:`make` draws it again."""
+
+    kind: str
+    text: str = ""
+    message_id: int | None = None
+    when: float | None = None
+    provider: str = ""
+    model: str = ""
+    status: str = "complete"
+    error: str = ""
+    markdown: bool = False
+    failed: bool = False
+    hits: list[api.SearchHit] = field(default_factory=list)
+    widget: Widget | None = None
+
+    @property
+    def searched(self) -> str:
+        """The text ``/`` looks in: a message's, not a notice's."""
+        return self.text if self.kind in ("user", "reply") else ""
+
+    def make(self, hit_style: str) -> Widget:
+        """A new widget showing this entry (kept as :attr:`widget`)."""
+        widget: Widget
+        if self.kind == "user":
+            widget = UserMessage(self.text, self.message_id, self.when)
+        elif self.kind == "reply":
+            widget = ReplyView(
+                self.text,
+                provider=self.provider,
+                model=self.model,
+                when=self.when,
+                status=self.status,
+                error=self.error,
+                message_id=self.message_id,
+            )
+        elif self.kind == "hits":
+            widget = SearchHits(self.text, self.hits, hit_style)
+        elif self.markdown:
+            widget = Markdown(self.text, classes="notice")
+        else:
+            widget = Static(Content(self.text), classes="notice")
+        widget.set_class(self.failed, "-error")
+        self.widget = widget
+        return widget
+
+    def keep(self) -> None:
+        """Take in what the widget learned (a reply that ended: its text, status, id)
+        and let it go."""
+        view = self.widget
+        if isinstance(view, ReplyView):
+            self.text, self.status, self.error = view.text, view.status, view.error
+            self.message_id = view.message_id
+            self.when = view.when
+        self.widget = None
+
+
+def entry_of(record: api.MessageInfo) -> Entry:
+    """A stored message as an entry."""
+    if record.role == "user":
+        return Entry("user", text_of(record.content), record.id, record.created or None)
+    return Entry(
+        "reply",
+        text_of(record.content),
+        record.id,
+        record.created or None,
+        provider=record.provider,
+        model=record.model,
+        status=record.status,
+        error=record.error,
+    )
