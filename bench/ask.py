@@ -4,7 +4,8 @@ running server.
 Each run is a fresh process (the console script), timed from spawn to exit: ``ask`` with
 the offline echo provider, cold (no key cache: scrypt derives the key) and warm (the key
 read from the key cache); ``ask`` with the upstream's 200-chunk reply, warm; ``chatthy
-repl`` reading ``/quit`` (connect, attach, leave), warm. Then ``python -X importtime`` of
+repl`` reading ``/quit`` (connect, attach, leave), warm; ``chatthy repl`` on a terminal
+(tmux) until its prompt shows, where tmux is installed. Then ``python -X importtime`` of
 ``ask`` and ``repl`` lists the modules the client path spends its start-up importing.
 The commands run with their bytecode cached (in the bench's temp dir), as an installed
 chatthy has it, even where ``PYTHONDONTWRITEBYTECODE`` is set.
@@ -15,6 +16,7 @@ chatthy has it, even where ``PYTHONDONTWRITEBYTECODE`` is set.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
@@ -54,6 +56,35 @@ def time_runs(
         walls.append(time.perf_counter() - t0)
         if out.returncode != 0:
             raise SystemExit(f"{' '.join(command[1:])} failed: {out.stderr.decode()}")
+    return walls
+
+
+def terminal_starts(procs: Processes, command: list[str], runs: int) -> list[float]:
+    """The line client on a terminal (a window of the bench's own tmux server, started
+    once beforehand): from starting it to its prompt on screen (prompt_toolkit
+    imported, the chat open)."""
+    tmux = ["tmux", "-L", f"chatthy-bench-{procs.home.name}"]
+    env = {
+        k: v
+        for k, v in client_env(procs).items()
+        if k.startswith(("CHATTHY_", "PYTHON")) or k in ("HOME", "PATH")
+    }
+    wrapped = ["env", *(f"{k}={v}" for k, v in env.items()), *command]  # tmux's TERM
+    subprocess.run([*tmux, "new-session", "-d", "-s", "idle", "sleep", "600"], check=True)
+    walls = []
+    try:
+        for n in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run([*tmux, "new-session", "-d", "-s", f"b{n}", *wrapped], check=True)
+            pane = [*tmux, "capture-pane", "-p", "-t", f"b{n}"]
+            while "bench>" not in subprocess.run(pane, capture_output=True, text=True).stdout:
+                if time.perf_counter() - t0 > 30:
+                    raise SystemExit("the line client never showed its prompt")
+                time.sleep(0.003)
+            walls.append(time.perf_counter() - t0)
+            subprocess.run([*tmux, "kill-session", "-t", f"b{n}"], capture_output=True)
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
     return walls
 
 
@@ -121,6 +152,11 @@ def main() -> None:
         )
         repl = ["repl", "--chat", "bench"]
         show("repl start + /quit, warm", time_runs(procs, [script, *repl], args.runs, b"/quit\n"))
+        if shutil.which("tmux"):
+            show(
+                "repl on a terminal: to its prompt",
+                terminal_starts(procs, [script, *repl], args.runs),
+            )
         show("python -c pass", time_runs(procs, [sys.executable, "-c", "pass"], args.runs))
         show_imports("chatthy ask", import_times(procs, ask_echo))
         show_imports("chatthy repl", import_times(procs, repl, b"/quit\n"))
