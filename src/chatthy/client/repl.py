@@ -218,6 +218,12 @@ class LineFront:
     async def show_help(self, text: str) -> None:
         intro = "Type a message and press Enter to chat. Commands:\n"
         more = "\n  /NAME key=value …  any server command (/commands lists them)\n"
+        if self.quiet:  # chatthy do /help: one command and out
+            intro = "chatthy [--chat C] /NAME [ARG…] runs one of these:\n"
+            pointless = ("/help", "/quit", "/load ", "/chat ")
+            text = "\n".join(
+                line for line in text.splitlines() if not line.strip().startswith(pointless)
+            )
         self.out.write(intro + text + more + (KEYS + "\n" if self.terminal else ""))
         self.out.flush()
 
