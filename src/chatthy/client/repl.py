@@ -108,12 +108,12 @@ class LineFront:
     ) -> None:
         self._out = out
         self._err = err
+        self.prompting = False
+        """The prompt is on screen (what prints goes above it, whole lines only)."""
         self.terminal = terminal
         self.colour = terminal and self.err.isatty()
         self.leaving = False
         self.in_command = False
-        self.prompting = False
-        """The prompt is on screen (what prints goes above it, whole lines only)."""
         self.next_input = ""
         self._up: bool | None = None
         self._shown = ""
@@ -124,13 +124,18 @@ class LineFront:
 
     @property
     def out(self) -> IO[str]:
-        """stdout as it is now (on a terminal, prompt_toolkit's proxy that prints above
-        the prompt)."""
-        return self._out or sys.stdout
+        """stdout: while the prompt is on screen, prompt_toolkit's proxy that prints above
+        it; else the terminal itself (the proxy writes from a thread of its own, in
+        batches, and text it held when a prompt came and went was seen lost)."""
+        if self._out is not None:
+            return self._out
+        return sys.stdout if self.prompting else sys.__stdout__ or sys.stdout
 
     @property
     def err(self) -> IO[str]:
-        return self._err or sys.stderr
+        if self._err is not None:
+            return self._err
+        return sys.stderr if self.prompting else sys.__stderr__ or sys.stderr
 
     def line(self, text: str) -> None:
         self.err.write(text + "\n")
