@@ -27,6 +27,7 @@ __all__ = [
     "HitLine",
     "ReplyView",
     "SearchHits",
+    "StoredReply",
     "UserMessage",
     "entry_of",
     "quote",
@@ -101,6 +102,59 @@ class UserMessage(MarkdownText):
         self.message_id = message_id
 
 
+def _footer(meta: str, when: float, status: str, error: str) -> str:
+    """A reply's footer: provider and model, time, and how it ended unless complete."""
+    parts = [p for p in (meta, when_text(when)) if p]
+    if status != "complete":
+        parts.append(_MARKS.get(status, status))
+    if error:
+        parts.append(error)
+    return " · ".join(parts)
+
+
+def _footer_style(status: str) -> str:
+    if status == "error":
+        return "$error"
+    return "$warning" if status in ("cancelled", "interrupted", "truncated") else "$text-muted"
+
+
+class StoredReply(MarkdownText):
+    """A reply that no longer changes, drawn from the store: one widget, its footer
+    (provider, model, time, how it ended) drawn under its text. A chat shows many, and
+    each widget costs the layout of every page drawn; a reply that streams is a
+    :class:`ReplyView` until it is let go of."""
+
+    DEFAULT_CSS = """
+    StoredReply { margin: 1 0 0 0; }
+    """
+
+    streaming = False
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        provider: str = "",
+        model: str = "",
+        when: float | None = None,
+        status: str = "complete",
+        error: str = "",
+        message_id: int | None = None,
+    ) -> None:
+        self.when = when or time.time()
+        self.meta = f"{provider}:{model}" if model else provider
+        super().__init__(
+            text,
+            classes="body",
+            footer=_footer(self.meta, self.when, status, error),
+            footer_style=_footer_style(status),
+        )
+        self.text = text
+        self.provider, self.model = provider, model
+        self.status, self.error = status, error
+        self.message_id = message_id
+
+
 class Reasoning(Collapsible):
     """A reply's reasoning, folded once the reply ends. Folding it does not pull the view
     to it (a Collapsible scrolls itself into view when toggled): a reader following the
@@ -171,12 +225,7 @@ class ReplyView(Vertical):
         yield Static(Content(self._footer()), classes="footer")
 
     def _footer(self) -> str:
-        parts = [p for p in (self.meta, when_text(self.when)) if p]
-        if self.status != "complete":
-            parts.append(_MARKS.get(self.status, self.status))
-        if self.error:
-            parts.append(self.error)
-        return " · ".join(parts)
+        return _footer(self.meta, self.when, self.status, self.error)
 
     def add_text(self, text: str) -> None:
         """More of the reply's text (ignored once it has finished)."""
@@ -301,13 +350,22 @@ class Entry:
         """The text ``/`` looks in: a message's, not a notice's."""
         return self.text if self.kind in ("user", "reply") else ""
 
+    @property
+    def source(self) -> str | None:
+        """The Markdown its widget draws, for a message that is drawn as Markdown (a
+        reply that streams is not)."""
+        if self.kind == "user":
+            return quote(self.text)
+        return self.text if self.kind == "reply" and self.status != "streaming" else None
+
     def make(self, hit_style: str) -> Widget:
         """A new widget showing this entry (kept as :attr:`widget`)."""
         widget: Widget
         if self.kind == "user":
             widget = UserMessage(self.text, self.message_id, self.when)
         elif self.kind == "reply":
-            widget = ReplyView(
+            kind = ReplyView if self.status == "streaming" else StoredReply
+            widget = kind(
                 self.text,
                 provider=self.provider,
                 model=self.model,

@@ -39,13 +39,14 @@ from chatthy.client.tui.messages import (
     Entry,
     ReplyView,
     SearchHits,
+    StoredReply,
     UserMessage,
     entry_of,
     quote,
     text_of,
     when_text,
 )
-from chatthy.client.tui.render import CodeSpan, MarkdownText
+from chatthy.client.tui.render import CodeSpan, MarkdownText, drawn
 from chatthy.wire import api
 
 __all__ = [
@@ -240,6 +241,7 @@ class ChatLog(VerticalScroll, can_focus=True):
             self.anchor(False)
             self.scroll_home(animate=False, immediate=True)
         self.call_after_refresh(self.check_edges)
+        self.call_after_refresh(self._ahead)
 
     async def _draw(self, lo: int, hi: int) -> None:
         """Draw ``entries[lo:hi]`` instead of what is drawn."""
@@ -330,6 +332,7 @@ class ChatLog(VerticalScroll, can_focus=True):
         self._edges()
         self._placing = False
         self.call_after_refresh(self.check_edges)
+        self.call_after_refresh(self._ahead)
 
     def _trim_below(self) -> None:
         """Let go of the entries drawn farthest below the view (never a reply that
@@ -365,6 +368,24 @@ class ChatLog(VerticalScroll, can_focus=True):
         self._trim_below()
         self._placing = False
         self.call_after_refresh(self.check_edges)
+        self.call_after_refresh(self._ahead)
+
+    def _ahead(self) -> None:
+        """Draw, while nothing else happens, the entries the next step up and down would
+        draw, so that the key asking for them does not wait for their Markdown."""
+        width = next(
+            (w.content_region.width for w in self.children if isinstance(w, MarkdownText)), 0
+        )
+        if width > 0:
+            near = [*self.entries[max(0, self.lo - self.STEP) : self.lo]]
+            near += self.entries[self.hi : self.hi + self.STEP]
+            sources = [e.source for e in reversed(near) if e.source is not None]
+            self.run_worker(self._draw_ahead(sources, width), group="ahead", exclusive=True)
+
+    async def _draw_ahead(self, sources: list[str], width: int) -> None:
+        for source in sources:
+            await asyncio.sleep(0)
+            drawn(source, self.latex, width)
 
     async def take(
         self, asked: ChatLog.NeedMessages, records: Sequence[api.MessageInfo], total: int
@@ -511,7 +532,7 @@ class ChatLog(VerticalScroll, can_focus=True):
         """The hits of a `/search`, each a line that opens it (:class:`SearchHits.Open`)."""
         await self._add(Entry("hits", query, hits=hits))
 
-    def shown_reply(self) -> ReplyView | None:
+    def shown_reply(self) -> ReplyView | StoredReply | None:
         """The lowest reply on screen (else the last one)."""
         replies = self.replies()
         seen = [v for v in replies if v.region.overlaps(self.region)]
@@ -791,7 +812,7 @@ class ChatLog(VerticalScroll, can_focus=True):
             return False
         self.anchor(False)
         await self._around(index)
-        for widget in [*self.query(UserMessage), *self.query(ReplyView)]:
+        for widget in [*self.query(UserMessage), *self.replies()]:
             if widget.message_id == message_id:
                 self.scroll_to_widget(widget, animate=False, top=True)
                 return True
@@ -803,13 +824,13 @@ class ChatLog(VerticalScroll, can_focus=True):
         rows = rows_of(self)
         row = self._cursor_row(rows)
         node: DOMNode | None = rows[row].widget if row is not None else None
-        while node is not None and not isinstance(node, UserMessage | ReplyView):
+        while node is not None and not isinstance(node, UserMessage | ReplyView | StoredReply):
             node = node.parent
         return getattr(node, "message_id", None)
 
-    def replies(self) -> list[ReplyView]:
-        """The replies drawn."""
-        return list(self.query(ReplyView))
+    def replies(self) -> list[ReplyView | StoredReply]:
+        """The replies drawn, in order."""
+        return [w for w in self.children if isinstance(w, ReplyView | StoredReply)]
 
     def users(self) -> list[Entry]:
         """The user's messages held (``text``, ``message_id``), drawn or not."""

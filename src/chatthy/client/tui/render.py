@@ -8,6 +8,7 @@ selection and search work as on any text.
 
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 import io
@@ -35,6 +36,7 @@ from chatthy.client.tui.latex import render_latex
 __all__ = [
     "CodeSpan",
     "MarkdownText",
+    "drawn",
     "markdown_content",
     "markdown_document",
     "markdown_strips",
@@ -172,6 +174,28 @@ def markdown_content(document: RichMarkdown, width: int) -> tuple[Content, int, 
     return Content.from_rich_text(Text("\n").join(rows), _console()), len(rows), spans
 
 
+_DRAWN: collections.OrderedDict[tuple[str, bool, int], tuple[Content, int, list[CodeSpan]]]
+_DRAWN = collections.OrderedDict()
+"""Messages drawn lately (source, LaTeX on, width → lines): the ones drawn ahead of the
+view (:func:`draw_ahead`) and the ones let go of near it, drawn again for free."""
+
+DRAWN_KEPT = 256
+
+
+def drawn(source: str, latex: bool, width: int) -> tuple[Content, int, list[CodeSpan]]:
+    """``source`` as Markdown ``width`` cells wide (see :func:`markdown_content`), from the
+    cache of the messages drawn lately when it is there."""
+    key = (source, latex, width)
+    found = _DRAWN.get(key)
+    if found is not None:
+        _DRAWN.move_to_end(key)
+        return found
+    found = _DRAWN[key] = markdown_content(markdown_document(source, latex), width)
+    if len(_DRAWN) > DRAWN_KEPT:
+        _DRAWN.popitem(last=False)
+    return found
+
+
 def markdown_strips(
     source: str, width: int, latex: bool = True, *, follows: bool = False, trim: bool = True
 ) -> tuple[list[Strip], list[CodeSpan]]:
@@ -202,15 +226,22 @@ class MarkdownText(Widget):
     MarkdownText { height: auto; padding: 0 1 0 2; }
     """
 
-    def __init__(self, source: str, *, classes: str | None = None, footer: str = "") -> None:
+    def __init__(
+        self,
+        source: str,
+        *,
+        classes: str | None = None,
+        footer: str = "",
+        footer_style: str = "$text-muted",
+    ) -> None:
         super().__init__(classes=classes)
         self.source = source
         self.footer = footer
         """A muted line under the text (a message's time): not one of its :meth:`lines`."""
+        self.footer_style = footer_style
         self.latex = True
         self._drawn: tuple[tuple[int, str, bool], tuple[Content, int, list[CodeSpan]]] | None
         self._drawn = None
-        self._parsed: tuple[tuple[str, bool], RichMarkdown] | None = None
         self.marks: list[tuple[int, int, int | None, str]] = []
         """Highlights as (line, start, end or None for the whole line, style)."""
 
@@ -223,10 +254,7 @@ class MarkdownText(Widget):
         """The source drawn ``width`` wide: lines, how many, code blocks."""
         key = (width, self.source, self.latex)
         if self._drawn is None or self._drawn[0] != key:
-            parsed = self._parsed
-            if parsed is None or parsed[0] != key[1:]:
-                parsed = self._parsed = (key[1:], markdown_document(self.source, self.latex))
-            self._drawn = (key, markdown_content(parsed[1], width))
+            self._drawn = (key, drawn(self.source, self.latex, width))
         return self._drawn[1]
 
     def show_latex(self, on: bool) -> None:
@@ -257,7 +285,7 @@ class MarkdownText(Widget):
     def render(self) -> Content:
         content = self._marked(self._content())
         if self.footer:
-            content = Content.assemble(content, "\n", (self.footer, "$text-muted"))
+            content = Content.assemble(content, "\n", (self.footer, self.footer_style))
         return content
 
     def _marked(self, content: Content) -> Content:
