@@ -250,3 +250,12 @@ async def test_the_upstream_streams_calls_as_the_sdks_own_readers_expect(
         ("c1", "weather", {"city": "Oslo"}),
         ("c2", "clock", {}),
     ]
+
+
+def test_calls_streamed_without_index_are_told_apart_by_their_ids() -> None:
+    calls = PendingCalls()
+    calls.feed_unindexed("a", "weather", None)
+    calls.feed_unindexed(None, None, '{"city": ')
+    calls.feed_unindexed("a", None, '"Oslo"}')
+    calls.feed_unindexed("b", "clock", None)
+    assert calls.take_all() == [ToolCall("a", "weather", OSLO), ToolCall("b", "clock", "{}")]

@@ -45,6 +45,15 @@ class PendingCalls:
         if piece:
             call.pieces.append(piece)
 
+    def feed_unindexed(self, call_id: str | None, name: str | None, piece: str | None) -> None:
+        """As :meth:`feed` for a server that numbers no calls: a new id starts the next
+        call, anything else belongs to the latest one."""
+        latest = max(self._open, default=-1)
+        current = self._open.get(latest)
+        if current is None or (call_id and current.id and call_id != current.id):
+            latest += 1
+        self.feed(latest, call_id, name, piece)
+
     def __bool__(self) -> bool:
         return bool(self._open)
 

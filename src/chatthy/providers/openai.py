@@ -235,7 +235,7 @@ class OpenAIProvider(SDKProvider):
                 events.append(TextDelta(message.content))
             if message.tool_calls:
                 calls = PendingCalls()
-                _feed_calls(calls, message.tool_calls)
+                _feed_calls(calls, message.tool_calls, whole=True)
                 events.extend(calls.take_all())
         if completion.usage is not None:
             usage = completion.usage
@@ -266,14 +266,19 @@ class _State:
         known complete then, and whoever runs the calls waits for the finish anyway."""
 
 
-def _feed_calls(calls: PendingCalls, deltas: list[_ToolDelta]) -> None:
+def _feed_calls(calls: PendingCalls, deltas: list[_ToolDelta], *, whole: bool = False) -> None:
+    """Add tool call pieces; without an ``index`` (a few servers leave it out) a whole
+    answer's calls go by their place in the list, a stream's by their ids."""
     for position, delta in enumerate(deltas):
         function = delta.function or _Function()
         arguments = function.arguments
         if arguments is not None and not isinstance(arguments, str):
             arguments = msgspec.json.encode(arguments).decode()
-        index = delta.index if delta.index is not None else position
-        calls.feed(index, delta.id, function.name, arguments)
+        if delta.index is not None or whole:
+            index = delta.index if delta.index is not None else position
+            calls.feed(index, delta.id, function.name, arguments)
+        else:
+            calls.feed_unindexed(delta.id, function.name, arguments)
 
 
 def tools_body(tools: list[ToolSpec], choice: str | None) -> dict[str, Any]:
