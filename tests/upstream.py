@@ -3,7 +3,9 @@
 A real HTTP/1.1 server (keep-alive, chunked SSE) on 127.0.0.1, port 0 by default, with
 its own asyncio loop in a background thread, so sync tests, async tests and subprocesses
 can all use it. Replies are scripted with :class:`Reply` (FIFO); every request is
-recorded. ``python tests/upstream.py --port N`` serves until killed.
+recorded. A reply may end in tool calls, streamed as each API streams them (OpenAI's
+``tool_calls`` deltas by index, Anthropic's ``tool_use`` blocks), their arguments in
+pieces. ``python tests/upstream.py --port N`` serves until killed.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ _REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
-_ANTHROPIC_STOPS = {"stop": "end_turn", "length": "max_tokens"}
+_ANTHROPIC_STOPS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 _ANTHROPIC_ERRORS = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -60,11 +62,21 @@ class Reply:
     retry_after_ms: int | None = 10
     """Sent as ``retry-after-ms`` with 429/5xx so that the SDKs' retries stay quick."""
     finish: str = "stop"
-    """How the model ended: ``stop`` or ``length`` (Anthropic: end_turn / max_tokens)."""
+    """How the model ended: ``stop``, ``length`` or ``tool_calls`` (Anthropic: end_turn,
+    max_tokens, tool_use); ``stop`` with tool calls scripted is sent as ``tool_calls``."""
+    tool_calls: list[tuple[str, str, str]] = field(default_factory=list)
+    """Calls the model makes after its text: (id, name, arguments as JSON text), the
+    arguments streamed in several pieces. An empty id or name is left out of the stream,
+    as a faulty server would."""
     end_mark: bool = True
     """Send ``[DONE]`` / ``message_stop``; False plays a stream cut off cleanly."""
     json_for_stream: bool = False
     """Answer a streaming request with one JSON completion, as some proxies do."""
+
+    @property
+    def finish_reason(self) -> str:
+        """The finish reason sent (OpenAI's names)."""
+        return "tool_calls" if self.tool_calls and self.finish == "stop" else self.finish
 
 
 @dataclass
@@ -276,8 +288,13 @@ class Upstream:
         async for kind, text in _emit(reply, conn):
             field_name = b"reasoning_content" if kind == "reasoning" else b"content"
             conn.chunk(head + field_name + b'":' + _encode(text) + b'},"finish_reason":null}]}\n\n')
+        for index, call in enumerate(reply.tool_calls):
+            for delta in _openai_tool_deltas(index, call):
+                conn.chunk(head + b'tool_calls":' + _encode([delta])
+                           + b'},"finish_reason":null}]}\n\n')  # fmt: skip
+                await _pause(reply, conn)
         conn.chunk(head[: -len(b'"delta":{"')] + b'"delta":{},"finish_reason":'
-                   + _encode(reply.finish) + b"}]}\n\n")  # fmt: skip
+                   + _encode(reply.finish_reason) + b"}]}\n\n")  # fmt: skip
         if reply.usage and (body.get("stream_options") or {}).get("include_usage"):
             usage = _openai_usage(reply.usage)
             conn.chunk(b'data: {"id":"chatcmpl-up","object":"chat.completion.chunk","created":0,'
@@ -312,7 +329,11 @@ class Upstream:
                 conn.chunk(payload)
         for payload in state.close():
             conn.chunk(payload)
-        delta = {"stop_reason": _ANTHROPIC_STOPS[reply.finish], "stop_sequence": None}
+        for call in reply.tool_calls:
+            for payload in state.tool_use(call):
+                conn.chunk(payload)
+                await _pause(reply, conn)
+        delta = {"stop_reason": _ANTHROPIC_STOPS[reply.finish_reason], "stop_sequence": None}
         end = {"type": "message_delta", "delta": delta, "usage": {"output_tokens": output_tokens}}
         conn.chunk(_event("message_delta", end))
         if reply.end_mark:
@@ -372,6 +393,20 @@ class _BlockState:
         yield _event("content_block_stop", {"type": "content_block_stop", "index": self.index})
         self.kind = None
 
+    def tool_use(self, call: tuple[str, str, str]) -> Iterator[bytes]:
+        """One tool_use block: its start (id, name, empty input), the input in pieces
+        (the first one empty, as the API sends it), its stop."""
+        self.index += 1
+        call_id, name, arguments = call
+        block = _present({"type": "tool_use", "id": call_id, "name": name, "input": {}})
+        start = {"type": "content_block_start", "index": self.index, "content_block": block}
+        yield _event("content_block_start", start)
+        for piece in ["", *_split(arguments)]:
+            inner = {"type": "input_json_delta", "partial_json": piece}
+            payload = {"type": "content_block_delta", "index": self.index, "delta": inner}
+            yield _event("content_block_delta", payload)
+        yield _event("content_block_stop", {"type": "content_block_stop", "index": self.index})
+
 
 async def _emit(reply: Reply, conn: _Conn) -> Any:
     """The reply's pieces, paced as scripted; drops or stalls the connection on cue."""
@@ -394,6 +429,31 @@ async def _emit(reply: Reply, conn: _Conn) -> Any:
         raise ConnectionResetError("scripted drop")
 
 
+async def _pause(reply: Reply, conn: _Conn) -> None:
+    """Between two pieces of a tool call: send what is written, wait as scripted."""
+    await conn.writer.drain()
+    await asyncio.sleep(reply.delay)
+
+
+def _split(text: str, pieces: int = 3) -> list[str]:
+    """``text`` cut in about ``pieces`` pieces, as a model's JSON arrives."""
+    size = max(1, -(-len(text) // pieces))
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _present(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` without the empty strings: a scripted call may lack its id or name."""
+    return {k: v for k, v in fields.items() if v != ""}
+
+
+def _openai_tool_deltas(index: int, call: tuple[str, str, str]) -> list[dict[str, Any]]:
+    """A call as OpenAI streams it: id, type and name first, then the arguments in pieces."""
+    call_id, name, arguments = call
+    first = {"index": index, **_present({"id": call_id}), "type": "function"}
+    first["function"] = {**_present({"name": name}), "arguments": ""}
+    return [first] + [{"index": index, "function": {"arguments": p}} for p in _split(arguments)]
+
+
 def _event(name: str, payload: Any) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + _encode(payload) + b"\n\n"
 
@@ -414,10 +474,19 @@ def _openai_models(models: list[str], owner: str) -> Any:
 
 
 def _openai_completion(reply: Reply, model: str) -> Any:
-    message = {"role": "assistant", "content": "".join(reply.chunks)}
+    text = "".join(reply.chunks)
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if reply.reasoning:
         message["reasoning_content"] = "".join(reply.reasoning)
-    choice = {"index": 0, "message": message, "finish_reason": reply.finish}
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            _present({"id": call_id, "type": "function"})
+            | {"function": _present({"name": name}) | {"arguments": arguments}}
+            for call_id, name, arguments in reply.tool_calls
+        ]
+    elif not text:
+        message["content"] = ""
+    choice = {"index": 0, "message": message, "finish_reason": reply.finish_reason}
     body: dict[str, Any] = {
         "id": "chatcmpl-up",
         "object": "chat.completion",
@@ -436,6 +505,13 @@ def _anthropic_message(reply: Reply, model: str) -> Any:
         content.append({"type": "thinking", "thinking": "".join(reply.reasoning), "signature": ""})
     if reply.chunks:
         content.append({"type": "text", "text": "".join(reply.chunks)})
+    for call_id, name, arguments in reply.tool_calls:
+        try:
+            given = msgspec.json.decode(arguments or "{}")
+        except msgspec.DecodeError:
+            given = {}
+        content.append(_present({"type": "tool_use", "id": call_id, "name": name}))
+        content[-1]["input"] = given
     input_tokens, output_tokens = reply.usage or (0, 0)
     return {
         "id": "msg_up",
@@ -443,7 +519,7 @@ def _anthropic_message(reply: Reply, model: str) -> Any:
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": _ANTHROPIC_STOPS[reply.finish] if content else None,
+        "stop_reason": _ANTHROPIC_STOPS[reply.finish_reason] if content else None,
         "stop_sequence": None,
         "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
     }

@@ -3,13 +3,15 @@
 Parts are text, images (a media type and where the bytes are), tool calls (id, name,
 JSON arguments) and tool results (the call's id, its content, whether it failed).
 Reasoning is a part too, but only while a reply streams: it is never stored or sent back
-to a model. Stored and wire content keeps its old shape (:mod:`chatthy.conversation.content`
-converts at the edges): a plain string for text, a list of part maps otherwise.
+to a model. A :class:`ToolSpec` describes a tool a model may be offered (not a part: it
+travels in a request's options, never in a message). Stored and wire content keeps its
+old shape (:mod:`chatthy.conversation.content` converts at the edges): a plain string for
+text, a list of part maps otherwise.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -22,6 +24,7 @@ __all__ = [
     "TextPart",
     "ToolCallPart",
     "ToolResultPart",
+    "ToolSpec",
 ]
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -61,6 +64,18 @@ class ReasoningPart(msgspec.Struct, frozen=True, tag="reasoning", tag_field="typ
     """A model's reasoning: shown while it streams, never stored nor sent back."""
 
     text: str
+
+
+class ToolSpec(msgspec.Struct, frozen=True):
+    """A tool a model may call: its ``name``, what it is for (the model reads
+    ``description`` to decide when to call it) and ``parameters``, the JSON schema its
+    arguments must fit. Every provider converts it to its API's shape at its edge."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = msgspec.field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
 
 
 Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ReasoningPart

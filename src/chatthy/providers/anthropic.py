@@ -3,8 +3,10 @@
 Typed messages are converted at this edge: system messages become the ``system``
 parameter, consecutive messages of one role are merged (the API wants strict
 alternation), images become image blocks, tool calls ``tool_use`` blocks and tool results
-``tool_result`` blocks of a user message.
-As with the openai scheme, the SSE stream is read raw and decoded with msgspec.
+``tool_result`` blocks of a user message; tools offered go as ``{name, description,
+input_schema}``, and a streamed ``tool_use`` block (its input in ``input_json_delta``
+pieces) comes back as one ``ToolCall`` when the block ends. As with the openai scheme,
+the SSE stream is read raw and decoded with msgspec.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from chatthy.conversation.model import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    ToolSpec,
 )
 from chatthy.errors import ProviderError, ProviderIncompleteError
 from chatthy.providers._common import SDKErrors, SDKProvider, is_json
 from chatthy.providers._sse import Merger, sse_batches
+from chatthy.providers._tools import PendingCalls, tool_choice_name
 from chatthy.providers.base import (
     Capabilities,
     Finish,
@@ -36,7 +40,7 @@ from chatthy.providers.base import (
     Usage,
 )
 
-__all__ = ["AnthropicProvider", "to_anthropic"]
+__all__ = ["AnthropicProvider", "to_anthropic", "tools_body"]
 
 OFFICIAL_URL = "https://api.anthropic.com"
 
@@ -52,7 +56,19 @@ class _Delta(msgspec.Struct):
     type: str = ""
     text: str = ""
     thinking: str = ""
+    partial_json: str = ""
     stop_reason: str | None = None
+
+
+class _Block(msgspec.Struct):
+    """A content block: as ``content_block_start`` opens it, or whole in an answer."""
+
+    type: str = ""
+    text: str = ""
+    thinking: str = ""
+    id: str | None = None
+    name: str | None = None
+    input: Any = None
 
 
 class _Message(msgspec.Struct):
@@ -63,7 +79,9 @@ class _Event(msgspec.Struct):
     """The parts of a Messages stream event we read; the rest is skipped unparsed."""
 
     type: str = ""
+    index: int = 0
     delta: _Delta | None = None
+    content_block: _Block | None = None
     message: _Message | None = None
     usage: _Usage | None = None
     error: Any = None
@@ -73,7 +91,7 @@ class _Whole(msgspec.Struct):
     """The parts of a whole Messages answer we read."""
 
     type: str = ""
-    content: list[_Delta] | None = None
+    content: list[_Block] | None = None
     stop_reason: str | None = None
     usage: _Usage | None = None
     error: Any = None
@@ -84,7 +102,8 @@ _decode_message = msgspec.json.Decoder(_Whole).decode
 
 
 class _Tokens:
-    """Token counts as they come in: message_start has the input, message_delta the output."""
+    """Token counts as they come in: message_start has the input, message_delta the output;
+    and, beside them, the stream's stop and its tool_use blocks still open."""
 
     def __init__(self) -> None:
         self.input = 0
@@ -92,6 +111,7 @@ class _Tokens:
         self.seen = False
         self.stop_reason = ""
         self.stopped = False
+        self.calls = PendingCalls()
 
     def update(self, usage: _Usage) -> None:
         self.seen = True
@@ -132,6 +152,7 @@ class AnthropicProvider(SDKProvider):
         system, turns = to_anthropic(messages)
         params = {**self.cfg.params, **options.params}
         extra: dict[str, Any] = {"system": system} if system else {}
+        tools = tools_body(self.offered_tools(options), options.tool_choice)
         started = False
         try:
             async with self.client.messages.with_streaming_response.create(
@@ -139,7 +160,7 @@ class AnthropicProvider(SDKProvider):
                 messages=cast(Any, turns),
                 max_tokens=options.max_tokens or self.max_tokens,
                 stream=True,
-                extra_body={**extra, **params} or None,
+                extra_body={**extra, **params, **tools} or None,
             ) as response:
                 started = True
                 if is_json(response.headers.get("content-type", "")):
@@ -154,6 +175,8 @@ class AnthropicProvider(SDKProvider):
                     raise ProviderIncompleteError(
                         f"{self.fail.prefix}: the stream ended before its end (message_stop)"
                     )
+                for call in tokens.calls.take_all():
+                    yield call
                 if tokens.seen:
                     yield Usage(tokens.input, tokens.output)
                 yield Finish(stop_reason(tokens.stop_reason))
@@ -169,12 +192,21 @@ class AnthropicProvider(SDKProvider):
         except msgspec.DecodeError as exc:
             raise ProviderError(f"{self.fail.prefix}: malformed stream from upstream") from exc
         merger = Merger()
+        out: list[ProviderEvent] = []
         for event in events:
             if event.type == "content_block_delta" and event.delta is not None:
                 if event.delta.type == "text_delta" and event.delta.text:
                     merger.add(TextDelta, event.delta.text)
                 elif event.delta.type == "thinking_delta" and event.delta.thinking:
                     merger.add(ReasoningDelta, event.delta.thinking)
+                elif event.delta.type == "input_json_delta":
+                    tokens.calls.feed(event.index, None, None, event.delta.partial_json)
+            elif event.type == "content_block_start" and event.content_block is not None:
+                _open_block(tokens.calls, event.index, event.content_block)
+            elif event.type == "content_block_stop":
+                if (call := tokens.calls.take(event.index)) is not None:
+                    out.extend(merger.take())
+                    out.append(call)
             elif event.type == "message_start" and event.message and event.message.usage:
                 tokens.update(event.message.usage)
             elif event.type == "message_delta":
@@ -186,7 +218,8 @@ class AnthropicProvider(SDKProvider):
                 tokens.stopped = True
             elif event.type == "error":
                 raise self.fail.stream_error(event.error)
-        return merger.take()
+        out.extend(merger.take())
+        return out
 
     def _message(self, body: bytes) -> list[ProviderEvent]:
         """The events of a whole Messages answer: some proxies answer a streaming
@@ -198,11 +231,16 @@ class AnthropicProvider(SDKProvider):
         if message.type == "error":
             raise self.fail.stream_error(message.error)
         events: list[ProviderEvent] = []
-        for block in message.content or []:
+        calls = PendingCalls()
+        for index, block in enumerate(message.content or []):
             if block.type == "thinking" and block.thinking:
                 events.append(ReasoningDelta(block.thinking))
             elif block.type == "text" and block.text:
                 events.append(TextDelta(block.text))
+            elif block.type == "tool_use":
+                _open_block(calls, index, block)
+                if (call := calls.take(index)) is not None:
+                    events.append(call)
         if message.usage is not None:
             tokens = _Tokens()
             tokens.update(message.usage)
@@ -218,6 +256,35 @@ class AnthropicProvider(SDKProvider):
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+def _open_block(calls: PendingCalls, index: int, block: _Block) -> None:
+    """Start a tool_use block's call. Its ``input`` is ``{}`` when the input streams after
+    it; whole (in an answer, or from a proxy that sends no deltas) it is taken as is."""
+    if block.type != "tool_use":
+        return
+    whole = msgspec.json.encode(block.input).decode() if block.input else None
+    calls.feed(index, block.id, block.name, whole)
+
+
+def tools_body(tools: list[ToolSpec], choice: str | None) -> dict[str, Any]:
+    """The ``tools`` (and ``tool_choice``) request fields in Anthropic's shape; nothing
+    at all for no tools."""
+    if not tools:
+        return {}
+    body: dict[str, Any] = {"tools": [_tool(tool) for tool in tools]}
+    if choice:
+        name = tool_choice_name(choice)
+        modes = {"auto": "auto", "required": "any", "none": "none"}
+        body["tool_choice"] = {"type": "tool", "name": name} if name else {"type": modes[choice]}
+    return body
+
+
+def _tool(tool: ToolSpec) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": tool.name, "input_schema": tool.parameters}
+    if tool.description:
+        spec["description"] = tool.description
+    return spec
 
 
 def stop_reason(reason: str) -> str:

@@ -23,7 +23,7 @@ from chatthy.conversation.events import (
     ToolCall,
     Usage,
 )
-from chatthy.conversation.model import Message
+from chatthy.conversation.model import Message, ToolSpec
 from chatthy.errors import ProviderError
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "ReasoningDelta",
     "TextDelta",
     "ToolCall",
+    "ToolSpec",
     "Usage",
 ]
 
@@ -46,6 +47,13 @@ class Options(msgspec.Struct):
     model: str | None = None
     max_tokens: int | None = None
     params: dict[str, Any] = msgspec.field(default_factory=dict)
+    tools: list[ToolSpec] = msgspec.field(default_factory=list)
+    """The tools the model may call; a provider whose :attr:`Provider.capabilities` lack
+    ``tools`` ignores them, and none (the default) sends no tools parameter at all (some
+    local servers refuse an empty list)."""
+    tool_choice: str | None = None
+    """``auto``, ``none``, ``required`` (some call must be made) or a tool's name (that
+    one); ``None`` leaves it to the API's default. Sent only along with tools."""
 
 
 class Capabilities(msgspec.Struct, frozen=True):
@@ -83,6 +91,11 @@ class Provider(abc.ABC):
             ProviderConnectionError: unreachable, or the stream was cut.
             ProviderError: any other failure, with a one-line message.
         """
+
+    def offered_tools(self, options: Options) -> list[ToolSpec]:
+        """The tools to send with a request: ``options.tools`` if this provider takes
+        tools at all, else none, so a caller need not check :attr:`capabilities` first."""
+        return options.tools if self.capabilities.tools else []
 
     async def models(self) -> list[str]:
         """The models this endpoint offers; by default only the configured one.

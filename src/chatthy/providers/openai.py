@@ -23,10 +23,12 @@ from chatthy.conversation.model import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    ToolSpec,
 )
 from chatthy.errors import ProviderError, ProviderIncompleteError
 from chatthy.providers._common import SDKErrors, SDKProvider, is_json
 from chatthy.providers._sse import Merger, sse_batches
+from chatthy.providers._tools import PendingCalls, tool_choice_name
 from chatthy.providers.base import (
     Capabilities,
     Finish,
@@ -37,15 +39,30 @@ from chatthy.providers.base import (
     Usage,
 )
 
-__all__ = ["OpenAIProvider", "finish_reason", "to_openai"]
+__all__ = ["OpenAIProvider", "finish_reason", "to_openai", "tools_body"]
 
 OFFICIAL_URL = "https://api.openai.com/v1"
+
+
+class _Function(msgspec.Struct):
+    name: str | None = None
+    arguments: Any = None
+    """Text (a piece of the JSON); a few servers send the decoded object instead."""
+
+
+class _ToolDelta(msgspec.Struct):
+    """A piece of a tool call: id and name come first, the arguments in pieces after."""
+
+    index: int | None = None
+    id: str | None = None
+    function: _Function | None = None
 
 
 class _Delta(msgspec.Struct):
     content: str | None = None
     reasoning_content: str | None = None
     reasoning: str | None = None
+    tool_calls: list[_ToolDelta] | None = None
 
 
 class _Choice(msgspec.Struct):
@@ -127,6 +144,7 @@ class OpenAIProvider(SDKProvider):
             "max_tokens": options.max_tokens or self.max_tokens,
             **self.cfg.params,
             **options.params,
+            **tools_body(self.offered_tools(options), options.tool_choice),
         }
         started = False
         try:
@@ -152,6 +170,8 @@ class OpenAIProvider(SDKProvider):
                     raise ProviderIncompleteError(
                         f"{self.fail.prefix}: the stream ended before its end ([DONE])"
                     )
+                for call in state.calls.take_all():
+                    yield call
                 if state.usage is not None:
                     yield state.usage
                 yield Finish(finish_reason(state.finish))
@@ -189,7 +209,12 @@ class OpenAIProvider(SDKProvider):
                     merger.add(ReasoningDelta, reasoning)
                 if delta.content:
                     merger.add(TextDelta, delta.content)
-        return merger.take()
+                if delta.tool_calls:
+                    _feed_calls(state.calls, delta.tool_calls)
+        events = merger.take()
+        if state.finish and state.calls:
+            events.extend(state.calls.take_all())
+        return events
 
     def _completion(self, body: bytes) -> list[ProviderEvent]:
         """The events of a whole ``chat.completion``: some servers and proxies answer a
@@ -208,6 +233,10 @@ class OpenAIProvider(SDKProvider):
                 events.append(ReasoningDelta(reasoning))
             if message.content:
                 events.append(TextDelta(message.content))
+            if message.tool_calls:
+                calls = PendingCalls()
+                _feed_calls(calls, message.tool_calls, whole=True)
+                events.extend(calls.take_all())
         if completion.usage is not None:
             usage = completion.usage
             events.append(Usage(usage.prompt_tokens, usage.completion_tokens))
@@ -231,6 +260,48 @@ class _State:
         self.usage: Usage | None = None
         self.finish = ""
         self.done = False
+        self.calls = PendingCalls()
+        """Tool calls still arriving; they go out once the finish reason (or the end)
+        comes: some servers interleave the pieces of parallel calls, so a call is only
+        known complete then, and whoever runs the calls waits for the finish anyway."""
+
+
+def _feed_calls(calls: PendingCalls, deltas: list[_ToolDelta], *, whole: bool = False) -> None:
+    """Add tool call pieces; without an ``index`` (a few servers leave it out) a whole
+    answer's calls go by their place in the list, a stream's by their ids."""
+    for position, delta in enumerate(deltas):
+        function = delta.function or _Function()
+        arguments = function.arguments
+        if arguments is not None and not isinstance(arguments, str):
+            arguments = msgspec.json.encode(arguments).decode()
+        if delta.index is not None or whole:
+            index = delta.index if delta.index is not None else position
+            calls.feed(index, delta.id, function.name, arguments)
+        else:
+            calls.feed_unindexed(delta.id, function.name, arguments)
+
+
+def tools_body(tools: list[ToolSpec], choice: str | None) -> dict[str, Any]:
+    """The ``tools`` (and ``tool_choice``) request fields in OpenAI's function shape;
+    nothing at all for no tools."""
+    if not tools:
+        return {}
+    body: dict[str, Any] = {"tools": [_function(tool) for tool in tools]}
+    if choice:
+        name = tool_choice_name(choice)
+        body["tool_choice"] = choice if name is None else _named(name)
+    return body
+
+
+def _function(tool: ToolSpec) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name, "parameters": tool.parameters}
+    if tool.description:
+        function["description"] = tool.description
+    return {"type": "function", "function": function}
+
+
+def _named(name: str) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": name}}
 
 
 def finish_reason(reason: str | None) -> str:
