@@ -15,7 +15,7 @@ prompt needs: prompt_toolkit is imported (and the prompt made) in a thread while
 session connects and opens the chat; the command table, the workspace code and
 ``$EDITOR`` support are imported at their first use (~15 ms, once); and the cyclic
 garbage collector waits until the prompt is drawn (the start makes many objects and
-frees few: the ~100 collections it would run, ~10 ms, find next to nothing).
+frees few: the ~30 collections it would run, ~5 ms, find next to nothing).
 """
 
 from __future__ import annotations
