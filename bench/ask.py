@@ -16,15 +16,18 @@ chatthy has it, even where ``PYTHONDONTWRITEBYTECODE`` is set.
 from __future__ import annotations
 
 import argparse
+import os
+import select
+import shlex
 import shutil
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from _harness import Processes
+from _harness import Processes, cpu_seconds
 
 FORBIDDEN = ("openai", "anthropic", "httpx", "httpx2", "textual", "chatthy.server", "sqlite3")
 
@@ -59,33 +62,88 @@ def time_runs(
     return walls
 
 
-def terminal_starts(procs: Processes, command: list[str], runs: int) -> list[float]:
-    """The line client on a terminal (a window of the bench's own tmux server, started
-    once beforehand): from starting it to its prompt on screen (prompt_toolkit
-    imported, the chat open)."""
-    tmux = ["tmux", "-L", f"chatthy-bench-{procs.home.name}"]
-    env = {
-        k: v
-        for k, v in client_env(procs).items()
-        if k.startswith(("CHATTHY_", "PYTHON")) or k in ("HOME", "PATH")
-    }
-    wrapped = ["env", *(f"{k}={v}" for k, v in env.items()), *command]  # tmux's TERM
-    subprocess.run([*tmux, "new-session", "-d", "-s", "idle", "sleep", "600"], check=True)
-    walls = []
+class _Control:
+    """A tmux server of the bench's own, driven by one client in control mode (``tmux
+    -C``): it is told of every byte a window of its session writes (``%output``), so the
+    prompt is seen the moment it is drawn, with nothing polling (a ``capture-pane``
+    every few ms is a process started each time, on the cores the client starts on)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        env = {k: v for k, v in env.items() if k != "TMUX"}  # the bench run inside tmux
+        socket = f"chatthy-bench-{Path(env['HOME']).name}-{time.monotonic_ns()}"  # one each
+        idle = ["new-session", "-s", "idle", "-x", "80", "-y", "24", "sleep", "600"]
+        self.tmux = subprocess.Popen(
+            ["tmux", "-L", socket, "-C", *idle],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,  # the windows' environment: the bench's (bytecode cached, its home)
+        )
+        self.pending = b""
+
+    def send(self, command: list[str]) -> None:
+        assert self.tmux.stdin is not None
+        self.tmux.stdin.write(shlex.join(command).encode() + b"\n")
+        self.tmux.stdin.flush()
+
+    def lines(self, deadline: float) -> Iterator[str]:
+        """What tmux says, line by line, until ``deadline`` (then SystemExit)."""
+        assert self.tmux.stdout is not None
+        while True:
+            line, newline, rest = self.pending.partition(b"\n")
+            if newline:
+                self.pending = rest
+                yield line.decode(errors="replace")
+                continue
+            if not select.select([self.tmux.stdout], [], [], deadline - time.monotonic())[0]:
+                raise SystemExit("the line client never showed its prompt")
+            chunk = os.read(self.tmux.stdout.fileno(), 65536)
+            if not chunk:
+                raise SystemExit("tmux ended")
+            self.pending += chunk
+
+    def time_to(self, command: list[str], shown: str) -> tuple[float, float]:
+        """Seconds from starting ``command`` in a new window until it writes ``shown``,
+        and the CPU seconds the command had used by then (to the kernel's tick, 10 ms;
+        others' load on the machine moves it less than the wall time); the window is
+        closed after."""
+        t0 = time.perf_counter()
+        self.send(["new-window", "-d", "-P", "-F", "pane=#{pane_id} #{pane_pid}", *command])
+        pane, pid, said = "", 0, dict[str, str]()
+        for line in self.lines(time.monotonic() + 30):
+            if line.startswith("pane="):
+                pane, _, number = line[len("pane=") :].partition(" ")
+                pid = int(number)
+            elif line.startswith("%output "):
+                _, which, data = line.split(" ", 2)
+                said[which] = said.get(which, "") + data
+            if pane and shown in said.get(pane, ""):
+                wall, cpu = time.perf_counter() - t0, cpu_seconds(pid)
+                self.send(["kill-window", "-t", pane])
+                return wall, cpu
+        raise AssertionError("unreachable: lines() ends only by raising")
+
+    def close(self) -> None:
+        self.send(["kill-server"])
+        try:
+            self.tmux.wait(5)
+        except subprocess.TimeoutExpired:
+            self.tmux.kill()
+
+
+def terminal_starts(
+    procs: Processes, command: list[str], runs: int
+) -> tuple[list[float], list[float]]:
+    """The line client on a terminal (a window of the bench's own tmux server): from
+    starting it to its prompt on screen (prompt_toolkit imported, the chat open), wall
+    and CPU seconds. The first run is not counted: it compiles prompt_toolkit's
+    bytecode, which the piped runs never import."""
+    control = _Control(client_env(procs))
     try:
-        for n in range(runs):
-            t0 = time.perf_counter()
-            subprocess.run([*tmux, "new-session", "-d", "-s", f"b{n}", *wrapped], check=True)
-            pane = [*tmux, "capture-pane", "-p", "-t", f"b{n}"]
-            while "bench>" not in subprocess.run(pane, capture_output=True, text=True).stdout:
-                if time.perf_counter() - t0 > 30:
-                    raise SystemExit("the line client never showed its prompt")
-                time.sleep(0.003)
-            walls.append(time.perf_counter() - t0)
-            subprocess.run([*tmux, "kill-session", "-t", f"b{n}"], capture_output=True)
+        control.time_to(command, "bench>")
+        timed = [control.time_to(command, "bench>") for _ in range(runs)]
+        return [wall for wall, _ in timed], [cpu for _, cpu in timed]
     finally:
-        subprocess.run([*tmux, "kill-server"], capture_output=True)
-    return walls
+        control.close()
 
 
 def import_times(
@@ -153,10 +211,9 @@ def main() -> None:
         repl = ["repl", "--chat", "bench"]
         show("repl start + /quit, warm", time_runs(procs, [script, *repl], args.runs, b"/quit\n"))
         if shutil.which("tmux"):
-            show(
-                "repl on a terminal: to its prompt",
-                terminal_starts(procs, [script, *repl], args.runs),
-            )
+            walls, cpus = terminal_starts(procs, [script, *repl], args.runs)
+            show("repl on a terminal: to its prompt", walls)
+            show("  its CPU time by then", cpus)
         show("python -c pass", time_runs(procs, [sys.executable, "-c", "pass"], args.runs))
         show_imports("chatthy ask", import_times(procs, ask_echo))
         show_imports("chatthy repl", import_times(procs, repl, b"/quit\n"))

@@ -136,6 +136,22 @@ async def test_load_puts_a_file_into_the_input(server: Server, tmp_path: Path) -
         tmux.close()
 
 
+@needs_tmux
+async def test_a_start_the_server_refuses_on_a_terminal_is_one_line_and_exit_status_1(
+    server: Server, tmp_path: Path
+) -> None:
+    tmux = Tmux()
+    then = 'echo "exit status $?"; sleep 60'
+    try:
+        command = [*_repl(server), "--provider", "nosuch"]
+        tmux.start(["sh", "-c", f'"$@"; {then}', "sh", *command], terminal_env(tmp_path / "home"))
+        screen = await tmux.wait("exit status")
+    finally:
+        tmux.close()
+    said = [line for line in screen.splitlines() if line.strip()]
+    assert said == ["chatthy: no provider 'nosuch' (available: echo)", "exit status 1"]
+
+
 async def test_malformed_lines_are_one_error_line_each(server: Server) -> None:
     lines = "/\n/chat 'unclosed\n/frobnicate\n/quit\n"
     proc = await asyncio.create_subprocess_exec(

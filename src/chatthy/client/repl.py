@@ -9,6 +9,13 @@ a terminal (pipes, scripts) it reads stdin line by line and prints plain text.
 
 All it decides is how to read and print: the session (:mod:`chatthy.client.session`)
 and the command table (:mod:`chatthy.client.command_table`) do the rest.
+
+On a terminal the prompt is wanted in < 0.3 s, so the start does only what the first
+prompt needs: prompt_toolkit is imported (and the prompt made) in a thread while the
+session connects and opens the chat; the command table, the workspace code and
+``$EDITOR`` support are imported at their first use (~15 ms, once); and the cyclic
+garbage collector waits until the prompt is drawn (the start makes many objects and
+frees few: the ~30 collections it would run, ~5 ms, find next to nothing).
 """
 
 from __future__ import annotations
@@ -16,18 +23,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import signal
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
-from chatthy.client.command_table import complete, format_hit, run_line, run_words
 from chatthy.client.commands import TRUNCATED, connect
-from chatthy.client.editing import edit_in_editor
 from chatthy.client.history import history_path
 from chatthy.client.session import ChatState, ReplySink, Session, replied_line, text_of
 from chatthy.client.settings import Settings
-from chatthy.client.workspace import format_workspace
 from chatthy.errors import ArgumentError, ChatthyError
 from chatthy.wire import api
 
@@ -213,6 +218,8 @@ class LineFront:
         if not self.terminal:
             hint = f"; without one: {instead}" if instead else ""
             raise ArgumentError(f"$EDITOR needs a terminal{hint}")
+        from chatthy.client.editing import edit_in_editor
+
         return await edit_in_editor(text, suffix)
 
     def load_input(self, text: str) -> None:
@@ -239,12 +246,16 @@ class LineFront:
         return None
 
     async def show_hits(self, query: str, hits: list[api.SearchHit]) -> None:
+        from chatthy.client.command_table import format_hit
+
         marks = ("\x1b[1m", "\x1b[0m") if self.terminal and self.out.isatty() else ("", "")
         lines = [f"{len(hits)} hit(s) for '{query}' (/chat NAME opens one):"]
         lines += [f"  {format_hit(hit, marks=marks)}" for hit in hits]
         await self.notice("\n".join(lines))
 
     async def workspace(self, files: list[api.WorkspaceFile]) -> None:
+        from chatthy.client.workspace import format_workspace
+
         await self.notice(format_workspace(files))
 
 
@@ -280,6 +291,8 @@ class _Completer:
             async def get_completions_async(
                 self, document: Document, complete_event: CompleteEvent
             ) -> AsyncGenerator[Completion, None]:
+                from chatthy.client.command_table import complete
+
                 text = document.text_before_cursor
                 if "\n" in text:
                     return
@@ -319,6 +332,8 @@ def _prompt_session(settings: Settings, session: Session) -> PromptSession[str]:
 async def _handle(session: Session, front: LineFront, line: str) -> None:
     """A message or a command, then the reply it started (if any) to its end; never a
     reply another client started meanwhile."""
+    from chatthy.client.command_table import run_line
+
     before = session.started
     if line.startswith("/") and not line.startswith("//"):
         front.in_command = True
@@ -387,6 +402,10 @@ async def repl(
     ring = settings.notify != "off"
     session.on_replied = lambda chat, status: front.replied(chat, status, ring=ring)
     session.client.connect()
+    prompter = None
+    if terminal:
+        gc.disable()  # until the prompt is drawn (the module's docstring says why)
+        prompter = _prepare_prompt(settings, session)
     try:
         front.holding = True  # a refused --provider is then the one line said
         try:
@@ -395,11 +414,28 @@ async def repl(
             front.holding = False
         await front.show_held()
         front.line(f"chatthy — profile {settings.profile} at {settings.server}. /help for help.")
-        if terminal:
-            return await _interactive(settings, session, front)
+        if prompter is not None:
+            return await _interactive(await prompter, session, front)
         return await _piped(session, front)
     finally:
+        if prompter is not None:  # after a failed start: no prompt wanted, the GC back on
+            prompter.cancel()
+            gc.enable()
         await session.close()
+
+
+def _prepare_prompt(settings: Settings, session: Session) -> asyncio.Future[PromptSession[str]]:
+    """Import prompt_toolkit and make the prompt in a thread, started before the session
+    starts: the ~60 ms that takes then runs while this thread waits for the server's
+    answers (``hello``, ``attach`` …), not after them. prompt_toolkit allows its objects
+    made in one thread and run in another (a buffer loads its history once it runs)."""
+    return asyncio.ensure_future(asyncio.to_thread(_prompt_session, settings, session))
+
+
+def _drawn() -> None:
+    """prompt_toolkit's ``pre_run``, called just before it draws the prompt: the garbage
+    collector runs again just after (held while starting)."""
+    asyncio.get_running_loop().call_soon(gc.enable)
 
 
 async def _take(session: Session, front: LineFront, raw: str) -> None:
@@ -423,10 +459,9 @@ async def _piped(session: Session, front: LineFront) -> int:
     return 0
 
 
-async def _interactive(settings: Settings, session: Session, front: LineFront) -> int:
+async def _interactive(prompter: PromptSession[str], session: Session, front: LineFront) -> int:
     from prompt_toolkit.patch_stdout import patch_stdout
 
-    prompter = _prompt_session(settings, session)
     with patch_stdout(raw=True):
         while not front.leaving:
             default, front.next_input = front.next_input, ""
@@ -436,6 +471,7 @@ async def _interactive(settings: Settings, session: Session, front: LineFront) -
                     lambda: f"{session.chat}> ",  # redrawn: a rename elsewhere shows at once
                     default=default,
                     multiline=False,
+                    pre_run=_drawn,
                 )
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt: the line is cleared
@@ -455,6 +491,8 @@ async def run_once(settings: Settings, chat: str, words: list[str]) -> int:
     Raises:
         ChatthyError: the server cannot be reached, refused, or the command failed.
     """
+    from chatthy.client.command_table import run_words
+
     front = LineFront(terminal=False)
     front.quiet = front.in_command = True
     session = Session(connect(settings), front, chat)
