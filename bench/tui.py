@@ -279,7 +279,12 @@ async def older_page(pilot: Any) -> float:
 async def painted(widget: Any) -> None:
     """Until the screen was refreshed once more (what changed is painted)."""
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    widget.call_after_refresh(lambda: done.done() or done.set_result(None))
+
+    def settle() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    widget.call_after_refresh(settle)
     await done
 
 

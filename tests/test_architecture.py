@@ -47,6 +47,7 @@ def offending(package: str, forbidden: tuple[str, ...]) -> list[str]:
         ("store", ("chatthy.server", "chatthy.client", "chatthy.conversation.engine", "zmq")),
         ("providers", ("chatthy.server", "chatthy.client", "chatthy.store", "zmq")),
         ("context", ("chatthy.server", "chatthy.client", "chatthy.store", "zmq")),
+        ("agent", ("chatthy.server", "chatthy.client", "chatthy.conversation.engine", "zmq")),
     ],
 )
 def test_layers_import_only_downwards(package: str, forbidden: tuple[str, ...]) -> None:

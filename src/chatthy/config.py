@@ -32,6 +32,7 @@ __all__ = [
     "ServerConfig",
     "ServerSection",
     "SourcesConfig",
+    "ToolsConfig",
     "config_dir",
     "data_dir",
     "effective_providers",
@@ -64,6 +65,9 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True):
     connect_timeout: float = 10.0
     retries: int = 2
     params: dict[str, Any] = msgspec.field(default_factory=dict)
+    tools: bool = True
+    """Offer this provider's models the server's tools (false for a server that refuses
+    a ``tools`` parameter)."""
     models: list[str] = msgspec.field(default_factory=list)
     """The models clients may choose (besides ``model``); empty: any. Others are refused."""
     max_tokens_ceiling: Annotated[int, msgspec.Meta(ge=0)] = 0
@@ -157,12 +161,30 @@ class SourcesConfig(msgspec.Struct, forbid_unknown_fields=True):
             ipaddress.ip_network(network, strict=False)
 
 
+class ToolsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """``[tools]``: which tools models are offered and how their calls run."""
+
+    enabled: list[str] | None = None
+    """Tool names offered (None: every tool the server has; [] none)."""
+    auto_approve: list[str] = msgspec.field(default_factory=list)
+    """Tools whose calls run without asking even though they change something."""
+    max_steps: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+    """Steps with tool calls a reply may take; then it ends with a notice."""
+    timeout: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    """Seconds one call may run (a plugin may ask for less)."""
+    max_result: Annotated[int, msgspec.Meta(ge=1000)] = 100_000
+    """Characters of a result the model is given; the rest is cut, saying so."""
+    approval_timeout: Annotated[float, msgspec.Meta(gt=0)] = 300.0
+    """Seconds a call waits for the user's yes or no."""
+
+
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Everything in server.toml, plus where it was read from."""
 
     server: ServerSection = msgspec.field(default_factory=ServerSection)
     sources: SourcesConfig = msgspec.field(default_factory=SourcesConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    tools: ToolsConfig = msgspec.field(default_factory=ToolsConfig)
     providers: dict[str, ProviderConfig] = msgspec.field(default_factory=dict)
     prompts: dict[str, str] = msgspec.field(default_factory=dict)
     """Server default personalities: name → system prompt (also ``prompts/NAME.md``)."""

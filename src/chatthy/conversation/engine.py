@@ -13,18 +13,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from chatthy.agent.loop import Loop
+from chatthy.agent.registry import server_tools
+from chatthy.agent.tools import Tool, ToolContext, ToolRegistry
 from chatthy.config import ProviderConfig, ServerConfig, effective_providers
 from chatthy.context import TokenCache
 from chatthy.context.window import cut
 from chatthy.context.workspace import WorkspaceFile, files_fit, workspace_message
 from chatthy.conversation.chats import ChatBook
 from chatthy.conversation.content import content_of, message_of, user_parts
-from chatthy.conversation.events import Notice, TurnEnd, TurnEvent, TurnStarted
+from chatthy.conversation.events import (
+    Notice,
+    ToolApproval,
+    ToolCall,
+    TurnEnd,
+    TurnEvent,
+    TurnStarted,
+)
 from chatthy.conversation.model import Message
 from chatthy.conversation.ownership import ReplyOwner
 from chatthy.conversation.prompts import ServerPrompts
@@ -98,6 +109,10 @@ class Engine(ChatBook):
         self.template_problems_logged: set[tuple[str, str]] = set()
         """Broken user templates already logged (name, why): they are read every call."""
         self.provider_configs = effective_providers(config)
+        self.tools: ToolRegistry = server_tools(config)
+        """Every tool of this server; ``[tools] enabled`` chooses those offered."""
+        self.always_approved: dict[tuple[str, str], set[str]] = {}
+        """(profile, chat) → tools the user said run there without asking."""
         self.before_turn: Callable[[str, str], None] | None = None
         """Called with (profile, provider) before a reply starts; raises to refuse it
         (the server's tokens per day)."""
@@ -195,6 +210,7 @@ class Engine(ChatBook):
         prompt: str | None = None,
         provider: str | None = None,
         model: str | None = None,
+        approve: str = "no",
     ) -> Turn:
         """Ask ``content`` in ``chat`` (made if missing, and removed again if the turn
         does not start, unless another client used it meanwhile). News: the chat was
@@ -213,7 +229,7 @@ class Engine(ChatBook):
                 rows, older = await self._newest_rows(profile, record)
                 question = Message("user", parts)
                 planned = await self.plan(profile, record, rows, question, transient, older)
-                return await self._start(turn, record, planned, question, params)
+                return await self._start(turn, record, planned, question, params, approve)
             except BaseException:
                 if change == "created" and await self._remove_if_empty(profile, chat):
                     change = None
@@ -238,6 +254,7 @@ class Engine(ChatBook):
         *,
         params: dict[str, Any] | None = None,
         transient: Sequence[WorkspaceFile] = (),
+        approve: str = "no",
     ) -> Turn:
         """Replace the last reply with a new one (news: the chat is ``updated`` when a
         reply was removed)."""
@@ -250,10 +267,10 @@ class Engine(ChatBook):
                 raise NotFoundError(f"chat '{chat}' has no message to reply to")
             planned = await self.plan(profile, record, rows[: last_user + 1], None, transient)
             if last_user + 1 == len(rows):
-                return await self._start(turn, record, planned, None, params)
+                return await self._start(turn, record, planned, None, params, approve)
             await self.store.delete_messages_from(profile, chat, rows[last_user + 1][0])
             try:
-                return await self._start(turn, record, planned, None, params)
+                return await self._start(turn, record, planned, None, params, approve)
             finally:
                 self.announce(profile, "updated", chat)
 
@@ -267,6 +284,7 @@ class Engine(ChatBook):
         *,
         params: dict[str, Any] | None = None,
         transient: Sequence[WorkspaceFile] = (),
+        approve: str = "no",
     ) -> Turn:
         """Replace one of your messages (the last when no id) and reply from there (news:
         the chat is ``updated``)."""
@@ -290,7 +308,7 @@ class Engine(ChatBook):
             try:
                 if index + 1 < len(rows):
                     await self.store.delete_messages_from(profile, chat, rows[index + 1][0])
-                return await self._start(turn, record, planned, None, params)
+                return await self._start(turn, record, planned, None, params, approve)
             finally:
                 self.announce(profile, "updated", chat)
 
@@ -301,6 +319,7 @@ class Engine(ChatBook):
         planned: Planned,
         question: Message | None,
         params: dict[str, Any] | None,
+        approve: str = "no",
     ) -> Turn:
         """Take the chat's lease, store the ``question`` (if any; ``planned`` with it)
         and the reply's ``streaming`` row in one write, and start the reply's task."""
@@ -358,10 +377,69 @@ class Engine(ChatBook):
             self.config.server.checkpoint_interval,
             first,
             lambda: self.owner.release(profile, chat.name),
+            self._loop(turn, planned.provider, approve),
         )
         turn.started = started
         turn.task = asyncio.create_task(self._reply(job), name=f"reply {profile}/{chat.name}")
         return turn
+
+    def _loop(self, turn: Turn, provider: Provider, approve: str) -> Loop | None:
+        """The tool loop's settings for a turn, or None when no tool is offered (the
+        provider cannot take tools, its config says not to, ``[tools] enabled`` is
+        empty)."""
+        settings = self.config.tools
+        config = self.provider_configs.get(provider.name)
+        if not provider.capabilities.tools or (config is not None and not config.tools):
+            return None
+        tools = self.tools.tools(settings.enabled)
+        if not tools:
+            return None
+        services: dict[str, Any] = {"store": self.store, "config": self.config}
+        return Loop(
+            tools=tools,
+            context=ToolContext(turn.profile, turn.chat, services),
+            approve=functools.partial(self._approve, turn, approve),
+            auto_approve=frozenset(settings.auto_approve),
+            max_steps=settings.max_steps,
+            max_result=settings.max_result,
+        )
+
+    async def _approve(self, turn: Turn, mode: str, call: ToolCall, tool: Tool) -> bool | str:
+        """Whether call ``call`` of ``tool`` (which changes something) may run: asked of
+        the user when the client said it can ask (``mode`` ``ask``), else as it said."""
+        if tool.name in self.always_approved.get((turn.profile, turn.chat), ()):
+            return True
+        if mode == "yes":
+            return True
+        if mode != "ask":
+            return (
+                "the client cannot ask the user (it is not interactive); `chatthy ask --yes` "
+                "or [tools] auto_approve in server.toml approves such calls"
+            )
+        timeout = self.config.tools.approval_timeout
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        turn.approvals[call.id] = answer
+        turn.emit(ToolApproval(call.id, tool.name, call.arguments, timeout))
+        try:
+            said = await asyncio.wait_for(answer, timeout)
+        except TimeoutError:
+            return f"the user did not answer within {timeout:g} s"
+        finally:
+            turn.approvals.pop(call.id, None)
+        if said == "always":
+            self.always_approved.setdefault((turn.profile, turn.chat), set()).add(tool.name)
+            return True
+        return True if said == "yes" else "the user said no"
+
+    def approve(self, profile: str, chat: str, call_id: str, answer: str) -> bool:
+        """The user's answer to a call waiting in ``chat``; False when none of that id
+        waits (answered already, run out, or the reply ended)."""
+        turn = self.turns.latest(profile, chat)
+        waiting = turn.approvals.get(call_id) if turn is not None else None
+        if waiting is None or waiting.done():
+            return False
+        waiting.set_result(answer)
+        return True
 
     async def _reply(self, job: ReplyJob) -> None:
         """Run the reply, then tell the profile's clients that it ended (news

@@ -27,6 +27,7 @@ __all__ = [
     "ReasoningDelta",
     "Status",
     "TextDelta",
+    "ToolApproval",
     "ToolCall",
     "ToolResult",
     "TurnEnd",
@@ -73,11 +74,24 @@ class ToolCall(msgspec.Struct, frozen=True, tag="tool_call", tag_field="type"):
 
 
 class ToolResult(msgspec.Struct, frozen=True, tag="tool_result", tag_field="type"):
-    """What running call ``call_id`` gave."""
+    """What running call ``call_id`` (of tool ``name``) gave, and how long it took."""
 
     call_id: str
     content: str
     is_error: bool = False
+    name: str = ""
+    seconds: float = 0.0
+
+
+class ToolApproval(msgspec.Struct, frozen=True, tag="approve", tag_field="type"):
+    """Call ``call_id`` of tool ``name`` changes something or reaches out: the user is
+    asked (a client answers with the ``approve`` RPC; no answer within ``timeout``
+    seconds refuses it)."""
+
+    call_id: str
+    name: str
+    arguments: str = "{}"
+    timeout: float = 300.0
 
 
 class Usage(msgspec.Struct, frozen=True, tag="usage", tag_field="type"):
@@ -136,7 +150,15 @@ class TurnEnd(msgspec.Struct, frozen=True, tag="end", tag_field="type"):
 
 ProviderEvent = TextDelta | ReasoningDelta | ToolCall | Usage | Finish
 TurnEvent = (
-    TurnStarted | TextDelta | ReasoningDelta | ToolCall | ToolResult | Usage | Notice | TurnEnd
+    TurnStarted
+    | TextDelta
+    | ReasoningDelta
+    | ToolCall
+    | ToolResult
+    | ToolApproval
+    | Usage
+    | Notice
+    | TurnEnd
 )
 
 

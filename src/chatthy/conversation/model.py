@@ -25,6 +25,7 @@ __all__ = [
     "ToolCallPart",
     "ToolResultPart",
     "ToolSpec",
+    "split_steps",
 ]
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -100,3 +101,31 @@ class Message(msgspec.Struct, frozen=True):
         if len(parts) == 1 and type(parts[0]) is TextPart:
             return parts[0].text
         return "".join(p.text for p in parts if isinstance(p, TextPart))
+
+
+def split_steps(messages: list[Message]) -> list[Message]:
+    """Messages as the model APIs take them: a stored reply that ran tools holds its
+    steps in one message (text and calls, their results, the next step's text …); it
+    becomes an assistant message per step, each followed by a ``tool`` message with
+    that step's results. Other messages are as they were."""
+    out: list[Message] = []
+    for message in messages:
+        if message.role != "assistant" or not any(type(p) is ToolResultPart for p in message.parts):
+            out.append(message)
+            continue
+        said: list[Part] = []
+        answers: list[Part] = []
+        for part in message.parts:
+            if type(part) is ToolResultPart:
+                answers.append(part)
+                continue
+            if answers:
+                out.append(Message("assistant", tuple(said)))
+                out.append(Message("tool", tuple(answers)))
+                said, answers = [], []
+            said.append(part)
+        if said:
+            out.append(Message("assistant", tuple(said)))
+        if answers:
+            out.append(Message("tool", tuple(answers)))
+    return out

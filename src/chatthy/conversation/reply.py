@@ -17,10 +17,12 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from chatthy.agent.loop import Loop, run_agent
 from chatthy.context import ThinkSplitter
 from chatthy.context.tokens import message_tokens
+from chatthy.conversation.content import content_of, message_of
 from chatthy.conversation.events import (
     EndError,
     Finish,
@@ -29,11 +31,12 @@ from chatthy.conversation.events import (
     Status,
     TextDelta,
     ToolCall,
+    ToolResult,
     TurnEnd,
     TurnEvent,
     Usage,
 )
-from chatthy.conversation.model import Message
+from chatthy.conversation.model import Message, Part, TextPart, ToolCallPart, ToolResultPart
 from chatthy.errors import (
     ChatthyError,
     DiskFullError,
@@ -71,6 +74,7 @@ class ReplyJob:
         checkpoint_interval: float,
         first: Sequence[TurnEvent],
         done: Callable[[], Awaitable[None]],
+        loop: Loop | None = None,
     ) -> None:
         self.turn = turn
         self.store = store
@@ -83,6 +87,8 @@ class ReplyJob:
         """Events sent before the provider's (the turn started, messages left out)."""
         self.done = done
         """Called once the reply is stored (gives back the chat's lease)."""
+        self.loop = loop
+        """The tool loop's settings, when tools are offered (else the provider alone)."""
 
 
 class _Reply:
@@ -91,6 +97,9 @@ class _Reply:
     def __init__(self, turn: Turn) -> None:
         self.turn = turn
         self.splitter = ThinkSplitter()
+        self.steps: list[Part] = []
+        """What came before the text now streaming, when the model called tools: each
+        step's text, its calls, their results."""
         self.usage: dict[str, int] | None = None
         self.finish = ""
         self.checkpoint_failed = False
@@ -115,6 +124,42 @@ class _Reply:
         for kind, text in pieces:
             if text:
                 self.turn.emit(TextDelta(text) if kind == "text" else ReasoningDelta(text))
+
+    def step(self, part: ToolCallPart | ToolResultPart) -> None:
+        """A call or result: the text before it is a step's, done."""
+        if not self.steps or type(self.steps[-1]) is not type(part):
+            self.route(self.splitter.flush())
+            text = self.splitter.stored_text()
+            if text:
+                self.steps.append(TextPart(text))
+            self.splitter = ThinkSplitter()
+        self.steps.append(part)
+
+    def content(self) -> Any:
+        """What is stored: the text alone, or with tools the steps and the text after."""
+        if not self.steps:
+            return self.text()
+        text = self.text()
+        unanswered = _unanswered(self.steps)
+        tail: list[Part] = [TextPart(text)] if text else []
+        return content_of([*self.steps, *unanswered, *tail])
+
+    def add_usage(self, event: Usage) -> None:
+        usage = self.usage or {"input_tokens": 0, "output_tokens": 0}
+        usage["input_tokens"] += event.input_tokens
+        usage["output_tokens"] += event.output_tokens
+        self.usage = usage
+
+
+def _unanswered(steps: list[Part]) -> list[Part]:
+    """Results for the calls that have none (the reply ended while they ran): the APIs
+    refuse a call without its result when the chat goes on."""
+    answered = {p.call_id for p in steps if isinstance(p, ToolResultPart)}
+    return [
+        ToolResultPart(p.id, "not run: the reply ended first", True)
+        for p in steps
+        if isinstance(p, ToolCallPart) and p.id not in answered
+    ]
 
 
 async def run_reply(job: ReplyJob) -> None:
@@ -151,15 +196,28 @@ async def _pump(job: ReplyJob, reply: _Reply) -> None:
     interval = job.checkpoint_interval
     next_checkpoint = time.monotonic() + interval * random.uniform(0.5, 1.0)
     turn = job.turn
-    async for event in job.provider.stream(job.messages, job.options):
+    loop = job.loop
+    if loop is not None and loop.tools:
+        events = run_agent(job.provider, job.messages, job.options, loop)
+    else:
+        events = job.provider.stream(job.messages, job.options)
+    async for event in events:
         kind = type(event)
         if kind is TextDelta:
             reply.add(event)  # type: ignore[arg-type]
-        elif kind is ReasoningDelta or kind is ToolCall:
+        elif kind is ReasoningDelta or kind is Notice:
             turn.emit(event)  # type: ignore[arg-type]
+        elif kind is ToolCall:
+            assert isinstance(event, ToolCall)
+            reply.step(ToolCallPart(event.id, event.name, event.arguments))
+            turn.emit(event)
+        elif kind is ToolResult:
+            assert isinstance(event, ToolResult)
+            reply.step(ToolResultPart(event.call_id, event.content, event.is_error))
+            turn.emit(event)
         elif kind is Usage:
             assert isinstance(event, Usage)
-            reply.usage = {"input_tokens": event.input_tokens, "output_tokens": event.output_tokens}
+            reply.add_usage(event)
             turn.emit(event)
         elif kind is Finish:
             assert isinstance(event, Finish)
@@ -175,7 +233,7 @@ async def _pump(job: ReplyJob, reply: _Reply) -> None:
 async def _checkpoint(job: ReplyJob, reply: _Reply) -> None:
     """Save the reply so far; a failed checkpoint is logged, not fatal."""
     try:
-        await job.store.update_message(job.turn.profile, job.message_id, content=reply.text())
+        await job.store.update_message(job.turn.profile, job.message_id, content=reply.content())
     except DiskFullError as exc:
         reply.full = exc  # nothing more of it can be kept: end it now, marked error
     except ChatthyError as exc:
@@ -184,15 +242,15 @@ async def _checkpoint(job: ReplyJob, reply: _Reply) -> None:
         reply.checkpoint_failed = True
 
 
-def _stored_text(reply: _Reply) -> tuple[str, Notice | None]:
-    """The text to store, and a notice when a reply that was all unclosed reasoning is
-    kept as it came rather than stored empty. Routes what the splitter held back: this
-    runs once, whichever way the reply ended."""
+def _stored(reply: _Reply) -> tuple[Any, Notice | None]:
+    """The content to store, and a notice when a reply that was all unclosed reasoning
+    is kept as it came rather than stored empty. Routes what the splitter held back:
+    this runs once, whichever way the reply ended."""
     reply.route(reply.splitter.flush())
     splitter = reply.splitter
     reasoning = splitter.reasoning_text()
-    if not (splitter.unclosed and splitter.answer_is_blank and reasoning.strip()):
-        return reply.text(), None
+    if reply.steps or not (splitter.unclosed and splitter.answer_is_blank and reasoning.strip()):
+        return reply.content(), None
     return reasoning.strip(), Notice("think", THINK_NOTICE)
 
 
@@ -201,16 +259,16 @@ async def _finish(job: ReplyJob, reply: _Reply, status: Status, error: ChatthyEr
     if reply.checkpoint is not None:  # the last write comes after it
         with contextlib.suppress(Exception):
             await asyncio.shield(reply.checkpoint)
-    text, notice = _stored_text(reply)
+    content, notice = _stored(reply)
     try:
         await job.store.update_message(
             turn.profile,
             job.message_id,
-            content=text,
+            content=content,
             status=status,
             usage=reply.usage,
             error=error.message if error else "",
-            tokens=message_tokens(Message.of_text("assistant", text)),
+            tokens=message_tokens(message_of("assistant", content)),
         )
     except ChatthyError as exc:
         kind = DiskFullError if isinstance(exc, DiskFullError) else StoreError

@@ -38,6 +38,8 @@ class Turn:
         self.finished_at: float | None = None
         self.started: TurnStarted | None = None
         """What the turn began with, once its reply is stored ``streaming``."""
+        self.approvals: dict[str, asyncio.Future[str]] = {}
+        """Tool calls waiting for the user's answer, by call id."""
 
     @property
     def running(self) -> bool:

@@ -25,6 +25,7 @@ from chatthy.conversation.model import (
     ToolCallPart,
     ToolResultPart,
     ToolSpec,
+    split_steps,
 )
 from chatthy.errors import ProviderError, ProviderIncompleteError
 from chatthy.providers._common import SDKErrors, SDKProvider, is_json
@@ -306,7 +307,7 @@ def to_anthropic(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
     """
     system: list[str] = []
     turns: list[dict[str, Any]] = []
-    for message in messages:
+    for message in split_steps(messages):
         if message.role == "system":
             system.extend(p.text for p in message.parts if isinstance(p, TextPart) and p.text)
             continue

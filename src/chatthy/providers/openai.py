@@ -24,6 +24,7 @@ from chatthy.conversation.model import (
     ToolCallPart,
     ToolResultPart,
     ToolSpec,
+    split_steps,
 )
 from chatthy.errors import ProviderError, ProviderIncompleteError
 from chatthy.providers._common import SDKErrors, SDKProvider, is_json
@@ -319,7 +320,7 @@ def to_openai(messages: list[Message]) -> list[dict[str, Any]]:
     ``image_url`` parts, tool calls on the assistant message, each tool result as a
     ``tool`` message of its own."""
     out: list[dict[str, Any]] = []
-    for message in messages:
+    for message in split_steps(messages):
         parts = message.parts
         if len(parts) == 1 and type(parts[0]) is TextPart:
             out.append({"role": message.role, "content": parts[0].text})

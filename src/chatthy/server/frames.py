@@ -17,6 +17,7 @@ from chatthy.conversation.events import (
     Notice,
     ReasoningDelta,
     TextDelta,
+    ToolApproval,
     ToolCall,
     ToolResult,
     TurnEnd,
@@ -44,6 +45,7 @@ _KINDS: dict[type, str] = {
     Usage: "usage",
     ToolCall: "tool_call",
     ToolResult: "tool_result",
+    ToolApproval: "approve",
 }
 """The events sent as their fields (``data``), by the kind their frame names."""
 

@@ -26,6 +26,7 @@ async def chat(ctx: Context, args: api.Chat) -> api.Started:
         prompt=args.prompt,
         provider=args.provider,
         model=args.model,
+        approve=args.approve,
     )
     return watching(ctx, turn)
 
@@ -34,7 +35,12 @@ async def chat(ctx: Context, args: api.Chat) -> api.Started:
 async def regenerate(ctx: Context, args: api.Regenerate) -> api.Started:
     attached = transient_files(args.transient, max_file(ctx))
     turn = await ctx.engine.regenerate(
-        ctx.request_id, ctx.profile, args.chat, params=args.params, transient=attached
+        ctx.request_id,
+        ctx.profile,
+        args.chat,
+        params=args.params,
+        transient=attached,
+        approve=args.approve,
     )
     return watching(ctx, turn)
 
@@ -50,8 +56,15 @@ async def edit(ctx: Context, args: api.Edit) -> api.Started:
         args.message_id,
         params=args.params,
         transient=attached,
+        approve=args.approve,
     )
     return watching(ctx, turn)
+
+
+@registry.rpc()
+async def approve(ctx: Context, args: api.Approve) -> api.Approved:
+    pending = ctx.engine.approve(ctx.profile, args.chat, args.call_id, args.answer)
+    return api.Approved(chat=args.chat, call_id=args.call_id, pending=pending)
 
 
 @registry.rpc()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from chatthy.wire.api._base import Call, Id, Result
 
 __all__ = [
+    "Approve",
+    "Approved",
     "Attach",
     "Attached",
     "Cancel",
@@ -21,6 +23,9 @@ __all__ = [
     "Started",
     "TransientFile",
 ]
+
+
+Approval = Literal["ask", "yes", "no"]
 
 
 class TransientFile(msgspec.Struct, forbid_unknown_fields=True):
@@ -83,6 +88,10 @@ class Chat(Call[Started]):
     params: dict[str, Any] | None = None
     transient: list[TransientFile] | None = None
     """Files attached for this turn only: ``{name, text, source}``, never stored."""
+    approve: Approval = "no"
+    """Calls of tools that change something: ``ask`` this client's user (the server
+    sends an ``approve`` event and waits for the ``approve`` RPC), ``yes`` run them,
+    ``no`` refuse them (the model is told): what a client that cannot ask sends."""
 
 
 class Regenerate(Call[Started]):
@@ -92,6 +101,7 @@ class Regenerate(Call[Started]):
     chat: str
     params: dict[str, Any] | None = None
     transient: list[TransientFile] | None = None
+    approve: Approval = "no"
 
 
 class Edit(Call[Started]):
@@ -104,6 +114,26 @@ class Edit(Call[Started]):
     """The user message to replace; your last one when omitted."""
     params: dict[str, Any] | None = None
     transient: list[TransientFile] | None = None
+    approve: Approval = "no"
+
+
+class Approved(Result):
+    """The answer was taken (``pending`` False: no call of that id waits, it ran out or
+    was answered already)."""
+
+    chat: str
+    call_id: str
+    pending: bool = True
+
+
+class Approve(Call[Approved]):
+    """Answer a tool call waiting for approval: ``yes``, ``no``, or ``always`` (this
+    tool's calls in this chat run without asking until the server restarts)."""
+
+    method = "approve"
+    chat: str
+    call_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    answer: Literal["yes", "no", "always"] = "yes"
 
 
 class Cancel(Call[Cancelled]):

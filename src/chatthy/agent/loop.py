@@ -1,0 +1,186 @@
+"""The tool loop: messages and options in, the same events a provider yields out, with
+the tool calls run in between.
+
+:func:`run_agent` streams a step from the provider with the tools offered; when the model
+asks for calls, it runs them — each approved first when it changes something, those that
+only read at once together, those that change in the order asked — yields each result,
+adds the step and its results to what the model is sent, and streams the next step, until
+a step asks for nothing (its ``Finish`` ends the loop) or ``max_steps`` steps asked for
+calls: the calls of the last step are then answered "not run", and a notice says so.
+
+Whatever a call does wrong (an unknown tool, arguments that are not JSON or do not fit,
+a tool that raises or hangs, a refusal) is the call's error result, sent back to the
+model, and the turn carries on. Cancelling the task that iterates stops the loop, a
+running tool included (a tool running in a thread is abandoned, its result dropped).
+
+The caller (the chat server's reply task, ``chatthy router``) stores and shows what it
+gets; the loop holds no transport or storage of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from chatthy.agent.tools import MAX_RESULT, Tool, ToolContext, ToolOutcome
+from chatthy.conversation.events import (
+    Finish,
+    Notice,
+    ProviderEvent,
+    TextDelta,
+    ToolCall,
+    ToolResult,
+)
+from chatthy.conversation.model import Message, Part, TextPart, ToolCallPart, ToolResultPart
+from chatthy.providers.base import Options, Provider
+
+__all__ = ["AgentEvent", "Approve", "Loop", "run_agent"]
+
+MAX_STEPS = 10
+
+AgentEvent = ProviderEvent | ToolResult | Notice
+"""What the loop yields: the provider's events (text, reasoning, calls, usage per step,
+the last step's finish) and, between steps, each call's result and notices."""
+
+Approve = Callable[[ToolCall, Tool], Awaitable[bool | str]]
+"""Asked before a call of a tool that changes something: True runs it; False or a reason
+(a string) refuses it, and the model is told."""
+
+
+async def _always(call: ToolCall, tool: Tool) -> bool:
+    return True
+
+
+@dataclass
+class Loop:
+    """What one run of the loop may do."""
+
+    tools: Sequence[Tool] = ()
+    """The tools offered to the model (none: the provider streams as without the loop)."""
+    context: ToolContext = field(default_factory=lambda: ToolContext(""))
+    approve: Approve = _always
+    auto_approve: frozenset[str] = frozenset()
+    """Tools whose calls run without asking, even when they change something."""
+    max_steps: int = MAX_STEPS
+    max_result: int = MAX_RESULT
+
+
+async def run_agent(
+    provider: Provider, messages: list[Message], options: Options, loop: Loop
+) -> AsyncIterator[AgentEvent]:
+    """Stream the reply to ``messages``, running the tools the model calls (see the
+    module's docstring). Raises what the provider raises."""
+    tools = {tool.name: tool for tool in loop.tools}
+    if loop.tools:
+        offered = [tool.spec for tool in loop.tools] if provider.capabilities.tools else []
+        options = Options(
+            model=options.model,
+            max_tokens=options.max_tokens,
+            params=options.params,
+            tools=offered,
+            tool_choice=options.tool_choice if offered else None,
+        )
+    history = list(messages)
+    step = 0
+    while True:
+        step += 1
+        text: list[str] = []
+        calls: list[ToolCall] = []
+        finish: Finish | None = None
+        async for event in provider.stream(history, options):
+            kind = type(event)
+            if kind is TextDelta:
+                text.append(event.text)  # type: ignore[union-attr]
+                yield event
+            elif kind is ToolCall:
+                calls.append(event)  # type: ignore[arg-type]
+                yield event
+            elif kind is Finish:
+                finish = event  # type: ignore[assignment]
+            else:
+                yield event
+        if not calls:
+            yield finish or Finish("stop")
+            return
+        if not tools:
+            # the caller's own tools (the router passes a client's through): their calls
+            # are the caller's to run; the reply ends with them
+            yield finish or Finish("tool_calls")
+            return
+        if step > loop.max_steps:
+            for call in calls:
+                yield ToolResult(
+                    call.id,
+                    f"not run: the turn reached its limit of {loop.max_steps} tool steps",
+                    True,
+                    call.name,
+                )
+            yield Notice(
+                "max_steps",
+                f"stopped after {loop.max_steps} tool steps (max_steps): the model still "
+                "asked for tools",
+                {"max_steps": loop.max_steps},
+            )
+            yield Finish("stop")
+            return
+        outcomes = await _run_calls(calls, tools, loop)
+        results = [
+            ToolResult(call.id, o.content, o.is_error, call.name, seconds)
+            for call, (o, seconds) in zip(calls, outcomes, strict=True)
+        ]
+        for result in results:
+            yield result
+        history.append(_step_message(text, calls))
+        answers = tuple(ToolResultPart(r.call_id, r.content, r.is_error) for r in results)
+        history.append(Message("tool", answers))
+
+
+def _step_message(text: list[str], calls: list[ToolCall]) -> Message:
+    parts: list[Part] = []
+    joined = "".join(text)
+    if joined:
+        parts.append(TextPart(joined))
+    parts.extend(ToolCallPart(c.id, c.name, c.arguments) for c in calls)
+    return Message("assistant", tuple(parts))
+
+
+async def _run_calls(
+    calls: list[ToolCall], tools: dict[str, Tool], loop: Loop
+) -> list[tuple[ToolOutcome, float]]:
+    """Run a step's calls: the ones that only read at once together, the ones that
+    change something one after the other in the order asked (each approved first).
+    Each outcome comes with the seconds its tool ran."""
+    outcomes: list[tuple[ToolOutcome, float] | None] = [None] * len(calls)
+
+    async def one(index: int) -> None:
+        outcomes[index] = await _run_one(calls[index], tools, loop)
+
+    async def in_order(indexes: list[int]) -> None:
+        for index in indexes:
+            await one(index)
+
+    reading = [i for i, c in enumerate(calls) if c.name not in tools or not tools[c.name].changes]
+    changing = [i for i in range(len(calls)) if i not in reading]
+    async with asyncio.TaskGroup() as group:
+        for index in reading:
+            group.create_task(one(index))
+        if changing:
+            group.create_task(in_order(changing))
+    return [o if o is not None else (ToolOutcome("not run", True), 0.0) for o in outcomes]
+
+
+async def _run_one(call: ToolCall, tools: dict[str, Tool], loop: Loop) -> tuple[ToolOutcome, float]:
+    tool = tools.get(call.name)
+    if tool is None:
+        known = ", ".join(sorted(tools)) or "none"
+        return ToolOutcome(f"there is no tool '{call.name}' (the tools: {known})", True), 0.0
+    if tool.changes and tool.name not in loop.auto_approve:
+        answer = await loop.approve(call, tool)
+        if answer is not True:
+            why = answer if isinstance(answer, str) and answer else "the user did not approve it"
+            return ToolOutcome(f"not run: {why}", True), 0.0
+    started = time.monotonic()
+    outcome = await tool.call(loop.context, call.arguments, loop.max_result)
+    return outcome, round(time.monotonic() - started, 3)
