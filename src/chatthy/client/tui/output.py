@@ -12,6 +12,7 @@ and last message, ``/`` looks in the entries' text and draws the window around a
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -380,7 +381,9 @@ class ChatLog(VerticalScroll, can_focus=True):
             near = [*self.entries[max(0, self.lo - self.STEP) : self.lo]]
             near += self.entries[self.hi : self.hi + self.STEP]
             sources = [e.source for e in reversed(near) if e.source is not None]
-            self.run_worker(self._draw_ahead(sources, width), group="ahead", exclusive=True)
+            # a function, not a coroutine: none is left unawaited if a newer one replaces it
+            work = functools.partial(self._draw_ahead, sources, width)
+            self.run_worker(work, group="ahead", exclusive=True)
 
     async def _draw_ahead(self, sources: list[str], width: int) -> None:
         for source in sources:
