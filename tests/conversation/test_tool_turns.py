@@ -352,3 +352,20 @@ async def test_no_tools_are_offered_where_the_config_says_not(
             assert "tools" not in upstream.requests[-1].body
         finally:
             await engine.aclose()
+
+
+async def test_a_reply_with_tools_is_exported_whole(engine: Engine, upstream: Upstream) -> None:
+    from chatthy.conversation.transfer import parse_chat, to_json, to_markdown, to_openai_json
+
+    upstream.push(Reply(chunks=["Checking. "], tool_calls=[("c1", "current_time", "{}")]))
+    upstream.push(Reply(chunks=["Noon."]))
+    await run(engine, "time?")
+    chat = await engine.store.get_chat("alice", "c")
+    messages = await engine.store.messages("alice", "c")
+    markdown = to_markdown(chat, messages)
+    assert "⚙ `current_time({})`" in markdown and "↳ result:" in markdown
+    assert markdown.index("Checking.") < markdown.index("current_time") < markdown.index("Noon.")
+    openai = msgspec.json.decode(to_openai_json(messages))
+    assert [m["role"] for m in openai] == ["user", "assistant", "tool", "assistant"]
+    again = parse_chat(to_json(chat, messages))  # JSON keeps every part
+    assert again.messages[-1]["content"] == messages[-1].content

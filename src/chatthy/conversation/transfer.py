@@ -85,11 +85,24 @@ def _text_of(content: Any) -> str:
         return content
     parts = []
     for part in content or []:
-        if part.get("type") == "text":
+        kind = part.get("type")
+        if kind == "text":
             parts.append(part.get("text", ""))
+        elif kind == "tool_call":
+            parts.append(f"⚙ `{part.get('name', '?')}({part.get('arguments', '')})`")
+        elif kind == "tool_result":
+            said = "error" if part.get("is_error") else "result"
+            body = str(part.get("content", ""))
+            cut = body[:TOOL_RESULT_SHOWN] + ("\n…" if len(body) > TOOL_RESULT_SHOWN else "")
+            fenced = cut.replace("```", "`\u200b``")  # a fence inside cannot end the block
+            parts.append(f"↳ {said}:\n\n```text\n{fenced}\n```")
         else:
-            parts.append(f"[{part.get('type', 'part')}]")
-    return "\n".join(parts)
+            parts.append(f"[{kind or 'part'}]")
+    return "\n\n".join(parts)
+
+
+TOOL_RESULT_SHOWN = 2000
+"""Characters of a tool's result a Markdown export shows (the JSON export keeps all)."""
 
 
 def to_markdown(chat: ChatRecord, messages: list[MessageRecord]) -> str:
