@@ -369,3 +369,44 @@ async def test_a_reply_with_tools_is_exported_whole(engine: Engine, upstream: Up
     assert [m["role"] for m in openai] == ["user", "assistant", "tool", "assistant"]
     again = parse_chat(to_json(chat, messages))  # JSON keeps every part
     assert again.messages[-1]["content"] == messages[-1].content
+
+
+async def test_an_agent_brings_its_prompt_tools_steps_and_model(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    agents = tmp_path / "config" / "agents"
+    agents.mkdir(parents=True)
+    (agents / "clock.md").write_text(
+        "---\n"
+        "description: tells the time\n"
+        "tools: [current_time]\n"
+        "max_steps: 1\n"
+        "model: other-model\n"
+        "---\n"
+        "You are a clock. Answer with the time only.\n"
+    )
+    (agents / "broken.md").write_text("---\ntools: [unclosed\n---\nbody\n")
+    engine = await open_engine(tmp_path, upstream, models=["test-model", "other-model"])
+    try:
+
+        def sleeper() -> str:
+            """Not for the clock."""
+            return "zzz"
+
+        engine.tools.add(Tool.from_function(sleeper))
+        assert list(engine.prompts.agents()) == ["clock"]  # the broken one left out
+        upstream.push(Reply(chunks=[], tool_calls=[("a", "current_time", "{}")]))
+        upstream.push(Reply(chunks=[], tool_calls=[("b", "current_time", "{}")]))
+        events = await run(engine, "time?", chat="t", prompt="clock")
+        body = upstream.requests[-2].body
+        assert [t["function"]["name"] for t in body["tools"]] == ["current_time"]
+        assert body["model"] == "other-model"
+        assert body["messages"][0] == {
+            "role": "system",
+            "content": "You are a clock. Answer with the time only.",
+        }
+        assert [n.kind for n in events if isinstance(n, Notice)] == ["max_steps"]
+        chat = await engine.store.get_chat("alice", "t")
+        assert (chat.personality, chat.model) == ("clock", "other-model")
+    finally:
+        await engine.aclose()

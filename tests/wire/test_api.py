@@ -118,6 +118,9 @@ async def test_every_rpc_answers_exactly_its_declared_result(
             await wire.run(api.Cancel(chat="c"))
             await _finish(client, running)
             await wire.run(api.Undo(chat="c"))
+            answered = await wire.run(api.Approve(chat="c", call_id="none waits"))
+            assert not answered.pending
+            assert await wire.run(api.Agents()) == []
 
             exported = await wire.run(api.Export(chat="c"))
             await wire.run(api.Import(data=exported.data, chat="copy"))

@@ -65,6 +65,18 @@ class ChatBook:
     def default_provider(self) -> str:
         return self.config.server.default_provider or next(iter(self.providers))
 
+    def _brought(
+        self, prompt: str | None, provider: str | None, model: str | None
+    ) -> tuple[str | None, str | None]:
+        """The provider and model for a chat switched to ``prompt``: as given, else as
+        its front matter says."""
+        settings = self.prompts.settings(prompt) if prompt is not None else None
+        if settings is None or provider is not None:
+            return provider, model
+        if settings.provider is not None:
+            return settings.provider, model if model is not None else settings.model
+        return provider, model if model is not None else settings.model
+
     async def _check_choices(self, profile: str, prompt: str | None, provider: str | None) -> None:
         """Raises NotFoundError for a provider or personality that does not exist."""
         if provider is not None:
@@ -82,6 +94,7 @@ class ChatBook:
         model: str | None = None,
     ) -> ChatRecord:
         """Create an empty chat. Raises NotFoundError, ConflictError."""
+        provider, model = self._brought(prompt, provider, model)
         await self._check_choices(profile, prompt, provider)
         record = await self._create(profile, name, prompt, provider, model)
         self.announce(profile, "created", record.name)
@@ -125,7 +138,9 @@ class ChatBook:
         model: str | None,
     ) -> tuple[ChatRecord, NewsKind | None]:
         """:meth:`ensure_chat`, and what changed: the chat was ``created`` now, its
-        settings ``updated``, or nothing (None). Announces nothing."""
+        settings ``updated``, or nothing (None). Announces nothing. A personality (an
+        agent) that names a provider or model brings them when none is given."""
+        provider, model = self._brought(prompt, provider, model)
         await self._check_choices(profile, prompt, provider)
         try:
             chat = await self.store.get_chat(profile, name)

@@ -377,21 +377,27 @@ class Engine(ChatBook):
             self.config.server.checkpoint_interval,
             first,
             lambda: self.owner.release(profile, chat.name),
-            self._loop(turn, planned.provider, approve),
+            self._loop(turn, planned.provider, approve, chat.personality),
         )
         turn.started = started
         turn.task = asyncio.create_task(self._reply(job), name=f"reply {profile}/{chat.name}")
         return turn
 
-    def _loop(self, turn: Turn, provider: Provider, approve: str) -> Loop | None:
+    def _loop(
+        self, turn: Turn, provider: Provider, approve: str, personality: str = ""
+    ) -> Loop | None:
         """The tool loop's settings for a turn, or None when no tool is offered (the
         provider cannot take tools, its config says not to, ``[tools] enabled`` is
-        empty)."""
+        empty, the personality or agent allows none)."""
         settings = self.config.tools
         config = self.provider_configs.get(provider.name)
         if not provider.capabilities.tools or (config is not None and not config.tools):
             return None
         tools = self.tools.tools(settings.enabled)
+        chosen = self.prompts.settings(personality) if personality else None
+        if chosen is not None and chosen.tools is not None:
+            allowed = set(chosen.tools)
+            tools = [tool for tool in tools if tool.name in allowed]
         if not tools:
             return None
         services: dict[str, Any] = {"store": self.store, "config": self.config}
@@ -400,7 +406,7 @@ class Engine(ChatBook):
             context=ToolContext(turn.profile, turn.chat, services),
             approve=functools.partial(self._approve, turn, approve),
             auto_approve=frozenset(settings.auto_approve),
-            max_steps=settings.max_steps,
+            max_steps=(chosen.max_steps if chosen and chosen.max_steps else settings.max_steps),
             max_result=settings.max_result,
         )
 

@@ -1,7 +1,11 @@
 """Personalities: a profile's own prompts over the server's defaults.
 
-Server defaults are the built-in ``default`` plus every ``prompts/NAME.md`` in the config
-dir; they are read-only to profiles, which shadow them by saving a prompt of the same name.
+Server defaults are the built-in ``default`` plus every ``prompts/NAME.md`` and
+``agents/NAME.md`` in the config dir; they are read-only to profiles, which shadow them by
+saving a prompt of the same name. A file may begin with YAML front matter between ``---``
+lines: ``tools`` (the tools its chats may use), ``max_steps``, ``provider``, ``model``
+(what a chat switched to it uses unless told otherwise). An agent is such a file in
+``agents/``: a personality with its tools and model.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ import os
 from pathlib import Path
 
 import msgspec
+import yaml
 
 from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.store.base import Store
 
-__all__ = ["BUILTIN_PROMPT", "PromptInfo", "ServerPrompts"]
+__all__ = ["BUILTIN_PROMPT", "PromptInfo", "PromptSettings", "ServerPrompts", "front_matter"]
 
 log = logging.getLogger("chatthy.server")
 
@@ -29,6 +34,42 @@ class PromptInfo(msgspec.Struct):
     text: str
     source: str
     updated: float = 0.0
+
+
+class PromptSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a prompt file's front matter sets for the chats that use it."""
+
+    tools: list[str] | None = None
+    """The tools its chats may use (of those ``[tools] enabled``); None: all of them."""
+    max_steps: int | None = None
+    provider: str | None = None
+    model: str | None = None
+    agent: bool = False
+    """It came from ``agents/`` (chosen with ``--agent``, ``/agent``)."""
+    description: str = ""
+
+
+def front_matter(text: str, where: str) -> tuple[PromptSettings | None, str]:
+    """The settings of a file's front matter (None without one) and the text after it.
+
+    Raises:
+        ValueError: the front matter is not YAML, or sets what a prompt cannot.
+    """
+    if not text.startswith("---"):
+        return None, text
+    head, sep, body = text[3:].partition("\n---")
+    if not sep:
+        return None, text
+    try:
+        raw = yaml.safe_load(head) or {}
+        if not isinstance(raw, dict):
+            raise ValueError("the front matter is not a table of settings")
+        if isinstance(raw.get("tools"), str):
+            raw["tools"] = [t.strip() for t in raw["tools"].split(",") if t.strip()]
+        settings = msgspec.convert(raw, PromptSettings)
+    except (yaml.YAMLError, msgspec.ValidationError) as exc:
+        raise ValueError(f"{where}: front matter: {str(exc).splitlines()[0]}") from None
+    return settings, body.partition("\n")[2].strip()
 
 
 def _state_of(folder: Path) -> tuple[tuple[str, int, int], ...] | None:
@@ -70,8 +111,10 @@ class ServerPrompts:
     ) -> None:
         self._defaults = prompts
         self.folder = folder
+        self.agents_folder = folder.parent / "agents" if folder is not None else None
         self.configured = {"default": BUILTIN_PROMPT, **(configured or {})}
-        self._seen = _state_of(folder) if folder is not None else None
+        self._settings: dict[str, PromptSettings] = {}
+        self._seen = self._state()
 
     @classmethod
     def load(cls, config_dir: Path, configured: dict[str, str] | None = None) -> ServerPrompts:
@@ -83,22 +126,51 @@ class ServerPrompts:
         made._defaults = made._read()
         return made
 
+    def _state(self) -> tuple[object, ...] | None:
+        if self.folder is None or self.agents_folder is None:
+            return None
+        return (_state_of(self.folder), _state_of(self.agents_folder))
+
     @property
     def defaults(self) -> dict[str, str]:
-        """The server's prompts by name, as the folder holds them now."""
+        """The server's prompts by name, as the folders hold them now."""
         if self.folder is not None:
-            state = _state_of(self.folder)
+            state = self._state()
             if state != self._seen:
                 self._seen = state
                 self._defaults = self._read()
         return self._defaults
 
+    def settings(self, name: str) -> PromptSettings | None:
+        """What the server's prompt or agent ``name`` sets (None: nothing)."""
+        self.defaults  # noqa: B018 - read the folders again if they changed
+        return self._settings.get(name)
+
+    def agents(self) -> dict[str, PromptSettings]:
+        """The server's agents by name."""
+        self.defaults  # noqa: B018
+        return {name: s for name, s in self._settings.items() if s.agent}
+
     def _read(self) -> dict[str, str]:
         prompts = dict(self.configured)
-        if self.folder is not None and self.folder.is_dir():
-            for path in sorted(self.folder.glob("*.md")):
-                if (text := _read_prompt(path)) is not None:
-                    prompts[path.stem] = text
+        settings: dict[str, PromptSettings] = {}
+        for folder, agent in ((self.folder, False), (self.agents_folder, True)):
+            if folder is None or not folder.is_dir():
+                continue
+            for path in sorted(folder.glob("*.md")):
+                if (text := _read_prompt(path)) is None:
+                    continue
+                try:
+                    found, body = front_matter(text, str(path))
+                except ValueError as exc:
+                    log.warning("prompt %s left out: %s", path, exc)
+                    continue
+                prompts[path.stem] = body
+                if found is not None or agent:
+                    settings[path.stem] = msgspec.structs.replace(
+                        found or PromptSettings(), agent=agent
+                    )
+        self._settings = settings
         return prompts
 
     async def list(self, store: Store, profile: str) -> list[PromptInfo]:

@@ -383,7 +383,7 @@ class ChatLog(VerticalScroll, can_focus=True):
             sources = [e.source for e in reversed(near) if e.source is not None]
             # a function, not a coroutine: none is left unawaited if a newer one replaces it
             work = functools.partial(self._draw_ahead, sources, width)
-            self.run_worker(work, group="ahead", exclusive=True)
+            self.run_worker(work, group="ahead", exclusive=True)  # type: ignore[arg-type]
 
     async def _draw_ahead(self, sources: list[str], width: int) -> None:
         for source in sources:

@@ -25,6 +25,21 @@ async def prompts(ctx: Context, args: api.Prompts) -> list[api.PromptInfo]:
 
 
 @registry.rpc()
+async def agents(ctx: Context, args: api.Agents) -> list[api.AgentInfo]:
+    return [
+        api.AgentInfo(
+            name=name,
+            description=found.description,
+            tools=found.tools,
+            provider=found.provider or "",
+            model=found.model or "",
+            max_steps=found.max_steps or 0,
+        )
+        for name, found in sorted(ctx.engine.prompts.agents().items())
+    ]
+
+
+@registry.rpc()
 async def prompt(ctx: Context, args: api.Prompt) -> api.PromptInfo:
     return _info(await ctx.engine.prompts.get(ctx.engine.store, ctx.profile, args.name))
 

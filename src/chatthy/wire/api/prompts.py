@@ -1,10 +1,13 @@
-"""RPCs that manage prompts (personalities) like chats: list, get, set, rename, copy, delete."""
+"""RPCs that manage prompts (personalities) like chats: list, get, set, rename, copy,
+delete; and the server's agents (personalities with their own tools and model)."""
 
 from __future__ import annotations
 
 from chatthy.wire.api._base import Call, Result
 
 __all__ = [
+    "AgentInfo",
+    "Agents",
     "Prompt",
     "PromptCopy",
     "PromptDelete",
@@ -73,3 +76,22 @@ class PromptDelete(Call[PromptDeleted]):
 
     method = "prompt_delete"
     name: str
+
+
+class AgentInfo(Result):
+    """One of the server's agents (``agents/NAME.md``): what it is for, the tools it may
+    use (none listed: every tool the server offers), its provider and model if it names
+    them, and its step limit (0: the server's)."""
+
+    name: str
+    description: str = ""
+    tools: list[str] | None = None
+    provider: str = ""
+    model: str = ""
+    max_steps: int = 0
+
+
+class Agents(Call[list[AgentInfo]]):
+    """List the server's agents; a chat uses one as its personality (`--agent NAME`)."""
+
+    method = "agents"
