@@ -26,6 +26,7 @@ from chatthy.conversation.events import (
     TurnEvent,
 )
 from chatthy.conversation.turns import Turn
+from chatthy.errors import ChatthyError
 from helpers import openai_provider
 from upstream import Reply, Upstream
 
@@ -408,5 +409,49 @@ async def test_an_agent_brings_its_prompt_tools_steps_and_model(
         assert [n.kind for n in events if isinstance(n, Notice)] == ["max_steps"]
         chat = await engine.store.get_chat("alice", "t")
         assert (chat.personality, chat.model) == ("clock", "other-model")
+    finally:
+        await engine.aclose()
+
+
+async def test_a_chain_feeds_each_step_the_one_before(tmp_path: Path, upstream: Upstream) -> None:
+    chains = tmp_path / "config" / "chains"
+    chains.mkdir(parents=True)
+    (chains / "shout.toml").write_text(
+        'description = "Summarise, then shout"\n'
+        "[[steps]]\n"
+        'template = "Summarise: {input}"\n'
+        "[[steps]]\n"
+        'tool = "shout"\n'
+        'arguments = { text = "{input}" }\n'
+    )
+    (chains / "bad.toml").write_text("[[steps]]\ntemplate = 'x'\ntool = 'shout'\n")
+    (chains / "fails.toml").write_text("[[steps]]\ntool = 'nosuch'\n")
+
+    def shout(text: str) -> str:
+        """Upper case."""
+        return text.upper() + "!"
+
+    engine = await open_engine(tmp_path, upstream)
+    try:
+        engine.tools.add(Tool.from_function(shout))
+        assert any(
+            "bad.toml" in p and "either a template or a tool" in p for p in engine.tools.problems
+        )
+        upstream.push(Reply(chunks=["short ", "version"]))
+        assert await engine.run_chain("alice", "shout", "a long text") == "SHORT VERSION!"
+        assert upstream.requests[-1].body["messages"] == [
+            {"role": "user", "content": "Summarise: a long text"}
+        ]
+        with pytest.raises(ChatthyError, match=r"step 1 \(nosuch\): there is no such tool"):
+            await engine.run_chain("alice", "fails", "x")
+        with pytest.raises(ChatthyError, match=r"bad\.toml left out"):
+            await engine.run_chain("alice", "bad", "x")
+        # the model can call it as the tool chain_shout
+        assert "chain_shout" in engine.tools
+        upstream.push(Reply(chunks=[], tool_calls=[("k", "chain_shout", '{"input": "hey"}')]))
+        upstream.push(Reply(chunks=["hey there"]))
+        upstream.push(Reply(chunks=["Done."]))
+        events = await run(engine, "shout hey", approve="yes")
+        assert [r.content for r in results(events)] == ["HEY THERE!"]
     finally:
         await engine.aclose()

@@ -5,6 +5,8 @@ lost (no undeclared field, no field of the wrong type)."""
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -121,6 +123,13 @@ async def test_every_rpc_answers_exactly_its_declared_result(
             answered = await wire.run(api.Approve(chat="c", call_id="none waits"))
             assert not answered.pending
             assert await wire.run(api.Agents()) == []
+            assert "current_time" in [t.name for t in await wire.run(api.Tools())]
+            chains = Path(srv.engine.config.config_dir) / "chains"
+            chains.mkdir(parents=True, exist_ok=True)
+            (chains / "clock.toml").write_text('[[steps]]\ntool = "current_time"\n')
+            assert [c.name for c in await wire.run(api.Chains())] == ["clock"]
+            ran = await wire.run(api.ChainRun(name="clock", input="x"))
+            assert str(time.gmtime().tm_year) in ran.output
 
             exported = await wire.run(api.Export(chat="c"))
             await wire.run(api.Import(data=exported.data, chat="copy"))

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from chatthy.agent.chains import ChainError, chain_tools, load_chains, run_chain
 from chatthy.agent.loop import Loop
 from chatthy.agent.registry import server_tools
 from chatthy.agent.tools import Tool, ToolContext, ToolRegistry
@@ -111,6 +112,10 @@ class Engine(ChatBook):
         self.provider_configs = effective_providers(config)
         self.tools: ToolRegistry = server_tools(config)
         """Every tool of this server; ``[tools] enabled`` chooses those offered."""
+        chains, problems = load_chains(Path(config.config_dir))
+        self.tools.problems.extend(problems)
+        for tool in chain_tools(chains, self._chain_provider, self.tools):
+            self.tools.add(tool)
         self.always_approved: dict[tuple[str, str], set[str]] = {}
         """(profile, chat) → tools the user said run there without asking."""
         self.before_turn: Callable[[str, str], None] | None = None
@@ -436,6 +441,30 @@ class Engine(ChatBook):
             self.always_approved.setdefault((turn.profile, turn.chat), set()).add(tool.name)
             return True
         return True if said == "yes" else "the user said no"
+
+    def _chain_provider(self, name: str | None) -> Provider:
+        return self.provider(name or self.default_provider())
+
+    async def run_chain(self, profile: str, name: str, text: str) -> str:
+        """Run the chain ``name`` (``chains/NAME.toml``, read now) on ``text`` for
+        ``profile``: the user asked for it, so its steps run without asking.
+
+        Raises:
+            NotFoundError: no such chain.
+            ArgumentError: the chain failed (the message names the step).
+        """
+        chains, problems = load_chains(Path(self.config.config_dir))
+        chain = chains.get(name)
+        if chain is None:
+            known = ", ".join(sorted(chains)) or "none"
+            left_out = next((p for p in problems if f" {name}.toml " in p), "")
+            raise NotFoundError(left_out or f"no chain '{name}' (the chains: {known})")
+        services: dict[str, Any] = {"store": self.store, "config": self.config}
+        context = ToolContext(profile, "", services)
+        try:
+            return await run_chain(chain, text, self._chain_provider, self.tools, context)
+        except ChainError as exc:
+            raise ArgumentError(str(exc)) from None
 
     def approve(self, profile: str, chat: str, call_id: str, answer: str) -> bool:
         """The user's answer to a call waiting in ``chat``; False when none of that id

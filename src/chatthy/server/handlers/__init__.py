@@ -7,8 +7,19 @@ from chatthy.server.handlers import (
     replies,
     sources,
     templates,
+    tools,
     transfer,
     workspace,
 )
 
-__all__ = ["chats", "info", "prompts", "replies", "sources", "templates", "transfer", "workspace"]
+__all__ = [
+    "chats",
+    "info",
+    "prompts",
+    "replies",
+    "sources",
+    "templates",
+    "tools",
+    "transfer",
+    "workspace",
+]

@@ -8,13 +8,24 @@ export (their ``__all__``), so a new declaration is listed once, in its module.
 
 from __future__ import annotations
 
-from chatthy.wire.api import _base, chats, info, prompts, replies, templates, transfer, workspace
+from chatthy.wire.api import (
+    _base,
+    chats,
+    info,
+    prompts,
+    replies,
+    templates,
+    tools,
+    transfer,
+    workspace,
+)
 from chatthy.wire.api._base import *  # noqa: F403
 from chatthy.wire.api.chats import *  # noqa: F403
 from chatthy.wire.api.info import *  # noqa: F403
 from chatthy.wire.api.prompts import *  # noqa: F403
 from chatthy.wire.api.replies import *  # noqa: F403
 from chatthy.wire.api.templates import *  # noqa: F403
+from chatthy.wire.api.tools import *  # noqa: F403
 from chatthy.wire.api.transfer import *  # noqa: F403
 from chatthy.wire.api.workspace import *  # noqa: F403
 
@@ -25,6 +36,7 @@ __all__ = [
     *prompts.__all__,
     *replies.__all__,
     *templates.__all__,
+    *tools.__all__,
     *transfer.__all__,
     *workspace.__all__,
 ]
