@@ -118,7 +118,7 @@ async def test_a_patch_that_does_not_apply_changes_nothing_and_says_why(
     assert result.content == (
         "the diff does not apply to notes.md, which is unchanged: hunk 2 (@@ -3,2 +3,2 @@) "
         "does not apply: line 4 is 'four', the hunk expects 'FOUR' (and its lines stand "
-        "nowhere else below)"
+        "nowhere else)"
     )
     assert (await harness.files())["notes.md"] == NOTES
     assert harness.sent_back()[0]["content"] == result.content
@@ -220,3 +220,10 @@ async def test_a_huge_file_read_is_cut_and_said_so(make_harness: MakeHarness) ->
     assert len(content) < 100_200
     assert content.endswith("[result cut: 10,000,000 characters, the first 100,000 kept]")
     assert harness.sent_back()[0]["content"] == content
+
+
+async def test_a_patch_of_only_added_lines_creates_a_missing_file(harness: Harness) -> None:
+    diff = "--- /dev/null\n+++ b/todo.md\n@@ -0,0 +1,2 @@\n+- tea\n+- cake\n"
+    ran = await harness.turn([("c1", "workspace_patch", {"name": "todo.md", "diff": diff})])
+    assert ran.results[0].content == "created todo.md: 1 hunk, +2 -0 lines"
+    assert await harness.files() == {"todo.md": "- tea\n- cake\n"}

@@ -187,16 +187,20 @@ def _locate(lines: list[str], after: int, hunk: _Hunk, number: int) -> int:
     found = [i for i in range(after, len(lines) - size + 1) if lines[i : i + size] == old]
     if found:
         return min(found, key=lambda i: (abs(i - hint), i))
-    raise PatchError(f"hunk {number} ({hunk.header}) does not apply: {_why(lines, hint, old)}")
+    above = [i for i in range(0, min(after, len(lines) - size + 1)) if lines[i : i + size] == old]
+    why = (
+        f"its lines are only at line {above[0] + 1}, before the end of the hunk before "
+        "(hunks follow the text's order and do not overlap)"
+        if above
+        else _why(lines, hint, old)
+    )
+    raise PatchError(f"hunk {number} ({hunk.header}) does not apply: {why}")
 
 
 def _why(lines: list[str], hint: int, old: list[str]) -> str:
     """What the text holds where the hunk expected its lines."""
     if hint >= len(lines):
-        return (
-            f"the text has {len(lines)} lines and {old[0][:80]!r} is not among them "
-            "after the hunk before"
-        )
+        return f"the text has {len(lines)} lines and {old[0][:80]!r} is not among them"
     for offset, expected in enumerate(old):
         index = hint + offset
         if index >= len(lines):
@@ -204,6 +208,6 @@ def _why(lines: list[str], hint: int, old: list[str]) -> str:
         if lines[index] != expected:
             return (
                 f"line {index + 1} is {lines[index][:80]!r}, the hunk expects "
-                f"{expected[:80]!r} (and its lines stand nowhere else below)"
+                f"{expected[:80]!r} (and its lines stand nowhere else)"
             )
-    return "its lines stand only above the hunk before"
+    return "its lines stand nowhere"
