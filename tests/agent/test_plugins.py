@@ -114,9 +114,25 @@ async def test_a_module_without_marks_offers_its_tools_list(
         TOOLS = [add]
         ''',
     )
-    _write(tools_dir, "_shared.py", "raise RuntimeError('a helper, never loaded itself')\n")
+    _write(tools_dir, "_shared.py", "PREFIX = 'shared: '\n")
+    _write(
+        tools_dir,
+        "uses_helper.py",
+        '''
+        from chatthy.agent import tool
+
+        from ._shared import PREFIX
+
+
+        @tool(changes=False)
+        def tag(text: str) -> str:
+            """Tag a text."""
+            return PREFIX + text
+        ''',
+    )
     harness = await make_harness()
     assert "add" in harness.engine.tools and "other" not in harness.engine.tools
+    assert "tag" in harness.engine.tools and "PREFIX" not in harness.engine.tools
     assert harness.engine.tools.problems == []
     add = harness.engine.tools.get("add")
     assert add is not None and add.changes  # not marked read-only: asks
@@ -124,6 +140,8 @@ async def test_a_module_without_marks_offers_its_tools_list(
     bad, good = ran.results
     assert bad.is_error and "b: Input should be a valid integer" in bad.content
     assert (good.content, good.is_error) == ("5", False)
+    ran = await harness.turn([("c3", "tag", {"text": "x"})])
+    assert ran.results[0].content == "shared: x"
 
 
 async def test_broken_plugins_are_reported_once_and_the_rest_load(

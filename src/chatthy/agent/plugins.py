@@ -13,7 +13,8 @@ asks (``@tool(timeout=5)``).
 What cannot load — a file or module that fails to import, a function that cannot become a
 tool, a module with no tools — is logged once as a warning and kept in
 :attr:`ToolRegistry.problems` with its reason; everything else still loads. Files whose
-name starts with ``_`` are helpers the others import, not plugins. Loading runs the
+name starts with ``_`` are helpers the others import (``from ._shared import x``: the
+folder is the package ``chatthy_tools``), not plugins. Loading runs the
 plugins' code, so it happens when a server makes its registry, never at import.
 
 A synchronous plugin runs in a daemon thread of its own, not in the event loop's shared
@@ -41,12 +42,15 @@ from typing import Any, TypeVar, overload
 
 from chatthy.agent.tools import Tool, ToolContext, ToolError, ToolRegistry
 
-__all__ = ["GROUP", "MAX_ABANDONED", "ToolOptions", "load_plugins", "tool"]
+__all__ = ["GROUP", "MAX_ABANDONED", "PACKAGE", "ToolOptions", "load_plugins", "tool"]
 
 log = logging.getLogger("chatthy.agent")
 
 GROUP = "chatthy.tools"
 """The entry point group of tool plugins."""
+
+PACKAGE = "chatthy_tools"
+"""The package the config dir's ``tools/*.py`` are imported into (``chatthy_tools.NAME``)."""
 
 MAX_ABANDONED = 16
 """Plugin threads still running after their call timed out, at most."""
@@ -111,6 +115,7 @@ def load_plugins(registry: ToolRegistry, config_dir: str, timeout: float) -> Non
     folder = Path(config_dir) / "tools" if config_dir else None
     if folder is None or not folder.is_dir():
         return
+    _package(folder)
     for path in sorted(folder.glob("*.py")):
         if not path.name.startswith("_"):
             _add(registry, f"tools/{path.name}", timeout, _file, path)
@@ -164,9 +169,23 @@ def _entry(entry: EntryPoint, origin: str) -> list[tuple[Callable[..., Any], str
     raise TypeError(f"it names a {type(loaded).__name__}, not a function or a module")
 
 
+def _package(folder: Path) -> None:
+    """Make ``tools/`` the package :data:`PACKAGE` (made once, pointed at this folder),
+    so that a plugin imports its helpers as ``from ._shared import x``."""
+    package = sys.modules.get(PACKAGE)
+    if package is None:
+        package = types.ModuleType(PACKAGE, "The tool plugins of the server's config dir.")
+        sys.modules[PACKAGE] = package
+    if getattr(package, "__path__", None) != [str(folder)]:
+        for name in [n for n in sys.modules if n.startswith(f"{PACKAGE}.")]:
+            del sys.modules[name]  # helpers of another folder
+    package.__path__ = [str(folder)]
+    package.__package__ = PACKAGE
+
+
 def _file(path: Path, origin: str) -> list[tuple[Callable[..., Any], str | None]]:
     """Import ``path`` as the module ``chatthy_tools.<stem>`` and read its tools."""
-    module_name = f"chatthy_tools.{path.stem}"
+    module_name = f"{PACKAGE}.{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"{path} cannot be imported")
