@@ -131,7 +131,7 @@ def _add(
     """Load one plugin's functions and add each as a tool; problems are reported."""
     try:
         functions = list(load(source, origin))
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a plugin's sys.exit() stops only the plugin
         _problem(registry, f"tool plugin {origin} cannot be loaded: {_reason(exc)}")
         return
     if not functions:

@@ -151,6 +151,7 @@ async def test_broken_plugins_are_reported_once_and_the_rest_load(
     _write(tools_dir, "syntax.py", "def oops(:\n")
     _write(tools_dir, "missing.py", "import no_such_module_here\n")
     _write(tools_dir, "empty.py", "X = 1\n")
+    _write(tools_dir, "quits.py", "import sys\nsys.exit('no config for me')\n")
     _write(
         tools_dir,
         "half.py",
@@ -175,13 +176,14 @@ async def test_broken_plugins_are_reported_once_and_the_rest_load(
     with caplog.at_level(logging.WARNING, logger="chatthy.agent"):
         harness = await make_harness()
     problems = harness.engine.tools.problems
-    assert len(problems) == 5
+    assert len(problems) == 6
     by_file = {p.split(" ")[2].rstrip(":"): p for p in problems}
     assert set(by_file) == {
         "tools/syntax.py",
         "tools/missing.py",
         "tools/empty.py",
         "tools/half.py",
+        "tools/quits.py",
     }
     assert "SyntaxError" in by_file["tools/syntax.py"]
     assert (
@@ -189,6 +191,7 @@ async def test_broken_plugins_are_reported_once_and_the_rest_load(
         in (by_file["tools/missing.py"])
     )
     assert "has no tools" in by_file["tools/empty.py"]
+    assert "SystemExit: no config for me" in by_file["tools/quits.py"]
     half = [p for p in problems if "half.py" in p]
     assert any(
         "'untyped' cannot be a tool: untyped: argument 'x' has no type hint" in p for p in half
