@@ -262,8 +262,8 @@ class DiskFullError(StoreError):
 
 
 class ToolError(ChatthyError):
-    """Raised when a tool fails. Nothing raises it yet: it is kept for the tools to come
-    (README, "Not done yet"), its code in the tree before any client meets it."""
+    """A tool failed in a way it can say (a missing file, a bad argument): the model is
+    given the message as the call's result (``chatthy.agent.ToolError``)."""
 
     code = "tool"
 

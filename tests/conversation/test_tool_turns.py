@@ -455,3 +455,24 @@ async def test_a_chain_feeds_each_step_the_one_before(tmp_path: Path, upstream: 
         assert [r.content for r in results(events)] == ["HEY THERE!"]
     finally:
         await engine.aclose()
+
+
+def test_a_functions_hints_and_docstring_make_the_schema_the_model_reads() -> None:
+    def lookup(word: str, limit: int = 5, exact: bool = False) -> str:
+        """Find a word in the dictionary.
+
+        Args:
+            word: the word to find
+            limit: how many entries at most,
+                the best first
+        """
+        return word
+
+    spec = Tool.from_function(lookup).spec
+    assert spec.description == "Find a word in the dictionary."
+    props = spec.parameters["properties"]
+    assert props["word"] == {"type": "string", "description": "the word to find"}
+    assert props["limit"]["default"] == 5
+    assert props["limit"]["description"] == "how many entries at most, the best first"
+    assert "description" not in props["exact"]
+    assert spec.parameters["required"] == ["word"]

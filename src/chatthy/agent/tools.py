@@ -30,6 +30,7 @@ import msgspec
 import pydantic
 
 from chatthy.conversation.model import ToolSpec
+from chatthy.errors import ChatthyError, ToolError
 
 __all__ = [
     "MAX_RESULT",
@@ -48,10 +49,6 @@ MAX_RESULT = 100_000
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """What both APIs accept as a tool's name."""
-
-
-class ToolError(Exception):
-    """A tool's own failure, told to the model as it is (no type name before it)."""
 
 
 @dataclass
@@ -160,8 +157,11 @@ class Tool:
         except Exception as exc:
             raise TypeError(f"{tool_name}: no JSON schema for its arguments: {exc}") from exc
         schema.pop("title", None)
-        for prop in schema.get("properties", {}).values():
+        told = _argument_help(function)
+        for key, prop in schema.get("properties", {}).items():
             prop.pop("title", None)
+            if key in told:
+                prop.setdefault("description", told[key])
         text = description if description is not None else _described(function)
 
         def validate(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -221,8 +221,8 @@ class Tool:
         except TimeoutError:
             why = f"{self.name} took longer than {self.timeout:g} s and was stopped"
             return ToolOutcome(why, True)
-        except ToolError as exc:
-            return ToolOutcome(cap(str(exc) or "failed", limit), True)
+        except ChatthyError as exc:  # ToolError, or the store's own words (not found …)
+            return ToolOutcome(cap(exc.message or "failed", limit), True)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -261,6 +261,32 @@ def _described(function: Callable[..., Any]) -> str:
             break
         kept.append(line)
     return "\n".join(kept).strip()
+
+
+def _argument_help(function: Callable[..., Any]) -> dict[str, str]:
+    """What the docstring's ``Args:`` section says of each argument (Google style:
+    ``name: what it is``, continued on more indented lines)."""
+    told: dict[str, str] = {}
+    inside, current = False, ""
+    for line in (inspect.getdoc(function) or "").splitlines():
+        stripped = line.strip()
+        if stripped in ("Args:", "Arguments:", "Parameters:"):
+            inside = True
+            continue
+        if not inside:
+            continue
+        if not line.startswith(" ") and stripped:
+            break  # the next section
+        found = _ARG_LINE.match(line)
+        if found and len(found.group(1)) <= 8:
+            current = found.group(2)
+            told[current] = found.group(3).strip()
+        elif current and stripped:
+            told[current] += " " + stripped
+    return told
+
+
+_ARG_LINE = re.compile(r"^(\s+)(\w+)(?:\s*\([^)]*\))?:\s*(.*)$")
 
 
 def _problems(exc: pydantic.ValidationError) -> str:
