@@ -13,45 +13,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from tool_kit import NOTE_ARGS, script_note
 
-from chatthy.agent.tools import Tool
 from chatthy.server.app import Server
 from chatthy.wire import api
-from helpers import ClientMaker, ServerFactory, openai_provider
+from helpers import ClientMaker
 from termkit import CHATTHY, Tmux, terminal_env
 from upstream import Reply, Upstream
 
 needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
-NOTE_ARGS = '{"name": "a.txt", "text": "hello from the model"}'
 NOTE_SHOWN = 'name="a.txt", text="hello from the model"'
-
-
-@pytest.fixture
-async def tooled(servers: ServerFactory, upstream: Upstream, tmp_path: Path) -> Server:
-    """A server on the upstream with a tool that changes something: ``save_note`` writes
-    a file in ``tmp_path/notes`` (so a test sees whether it ran)."""
-    notes = tmp_path / "notes"
-    notes.mkdir()
-
-    def save_note(name: str, text: str) -> str:
-        """Save a note.
-
-        Args:
-            name: the note's file name.
-            text: what it says.
-        """
-        (notes / name).write_text(text, encoding="utf-8")
-        return f"saved {name} ({len(text)} characters)"
-
-    srv = await servers.start({"up": openai_provider(upstream)})
-    srv.engine.tools.add(Tool.from_function(save_note, changes=True))
-    return srv
-
-
-def _script_note(upstream: Upstream) -> None:
-    upstream.push(Reply(chunks=["Saving it."], tool_calls=[("call_1", "save_note", NOTE_ARGS)]))
-    upstream.push(Reply(chunks=["Done."]))
 
 
 async def _ask(server: Server, tmp_path: Path, *args: str) -> tuple[int, str, str]:
@@ -98,7 +70,7 @@ async def test_ask_shows_a_read_only_call_and_its_result_on_stderr(
 async def test_ask_without_yes_refuses_a_changing_call_and_says_how_to_approve(
     tooled: Server, upstream: Upstream, tmp_path: Path
 ) -> None:
-    _script_note(upstream)
+    script_note(upstream)
     code, out, err = await _ask(tooled, tmp_path, "--chat", "t", "note this")
     assert code == 0, err
     assert not (tmp_path / "notes" / "a.txt").exists()
@@ -111,7 +83,7 @@ async def test_ask_without_yes_refuses_a_changing_call_and_says_how_to_approve(
 async def test_ask_yes_runs_the_changing_call(
     tooled: Server, upstream: Upstream, tmp_path: Path, connect: ClientMaker
 ) -> None:
-    _script_note(upstream)
+    script_note(upstream)
     code, _, err = await _ask(tooled, tmp_path, "--yes", "--chat", "t", "note this")
     assert code == 0, err
     assert (tmp_path / "notes" / "a.txt").read_text() == "hello from the model"
@@ -146,7 +118,7 @@ async def _wait_count(tmux: Tmux, text: str, count: int) -> None:
 async def test_line_client_asks_before_a_changing_call_and_runs_it_on_yes(
     tooled: Server, upstream: Upstream, tmp_path: Path
 ) -> None:
-    _script_note(upstream)
+    script_note(upstream)
     upstream.push(Reply(chunks=["Saving again."], tool_calls=[("call_2", "save_note", NOTE_ARGS)]))
     upstream.push(Reply(chunks=["Not saved."]))
     tmux = Tmux()
@@ -178,7 +150,7 @@ async def test_line_client_asks_before_a_changing_call_and_runs_it_on_yes(
 async def test_piped_line_client_refuses_changing_calls(
     tooled: Server, upstream: Upstream, tmp_path: Path
 ) -> None:
-    _script_note(upstream)
+    script_note(upstream)
     env = {**terminal_env(tmp_path / "home")}
     proc = await asyncio.create_subprocess_exec(
         *_repl(tooled),
