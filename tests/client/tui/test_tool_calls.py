@@ -11,6 +11,8 @@ from tool_kit import script_note
 
 from chatthy.client.tui.tools import ApprovalScreen, ToolBox
 from chatthy.server.app import Server
+from chatthy.wire import api
+from helpers import ClientMaker
 from tuikit import SIZE, make_app, screen_text, type_line, wait_for, wait_on_screen
 from upstream import Reply, Upstream
 
@@ -78,3 +80,26 @@ async def test_a_stored_reply_shows_its_calls_folded_between_its_texts(
         box.collapsed = False
         await wait_on_screen(pilot, '"timezone": "UTC"')
         await wait_on_screen(pilot, "UTC)")
+
+
+async def test_the_question_goes_when_another_client_answers_and_always_stops_asking(
+    tooled: Server, upstream: Upstream, tmp_path: Path, connect: ClientMaker
+) -> None:
+    script_note(upstream, "c1")
+    script_note(upstream, "c2", after="Saved again.")
+    app = make_app(tooled, chat="elsewhere")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        await type_line(pilot, "note this")
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen), what="the question")
+        other = connect(tooled, "alice")
+        answered = await other.rpc(api.Approve(chat="elsewhere", call_id="c1", answer="always"))
+        assert answered.pending
+        await wait_on_screen(pilot, "Done.")
+        assert not isinstance(app.screen, ApprovalScreen)
+        assert (tmp_path / "notes" / "a.txt").exists()
+        (tmp_path / "notes" / "a.txt").unlink()
+        await type_line(pilot, "and again")
+        await wait_on_screen(pilot, "Saved again.")
+        assert (tmp_path / "notes" / "a.txt").exists()  # always: not asked this time
+        assert not isinstance(app.screen, ApprovalScreen)
