@@ -206,12 +206,14 @@ class ReplyView(Vertical):
         pieces: list[Piece] | None = None,
     ) -> None:
         super().__init__()
-        self.pieces: list[Piece] = list(pieces) if pieces else ([text] if text else [])
-        """What the reply holds in order (kept by its entry when the widget goes)."""
-        self.text = text_pieces(self.pieces) if pieces else text
-        self._segment = self.pieces[-1] if self.pieces and isinstance(self.pieces[-1], str) else ""
-        """The text after the last call (all of it without calls): the live or last
-        text widget's."""
+        given = list(pieces) if pieces else []
+        last = given[-1] if given and isinstance(given[-1], str) else ""
+        ends_in_text = bool(given) and isinstance(given[-1], str)
+        self._settled: list[Piece] = given[:-1] if ends_in_text else given
+        """The pieces before the text that streams (or was streamed) last."""
+        self.text = text_pieces(given) if pieces else text
+        self._start = len(self.text) - len(last) if pieces else 0
+        """Where the last text (the live or last text widget's) starts in ``text``."""
         self._boxes: dict[str, ToolBox] = {}
         self.provider, self.model = provider, model
         self.meta = f"{provider}:{model}" if model else provider
@@ -219,7 +221,7 @@ class ReplyView(Vertical):
         self.status = status
         self.error = error
         self.message_id = message_id
-        self._live = LiveMarkdown(self._segment) if status == "streaming" else None
+        self._live = LiveMarkdown(self.segment) if status == "streaming" else None
         self._thinking: LiveMarkdown | None = None
         self.set_class(status in ("cancelled", "interrupted", "truncated"), "-stopped")
         self.set_class(status == "error", "-failed")
@@ -240,16 +242,26 @@ class ReplyView(Vertical):
     def streaming(self) -> bool:
         return self._live is not None
 
+    @property
+    def segment(self) -> str:
+        """The text after the last call (all of it in a reply without calls)."""
+        return self.text[self._start :]
+
+    @property
+    def pieces(self) -> list[Piece]:
+        """What the reply holds in order (kept by its entry when the widget goes)."""
+        segment = self.segment
+        return [*self._settled, segment] if segment else list(self._settled)
+
     def compose(self) -> ComposeResult:
         yield from self._earlier()
-        yield self._live or MarkdownText(self._segment, classes="body")
+        yield self._live or MarkdownText(self.segment, classes="body")
         yield Static(Content(self._footer()), classes="footer")
 
     def _earlier(self) -> ComposeResult:
         """The pieces before the last text: text and calls, each with its result."""
-        results = {p.call_id: p for p in self.pieces if isinstance(p, ToolResultInfo)}
-        last = len(self.pieces) - (1 if self.pieces and isinstance(self.pieces[-1], str) else 0)
-        for piece in self.pieces[:last]:
+        results = {p.call_id: p for p in self._settled if isinstance(p, ToolResultInfo)}
+        for piece in self._settled:
             if isinstance(piece, str) and piece:
                 yield MarkdownText(piece, classes="body")
             elif isinstance(piece, ToolCallInfo):
@@ -264,11 +276,6 @@ class ReplyView(Vertical):
         """More of the reply's text (ignored once it has finished)."""
         if self._live is not None:
             self.text += text
-            self._segment += text
-            if self.pieces and isinstance(self.pieces[-1], str):
-                self.pieces[-1] += text
-            else:
-                self.pieces.append(text)
             self._live.append(text)
 
     async def add_reasoning(self, text: str) -> None:
@@ -283,19 +290,23 @@ class ReplyView(Vertical):
         (folded) under it, and the text that follows streams under the call."""
         if self._live is None:
             return
+        segment = self.segment
         await self._settle_live()
+        if segment:
+            self._settled.append(segment)
         box = ToolBox(call)
         self._boxes[call.id] = box
-        self.pieces.append(call)
+        self._settled.append(call)
         footer = self.query_one(".footer", Static)
         self._live = LiveMarkdown()
         await self.mount_all([box, self._live], before=footer)
-        if self.text:
+        if self.text and not self.text.endswith("\n\n"):
             self.text += "\n\n"
+        self._start = len(self.text)
 
     def add_result(self, result: ToolResultInfo) -> None:
         """A call's result: its title says how it went."""
-        self.pieces.append(result)
+        self._settled.append(result)
         box = self._boxes.get(result.call_id)
         if box is not None:
             box.set_result(result)
@@ -306,7 +317,7 @@ class ReplyView(Vertical):
         if self._live is None:
             return
         live, self._live = self._live, None
-        segment, self._segment = self._segment, ""
+        segment = self.segment
         if not segment.strip() and not keep_empty:
             await live.remove()
             return
@@ -321,11 +332,10 @@ class ReplyView(Vertical):
         the text as a stored reply is drawn (LaTeX as Unicode, cheap to keep)."""
         self.status, self.error = status, error
         if self._live is not None:
-            segment = self._segment
             await self._settle_live(keep_empty=True)
-            self._segment = segment
-        if self.text.endswith("\n\n") and not self._segment:
-            self.text = self.text.rstrip("\n")
+        if not self.segment and self._settled and self.text.endswith("\n\n"):
+            self.text = self.text[:-2]
+            self._start = len(self.text)
         self.set_class(status in ("cancelled", "interrupted", "truncated"), "-stopped")
         self.set_class(status == "error", "-failed")
         self.query_one(".footer", Static).update(Content(self._footer()))
