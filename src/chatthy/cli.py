@@ -137,6 +137,12 @@ def _parser() -> argparse.ArgumentParser:
     _client_flags(p)
     _chat_flags(p)
     p.add_argument("--model", help="model to use (default: the provider's)")
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="run the model's tool calls that change something (workspace writes, fetches) "
+        "without asking; without it they are refused and the model is told",
+    )
     _option_flag(p)
     _paths(
         p.add_argument(
@@ -413,6 +419,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
                 model=args.model,
                 attach=args.attach,
                 params=dict(args.options),
+                approve=args.yes,
             )
         )
     )

@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import functools
 import getpass
+import json
 import secrets
 import sys
 import time
@@ -19,6 +20,7 @@ from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.client.keycache import cache_path, forget_profile
 from chatthy.client.settings import Settings, signing_key
 from chatthy.client.templates import template_request
+from chatthy.client.tools import ToolResultInfo, call_text, result_line
 from chatthy.errors import ArgumentError, AuthError, ChatthyError
 from chatthy.wire import api
 from chatthy.wire.messages import Event
@@ -118,38 +120,104 @@ async def change_passphrase(settings: Settings, new: SigningKey) -> api.Rekeyed:
 
 async def print_stream(stream: ReplyStream, out: IO[str], err: IO[str]) -> Event | None:
     """Write the turn's notices on ``err``, then the reply as it arrives (reasoning dimmed
-    on stderr when it is a terminal); return its end event (None if the stream stopped
-    without one)."""
+    on stderr when it is a terminal; tool calls and their results a line each on
+    stderr); return its end event (None if the stream stopped without one)."""
     for notice in stream.notices:
         err.write(notice + "\n")
-    dim = err.isatty()
-    in_reasoning = False
+    printer = _Printer(out, err)
     async for event in stream.events():
-        if event.kind == "text":
-            if in_reasoning:
-                err.write("\x1b[0m\n" if dim else "\n")
-                in_reasoning = False
-            out.write(event.text)
-            out.flush()
-        elif event.kind == "reasoning":
-            if not in_reasoning and dim:
-                err.write("\x1b[2m")
-            in_reasoning = True
-            err.write(event.text)
-            err.flush()
-        elif event.kind == "info" and event.data and event.data.get("dropped"):
-            err.write(f"[{event.data['dropped']} older message(s) left out to fit the context]\n")
-        elif event.kind == "info" and event.data and event.data.get("message"):
-            err.write(f"[{event.data['message']}]\n")
-        elif event.kind == "end":
-            if in_reasoning and dim:
-                err.write("\x1b[0m")
-            out.write("\n")
-            out.flush()
-            if (event.data or {}).get("status") == "truncated":
-                err.write(f"[{TRUNCATED}]\n")
+        printer.take(event)
+        if event.kind == "end":
             return event
     return None
+
+
+class _Printer:
+    """One reply's events as ``chatthy ask`` prints them."""
+
+    def __init__(self, out: IO[str], err: IO[str]) -> None:
+        self.out, self.err = out, err
+        self.dim = err.isatty()
+        self.in_reasoning = False
+        self.mid_line = False
+        """The answer's last line on stdout is not finished (a tool's line on a terminal
+        starts a line of its own)."""
+        self.refused = 0
+
+    def take(self, event: Event) -> None:
+        out, err, data = self.out, self.err, event.data or {}
+        if event.kind == "text":
+            self._reasoned()
+            out.write(event.text)
+            out.flush()
+            self.mid_line = bool(event.text) and not event.text.endswith("\n")
+        elif event.kind == "reasoning":
+            if not self.in_reasoning and self.dim:
+                err.write("\x1b[2m")
+            self.in_reasoning = True
+            err.write(event.text)
+            err.flush()
+        elif event.kind in ("tool_call", "tool_result"):
+            self._tool(event.kind, data)
+        elif event.kind == "info" and data.get("dropped"):
+            err.write(f"[{data['dropped']} older message(s) left out to fit the context]\n")
+        elif event.kind == "info" and data.get("message"):
+            err.write(f"[{data['message']}]\n")
+        elif event.kind == "end":
+            self._end(data)
+
+    def _reasoned(self) -> None:
+        if self.in_reasoning:
+            self.err.write("\x1b[0m\n" if self.dim else "\n")
+            self.in_reasoning = False
+
+    def _tool(self, kind: str, data: dict[str, Any]) -> None:
+        self._reasoned()
+        if self.mid_line and self.err.isatty():
+            self.out.flush()
+            self.err.write("\n")
+            self.mid_line = False
+        name = str(data.get("name", ""))
+        if kind == "tool_call":
+            self.err.write(f"⚙ {call_text(name, _arguments(data))}\n")
+        else:
+            result = _result_of(data)
+            if result.is_error and result.content.startswith("not run:"):
+                self.refused += 1
+                line = f"refused: {result.content.removeprefix('not run:').strip()}"
+            else:
+                line = result_line(result)
+            self.err.write(f"⚙ {name} → {line}\n")
+        self.err.flush()
+
+    def _end(self, data: dict[str, Any]) -> None:
+        if self.in_reasoning and self.dim:
+            self.err.write("\x1b[0m")
+        self.out.write("\n")
+        self.out.flush()
+        if data.get("status") == "truncated":
+            self.err.write(f"[{TRUNCATED}]\n")
+        if self.refused:
+            self.err.write(
+                f"[{self.refused} tool call(s) refused: "
+                "`chatthy ask --yes` approves calls that change something]\n"
+            )
+
+
+def _arguments(data: dict[str, Any]) -> str:
+    arguments = data.get("arguments", "{}")
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)
+
+
+def _result_of(data: dict[str, Any]) -> ToolResultInfo:
+    seconds = data.get("seconds")
+    return ToolResultInfo(
+        str(data.get("call_id", "")),
+        str(data.get("content", "")),
+        bool(data.get("is_error", False)),
+        str(data.get("name", "")),
+        float(seconds) if isinstance(seconds, int | float) else None,
+    )
 
 
 TRUNCATED = "cut off at the token limit"
@@ -189,10 +257,15 @@ async def ask(
     model: str | None,
     attach: Sequence[Path] = (),
     params: dict[str, Any] | None = None,
+    approve: bool = False,
 ) -> int:
     """One turn: send ``text`` with the files and folders of ``attach`` (read now, never
     stored) and the generation parameters ``params`` (``-o``, for this turn only),
     stream the reply to stdout. Returns the exit status.
+
+    Tool calls that change something run only with ``approve`` (``--yes``): nobody is
+    there to be asked, so without it they are refused (the model is told, stderr says
+    so) and the turn still succeeds.
 
     client.toml's provider and prompt are defaults for new chats: they apply only without
     ``chat``, so that an existing chat keeps its own. On Ctrl-C the reply is cancelled on
@@ -218,6 +291,7 @@ async def ask(
             prompt=prompt,
             model=model,
             params=params or None,
+            approve="yes" if approve else "no",
         )
 
 

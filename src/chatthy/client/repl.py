@@ -26,13 +26,21 @@ import dataclasses
 import gc
 import signal
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from chatthy.client.commands import TRUNCATED, connect
 from chatthy.client.history import history_path
 from chatthy.client.session import ChatState, ReplySink, Session, replied_line, text_of
 from chatthy.client.settings import Settings
+from chatthy.client.tools import (
+    ApprovalRequest,
+    ToolCallInfo,
+    ToolResultInfo,
+    approval_question,
+    call_line,
+    call_text,
+)
 from chatthy.errors import ArgumentError, ChatthyError
 from chatthy.wire import api
 
@@ -51,10 +59,16 @@ Ctrl-D (on an empty line) leaves. A line starting with // is sent as a message."
 
 class _Sink:
     """One reply printed as it streams: the answer on stdout, reasoning dimmed on
-    stderr (on a terminal), how it ended on stderr."""
+    stderr (on a terminal), each tool call a line once its result came, how it ended
+    on stderr."""
 
     def __init__(self, front: LineFront) -> None:
         self.front = front
+        self.calls: dict[str, ToolCallInfo] = {}
+        self.mid_line = False
+        """The answer's last line is not finished (a tool's line starts a new one)."""
+        self.after_tool = False
+        """The last thing printed was a tool's line (the reply's end adds no blank one)."""
         self.in_reasoning = False
         self.held = ""
         """Text of an unfinished line, held while the prompt is shown (a reply another
@@ -76,6 +90,42 @@ class _Sink:
             text, self.held = self.held + text, ""
         front.out.write(text)
         front.out.flush()
+        self.mid_line = bool(text) and not text.endswith("\n")
+        self.after_tool = False
+
+    def _new_line(self) -> None:
+        """Before a line of the client's: the answer's unfinished line ends (a held one,
+        above a prompt, is said first)."""
+        front = self.front
+        if self.in_reasoning:
+            front.err.write("\x1b[0m\n" if front.colour else "\n")
+            self.in_reasoning = False
+        if self.held:
+            front.out.write(self.held + "\n")
+            self.held = ""
+        elif self.mid_line:
+            front.out.write("\n")
+        self.mid_line = False
+        self.after_tool = True
+        front.out.flush()
+
+    async def tool_call(self, call: ToolCallInfo) -> None:
+        self.calls[call.id] = call
+
+    async def tool_result(self, result: ToolResultInfo) -> None:
+        self._new_line()
+        call = self.calls.pop(result.call_id, None) or ToolCallInfo(result.call_id, result.name)
+        refused = result.is_error and result.content.startswith("not run:")
+        if refused:
+            why = result.content.removeprefix("not run:").strip()
+            line = f"⚙ {call_text(call.name, call.arguments)} → refused: {why}"
+        else:
+            line = call_line(call, result)
+        self.front.line(line)
+
+    async def approval(self, request: ApprovalRequest) -> None:
+        self._new_line()
+        self.front.ask_approval(request)
 
     async def reasoning(self, text: str) -> None:
         front = self.front
@@ -89,7 +139,8 @@ class _Sink:
         front = self.front
         if self.in_reasoning and front.colour:
             front.err.write("\x1b[0m")
-        front.out.write(self.held + "\n")
+        if self.held or not self.after_tool:
+            front.out.write(self.held + "\n")
         self.held = ""
         front.out.flush()
         if error:
@@ -126,6 +177,11 @@ class LineFront:
         self._held: tuple[ChatState, list[api.MessageInfo]] | None = None
         self.quiet = False
         """One command and out (``chatthy /NAME …``): no word about the chat opened."""
+        self.session: Session | None = None
+        self.asker: Callable[[str], Awaitable[str]] | None = None
+        """Reads one answer on the terminal (a prompt of its own, not the chat's line):
+        set while the line client runs on a terminal."""
+        self._asking: set[asyncio.Task[None]] = set()
 
     @property
     def out(self) -> IO[str]:
@@ -145,6 +201,41 @@ class LineFront:
     def line(self, text: str) -> None:
         self.err.write(text + "\n")
         self.err.flush()
+
+    def ask_approval(self, request: ApprovalRequest) -> None:
+        """Ask whether a call may run, on a prompt of its own, while the reply goes on
+        (the question goes when another client answers it first); off a terminal, or
+        while the chat's prompt is on screen (a reply another client started), say that
+        it waits and where to answer."""
+        if self.asker is None or self.session is None or self.prompting:
+            self.line(f"[waiting for approval: {approval_question(request)} — answer it there]")
+            return
+        task = asyncio.ensure_future(self._approve(self.session, self.asker, request))
+        self._asking.add(task)
+        task.add_done_callback(self._asking.discard)
+
+    async def _approve(
+        self, session: Session, asker: Callable[[str], Awaitable[str]], request: ApprovalRequest
+    ) -> None:
+        question = approval_question(request) + " "
+        self.prompting = True
+        try:
+            answer = await _first_answer(asker, question, request)
+        except KeyboardInterrupt:
+            answer = None
+            self.line("[cancelling…]")
+            with contextlib.suppress(ChatthyError):
+                await session.cancel()
+        finally:
+            self.prompting = False
+        if answer is None:
+            if request.settled.done() and not request.settled.result():
+                self.line("[answered elsewhere]")
+            return
+        try:
+            await session.approve(request.call_id, answer)
+        except ChatthyError as exc:
+            self.line(f"error: {exc.message}")
 
     async def show_chat(
         self, state: ChatState, messages: list[api.MessageInfo], older: int
@@ -257,6 +348,37 @@ class LineFront:
         from chatthy.client.workspace import format_workspace
 
         await self.notice(format_workspace(files))
+
+
+_ANSWER_KEYS = {"y": "yes", "yes": "yes", "n": "no", "no": "no", "": "no"}
+_ANSWER_KEYS |= {"a": "always", "always": "always"}
+
+
+async def _first_answer(
+    asker: Callable[[str], Awaitable[str]], question: str, request: ApprovalRequest
+) -> str | None:
+    """The user's answer (Enter alone says no; anything else unknown asks again), or
+    None once the call no longer waits (answered elsewhere, run out, the reply ended).
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C at the question.
+    """
+    while not request.settled.done():
+        typed = asyncio.ensure_future(asker(question))
+        done, _ = await asyncio.wait({typed, request.settled}, return_when=asyncio.FIRST_COMPLETED)
+        if typed not in done:
+            typed.cancel()
+            with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt, EOFError):
+                await typed
+            return None
+        try:
+            said = typed.result().strip().lower()
+        except EOFError:
+            return "no"
+        if said in _ANSWER_KEYS:
+            return _ANSWER_KEYS[said]
+        question = "y, n or a? "
+    return None
 
 
 # ---- reading lines ---------------------------------------------------------------------
@@ -398,7 +520,11 @@ async def repl(
     """
     terminal = sys.stdin.isatty() and sys.stdout.isatty()
     front = LineFront(terminal=terminal)
-    session = Session(connect(settings), front, chat, provider=provider, prompt=prompt)
+    approve = "ask" if terminal else "no"  # piped: nobody to ask, such calls are refused
+    session = Session(
+        connect(settings), front, chat, provider=provider, prompt=prompt, approve=approve
+    )
+    front.session = session
     ring = settings.notify != "off"
     session.on_replied = lambda chat, status: front.replied(chat, status, ring=ring)
     session.client.connect()
@@ -462,6 +588,7 @@ async def _piped(session: Session, front: LineFront) -> int:
 async def _interactive(prompter: PromptSession[str], session: Session, front: LineFront) -> int:
     from prompt_toolkit.patch_stdout import patch_stdout
 
+    front.asker = _asker()
     with patch_stdout(raw=True):
         while not front.leaving:
             default, front.next_input = front.next_input, ""
@@ -481,6 +608,20 @@ async def _interactive(prompter: PromptSession[str], session: Session, front: Li
                 front.prompting = False
             await _take(session, front, text)
     return 0
+
+
+def _asker() -> Callable[[str], Awaitable[str]]:
+    """A prompt of its own for the approval questions: no history, no completion, so
+    that answers stay out of the chat's history and its line editing is untouched."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import InMemoryHistory
+
+    questions: PromptSession[str] = PromptSession(history=InMemoryHistory())
+
+    async def ask(question: str) -> str:
+        return await questions.prompt_async(question)
+
+    return ask
 
 
 async def run_once(settings: Settings, chat: str, words: list[str]) -> int:

@@ -15,16 +15,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from chatthy.client.core import Client, ReplyStream, error_of
-from chatthy.errors import ChatthyError, NotFoundError, ServerUnavailableError
+from chatthy.client.tools import ApprovalRequest, ToolCallInfo, ToolResultInfo, call_text
+from chatthy.errors import ArgumentError, ChatthyError, NotFoundError, ServerUnavailableError
 from chatthy.wire import api
 
 __all__ = [
+    "APPROVING",
     "FIRST_PAGE",
     "OLDER_PAGE",
     "ChatState",
@@ -41,6 +44,10 @@ so that a chat of thousands opens at once; older ones come when asked for."""
 
 OLDER_PAGE = 100
 """How many older messages are fetched at a time."""
+
+APPROVING = frozenset({"chat", "regenerate", "edit"})
+"""The RPCs that start a reply and say how its tool calls that change something are
+approved (``approve``: ask, yes, no)."""
 
 
 @dataclass
@@ -81,6 +88,17 @@ class ReplySink(Protocol):
 
     async def reasoning(self, text: str) -> None:
         """More of the model's reasoning (shown apart, folded when it ends)."""
+
+    async def tool_call(self, call: ToolCallInfo) -> None:
+        """The model asked for a tool; its result follows (after an approval, maybe)."""
+
+    async def tool_result(self, result: ToolResultInfo) -> None:
+        """What a call gave (an error: it failed, was refused, or ran out of time)."""
+
+    async def approval(self, request: ApprovalRequest) -> None:
+        """A call that changes something waits for the user: ask, without waiting here
+        for the answer (more events may come: another client may answer), and answer
+        with :meth:`Session.approve`; ``request.settled`` says when to stop asking."""
 
     async def end(self, status: str, error: str, message_id: int | None) -> None:
         """The reply ended: ``complete``, ``truncated``, ``cancelled``, ``interrupted``
@@ -127,9 +145,20 @@ def text_of(content: Any) -> str:
     for part in content or []:
         if isinstance(part, dict) and part.get("type") == "text":
             parts.append(str(part.get("text", "")))
+        elif isinstance(part, dict) and part.get("type") == "tool_call":
+            arguments = part.get("arguments", "{}")
+            parts.append(f"⚙ {call_text(str(part.get('name', '')), str(arguments), 30)}")
+        elif isinstance(part, dict) and part.get("type") == "tool_result":
+            continue
         elif isinstance(part, dict):
             parts.append(f"[{part.get('type', 'part')}]")
     return "\n".join(parts)
+
+
+def _args(data: dict[str, Any]) -> str:
+    """A call's arguments as the JSON text the model gave (a map if a server sent one)."""
+    arguments = data.get("arguments", "{}")
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)
 
 
 def replied_line(chat: str, status: str) -> str:
@@ -185,8 +214,14 @@ class Session:
         *,
         provider: str | None = None,
         prompt: str | None = None,
+        approve: str = "no",
     ) -> None:
         self.client = client
+        self.approve_mode = approve
+        """What replies started here say of tool calls that change something: ``ask``
+        (a front end that can ask its user), ``yes`` or ``no`` (one that cannot)."""
+        self.approvals: dict[str, ApprovalRequest] = {}
+        """Calls waiting for the user's answer, by id."""
         self.view = view
         self.chat = chat
         self.state = ChatState(profile=client.profile, chat=chat)
@@ -480,7 +515,9 @@ class Session:
         """Send ``text`` as a message in the open chat and follow the reply."""
         async with self._lock:
             was_new = self.state.new
-            stream, result = await self.client.start("chat", self.chat, text=text)
+            stream, result = await self.client.start(
+                "chat", self.chat, text=text, approve=self.approve_mode
+            )
             self.started = stream
             self._claimed.add(stream.id)
             await self.view.add_user(text, result.user_message_id, None)
@@ -502,6 +539,8 @@ class Session:
         shown again, then the new reply as it streams."""
         async with self._lock:
             self._unfollow()
+            if method in APPROVING:
+                args.setdefault("approve", self.approve_mode)
             stream, result = await self.client.start(method, self.chat, **args)
             self.started = stream
             self._claimed.add(stream.id)
@@ -572,6 +611,8 @@ class Session:
                     await sink.text(event.text)
                 elif event.kind == "reasoning":
                     await sink.reasoning(event.text)
+                elif event.kind in ("tool_call", "tool_result", "approve"):
+                    await self._tool_event(stream, sink, event.kind, event.data or {})
                 elif event.kind == "info" and (dropped := (event.data or {}).get("dropped")):
                     self.view.status(f"{dropped} older message(s) left out to fit the context")
                 elif event.kind == "info" and (message := (event.data or {}).get("message")):
@@ -579,10 +620,70 @@ class Session:
                 elif event.kind == "end":
                     await self._ended(stream, sink, event.data or {}, error_of(event))
         finally:
+            self._settle_all(stream.chat)
             if self.live is stream:
                 self.live = None
             if self._reply is reply:
                 self._reply = None
+
+    async def _tool_event(
+        self, stream: ReplyStream, sink: ReplySink, kind: str, data: dict[str, Any]
+    ) -> None:
+        """A call, its result, or a call waiting for approval (its result settles it)."""
+        if kind == "tool_call":
+            call = ToolCallInfo(str(data.get("id", "")), str(data.get("name", "")))
+            await sink.tool_call(dataclasses.replace(call, arguments=_args(data)))
+        elif kind == "tool_result":
+            call_id = str(data.get("call_id", ""))
+            waiting = self.approvals.pop(call_id, None)
+            if waiting is not None:
+                waiting.settle()
+            seconds = data.get("seconds")
+            result = ToolResultInfo(
+                call_id,
+                str(data.get("content", "")),
+                bool(data.get("is_error", False)),
+                str(data.get("name", "")),
+                float(seconds) if isinstance(seconds, int | float) else None,
+            )
+            await sink.tool_result(result)
+        else:
+            timeout = data.get("timeout")
+            request = ApprovalRequest(
+                str(data.get("call_id", "")),
+                str(data.get("name", "")),
+                _args(data),
+                float(timeout) if isinstance(timeout, int | float) else 300.0,
+                stream.chat,
+            )
+            self.approvals[request.call_id] = request
+            await sink.approval(request)
+
+    def _settle_all(self, chat: str) -> None:
+        """The reply ended (or is no longer followed): nothing of it waits any more."""
+        for call_id, request in list(self.approvals.items()):
+            if request.chat == chat:
+                request.settle()
+                del self.approvals[call_id]
+
+    async def approve(self, call_id: str, answer: str) -> bool:
+        """Answer call ``call_id`` waiting for approval: ``yes``, ``no`` or ``always``
+        (this tool's calls in this chat run without asking). False when it no longer
+        waits (answered elsewhere, run out, the reply ended).
+
+        Raises:
+            ArgumentError: ``answer`` is none of those.
+            ChatthyError: the server refused or cannot be reached.
+        """
+        if answer not in ("yes", "no", "always"):
+            raise ArgumentError(f"answer yes, no or always, not '{answer}'")
+        request = self.approvals.get(call_id)
+        chat = request.chat if request is not None else self.chat
+        if request is not None:
+            request.settle(answer)
+        said = cast(Literal["yes", "no", "always"], answer)
+        done = await self.client.rpc(api.Approve(chat=chat, call_id=call_id, answer=said))
+        return done.pending
 
     async def _ended(
         self, stream: ReplyStream, sink: ReplySink, data: dict[str, Any], error: Any

@@ -31,6 +31,7 @@ from chatthy.client.core import Client, ReplyStream
 from chatthy.client.history import history_path
 from chatthy.client.session import ChatState, ReplySink, Session, replied_line
 from chatthy.client.settings import Settings
+from chatthy.client.tools import ApprovalRequest, ToolCallInfo, ToolResultInfo
 from chatthy.client.tui import commands as _tui_commands  # noqa: F401 - registers /theme, /profile
 from chatthy.client.tui.bars import StatusLine, TitleBar
 from chatthy.client.tui.editor import edit_text
@@ -42,6 +43,7 @@ from chatthy.client.tui.output import ChatLog, ReplyView
 from chatthy.client.tui.pickers import ChatPicker, ModelPicker
 from chatthy.client.tui.prompt import PromptArea, PromptInput
 from chatthy.client.tui.render import warm_up
+from chatthy.client.tui.tools import ApprovalScreen
 from chatthy.client.tui.workspace import WorkspaceScreen
 from chatthy.config import DEFAULT_THEME
 from chatthy.errors import (
@@ -58,10 +60,27 @@ __all__ = ["ChatthyApp", "run_tui", "tui_app"]
 
 
 class _Sink:
-    """A reply view as the session's :class:`ReplySink`."""
+    """A reply view as the session's :class:`ReplySink`; a call waiting for approval is
+    asked in a modal (y / n / a)."""
 
-    def __init__(self, view: ReplyView) -> None:
+    def __init__(self, view: ReplyView, app: ChatthyApp) -> None:
         self.view = view
+        self.app = app
+
+    async def tool_call(self, call: ToolCallInfo) -> None:
+        await self.view.add_call(call)
+
+    async def tool_result(self, result: ToolResultInfo) -> None:
+        self.view.add_result(result)
+
+    async def approval(self, request: ApprovalRequest) -> None:
+        app = self.app
+
+        def answered(answer: str | None) -> None:
+            if answer is not None:
+                app.spawn(app.session.approve(request.call_id, answer))
+
+        app.push_screen(ApprovalScreen(request), answered)
 
     async def text(self, text: str) -> None:
         self.view.add_text(text)
@@ -99,7 +118,7 @@ class ChatthyApp(App[int]):
         notify: str = "bell",
     ) -> None:
         super().__init__()
-        self.session = Session(client, self, chat, provider=provider, prompt=prompt)
+        self.session = Session(client, self, chat, provider=provider, prompt=prompt, approve="ask")
         self.session.on_replied = self._replied
         self.session.on_chats_changed = self._chats_changed
         self.key_config = dict(keys or {})
@@ -263,7 +282,7 @@ class ChatthyApp(App[int]):
             provider=provider, model=model, when=when, status="streaming"
         )
         self.output.scroll_end(animate=False)
-        return _Sink(view)
+        return _Sink(view, self)
 
     async def notice(self, text: str, *, markdown: bool = False, error: bool = False) -> None:
         await self.output.add_notice(text, markdown=markdown, error=error)

@@ -18,8 +18,10 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Collapsible, Markdown, Static
 
+from chatthy.client.tools import ToolCallInfo, ToolResultInfo, has_tools, parts_of
 from chatthy.client.tui.live import LiveMarkdown
 from chatthy.client.tui.render import MarkdownText
+from chatthy.client.tui.tools import ToolBox
 from chatthy.wire import api
 
 __all__ = [
@@ -165,11 +167,22 @@ class Reasoning(Collapsible):
             super().scroll_visible(*args, **kwargs)
 
 
+Piece = str | ToolCallInfo | ToolResultInfo
+"""A reply's content in order: text, a tool call, a call's result."""
+
+
+def text_pieces(pieces: list[Piece]) -> str:
+    """The text of a reply that ran tools (what is copied and searched)."""
+    return "\n\n".join(p for p in pieces if isinstance(p, str) and p)
+
+
 class ReplyView(Vertical):
     """One reply: reasoning (dimmed, collapsible, only once there is some), the text, and a
     footer with provider, model, time and how it ended. A reply that streams is a
     :class:`LiveMarkdown`, which redraws only its last block; a stored or finished one is
-    a :class:`MarkdownText`, drawn once."""
+    a :class:`MarkdownText`, drawn once. A reply that runs tools is its pieces in order:
+    text, each call folded (:class:`ToolBox`), text again; while it streams, the text
+    before a call is drawn as finished and what follows streams below the call."""
 
     DEFAULT_CSS = """
     ReplyView { height: auto; margin: 1 0 0 0; }
@@ -190,16 +203,25 @@ class ReplyView(Vertical):
         status: str = "complete",
         error: str = "",
         message_id: int | None = None,
+        pieces: list[Piece] | None = None,
     ) -> None:
         super().__init__()
-        self.text = text
+        given = list(pieces) if pieces else []
+        last = given[-1] if given and isinstance(given[-1], str) else ""
+        ends_in_text = bool(given) and isinstance(given[-1], str)
+        self._settled: list[Piece] = given[:-1] if ends_in_text else given
+        """The pieces before the text that streams (or was streamed) last."""
+        self.text = text_pieces(given) if pieces else text
+        self._start = len(self.text) - len(last) if pieces else 0
+        """Where the last text (the live or last text widget's) starts in ``text``."""
+        self._boxes: dict[str, ToolBox] = {}
         self.provider, self.model = provider, model
         self.meta = f"{provider}:{model}" if model else provider
         self.when = when or time.time()
         self.status = status
         self.error = error
         self.message_id = message_id
-        self._live = LiveMarkdown(text) if status == "streaming" else None
+        self._live = LiveMarkdown(self.segment) if status == "streaming" else None
         self._thinking: LiveMarkdown | None = None
         self.set_class(status in ("cancelled", "interrupted", "truncated"), "-stopped")
         self.set_class(status == "error", "-failed")
@@ -220,9 +242,32 @@ class ReplyView(Vertical):
     def streaming(self) -> bool:
         return self._live is not None
 
+    @property
+    def segment(self) -> str:
+        """The text after the last call (all of it in a reply without calls)."""
+        return self.text[self._start :]
+
+    @property
+    def pieces(self) -> list[Piece]:
+        """What the reply holds in order (kept by its entry when the widget goes)."""
+        segment = self.segment
+        return [*self._settled, segment] if segment else list(self._settled)
+
     def compose(self) -> ComposeResult:
-        yield self._live or MarkdownText(self.text, classes="body")
+        yield from self._earlier()
+        yield self._live or MarkdownText(self.segment, classes="body")
         yield Static(Content(self._footer()), classes="footer")
+
+    def _earlier(self) -> ComposeResult:
+        """The pieces before the last text: text and calls, each with its result."""
+        results = {p.call_id: p for p in self._settled if isinstance(p, ToolResultInfo)}
+        for piece in self._settled:
+            if isinstance(piece, str) and piece:
+                yield MarkdownText(piece, classes="body")
+            elif isinstance(piece, ToolCallInfo):
+                box = ToolBox(piece, results.get(piece.id))
+                self._boxes[piece.id] = box
+                yield box
 
     def _footer(self) -> str:
         return _footer(self.meta, self.when, self.status, self.error)
@@ -240,22 +285,62 @@ class ReplyView(Vertical):
             await self.mount(box, before=0)
         self._thinking.append(text)
 
+    async def add_call(self, call: ToolCallInfo) -> None:
+        """The model asked for a tool: the text so far is drawn as finished, the call
+        (folded) under it, and the text that follows streams under the call."""
+        if self._live is None:
+            return
+        segment = self.segment
+        await self._settle_live()
+        if segment:
+            self._settled.append(segment)
+        box = ToolBox(call)
+        self._boxes[call.id] = box
+        self._settled.append(call)
+        footer = self.query_one(".footer", Static)
+        self._live = LiveMarkdown()
+        await self.mount_all([box, self._live], before=footer)
+        if self.text and not self.text.endswith("\n\n"):
+            self.text += "\n\n"
+        self._start = len(self.text)
+
+    def add_result(self, result: ToolResultInfo) -> None:
+        """A call's result: its title says how it went."""
+        self._settled.append(result)
+        box = self._boxes.get(result.call_id)
+        if box is not None:
+            box.set_result(result)
+
+    async def _settle_live(self, *, keep_empty: bool = False) -> None:
+        """Draw the live text as finished (as a stored reply draws it); none at all if
+        it is empty, unless ``keep_empty`` (the reply's last text: always there)."""
+        if self._live is None:
+            return
+        live, self._live = self._live, None
+        segment = self.segment
+        if not segment.strip() and not keep_empty:
+            await live.remove()
+            return
+        text = MarkdownText(segment, classes="body")
+        with self.app.batch_update():  # never both on screen, not even for a frame
+            await self.mount(text, after=live)
+            await live.remove()
+        self.post_message(self.Redrawn(live, text))
+
     async def finish(self, status: str, error: str = "") -> None:
         """The reply ended: mark how, flush the text, fold the reasoning away, and draw
         the text as a stored reply is drawn (LaTeX as Unicode, cheap to keep)."""
         self.status, self.error = status, error
         if self._live is not None:
-            live, self._live = self._live, None
-            text = MarkdownText(self.text, classes="body")
-            with self.app.batch_update():  # never both on screen, not even for a frame
-                await self.mount(text, after=live)
-                await live.remove()
-            self.post_message(self.Redrawn(live, text))
+            await self._settle_live(keep_empty=True)
+        if not self.segment and self._settled and self.text.endswith("\n\n"):
+            self.text = self.text[:-2]
+            self._start = len(self.text)
         self.set_class(status in ("cancelled", "interrupted", "truncated"), "-stopped")
         self.set_class(status == "error", "-failed")
         self.query_one(".footer", Static).update(Content(self._footer()))
         folded = False
-        for box in self.query(Collapsible):
+        for box in self.query(Reasoning):
             folded = folded or not box.collapsed
             box.collapsed = True
         if folded:
@@ -343,6 +428,9 @@ class Entry:
     markdown: bool = False
     failed: bool = False
     hits: list[api.SearchHit] = field(default_factory=list)
+    pieces: list[Piece] | None = None
+    """A reply that ran tools: its text, calls and results in order (drawn as a
+    :class:`ReplyView`; one without is a :class:`StoredReply`, cheaper)."""
     widget: Widget | None = None
 
     @property
@@ -356,13 +444,25 @@ class Entry:
         reply that streams is not)."""
         if self.kind == "user":
             return quote(self.text)
-        return self.text if self.kind == "reply" and self.status != "streaming" else None
+        if self.kind == "reply" and self.status != "streaming" and not self.pieces:
+            return self.text
+        return None
 
     def make(self, hit_style: str) -> Widget:
         """A new widget showing this entry (kept as :attr:`widget`)."""
         widget: Widget
         if self.kind == "user":
             widget = UserMessage(self.text, self.message_id, self.when)
+        elif self.kind == "reply" and self.pieces:
+            widget = ReplyView(
+                provider=self.provider,
+                model=self.model,
+                when=self.when,
+                status=self.status,
+                error=self.error,
+                message_id=self.message_id,
+                pieces=self.pieces,
+            )
         elif self.kind == "reply":
             kind = ReplyView if self.status == "streaming" else StoredReply
             widget = kind(
@@ -390,6 +490,8 @@ class Entry:
         view = self.widget
         if isinstance(view, ReplyView):
             self.text, self.status, self.error = view.text, view.status, view.error
+            tools = any(not isinstance(p, str) for p in view.pieces)
+            self.pieces = list(view.pieces) if tools else None
             self.message_id = view.message_id
             self.when = view.when
         self.widget = None
@@ -399,13 +501,15 @@ def entry_of(record: api.MessageInfo) -> Entry:
     """A stored message as an entry."""
     if record.role == "user":
         return Entry("user", text_of(record.content), record.id, record.created or None)
+    pieces = parts_of(record.content) if has_tools(record.content) else None
     return Entry(
         "reply",
-        text_of(record.content),
+        text_pieces(pieces) if pieces else text_of(record.content),
         record.id,
         record.created or None,
         provider=record.provider,
         model=record.model,
         status=record.status,
         error=record.error,
+        pieces=pieces,
     )
