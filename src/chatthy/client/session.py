@@ -45,7 +45,7 @@ so that a chat of thousands opens at once; older ones come when asked for."""
 OLDER_PAGE = 100
 """How many older messages are fetched at a time."""
 
-APPROVING = frozenset({"chat", "regenerate", "edit"})
+APPROVING = frozenset({"chat", "regenerate", "edit", "template"})
 """The RPCs that start a reply and say how its tool calls that change something are
 approved (``approve``: ask, yes, no)."""
 

@@ -64,6 +64,7 @@ async def template(ctx: Context, args: api.Template) -> api.Started:
         prompt=args.prompt,
         provider=args.provider,
         model=args.model,
+        approve=args.approve,
     )
     return watching(ctx, turn)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -49,3 +49,5 @@ class Template(Call[Started]):
     existing chat is switched to them)."""
     prompt: str | None = None
     model: str | None = None
+    approve: Literal["ask", "yes", "no"] = "no"
+    """As for ``chat``: what to do with calls of tools that change something."""
