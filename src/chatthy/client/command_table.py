@@ -657,6 +657,64 @@ async def _prompt_edit(s: Session, f: Front, words: list[str]) -> None:
     f.status(f"personality '{name}' saved")
 
 
+@command(
+    "agent [NAME]", "use agent NAME here (alone: list the agents)", complete={"NAME": "agents"}
+)
+async def _agent(s: Session, f: Front, words: list[str]) -> None:
+    if not words:
+        await _agents(s, f, [])
+        return
+    name = " ".join(words)
+    if name not in await s.names("agents"):
+        raise ArgumentError(f"no agent '{name}' (/agents lists them)")
+    await s.use(prompt=name)
+    f.status(f"agent is now '{name}' (its tools, model and prompt)")
+
+
+@command("agents", "list the server's agents (agents/NAME.md)")
+async def _agents(s: Session, f: Front, words: list[str]) -> None:
+    agents = await s.client.rpc(api.Agents())
+    if not agents:
+        await f.notice("no agents: put agents/NAME.md files in the server's config dir")
+        return
+    lines = []
+    for a in agents:
+        uses = ", ".join(a.tools) if a.tools is not None else "every tool"
+        model = f" · {a.provider or 'default'}:{a.model}" if a.provider or a.model else ""
+        lines.append(f"  {a.name:<16} {a.description[:60]}{model} · tools: {uses}")
+    await f.notice("agents:\n" + "\n".join(lines))
+
+
+@command("tools", "list the server's tools (⚠: asks before it runs)")
+async def _tools(s: Session, f: Front, words: list[str]) -> None:
+    tools = await s.client.rpc(api.Tools())
+    lines = []
+    for t in tools:
+        marks = ("⚠" if t.changes else " ") + (" " if t.enabled else "✗")
+        where = "" if t.origin == "built-in" else f" [{t.origin}]"
+        said = t.description.splitlines()[0][:60] if t.description else ""
+        lines.append(f"  {marks} {t.name:<20} {said}{where}")
+    legend = "⚠ asks before it runs · ✗ not offered ([tools] enabled)"
+    await f.notice("tools:\n" + "\n".join(lines) + f"\n  ({legend})")
+
+
+@command("chains", "list the tool chains (chains/NAME.toml)")
+async def _chains(s: Session, f: Front, words: list[str]) -> None:
+    chains = await s.client.rpc(api.Chains())
+    if not chains:
+        await f.notice("no tool chains: put chains/NAME.toml files in the server's config dir")
+        return
+    lines = [f"  {c.name:<16} {' → '.join(c.steps)}  {c.description[:50]}" for c in chains]
+    await f.notice("tool chains:\n" + "\n".join(lines))
+
+
+@command("chain NAME TEXT", "run tool chain NAME on TEXT", complete={"NAME": "chains"})
+async def _chain(s: Session, f: Front, words: list[str]) -> None:
+    _need(words, "a chain name", "/chain NAME TEXT")
+    ran = await s.client.rpc(api.ChainRun(name=words[0], input=" ".join(words[1:])))
+    await f.notice(ran.output)
+
+
 @command("prompts", "list the personalities")
 async def _prompts(s: Session, f: Front, words: list[str]) -> None:
     prompts = await s.client.rpc(api.Prompts())

@@ -858,7 +858,8 @@ class Session:
     # ---- completion sources ---------------------------------------------------------
 
     async def names(self, source: str) -> list[str]:
-        """The names a completion source offers: ``chats``, ``prompts``, ``providers``,
+        """The names a completion source offers: ``chats``, ``prompts``, ``agents``,
+        ``chains``, ``providers``,
         ``models`` (the open chat's provider's), ``templates``, ``workspace``,
         ``commands`` (the server's RPCs). Empty when the server cannot say now."""
         caches = self._caches
@@ -871,6 +872,10 @@ class Session:
                 if caches.prompts is None:
                     caches.prompts = [p.name for p in await self.client.rpc(api.Prompts())]
                 return caches.prompts
+            if source == "agents":
+                return [a.name for a in await self.client.rpc(api.Agents())]
+            if source == "chains":
+                return [c.name for c in await self.client.rpc(api.Chains())]
             if source == "templates":
                 if caches.templates is None:
                     caches.templates = [t.name for t in await self.client.rpc(api.Templates())]

@@ -154,7 +154,7 @@ async def test_tab_lists_several_candidates_and_completes_chat_names_and_paths(
         await type_line(pilot, "/chat elsewhere")
         await type_line(pilot, "hello")
         await wait_on_screen(pilot, "echo: hello")
-        await pilot.press(*"/ch")
+        await pilot.press(*"/chat")  # chain, chains, chat, chats: the last two fit
         await pilot.press("tab")
         assert app.prompt_input.value == "/chat"
         await wait_on_screen(pilot, "chat  chats")
