@@ -104,6 +104,15 @@ def _parser() -> argparse.ArgumentParser:
     _paths(p.add_argument("--config", type=Path, help="server.toml to use"))
     p.add_argument("--listen", help="address to listen on, e.g. tcp://127.0.0.1:23456")
 
+    p = sub.add_parser(
+        "router",
+        help="serve the providers and tools as an OpenAI-compatible HTTP API",
+        description="POST /v1/chat/completions and GET /v1/models over the providers of "
+        "server.toml, running the server's tools; [router] in server.toml sets the keys.",
+    )
+    _paths(p.add_argument("--config", type=Path, help="server.toml to use"))
+    p.add_argument("--listen", help="HOST:PORT to listen on (default: [router] listen)")
+
     p = sub.add_parser("tui", help="the full-screen client (the default command)")
     _client_flags(p)
     _chat_flags(p)
@@ -385,6 +394,25 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if warning := secret_warning(toml, "provider API keys"):
         print(f"chatthy: {warning}", file=sys.stderr)
     _run(run_server(config, args.listen))
+    return 0
+
+
+def _cmd_router(args: argparse.Namespace) -> int:
+    from chatthy.agent.router import run_router
+    from chatthy.config import load_server_config, secret_warning
+    from chatthy.errors import ChatthyError
+
+    if args.config is None:
+        _write_default("server.toml")
+    try:
+        config = load_server_config(args.config)
+    except ChatthyError as exc:
+        print(f"chatthy: {exc.message}", file=sys.stderr)
+        return 1
+    toml = args.config or Path(config.config_dir) / "server.toml"
+    if warning := secret_warning(toml, "provider and router API keys"):
+        print(f"chatthy: {warning}", file=sys.stderr)
+    _run(run_router(config, args.listen))
     return 0
 
 
@@ -675,6 +703,7 @@ _VALUED = frozenset({"--server", "--profile", "--chat"})
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": _cmd_serve,
+    "router": _cmd_router,
     "ask": _cmd_ask,
     "template": _cmd_template,
     "templates": _cmd_templates,

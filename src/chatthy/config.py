@@ -29,6 +29,7 @@ __all__ = [
     "ClientConfig",
     "LimitsConfig",
     "ProviderConfig",
+    "RouterConfig",
     "ServerConfig",
     "ServerSection",
     "SourcesConfig",
@@ -178,6 +179,29 @@ class ToolsConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Seconds a call waits for the user's yes or no."""
 
 
+class RouterConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """``[router]``: ``chatthy router``, the OpenAI-compatible HTTP face of the tools."""
+
+    listen: str = "127.0.0.1:8080"
+    """HOST:PORT the router listens on (``--listen`` overrides)."""
+    api_keys: list[str] | dict[str, str] = msgspec.field(default_factory=list)
+    """Bearer keys clients send: a list (their tools act for ``profile``) or a table
+    key → profile. None: the router serves only on loopback, to anyone there."""
+    profile: str = "router"
+    """The profile the tools act for when a key names none."""
+    show_tools: bool = False
+    """Send the tool calls the router runs, and their results, along with the answer
+    (a request may ask with ``"chatthy": {"show_tools": true}``)."""
+
+    def __post_init__(self) -> None:
+        keys = self.api_keys if isinstance(self.api_keys, list) else list(self.api_keys)
+        if any(not key.strip() for key in keys):
+            raise ValueError("[router] api_keys: a key may not be empty")
+        profiles = self.api_keys.values() if isinstance(self.api_keys, dict) else ()
+        if not self.profile or any(not name for name in profiles):
+            raise ValueError("[router] a profile name may not be empty")
+
+
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Everything in server.toml, plus where it was read from."""
 
@@ -185,6 +209,7 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     sources: SourcesConfig = msgspec.field(default_factory=SourcesConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     tools: ToolsConfig = msgspec.field(default_factory=ToolsConfig)
+    router: RouterConfig = msgspec.field(default_factory=RouterConfig)
     providers: dict[str, ProviderConfig] = msgspec.field(default_factory=dict)
     prompts: dict[str, str] = msgspec.field(default_factory=dict)
     """Server default personalities: name → system prompt (also ``prompts/NAME.md``)."""
@@ -377,6 +402,20 @@ youtube_languages = ["en"]       # transcript languages preferred, else the firs
 arxiv_base = "https://export.arxiv.org"
 wikipedia_base = "https://en.wikipedia.org"
 news_base = "https://news.google.com"
+
+# `chatthy router`: OpenAI-compatible HTTP (/v1/chat/completions, /v1/models) over the
+# providers and the tools. Without api_keys it serves only on loopback.
+[router]
+listen = "127.0.0.1:8080"
+# The profile whose data the tools act on, for a key that names none.
+profile = "router"
+# Send the tool calls the router runs and their results along with the answer.
+show_tools = false
+# Bearer keys clients send: a list (the tools then act for `profile`) ...
+api_keys = []                    # e.g. ["sk-a-long-random-key"]
+# ... or a table key = "profile" (instead of the line above):
+# [router.api_keys]
+# "sk-a-long-random-key" = "alice"
 
 # With no provider, the offline `echo` provider is offered; with OPENAI_API_KEY or
 # ANTHROPIC_API_KEY set, a matching provider is offered automatically.

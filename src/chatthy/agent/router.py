@@ -1,0 +1,433 @@
+"""``chatthy router``: the tool loop over HTTP, as an OpenAI-compatible server.
+
+``POST /v1/chat/completions`` (SSE when ``stream``, else one completion) and ``GET
+/v1/models`` (each provider of server.toml as ``NAME``, its other listed models as
+``NAME/MODEL``), behind bearer keys (``[router] api_keys``), so that any OpenAI client —
+a chatthy server among them (``scheme = "openai"``, ``base_url = "http://HOST:PORT/v1"``)
+— gets the server's providers and tools.
+
+Which tools run where:
+
+- A request without ``tools`` is offered the server's tools (``[tools] enabled``); the
+  router runs the calls (:func:`~chatthy.agent.loop.run_agent`) for the key's profile,
+  and sends only the answer's text — the calls and their results too when asked
+  (``"chatthy": {"show_tools": true}`` in the body, or ``[router] show_tools``). Tools
+  that change something run only when ``[tools] auto_approve`` names them: nobody can be
+  asked over HTTP, so the model is told the call was refused.
+- A request with its own ``tools`` gets none of the server's: the model's calls go back
+  to the client as ``tool_calls`` with ``finish_reason: "tool_calls"``, for it to run.
+
+A provider that fails before the first byte is a 502 with its one-line reason; once the
+stream has begun, an ``error`` event ends it. A client that goes away cancels the
+upstream request (and a running tool) at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ipaddress
+import logging
+import sys
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from chatthy.agent.loop import AgentEvent, Loop, run_agent
+from chatthy.agent.registry import server_tools
+from chatthy.agent.router_shapes import (
+    Answer,
+    BadRequest,
+    ChatRequest,
+    anthropic_params,
+    error_body,
+    model_list,
+    parse_request,
+)
+from chatthy.agent.tools import Tool, ToolContext, ToolRegistry
+from chatthy.config import ProviderConfig, ServerConfig, effective_providers
+from chatthy.conversation.events import ToolCall
+from chatthy.errors import ConfigError, ProviderError
+from chatthy.providers.base import Options, Provider
+from chatthy.providers.registry import build_provider
+
+__all__ = ["Router", "parse_listen", "run_router"]
+
+log = logging.getLogger("chatthy.router")
+
+T = TypeVar("T")
+
+_JSON = "application/json"
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+_DENIED = (
+    "this tool changes something and a router's HTTP client cannot be asked to approve "
+    "it; [tools] auto_approve in server.toml lets it run"
+)
+
+
+class _Gone(Exception):
+    """The client closed the connection before the answer was ready."""
+
+
+class Router:
+    """The HTTP app over the server's providers and tools; make it with :meth:`open`
+    (or hand it providers and tools, as tests and the bench do) and serve :attr:`app`."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        providers: dict[str, Provider],
+        tools: ToolRegistry,
+        services: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.providers = providers
+        self.provider_configs = effective_providers(config)
+        self.tools = tools
+        self.services: dict[str, Any] = {"config": config, **(services or {})}
+        self.created = int(time.time())
+        keys = config.router.api_keys
+        profile = config.router.profile
+        pairs = keys.items() if isinstance(keys, dict) else ((k, profile) for k in keys)
+        self._keys = {_digest(key): profile for key, profile in pairs}
+        """sha256 of each key → its profile: a dict look-up by digest reveals nothing of a
+        key by its timing."""
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                Route("/v1/models", self.models, methods=["GET"]),
+            ],
+            exception_handlers={HTTPException: _http_error},
+        )
+
+    @classmethod
+    async def open(cls, config: ServerConfig) -> Router:
+        """Build the providers and tools and open the store the tools use.
+
+        Raises:
+            ConfigError: a provider is misconfigured.
+            StoreError: the database cannot be opened.
+        """
+        from chatthy.store.sqlite import SQLiteStore
+
+        providers = {
+            name: build_provider(name, cfg) for name, cfg in effective_providers(config).items()
+        }
+        store = await SQLiteStore.open(Path(config.data_dir) / "chatthy.db")
+        return cls(config, providers, server_tools(config), {"store": store})
+
+    async def aclose(self) -> None:
+        """Close the providers and the store."""
+        for provider in self.providers.values():
+            await provider.aclose()
+        store = self.services.get("store")
+        if store is not None:
+            await store.aclose()
+
+    # -- endpoints --------------------------------------------------------------------
+
+    async def models(self, request: Request) -> Response:
+        if self._profile(request) is None:
+            return _bad_key()
+        return Response(model_list(self.model_names(), self.created), media_type=_JSON)
+
+    def model_names(self) -> list[str]:
+        """``NAME`` for each provider's default model, ``NAME/MODEL`` for the others its
+        ``models`` lists."""
+        names = []
+        for name in self.providers:
+            names.append(name)
+            cfg = self.provider_configs.get(name) or ProviderConfig()
+            names.extend(f"{name}/{m}" for m in cfg.models if m != cfg.model)
+        return names
+
+    async def chat(self, request: Request) -> Response:
+        profile = self._profile(request)
+        if profile is None:
+            return _bad_key()
+        try:
+            asked = parse_request(await request.body())
+            provider, model = self._provider(asked.model)
+            options, loop = self._plan(asked, provider, profile)
+        except BadRequest as exc:
+            return _error(400, exc.message, "invalid_request_error", None, exc.param)
+        except LookupError as exc:
+            message = str(exc.args[0])
+            return _error(404, message, "invalid_request_error", "model_not_found", "model")
+        options.model = model
+        show = self.config.router.show_tools if asked.show_tools is None else asked.show_tools
+        answer = Answer(asked.model, server_tools=bool(loop.tools), show_tools=show)
+        events = cast(
+            AsyncGenerator[AgentEvent, None], run_agent(provider, asked.messages, options, loop)
+        )
+        try:
+            if asked.stream:
+                return await self._stream(request, events, answer, asked.include_usage)
+            return await self._whole(request, events, answer)
+        except ProviderError as exc:
+            await events.aclose()
+            return _error(502, exc.message, "upstream_error", exc.code)
+        except _Gone:
+            await events.aclose()
+            return Response(status_code=499)
+
+    # -- what a request runs ------------------------------------------------------------
+
+    def _profile(self, request: Request) -> str | None:
+        """The profile the bearer key acts for; without keys configured, the router's
+        profile; None for a missing or wrong key."""
+        if not self._keys:
+            return self.config.router.profile
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return self._keys.get(_digest(token.strip()))
+
+    def _provider(self, name: str) -> tuple[Provider, str | None]:
+        """The provider and model a model id names (``NAME`` or ``NAME/MODEL``).
+
+        Raises:
+            LookupError: no such provider, or a model its ``models`` does not list.
+        """
+        provider = self.providers.get(name)
+        if provider is not None:
+            return provider, None
+        head, _, model = name.partition("/")
+        provider = self.providers.get(head)
+        cfg = self.provider_configs.get(head)
+        allowed = cfg is not None and (not cfg.models or model in cfg.models or model == cfg.model)
+        if provider is not None and model and allowed:
+            return provider, model
+        known = ", ".join(self.model_names())
+        raise LookupError(f"the model '{name}' does not exist here (the models: {known})")
+
+    def _plan(self, asked: ChatRequest, provider: Provider, profile: str) -> tuple[Options, Loop]:
+        """The provider's options and the loop's settings for a request (see the
+        module's docstring for whose tools run).
+
+        Raises:
+            BadRequest: ``max_tokens`` above the provider's ceiling; tools for a provider
+                that cannot take them.
+        """
+        cfg = self.provider_configs.get(provider.name) or ProviderConfig()
+        ceiling = cfg.max_tokens_ceiling or provider.context_length
+        if asked.max_tokens is not None and asked.max_tokens > ceiling:
+            raise BadRequest(f"max_tokens {asked.max_tokens} is above {ceiling}", "max_tokens")
+        params = asked.params
+        if cfg.scheme == "anthropic":
+            params = anthropic_params(params)
+        elif not asked.tools:
+            params = {k: v for k, v in params.items() if k != "parallel_tool_calls"}
+        options = Options(max_tokens=asked.max_tokens, params=params)
+        if asked.tools:
+            if not provider.capabilities.tools or not cfg.tools:
+                raise BadRequest(f"the model '{asked.model}' takes no tools", "tools")
+            options.tools = asked.tools
+            options.tool_choice = asked.tool_choice
+            return options, Loop()
+        return options, self._loop(provider, cfg, profile)
+
+    def _loop(self, provider: Provider, cfg: ProviderConfig, profile: str) -> Loop:
+        settings = self.config.tools
+        if not provider.capabilities.tools or not cfg.tools:
+            return Loop()
+        return Loop(
+            tools=self.tools.tools(settings.enabled),
+            context=ToolContext(profile, "", self.services),
+            approve=_deny,
+            auto_approve=frozenset(settings.auto_approve),
+            max_steps=settings.max_steps,
+            max_result=settings.max_result,
+        )
+
+    # -- answering ----------------------------------------------------------------------
+
+    async def _whole(
+        self, request: Request, events: AsyncIterator[AgentEvent], answer: Answer
+    ) -> Response:
+        async def gather() -> None:
+            async for event in events:
+                answer.add(event)
+
+        await _unless_gone(request, gather())
+        return Response(answer.whole(), media_type=_JSON)
+
+    async def _stream(
+        self,
+        request: Request,
+        events: AsyncGenerator[AgentEvent, None],
+        answer: Answer,
+        include_usage: bool,
+    ) -> Response:
+        """Wait for the first event (so that a provider failing at once is a 502, not
+        a stream with an error in it), then stream the rest."""
+        first: AgentEvent | None = None
+        with contextlib.suppress(StopAsyncIteration):
+            first = await _unless_gone(request, anext(events))
+        body = _sse(events, answer, first, include_usage)
+        return StreamingResponse(body, media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+async def _sse(
+    events: AsyncGenerator[AgentEvent, None],
+    answer: Answer,
+    first: AgentEvent | None,
+    usage: bool,
+) -> AsyncIterator[bytes]:
+    """The SSE body: the events as chunks, then the finish (or an error event)."""
+    try:
+        opening = answer.first()
+        if first is not None:
+            opening += answer.chunk(first)
+            yield opening
+            async for event in events:
+                if out := answer.chunk(event):
+                    yield out
+        else:
+            yield opening
+        yield answer.last(usage)
+    except ProviderError as exc:
+        yield answer.failed(exc.message, exc.code)
+    finally:
+        await events.aclose()
+
+
+async def _unless_gone(request: Request, work: Awaitable[T]) -> T:
+    """``work``'s result; if the client disconnects first, ``work`` is cancelled (the
+    upstream request with it) and :class:`_Gone` raised."""
+    task = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait((task, watch), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise _Gone
+    return task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _deny(call: ToolCall, tool: Tool) -> str:
+    return _DENIED
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def _error(
+    status: int, message: str, kind: str, code: str | None, param: str | None = None
+) -> Response:
+    return Response(error_body(message, kind, code, param), status, media_type=_JSON)
+
+
+def _bad_key() -> Response:
+    message = "a missing or wrong API key: send Authorization: Bearer KEY ([router] api_keys)"
+    response = _error(401, message, "invalid_request_error", "invalid_api_key")
+    response.headers["www-authenticate"] = "Bearer"
+    return response
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    message = f"no route {request.method} {path} (POST /v1/chat/completions, GET /v1/models)"
+    return _error(exc.status_code, message, "invalid_request_error", None)
+
+
+# -- running it ---------------------------------------------------------------------------
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """HOST and PORT of ``HOST:PORT`` (``[::1]:8080`` for IPv6; ``http://`` allowed).
+
+    Raises:
+        ConfigError: not HOST:PORT with a port number.
+    """
+    text = listen.removeprefix("http://").rstrip("/")
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"router: cannot listen on '{listen}': give HOST:PORT (127.0.0.1:8080)")
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reached only from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(config: ServerConfig, host: str) -> None:
+    """Refuse to serve beyond loopback with no keys: anyone reaching the port could
+    spend the providers' keys and run the tools.
+
+    Raises:
+        ConfigError: no ``[router] api_keys`` and ``host`` is not loopback.
+    """
+    if not config.router.api_keys and not is_loopback(host):
+        raise ConfigError(
+            f"router: refusing to listen on {host} without [router] api_keys in server.toml "
+            "(anyone reaching it could use the providers and tools); set keys, or listen "
+            "on 127.0.0.1"
+        )
+
+
+async def run_router(config: ServerConfig, listen: str | None = None) -> None:
+    """Serve until SIGINT/SIGTERM.
+
+    Raises:
+        ConfigError: a bad address, no keys beyond loopback, a misconfigured provider,
+            or the port cannot be listened on.
+    """
+    import socket
+
+    import uvicorn
+
+    host, port = parse_listen(listen or config.router.listen)
+    check_exposure(config, host)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"router: cannot listen on {host}:{port}: {exc.strerror}") from exc
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    router = await Router.open(config)
+    try:
+        server = uvicorn.Server(
+            uvicorn.Config(router.app, lifespan="off", log_level="warning", ws="none")
+        )
+        shown = f"[{host}]" if ":" in host else host
+        names = ", ".join(router.model_names())
+        print(
+            f"chatthy router listening on http://{shown}:{sock.getsockname()[1]}/v1 "
+            f"(models: {names})",
+            file=sys.stderr,
+            flush=True,
+        )
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()
+        await router.aclose()
