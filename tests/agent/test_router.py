@@ -35,7 +35,7 @@ class Running:
 
     def __init__(self, router: Router) -> None:
         self.router = router
-        self.sock = socket.socket()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
         config = uvicorn.Config(

@@ -406,7 +406,10 @@ async def run_router(config: ServerConfig, listen: str | None = None) -> None:
     host, port = parse_listen(listen or config.router.listen)
     check_exposure(config, host)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not left 0: asyncio sets TCP_NODELAY only on sockets that say
+    # they are TCP, and without it each chunk after the first waited ~40 ms (Nagle
+    # against the client's delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
