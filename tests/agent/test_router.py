@@ -6,6 +6,7 @@ as its provider."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -189,6 +190,32 @@ async def test_a_body_the_router_cannot_pass_on_is_400_naming_the_field(
             await client.chat.completions.create(model="up", messages=messages)
         assert said in caught.value.message
     assert chat_requests(upstream) == []
+
+
+PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(24)).decode()
+
+
+async def test_images_and_a_system_prompt_reach_the_model_in_their_places(
+    running: Running, upstream: Upstream
+) -> None:
+    messages: list[Any] = [
+        {"role": "developer", "content": "Be brief."},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": PNG}},
+            ],
+        },
+    ]
+    await running.client().chat.completions.create(model="up", messages=messages)
+    sent = chat_requests(upstream)[-1]["messages"]
+    assert sent[0] == {"role": "system", "content": "Be brief."}
+    assert sent[1]["content"][1] == {"type": "image_url", "image_url": {"url": PNG}}
+    with pytest.raises(openai.BadRequestError) as caught:
+        bad = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
+        await running.client().chat.completions.create(model="up", messages=bad)  # type: ignore[arg-type]
+    assert "messages[0]: part 1 of the message is not an image" in caught.value.message
 
 
 async def test_the_clients_own_tools_come_back_to_it_as_tool_calls(
