@@ -373,6 +373,31 @@ async def test_keys_of_a_table_act_for_their_profile(tmp_path: Path, upstream: U
         await served.stop()
 
 
+async def test_the_config_dirs_chains_are_tools_the_router_runs(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    chains = tmp_path / "config" / "chains"
+    chains.mkdir(parents=True)
+    (chains / "brief.toml").write_text('[[steps]]\ntemplate = "Summarise: {input}"\n')
+    (chains / "broken.toml").write_text("[[steps]]\n")
+    router = await Router.open(config(tmp_path, {"up": openai_provider(upstream)}))
+    served = await Running(router).start()
+    try:
+        assert any("broken.toml" in p for p in served.router.tools.problems)
+        upstream.push(
+            Reply(chunks=[], tool_calls=[("b", "chain_brief", '{"input": "a long text"}')])
+        )
+        upstream.push(Reply(chunks=["short"]))
+        upstream.push(Reply(chunks=["Done: ", "short"]))
+        done = await served.client().chat.completions.create(model="up", messages=USER)
+        assert done.choices[0].message.content == "Done: short"
+        _, step, last = chat_requests(upstream)
+        assert step["messages"] == [{"role": "user", "content": "Summarise: a long text"}]
+        assert last["messages"][-1] == {"role": "tool", "tool_call_id": "b", "content": "short"}
+    finally:
+        await served.stop()
+
+
 async def test_an_anthropic_upstream_behind_the_router_with_parallel_tool_calls(
     tmp_path: Path, upstream: Upstream
 ) -> None:

@@ -41,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from chatthy.agent.chains import chain_tools, load_chains
 from chatthy.agent.loop import AgentEvent, Loop, run_agent
 from chatthy.agent.registry import server_tools
 from chatthy.agent.router_shapes import (
@@ -55,7 +56,7 @@ from chatthy.agent.router_shapes import (
 from chatthy.agent.tools import Tool, ToolContext, ToolRegistry
 from chatthy.config import ProviderConfig, ServerConfig, effective_providers
 from chatthy.conversation.events import ToolCall
-from chatthy.errors import ConfigError, ProviderError
+from chatthy.errors import ConfigError, NotFoundError, ProviderError
 from chatthy.providers.base import Options, Provider
 from chatthy.providers.registry import build_provider
 
@@ -122,7 +123,27 @@ class Router:
             name: build_provider(name, cfg) for name, cfg in effective_providers(config).items()
         }
         store = await SQLiteStore.open(Path(config.data_dir) / "chatthy.db")
-        return cls(config, providers, server_tools(config), {"store": store})
+        tools = server_tools(config)
+        router = cls(config, providers, tools, {"store": store})
+        chains, problems = load_chains(Path(config.config_dir))
+        tools.problems.extend(problems)
+        for tool in chain_tools(chains, router.chain_provider, tools):
+            tools.add(tool)
+        return router
+
+    def chain_provider(self, name: str | None) -> Provider:
+        """The provider a chain's template step runs on: the one it names, else the
+        server's default (``[server] default_provider``, else the first).
+
+        Raises:
+            NotFoundError: no provider of that name.
+        """
+        name = name or self.config.server.default_provider or next(iter(self.providers))
+        provider = self.providers.get(name)
+        if provider is None:
+            known = ", ".join(self.providers)
+            raise NotFoundError(f"no provider '{name}' (the providers: {known})")
+        return provider
 
     async def aclose(self) -> None:
         """Close the providers and the store."""
@@ -418,6 +439,8 @@ async def run_router(config: ServerConfig, listen: str | None = None) -> None:
         raise ConfigError(f"router: cannot listen on {host}:{port}: {exc.strerror}") from exc
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     router = await Router.open(config)
+    for problem in router.tools.problems:
+        print(f"chatthy router: {problem}", file=sys.stderr)
     try:
         server = uvicorn.Server(
             uvicorn.Config(router.app, lifespan="off", log_level="warning", ws="none")
