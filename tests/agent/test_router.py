@@ -398,6 +398,33 @@ async def test_the_config_dirs_chains_are_tools_the_router_runs(
         await served.stop()
 
 
+async def test_an_agent_is_a_model_with_its_prompt_tools_and_model(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    agents = tmp_path / "config" / "agents"
+    agents.mkdir(parents=True)
+    (agents / "clock.md").write_text(
+        "---\ntools: [current_time]\nmodel: big\n---\nYou tell the time, nothing else.\n"
+    )
+    router = await Router.open(config(tmp_path, {"up": openai_provider(upstream)}))
+    served = await Running(router).start()
+    try:
+        assert [m.id for m in (await served.client().models.list()).data] == ["up", "clock"]
+        assert len(router.tools) > 1  # the server has more tools than the agent may use
+        upstream.push(Reply(chunks=["Noon."]))
+        done = await served.client().chat.completions.create(model="clock", messages=USER)
+        assert done.choices[0].message.content == "Noon." and done.model == "clock"
+        sent = chat_requests(upstream)[-1]
+        assert sent["model"] == "big"
+        assert sent["messages"][0] == {
+            "role": "system",
+            "content": "You tell the time, nothing else.",
+        }
+        assert [t["function"]["name"] for t in sent["tools"]] == ["current_time"]
+    finally:
+        await served.stop()
+
+
 async def test_an_anthropic_upstream_behind_the_router_with_parallel_tool_calls(
     tmp_path: Path, upstream: Upstream
 ) -> None:

@@ -2,9 +2,10 @@
 
 ``POST /v1/chat/completions`` (SSE when ``stream``, else one completion) and ``GET
 /v1/models`` (each provider of server.toml as ``NAME``, its other listed models as
-``NAME/MODEL``), behind bearer keys (``[router] api_keys``), so that any OpenAI client —
-a chatthy server among them (``scheme = "openai"``, ``base_url = "http://HOST:PORT/v1"``)
-— gets the server's providers and tools.
+``NAME/MODEL``, each agent of ``agents/NAME.md`` as ``NAME``: its prompt first, its
+tools, steps, provider and model), behind bearer keys (``[router] api_keys``), so that
+any OpenAI client — a chatthy server among them (``scheme = "openai"``, ``base_url =
+"http://HOST:PORT/v1"``) — gets the server's providers and tools.
 
 Which tools run where:
 
@@ -56,6 +57,8 @@ from chatthy.agent.router_shapes import (
 from chatthy.agent.tools import Tool, ToolContext, ToolRegistry
 from chatthy.config import ProviderConfig, ServerConfig, effective_providers
 from chatthy.conversation.events import ToolCall
+from chatthy.conversation.model import Message
+from chatthy.conversation.prompts import PromptSettings, ServerPrompts
 from chatthy.errors import ConfigError, NotFoundError, ProviderError
 from chatthy.providers.base import Options, Provider
 from chatthy.providers.registry import build_provider
@@ -93,6 +96,12 @@ class Router:
         self.providers = providers
         self.provider_configs = effective_providers(config)
         self.tools = tools
+        self.prompts = (
+            ServerPrompts.load(Path(config.config_dir), config.prompts)
+            if config.config_dir
+            else ServerPrompts({})
+        )
+        """The server's agents (``agents/NAME.md``), read again when the folder changes."""
         self.services: dict[str, Any] = {"config": config, **(services or {})}
         self.created = int(time.time())
         keys = config.router.api_keys
@@ -162,12 +171,13 @@ class Router:
 
     def model_names(self) -> list[str]:
         """``NAME`` for each provider's default model, ``NAME/MODEL`` for the others its
-        ``models`` lists."""
+        ``models`` lists, then each agent's name (one a provider has taken is left out)."""
         names = []
         for name in self.providers:
             names.append(name)
             cfg = self.provider_configs.get(name) or ProviderConfig()
             names.extend(f"{name}/{m}" for m in cfg.models if m != cfg.model)
+        names.extend(a for a in self.prompts.agents() if a not in self.providers)
         return names
 
     async def chat(self, request: Request) -> Response:
@@ -176,18 +186,22 @@ class Router:
             return _bad_key()
         try:
             asked = parse_request(await request.body())
-            provider, model = self._provider(asked.model)
-            options, loop = self._plan(asked, provider, profile)
+            provider, model, agent = self._target(asked.model)
+            options, loop = self._plan(asked, provider, profile, agent)
         except BadRequest as exc:
             return _error(400, exc.message, "invalid_request_error", None, exc.param)
         except LookupError as exc:
             message = str(exc.args[0])
             return _error(404, message, "invalid_request_error", "model_not_found", "model")
         options.model = model
+        messages = asked.messages
+        if agent is not None:
+            system = self.prompts.defaults.get(asked.model, "")
+            messages = [Message.of_text("system", system), *messages] if system else messages
         show = self.config.router.show_tools if asked.show_tools is None else asked.show_tools
         answer = Answer(asked.model, server_tools=bool(loop.tools), show_tools=show)
         events = cast(
-            AsyncGenerator[AgentEvent, None], run_agent(provider, asked.messages, options, loop)
+            AsyncGenerator[AgentEvent, None], run_agent(provider, messages, options, loop)
         )
         try:
             if asked.stream:
@@ -212,25 +226,35 @@ class Router:
             return None
         return self._keys.get(_digest(token.strip()))
 
-    def _provider(self, name: str) -> tuple[Provider, str | None]:
-        """The provider and model a model id names (``NAME`` or ``NAME/MODEL``).
+    def _target(self, name: str) -> tuple[Provider, str | None, PromptSettings | None]:
+        """The provider and model a model id names (``NAME`` or ``NAME/MODEL``), or the
+        agent (its provider and model, else the default's; its settings).
 
         Raises:
-            LookupError: no such provider, or a model its ``models`` does not list.
+            LookupError: no such provider or agent, a model its ``models`` does not list,
+                an agent naming a provider there is not.
         """
         provider = self.providers.get(name)
         if provider is not None:
-            return provider, None
+            return provider, None, None
+        agent = self.prompts.agents().get(name)
+        if agent is not None:
+            try:
+                return self.chain_provider(agent.provider), agent.model, agent
+            except NotFoundError as exc:
+                raise LookupError(f"the agent '{name}': {exc.message}") from None
         head, _, model = name.partition("/")
         provider = self.providers.get(head)
         cfg = self.provider_configs.get(head)
         allowed = cfg is not None and (not cfg.models or model in cfg.models or model == cfg.model)
         if provider is not None and model and allowed:
-            return provider, model
+            return provider, model, None
         known = ", ".join(self.model_names())
         raise LookupError(f"the model '{name}' does not exist here (the models: {known})")
 
-    def _plan(self, asked: ChatRequest, provider: Provider, profile: str) -> tuple[Options, Loop]:
+    def _plan(
+        self, asked: ChatRequest, provider: Provider, profile: str, agent: PromptSettings | None
+    ) -> tuple[Options, Loop]:
         """The provider's options and the loop's settings for a request (see the
         module's docstring for whose tools run).
 
@@ -254,18 +278,25 @@ class Router:
             options.tools = asked.tools
             options.tool_choice = asked.tool_choice
             return options, Loop()
-        return options, self._loop(provider, cfg, profile)
+        return options, self._loop(provider, cfg, profile, agent)
 
-    def _loop(self, provider: Provider, cfg: ProviderConfig, profile: str) -> Loop:
+    def _loop(
+        self, provider: Provider, cfg: ProviderConfig, profile: str, agent: PromptSettings | None
+    ) -> Loop:
+        """The server's tools for a request (an agent's ``tools`` of them, if it lists
+        them), or none when the provider cannot take them."""
         settings = self.config.tools
         if not provider.capabilities.tools or not cfg.tools:
             return Loop()
+        tools = self.tools.tools(settings.enabled)
+        if agent is not None and agent.tools is not None:
+            tools = [tool for tool in tools if tool.name in agent.tools]
         return Loop(
-            tools=self.tools.tools(settings.enabled),
+            tools=tools,
             context=ToolContext(profile, "", self.services),
             approve=_deny,
             auto_approve=frozenset(settings.auto_approve),
-            max_steps=settings.max_steps,
+            max_steps=(agent.max_steps if agent and agent.max_steps else settings.max_steps),
             max_result=settings.max_result,
         )
 
