@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from _harness import BENCH
-
 from chatthy.agent.tools import Tool
 from chatthy.config import ProviderConfig, ServerConfig, ServerSection
 from chatthy.conversation.engine import Engine
