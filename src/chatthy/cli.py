@@ -89,6 +89,13 @@ def _chat_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chat", help="chat name (created if missing)")
     p.add_argument("--provider", help="provider for this chat")
     p.add_argument("--prompt", help="personality (saved system prompt) for this chat")
+    p.add_argument(
+        "--agent",
+        dest="prompt",
+        metavar="NAME",
+        help="the server's agent NAME (agents/NAME.md: a personality with its own tools "
+        "and model) for this chat",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -187,6 +194,20 @@ def _parser() -> argparse.ArgumentParser:
     _paths(p.add_argument("words", nargs="*", metavar="FILE|key=value"))
 
     p = sub.add_parser("templates", help="list the instruction templates and their placeholders")
+    _client_flags(p)
+
+    p = sub.add_parser(
+        "chain",
+        help="run a tool chain on a file or stdin (alone: list the chains)",
+        description="Run the server's tool chain NAME (chains/NAME.toml: template and tool "
+        "steps, each fed the output of the one before) on FILE's text, or stdin's; print "
+        "the last step's output. Without NAME, list the chains.",
+    )
+    _client_flags(p)
+    p.add_argument("name", nargs="?", help="the chain")
+    _paths(p.add_argument("file", nargs="?", metavar="FILE", help="its input (else stdin)"))
+
+    p = sub.add_parser("tools", help="list the server's tools (⚠: asks before it runs)")
     _client_flags(p)
 
     p = sub.add_parser("chats", help="list your chats")
@@ -479,6 +500,43 @@ def _cmd_templates(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_chain(args: argparse.Namespace) -> int:
+    from chatthy.client.commands import rpc
+    from chatthy.wire import api
+
+    settings = _settings(args)
+    if not args.name:
+        chains = _run(rpc(settings, api.Chains()))
+        for c in chains:
+            print(f"{c.name:<20} {' → '.join(c.steps)}  {c.description}")
+        if not chains:
+            print("no tool chains: put chains/NAME.toml files in the server's config dir")
+        return 0
+    if args.file and args.file != "-":
+        try:
+            text = Path(args.file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"chatthy: cannot read {args.file}: {exc}", file=sys.stderr)
+            return 1
+    else:
+        text = "" if sys.stdin.isatty() else sys.stdin.read()
+    ran = _run(rpc(settings, api.ChainRun(name=args.name, input=text)))
+    print(ran.output)
+    return 0
+
+
+def _cmd_tools(args: argparse.Namespace) -> int:
+    from chatthy.client.commands import rpc
+    from chatthy.wire import api
+
+    for t in _run(rpc(_settings(args), api.Tools())):
+        marks = ("⚠" if t.changes else " ") + (" " if t.enabled else "✗")
+        said = t.description.splitlines()[0] if t.description else ""
+        where = "" if t.origin == "built-in" else f"  [{t.origin}]"
+        print(f"{marks} {t.name:<22} {said}{where}")
+    return 0
+
+
 def _cmd_completion(args: argparse.Namespace) -> int:
     import shtab
 
@@ -707,6 +765,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "ask": _cmd_ask,
     "template": _cmd_template,
     "templates": _cmd_templates,
+    "chain": _cmd_chain,
+    "tools": _cmd_tools,
     "chats": _cmd_chats,
     "export": _cmd_export,
     "import": _cmd_import,

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.client.keycache import cache_path, forget_profile
@@ -366,6 +366,15 @@ async def _cancel(client: Client, chat: str) -> None:
     user is leaving anyway."""
     with contextlib.suppress(Exception):
         await asyncio.wait_for(client.rpc(api.Cancel(chat=chat)), 2.0)
+
+
+T = TypeVar("T")
+
+
+async def rpc(settings: Settings, call: api.Call[T]) -> T:
+    """One RPC on a connection of its own (the one-shot commands)."""
+    async with connect(settings) as client:
+        return await client.rpc(call)
 
 
 async def list_templates(settings: Settings) -> list[api.TemplateInfo]:
