@@ -236,9 +236,12 @@ async def test_max_steps_ends_the_turn_with_a_notice(tmp_path: Path, upstream: U
         await engine.aclose()
 
 
+NOTES: list[tuple[str, str]] = []
+
+
 def note(context: ToolContext, text: str) -> str:
     """Keep a note (changes something)."""
-    context.services.setdefault("notes", []).append((context.profile, text))
+    NOTES.append((context.profile, text))
     return "noted"
 
 
@@ -246,8 +249,7 @@ async def test_a_changing_call_is_refused_unless_approved(
     engine: Engine, upstream: Upstream
 ) -> None:
     engine.tools.add(Tool.from_function(note, changes=True))
-    notes: list[tuple[str, str]] = []
-    engine.config.tools.auto_approve = []
+    NOTES.clear()
 
     def script() -> None:
         upstream.push(Reply(chunks=[], tool_calls=[("n1", "note", '{"text": "hi"}')]))
@@ -259,18 +261,11 @@ async def test_a_changing_call_is_refused_unless_approved(
     assert result.is_error and "not run" in result.content and "--yes" in result.content
     assert not [e for e in refused if isinstance(e, ToolApproval)]
 
+    assert NOTES == []
     # approve="yes" runs it, for the calling profile
     script()
-    original = engine._loop
-
-    def with_notes(*args: Any) -> Any:
-        loop = original(*args)
-        loop.context.services["notes"] = notes
-        return loop
-
-    engine._loop = with_notes  # type: ignore[method-assign]
     ran = await run(engine, "note it", approve="yes")
-    assert results(ran)[0].content == "noted" and notes == [("alice", "hi")]
+    assert results(ran)[0].content == "noted" and NOTES == [("alice", "hi")]
 
 
 async def test_asking_waits_for_the_users_answer(engine: Engine, upstream: Upstream) -> None:
