@@ -108,3 +108,10 @@ def test_every_imported_distribution_is_declared() -> None:
     }
     assert missing == {}, "imported but not in pyproject.toml"
     assert {_normal(d) for d in INDIRECT} <= declared
+
+
+def test_every_test_file_has_a_basename_of_its_own() -> None:
+    """pytest imports test files by basename (rootdir-relative packages are not used):
+    two of a name stop the whole run at collection."""
+    names = [p.name for p in (SRC.parent.parent / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
