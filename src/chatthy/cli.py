@@ -14,9 +14,12 @@ import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chatthy import __version__
+
+if TYPE_CHECKING:
+    from chatthy.config import ServerConfig
 
 __all__ = ["main"]
 
@@ -399,10 +402,12 @@ def _write_default(name: str, *, quiet: bool = False) -> None:
         print(f"chatthy: wrote the commented default {written}", file=sys.stderr)
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
+def _server_config(args: argparse.Namespace, secrets: str) -> ServerConfig | None:
+    """server.toml (its commented default written first when none is named and there is
+    none), with a warning when others can read the ``secrets`` it holds; None (said on
+    stderr) when it cannot be used."""
     from chatthy.config import load_server_config, secret_warning
     from chatthy.errors import ChatthyError
-    from chatthy.server.main import run_server
 
     if args.config is None:
         _write_default("server.toml")
@@ -410,29 +415,29 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         config = load_server_config(args.config)
     except ChatthyError as exc:
         print(f"chatthy: {exc.message}", file=sys.stderr)
-        return 1
+        return None
     toml = args.config or Path(config.config_dir) / "server.toml"
-    if warning := secret_warning(toml, "provider API keys"):
+    if warning := secret_warning(toml, secrets):
         print(f"chatthy: {warning}", file=sys.stderr)
+    return config
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from chatthy.server.main import run_server
+
+    config = _server_config(args, "provider API keys")
+    if config is None:
+        return 1
     _run(run_server(config, args.listen))
     return 0
 
 
 def _cmd_router(args: argparse.Namespace) -> int:
     from chatthy.agent.router import run_router
-    from chatthy.config import load_server_config, secret_warning
-    from chatthy.errors import ChatthyError
 
-    if args.config is None:
-        _write_default("server.toml")
-    try:
-        config = load_server_config(args.config)
-    except ChatthyError as exc:
-        print(f"chatthy: {exc.message}", file=sys.stderr)
+    config = _server_config(args, "provider and router API keys")
+    if config is None:
         return 1
-    toml = args.config or Path(config.config_dir) / "server.toml"
-    if warning := secret_warning(toml, "provider and router API keys"):
-        print(f"chatthy: {warning}", file=sys.stderr)
     _run(run_router(config, args.listen))
     return 0
 

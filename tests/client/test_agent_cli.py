@@ -3,39 +3,12 @@ as processes against a real server whose model is the local upstream."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
+
+from tool_kit import cli
 
 from chatthy.server.app import Server
 from upstream import Reply, Upstream
-
-
-async def cli(
-    server: Server, tmp_path: Path, *args: str, stdin: bytes = b""
-) -> tuple[int, str, str]:
-    env = {
-        **os.environ,
-        "CHATTHY_SERVER": server.address,
-        "CHATTHY_PROFILE": "cli",
-        "CHATTHY_PASSPHRASE": "pw",
-        "CHATTHY_CONFIG_DIR": str(tmp_path / "cfg"),
-        "CHATTHY_DATA_DIR": str(tmp_path / "data"),
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "chatthy",
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_chain_runs_on_a_file_or_stdin_and_lists_the_chains(

@@ -9,11 +9,10 @@ import asyncio
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-from tool_kit import NOTE_ARGS, script_note
+from tool_kit import NOTE_ARGS, cli, script_note
 
 from chatthy.server.app import Server
 from chatthy.wire import api
@@ -27,28 +26,7 @@ NOTE_SHOWN = 'name="a.txt", text="hello from the model"'
 
 
 async def _ask(server: Server, tmp_path: Path, *args: str) -> tuple[int, str, str]:
-    env = {
-        **os.environ,
-        "CHATTHY_SERVER": server.address,
-        "CHATTHY_PROFILE": "cli",
-        "CHATTHY_PASSPHRASE": "pw",
-        "CHATTHY_CONFIG_DIR": str(tmp_path / "cfg"),
-        "CHATTHY_DATA_DIR": str(tmp_path / "data"),
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "chatthy",
-        "ask",
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await cli(server, tmp_path, "ask", *args)
 
 
 async def test_ask_shows_a_read_only_call_and_its_result_on_stderr(

@@ -3,6 +3,12 @@ test server's ``save_note`` (see ``tests/client/conftest.py``)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from chatthy.server.app import Server
 from upstream import Reply, Upstream
 
 NOTE_ARGS = '{"name": "a.txt", "text": "hello from the model"}'
@@ -12,3 +18,29 @@ def script_note(upstream: Upstream, call_id: str = "call_1", after: str = "Done.
     """The model says it saves a note, calls ``save_note``, then answers ``after``."""
     upstream.push(Reply(chunks=["Saving it."], tool_calls=[(call_id, "save_note", NOTE_ARGS)]))
     upstream.push(Reply(chunks=[after]))
+
+
+async def cli(
+    server: Server, tmp_path: Path, *args: str, stdin: bytes = b""
+) -> tuple[int, str, str]:
+    env = {
+        **os.environ,
+        "CHATTHY_SERVER": server.address,
+        "CHATTHY_PROFILE": "cli",
+        "CHATTHY_PASSPHRASE": "pw",
+        "CHATTHY_CONFIG_DIR": str(tmp_path / "cfg"),
+        "CHATTHY_DATA_DIR": str(tmp_path / "data"),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "chatthy",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
