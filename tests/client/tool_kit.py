@@ -1,5 +1,6 @@
-"""The model's side of the tool tests: replies scripted on the upstream that call the
-test server's ``save_note`` (see ``tests/client/conftest.py``)."""
+"""The model's side of the tool tests (replies scripted on the upstream that call the
+test server's ``save_note``, see ``tests/client/conftest.py``), and chatthy run as a
+process of its own against the test server."""
 
 from __future__ import annotations
 
