@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from chatthy.agent.tools import MAX_RESULT, Tool, ToolContext, ToolOutcome
+from chatthy.config import ToolsConfig
 from chatthy.conversation.events import (
     Finish,
     Notice,
@@ -65,6 +66,26 @@ class Loop:
     """Tools whose calls run without asking, even when they change something."""
     max_steps: int = MAX_STEPS
     max_result: int = MAX_RESULT
+
+    @classmethod
+    def configured(
+        cls,
+        tools: Sequence[Tool],
+        settings: ToolsConfig,
+        context: ToolContext,
+        approve: Approve,
+        max_steps: int | None = None,
+    ) -> Loop:
+        """A loop as ``[tools]`` sets it; ``max_steps`` (a personality's or agent's)
+        over the server's when given."""
+        return cls(
+            tools=tools,
+            context=context,
+            approve=approve,
+            auto_approve=frozenset(settings.auto_approve),
+            max_steps=max_steps or settings.max_steps,
+            max_result=settings.max_result,
+        )
 
 
 async def run_agent(

@@ -1,24 +1,61 @@
 """The tools of one server: the built-ins, then the plugins (the ``chatthy.tools`` entry
-points, then ``tools/*.py`` in the config dir), a later one of a name replacing an
-earlier one. Every tool runs at most ``[tools] timeout`` seconds."""
+points, then ``tools/*.py`` in the config dir), then the tool chains
+(``chains/NAME.toml`` as ``chain_NAME``), a later one of a name replacing an earlier one.
+Every tool runs at most ``[tools] timeout`` seconds. :func:`offered` is which of them a
+turn offers: the one rule the chat server and the router share."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from chatthy.agent.builtin import builtin_tools
+from chatthy.agent.chains import chain_tools, load_chains
 from chatthy.agent.plugins import load_plugins
-from chatthy.agent.tools import ToolRegistry
-from chatthy.config import ServerConfig
+from chatthy.agent.tools import Tool, ToolRegistry
+from chatthy.config import ProviderConfig, ServerConfig, ToolsConfig
+from chatthy.providers.base import Provider
 
-__all__ = ["server_tools"]
+__all__ = ["offered", "server_tools"]
 
 
-def server_tools(config: ServerConfig) -> ToolRegistry:
+def server_tools(
+    config: ServerConfig, provider_of: Callable[[str | None], Provider] | None = None
+) -> ToolRegistry:
     """Every tool this server has (what ``[tools] enabled`` chooses from); what could
-    not be loaded is in the registry's ``problems``."""
+    not be loaded is in the registry's ``problems``. The chains come too when
+    ``provider_of`` says which provider a chain's template step runs on (the one it
+    names, or the default for None)."""
     registry = ToolRegistry()
     timeout = config.tools.timeout
     for tool in builtin_tools():
         tool.timeout = min(tool.timeout, timeout)
         registry.add(tool)
     load_plugins(registry, config.config_dir, timeout)
+    if provider_of is not None:
+        chains, problems = load_chains(Path(config.config_dir))
+        registry.problems.extend(problems)
+        for tool in chain_tools(chains, provider_of, registry):
+            registry.add(tool)
     return registry
+
+
+def offered(
+    registry: ToolRegistry,
+    settings: ToolsConfig,
+    provider: Provider,
+    provider_config: ProviderConfig | None,
+    allowed: list[str] | None,
+) -> list[Tool]:
+    """The tools a turn offers: none when the provider cannot take tools or its config
+    says not to; else those ``[tools] enabled`` names, narrowed to ``allowed`` (a
+    personality's or agent's ``tools``) when it is not None."""
+    if not provider.capabilities.tools or (
+        provider_config is not None and not provider_config.tools
+    ):
+        return []
+    tools = registry.tools(settings.enabled)
+    if allowed is not None:
+        chosen = set(allowed)
+        tools = [tool for tool in tools if tool.name in chosen]
+    return tools

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -42,9 +43,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from chatthy.agent.chains import chain_tools, load_chains
 from chatthy.agent.loop import AgentEvent, Loop, run_agent
-from chatthy.agent.registry import server_tools
+from chatthy.agent.registry import offered, server_tools
 from chatthy.agent.router_shapes import (
     Answer,
     BadRequest,
@@ -132,27 +132,17 @@ class Router:
             name: build_provider(name, cfg) for name, cfg in effective_providers(config).items()
         }
         store = await SQLiteStore.open(Path(config.data_dir) / "chatthy.db")
-        tools = server_tools(config)
-        router = cls(config, providers, tools, {"store": store})
-        chains, problems = load_chains(Path(config.config_dir))
-        tools.problems.extend(problems)
-        for tool in chain_tools(chains, router.chain_provider, tools):
-            tools.add(tool)
-        return router
+        tools = server_tools(config, functools.partial(_provider_named, config, providers))
+        return cls(config, providers, tools, {"store": store})
 
     def chain_provider(self, name: str | None) -> Provider:
-        """The provider a chain's template step runs on: the one it names, else the
-        server's default (``[server] default_provider``, else the first).
+        """The provider a chain's template step (or an agent) runs on: the one it
+        names, else the server's default (``[server] default_provider``, else the first).
 
         Raises:
             NotFoundError: no provider of that name.
         """
-        name = name or self.config.server.default_provider or next(iter(self.providers))
-        provider = self.providers.get(name)
-        if provider is None:
-            known = ", ".join(self.providers)
-            raise NotFoundError(f"no provider '{name}' (the providers: {known})")
-        return provider
+        return _provider_named(self.config, self.providers, name)
 
     async def aclose(self) -> None:
         """Close the providers and the store."""
@@ -285,19 +275,16 @@ class Router:
     ) -> Loop:
         """The server's tools for a request (an agent's ``tools`` of them, if it lists
         them), or none when the provider cannot take them."""
-        settings = self.config.tools
-        if not provider.capabilities.tools or not cfg.tools:
+        allowed = agent.tools if agent is not None else None
+        tools = offered(self.tools, self.config.tools, provider, cfg, allowed)
+        if not tools:
             return Loop()
-        tools = self.tools.tools(settings.enabled)
-        if agent is not None and agent.tools is not None:
-            tools = [tool for tool in tools if tool.name in agent.tools]
-        return Loop(
-            tools=tools,
-            context=ToolContext(profile, "", self.services),
-            approve=_deny,
-            auto_approve=frozenset(settings.auto_approve),
-            max_steps=(agent.max_steps if agent and agent.max_steps else settings.max_steps),
-            max_result=settings.max_result,
+        return Loop.configured(
+            tools,
+            self.config.tools,
+            ToolContext(profile, "", self.services),
+            _deny,
+            agent.max_steps if agent is not None else None,
         )
 
     # -- answering ----------------------------------------------------------------------
@@ -372,6 +359,16 @@ async def _unless_gone(request: Request, work: Awaitable[T]) -> T:
 async def _disconnected(request: Request) -> None:
     while (await request.receive())["type"] != "http.disconnect":
         pass
+
+
+def _provider_named(
+    config: ServerConfig, providers: dict[str, Provider], name: str | None
+) -> Provider:
+    name = name or config.server.default_provider or next(iter(providers))
+    provider = providers.get(name)
+    if provider is None:
+        raise NotFoundError(f"no provider '{name}' (the providers: {', '.join(providers)})")
+    return provider
 
 
 async def _deny(call: ToolCall, tool: Tool) -> str:

@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from chatthy.agent.chains import ChainError, chain_tools, load_chains, run_chain
+from chatthy.agent.chains import ChainError, load_chains, run_chain
 from chatthy.agent.loop import Loop
-from chatthy.agent.registry import server_tools
+from chatthy.agent.registry import offered, server_tools
 from chatthy.agent.tools import Tool, ToolContext, ToolRegistry
 from chatthy.config import ProviderConfig, ServerConfig, effective_providers
 from chatthy.context import TokenCache
@@ -110,12 +110,10 @@ class Engine(ChatBook):
         self.template_problems_logged: set[tuple[str, str]] = set()
         """Broken user templates already logged (name, why): they are read every call."""
         self.provider_configs = effective_providers(config)
-        self.tools: ToolRegistry = server_tools(config)
+        self.tools: ToolRegistry = server_tools(config, self._chain_provider)
         """Every tool of this server; ``[tools] enabled`` chooses those offered."""
-        chains, problems = load_chains(Path(config.config_dir))
-        self.tools.problems.extend(problems)
-        for tool in chain_tools(chains, self._chain_provider, self.tools):
-            self.tools.add(tool)
+        self.tool_services: dict[str, Any] = {"store": store, "config": config}
+        """What the tools may use (:class:`ToolContext` ``services``)."""
         self.always_approved: dict[tuple[str, str], set[str]] = {}
         """(profile, chat) → tools the user said run there without asking."""
         self.before_turn: Callable[[str, str], None] | None = None
@@ -394,25 +392,18 @@ class Engine(ChatBook):
         """The tool loop's settings for a turn, or None when no tool is offered (the
         provider cannot take tools, its config says not to, ``[tools] enabled`` is
         empty, the personality or agent allows none)."""
-        settings = self.config.tools
-        config = self.provider_configs.get(provider.name)
-        if not provider.capabilities.tools or (config is not None and not config.tools):
-            return None
-        tools = self.tools.tools(settings.enabled)
         chosen = self.prompts.settings(personality) if personality else None
-        if chosen is not None and chosen.tools is not None:
-            allowed = set(chosen.tools)
-            tools = [tool for tool in tools if tool.name in allowed]
+        config = self.provider_configs.get(provider.name)
+        allowed = chosen.tools if chosen is not None else None
+        tools = offered(self.tools, self.config.tools, provider, config, allowed)
         if not tools:
             return None
-        services: dict[str, Any] = {"store": self.store, "config": self.config}
-        return Loop(
-            tools=tools,
-            context=ToolContext(turn.profile, turn.chat, services),
-            approve=functools.partial(self._approve, turn, approve),
-            auto_approve=frozenset(settings.auto_approve),
-            max_steps=(chosen.max_steps if chosen and chosen.max_steps else settings.max_steps),
-            max_result=settings.max_result,
+        return Loop.configured(
+            tools,
+            self.config.tools,
+            ToolContext(turn.profile, turn.chat, self.tool_services),
+            functools.partial(self._approve, turn, approve),
+            chosen.max_steps if chosen is not None else None,
         )
 
     async def _approve(self, turn: Turn, mode: str, call: ToolCall, tool: Tool) -> bool | str:
@@ -459,8 +450,7 @@ class Engine(ChatBook):
             known = ", ".join(sorted(chains)) or "none"
             left_out = next((p for p in problems if f" {name}.toml " in p), "")
             raise NotFoundError(left_out or f"no chain '{name}' (the chains: {known})")
-        services: dict[str, Any] = {"store": self.store, "config": self.config}
-        context = ToolContext(profile, "", services)
+        context = ToolContext(profile, "", self.tool_services)
         try:
             return await run_chain(chain, text, self._chain_provider, self.tools, context)
         except ChainError as exc:

@@ -453,27 +453,21 @@ class Entry:
         widget: Widget
         if self.kind == "user":
             widget = UserMessage(self.text, self.message_id, self.when)
-        elif self.kind == "reply" and self.pieces:
-            widget = ReplyView(
-                provider=self.provider,
-                model=self.model,
-                when=self.when,
-                status=self.status,
-                error=self.error,
-                message_id=self.message_id,
-                pieces=self.pieces,
-            )
         elif self.kind == "reply":
-            kind = ReplyView if self.status == "streaming" else StoredReply
-            widget = kind(
-                self.text,
-                provider=self.provider,
-                model=self.model,
-                when=self.when,
-                status=self.status,
-                error=self.error,
-                message_id=self.message_id,
-            )
+            fields: dict[str, Any] = {
+                "provider": self.provider,
+                "model": self.model,
+                "when": self.when,
+                "status": self.status,
+                "error": self.error,
+                "message_id": self.message_id,
+            }
+            if self.pieces:  # it ran tools: each call folded between its text
+                widget = ReplyView(pieces=self.pieces, **fields)
+            elif self.status == "streaming":
+                widget = ReplyView(self.text, **fields)
+            else:
+                widget = StoredReply(self.text, **fields)
         elif self.kind == "hits":
             widget = SearchHits(self.text, self.hits, hit_style)
         elif self.markdown:
