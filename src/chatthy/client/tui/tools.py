@@ -64,7 +64,10 @@ class ToolBox(Collapsible):
     ToolBox > Contents { padding: 0 0 0 2; }
     ToolBox .tool-body { color: $text-muted; }
     ToolBox.-failed CollapsibleTitle { color: $warning; }
+    ToolBox CollapsibleTitle { width: 1fr; }
     """
+    # the title takes the whole row: measured by its text (Textual's `width: auto`), a
+    # title that grew ("running…" → "0.0 s · ok") was sometimes still cut to the old width
 
     def __init__(self, call: ToolCallInfo, result: ToolResultInfo | None = None) -> None:
         self.call = call
@@ -79,8 +82,6 @@ class ToolBox(Collapsible):
         self.title = tool_title(self.call, result)
         self._text.update(Content(_body(self.call, result)))
         self.set_class(result.is_error, "-failed")
-        for title in self.query("CollapsibleTitle"):  # a longer title: measured again
-            title.refresh(layout=True)
 
     def scroll_visible(self, *args: object, **kwargs: object) -> None:
         if not self.collapsed:
