@@ -188,7 +188,7 @@ async def tool_steps(procs: Procs, requests: int, steps: int) -> None:
 
     started = time.process_time()
     for _ in range(2 * requests * steps):
-        current_time("UTC")
+        await current_time("UTC")
     tool = (time.process_time() - started) / (2 * requests * steps)
     per_step = (cpu[steps] - cpu[0]) / (2 * requests * steps) - tool
     plain = cpu[0] / (2 * requests)

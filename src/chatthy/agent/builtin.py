@@ -51,7 +51,9 @@ def _told(function: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return wrapper
 
 
-def current_time(timezone: str = "UTC") -> str:
+# async though it never waits: a plain function would run in a worker thread, a hop
+# that costs ~0.15 ms of CPU, forty times what the tool itself does.
+async def current_time(timezone: str = "UTC") -> str:
     """The current date and time, in ISO 8601, in an IANA time zone.
 
     Args:
