@@ -213,6 +213,48 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tools", help="list the server's tools (⚠: asks before it runs)")
     _client_flags(p)
 
+    p = sub.add_parser(
+        "mcp",
+        help="MCP servers: list them, import a Claude Desktop/Cursor config, serve a workspace",
+        description="The MCP servers whose tools the chat server uses ([mcp_servers.NAME] "
+        "in server.toml), and chatthy's own MCP server over a profile's workspace.",
+    )
+    msub = p.add_subparsers(dest="mcp_command", metavar="ACTION", required=True)
+    q = msub.add_parser(
+        "list",
+        help="each MCP server of the chat server: its state, its tools",
+        description="Each [mcp_servers.NAME] of the chat server: transport, state (one "
+        "not used yet is started), the last error, and its tools as models see them.",
+    )
+    _client_flags(q)
+    q = msub.add_parser(
+        "import",
+        help="add the mcpServers of a JSON file (Claude Desktop, Cursor, oterm) to server.toml",
+        description="Read FILE's mcpServers (as Claude Desktop, Cursor and oterm write it) "
+        "and add each server to server.toml as [mcp_servers.NAME]. Nothing is written when "
+        "any entry is wrong; restart `chatthy serve` to use them.",
+    )
+    _paths(q.add_argument("file", metavar="FILE", help="the JSON file (- for stdin)"))
+    _paths(q.add_argument("--config", type=Path, help="server.toml to add them to"))
+    q.add_argument(
+        "--replace", action="store_true", help="replace servers of the same name already there"
+    )
+    q = msub.add_parser(
+        "serve",
+        help="serve a profile's workspace to MCP clients (stdio, or streamable HTTP)",
+        description="Be an MCP server over one profile's workspace (workspace_list, "
+        "workspace_read): over stdio for Claude Desktop and the like, or over streamable "
+        "HTTP with --http, where clients send the bearer token.",
+    )
+    _paths(q.add_argument("--config", type=Path, help="server.toml to use"))
+    q.add_argument("--profile", help="whose workspace (default: client.toml's profile)")
+    q.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP at /mcp here")
+    q.add_argument(
+        "--token",
+        help="the bearer token HTTP clients must send (default: $CHATTHY_MCP_TOKEN, "
+        "else one is made and printed)",
+    )
+
     p = sub.add_parser("chats", help="list your chats")
     _client_flags(p)
     p.add_argument("--personality", help="only chats of this personality")
@@ -439,6 +481,23 @@ def _cmd_router(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     _run(run_router(config, args.listen))
+    return 0
+
+
+def _cmd_mcp(args: argparse.Namespace) -> int:
+    if args.mcp_command == "import":
+        from chatthy.agent.mcp.importer import import_command
+
+        return import_command(args.file, args.config, replace=args.replace)
+    if args.mcp_command == "serve":
+        from chatthy.agent.mcp.serve import serve_command
+
+        return serve_command(args)
+    from chatthy.client.commands import rpc
+    from chatthy.client.mcp import format_servers
+    from chatthy.wire import api
+
+    print(format_servers(_run(rpc(_settings(args), api.McpServers()))))
     return 0
 
 
@@ -772,6 +831,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "templates": _cmd_templates,
     "chain": _cmd_chain,
     "tools": _cmd_tools,
+    "mcp": _cmd_mcp,
     "chats": _cmd_chats,
     "export": _cmd_export,
     "import": _cmd_import,

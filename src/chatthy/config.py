@@ -177,6 +177,52 @@ class ToolsConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Characters of a result the model is given; the rest is cut, saying so."""
     approval_timeout: Annotated[float, msgspec.Meta(gt=0)] = 300.0
     """Seconds a call waits for the user's yes or no."""
+    schema_budget: Annotated[int, msgspec.Meta(ge=0)] = 2000
+    """Tokens the offered tools' schemas may take; past it the rest wait behind
+    ``tool_search(query)`` (0: no budget, every tool offered)."""
+
+
+MCP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+"""What an MCP server's name in ``[mcp_servers.NAME]`` may be: its tools are
+``NAME__TOOL``, within the providers' 64-character tool names."""
+
+
+class McpServerConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """``[mcp_servers.NAME]``: one MCP server whose tools, prompts and resources chatthy
+    uses. Either ``command`` (a process spoken to over stdio) or ``url`` (streamable HTTP,
+    or SSE for older servers). ``${VAR}`` in any string is taken from the server's
+    environment when the server starts."""
+
+    command: str | None = None
+    args: list[str] = msgspec.field(default_factory=list)
+    env: dict[str, str] = msgspec.field(default_factory=dict)
+    """Added to the environment the process gets (the SDK's safe default set)."""
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    transport: Literal["stdio", "http", "sse"] | None = None
+    """None: ``stdio`` with a command, ``http`` (streamable HTTP) with a url."""
+    enabled: bool = True
+    timeout: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    """Seconds one tool call may take; then it is cancelled and the model told so."""
+    startup_timeout: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    """Seconds the server may take to start and list its tools."""
+
+    def __post_init__(self) -> None:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("an MCP server needs either a command or a url, not both")
+        if self.command is not None and not self.command.strip():
+            raise ValueError("an MCP server's command may not be empty")
+        kind = self.kind
+        if self.command is not None and kind != "stdio":
+            raise ValueError(f"transport '{kind}' needs a url, not a command")
+        if self.url is not None and kind == "stdio":
+            raise ValueError("transport 'stdio' needs a command, not a url")
+
+    @property
+    def kind(self) -> str:
+        """The transport: ``stdio``, ``http`` or ``sse``."""
+        return self.transport or ("stdio" if self.command is not None else "http")
 
 
 class RouterConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -211,10 +257,19 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     tools: ToolsConfig = msgspec.field(default_factory=ToolsConfig)
     router: RouterConfig = msgspec.field(default_factory=RouterConfig)
     providers: dict[str, ProviderConfig] = msgspec.field(default_factory=dict)
+    mcp_servers: dict[str, McpServerConfig] = msgspec.field(default_factory=dict)
+    """MCP servers by name (``[mcp_servers.NAME]``; ``chatthy mcp import`` writes them)."""
     prompts: dict[str, str] = msgspec.field(default_factory=dict)
     """Server default personalities: name → system prompt (also ``prompts/NAME.md``)."""
     config_dir: str = ""
     data_dir: str = ""
+
+    def __post_init__(self) -> None:
+        for name in self.mcp_servers:
+            if not MCP_NAME.match(name):
+                raise ValueError(
+                    f"mcp_servers: '{name}' is not a server name (1-32 letters, digits, _ -)"
+                )
 
 
 class ClientConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -402,6 +457,33 @@ youtube_languages = ["en"]       # transcript languages preferred, else the firs
 arxiv_base = "https://export.arxiv.org"
 wikipedia_base = "https://en.wikipedia.org"
 news_base = "https://news.google.com"
+
+# Tools models may call (`chatthy tools` lists them).
+[tools]
+# enabled = ["workspace_read", "current_time"]   # the tools offered; unset: all of them
+auto_approve = []                # tools that change something yet run without asking
+max_steps = 10                   # steps with tool calls in one reply
+timeout = 30.0                   # seconds one call may run
+max_result = 100000              # characters of a result the model is given
+approval_timeout = 300.0         # seconds a call waits for the user's yes or no
+schema_budget = 2000             # tokens of tool schemas offered; the rest via tool_search
+
+# MCP servers (`chatthy mcp import FILE` adds the `mcpServers` of Claude Desktop,
+# Cursor or oterm; `chatthy mcp list` shows them). Their tools are SERVER__TOOL.
+# ${VAR} is taken from the server's environment.
+#
+# [mcp_servers.files]
+# command = "npx"
+# args = ["-y", "@modelcontextprotocol/server-filesystem", "/home/me/notes"]
+# env = { SOME_KEY = "${SOME_KEY}" }
+# cwd = "/home/me"
+# timeout = 60.0                 # seconds one call may take
+# startup_timeout = 30.0         # seconds to start and list its tools
+# [mcp_servers.remote]
+# url = "https://example.com/mcp"
+# headers = { Authorization = "Bearer ${REMOTE_TOKEN}" }
+# transport = "http"             # http (streamable HTTP) | sse (older servers)
+# enabled = true
 
 # `chatthy router`: OpenAI-compatible HTTP (/v1/chat/completions, /v1/models) over the
 # providers and the tools. Without api_keys it serves only on loopback.

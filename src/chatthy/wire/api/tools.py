@@ -8,7 +8,16 @@ import msgspec
 
 from chatthy.wire.api._base import Call, Result
 
-__all__ = ["ChainInfo", "ChainRan", "ChainRun", "Chains", "ToolInfo", "Tools"]
+__all__ = [
+    "ChainInfo",
+    "ChainRan",
+    "ChainRun",
+    "Chains",
+    "McpServerInfo",
+    "McpServers",
+    "ToolInfo",
+    "Tools",
+]
 
 
 class ToolInfo(Result):
@@ -53,3 +62,26 @@ class ChainRun(Call[ChainRan]):
     method = "chain"
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     input: str = ""
+
+
+class McpServerInfo(Result):
+    """One MCP server of ``[mcp_servers]``: its transport (``stdio``, ``http``, ``sse``),
+    its state (``stopped``: not used yet, ``starting``, ``ready``, ``failed``,
+    ``restarting``, ``disabled``), the last error in one line, and its tools as the model
+    sees them (``SERVER__TOOL``), prompts and resources' URIs when it is ready."""
+
+    name: str
+    transport: str
+    state: str
+    error: str | None = None
+    tools: list[str] = msgspec.field(default_factory=list)
+    prompts: list[str] = msgspec.field(default_factory=list)
+    resources: list[str] = msgspec.field(default_factory=list)
+
+
+class McpServers(Call[list[McpServerInfo]]):
+    """List the MCP servers of server.toml with their state and tools; `start` starts
+    those not started yet (and waits for them, up to their startup timeout)."""
+
+    method = "mcp_servers"
+    start: bool = True

@@ -3,6 +3,10 @@ history, added from the client's text or fetched by the server from a source."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
+
 from chatthy.wire.api._base import Call, Count, Result
 
 __all__ = [
@@ -15,6 +19,7 @@ __all__ = [
     "WsDrop",
     "WsFetch",
     "WsList",
+    "WsMcp",
     "WsNews",
     "WsRename",
     "WsRestore",
@@ -132,6 +137,16 @@ class WsUrl(Call[WorkspaceFile]):
 
     method = "ws_url"
     url: str
+    name: str | None = None
+
+
+class WsMcp(Call[WorkspaceFile]):
+    """Add a resource of an MCP server of the chat server's (`server`: its name in
+    server.toml, `uri`: the resource's), as mcp-SERVER-NAME unless `name` is given."""
+
+    method = "ws_mcp"
+    server: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    uri: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
     name: str | None = None
 
 
