@@ -247,8 +247,15 @@ def _parser() -> argparse.ArgumentParser:
         "HTTP with --http, where clients send the bearer token.",
     )
     _paths(q.add_argument("--config", type=Path, help="server.toml to use"))
-    q.add_argument("--profile", help="whose workspace (default: client.toml's profile)")
-    q.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP at /mcp here")
+    q.add_argument(
+        "--profile",
+        help="whose workspace (default: CHATTHY_PROFILE, client.toml, else your login name)",
+    )
+    q.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="serve streamable HTTP at /mcp here (beyond loopback only with a chosen token)",
+    )
     q.add_argument(
         "--token",
         help="the bearer token HTTP clients must send (default: $CHATTHY_MCP_TOKEN, "
