@@ -39,9 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import anyio
-import mcp_types as types
 import msgspec
+from mcp import types
 from mcp.server import Server
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
@@ -59,7 +58,9 @@ __all__ = [
     "TOKEN_ENV",
     "BearerGate",
     "WorkspaceServer",
+    "choose_profile",
     "parse_address",
+    "resource_uri",
     "run_mcp_server",
     "serve_command",
 ]
@@ -380,7 +381,7 @@ async def _serve_stdio(server: Server[Any], stop: asyncio.Event) -> None:
 
 
 async def _run_stdio(server: Server[Any], lines: _Lines | None) -> None:
-    stdin = cast("anyio.AsyncFile[str] | None", lines)
+    stdin = cast(Any, lines)  # iterated only: async for line in stdin
     async with stdio_server(stdin=stdin) as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
