@@ -396,7 +396,7 @@ args = ["--old"]
 scheme = "openai"
 model = "qwen"
 
-[mcp_servers.files.env]
+[ mcp_servers."files".env ]  # its keys, spelled another way
 OLD_KEY = "old"
 
 [mcp_servers.keep]
