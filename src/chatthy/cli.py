@@ -224,15 +224,20 @@ def _parser() -> argparse.ArgumentParser:
         "list",
         help="each MCP server of the chat server: its state, its tools",
         description="Each [mcp_servers.NAME] of the chat server: transport, state (one "
-        "not used yet is started), the last error, and its tools as models see them.",
+        "not used yet is started), the last error, its tools as models see them "
+        "(SERVER__TOOL), its prompts and resources.",
     )
     _client_flags(q)
     q = msub.add_parser(
         "import",
         help="add the mcpServers of a JSON file (Claude Desktop, Cursor, oterm) to server.toml",
-        description="Read FILE's mcpServers (as Claude Desktop, Cursor and oterm write it) "
-        "and add each server to server.toml as [mcp_servers.NAME]. Nothing is written when "
-        "any entry is wrong; restart `chatthy serve` to use them.",
+        description="Read FILE's mcpServers (as Claude Desktop, Claude Code, Cursor, Cline "
+        "and oterm write it) and add each server to server.toml as [mcp_servers.NAME], "
+        "keeping the rest of the file as it is. Nothing is written when any entry is wrong "
+        "or a name is taken (--replace replaces those). Values are written as given, "
+        "secrets in env and headers too: write ${VAR} there instead, in FILE or in "
+        "server.toml after, and the chat server takes the value from its environment. "
+        "Restart `chatthy serve` to use them.",
     )
     _paths(q.add_argument("file", metavar="FILE", help="the JSON file (- for stdin)"))
     _paths(q.add_argument("--config", type=Path, help="server.toml to add them to"))
