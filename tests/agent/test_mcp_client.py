@@ -348,3 +348,22 @@ async def test_an_sse_server_is_used_too(managers: Managers, tmp_path: Path) -> 
         assert await call(manager, "old__add", '{"a": 1, "b": 1}') == ToolOutcome("2")
     finally:
         await server.stop()
+
+
+async def test_closing_while_a_server_starts_ends_it_and_nothing_starts_it_again(
+    managers: Managers, tmp_path: Path
+) -> None:
+    starts = tmp_path / "starts"
+    manager = managers({"up": stdio_config(starts)})
+    starting = asyncio.create_task(manager.start())
+    async with asyncio.timeout(5):
+        while not started(starts):  # the process runs, but has not answered yet
+            await asyncio.sleep(0.01)
+    began = time.monotonic()
+    await manager.aclose()
+    assert time.monotonic() - began < 1.0
+    assert await starting == []
+    with pytest.raises(ToolError, match="was stopped with its chatthy server"):
+        await manager.get_prompt("up__review", {"topic": "x"})
+    assert [pid for pid in started(starts) if alive(pid)] == []
+    assert len(started(starts)) == 1

@@ -176,8 +176,9 @@ class _Stderr:
         if not self.file.closed:
             self.file.close()
         self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
+        await asyncio.wait({self._reader})
+        if not self._reader.cancelled() and (failed := self._reader.exception()) is not None:
+            log.debug("reading an MCP server's stderr failed: %s", failed)
 
 
 class _Watched:
@@ -287,6 +288,8 @@ class McpConnection:
         """Set, and replaced, at each change of state (what waiters wait for)."""
         self._wake = asyncio.Event()
         self._stopping = False
+        self._closed = False
+        """Closed for good (:meth:`aclose`): no use starts it again."""
         self._lost: str | None = None
         self._relist = False
         self._stderr: _Stderr | None = None
@@ -333,7 +336,7 @@ class McpConnection:
         """Start the server if it is not running and may be tried now; wait until it is
         ready or has failed. Returns the line saying why it failed, if this call tried to
         start it and it did; None otherwise."""
-        if self.state == "disabled":
+        if self.state == "disabled" or self._closed:
             return None
         tried = False
         if self.state == "stopped" or (self.state == "failed" and self._now() >= self.next_try):
@@ -359,6 +362,8 @@ class McpConnection:
         """
         if self.state == "disabled":
             raise ToolError(f"MCP server '{self.name}' is disabled")
+        if self._closed:
+            raise ToolError(f"MCP server '{self.name}' was stopped with its chatthy server")
         if self.state == "ready" and self._client is not None:
             return self._client
         await self.start()
@@ -624,7 +629,9 @@ class McpConnection:
         return await self.use(lambda client: client.call_tool(tool, arguments))
 
     async def aclose(self) -> None:
-        """Stop the server (its process ended, its HTTP session closed)."""
+        """Stop the server (its process ended, its HTTP session closed) for good: no
+        later use starts it again. One still starting is cancelled at once."""
+        self._closed = True
         owner = self._owner
         if owner is None or owner.done():
             if self.state != "disabled":
@@ -632,14 +639,16 @@ class McpConnection:
             return
         self._stopping = True
         self._wake.set()
+        if self.state == "starting":
+            owner.cancel()  # the SDK ends a process it spawned even when cancelled
         try:
             await asyncio.wait_for(asyncio.shield(owner), STOP_WAIT)
         except TimeoutError:
             owner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await owner
-        except Exception:
-            pass
+            await asyncio.wait({owner})
+        except (asyncio.CancelledError, Exception):
+            if not owner.done():
+                raise  # we are cancelled ourselves, not the owner
         self._owner = None
 
 
