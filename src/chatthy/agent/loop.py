@@ -8,6 +8,14 @@ adds the step and its results to what the model is sent, and streams the next st
 a step asks for nothing (its ``Finish`` ends the loop) or ``max_steps`` steps asked for
 calls: the calls of the last step are then answered "not run", and a notice says so.
 
+Past ``[tools] schema_budget``, :meth:`Loop.configured` holds some tools back
+(:mod:`chatthy.agent.search`): the first step offers the rest and ``tool_search``; the
+tools a search returns are offered from the next step on, to the turn's end. A held-back
+tool the model calls without searching (it knows the name from an earlier turn) runs all
+the same — it is one of the turn's tools, its arguments are checked as any — and is
+offered from then on too. ``tool_search`` is a call like any other: a step that makes
+one counts towards ``max_steps`` as any step with calls.
+
 Whatever a call does wrong (an unknown tool, arguments that are not JSON or do not fit,
 a tool that raises or hangs, a refusal) is the call's error result, sent back to the
 model, and the turn carries on. Cancelling the task that iterates stops the loop, a
@@ -24,6 +32,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from chatthy.agent.search import SEARCH_NAME, ToolSearch, split_tools
 from chatthy.agent.tools import MAX_RESULT, Tool, ToolContext, ToolOutcome
 from chatthy.config import ToolsConfig
 from chatthy.conversation.events import (
@@ -34,12 +43,22 @@ from chatthy.conversation.events import (
     ToolCall,
     ToolResult,
 )
-from chatthy.conversation.model import Message, Part, TextPart, ToolCallPart, ToolResultPart
+from chatthy.conversation.model import (
+    Message,
+    Part,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    ToolSpec,
+)
 from chatthy.providers.base import Options, Provider
 
 __all__ = ["AgentEvent", "Approve", "Loop", "run_agent"]
 
 MAX_STEPS = 10
+
+LISTED = 20
+"""Tool names the error for an unknown tool lists at most."""
 
 AgentEvent = ProviderEvent | ToolResult | Notice
 """What the loop yields: the provider's events (text, reasoning, calls, usage per step,
@@ -59,7 +78,10 @@ class Loop:
     """What one run of the loop may do."""
 
     tools: Sequence[Tool] = ()
-    """The tools offered to the model (none: the provider streams as without the loop)."""
+    """The tools the first step offers the model (none: the provider streams as without
+    the loop); ``tool_search`` among them when some are :attr:`deferred`."""
+    deferred: Sequence[Tool] = ()
+    """The turn's tools held back behind ``tool_search`` (the model may call them)."""
     context: ToolContext = field(default_factory=lambda: ToolContext(""))
     approve: Approve = _always
     auto_approve: frozenset[str] = frozenset()
@@ -76,10 +98,13 @@ class Loop:
         approve: Approve,
         max_steps: int | None = None,
     ) -> Loop:
-        """A loop as ``[tools]`` sets it; ``max_steps`` (a personality's or agent's)
-        over the server's when given."""
+        """A loop as ``[tools]`` sets it: past ``schema_budget`` some of ``tools`` held
+        back (:func:`~chatthy.agent.search.split_tools`); ``max_steps`` (a
+        personality's or agent's) over the server's when given."""
+        first, deferred = split_tools(tools, settings.schema_budget)
         return cls(
-            tools=tools,
+            tools=first,
+            deferred=deferred,
             context=context,
             approve=approve,
             auto_approve=frozenset(settings.auto_approve),
@@ -93,9 +118,19 @@ async def run_agent(
 ) -> AsyncIterator[AgentEvent]:
     """Stream the reply to ``messages``, running the tools the model calls (see the
     module's docstring). Raises what the provider raises."""
-    tools = {tool.name: tool for tool in loop.tools}
+    tools = {tool.name: tool for tool in (*loop.tools, *loop.deferred)}
+    search: ToolSearch | None = None
+    held: dict[str, Tool] = {}
+    if loop.deferred:
+        # this run's own search, which remembers what it returned
+        search = ToolSearch(loop.deferred)
+        tools[SEARCH_NAME] = search.tool()
+        held = {tool.name: tool for tool in loop.deferred}
     if loop.tools:
         offered = [tool.spec for tool in loop.tools] if provider.capabilities.tools else []
+        named = options.tool_choice
+        if offered and named is not None and named in held:  # a held-back tool is asked for
+            offered.append(held.pop(named).spec)
         options = Options(
             model=options.model,
             max_tokens=options.max_tokens,
@@ -153,9 +188,18 @@ async def run_agent(
         ]
         for result in results:
             yield result
+        if search is not None and loop.tools and options.tools:
+            wanted = [*search.found, *(tools[c.name] for c in calls if c.name in held)]
+            # appended, so that the request starts as the last one did (prompt caches)
+            options.tools = [*options.tools, *_taken(wanted, held)]
         history.append(_step_message(text, calls))
         answers = tuple(ToolResultPart(r.call_id, r.content, r.is_error) for r in results)
         history.append(Message("tool", answers))
+
+
+def _taken(wanted: list[Tool], held: dict[str, Tool]) -> list[ToolSpec]:
+    """The specs of the ``wanted`` tools still ``held``, which stop being held."""
+    return [held.pop(tool.name).spec for tool in wanted if tool.name in held]
 
 
 def _step_message(text: list[str], calls: list[ToolCall]) -> Message:
@@ -195,8 +239,7 @@ async def _run_calls(
 async def _run_one(call: ToolCall, tools: dict[str, Tool], loop: Loop) -> tuple[ToolOutcome, float]:
     tool = tools.get(call.name)
     if tool is None:
-        known = ", ".join(sorted(tools)) or "none"
-        return ToolOutcome(f"there is no tool '{call.name}' (the tools: {known})", True), 0.0
+        return ToolOutcome(_unknown(call.name, tools), True), 0.0
     if tool.changes and tool.name not in loop.auto_approve:
         answer = await loop.approve(call, tool)
         if answer is not True:
@@ -205,3 +248,15 @@ async def _run_one(call: ToolCall, tools: dict[str, Tool], loop: Loop) -> tuple[
     started = time.monotonic()
     outcome = await tool.call(loop.context, call.arguments, loop.max_result)
     return outcome, round(time.monotonic() - started, 3)
+
+
+def _unknown(name: str, tools: dict[str, Tool]) -> str:
+    """The error for a call of no tool: the tools there are, at most :data:`LISTED` of
+    them (a turn may have hundreds), pointing to ``tool_search`` when it is there."""
+    known = sorted(tools)
+    listed = ", ".join(known[:LISTED]) or "none"
+    more = len(known) - LISTED
+    if more > 0:
+        hint = "; use tool_search to find the others" if SEARCH_NAME in tools else ""
+        listed += f", … and {more} more{hint}"
+    return f"there is no tool '{name}' (the tools: {listed})"

@@ -49,12 +49,17 @@ def offered(
 ) -> list[Tool]:
     """The tools a turn offers: none when the provider cannot take tools or its config
     says not to; else those ``[tools] enabled`` names, narrowed to ``allowed`` (a
-    personality's or agent's ``tools``) when it is not None."""
+    personality's or agent's ``tools``) when it is not None. In ``enabled``'s order, or
+    when it is not set the built-ins first, then the rest, each by name: the order in
+    which a ``schema_budget`` offers them before holding the rest back
+    (:func:`~chatthy.agent.search.split_tools`)."""
     if not provider.capabilities.tools or (
         provider_config is not None and not provider_config.tools
     ):
         return []
     tools = registry.tools(settings.enabled)
+    if settings.enabled is None:
+        tools.sort(key=lambda tool: tool.origin != "built-in")  # stable: by name within
     if allowed is not None:
         chosen = set(allowed)
         tools = [tool for tool in tools if tool.name in chosen]
