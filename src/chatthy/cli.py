@@ -369,6 +369,16 @@ def _ws_parser(sub: Any) -> None:
     _client_flags(q)
     q.add_argument("name")
     q.add_argument("new")
+    q = ws.add_parser(
+        "mcp",
+        help="add a resource of one of the chat server's MCP servers",
+        description="Have the chat server read resource URI of its MCP server SERVER "
+        "([mcp_servers.SERVER]) into your workspace, as mcp-SERVER-… unless --name.",
+    )
+    _client_flags(q)
+    q.add_argument("mcp_server", metavar="SERVER")
+    q.add_argument("uri", metavar="URI")
+    q.add_argument("--name", help="store it under this name instead")
     _ws_source_parsers(ws)
 
 
@@ -674,6 +684,10 @@ def _cmd_ws(args: argparse.Namespace) -> int:
         words = [args.source, *args.words] if SOURCE_COMMANDS[action].by_name else args.words
         info = _run(ws.add_source(settings, action, words, args.name, count))
         print(ws.fetched_line(info))
+        return 0
+    if action == "mcp":
+        asked = api.WsMcp(server=args.mcp_server, uri=args.uri, name=args.name)
+        print(ws.fetched_line(_run(ws.ws_call(settings, asked))))
         return 0
     if action == "sources":
         print(ws.format_sources(_run(ws.ws_call(settings, api.WsSources()))))

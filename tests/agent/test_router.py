@@ -600,3 +600,69 @@ async def test_run_router_serves_what_server_toml_says(tmp_path: Path, upstream:
 def test_router_config_refuses_an_empty_key() -> None:
     with pytest.raises(msgspec.ValidationError, match="may not be empty"):
         msgspec.convert({"router": {"api_keys": [" "]}}, ServerConfig)
+
+
+async def test_sigterm_stops_the_router_with_its_store_closed(tmp_path: Path) -> None:
+    import os
+    import signal
+    import sys
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "server.toml").write_text("")
+    env = {
+        **os.environ,
+        "CHATTHY_CONFIG_DIR": str(tmp_path / "cfg"),
+        "CHATTHY_DATA_DIR": str(tmp_path / "data"),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "chatthy",
+        "router",
+        "--listen",
+        f"127.0.0.1:{port}",
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stderr is not None
+    line = await asyncio.wait_for(proc.stderr.readline(), 30)
+    while b"listening on" not in line:
+        assert line, "the router ended before listening"
+        line = await asyncio.wait_for(proc.stderr.readline(), 30)
+    proc.send_signal(signal.SIGTERM)
+    rest = await asyncio.wait_for(proc.stderr.read(), 30)
+    assert await proc.wait() == 0, rest.decode()
+    # the store was closed: SQLite removes its write-ahead log with the last connection
+    assert (tmp_path / "data" / "chatthy.db").exists()
+    assert not (tmp_path / "data" / "chatthy.db-wal").exists()
+
+
+async def test_the_router_runs_an_mcp_servers_tool(tmp_path: Path, upstream: Upstream) -> None:
+    import msgspec
+    from mcp_kit import alive, started, stdio_config
+
+    from chatthy.agent.mcp import manager_for
+
+    starts = tmp_path / "starts"
+    cfg = config(tmp_path, {"up": openai_provider(upstream)})
+    cfg = msgspec.structs.replace(cfg, mcp_servers={"notes": stdio_config(starts)})
+    providers = {name: build_provider(name, p) for name, p in cfg.providers.items()}
+    router = Router(cfg, providers, server_tools(cfg), {}, manager_for(cfg))
+    served = await Running(router).start()
+    try:
+        # echo is marked read-only by its server: it runs without asking
+        upstream.push(Reply(chunks=[], tool_calls=[("m1", "notes__echo", '{"text": "hi"}')]))
+        upstream.push(Reply(chunks=["Said hi."]))
+        done = await served.client().chat.completions.create(model="up", messages=USER)
+        assert done.choices[0].message.content == "Said hi."
+        first, second = chat_requests(upstream)
+        assert "notes__echo" in [t["function"]["name"] for t in first["tools"]]
+        assert second["messages"][-1] == {"role": "tool", "tool_call_id": "m1", "content": "hi"}
+    finally:
+        await served.stop()
+    (pid,) = started(starts)
+    assert not alive(pid)  # the router's close stops its MCP servers

@@ -19,6 +19,7 @@ from chatthy.server.rpc import registry
 from chatthy.store.base import ChatRecord, MessageRecord, SearchHit
 from chatthy.wire import api
 from helpers import ClientMaker, RawPeer, ServerFactory, collect, key_for, openai_provider, request
+from mcp_kit import stdio_config
 from sources_upstream import Article, Paper, SourcesUpstream, Story, Video
 from upstream import Reply, Upstream
 
@@ -82,6 +83,7 @@ async def test_every_rpc_answers_exactly_its_declared_result(
             profiles={"alice": key_for("alice").public_key.hex()},
         )
         config.sources = sources.config()
+        config.mcp_servers = {"up": stdio_config()}
         srv = await servers.start_with(config)
         client = connect(srv)
         await client.attach("c")  # sees the replies the raw peer starts in "c"
@@ -165,6 +167,8 @@ async def test_every_rpc_answers_exactly_its_declared_result(
                 api.WsArxiv(query="2401.01234"),
                 api.WsWikipedia(title="Okapi"),
                 api.WsNews(query="okapi", count=1),
+                api.McpServers(),
+                api.WsMcp(server="up", uri="note://hello"),
                 api.Templates(),
             )
             for each in calls:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatthy.agent.builtin import builtin_tools
 from chatthy.agent.chains import chain_tools, load_chains
@@ -16,7 +17,10 @@ from chatthy.agent.tools import Tool, ToolRegistry
 from chatthy.config import ProviderConfig, ServerConfig, ToolsConfig
 from chatthy.providers.base import Provider
 
-__all__ = ["offered", "server_tools"]
+if TYPE_CHECKING:
+    from chatthy.agent.mcp.manager import McpManager
+
+__all__ = ["offered", "server_tools", "with_mcp"]
 
 
 def server_tools(
@@ -64,3 +68,25 @@ def offered(
         chosen = set(allowed)
         tools = [tool for tool in tools if tool.name in chosen]
     return tools
+
+
+async def with_mcp(
+    registry: ToolRegistry,
+    mcp: McpManager | None,
+    settings: ToolsConfig,
+    allowed: list[str] | None,
+) -> list[str]:
+    """Start the MCP servers whose tools a turn may offer (on their first use; the
+    ``[tools] enabled`` names and ``allowed`` choose them as they choose tools: a server
+    is wanted when one of its ``SERVER__TOOL`` names is, or when they name no tools at
+    all) and put the ready servers' tools in ``registry``, in place of what they had
+    there. One line for each server that could not start."""
+    if mcp is None:
+        return []
+    wanted = [info.name for info in mcp.infos() if info.state != "disabled"]
+    for names in (settings.enabled, allowed):
+        if names is not None:
+            wanted = [s for s in wanted if any(n.startswith(f"{s}__") for n in names)]
+    problems = await mcp.start(wanted) if wanted else []
+    registry.replace_origin("mcp:", mcp.tools())
+    return problems

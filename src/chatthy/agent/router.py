@@ -31,11 +31,12 @@ import functools
 import hashlib
 import ipaddress
 import logging
+import signal
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -44,7 +45,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from chatthy.agent.loop import AgentEvent, Loop, run_agent
-from chatthy.agent.registry import offered, server_tools
+from chatthy.agent.mcp import manager_for
+from chatthy.agent.registry import offered, server_tools, with_mcp
 from chatthy.agent.router_shapes import (
     Answer,
     BadRequest,
@@ -62,6 +64,9 @@ from chatthy.conversation.prompts import PromptSettings, ServerPrompts
 from chatthy.errors import ConfigError, NotFoundError, ProviderError
 from chatthy.providers.base import Options, Provider
 from chatthy.providers.registry import build_provider
+
+if TYPE_CHECKING:
+    from chatthy.agent.mcp.manager import McpManager
 
 __all__ = ["Router", "parse_listen", "run_router"]
 
@@ -91,8 +96,11 @@ class Router:
         providers: dict[str, Provider],
         tools: ToolRegistry,
         services: dict[str, Any] | None = None,
+        mcp: McpManager | None = None,
     ) -> None:
         self.config = config
+        self.mcp = mcp
+        """The MCP servers of ``[mcp_servers]``, started on first use."""
         self.providers = providers
         self.provider_configs = effective_providers(config)
         self.tools = tools
@@ -133,7 +141,7 @@ class Router:
         }
         store = await SQLiteStore.open(Path(config.data_dir) / "chatthy.db")
         tools = server_tools(config, functools.partial(_provider_named, config, providers))
-        return cls(config, providers, tools, {"store": store})
+        return cls(config, providers, tools, {"store": store}, manager_for(config))
 
     def chain_provider(self, name: str | None) -> Provider:
         """The provider a chain's template step (or an agent) runs on: the one it
@@ -145,7 +153,9 @@ class Router:
         return _provider_named(self.config, self.providers, name)
 
     async def aclose(self) -> None:
-        """Close the providers and the store."""
+        """Stop the MCP servers, close the providers and the store."""
+        if self.mcp is not None:
+            await self.mcp.aclose()
         for provider in self.providers.values():
             await provider.aclose()
         store = self.services.get("store")
@@ -177,7 +187,7 @@ class Router:
         try:
             asked = parse_request(await request.body())
             provider, model, agent = self._target(asked.model)
-            options, loop = self._plan(asked, provider, profile, agent)
+            options, loop = await self._plan(asked, provider, profile, agent)
         except BadRequest as exc:
             return _error(400, exc.message, "invalid_request_error", None, exc.param)
         except LookupError as exc:
@@ -242,7 +252,7 @@ class Router:
         known = ", ".join(self.model_names())
         raise LookupError(f"the model '{name}' does not exist here (the models: {known})")
 
-    def _plan(
+    async def _plan(
         self, asked: ChatRequest, provider: Provider, profile: str, agent: PromptSettings | None
     ) -> tuple[Options, Loop]:
         """The provider's options and the loop's settings for a request (see the
@@ -268,14 +278,18 @@ class Router:
             options.tools = asked.tools
             options.tool_choice = asked.tool_choice
             return options, Loop()
-        return options, self._loop(provider, cfg, profile, agent)
+        return options, await self._loop(provider, cfg, profile, agent)
 
-    def _loop(
+    async def _loop(
         self, provider: Provider, cfg: ProviderConfig, profile: str, agent: PromptSettings | None
     ) -> Loop:
         """The server's tools for a request (an agent's ``tools`` of them, if it lists
-        them), or none when the provider cannot take them."""
+        them), or none when the provider cannot take them. The MCP servers it may use
+        start here on their first use; one that cannot is logged and left out."""
         allowed = agent.tools if agent is not None else None
+        if provider.capabilities.tools and cfg.tools:
+            for problem in await with_mcp(self.tools, self.mcp, self.config.tools, allowed):
+                log.warning("%s", problem)
         tools = offered(self.tools, self.config.tools, provider, cfg, allowed)
         if not tools:
             return Loop()
@@ -473,6 +487,13 @@ async def run_router(config: ServerConfig, listen: str | None = None) -> None:
         server = uvicorn.Server(
             uvicorn.Config(router.app, lifespan="off", log_level="warning", ws="none")
         )
+        # uvicorn's own handlers raise the signal again once it has stopped, which ended
+        # the process before the store was closed and the MCP servers stopped: ours only
+        # ask it to stop, and the finally below runs
+        server.capture_signals = _signals_left_alone  # type: ignore[method-assign]
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, setattr, server, "should_exit", True)
         shown = f"[{host}]" if ":" in host else host
         names = ", ".join(router.model_names())
         print(
@@ -483,5 +504,12 @@ async def run_router(config: ServerConfig, listen: str | None = None) -> None:
         )
         await server.serve(sockets=[sock])
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().remove_signal_handler(sig)
         sock.close()
         await router.aclose()
+
+
+@contextlib.contextmanager
+def _signals_left_alone() -> Iterator[None]:
+    yield

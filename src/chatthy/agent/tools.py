@@ -313,6 +313,14 @@ class ToolRegistry:
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
 
+    def replace_origin(self, prefix: str, tools: list[Tool]) -> None:
+        """Put ``tools`` in place of every tool whose origin starts with ``prefix`` (the
+        tools of MCP servers, ``mcp:NAME``, as the servers come and go)."""
+        for name in [n for n, t in self._tools.items() if t.origin.startswith(prefix)]:
+            del self._tools[name]
+        for tool in tools:
+            self._tools.setdefault(tool.name, tool)
+
     def names(self) -> list[str]:
         return sorted(self._tools)
 

@@ -28,6 +28,7 @@ import msgspec
 from chatthy.client.commands import format_chats, format_key, read_text_file
 from chatthy.client.core import TRANSIENT_METHODS
 from chatthy.client.editing import edit_workspace_file, kept_on_failure
+from chatthy.client.mcp import format_servers
 from chatthy.client.session import Session, View, text_of
 from chatthy.client.sources import SOURCE_COMMANDS
 from chatthy.client.templates import format_templates, summarise_request, template_request
@@ -698,6 +699,14 @@ async def _tools(s: Session, f: Front, words: list[str]) -> None:
     await f.notice("tools:\n" + "\n".join(lines) + f"\n  ({legend})")
 
 
+@command("mcp", "the MCP servers: their state and tools (starts those not started)")
+async def _mcp(s: Session, f: Front, words: list[str]) -> None:
+    f.status("asking the MCP servers…", "busy")
+    servers = await s.client.rpc(api.McpServers())
+    f.status("")
+    await f.notice(format_servers(servers))
+
+
 @command("chains", "list the tool chains (chains/NAME.toml)")
 async def _chains(s: Session, f: Front, words: list[str]) -> None:
     chains = await s.client.rpc(api.Chains())
@@ -887,6 +896,18 @@ for _action, _source in SOURCE_COMMANDS.items():
 command("ws fetch SOURCE WHAT…", "fetch from any source the server offers (/ws sources)")(
     _ws_source("fetch")
 )
+
+
+@command("ws mcp SERVER URI [NAME]", "add a resource of an MCP server of the server's")
+async def _ws_mcp(s: Session, f: Front, words: list[str]) -> None:
+    if len(words) not in (2, 3):
+        raise ArgumentError("a server and a URI needed: /ws mcp SERVER URI [NAME]")
+    f.status(f"reading {words[1]} from {words[0]}…", "busy")
+    name = words[2] if len(words) == 3 else None
+    added = await s.client.rpc(api.WsMcp(server=words[0], uri=words[1], name=name))
+    f.status(fetched_line(added))
+    s.forget_names("workspace")
+    await s.refresh_workspace()
 
 
 @command(

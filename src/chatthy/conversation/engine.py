@@ -15,13 +15,14 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from chatthy.agent.chains import ChainError, load_chains, run_chain
 from chatthy.agent.loop import Loop
-from chatthy.agent.registry import offered, server_tools
+from chatthy.agent.mcp import manager_for
+from chatthy.agent.registry import offered, server_tools, with_mcp
 from chatthy.agent.tools import Tool, ToolContext, ToolRegistry
 from chatthy.config import ProviderConfig, ServerConfig, effective_providers
 from chatthy.context import TokenCache
@@ -112,10 +113,14 @@ class Engine(ChatBook):
         self.provider_configs = effective_providers(config)
         self.tools: ToolRegistry = server_tools(config, self._chain_provider)
         """Every tool of this server; ``[tools] enabled`` chooses those offered."""
+        self.mcp = manager_for(config)
+        """The MCP servers of ``[mcp_servers]`` (None without any): started on first use."""
         self.tool_services: dict[str, Any] = {"store": store, "config": config}
         """What the tools may use (:class:`ToolContext` ``services``)."""
         self.always_approved: dict[tuple[str, str], set[str]] = {}
         """(profile, chat) → tools the user said run there without asking."""
+        self._background: set[asyncio.Task[Any]] = set()
+        """Work started on its own (:meth:`background`), held until it ends."""
         self.before_turn: Callable[[str, str], None] | None = None
         """Called with (profile, provider) before a reply starts; raises to refuse it
         (the server's tokens per day)."""
@@ -142,6 +147,18 @@ class Engine(ChatBook):
         engine.owner.start()
         return engine
 
+    def background(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` on its own (starting MCP servers while a client lists their
+        prompts); a failure is logged."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("background work failed: %r", task.exception())
+
     async def aclose(self) -> None:
         """Stop running replies (stored as interrupted), close providers and the store."""
         running = self.turns.all_running()
@@ -151,6 +168,10 @@ class Engine(ChatBook):
         if pending:
             await asyncio.wait(pending, timeout=5)
         await self.owner.aclose()
+        for task in list(self._background):
+            task.cancel()
+        if self.mcp is not None:
+            await self.mcp.aclose()
         for provider in self.providers.values():
             await provider.aclose()
         await self.store.aclose()
@@ -380,21 +401,27 @@ class Engine(ChatBook):
             self.config.server.checkpoint_interval,
             first,
             lambda: self.owner.release(profile, chat.name),
-            self._loop(turn, planned.provider, approve, chat.personality),
+            functools.partial(self._loop, turn, planned.provider, approve, chat.personality),
         )
         turn.started = started
         turn.task = asyncio.create_task(self._reply(job), name=f"reply {profile}/{chat.name}")
         return turn
 
-    def _loop(
+    async def _loop(
         self, turn: Turn, provider: Provider, approve: str, personality: str = ""
     ) -> Loop | None:
         """The tool loop's settings for a turn, or None when no tool is offered (the
         provider cannot take tools, its config says not to, ``[tools] enabled`` is
-        empty, the personality or agent allows none)."""
+        empty, the personality or agent allows none). Run by the reply's task: the MCP
+        servers the turn may use start here on their first use (each that cannot is a
+        notice to the turn's clients, and the turn goes on without it)."""
         chosen = self.prompts.settings(personality) if personality else None
         config = self.provider_configs.get(provider.name)
         allowed = chosen.tools if chosen is not None else None
+        if not provider.capabilities.tools or (config is not None and not config.tools):
+            return None
+        for problem in await with_mcp(self.tools, self.mcp, self.config.tools, allowed):
+            turn.emit(Notice("mcp", problem))
         tools = offered(self.tools, self.config.tools, provider, config, allowed)
         if not tools:
             return None

@@ -74,7 +74,7 @@ class ReplyJob:
         checkpoint_interval: float,
         first: Sequence[TurnEvent],
         done: Callable[[], Awaitable[None]],
-        loop: Loop | None = None,
+        loop: Callable[[], Awaitable[Loop | None]] | None = None,
     ) -> None:
         self.turn = turn
         self.store = store
@@ -88,7 +88,8 @@ class ReplyJob:
         self.done = done
         """Called once the reply is stored (gives back the chat's lease)."""
         self.loop = loop
-        """The tool loop's settings, when tools are offered (else the provider alone)."""
+        """Makes the tool loop's settings, in the reply's task (starting the MCP servers
+        it needs); None from it or here: the provider alone, no tools offered."""
 
 
 class _Reply:
@@ -196,7 +197,7 @@ async def _pump(job: ReplyJob, reply: _Reply) -> None:
     interval = job.checkpoint_interval
     next_checkpoint = time.monotonic() + interval * random.uniform(0.5, 1.0)
     turn = job.turn
-    loop = job.loop
+    loop = await job.loop() if job.loop is not None else None
     if loop is not None and loop.tools:
         events = run_agent(job.provider, job.messages, job.options, loop)
     else:

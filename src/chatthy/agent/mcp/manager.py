@@ -156,10 +156,11 @@ class McpManager:
             for connection in sorted(self._servers.values(), key=lambda c: c.name)
         ]
 
-    async def prompts(self) -> list[McpPrompt]:
+    async def prompts(self, *, start: bool = True) -> list[McpPrompt]:
         """The prompts of every server that is running (the enabled ones are started
-        first)."""
-        await self.start()
+        first, unless ``start`` is False)."""
+        if start:
+            await self.start()
         found: list[McpPrompt] = []
         for connection in self._servers.values():
             if connection.state != "ready":

@@ -3,6 +3,7 @@
 from chatthy.server.handlers import (
     chats,
     info,
+    mcp,
     prompts,
     replies,
     sources,
@@ -15,6 +16,7 @@ from chatthy.server.handlers import (
 __all__ = [
     "chats",
     "info",
+    "mcp",
     "prompts",
     "replies",
     "sources",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from chatthy.errors import ArgumentError, NotFoundError
+from chatthy.errors import ArgumentError, NotFoundError, ToolError
 from chatthy.server.handlers.common import max_file, watching
 from chatthy.server.rpc import Context, registry
 from chatthy.server.transient import transient_files
@@ -45,15 +45,40 @@ async def _templates(ctx: Context) -> Templates:
 
 @registry.rpc()
 async def templates(ctx: Context, args: api.Templates) -> list[api.TemplateInfo]:
-    return msgspec.convert((await _templates(ctx)).describe(), list[api.TemplateInfo])
+    found = msgspec.convert((await _templates(ctx)).describe(), list[api.TemplateInfo])
+    return found + await _mcp_prompts(ctx)
+
+
+async def _mcp_prompts(ctx: Context) -> list[api.TemplateInfo]:
+    """The prompts of the MCP servers that are running, as templates (``SERVER__NAME``;
+    their arguments are the placeholders); servers not started yet start meanwhile, so
+    that their prompts are listed next time."""
+    mcp = ctx.engine.mcp
+    if mcp is None:
+        return []
+    if any(info.state == "stopped" for info in mcp.infos()):
+        ctx.engine.background(mcp.start())
+    return [
+        api.TemplateInfo(
+            name=prompt.name,
+            description=prompt.description,
+            placeholders=[argument[0] for argument in prompt.arguments],
+            origin=f"mcp:{prompt.name.split('__', 1)[0]}",
+        )
+        for prompt in await mcp.prompts(start=False)
+    ]
 
 
 @registry.rpc()
 async def template(ctx: Context, args: api.Template) -> api.Started:
     attached = transient_files(args.transient, max_file(ctx))
-    chosen = (await _templates(ctx)).get(args.name)
-    document = await _document(ctx, args, attached)
-    question = chosen.render(args.args, document)
+    mcp = ctx.engine.mcp
+    if mcp is not None and "__" in args.name:
+        question = await _mcp_question(ctx, args, attached)
+    else:
+        chosen = (await _templates(ctx)).get(args.name)
+        document = await _document(ctx, args, attached)
+        question = chosen.render(args.args, document)
     turn = await ctx.engine.chat(
         ctx.request_id,
         ctx.profile,
@@ -67,6 +92,23 @@ async def template(ctx: Context, args: api.Template) -> api.Started:
         approve=args.approve,
     )
     return watching(ctx, turn)
+
+
+async def _mcp_question(ctx: Context, args: api.Template, attached: list[api.TransientFile]) -> str:
+    """An MCP server's prompt, filled with ``args.args``; a named file's text (or a note
+    that it is in the context) after it.
+
+    Raises:
+        ArgumentError: the server or prompt is unknown or down, the arguments are wrong.
+    """
+    assert ctx.engine.mcp is not None
+    try:
+        text = await ctx.engine.mcp.get_prompt(args.name, args.args)
+    except ToolError as exc:
+        raise ArgumentError(exc.message) from None
+    if args.file is None:
+        return text
+    return f"{text}\n\n{await _document(ctx, args, attached)}"
 
 
 async def _document(ctx: Context, args: api.Template, attached: list[api.TransientFile]) -> str:

@@ -14,6 +14,8 @@ __all__: list[str] = []
 @registry.rpc()
 async def tools(ctx: Context, args: api.Tools) -> list[api.ToolInfo]:
     enabled = ctx.engine.config.tools.enabled
+    if ctx.engine.mcp is not None:  # the MCP servers running now (none start for a list)
+        ctx.engine.tools.replace_origin("mcp:", ctx.engine.mcp.tools())
     return [
         api.ToolInfo(
             name=tool.name,

@@ -1,8 +1,8 @@
 """An MCP server of the tests' own, made with the official SDK, run as a real process:
 
-    python tests/agent/mcp_upstream.py stdio
-    python tests/agent/mcp_upstream.py http PORT
-    python tests/agent/mcp_upstream.py sse PORT
+    python tests/mcp_upstream.py stdio
+    python tests/mcp_upstream.py http PORT
+    python tests/mcp_upstream.py sse PORT
 
 Tools: ``echo(text)`` (read-only), ``add(a, b)``, ``fail()`` (an error result),
 ``crash()`` (the process dies mid-call), ``hang()`` (never answers), ``picture()`` (an
