@@ -182,6 +182,27 @@ class ToolsConfig(msgspec.Struct, forbid_unknown_fields=True):
     ``tool_search(query)`` (0: no budget, every tool offered)."""
 
 
+class RagConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """``[rag]``: the document store (``chatthy rag``): how documents are cut and
+    embedded, and how much of what a search finds a turn is given."""
+
+    embeddings: str = ""
+    """A provider of ``[providers]`` whose OpenAI-compatible ``/v1/embeddings`` makes the
+    vectors; empty: the built-in offline embedder (wordllama, no network, no key)."""
+    embedding_model: str = ""
+    """The model asked of that provider (empty: its ``model``)."""
+    chunk_tokens: Annotated[int, msgspec.Meta(ge=50, le=4000)] = 300
+    """About how many tokens one chunk holds."""
+    overlap_tokens: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 40
+    """Tokens of the end of a chunk that start the next one (within a section)."""
+    top_k: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    """Results a turn's context gets (``ask --rag``, ``/rag on``)."""
+    context_tokens: Annotated[int, msgspec.Meta(ge=100)] = 2000
+    """Tokens of results a turn's context may take: the winnowing budget."""
+    max_document_bytes: Annotated[int, msgspec.Meta(ge=1)] = 52_428_800
+    """A larger document is refused (one line), the rest of its batch goes on."""
+
+
 MCP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 """What an MCP server's name in ``[mcp_servers.NAME]`` may be: its tools are
 ``NAME__TOOL``, within the providers' 64-character tool names."""
@@ -256,6 +277,7 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     tools: ToolsConfig = msgspec.field(default_factory=ToolsConfig)
     router: RouterConfig = msgspec.field(default_factory=RouterConfig)
+    rag: RagConfig = msgspec.field(default_factory=RagConfig)
     providers: dict[str, ProviderConfig] = msgspec.field(default_factory=dict)
     mcp_servers: dict[str, McpServerConfig] = msgspec.field(default_factory=dict)
     """MCP servers by name (``[mcp_servers.NAME]``; ``chatthy mcp import`` writes them)."""
@@ -467,6 +489,16 @@ timeout = 30.0                   # seconds one call may run
 max_result = 100000              # characters of a result the model is given
 approval_timeout = 300.0         # seconds a call waits for the user's yes or no
 schema_budget = 2000             # tokens of tool schemas offered; the rest via tool_search
+
+# The document store (`chatthy rag add|search …`).
+[rag]
+embeddings = ""                  # a [providers] name with /v1/embeddings; "": built-in, offline
+embedding_model = ""             # the model asked of it ("": the provider's model)
+chunk_tokens = 300               # about how many tokens a chunk holds
+overlap_tokens = 40              # tokens repeated from one chunk into the next
+top_k = 5                        # results a turn's context gets (ask --rag, /rag on)
+context_tokens = 2000            # tokens of results a turn's context may take
+max_document_bytes = 52428800    # a larger document is refused
 
 # MCP servers (`chatthy mcp import FILE` adds the `mcpServers` of Claude Desktop,
 # Cursor or oterm; `chatthy mcp list` shows them). Their tools are SERVER__TOOL.
