@@ -188,3 +188,28 @@ async def test_mcp_list_on_the_command_line(
     code, out, err = await cli(srv, tmp_path, "ws", "mcp", "up", "note://hello", "--name", "n")
     assert code == 0, err
     assert out == "added n (5 tokens) from mcp up note://hello\n"
+
+
+async def test_a_pattern_enables_and_approves_a_whole_server(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker, tmp_path: Path
+) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    srv = await start(
+        servers,
+        upstream,
+        {"one": stdio_config(one), "two": stdio_config(two)},
+        enabled=["one__*"],
+        auto_approve=["one__*"],
+    )
+    upstream.push(Reply(chunks=[], tool_calls=[("c1", "one__add", '{"a": 2, "b": 3}')]))
+    upstream.push(Reply(chunks=["Five."]))
+    client = connect(srv)
+    stream, _ = await client.start("chat", "c", text="add")  # approve="no": nobody asked
+    seen = [event async for event in stream.events()]
+    result = next(e for e in seen if e.kind == "tool_result")
+    assert (result.data or {})["content"] == "5"  # changes something, but auto-approved
+    offered = tool_names(upstream.requests[0].body)
+    assert offered and all(name.startswith("one__") for name in offered)
+    assert "one__echo" in offered and started(two) == []
+    listed = {t.name: t.enabled for t in await client.rpc(api.Tools())}
+    assert listed["one__echo"] and not listed["current_time"]

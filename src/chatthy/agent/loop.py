@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from chatthy.agent.search import SEARCH_NAME, ToolSearch, split_tools
-from chatthy.agent.tools import MAX_RESULT, Tool, ToolContext, ToolOutcome
+from chatthy.agent.tools import MAX_RESULT, Tool, ToolContext, ToolOutcome, named
 from chatthy.config import ToolsConfig
 from chatthy.conversation.events import (
     Finish,
@@ -128,9 +128,9 @@ async def run_agent(
         held = {tool.name: tool for tool in loop.deferred}
     if loop.tools:
         offered = [tool.spec for tool in loop.tools] if provider.capabilities.tools else []
-        named = options.tool_choice
-        if offered and named is not None and named in held:  # a held-back tool is asked for
-            offered.append(held.pop(named).spec)
+        asked_for = options.tool_choice
+        if offered and asked_for is not None and asked_for in held:  # a held-back tool is asked for
+            offered.append(held.pop(asked_for).spec)
         options = Options(
             model=options.model,
             max_tokens=options.max_tokens,
@@ -240,7 +240,7 @@ async def _run_one(call: ToolCall, tools: dict[str, Tool], loop: Loop) -> tuple[
     tool = tools.get(call.name)
     if tool is None:
         return ToolOutcome(_unknown(call.name, tools), True), 0.0
-    if tool.changes and tool.name not in loop.auto_approve:
+    if tool.changes and not named(tool.name, list(loop.auto_approve)):
         answer = await loop.approve(call, tool)
         if answer is not True:
             why = answer if isinstance(answer, str) and answer else "the user did not approve it"

@@ -6,6 +6,7 @@ turn offers: the one rule the chat server and the router share."""
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from chatthy.agent.builtin import builtin_tools
 from chatthy.agent.chains import chain_tools, load_chains
 from chatthy.agent.plugins import load_plugins
-from chatthy.agent.tools import Tool, ToolRegistry
+from chatthy.agent.tools import Tool, ToolRegistry, is_pattern, named
 from chatthy.config import ProviderConfig, ServerConfig, ToolsConfig
 from chatthy.providers.base import Provider
 
@@ -65,8 +66,7 @@ def offered(
     if settings.enabled is None:
         tools.sort(key=lambda tool: tool.origin != "built-in")  # stable: by name within
     if allowed is not None:
-        chosen = set(allowed)
-        tools = [tool for tool in tools if tool.name in chosen]
+        tools = [tool for tool in tools if named(tool.name, allowed)]
     return tools
 
 
@@ -86,7 +86,16 @@ async def with_mcp(
     wanted = [info.name for info in mcp.infos() if info.state != "disabled"]
     for names in (settings.enabled, allowed):
         if names is not None:
-            wanted = [s for s in wanted if any(n.startswith(f"{s}__") for n in names)]
+            wanted = [s for s in wanted if any(_may_name(n, s) for n in names)]
     problems = await mcp.start(wanted) if wanted else []
     registry.replace_origin("mcp:", mcp.tools())
     return problems
+
+
+def _may_name(entry: str, server: str) -> bool:
+    """Whether a name or pattern of ``[tools] enabled`` (or an agent's ``tools``) may
+    stand for a tool of MCP server ``server`` (``server__x``, ``server__*``, ``*``)."""
+    head, separator, _ = entry.partition("__")
+    if not separator:
+        return is_pattern(entry)  # a bare "*" may name anything; "current_time" no server
+    return fnmatch.fnmatchcase(server, head)

@@ -18,6 +18,7 @@ than the cap is cut, saying so.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import functools
 import inspect
 import logging
@@ -78,6 +79,16 @@ class ToolOutcome(msgspec.Struct, frozen=True):
 
     content: str
     is_error: bool = False
+
+
+def is_pattern(name: str) -> bool:
+    """Whether a name in ``[tools] enabled`` or an agent's ``tools`` is a pattern."""
+    return any(c in name for c in "*?[")
+
+
+def named(tool: str, names: list[str]) -> bool:
+    """Whether ``tool`` is one of ``names`` or matches one of its patterns."""
+    return any(fnmatch.fnmatchcase(tool, name) for name in names)
 
 
 def cap(text: str, limit: int = MAX_RESULT) -> str:
@@ -325,11 +336,21 @@ class ToolRegistry:
         return sorted(self._tools)
 
     def tools(self, names: list[str] | None = None) -> list[Tool]:
-        """The tools named (all when ``names`` is None), in the order given; unknown
-        names are left out."""
+        """The tools named (all when ``names`` is None), in the order given; a name with
+        ``*``, ``?`` or ``[…]`` is a pattern (``files__*``: every tool of the MCP server
+        ``files``) standing for the tools it matches, by name; unknown names are left
+        out, and a tool two entries name comes once."""
         if names is None:
             return [self._tools[n] for n in sorted(self._tools)]
-        return [self._tools[n] for n in names if n in self._tools]
+        chosen: dict[str, Tool] = {}
+        for entry in names:
+            if is_pattern(entry):
+                for name in sorted(self._tools):
+                    if fnmatch.fnmatchcase(name, entry):
+                        chosen.setdefault(name, self._tools[name])
+            elif entry in self._tools:
+                chosen.setdefault(entry, self._tools[entry])
+        return list(chosen.values())
 
     def __contains__(self, name: object) -> bool:
         return name in self._tools

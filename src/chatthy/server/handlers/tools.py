@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chatthy.agent.chains import load_chains
+from chatthy.agent.tools import named
 from chatthy.server.rpc import Context, registry
 from chatthy.wire import api
 
@@ -21,7 +22,7 @@ async def tools(ctx: Context, args: api.Tools) -> list[api.ToolInfo]:
             name=tool.name,
             description=tool.spec.description.split("\n\n")[0],
             changes=tool.changes,
-            enabled=enabled is None or tool.name in enabled,
+            enabled=enabled is None or named(tool.name, enabled),
             origin=tool.origin,
         )
         for tool in ctx.engine.tools.tools()
