@@ -324,6 +324,14 @@ async def test_no_source_falls_back_to_the_pdf_and_says_so(sources: SourcesUpstr
     document = await fetch(sources, f"https://arxiv.org/pdf/{ID}.pdf")
     assert (document.text, document.kind) == ("Necks are long.\n", "text")
     assert document.source.endswith("the PDF's text (its source is a PDF)")
+    figure = random.Random(2).randbytes(20_000)
+    sources.page(f"/e-print/{ID}", tar_of({**FILES, "fig.png": figure}), "application/gzip")
+    document = await fetch(sources, f"arxiv:{ID}", max_bytes=10_000)
+    assert (document.text, document.kind) == ("Necks are long.\n", "text")
+    assert document.source.endswith(
+        f"the PDF's text (its source could not be had: {sources.base_url}/e-print/{ID} "
+        "is larger than 10,000 bytes (max_bytes under [sources] in server.toml))"
+    )
 
 
 async def test_an_unknown_paper_and_an_unsafe_source_are_one_line(
@@ -442,3 +450,7 @@ async def test_a_target_that_is_no_url_or_id_is_refused(sources: SourcesUpstream
         await fetch(sources, "notes.md")
     with pytest.raises(ArgumentError, match=r"^give a URL or an arXiv ID"):
         await fetch(sources, "  ")
+    with pytest.raises(ArgumentError) as caught:
+        await fetch(sources, "arxiv:giraffes")
+    assert caught.value.message == "not an arXiv ID: 'giraffes' (like 2401.01234 or hep-th/9901001)"
+    assert sources.paths() == []

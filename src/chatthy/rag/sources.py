@@ -152,6 +152,8 @@ async def fetch_document(fetcher: Fetcher, target: str, sources: SourcesConfig) 
     ident = arxiv_id(target)
     if ident is not None:
         return await _fetch_paper(fetcher, ident, sources)
+    if target.lower().startswith("arxiv:"):
+        raise ArgumentError(f"not an arXiv ID: {target[6:]!r} (like 2401.01234 or hep-th/9901001)")
     return await _fetch_url(fetcher, target, sources)
 
 
@@ -191,7 +193,9 @@ def _text_kind(fetched: Fetched) -> str:
 
 async def _fetch_paper(fetcher: Fetcher, ident: str, sources: SourcesConfig) -> RagDocument:
     """The paper's consolidated LaTeX, or its PDF's text when arXiv has no usable source
-    (saying so in the document's source)."""
+    (none, a PDF, no LaTeX in it, or one that cannot be had: larger than ``max_bytes``,
+    an HTTP error), saying so in the document's source. An archive refused as unsafe is
+    not worked around."""
     base = sources.arxiv_base.rstrip("/")
     name = named("arxiv", ident.replace("/", "-"))
     about = await _about(fetcher, ident)
@@ -199,6 +203,10 @@ async def _fetch_paper(fetcher: Fetcher, ident: str, sources: SourcesConfig) -> 
         fetched = await fetcher.get(f"{base}/e-print/{ident}")
     except NotFoundError:
         reason = "arXiv has no source for it"
+    except SourceError as exc:
+        if type(exc) is not SourceError:  # unreachable, too slow: so would the PDF be
+            raise
+        reason = f"its source could not be had: {exc.message}"  # too large, an HTTP error
     else:
         try:
             text = await asyncio.to_thread(consolidate_latex, fetched.body, f"arXiv {ident}")
@@ -330,7 +338,7 @@ def _members(
     tar: tarfile.TarFile, name: str, max_members: int, max_unpacked: int
 ) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
-    count = total = 0
+    count = total = kept = 0
     for member in tar:
         count += 1
         if count > max_members:
@@ -351,6 +359,9 @@ def _members(
             raise LatexRefusedError(f"{name}'s source unpacks to over {_size(max_unpacked)}")
         path = posixpath.normpath(path)
         if path == _README or posixpath.splitext(path)[1].lower() in _KEPT_SUFFIXES:
+            kept += member.size
+            if kept > MAX_TEXT:
+                raise LatexRefusedError(f"{name}'s LaTeX files hold over {_size(MAX_TEXT)}")
             stream = tar.extractfile(member)
             if stream is not None:
                 files[path] = stream.read()
