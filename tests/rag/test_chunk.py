@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 
@@ -9,10 +10,11 @@ import pytest
 
 from chatthy.rag.chunk import CHARS_PER_TOKEN, Chunk, chunk_text, kind_of
 
-WORDS = (
+SAYING = (
     "the server keeps profiles chats prompts and keys while clients connect over zeromq "
     "a search finds the chunks nearest in meaning and the words that match"
-).split()
+)
+WORDS = SAYING.split()
 
 
 def prose(rng: random.Random, sentences: int) -> str:
@@ -33,7 +35,7 @@ def check(text: str, chunks: list[Chunk], size: int) -> None:
         assert text[chunk.start : chunk.end] == chunk.text
         assert chunk.text == chunk.text.strip() and chunk.text
         assert len(chunk.text) <= size * CHARS_PER_TOKEN
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert before.start < after.start and before.end < after.end
         assert text[before.end : after.start].strip() == ""
     assert text[: chunks[0].start].strip() == "" and text[chunks[-1].end :].strip() == ""
@@ -67,7 +69,7 @@ def test_overlap_repeats_the_end_of_the_chunk_before_from_a_word() -> None:
     text = prose(random.Random(2), 300)
     chunks = chunk_text(text, size=100, overlap=20)
     check(text, chunks, 100)
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         shared = before.end - after.start
         assert 0 < shared <= 20 * CHARS_PER_TOKEN
         assert text[after.start - 1].isspace()
@@ -76,14 +78,14 @@ def test_overlap_repeats_the_end_of_the_chunk_before_from_a_word() -> None:
 
 def test_without_overlap_chunks_do_not_share_text() -> None:
     chunks = chunk_text(prose(random.Random(3), 200), size=80, overlap=0)
-    assert all(a.end < b.start for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(a.end < b.start for a, b in itertools.pairwise(chunks))
 
 
 def test_an_overlap_as_large_as_the_size_still_moves_on() -> None:
     text = prose(random.Random(4), 100)
     chunks = chunk_text(text, size=50, overlap=500)
     check(text, chunks, 50)
-    pairs = list(zip(chunks, chunks[1:], strict=False))
+    pairs = list(itertools.pairwise(chunks))
     assert all(0 < a.end - b.start <= 25 * CHARS_PER_TOKEN for a, b in pairs)  # half the size
 
 
@@ -115,7 +117,7 @@ def test_windows_line_endings() -> None:
 
 def test_a_5_mb_text_is_cut_whole() -> None:
     rng = random.Random(5)
-    parts = []
+    parts: list[str] = []
     while sum(map(len, parts)) < 5_000_000:
         parts.append(prose(rng, rng.randint(1, 30)))
     text = "\n\n".join(parts)
@@ -191,7 +193,7 @@ def test_a_chunk_never_spans_two_sections_even_with_overlap() -> None:
     text = "\n\n".join(f"## Part {n}\n\n{prose(rng, 12)}" for n in range(30))
     chunks = chunk_text(text, "markdown", size=60, overlap=20)
     check(text, chunks, 60)
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         if after.heading != before.heading:
             assert after.start > before.end and after.text.startswith("## Part")
     for chunk in chunks:
@@ -275,7 +277,9 @@ def test_latex_sections_give_each_chunk_its_path() -> None:
 
 def test_latex_environments_are_not_cut_when_they_fit() -> None:
     rng = random.Random(8)
-    verbatim = "\\begin{verbatim}\n" + "\n\n".join(f"line {n}" for n in range(20)) + "\n\\end{verbatim}"
+    verbatim = (
+        "\\begin{verbatim}\n" + "\n\n".join(f"line {n}" for n in range(20)) + "\n\\end{verbatim}"
+    )
     equation = "\\begin{align*}\n  a &= b \\\\\n  c &= d\n\\end{align*}"
     display = "\\[ x^2 + y^2 = z^2 \\]"
     text = (

@@ -70,13 +70,17 @@ def estimate_tokens(text: str) -> int:
 
 _MARKDOWN = {"md", "markdown", "mdown", "mkd", "mkdn", "mdx", "qmd", "rmd"}
 _LATEX = {"tex", "latex", "ltx", "sty", "cls"}
-_CODE = set(
-    "py pyi pyx ipynb js mjs cjs jsx ts tsx mts vue svelte c h cc cpp cxx hpp hh hxx cu "
-    "m mm rs go java kt kts scala groovy gradle rb php cs fs swift dart zig nim lua pl pm "
-    "r jl hs ml mli ex exs erl hrl clj cljs el lisp scm rkt sql sh bash zsh fish ps1 bat "
-    "cmake mk make toml yaml yml json jsonc ini cfg conf xml xsl html htm css scss sass "
-    "less proto graphql gql tf hcl nix v sv vhd vhdl asm s f f90 d cr elm purs".split()
-)
+_CODE = frozenset(
+    {"py", "pyi", "pyx", "ipynb", "js", "mjs", "cjs", "jsx", "ts", "tsx", "mts", "vue",
+     "svelte", "c", "h", "cc", "cpp", "cxx", "hpp", "hh", "hxx", "cu", "m", "mm", "rs", "go",
+     "java", "kt", "kts", "scala", "groovy", "gradle", "rb", "php", "cs", "fs", "swift", "dart",
+     "zig", "nim", "lua", "pl", "pm", "r", "jl", "hs", "ml", "mli", "ex", "exs", "erl", "hrl",
+     "clj", "cljs", "el", "lisp", "scm", "rkt", "sql", "sh", "bash", "zsh", "fish", "ps1",
+     "bat", "cmake", "mk", "make", "toml", "yaml", "yml", "json", "jsonc", "ini", "cfg", "conf",
+     "xml", "xsl", "html", "htm", "css", "scss", "sass", "less", "proto", "graphql", "gql",
+     "tf", "hcl", "nix", "v", "sv", "vhd", "vhdl", "asm", "s", "f", "f90", "d", "cr", "elm",
+     "purs"}
+)  # fmt: skip
 _CODE_NAMES = {"makefile", "dockerfile", "containerfile", "justfile", "rakefile", "gemfile"}
 
 
@@ -135,10 +139,11 @@ _LATEX_LEVELS = {
     "subparagraph": 6,
 }
 _LATEX_WHOLE = (
-    "equation align alignat flalign gather multline eqnarray displaymath math split "
-    "verbatim Verbatim lstlisting minted alltt comment figure table tabular tabularx "
-    "longtable algorithm algorithmic algorithm2e tikzpicture"
-).split()
+    "equation", "align", "alignat", "flalign", "gather", "multline", "eqnarray", "displaymath",
+    "math", "split", "verbatim", "Verbatim", "lstlisting", "minted", "alltt", "comment",
+    "figure", "table", "tabular", "tabularx", "longtable", "algorithm", "algorithmic",
+    "algorithm2e", "tikzpicture",
+)  # fmt: skip
 """Environments kept in one chunk when they fit: cut in the middle, an equation or a
 listing means nothing. ``document``, lists and the like are read as ordinary text."""
 _LATEX_EVENTS = re.compile(
@@ -235,10 +240,10 @@ def _read_markdown(text: str) -> list[_Section]:
     cursor = pos = 0
     found: re.Match[str] | None = None
     if text.startswith(("---\n", "---\r\n")) and (
-        end := _FRONT_MATTER_END.search(text, text.index("\n") + 1)
+        front_matter := _FRONT_MATTER_END.search(text, text.index("\n") + 1)
     ):
-        reader.block(0, end.end(), whole=True)
-        cursor = pos = end.end()
+        reader.block(0, front_matter.end(), whole=True)
+        cursor = pos = front_matter.end()
     else:
         found = _MARKDOWN_FIRST.match(text)
     while found or (found := _MARKDOWN_EVENTS.search(text, pos)):
@@ -417,9 +422,7 @@ def _pack(
     out.append(Chunk(text[start:end], start, end, heading))
 
 
-def chunk_text(
-    text: str, kind: str = "text", *, size: int = 300, overlap: int = 40
-) -> list[Chunk]:
+def chunk_text(text: str, kind: str = "text", *, size: int = 300, overlap: int = 40) -> list[Chunk]:
     """``text`` cut into chunks of at most about ``size`` tokens along its structure
     (see the module's description), in document order.
 
