@@ -172,6 +172,11 @@ Some text.
 ---
 
 A rule above, not a heading.
+- a list item
+---
+Two lines of
+a paragraph
+===
 """
 
 
@@ -185,7 +190,7 @@ def test_markdown_headings_give_each_chunk_its_path() -> None:
     assert by_heading["Install > Linux"].startswith("## Linux")
     assert "pip install chatthy\n```" in by_heading["Install > Linux"]
     assert by_heading["Usage > Run it"].startswith("Run it\n------")
-    assert by_heading["Usage > Run it"].endswith("A rule above, not a heading.")
+    assert by_heading["Usage > Run it"].endswith("a paragraph\n===")
 
 
 def test_a_chunk_never_spans_two_sections_even_with_overlap() -> None:

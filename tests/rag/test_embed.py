@@ -4,6 +4,7 @@ local fake upstream)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -134,9 +135,11 @@ def test_loading_wordllama_leaves_the_servers_logging_alone() -> None:
         "root = logging.getLogger()\n"
         "print(len(root.handlers), root.level)\n"
     )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=30, check=True
-    )
+        [sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=30,
+        check=True,
+    )  # fmt: skip
     assert done.stdout.split() == ["0", str(30)]  # no handler, WARNING as before
 
 

@@ -127,6 +127,8 @@ _MARKDOWN_EVENTS = re.compile(
     re.MULTILINE,
 )
 _MARKDOWN_FIRST = re.compile(_FENCE + "|" + _ATX, re.MULTILINE)
+_NOT_A_TITLE = re.compile(r"(?:[-*+>|]|\d{1,9}[.)])(?:[ \t]|$)")
+"""A line that is a list item, a quote or a table row, not a setext heading's title."""
 _FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t\r]*$", re.MULTILINE)
 
 _LATEX_LEVELS = {
@@ -263,10 +265,14 @@ def _read_markdown(text: str) -> list[_Section]:
             reader.section(len(found["hashes"]), found["title"] or "")
             reader.block(line, pos)
             cursor = pos
-        else:  # SETEXT: the paragraph just read is a heading's title
+        else:  # SETEXT: the line just read is a heading's title
             start, end = _strip(text, cursor, line)
-            if start < end:  # else a rule (---) after a blank line or a block: text
-                reader.section(1 if found["underline"][0] == "=" else 2, text[start:end])
+            title = text[start:end]
+            # Else a rule (---, ===) under a block, a list or a longer paragraph: text.
+            # CommonMark would make a whole paragraph the title; read so, one rule put
+            # under a paragraph without a blank line turns it into a page-long heading.
+            if title and "\n" not in title and not _NOT_A_TITLE.match(title):
+                reader.section(1 if found["underline"][0] == "=" else 2, title)
                 reader.block(start, pos)
                 cursor = pos
         found = None
