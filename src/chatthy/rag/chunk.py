@@ -27,6 +27,7 @@ size needs to be right only on average: the search budget is counted exactly lat
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Final
@@ -223,18 +224,12 @@ def _read_plain(text: str, whole: bool) -> list[_Section]:
     return [("", blocks)] if blocks else []
 
 
-_closing_fences: dict[tuple[str, int], re.Pattern[str]] = {}
-
-
+@functools.cache
 def _closing_fence(fence: str) -> re.Pattern[str]:
-    key = (fence[0], len(fence))
-    if (pattern := _closing_fences.get(key)) is None:
-        pattern = re.compile(
-            r"^ {0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}[ \t\r]*$",
-            re.MULTILINE,
-        )
-        _closing_fences[key] = pattern
-    return pattern
+    """What closes a fence opened with ``fence``: as many of its character or more."""
+    return re.compile(
+        r"^ {0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}[ \t\r]*$", re.MULTILINE
+    )
 
 
 def _read_markdown(text: str) -> list[_Section]:
