@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import collections
 import contextlib
+import hashlib
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["Recorded", "Reply", "Upstream"]
+__all__ = ["Recorded", "Reply", "Upstream", "embedding_of"]
 
 _REASONS = {
     200: "OK",
@@ -150,6 +153,9 @@ class Upstream:
         self.openai_url = ""
         self.port = 0
         self._replies: collections.deque[Reply] = collections.deque()
+        self.embedding_dim = 8
+        """The length of the vectors ``/v1/embeddings`` answers with (at most 64)."""
+        self._embedding_failures: collections.deque[Reply] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -204,6 +210,11 @@ class Upstream:
         """Queue ``reply`` for the next ``times`` chat requests (FIFO)."""
         self._replies.extend([reply] * times)
 
+    def fail_embeddings(self, status: int, message: str, times: int = 1) -> None:
+        """Answer the next ``times`` embedding requests with this error (chat replies
+        are scripted apart, with :meth:`push`)."""
+        self._embedding_failures.extend([Reply(status=status, error_message=message)] * times)
+
     async def _listen(self, port: int) -> asyncio.Server:
         return await asyncio.start_server(self._serve, "127.0.0.1", port, backlog=512)
 
@@ -243,7 +254,9 @@ class Upstream:
             return await self._openai_chat(request, conn)
         if method == "POST" and path == "/v1/messages":
             return await self._anthropic_chat(request, conn)
-        if method == "GET" and path == "/v1/models":
+        if method == "POST" and path == "/v1/embeddings":
+            self._embeddings(request, conn)
+        elif method == "GET" and path == "/v1/models":
             conn.json(200, self._model_list(request))
         elif method == "GET" and path == "/v1/model/list" and self.tabby_model_list:
             conn.json(200, _openai_models(self.models, "tabbyAPI"))
@@ -358,6 +371,37 @@ class Upstream:
             step = {"model_type": "model", "module": module, "modules": 2, "status": status}
             conn.chunk(b"data: " + _encode(step) + b"\n\n")
         conn.end_sse()
+
+    # -- embeddings ------------------------------------------------------------------
+
+    def _embeddings(self, request: _Request, conn: _Conn) -> None:
+        """OpenAI's ``/v1/embeddings``: a vector per input (:func:`embedding_of`), as
+        floats or, when asked (the SDK asks by default), base64 of float32."""
+        with contextlib.suppress(IndexError):
+            failure = self._embedding_failures.popleft()
+            error = {"message": failure.error_message, "type": "scripted", "code": None}
+            conn.json(failure.status, {"error": error}, _retry_headers(failure))
+            return
+        body = request.body or {}
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        data = []
+        for index, text in enumerate(texts):
+            vector: Any = embedding_of(str(text), self.embedding_dim)
+            if body.get("encoding_format") == "base64":
+                vector = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": vector})
+        tokens = sum(len(str(t).split()) for t in texts)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        conn.json(200, {"object": "list", "data": data, "model": body.get("model", ""),
+                        "usage": usage})  # fmt: skip
+
+
+def embedding_of(text: str, dim: int = 8) -> list[float]:
+    """The vector the fake answers for ``text``: fixed by the text, not of unit length
+    (so that a client's normalising shows)."""
+    digest = hashlib.blake2b(text.encode(), digest_size=dim).digest()
+    return [(byte - 127.5) / 8 for byte in digest]
 
 
 class _BlockState:
