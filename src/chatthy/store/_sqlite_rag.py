@@ -48,9 +48,11 @@ __all__ = ["COMMON", "FTS_WORDS", "PUT_SLICE", "RagMixin", "fts_query", "fts_wor
 
 T = TypeVar("T")
 
-PUT_SLICE = 1000
-"""The most chunks one write of a document adds (about 30 ms of the writer's time)."""
-DROP_SLICE = 2000
+PUT_SLICE = 250
+"""The most chunks one write of a document adds: about 25 ms of the writer's time for
+chunks of 120 words (some writes take 100-150 ms more: SQLite checkpoints its WAL, FTS5
+merges its segments)."""
+DROP_SLICE = 500
 """The most chunks one write of a dropped document deletes."""
 FTS_WORDS = 12
 """The most distinct words of a query BM25 looks for; the rest are ignored."""
