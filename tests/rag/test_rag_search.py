@@ -3,6 +3,7 @@ of vectors kept current as documents come and go."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,34 @@ async def test_the_matrix_follows_add_and_drop_without_being_read_again(
     await index.drop(ALICE, "second")
     hits = await index.search(ALICE, "", probe, EMBEDDER, mode="vector", limit=20)
     assert {h.document for h in hits} == {"first"} and len(hits) == 10
+    assert reads.count == 1
+
+
+async def test_searches_while_documents_come_in_read_the_matrix_once(
+    index: RagIndex, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = VectorReads(store, monkeypatch)
+    await add(index, ALICE, "first", words(5, 1), random_units(5, 1))
+    probes = random_units(20, 11)
+    await index.search(ALICE, "", probes[0], EMBEDDER, mode="vector")
+
+    async def ingest() -> None:
+        for i, probe in enumerate(probes):
+            await add(index, ALICE, f"doc{i}", [f"line {i}"], probe[None, :])
+
+    async def search() -> list[str]:
+        found = []
+        for probe in probes:
+            hits = await index.search(ALICE, "", probe, EMBEDDER, mode="vector", limit=1)
+            found.append(hits[0].document)
+            await asyncio.sleep(0)
+        return found
+
+    await asyncio.gather(ingest(), search(), search())
+    assert reads.count == 1
+    for i, probe in enumerate(probes):
+        hits = await index.search(ALICE, "", probe, EMBEDDER, mode="vector", limit=1)
+        assert hits[0].document == f"doc{i}"
     assert reads.count == 1
 
 

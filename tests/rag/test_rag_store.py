@@ -4,6 +4,7 @@ nothing, BM25 over hostile queries, the quota."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -194,6 +195,28 @@ async def test_a_cancelled_put_in_slices_stores_nothing(
         await asyncio.sleep(0.01)
     assert await store.rag_documents(ALICE) == []
     assert raw_count(store, "rag_documents") == raw_count(store, "rag_chunks") == 0
+
+
+async def test_a_replacement_cancelled_at_any_moment_leaves_one_whole_document(
+    store: SQLiteStore,
+) -> None:
+    await put(store, ALICE, "tides", TEXT)
+    texts = {TEXT}
+    for i in range(40):
+        text = f"Tides, take {i}.\nThe moon again."
+        task = asyncio.ensure_future(put(store, ALICE, "tides", text))
+        await asyncio.sleep(0.0005 * (i % 8))
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        texts.add(text)
+        await asyncio.sleep(0.01)  # what a cancelled put leaves goes in the background
+        (doc,) = await store.rag_documents(ALICE)
+        detail = await store.rag_document(ALICE, "tides")
+        assert len(detail.chunks) == doc.chunks
+        assert doc.digest in {text_digest(t) for t in texts}
+    await asyncio.sleep(0.05)
+    assert raw_count(store, "rag_documents") == 1
 
 
 @pytest.mark.parametrize(

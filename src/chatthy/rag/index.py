@@ -23,9 +23,10 @@ no query holds the loop for more than about a millisecond of numpy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Literal, ParamSpec, Protocol, TypeVar, get_args
 
 import msgspec
@@ -223,6 +224,9 @@ class RagIndex:
         self.rrf_k = rrf_k
         self._matrices: OrderedDict[tuple[str, str, int], _Matrix] = OrderedDict()
         self._loading: dict[tuple[str, str, int], asyncio.Future[_Matrix]] = {}
+        self._changing = asyncio.Lock()
+        self._pending: dict[str, int] = {}
+        self._settled = asyncio.Condition()
 
     # changes ----------------------------------------------------------------------------
     async def add(
@@ -241,21 +245,40 @@ class RagIndex:
         nothing does. Raises ArgumentError, StoreError."""
         rows, pieces, blobs = await asyncio.to_thread(_prepared, chunks, vectors)
         dim = rows.shape[1]
-        stored = await self.store.rag_put(profile, name, text, source, pieces, blobs, embedder, dim)
-        added = (stored.document.id, stored.chunk_ids, rows)
-        await self._follow(profile, stored.version, stored.replaced, (embedder, dim), added)
+        async with self._changes(profile):
+            stored = await self.store.rag_put(
+                profile, name, text, source, pieces, blobs, embedder, dim
+            )
+            added = (stored.document.id, stored.chunk_ids, rows)
+            await self._follow(profile, stored.version, stored.replaced, (embedder, dim), added)
         return stored.document
 
     async def drop(self, profile: str, name: str) -> RagDocumentRecord:
         """Delete the document ``name`` with its chunks. Raises NotFoundError."""
-        dropped = await self.store.rag_drop(profile, name)
-        await self._follow(profile, dropped.version, dropped.document.id)
+        async with self._changes(profile):
+            dropped = await self.store.rag_drop(profile, name)
+            await self._follow(profile, dropped.version, dropped.document.id)
         return dropped.document
 
     async def has(self, profile: str, name: str, text: str, embedder: str) -> bool:
         """Whether ``name`` is stored with this very text, embedded by ``embedder``: an
         ingestion run again skips it."""
         return await self.store.rag_has(profile, name, text_digest(text), embedder)
+
+    @contextlib.asynccontextmanager
+    async def _changes(self, profile: str) -> AsyncIterator[None]:
+        """Count a change of the profile's documents under way, from before the store
+        makes it until its matrices have taken it: a search meanwhile waits for the
+        change rather than read a whole matrix again (see :meth:`_matrix`)."""
+        self._pending[profile] = self._pending.get(profile, 0) + 1
+        try:
+            yield
+        finally:
+            self._pending[profile] -= 1
+            if not self._pending[profile]:
+                del self._pending[profile]
+            async with self._settled:
+                self._settled.notify_all()
 
     async def _follow(
         self,
@@ -268,15 +291,18 @@ class RagIndex:
         """Bring the profile's matrices to ``version``: a matrix one change behind takes
         this change; one further behind (another change came between) is forgotten, to
         be read again by its next search."""
-        for key, matrix in list(self._matrices.items()):
-            if key[0] != profile:
-                continue
-            if matrix.version != version - 1:
-                del self._matrices[key]
-                continue
-            change = added if into is not None and key[1:] == into else None
-            await self._run(matrix, _change, matrix, removed, change)
-            matrix.version = version
+        async with self._changing:  # one change at a time: a matrix has no lock of its own
+            for key, matrix in list(self._matrices.items()):
+                if key[0] != profile or matrix.version >= version:  # read after the change
+                    continue
+                if matrix.version != version - 1:
+                    self._matrices.pop(key, None)
+                    continue
+                change = added if into is not None and key[1:] == into else None
+                await self._run(matrix, _change, matrix, removed, change)
+                matrix.version = version
+            async with self._settled:
+                self._settled.notify_all()
 
     # search -----------------------------------------------------------------------------
     async def search(
@@ -331,7 +357,18 @@ class RagIndex:
         """The matrix of the profile and embedder as of ``version``, read if it is not."""
         key = (profile, embedder, dim)
         matrix = self._matrices.get(key)
-        if matrix is not None and matrix.version == version:
+        if matrix is not None and matrix.version < version and profile in self._pending:
+            held = matrix  # a change of this index's is under way: it will bring it here
+            async with self._settled:
+                await self._settled.wait_for(
+                    lambda: (
+                        held.version >= version
+                        or profile not in self._pending
+                        or self._matrices.get(key) is not held
+                    )
+                )
+            matrix = self._matrices.get(key)
+        if matrix is not None and matrix.version >= version:
             self._matrices.move_to_end(key)
             return matrix
         loading = self._loading.get(key)

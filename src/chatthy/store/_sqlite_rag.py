@@ -253,8 +253,9 @@ class RagMixin:
         dim: int,
     ) -> RagStored:
         """Store a document, replacing one of the same name (which keeps its creation
-        time): it shows whole in the last write or, on any failure or cancellation, not
-        at all. Raises ArgumentError before anything is written."""
+        time): it shows whole in the last write or, on any failure, not at all (nor when
+        cancelled, unless the last write was already under way: then it is stored whole).
+        Raises ArgumentError before anything is written."""
         doc = await asyncio.to_thread(_prepared, name, text, source, chunks, vectors, embedder, dim)
         now = time.time()
 
@@ -324,21 +325,30 @@ class RagMixin:
                         functools.partial(_insert_chunks, document_id=document_id, rows=part)
                     )
                 await self._write(functools.partial(publish, document_id=document_id))
-        except BaseException:
-            if not outcome:
-                await asyncio.shield(asyncio.ensure_future(self._drop_staged_document(begun)))
-            raise
-        if outcome["replaced"] is not None:  # stored: a failure here only delays the sweep
-            with contextlib.suppress(StoreError):
-                await self._sweep_document(outcome["replaced"])
+        finally:
+            await asyncio.shield(asyncio.ensure_future(self._tidy_after_put(begun, outcome)))
         return RagStored(outcome["record"], outcome["ids"], outcome["replaced"], outcome["version"])
 
-    async def _drop_staged_document(self, begun: asyncio.Future[int]) -> None:
-        """Delete what a failed or cancelled put staged, once its first write is done (if
-        that failed, nothing was); if this fails too, a later put sweeps it."""
+    async def _tidy_after_put(self, begun: asyncio.Future[int], outcome: dict[str, Any]) -> None:
+        """Delete what a put leaves behind, once its first write is done (if that failed,
+        it wrote nothing): the document it replaced, if it stored its own; what it
+        staged, if it did not. A put cancelled while its last write ran may have stored
+        its document whole: whether it did is read here, not assumed. If this fails too,
+        a later put sweeps the rest."""
+
+        def staged(conn: sqlite3.Connection, document_id: int) -> bool:
+            row = conn.execute(
+                "SELECT substr(name, 1, 1) = char(31) FROM rag_documents WHERE id = ?",
+                (document_id,),
+            ).fetchone()
+            return row is not None and bool(row[0])
+
         with contextlib.suppress(Exception):
             document_id = await begun
-            await self._sweep_document(document_id)
+            if await self._read(functools.partial(staged, document_id=document_id)):
+                await self._sweep_document(document_id)
+            elif outcome.get("replaced") is not None:
+                await self._sweep_document(outcome["replaced"])
 
     async def _sweep_document(self, document_id: int) -> None:
         """Delete a hidden document's chunks in slices, then the document."""
