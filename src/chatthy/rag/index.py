@@ -60,6 +60,10 @@ CANDIDATES = 50
 """How many of each list hybrid search fuses (more when a search asks for more)."""
 INLINE_ROWS = 20_000
 """The largest matrix scored on the event loop (about 1 ms); larger ones on a thread."""
+WAIT_FOR_CHANGE = 0.5
+"""Seconds a search waits for this index's change under way to reach its matrix before
+reading the matrix again (a long document's put may be what it waits on, while the
+change it has not seen was made elsewhere)."""
 CACHED = 8
 """Matrices kept (profile, embedder and dimension each); the least recently searched
 goes first."""
@@ -359,14 +363,19 @@ class RagIndex:
         matrix = self._matrices.get(key)
         if matrix is not None and matrix.version < version and profile in self._pending:
             held = matrix  # a change of this index's is under way: it will bring it here
-            async with self._settled:
-                await self._settled.wait_for(
-                    lambda: (
-                        held.version >= version
-                        or profile not in self._pending
-                        or self._matrices.get(key) is not held
+
+            async def settled() -> None:
+                async with self._settled:
+                    await self._settled.wait_for(
+                        lambda: (
+                            held.version >= version
+                            or profile not in self._pending
+                            or self._matrices.get(key) is not held
+                        )
                     )
-                )
+
+            with contextlib.suppress(TimeoutError):  # a change made elsewhere: read it
+                await asyncio.wait_for(settled(), WAIT_FOR_CHANGE)
             matrix = self._matrices.get(key)
         if matrix is not None and matrix.version >= version:
             self._matrices.move_to_end(key)
