@@ -20,8 +20,9 @@ class UsageMixin:
         raise NotImplementedError  # the store's
 
     async def stored_bytes(self, profile: str) -> int:
-        """Bytes of UTF-8 the profile stores: its messages' content, workspace files and
-        personalities."""
+        """Bytes the profile stores: the UTF-8 of its messages' content, workspace files
+        and personalities, and its RAG documents' chunks with their vectors (each
+        document keeps its sum, so this reads one row per document, not every chunk)."""
 
         def work(conn: sqlite3.Connection) -> int:
             row = conn.execute(
@@ -31,7 +32,8 @@ class UsageMixin:
                 " + (SELECT COALESCE(SUM(LENGTH(CAST(text AS BLOB))), 0) FROM workspace_files"
                 "  WHERE profile = ?1)"
                 " + (SELECT COALESCE(SUM(LENGTH(CAST(text AS BLOB))), 0) FROM prompts"
-                "  WHERE profile = ?1)",
+                "  WHERE profile = ?1)"
+                " + (SELECT COALESCE(SUM(stored), 0) FROM rag_documents WHERE profile = ?1)",
                 (profile,),
             ).fetchone()
             return int(row[0])

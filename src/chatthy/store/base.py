@@ -12,6 +12,7 @@ A backend does not implement the protocol from scratch: it subclasses
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -25,10 +26,19 @@ __all__ = [
     "MessageRecord",
     "ProfileRecord",
     "PromptRecord",
+    "RagChunkHead",
+    "RagChunkIn",
+    "RagChunkRecord",
+    "RagDocumentDetail",
+    "RagDocumentRecord",
+    "RagDropped",
+    "RagStored",
+    "RagVectors",
     "SearchHit",
     "Status",
     "Store",
     "WorkspaceFileRecord",
+    "text_digest",
 ]
 
 
@@ -102,6 +112,101 @@ class SearchHit(msgspec.Struct):
     role: str
     snippet: str
     created: float
+
+
+def text_digest(text: str) -> str:
+    """The sha256 of a document's UTF-8 text, in hex: what :meth:`Store.rag_has` compares,
+    so that an ingestion run again skips what is stored unchanged."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class RagChunkIn(msgspec.Struct, frozen=True):
+    """A chunk of a document to store: its text, the heading of the section it is in,
+    and where it lies in the document (character offsets, ``end`` exclusive)."""
+
+    text: str
+    heading: str = ""
+    start: int = 0
+    end: int = 0
+
+
+class RagDocumentRecord(msgspec.Struct):
+    """A document of one profile's RAG store. The text itself is kept only as its chunks;
+    ``digest`` (:func:`text_digest`) and ``bytes`` (UTF-8) are of the whole text;
+    ``embedder`` made its vectors, ``dim`` floats each; ``stored`` is what it counts
+    against the profile's quota (its chunks' text and vectors)."""
+
+    id: int
+    name: str
+    source: str
+    digest: str
+    bytes: int
+    chunks: int
+    embedder: str
+    dim: int
+    stored: int
+    created: float
+    updated: float
+
+
+class RagChunkHead(msgspec.Struct):
+    """Where one chunk lies in its document, without its text (a document's outline)."""
+
+    ordinal: int
+    heading: str
+    start: int
+    end: int
+
+
+class RagDocumentDetail(msgspec.Struct):
+    """One document with the outline of its chunks, in order."""
+
+    document: RagDocumentRecord
+    chunks: list[RagChunkHead]
+
+
+class RagChunkRecord(msgspec.Struct):
+    """One stored chunk with the name and source of its document."""
+
+    id: int
+    document: str
+    source: str
+    ordinal: int
+    text: str
+    heading: str
+    start: int
+    end: int
+
+
+class RagStored(msgspec.Struct):
+    """What :meth:`Store.rag_put` did: the document, its chunks' ids in order, the id of
+    the document of the same name it replaced (None: there was none), and the profile's
+    version of documents after it."""
+
+    document: RagDocumentRecord
+    chunk_ids: list[int]
+    replaced: int | None
+    version: int
+
+
+class RagDropped(msgspec.Struct):
+    """What :meth:`Store.rag_drop` did: the document gone, and the version after it."""
+
+    document: RagDocumentRecord
+    version: int
+
+
+class RagVectors(msgspec.Struct):
+    """Every vector of one profile and embedder, read in one snapshot: ``data`` holds
+    ``len(chunk_ids)`` rows of ``dim`` float32 (native order), row ``i`` that of chunk
+    ``chunk_ids[i]`` of document ``document_ids[i]``; ``version`` is the profile's
+    version of documents they are as of."""
+
+    version: int
+    dim: int
+    chunk_ids: list[int]
+    document_ids: list[int]
+    data: bytes
 
 
 class Store(Protocol):
@@ -236,8 +341,8 @@ class Store(Protocol):
         """Keep ``(id, tokens)`` counts of the profile's messages."""
 
     async def stored_bytes(self, profile: str) -> int:
-        """Bytes of UTF-8 the profile stores (messages, workspace files, personalities),
-        for the server's quota."""
+        """Bytes the profile stores (UTF-8 of messages, workspace files, personalities;
+        RAG documents' chunks and vectors), for the server's quota."""
 
     # reply leases -----------------------------------------------------------
     async def claim_reply(self, profile: str, chat: str, owner: str, ttl: float) -> None:
@@ -304,3 +409,50 @@ class Store(Protocol):
 
     async def delete_workspace_file(self, profile: str, name: str) -> None:
         """Raises NotFoundError."""
+
+    # rag --------------------------------------------------------------------------
+    async def rag_put(
+        self,
+        profile: str,
+        name: str,
+        text: str,
+        source: str,
+        chunks: Sequence[RagChunkIn],
+        vectors: Sequence[bytes],
+        embedder: str,
+        dim: int,
+    ) -> RagStored:
+        """Store a document as its chunks, each with its vector (``dim`` float32 as
+        bytes), replacing one of the same name: all of it shows at once, or on any
+        failure nothing of it does (and a replaced document stays). Raises
+        ArgumentError (a name that is not a name, a vector of another length, as many
+        vectors as chunks)."""
+
+    async def rag_has(self, profile: str, name: str, digest: str, embedder: str) -> bool:
+        """Whether the profile holds document ``name`` with text of ``digest`` embedded
+        by ``embedder``: an ingestion skips it."""
+
+    async def rag_documents(self, profile: str) -> list[RagDocumentRecord]:
+        """The profile's documents, by name."""
+
+    async def rag_document(self, profile: str, name: str) -> RagDocumentDetail:
+        """One document and its chunks' outline. Raises NotFoundError."""
+
+    async def rag_drop(self, profile: str, name: str) -> RagDropped:
+        """Delete a document with its chunks. Raises NotFoundError."""
+
+    async def rag_version(self, profile: str) -> int:
+        """How many times the profile's documents changed (0: never)."""
+
+    async def rag_bm25(self, profile: str, query: str, limit: int) -> list[tuple[int, float]]:
+        """``(chunk id, score)`` of at most ``limit`` chunks matching any word of
+        ``query`` by BM25, best (highest score) first. Every character of the query is
+        taken as text, never as search syntax; one without a word finds nothing."""
+
+    async def rag_vectors(self, profile: str, embedder: str, dim: int) -> RagVectors:
+        """Every vector of the profile's documents embedded by ``embedder`` in ``dim``
+        dimensions."""
+
+    async def rag_chunks(self, profile: str, ids: Sequence[int]) -> list[RagChunkRecord]:
+        """The profile's chunks of ``ids``, in that order; an id that is not one of its
+        chunks (gone, or another profile's) is left out."""

@@ -233,3 +233,61 @@ def m003_truncated_tokens_leases(conn: sqlite3.Connection) -> None:
     )
     if row is not None:  # ids of deleted messages are never given out again
         conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'messages'", row)
+
+
+@migration
+def m004_rag(conn: sqlite3.Connection) -> None:
+    """The document store of RAG: each profile's documents, their chunks with one vector
+    each (float32 of the embedder's dimension, as bytes), and a full-text index over the
+    chunks' text and heading for BM25.
+
+    The index takes its text from ``rag_chunks`` (an external-content FTS5 table), so a
+    chunk's text is stored once; triggers keep it in step, the cascade from deleting a
+    document included. ``rag_versions`` counts each profile's changes of documents, so a
+    matrix of vectors held in memory knows when it is out of date without reading it
+    again. ``stored`` is what a document takes (its chunks' text and vectors), kept with
+    it so that the quota of stored bytes sums a few rows, not every chunk."""
+    _run(
+        conn,
+        (
+            """CREATE TABLE rag_documents (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                profile TEXT NOT NULL,
+                name TEXT NOT NULL,
+                source TEXT NOT NULL DEFAULT '',
+                digest TEXT NOT NULL,
+                bytes INTEGER NOT NULL,
+                chunks INTEGER NOT NULL,
+                embedder TEXT NOT NULL,
+                dim INTEGER NOT NULL,
+                stored INTEGER NOT NULL,
+                created REAL NOT NULL,
+                updated REAL NOT NULL,
+                UNIQUE (profile, name))""",
+            "CREATE INDEX rag_documents_by_embedder ON rag_documents (profile, embedder, dim)",
+            """CREATE TABLE rag_chunks (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                document_id INTEGER NOT NULL REFERENCES rag_documents (id) ON DELETE CASCADE,
+                ordinal INTEGER NOT NULL,
+                text TEXT NOT NULL,
+                heading TEXT NOT NULL DEFAULT '',
+                start INTEGER NOT NULL,
+                end INTEGER NOT NULL,
+                vector BLOB NOT NULL)""",
+            "CREATE UNIQUE INDEX rag_chunks_by_document ON rag_chunks (document_id, ordinal)",
+            """CREATE VIRTUAL TABLE rag_fts USING fts5 (
+                text, heading, content = 'rag_chunks', content_rowid = 'id',
+                tokenize = 'unicode61 remove_diacritics 2')""",
+            """CREATE TRIGGER rag_fts_insert AFTER INSERT ON rag_chunks BEGIN
+                INSERT INTO rag_fts (rowid, text, heading)
+                VALUES (new.id, new.text, new.heading);
+            END""",
+            """CREATE TRIGGER rag_fts_delete AFTER DELETE ON rag_chunks BEGIN
+                INSERT INTO rag_fts (rag_fts, rowid, text, heading)
+                VALUES ('delete', old.id, old.text, old.heading);
+            END""",
+            """CREATE TABLE rag_versions (
+                profile TEXT PRIMARY KEY,
+                version INTEGER NOT NULL) WITHOUT ROWID""",
+        ),
+    )

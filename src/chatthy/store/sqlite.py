@@ -39,6 +39,7 @@ from typing import Any, TypeVar, cast
 from chatthy.errors import NotFoundError, StoreError
 from chatthy.private import private_file
 from chatthy.store import rules
+from chatthy.store._sqlite_rag import RagMixin
 from chatthy.store._sqlite_replies import RepliesMixin
 from chatthy.store._sqlite_support import (
     CHAT_COLUMNS,
@@ -149,11 +150,12 @@ def _imported(chat_id: int, message: NewMessage, now: float) -> tuple[Any, ...]:
     return (chat_id, *message_columns(message), created, created)
 
 
-class SQLiteStore(WorkspaceMixin, RepliesMixin, UsageMixin, StoreFront):
+class SQLiteStore(WorkspaceMixin, RagMixin, RepliesMixin, UsageMixin, StoreFront):
     """The :class:`~chatthy.store.base.Store` on one SQLite file; see the module docs.
 
     The rules come from :class:`~chatthy.store.front.StoreFront`, workspace files from
-    :class:`~chatthy.store._sqlite_workspace.WorkspaceMixin`."""
+    :class:`~chatthy.store._sqlite_workspace.WorkspaceMixin`, RAG documents from
+    :class:`~chatthy.store._sqlite_rag.RagMixin`."""
 
     def __init__(self, threads: Threads, path: Path) -> None:
         """Wrap configured, migrated connections on their threads; use :meth:`open`."""

@@ -1,0 +1,504 @@
+"""The RAG part of :class:`~chatthy.store.sqlite.SQLiteStore`: each profile's documents,
+their chunks and vectors, BM25 over the chunks (FTS5), kept apart so that neither module
+grows past a readable size.
+
+A document shows all at once or not at all. Its rows are written under a staging name no
+user can give (:data:`~chatthy.store._sqlite_support.STAGING`), hidden from every read
+here, and it takes its name in the last write, which also hides the document it
+replaces; so a large document goes in slices of :data:`PUT_SLICE` chunks, each a write of
+its own (the writer, and every reply's checkpoint behind it, waits one slice, not the
+whole document), and a failure or a cancellation anywhere deletes what was staged and
+leaves the old document as it was. A document dropped or replaced is hidden in one small
+write and its chunks deleted after, in slices. Rows a killed server left staged are swept
+by the profile's next :meth:`~RagMixin.rag_put`.
+
+Every query names the profile: a document or chunk of another profile is "not found",
+never seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any, NamedTuple, TypeVar
+
+from chatthy.errors import ArgumentError, NotFoundError, StoreError
+from chatthy.store import rules
+from chatthy.store._sqlite_support import STAGING
+from chatthy.store._sqlite_threads import Work
+from chatthy.store.base import (
+    RagChunkHead,
+    RagChunkIn,
+    RagChunkRecord,
+    RagDocumentDetail,
+    RagDocumentRecord,
+    RagDropped,
+    RagStored,
+    RagVectors,
+    text_digest,
+)
+
+__all__ = ["COMMON", "FTS_WORDS", "PUT_SLICE", "RagMixin", "fts_query", "fts_words", "no_document"]
+
+T = TypeVar("T")
+
+PUT_SLICE = 250
+"""The most chunks one write of a document adds: about 25 ms of the writer's time for
+chunks of 120 words (some writes take 100-150 ms more: SQLite checkpoints its WAL, FTS5
+merges its segments)."""
+DROP_SLICE = 500
+"""The most chunks one write of a dropped document deletes."""
+FTS_WORDS = 12
+"""The most distinct words of a query BM25 looks for; the rest are ignored."""
+COMMON = 3000
+"""Chunks a word may match and still be searched for when the query has rarer words
+(see :func:`_bm25_plan`)."""
+STALE = 3600.0
+"""Seconds after which rows still staged are a killed server's, and swept."""
+_VISIBLE = "substr(d.name, 1, 1) <> char(31)"
+"""A document row (``d``) that is neither being stored nor being deleted."""
+_COLUMNS = (
+    "d.id, d.name, d.source, d.digest, d.bytes, d.chunks, d.embedder, d.dim, d.stored,"
+    " d.created, d.updated"
+)
+_WORD = re.compile(r"\w+")
+_IDS_AT_ONCE = 500
+"""Ids one query of :meth:`RagMixin.rag_chunks` asks for (SQLite's bound variables)."""
+
+
+def no_document(name: str) -> NotFoundError:
+    return NotFoundError(f"no document named {name!r}")
+
+
+def fts_words(query: str) -> list[str]:
+    """The distinct words of ``query`` (at most :data:`FTS_WORDS`), lower-cased."""
+    return list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))[:FTS_WORDS]
+
+
+def fts_query(words: Sequence[str]) -> str:
+    """``words`` as an FTS5 query that matches any of them: each a quoted string, so
+    that no character a user types (``"``, ``*``, ``-``, ``NEAR(``, ``AND``, ``col:``)
+    is read as syntax."""
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def _bm25_plan(conn: sqlite3.Connection, words: list[str]) -> tuple[str, int]:
+    """What to match and the lowest chunk id to score, so that BM25 scores at most a few
+    :data:`COMMON` rows whatever the query.
+
+    ``bm25()`` costs about 1.3 µs for every row that matches, and a word such as "the"
+    matches nearly every chunk: over 100,000 chunks one query took 130 ms. So a word
+    found in more than :data:`COMMON` chunks is left out when the query has a rarer
+    one (its weight in BM25, the inverse document frequency, is small anyway); a query
+    of common words only is matched by its rarest word over its newest :data:`COMMON`
+    chunks. Counting stops at ``COMMON + 1``, so asking costs little."""
+    counts = [
+        (
+            conn.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM rag_fts WHERE rag_fts MATCH ? LIMIT ?)",
+                (fts_query([w]), COMMON + 1),
+            ).fetchone()[0],
+            w,
+        )
+        for w in words
+    ]
+    kept = [w for n, w in counts if 0 < n <= COMMON]
+    if kept:
+        return fts_query(kept), 0
+    found = [(n, w) for n, w in counts if n]
+    if not found:
+        return "", 0
+    rarest = fts_query([min(found)[1]])
+    row = conn.execute(
+        "SELECT rowid FROM rag_fts WHERE rag_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+        (rarest, COMMON - 1),
+    ).fetchone()
+    return rarest, 0 if row is None else int(row[0])
+
+
+class _Prepared(NamedTuple):
+    """A document checked and turned into rows, before any write."""
+
+    name: str
+    text: str
+    source: str
+    embedder: str
+    dim: int
+    digest: str
+    size: int
+    stored: int
+    rows: list[tuple[int, str, str, int, int, bytes]]
+    """``(ordinal, text, heading, start, end, vector)`` of each chunk."""
+
+
+def _utf8_size(what: str, text: str) -> int:
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ArgumentError(f"{what} is not valid text (a lone surrogate)") from None
+
+
+def _prepared(
+    name: str,
+    text: str,
+    source: str,
+    chunks: Sequence[RagChunkIn],
+    vectors: Sequence[bytes],
+    embedder: str,
+    dim: int,
+) -> _Prepared:
+    """Check a document for :meth:`RagMixin.rag_put`; every refusal is one line."""
+    name = rules.valid_name("document", name)
+    text = rules.valid_text("document text", text)
+    source = rules.valid_text("document source", source)
+    embedder = rules.valid_text("embedder", embedder).strip()
+    if not embedder:
+        raise ArgumentError("embedder name is empty")
+    if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+        raise ArgumentError(f"vector dimension must be a positive count, not {dim!r}")
+    if len(chunks) != len(vectors):
+        raise ArgumentError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+    size = _utf8_size("document text", text)
+    width = 4 * dim
+    stored = 0
+    rows: list[tuple[int, str, str, int, int, bytes]] = []
+    for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
+        if not (
+            isinstance(chunk, RagChunkIn)
+            and isinstance(chunk.text, str)
+            and isinstance(chunk.heading, str)
+            and all(isinstance(n, int) and n >= 0 for n in (chunk.start, chunk.end))
+        ):
+            raise ArgumentError(f"chunk {ordinal} is not a chunk (text, heading, offsets)")
+        if not isinstance(vector, bytes | bytearray | memoryview) or len(vector) != width:
+            raise ArgumentError(
+                f"vector {ordinal} is not {dim} float32 ({width} bytes) as the others"
+            )
+        stored += _utf8_size(f"chunk {ordinal}", chunk.text)
+        stored += _utf8_size(f"heading of chunk {ordinal}", chunk.heading) + width
+        rows.append((ordinal, chunk.text, chunk.heading, chunk.start, chunk.end, bytes(vector)))
+    return _Prepared(name, text, source, embedder, dim, text_digest(text), size, stored, rows)
+
+
+def _record(row: Sequence[Any]) -> RagDocumentRecord:
+    return RagDocumentRecord(*row)
+
+
+def _document(conn: sqlite3.Connection, profile: str, name: str) -> RagDocumentRecord | None:
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM rag_documents d WHERE d.profile = ? AND d.name = ? AND {_VISIBLE}",
+        (profile, name),
+    ).fetchone()
+    return None if row is None else _record(row)
+
+
+def _bump(conn: sqlite3.Connection, profile: str) -> int:
+    """Count one change of the profile's documents; the version after it."""
+    row = conn.execute(
+        "INSERT INTO rag_versions (profile, version) VALUES (?, 1)"
+        " ON CONFLICT (profile) DO UPDATE SET version = version + 1 RETURNING version",
+        (profile,),
+    ).fetchone()
+    return int(row[0])
+
+
+def _version(conn: sqlite3.Connection, profile: str) -> int:
+    row = conn.execute("SELECT version FROM rag_versions WHERE profile = ?", (profile,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _hide(conn: sqlite3.Connection, document_id: int, now: float) -> None:
+    """Give a document a staging name: gone for every reader, its name free."""
+    conn.execute(
+        "UPDATE rag_documents SET name = ?, updated = ? WHERE id = ?",
+        (f"{STAGING}{uuid.uuid4().hex}", now, document_id),
+    )
+
+
+def _insert_chunks(
+    conn: sqlite3.Connection, document_id: int, rows: list[tuple[int, str, str, int, int, bytes]]
+) -> None:
+    conn.executemany(
+        "INSERT INTO rag_chunks (document_id, ordinal, text, heading, start, end, vector)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(document_id, *row) for row in rows],
+    )
+
+
+class RagMixin:
+    """RAG documents on the store's connections; the store provides the transactions."""
+
+    async def _write(self, work: Work[T], *, frees: bool = False) -> T:
+        raise NotImplementedError  # the store's
+
+    async def _read(self, work: Work[T]) -> T:
+        raise NotImplementedError  # the store's
+
+    # writes -----------------------------------------------------------------------------
+    async def rag_put(
+        self,
+        profile: str,
+        name: str,
+        text: str,
+        source: str,
+        chunks: Sequence[RagChunkIn],
+        vectors: Sequence[bytes],
+        embedder: str,
+        dim: int,
+    ) -> RagStored:
+        """Store a document, replacing one of the same name (which keeps its creation
+        time): it shows whole in the last write or, on any failure, not at all (nor when
+        cancelled, unless the last write was already under way: then it is stored whole).
+        Raises ArgumentError before anything is written."""
+        doc = await asyncio.to_thread(_prepared, name, text, source, chunks, vectors, embedder, dim)
+        now = time.time()
+
+        def begin(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "DELETE FROM rag_documents WHERE profile = ? AND substr(name, 1, 1) = char(31)"
+                " AND updated < ?",
+                (profile, now - STALE),
+            )
+            cur = conn.execute(
+                "INSERT INTO rag_documents (profile, name, source, digest, bytes, chunks,"
+                " embedder, dim, stored, created, updated)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    profile,
+                    f"{STAGING}{uuid.uuid4().hex}",
+                    doc.source,
+                    doc.digest,
+                    doc.size,
+                    len(doc.rows),
+                    doc.embedder,
+                    doc.dim,
+                    doc.stored,
+                    now,
+                    now,
+                ),
+            )
+            document_id = int(cur.lastrowid or 0)
+            if len(doc.rows) <= PUT_SLICE:  # a small document: one write in all
+                _insert_chunks(conn, document_id, doc.rows)
+                publish(conn, document_id)
+            return document_id
+
+        outcome: dict[str, Any] = {}
+
+        def publish(conn: sqlite3.Connection, document_id: int) -> None:
+            old = _document(conn, profile, doc.name)
+            created = now
+            if old is not None:
+                _hide(conn, old.id, now)
+                created = old.created
+            conn.execute(
+                "UPDATE rag_documents SET name = ?, created = ?, updated = ? WHERE id = ?",
+                (doc.name, created, now, document_id),
+            )
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT id FROM rag_chunks WHERE document_id = ? ORDER BY ordinal",
+                    (document_id,),
+                )
+            ]
+            outcome.update(
+                replaced=None if old is None else old.id,
+                version=_bump(conn, profile),
+                ids=ids,
+                record=_document(conn, profile, doc.name),
+            )
+
+        begun = asyncio.ensure_future(self._write(begin))
+        try:
+            document_id = await asyncio.shield(begun)  # cancelled or not, it goes on
+            if len(doc.rows) > PUT_SLICE:
+                for at in range(0, len(doc.rows), PUT_SLICE):
+                    part = doc.rows[at : at + PUT_SLICE]
+                    await self._write(
+                        functools.partial(_insert_chunks, document_id=document_id, rows=part)
+                    )
+                await self._write(functools.partial(publish, document_id=document_id))
+        finally:
+            await asyncio.shield(asyncio.ensure_future(self._tidy_after_put(begun, outcome)))
+        return RagStored(outcome["record"], outcome["ids"], outcome["replaced"], outcome["version"])
+
+    async def _tidy_after_put(self, begun: asyncio.Future[int], outcome: dict[str, Any]) -> None:
+        """Delete what a put leaves behind, once its first write is done (if that failed,
+        it wrote nothing): the document it replaced, if it stored its own; what it
+        staged, if it did not. A put cancelled while its last write ran may have stored
+        its document whole: whether it did is read here, not assumed. If this fails too,
+        a later put sweeps the rest."""
+
+        def staged(conn: sqlite3.Connection, document_id: int) -> bool:
+            row = conn.execute(
+                "SELECT substr(name, 1, 1) = char(31) FROM rag_documents WHERE id = ?",
+                (document_id,),
+            ).fetchone()
+            return row is not None and bool(row[0])
+
+        with contextlib.suppress(Exception):
+            document_id = await begun
+            if await self._read(functools.partial(staged, document_id=document_id)):
+                await self._sweep_document(document_id)
+            elif outcome.get("replaced") is not None:
+                await self._sweep_document(outcome["replaced"])
+
+    async def _sweep_document(self, document_id: int) -> None:
+        """Delete a hidden document's chunks in slices, then the document."""
+
+        def some_chunks(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "DELETE FROM rag_chunks WHERE id IN"
+                " (SELECT id FROM rag_chunks WHERE document_id = ? LIMIT ?)",
+                (document_id, DROP_SLICE),
+            ).rowcount
+
+        while await self._write(some_chunks, frees=True):
+            pass
+        await self._write(
+            lambda conn: conn.execute("DELETE FROM rag_documents WHERE id = ?", (document_id,)),
+            frees=True,
+        )
+
+    async def rag_drop(self, profile: str, name: str) -> RagDropped:
+        """Delete a document: gone for every reader in one small write, its chunks after.
+        Raises NotFoundError."""
+        name = rules.key(name)
+        now = time.time()
+
+        def hide(conn: sqlite3.Connection) -> RagDropped:
+            old = _document(conn, profile, name)
+            if old is None:
+                raise no_document(name)
+            _hide(conn, old.id, now)
+            return RagDropped(old, _bump(conn, profile))
+
+        dropped = await self._write(hide, frees=True)
+        with contextlib.suppress(StoreError):  # gone already; a later put sweeps the rest
+            await self._sweep_document(dropped.document.id)
+        return dropped
+
+    # reads ------------------------------------------------------------------------------
+    async def rag_has(self, profile: str, name: str, digest: str, embedder: str) -> bool:
+        """Whether document ``name`` is stored with this digest and embedder."""
+        name = rules.key(name)
+
+        def work(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT 1 FROM rag_documents WHERE profile = ? AND name = ? AND digest = ?"
+                " AND embedder = ?",
+                (profile, name, digest, embedder),
+            ).fetchone()
+            return row is not None
+
+        return await self._read(work)
+
+    async def rag_documents(self, profile: str) -> list[RagDocumentRecord]:
+        """The profile's documents, by name."""
+        return await self._read(
+            lambda conn: [
+                _record(row)
+                for row in conn.execute(
+                    f"SELECT {_COLUMNS} FROM rag_documents d WHERE d.profile = ? AND {_VISIBLE}"
+                    " ORDER BY d.name",
+                    (profile,),
+                )
+            ]
+        )
+
+    async def rag_document(self, profile: str, name: str) -> RagDocumentDetail:
+        """One document and its chunks' outline. Raises NotFoundError."""
+        name = rules.key(name)
+
+        def work(conn: sqlite3.Connection) -> RagDocumentDetail:
+            doc = _document(conn, profile, name)
+            if doc is None:
+                raise no_document(name)
+            heads = [
+                RagChunkHead(*row)
+                for row in conn.execute(
+                    "SELECT ordinal, heading, start, end FROM rag_chunks WHERE document_id = ?"
+                    " ORDER BY ordinal",
+                    (doc.id,),
+                )
+            ]
+            return RagDocumentDetail(doc, heads)
+
+        return await self._read(work)
+
+    async def rag_version(self, profile: str) -> int:
+        """How many times the profile's documents changed."""
+        return await self._read(lambda conn: _version(conn, profile))
+
+    async def rag_bm25(self, profile: str, query: str, limit: int) -> list[tuple[int, float]]:
+        """At most ``limit`` ``(chunk id, score)`` by BM25, best first (the score is
+        ``-bm25()``: higher is better). The query is words, never syntax."""
+        words = fts_words(query) if isinstance(query, str) else []
+        if not words or limit < 1:
+            return []
+
+        def work(conn: sqlite3.Connection) -> list[tuple[int, float]]:
+            match, lowest = _bm25_plan(conn, words)
+            if not match:
+                return []
+            rows = conn.execute(
+                "SELECT f.rowid, bm25(rag_fts) AS score FROM rag_fts f"
+                " JOIN rag_chunks c ON c.id = f.rowid"
+                " JOIN rag_documents d ON d.id = c.document_id"
+                f" WHERE rag_fts MATCH ? AND f.rowid >= ? AND d.profile = ? AND {_VISIBLE}"
+                " ORDER BY score LIMIT ?",
+                (match, lowest, profile, limit),
+            ).fetchall()
+            return [(int(chunk), -float(score)) for chunk, score in rows]
+
+        return await self._read(work)
+
+    async def rag_vectors(self, profile: str, embedder: str, dim: int) -> RagVectors:
+        """Every vector of the profile's documents by ``embedder`` in ``dim`` dimensions."""
+
+        def work(conn: sqlite3.Connection) -> RagVectors:
+            rows = conn.execute(
+                "SELECT c.id, c.document_id, c.vector FROM rag_documents d"
+                " JOIN rag_chunks c ON c.document_id = d.id"
+                f" WHERE d.profile = ? AND d.embedder = ? AND d.dim = ? AND {_VISIBLE}"
+                " ORDER BY c.id",
+                (profile, embedder, dim),
+            ).fetchall()
+            return RagVectors(
+                version=_version(conn, profile),
+                dim=dim,
+                chunk_ids=[row[0] for row in rows],
+                document_ids=[row[1] for row in rows],
+                data=b"".join(row[2] for row in rows),
+            )
+
+        return await self._read(work)
+
+    async def rag_chunks(self, profile: str, ids: Sequence[int]) -> list[RagChunkRecord]:
+        """The profile's chunks of ``ids``, in that order; others are left out."""
+        wanted = [int(i) for i in ids]
+        if not wanted:
+            return []
+
+        def work(conn: sqlite3.Connection) -> list[RagChunkRecord]:
+            found: dict[int, RagChunkRecord] = {}
+            for at in range(0, len(wanted), _IDS_AT_ONCE):
+                part = wanted[at : at + _IDS_AT_ONCE]
+                for row in conn.execute(
+                    "SELECT c.id, d.name, d.source, c.ordinal, c.text, c.heading, c.start,"
+                    " c.end FROM rag_chunks c JOIN rag_documents d ON d.id = c.document_id"
+                    f" WHERE c.id IN ({', '.join('?' * len(part))}) AND d.profile = ?"
+                    f" AND {_VISIBLE}",
+                    (*part, profile),
+                ):
+                    found[row[0]] = RagChunkRecord(*row)
+            return [found[i] for i in wanted if i in found]
+
+        return await self._read(work)
