@@ -25,6 +25,8 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from chatthy.config import ServerConfig
+from chatthy.rag.service import RagService
 from chatthy.store.sqlite import SQLiteStore
 
 NOTES = "# Notes\nship on Friday\n"
@@ -44,6 +46,9 @@ async def data(isolated_env: Path) -> Path:
         await store.put_workspace_file("alice", "docs/notes.md", NOTES, "test")
         await store.put_workspace_file("alice", "plan.txt", PLAN, "test")
         await store.put_workspace_file("bob", "secret.md", "bob's secret", "test")
+        rag = RagService(ServerConfig(), store)
+        await rag.add("alice", "okapi.md", "# Okapi\n\nThe okapi is a shy giraffid of the Congo.")
+        await rag.add("bob", "bobs.md", "# Okapi\n\nBob's private okapi notes.")
     finally:
         await store.aclose()
     return folder
@@ -153,7 +158,7 @@ async def _http(url: str, token: str) -> AsyncIterator[Client]:
 async def test_stdio_offers_read_only_tools_over_the_profiles_files(data: Path) -> None:
     async with Client(_stdio("--profile", "alice")) as client:
         tools = (await client.list_tools()).tools
-        assert sorted(t.name for t in tools) == ["workspace_list", "workspace_read"]
+        assert sorted(t.name for t in tools) == ["rag_search", "workspace_list", "workspace_read"]
         for tool in tools:
             assert tool.annotations is not None and tool.annotations.read_only_hint is True
             assert tool.description
@@ -167,6 +172,14 @@ async def test_stdio_offers_read_only_tools_over_the_profiles_files(data: Path) 
 
         read = await client.call_tool("workspace_read", {"name": "docs/notes.md"})
         assert (read.is_error, _text(read)) == (False, NOTES)
+
+        found = await client.call_tool("rag_search", {"query": "shy okapi"})
+        assert not found.is_error
+        assert (
+            _text(found)
+            == "[1] okapi.md — Okapi\n# Okapi\n\nThe okapi is a shy giraffid of the Congo."
+        )
+        assert "Bob" not in _text(found)  # another profile's documents are not searched
 
 
 async def test_stdio_a_missing_or_foreign_file_is_a_tool_error_not_a_crash(data: Path) -> None:
@@ -185,8 +198,8 @@ async def test_stdio_a_missing_or_foreign_file_is_a_tool_error_not_a_crash(data:
         unknown = await client.call_tool("workspace_write", {"name": "x", "text": "y"})
         assert unknown.is_error
         assert (
-            _text(unknown)
-            == "no tool 'workspace_write' here (the tools: workspace_list, workspace_read)"
+            _text(unknown) == "no tool 'workspace_write' here "
+            "(the tools: workspace_list, workspace_read, rag_search)"
         )
         wrong = await client.call_tool("workspace_read", {})
         assert wrong.is_error and "name" in _text(wrong)

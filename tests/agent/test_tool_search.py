@@ -36,6 +36,7 @@ from upstream import Reply, Upstream
 BUILT_INS = [
     "current_time",
     "fetch_url",
+    "rag_search",
     "workspace_delete",
     "workspace_list",
     "workspace_patch",

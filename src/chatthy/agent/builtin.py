@@ -166,6 +166,28 @@ async def fetch_url(context: ToolContext, url: str) -> str:
     return f"{document.source}\n\n{document.text}"
 
 
+@_told
+async def rag_search(context: ToolContext, query: str, limit: int = 5) -> str:
+    """Search the user's own documents (papers, notes, manuals they stored with
+    `chatthy rag add`) for passages about something; each passage comes with its
+    document's name and section, to cite.
+
+    Args:
+        query: what to look for, in words.
+        limit: how many passages (1 to 20).
+    """
+    rag = context.service("rag")
+    hits = await rag.search(context.profile, query, max(1, min(limit, 20)))
+    if not hits:
+        return "nothing found in the user's documents"
+    return "\n\n".join(
+        f"[{number}] {hit.document}"
+        + (f" — {hit.heading}" if hit.heading else "")
+        + f"\n{hit.text.strip()}"
+        for number, hit in enumerate(hits, 1)
+    )
+
+
 def _store(context: ToolContext) -> Store:
     store: Store = context.service("store")
     return store
@@ -222,7 +244,7 @@ async def _check_room(context: ToolContext, name: str, text: str, old: str | Non
 
 def builtin_tools() -> list[Tool]:
     """Every built-in tool; those that change something or reach out ask approval."""
-    read: list[Callable[..., Any]] = [current_time, workspace_list, workspace_read]
+    read: list[Callable[..., Any]] = [current_time, workspace_list, workspace_read, rag_search]
     change: list[Callable[..., Any]] = [
         workspace_write,
         workspace_delete,

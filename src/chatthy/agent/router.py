@@ -64,6 +64,7 @@ from chatthy.conversation.prompts import PromptSettings, ServerPrompts
 from chatthy.errors import ConfigError, NotFoundError, ProviderError
 from chatthy.providers.base import Options, Provider
 from chatthy.providers.registry import build_provider
+from chatthy.rag.service import RagService
 
 if TYPE_CHECKING:
     from chatthy.agent.mcp.manager import McpManager
@@ -141,7 +142,8 @@ class Router:
         }
         store = await SQLiteStore.open(Path(config.data_dir) / "chatthy.db")
         tools = server_tools(config, functools.partial(_provider_named, config, providers))
-        return cls(config, providers, tools, {"store": store}, manager_for(config))
+        services = {"store": store, "rag": RagService(config, store)}
+        return cls(config, providers, tools, services, manager_for(config))
 
     def chain_provider(self, name: str | None) -> Provider:
         """The provider a chain's template step (or an agent) runs on: the one it

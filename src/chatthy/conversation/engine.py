@@ -46,6 +46,7 @@ from chatthy.conversation.turns import Broadcaster, LocalBroadcaster, Turn, Turn
 from chatthy.errors import ArgumentError, ChatthyError, ConflictError, NotFoundError
 from chatthy.providers.base import Options, Provider
 from chatthy.providers.registry import build_provider
+from chatthy.rag.service import RagService
 from chatthy.store.base import ChatRecord, Store
 
 __all__ = ["RESERVED_PARAMS", "Engine", "Planned"]
@@ -115,7 +116,9 @@ class Engine(ChatBook):
         """Every tool of this server; ``[tools] enabled`` chooses those offered."""
         self.mcp = manager_for(config)
         """The MCP servers of ``[mcp_servers]`` (None without any): started on first use."""
-        self.tool_services: dict[str, Any] = {"store": store, "config": config}
+        self.rag = RagService(config, store)
+        """The profiles' document stores (RAG); its embedder is made on first use."""
+        self.tool_services: dict[str, Any] = {"store": store, "config": config, "rag": self.rag}
         """What the tools may use (:class:`ToolContext` ``services``)."""
         self.always_approved: dict[tuple[str, str], set[str]] = {}
         """(profile, chat) → tools the user said run there without asking."""

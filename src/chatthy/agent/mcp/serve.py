@@ -50,6 +50,7 @@ from chatthy.agent.builtin import builtin_tools
 from chatthy.agent.tools import Tool, ToolContext
 from chatthy.config import ServerConfig
 from chatthy.errors import ChatthyError, ConfigError
+from chatthy.rag.service import RagService
 from chatthy.store.base import Store
 
 __all__ = [
@@ -67,9 +68,9 @@ __all__ = [
 
 log = logging.getLogger("chatthy.mcp")
 
-OFFERED = ("workspace_list", "workspace_read")
-"""The built-in tools an MCP client is given: those that only read. ``rag_search`` joins
-them here once the RAG issue lands (it only reads too); a tool that changes the
+OFFERED = ("workspace_list", "workspace_read", "rag_search")
+"""The built-in tools an MCP client is given: those that only read (the workspace, and
+``rag_search`` over the profile's documents); a tool that changes the
 workspace does not belong here, since no chatthy user approves an MCP client's calls."""
 
 RESOURCE_PREFIX = "chatthy://workspace/"
@@ -105,7 +106,8 @@ class WorkspaceServer:
         self.profile = profile
         self.store = store
         self.tools: dict[str, Tool] = {t.name: t for t in builtin_tools() if t.name in OFFERED}
-        self._context = ToolContext(profile, services={"store": store, "config": config})
+        services = {"store": store, "config": config, "rag": RagService(config, store)}
+        self._context = ToolContext(profile, services=services)
         self._limit = config.tools.max_result
         for tool in self.tools.values():
             tool.timeout = min(tool.timeout, config.tools.timeout)

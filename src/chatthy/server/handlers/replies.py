@@ -16,13 +16,16 @@ __all__: list[str] = []
 @registry.rpc()
 async def chat(ctx: Context, args: api.Chat) -> api.Started:
     content: Any = args.content if args.content is not None else args.text
+    attached = transient_files(args.transient, max_file(ctx))
+    if args.rag is not None:
+        attached.extend(await _found(ctx, args.rag, args.rag_provider))
     turn = await ctx.engine.chat(
         ctx.request_id,
         ctx.profile,
         args.chat,
         content,
         params=args.params,
-        transient=transient_files(args.transient, max_file(ctx)),
+        transient=attached,
         prompt=args.prompt,
         provider=args.provider,
         model=args.model,
@@ -92,3 +95,13 @@ async def resend(ctx: Context, args: api.Resend) -> api.Resent:
         raise NotFoundError(f"reply {args.stream} is no longer kept on the server")
     ctx.transport.resend_soon(ctx.conn, turn, args.from_seq)
     return api.Resent(stream=turn.id, running=turn.running, events=len(turn.events))
+
+
+async def _found(ctx: Context, query: str, provider: str | None) -> list[api.TransientFile]:
+    """What the document store finds for ``query``, as one file attached to the turn
+    (none when nothing is found)."""
+    rag_provider = ctx.engine.provider(provider) if provider else None
+    text = await ctx.engine.rag.context(ctx.profile, query, rag_provider)
+    if not text:
+        return []
+    return [api.TransientFile(name=f"rag: {query[:80]}", text=text, source=f"rag:{query[:200]}")]

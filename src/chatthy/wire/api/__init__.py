@@ -13,6 +13,7 @@ from chatthy.wire.api import (
     chats,
     info,
     prompts,
+    rag,
     replies,
     templates,
     tools,
@@ -23,6 +24,7 @@ from chatthy.wire.api._base import *  # noqa: F403
 from chatthy.wire.api.chats import *  # noqa: F403
 from chatthy.wire.api.info import *  # noqa: F403
 from chatthy.wire.api.prompts import *  # noqa: F403
+from chatthy.wire.api.rag import *  # noqa: F403
 from chatthy.wire.api.replies import *  # noqa: F403
 from chatthy.wire.api.templates import *  # noqa: F403
 from chatthy.wire.api.tools import *  # noqa: F403
@@ -34,6 +36,7 @@ __all__ = [
     *chats.__all__,
     *info.__all__,
     *prompts.__all__,
+    *rag.__all__,
     *replies.__all__,
     *templates.__all__,
     *tools.__all__,

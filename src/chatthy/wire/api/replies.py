@@ -92,6 +92,12 @@ class Chat(Call[Started]):
     """Calls of tools that change something: ``ask`` this client's user (the server
     sends an ``approve`` event and waits for the ``approve`` RPC), ``yes`` run them,
     ``no`` refuse them (the model is told): what a client that cannot ask sends."""
+    rag: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] | None = None
+    """A query for your documents: the passages found (``[rag] top_k``, within
+    ``[rag] context_tokens``) go into this turn's context, numbered to be cited."""
+    rag_provider: str | None = None
+    """The RAG provider: a provider whose model rescores and winnows what ``rag``
+    finds (the fused order stands without one)."""
 
 
 class Regenerate(Call[Started]):
