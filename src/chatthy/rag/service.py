@@ -173,4 +173,3 @@ def context_block(query: str, hits: list[Hit], budget: int) -> str:
         lines.append(passage)
         used += cost
     return "\n\n".join(lines)
-
