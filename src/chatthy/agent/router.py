@@ -34,7 +34,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -44,6 +44,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from chatthy.agent.listen import leave_signals_alone, tcp_socket
 from chatthy.agent.loop import AgentEvent, Loop, run_agent
 from chatthy.agent.mcp import manager_for
 from chatthy.agent.registry import offered, server_tools, with_mcp
@@ -464,23 +465,12 @@ async def run_router(config: ServerConfig, listen: str | None = None) -> None:
         ConfigError: a bad address, no keys beyond loopback, a misconfigured provider,
             or the port cannot be listened on.
     """
-    import socket
 
     import uvicorn
 
     host, port = parse_listen(listen or config.router.listen)
     check_exposure(config, host)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP named, not left 0: asyncio sets TCP_NODELAY only on sockets that say
-    # they are TCP, and without it each chunk after the first waited ~40 ms (Nagle
-    # against the client's delayed ACK)
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"router: cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock = tcp_socket(host, port, "router")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     router = await Router.open(config)
     for problem in router.tools.problems:
@@ -489,10 +479,7 @@ async def run_router(config: ServerConfig, listen: str | None = None) -> None:
         server = uvicorn.Server(
             uvicorn.Config(router.app, lifespan="off", log_level="warning", ws="none")
         )
-        # uvicorn's own handlers raise the signal again once it has stopped, which ended
-        # the process before the store was closed and the MCP servers stopped: ours only
-        # ask it to stop, and the finally below runs
-        server.capture_signals = _signals_left_alone  # type: ignore[method-assign]
+        leave_signals_alone(server)  # ours ask it to stop, and the finally below runs
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, setattr, server, "should_exit", True)
@@ -510,8 +497,3 @@ async def run_router(config: ServerConfig, listen: str | None = None) -> None:
             asyncio.get_running_loop().remove_signal_handler(sig)
         sock.close()
         await router.aclose()
-
-
-@contextlib.contextmanager
-def _signals_left_alone() -> Iterator[None]:
-    yield

@@ -34,7 +34,7 @@ import secrets
 import signal
 import sys
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -47,6 +47,7 @@ from mcp.shared.exceptions import MCPError
 
 from chatthy import __version__
 from chatthy.agent.builtin import builtin_tools
+from chatthy.agent.listen import leave_signals_alone, tcp_socket
 from chatthy.agent.tools import Tool, ToolContext
 from chatthy.config import ServerConfig
 from chatthy.errors import ChatthyError, ConfigError
@@ -286,32 +287,16 @@ def _token(given: str | None, host: str) -> tuple[str, bool]:
     return secrets.token_urlsafe(32), True
 
 
-@contextlib.contextmanager
-def _no_signal_capture() -> Iterator[None]:
-    yield
-
-
 async def _serve_http(
     server: Server[Any], host: str, port: int, token: str, stop: asyncio.Event
 ) -> None:
     """Serve streamable HTTP at ``/mcp`` until ``stop`` is set."""
-    import socket
-
     import uvicorn
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"mcp serve: cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock = tcp_socket(host, port, "mcp serve")
     app = BearerGate(server.streamable_http_app(host=host), token)
     web = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", ws="none"))
-    # uvicorn's own handlers would raise the signal again once it has stopped, killing
-    # the process before the store is closed; ours set should_exit instead.
-    web.capture_signals = _no_signal_capture  # type: ignore[method-assign]
+    leave_signals_alone(web)  # ours set should_exit instead
     shown = f"[{host}]" if ":" in host else host
     print(
         f"chatthy mcp serve: listening on http://{shown}:{sock.getsockname()[1]}/mcp",
