@@ -14,13 +14,13 @@ from typing import Any
 import msgspec
 import pytest
 from rich.console import Console
-from tool_kit import cli
 
 from chatthy.client.rag import BarProgress, Ingest, plan
 from chatthy.config import RagConfig
 from chatthy.server.app import Server
 from chatthy.wire import api
 from helpers import ClientMaker, ServerFactory, make_pdf, openai_provider
+from tool_kit import cli
 from upstream import Reply, Upstream
 
 OKAPI = "# Okapi\n\nThe okapi is a shy forest giraffid of the Congo, with striped legs.\n"

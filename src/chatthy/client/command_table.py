@@ -981,7 +981,8 @@ async def _rag(s: Session, f: Front, words: list[str]) -> None:
 
 
 class _FrontProgress:
-    """An ingest's progress on the front end's status line; problems kept for after."""
+    """An ingest's progress on the front end's status line (busy, so the line client
+    prints none of it); problems kept to be shown after."""
 
     def __init__(self, front: Front) -> None:
         self.front = front
@@ -991,9 +992,8 @@ class _FrontProgress:
         self.front.status(f"adding {report.total} document(s)…", "busy")
 
     def step(self, report: IngestReport, name: str) -> None:
-        self.front.status(
-            f"adding: {report.done}/{report.total} · {report.chunks:,} chunks · {name}", "busy"
-        )
+        done = f"{report.done}/{report.total}, {report.chunks:,} chunks"
+        self.front.status(f"adding documents: {done}…", "busy")  # the line client: not said
 
     def problem(self, line: str) -> None:
         self.problems.append(line)
