@@ -490,6 +490,8 @@ class ChatthyApp(App[int]):
     def action_rag_search(self) -> None:
         """Search the documents for what the input holds, and show the hits; the input
         is left as it was (to send, edit, or search again)."""
+        if len(self.screen_stack) > 1:  # a picker, the help, a question: not for them
+            return
         query = (self.prompt_area.text if self.multiline else self.prompt_input.value).strip()
         if not query:
             self.status("type what to search your documents for, then Ctrl-v")
