@@ -163,6 +163,17 @@ def _parser() -> argparse.ArgumentParser:
         "without asking; without it they are refused and the model is told",
     )
     _option_flag(p)
+    p.add_argument(
+        "--rag",
+        metavar="QUERY",
+        help="search your documents (chatthy rag) for QUERY: what it finds goes into this "
+        "turn's context, numbered for the model to cite",
+    )
+    p.add_argument(
+        "--rag-provider",
+        metavar="NAME",
+        help="with --rag: provider NAME's model rescores and winnows what the search finds",
+    )
     _paths(
         p.add_argument(
             "--attach",
@@ -298,6 +309,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _ws_parser(sub)
+    _rag_parser(sub)
     _prompts_parser(sub)
 
     p = sub.add_parser("config", help="configuration files")
@@ -380,6 +392,65 @@ def _ws_parser(sub: Any) -> None:
     q.add_argument("uri", metavar="URI")
     q.add_argument("--name", help="store it under this name instead")
     _ws_source_parsers(ws)
+
+
+def _rag_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "rag",
+        help="your documents: add, list, show, drop and search them (RAG)",
+        description="The document store: documents cut into chunks and indexed, searched "
+        "by words (BM25) and by meaning (vectors) at once. `rag add` stores files, folders "
+        "(read as `ws add` reads them), URLs and arxiv:ID (fetched by the server); run "
+        "again, it sends only what is new or changed. `rag search` finds the chunks that "
+        "answer a question; `ask --rag QUERY` gives them to a turn.",
+    )
+    rag = p.add_subparsers(dest="rag_command", metavar="ACTION", required=True)
+    q = rag.add_parser(
+        "add",
+        help="store files, folders, URLs or arxiv:ID",
+        description="Store each TARGET: a file, a folder (its files named FOLDER/its/path, "
+        "its .gitignore kept, binary files skipped, a PDF as its text), a glob pattern, an "
+        "http(s) URL or arxiv:ID (fetched by the server). A file stored unchanged is "
+        "skipped without sending it, so an interrupted run resumes where it stopped. A "
+        "progress bar on a terminal; a document that fails is one line on stderr and the "
+        "rest go on. Ctrl-C stops after the document being sent. Exit status: 0; 1 when "
+        "nothing at all was added or found unchanged; 130 on Ctrl-C.",
+    )
+    _client_flags(q)
+    _paths(q.add_argument("targets", nargs="+", metavar="PATH|URL|arxiv:ID"))
+    q = rag.add_parser("list", help="list your documents")
+    _client_flags(q)
+    q = rag.add_parser("show", help="a document's record and its chunks' headings")
+    _client_flags(q)
+    q.add_argument("name")
+    q = rag.add_parser("drop", help="delete a document with its chunks")
+    _client_flags(q)
+    q.add_argument("name")
+    q = rag.add_parser(
+        "search",
+        help="search your documents",
+        description="Print the chunks that best answer QUERY, numbered: document — "
+        "heading, score, the searches that ranked it, its first lines.",
+    )
+    _client_flags(q)
+    q.add_argument("query", nargs="+", metavar="QUERY")
+    q.add_argument("--limit", type=int, default=10, metavar="K", help="hits wanted (10)")
+    q.add_argument(
+        "--mode",
+        choices=("hybrid", "bm25", "vector"),
+        default="hybrid",
+        help="words and meaning fused (hybrid, the default), or one alone",
+    )
+    q.add_argument(
+        "--rag-provider",
+        metavar="NAME",
+        help="provider NAME's model rescores the hits and keeps those that fit",
+    )
+    q.add_argument(
+        "--to-ws",
+        action="store_true",
+        help="add each hit to the workspace as rag-DOCUMENT-N",
+    )
 
 
 def _prompts_parser(sub: Any) -> None:
@@ -555,6 +626,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
                 attach=args.attach,
                 params=dict(args.options),
                 approve=args.yes,
+                rag=args.rag,
+                rag_provider=args.rag_provider,
             )
         )
     )
@@ -705,6 +778,36 @@ def _cmd_ws(args: argparse.Namespace) -> int:
         call = api.WsBench(name=args.name) if action == "bench" else api.WsRestore(name=args.name)
         info = _run(ws.ws_call(settings, call))
         print(f"{info.name} is {'benched' if info.benched else 'active'}")
+    return 0
+
+
+def _cmd_rag(args: argparse.Namespace) -> int:
+    from chatthy.client import rag
+    from chatthy.client.commands import rpc
+    from chatthy.wire import api
+
+    settings = _settings(args)
+    action = args.rag_command
+    if action == "add":
+        return int(_run(rag.add_command(settings, args.targets, sys.stdout, sys.stderr)))
+    if action == "list":
+        print(rag.format_documents(_run(rpc(settings, api.RagList()))))
+    elif action == "show":
+        print(rag.format_document(_run(rpc(settings, api.RagShow(name=args.name)))))
+    elif action == "drop":
+        print(f"dropped {_run(rpc(settings, api.RagDrop(name=args.name))).name}")
+    else:
+        search = rag.search_command(
+            settings,
+            " ".join(args.query),
+            sys.stdout,
+            sys.stderr,
+            limit=args.limit,
+            mode=args.mode,
+            provider=args.rag_provider,
+            to_ws=args.to_ws,
+        )
+        return int(_run(search))
     return 0
 
 
@@ -862,6 +965,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "export": _cmd_export,
     "import": _cmd_import,
     "ws": _cmd_ws,
+    "rag": _cmd_rag,
     "prompts": _cmd_prompts,
     "config": _cmd_config,
     "passphrase": _cmd_passphrase,

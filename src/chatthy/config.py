@@ -591,6 +591,7 @@ notify = "bell"
 # reload = "ctrl+l"       # redraw and reload the chat
 # multiline = "alt+m"     # multi-line input on/off
 # focus = "shift+tab"     # focus output / input
+# rag_search = "ctrl+v"   # search the documents for the input's text
 """
 
 

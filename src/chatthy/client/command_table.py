@@ -29,6 +29,17 @@ from chatthy.client.commands import format_chats, format_key, read_text_file
 from chatthy.client.core import TRANSIENT_METHODS
 from chatthy.client.editing import edit_workspace_file, kept_on_failure
 from chatthy.client.mcp import format_servers
+from chatthy.client.rag import (
+    Ingest,
+    IngestReport,
+    format_document,
+    format_documents,
+    format_hits,
+    hit_to_workspace,
+    is_remote,
+    plan,
+    search_request,
+)
 from chatthy.client.session import Session, View, text_of
 from chatthy.client.sources import SOURCE_COMMANDS
 from chatthy.client.templates import format_templates, summarise_request, template_request
@@ -950,6 +961,129 @@ async def _ws_detach(s: Session, f: Front, words: list[str]) -> None:
 @command("ws attached", "list what this session attached")
 async def _ws_attached(s: Session, f: Front, words: list[str]) -> None:
     await f.notice(await asyncio.to_thread(format_attached, s.client.transient))
+
+
+# ---- the documents (RAG) --------------------------------------------------------------
+
+
+@command("rag", "the documents: whether /rag on is on here, the provider, how many")
+async def _rag(s: Session, f: Front, words: list[str]) -> None:
+    if words:
+        subs = ", ".join(TABLE.subcommands("rag", f.kind))
+        raise ArgumentError(f"unknown /rag {words[0]}: {subs}")
+    documents = await s.client.rpc(api.RagList())
+    chunks = sum(d.chunks for d in documents)
+    on = "on" if s.chat in s.rag_chats else "off"
+    await f.notice(
+        f"rag is {on} in '{s.chat}' · provider: {s.rag_provider or 'none'} · "
+        f"{len(documents)} document(s), {chunks:,} chunks"
+    )
+
+
+class _FrontProgress:
+    """An ingest's progress on the front end's status line (busy, so the line client
+    prints none of it); problems kept to be shown after."""
+
+    def __init__(self, front: Front) -> None:
+        self.front = front
+        self.problems: list[str] = []
+
+    def begin(self, report: IngestReport) -> None:
+        self.front.status(f"adding {report.total} document(s)…", "busy")
+
+    def step(self, report: IngestReport, name: str) -> None:
+        done = f"{report.done}/{report.total}, {report.chunks:,} chunks"
+        self.front.status(f"adding documents: {done}…", "busy")  # the line client: not said
+
+    def problem(self, line: str) -> None:
+        self.problems.append(line)
+
+    def end(self, report: IngestReport) -> None:
+        self.front.status("")
+
+
+@command(
+    "rag add PATH…",
+    "store files, folders, URLs or arxiv:ID as documents (unchanged ones skipped)",
+    complete={"PATH": "paths"},
+)
+async def _rag_add(s: Session, f: Front, words: list[str]) -> None:
+    if not words:
+        raise ArgumentError("files, folders, URLs or arxiv:ID needed: /rag add PATH…")
+    targets = [w if is_remote(w) else str(local_path(w)) for w in words]
+    found = await asyncio.to_thread(plan, targets)
+    progress = _FrontProgress(f)
+    report = await Ingest(s.client, progress).run(found)
+    if progress.problems:
+        await f.notice("\n".join(progress.problems), error=True)
+    await f.notice(report.summary(), error=not (report.added or report.skipped))
+
+
+@command("rag list", "list your documents")
+async def _rag_list(s: Session, f: Front, words: list[str]) -> None:
+    await f.notice(format_documents(await s.client.rpc(api.RagList())))
+
+
+@command("rag show NAME", "a document and its chunks' headings", complete={"NAME": "documents"})
+async def _rag_show(s: Session, f: Front, words: list[str]) -> None:
+    name = _need(words, "a document name", "/rag show NAME")
+    await f.notice(format_document(await s.client.rpc(api.RagShow(name=name))))
+
+
+@command("rag drop NAME", "delete a document with its chunks", complete={"NAME": "documents"})
+async def _rag_drop(s: Session, f: Front, words: list[str]) -> None:
+    name = _need(words, "a document name", "/rag drop NAME")
+    dropped = await s.client.rpc(api.RagDrop(name=name))
+    f.status(f"document {dropped.name} deleted")
+
+
+@command("rag search QUERY…", "search your documents; /rag ws N adds hit N to the workspace")
+async def _rag_search(s: Session, f: Front, words: list[str]) -> None:
+    call = search_request(" ".join(words))
+    f.status("searching the documents…", "busy")
+    hits = await s.rag_search(call)
+    f.status("")
+    await f.notice(format_hits(call.query, hits))
+
+
+@command("rag ws N", "add hit N of the last /rag search to the workspace")
+async def _rag_ws(s: Session, f: Front, words: list[str]) -> None:
+    word = _one(words, "/rag ws N")
+    if not s.rag_hits:
+        raise ArgumentError("no hits to add: /rag search QUERY first")
+    if not (word.isascii() and word.isdecimal() and 1 <= int(word) <= len(s.rag_hits)):
+        raise ArgumentError(f"N is a hit's number, 1 to {len(s.rag_hits)}, not '{word}'")
+    added = await hit_to_workspace(s.client, s.rag_hits[int(word) - 1])
+    f.status(f"hit {word} added to the workspace as {added.name} ({added.tokens:,} tokens)")
+    s.forget_names("workspace")
+    await s.refresh_workspace()
+
+
+@command("rag on", "each message sent in this chat searches the documents with its text")
+async def _rag_on(s: Session, f: Front, words: list[str]) -> None:
+    s.use_rag(True)
+    by = f", rescored by {s.rag_provider}" if s.rag_provider else ""
+    f.status(f"rag on in '{s.chat}': each turn gets what its text finds{by}")
+
+
+@command("rag off", "messages here no longer search the documents")
+async def _rag_off(s: Session, f: Front, words: list[str]) -> None:
+    s.use_rag(False)
+    f.status(f"rag off in '{s.chat}'")
+
+
+@command(
+    "rag provider [NAME]",
+    "rescore searches and /rag on turns with provider NAME (alone: none)",
+    complete={"NAME": "providers"},
+)
+async def _rag_provider(s: Session, f: Front, words: list[str]) -> None:
+    name = " ".join(words)
+    known = await s.names("providers") if name else []
+    if known and name not in known:
+        raise ArgumentError(f"no provider '{name}' (/providers lists them)")
+    s.rag_provider = name or None
+    f.status(f"rag provider: {name}" if name else "rag provider cleared: searches keep their order")
 
 
 # ---- templates and files -------------------------------------------------------------

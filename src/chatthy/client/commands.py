@@ -258,10 +258,14 @@ async def ask(
     attach: Sequence[Path] = (),
     params: dict[str, Any] | None = None,
     approve: bool = False,
+    rag: str | None = None,
+    rag_provider: str | None = None,
 ) -> int:
     """One turn: send ``text`` with the files and folders of ``attach`` (read now, never
     stored) and the generation parameters ``params`` (``-o``, for this turn only),
-    stream the reply to stdout. Returns the exit status.
+    stream the reply to stdout. Returns the exit status. With ``rag`` (``--rag``), what
+    that query finds in the profile's documents goes into the turn's context, rescored
+    by ``rag_provider``'s model when one is named.
 
     Tool calls that change something run only with ``approve`` (``--yes``): nobody is
     there to be asked, so without it they are refused (the model is told, stderr says
@@ -292,6 +296,8 @@ async def ask(
             model=model,
             params=params or None,
             approve="yes" if approve else "no",
+            rag=" ".join(rag.split())[:2000] if rag and rag.strip() else None,
+            rag_provider=rag_provider if rag else None,
         )
 
 

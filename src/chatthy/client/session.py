@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast
 
+import msgspec
+
 from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.client.tools import ApprovalRequest, ToolCallInfo, ToolResultInfo, call_text
 from chatthy.errors import ArgumentError, ChatthyError, NotFoundError, ServerUnavailableError
@@ -64,6 +66,8 @@ class ChatState:
     tokens: int | None = None
     workspace_tokens: int = 0
     new: bool = False
+    rag: bool = False
+    """Each turn sent here searches the documents with its own text (``/rag on``)."""
 
     def render(self) -> str:
         if self.new:
@@ -250,6 +254,12 @@ class Session:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.local_names: dict[str, Callable[[], list[str]]] = {}
         """Completion sources only the front end knows (the TUI's ``themes``)."""
+        self.rag_chats: set[str] = set()
+        """The chats where ``/rag on`` is on (for this session only)."""
+        self.rag_provider: str | None = None
+        """The RAG provider (``/rag provider NAME``): rescores what searches find."""
+        self.rag_hits: list[api.RagHit] = []
+        """What the last ``/rag search`` found, in the order shown (``/rag ws N``)."""
 
     # ---- life -----------------------------------------------------------------------
 
@@ -420,6 +430,7 @@ class Session:
     def _take_chat(self, name: str, page: api.MessagesPage | None) -> None:
         state = self.state
         state.chat, state.tokens = name, None
+        state.rag = name in self.rag_chats
         if page is None:
             state.new = True
             state.personality = self._boot.use.get("prompt") or "default"
@@ -495,6 +506,9 @@ class Session:
 
     def _renamed(self, old: str, new: str) -> None:
         self._caches.chats = None
+        if old in self.rag_chats:
+            self.rag_chats.discard(old)
+            self.rag_chats.add(new)
         if old != self.chat:
             return
         self.chat = self.state.chat = new
@@ -509,14 +523,39 @@ class Session:
         if name == self.chat:
             await self.open("default")
 
+    # ---- documents (RAG) ------------------------------------------------------------
+
+    def use_rag(self, on: bool) -> None:
+        """Whether each turn sent in the open chat searches the documents with its text."""
+        if on:
+            self.rag_chats.add(self.chat)
+        else:
+            self.rag_chats.discard(self.chat)
+        self.state.rag = on
+        self.view.show_title(self.state)
+
+    async def rag_search(self, call: api.RagSearch) -> list[api.RagHit]:
+        """Search the documents (with the RAG provider, unless ``call`` names one); the
+        hits are remembered for :attr:`rag_hits`."""
+        if call.provider is None and self.rag_provider:
+            call = msgspec.structs.replace(call, provider=self.rag_provider)
+        self.rag_hits = await self.client.rpc(call)
+        return self.rag_hits
+
     # ---- replies --------------------------------------------------------------------
 
     async def send(self, text: str) -> None:
         """Send ``text`` as a message in the open chat and follow the reply."""
         async with self._lock:
             was_new = self.state.new
+            rag = " ".join(text.split())[:2000] if self.chat in self.rag_chats else ""
             stream, result = await self.client.start(
-                "chat", self.chat, text=text, approve=self.approve_mode
+                "chat",
+                self.chat,
+                text=text,
+                approve=self.approve_mode,
+                rag=rag or None,
+                rag_provider=self.rag_provider if rag else None,
             )
             self.started = stream
             self._claimed.add(stream.id)
@@ -859,7 +898,7 @@ class Session:
 
     async def names(self, source: str) -> list[str]:
         """The names a completion source offers: ``chats``, ``prompts``, ``agents``,
-        ``chains``, ``providers``,
+        ``chains``, ``documents`` (the document store's), ``providers``,
         ``models`` (the open chat's provider's), ``templates``, ``workspace``,
         ``commands`` (the server's RPCs). Empty when the server cannot say now."""
         caches = self._caches
@@ -876,6 +915,8 @@ class Session:
                 return [a.name for a in await self.client.rpc(api.Agents())]
             if source == "chains":
                 return [c.name for c in await self.client.rpc(api.Chains())]
+            if source == "documents":
+                return [d.name for d in await self.client.rpc(api.RagList())]
             if source == "templates":
                 if caches.templates is None:
                     caches.templates = [t.name for t in await self.client.rpc(api.Templates())]

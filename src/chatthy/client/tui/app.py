@@ -313,6 +313,7 @@ class ChatthyApp(App[int]):
         """Show the title bar's figures (none while the app is closing: no bar then)."""
         with contextlib.suppress(NoMatches):
             self.query_one(TitleBar).show(state)
+            self.status_line.show_rag(state.rag)
 
     def connection(self, ok: bool, why: str = "") -> None:
         with contextlib.suppress(NoMatches):
@@ -485,6 +486,27 @@ class ChatthyApp(App[int]):
         await self.session.use(provider=provider, model=model)
         state = self.session.state
         self.status(f"this chat now uses {state.provider}:{state.model}")
+
+    def action_rag_search(self) -> None:
+        """Search the documents for what the input holds, and show the hits; the input
+        is left as it was (to send, edit, or search again)."""
+        if len(self.screen_stack) > 1:  # a picker, the help, a question: not for them
+            return
+        query = (self.prompt_area.text if self.multiline else self.prompt_input.value).strip()
+        if not query:
+            self.status("type what to search your documents for, then Ctrl-v")
+            return
+        self.spawn(self._rag_search(query), group="rag", exclusive=True)
+
+    async def _rag_search(self, query: str) -> None:
+        from chatthy.client.rag import format_hits, search_request
+
+        call = search_request(query)
+        self.status("searching the documents…", "busy")
+        hits = await self.session.rag_search(call)
+        self.status(f"{len(hits)} hit(s): /rag ws N adds hit N to the workspace")
+        await self.output.add_notice(format_hits(call.query, hits))
+        self.output.scroll_end(animate=False)
 
     def _chats_changed(self) -> None:
         if isinstance(self.screen, ChatPicker):

@@ -52,6 +52,8 @@ class StatusLine(Static):
         self.connection = "connecting…"
         self.since = time.monotonic()
         self.message = ""
+        self.rag = False
+        """``/rag on`` in the open chat: said beside the connection."""
 
     def connected(self, ok: bool, why: str = "") -> None:
         """The connection's state; ``why`` says what failed when it is down."""
@@ -68,6 +70,12 @@ class StatusLine(Static):
         self.set_class(kind == "busy", "-busy")
         self._show()
 
+    def show_rag(self, on: bool) -> None:
+        """Whether turns in the open chat search the documents (``rag on``)."""
+        if on != self.rag:
+            self.rag = on
+            self._show()
+
     def fits(self) -> bool:
         """Whether what the line says fits its width (its end is cut otherwise)."""
         width = self.content_region.width or self.app.size.width
@@ -80,6 +88,8 @@ class StatusLine(Static):
         parts = [self.connection]
         if not self.connection.startswith("connected"):
             parts[0] += f" for {time.monotonic() - self.since:.0f} s"
+        if self.rag:
+            parts.append("rag on")
         if self.message:
             parts.append(self.message)
         return " · ".join(parts)

@@ -27,6 +27,7 @@ KEYS = [
     ("{help}", "this help (Esc closes it)"),
     ("{chats}", "the chats: type to filter, Enter opens, r renames, d d deletes"),
     ("{models}", "the providers and models: Enter uses one in this chat"),
+    ("{rag_search}", "search your documents for the input's text (the input stays)"),
     ("{cancel}", "cancel the running reply"),
     ("{reload}", "redraw and reload the chat"),
     ("{focus}", "focus output / input"),

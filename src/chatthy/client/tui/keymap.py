@@ -50,6 +50,7 @@ ACTIONS: dict[str, Action] = {
     "multiline": Action("alt+m", "toggle_multiline", "Multi-line", priority=True),
     "chats": Action("ctrl+o", "chats", "Chats", priority=True),
     "models": Action("ctrl+p", "models", "Providers and models", priority=True),
+    "rag_search": Action("ctrl+v", "rag_search", "Search documents", priority=True),
 }
 """Every action client.toml's ``[keys]`` can rebind, by the name it uses there."""
 
