@@ -88,12 +88,19 @@ async def test_a_key_port_offering_a_key_the_server_does_not_hold_is_not_trusted
     ctx = zmq.asyncio.Context()
     server = ctx.socket(zmq.ROUTER)
     server.curve_secretkey, server.curve_publickey, server.curve_server = secret, held, True
-    server.bind("tcp://127.0.0.1:0")
-    address = server.getsockopt_string(zmq.LAST_ENDPOINT)
-    where = key_address(address)
-    assert where is not None
     liar = KeyPort(ctx, offered)
-    liar.bind(where)
+    for _ in range(50):  # the key port is the port above: another process may hold it
+        server.bind("tcp://127.0.0.1:0")
+        address = server.getsockopt_string(zmq.LAST_ENDPOINT)
+        where = key_address(address)
+        assert where is not None
+        try:
+            liar.bind(where)
+            break
+        except zmq.ZMQError:
+            server.unbind(address)
+    else:
+        pytest.fail("no free pair of ports")
     answering = asyncio.create_task(liar.serve())
     known = tmp_path / "known_servers"
     try:
