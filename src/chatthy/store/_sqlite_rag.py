@@ -496,9 +496,13 @@ class RagMixin:
             found: dict[int, RagChunkRecord] = {}
             for at in range(0, len(wanted), _IDS_AT_ONCE):
                 part = wanted[at : at + _IDS_AT_ONCE]
+                # CROSS JOIN: the chunks by id first, then each one's document. Left to
+                # choose, SQLite went through every chunk of the profile's documents
+                # once the ids were more than about a dozen (10-25 ms over 100,000).
                 for row in conn.execute(
                     "SELECT c.id, d.name, d.source, c.ordinal, c.text, c.heading, c.start,"
-                    " c.end FROM rag_chunks c JOIN rag_documents d ON d.id = c.document_id"
+                    " c.end FROM rag_chunks c CROSS JOIN rag_documents d"
+                    " ON d.id = c.document_id"
                     f" WHERE c.id IN ({', '.join('?' * len(part))}) AND d.profile = ?"
                     f" AND {_VISIBLE}",
                     (*part, profile),
