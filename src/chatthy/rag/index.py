@@ -335,15 +335,18 @@ class RagIndex:
             if query_vector is None:
                 raise ArgumentError(f"{mode} search needs the query's vector")
             unit = _unit_rows(query_vector, 1)[0]
-            if mode == "hybrid":
-                bm25, version = await asyncio.gather(
-                    self.store.rag_bm25(profile, query, depth), self.store.rag_version(profile)
-                )
-                lists["bm25"] = bm25
-            else:
+
+            async def nearest() -> list[tuple[int, float]]:
                 version = await self.store.rag_version(profile)
-            matrix = await self._matrix(profile, embedder, len(unit), version)
-            lists["vector"] = await self._run(matrix, matrix.top, unit, depth)
+                matrix = await self._matrix(profile, embedder, len(unit), version)
+                return await self._run(matrix, matrix.top, unit, depth)
+
+            if mode == "hybrid":  # BM25 in SQLite and the product in numpy, side by side
+                lists["bm25"], lists["vector"] = await asyncio.gather(
+                    self.store.rag_bm25(profile, query, depth), nearest()
+                )
+            else:
+                lists["vector"] = await nearest()
         else:
             lists["bm25"] = await self.store.rag_bm25(profile, query, depth)
         if mode == "hybrid":
