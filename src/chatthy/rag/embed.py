@@ -140,27 +140,37 @@ class _Words:
     encoded whole as before.
     """
 
-    def __init__(self, tokenizer: Any, specials: list[str]) -> None:
+    def __init__(self, tokenizer: Any, specials: list[str], space: int) -> None:
         self.tokenizer = tokenizer
-        self.bare = type(tokenizer).from_str(tokenizer.to_str())
-        self.bare.normalizer = None
         self.specials = specials
+        self.space = space
+        """The id of ``▁`` alone."""
         self.known: dict[str, list[int]] = {}
 
     @classmethod
     def of_tokenizer(cls, tokenizer: Any) -> _Words | None:
-        """For ``tokenizer`` if it is of the kind described above, else None."""
-        config = json.loads(tokenizer.to_str())
-        model = config.get("model") or {}
+        """For ``tokenizer`` if it is of the kind described above, else None. Asked of
+        its parts, not of its whole configuration: serialising and parsing that (some
+        2 MB of JSON) holds the GIL, and so the server's loop, for 100 ms at a time."""
+        across = re.compile(f"[^{_SPACE}]{_SPACE}")
+        normalizer = tokenizer.normalizer
+        model = tokenizer.model
+        space = tokenizer.token_to_id(_SPACE)
         if (
-            config.get("normalizer") != _NORMALIZER
-            or config.get("pre_tokenizer") is not None
-            or model.get("type") != "BPE"
-            or model.get("dropout") is not None
-            or any(re.search(f"[^{_SPACE}]{_SPACE}", token) for token in model.get("vocab", {}))
+            normalizer is None
+            or json.loads(normalizer.__getstate__()) != _NORMALIZER
+            or tokenizer.pre_tokenizer is not None
+            or type(model).__name__ != "BPE"
+            or model.dropout is not None
+            or space is None
+            or any(
+                across.search(tokenizer.id_to_token(i) or "")
+                for i in range(tokenizer.get_vocab_size())
+            )
         ):
             return None
-        return cls(tokenizer, [t["content"] for t in config.get("added_tokens", [])])
+        specials = [t.content for t in tokenizer.get_added_tokens_decoder().values()]
+        return cls(tokenizer, specials, space)
 
     def of(self, texts: list[str]) -> list[list[int]]:
         """Each text's token ids (no special tokens added). Safe on several threads: a
@@ -181,8 +191,15 @@ class _Words:
                     table[word] = known.get(word)
         missing = [word for word, ids in table.items() if ids is None]
         if missing:
-            encoded = self.bare.encode_batch_fast(missing, add_special_tokens=False)
-            fresh = {word: e.ids for word, e in zip(missing, encoded, strict=True)}
+            # A word is "▁" and what follows; the tokenizer puts the "▁" back itself
+            # (and makes "▁" of any other space). "▁" alone it would take for no text.
+            encoded = self.tokenizer.encode_batch_fast(
+                [word[1:].replace(_SPACE, " ") for word in missing], add_special_tokens=False
+            )
+            fresh = {
+                word: e.ids if word != _SPACE else [self.space]
+                for word, e in zip(missing, encoded, strict=True)
+            }
             table.update(fresh)
             if len(known) + len(fresh) > _WORDS_KEPT:
                 known.clear()
