@@ -234,19 +234,22 @@ async def ingest(cpu: int, n_pages: int, words: int, concurrency: int) -> dict[s
 
 
 # 2. a folder through the command ----------------------------------------------------------
-def folder(n_pages: int) -> dict[str, float]:
+def folder(n_pages: int, client_src: Path | None) -> dict[str, float]:
     """``chatthy rag add FOLDER`` of ``n_pages`` pages against a real server, its
-    progress bar on this terminal."""
+    progress bar on this terminal; the command from ``client_src`` (a ``src`` folder of
+    another tree) if given, the server from this one."""
     figures: dict[str, float] = {}
     with Processes(server_toml=LIFTED) as procs:
         env = procs.env()
+        if client_src is not None:
+            env["PYTHONPATH"] = str(client_src.resolve())
         command = [sys.executable, "-m", "chatthy", "rag", "add"]
         probe = subprocess.run(
             [*command, "--help"], env=env, capture_output=True, text=True, timeout=60
         )
-        if probe.returncode != 0:
-            line = (probe.stderr or probe.stdout).strip().splitlines()[-1:] or ["?"]
-            print(f"folder: skipped: `chatthy rag add` is not in this tree ({line[0]})")
+        if probe.returncode != 0 or not probe.stdout.startswith("usage: chatthy rag add"):
+            # (an unknown command word falls through to the TUI's own help)
+            print("folder: skipped: `chatthy rag add` is not in this tree")
             return figures
         where = procs.home / "pages"
         texts = pages(n_pages)
@@ -506,6 +509,9 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=1000, help="pages for ingest and folder")
     parser.add_argument("--words", type=int, default=500, help="ingest: words a page")
     parser.add_argument("--concurrency", type=int, default=4, help="rag_add calls at a time")
+    parser.add_argument(
+        "--client-src", type=Path, help="folder: run `chatthy rag add` from this src folder"
+    )
     parser.add_argument("--chunks", type=int, default=100_000, help="chunks for query")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--keep", type=Path, help="query: keep (and reuse) its database here")
@@ -516,7 +522,7 @@ def main() -> None:
     if "ingest" in parts:
         asyncio.run(ingest(args.cpu, args.pages, args.words, args.concurrency))
     if "folder" in parts:
-        folder(args.pages)
+        folder(args.pages, args.client_src)
     if "query" in parts:
         asyncio.run(query(args.chunks, args.queries, args.keep))
     if "stalls" in parts:
