@@ -280,12 +280,14 @@ async def _listed(procs: Processes) -> list[api.RagDocumentInfo]:
 
 # 3. query latency -------------------------------------------------------------------------
 async def build_chunks(service: RagService, total: int, per_document: int = 500) -> float:
-    """Fill the bench profile with ``total`` chunks of about 120 words (the paragraphs
-    of :func:`pages`, cut with the server's chunker at 160 tokens), embedded by the
-    real embedder and put through RagIndex.add, ``per_document`` chunks a document,
-    two documents at a time (one embeds while the other is stored). Seconds taken."""
+    """Fill the bench profile with ``total`` chunks of about 120 words (pages of the
+    paragraphs of :func:`pages`, cut as the server cuts them: ``[rag] chunk_tokens`` and
+    ``overlap_tokens``), embedded by the real embedder and put through RagIndex.add,
+    about ``per_document`` chunks a document, two documents at a time (one embeds while
+    the other is stored). Seconds taken."""
     start = time.perf_counter()
     page_words = 120 * per_document
+    size, overlap = service.config.rag.chunk_tokens, service.config.rag.overlap_tokens
     counter = iter(range(1 << 30))
     made = 0
     lock = asyncio.Lock()
@@ -297,7 +299,7 @@ async def build_chunks(service: RagService, total: int, per_document: int = 500)
                 return False
             number = next(counter)
             (text,) = pages(1, page_words, seed=number)
-            cut = chunk_text(text, "markdown", size=160, overlap=0)[: total - made]
+            cut = chunk_text(text, "markdown", size=size, overlap=overlap)[: total - made]
             made += len(cut)
         vectors = await service.embedder.embed([c.text for c in cut])
         await service.index.add(
