@@ -337,18 +337,21 @@ async def query(total: int, n_queries: int, keep: Path | None) -> dict[str, floa
                 f"query: {stored:,} chunks; the first search (reads the vector matrix)"
                 f" {cold * 1000:.0f} ms"
             )
-            modes: list[Mode] = ["hybrid", *(m for m in MODES if m != "hybrid")]
-            for mode in modes:
+            # hybrid twice: each question's first time (the pages of its words' lists
+            # read from the file, through the OS's cache), then again (SQLite's own cache)
+            runs: list[tuple[Mode, str]] = [("hybrid", "first"), ("hybrid", "again")]
+            runs += [(m, "again") for m in MODES if m != "hybrid"]
+            for mode, seen in runs:
                 times = []
                 for text in questions:
                     start = time.perf_counter()
                     await service.search(BENCH_PROFILE, text, 10, mode)
                     times.append((time.perf_counter() - start) * 1000)
                 p50, p95, p99 = (pct(times, p) for p in (50, 95, 99))
-                figures.update({f"{mode}_p50": p50, f"{mode}_p95": p95, f"{mode}_p99": p99})
+                figures.update({f"{mode}_{seen}_p50": p50, f"{mode}_{seen}_p95": p95})
                 target = " [target <= 50 ms]" if mode == "hybrid" else ""
                 print(
-                    f"query: {mode:6} {n_queries} searches, limit 10: p50 {p50:.1f} ms,"
+                    f"query: {mode:6} {seen:5} {n_queries} searches, limit 10: p50 {p50:.1f} ms,"
                     f" p95 {p95:.1f} ms{target}, p99 {p99:.1f} ms, max {max(times):.1f} ms"
                 )
     return figures
