@@ -116,7 +116,7 @@ _WORD = re.compile(f"{_SPACE}*[^{_SPACE}]+|{_SPACE}+")
 """A word as the tokenizer sees the text: the spaces before it, then up to the next."""
 _WORDS_KEPT = 50_000
 """Words whose ids are remembered (~370 bytes each, some 18 MB); past that the memory
-starts again. Python's whole help has 35,000 distinct words."""
+starts again. The pages of bench/rag.py (Python's help) hold 35,000 distinct words."""
 _NORMALIZER = {
     "type": "Sequence",
     "normalizers": [
@@ -136,9 +136,9 @@ class _Words:
     ever joins across the start of a word: the text's ids are its words' ids in order,
     and a word's ids, once known, are looked up instead of made again. :meth:`of` gives
     the very ids of the whole-text encoding (a test holds the two together); embedding
-    takes 40-60% of the time it took (less once the common words are known). A text holding one of the tokenizer's
-    added tokens (``<s>``, ``</s>``, ``<unk>``), which it cuts out before anything else, is
-    encoded whole as before.
+    takes 40-60% of the time it took (less once the common words are known). A text
+    holding one of the tokenizer's added tokens (``<s>``, ``</s>``, ``<unk>``), which it
+    cuts out before anything else, is encoded whole as before.
     """
 
     def __init__(self, tokenizer: Any, specials: list[str], space: int) -> None:
