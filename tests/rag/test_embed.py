@@ -79,6 +79,33 @@ async def test_wordllama_gives_what_wordllama_itself_computes() -> None:
     assert np.allclose(ours, theirs, atol=1e-5)
 
 
+def test_wordllama_word_at_a_time_ids_are_the_whole_texts_ids() -> None:
+    """The remembered words give the tokenizer's own ids for prose, code (indented runs
+    of spaces), unicode, empty text and text holding the added tokens, on first sight
+    and again from memory."""
+    import inspect
+    import itertools
+
+    root = wordllama_dir()
+    assert root is not None
+    model = embed_module._load(root)
+    assert model.words is not None
+    texts = [
+        inspect.getdoc(itertools) or "",
+        inspect.getsource(cosine),
+        "  two  spaces   and\n\n    def f():\n\treturn 1  ",
+        "",
+        " ",
+        "x" * 300,
+        "ünïcödé 字 🙂 ✓  tab\tz",
+        "a <s> b </s> c <unk>",
+        "\u2581\u2581 already\u2581marked",
+    ]
+    theirs = [e.ids for e in model.tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
+    assert model.words.of(texts) == theirs
+    assert model.words.of(texts) == theirs
+
+
 async def test_wordllama_batches_give_the_same_vectors_in_order() -> None:
     texts = [f"document number {n} talks about topic {n % 7} and item {n * 13}" for n in range(700)]
     whole = await WordLlamaEmbedder().embed(texts)

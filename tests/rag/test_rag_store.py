@@ -295,3 +295,29 @@ async def test_documents_survive_a_reopen(store: SQLiteStore) -> None:
         assert [c for c, _ in await again.rag_bm25(ALICE, "neap", 5)] == [stored.chunk_ids[2]]
     finally:
         await again.aclose()
+
+
+async def test_rows_a_killed_server_left_staged_are_swept_by_the_next_put(
+    store: SQLiteStore,
+) -> None:
+    """A document staged over an hour ago (its server killed mid-put) goes with the
+    profile's next put, chunks and all; one staged a minute ago may still be under way
+    and stays, as do other profiles' rows and stored documents."""
+    await put(store, ALICE, "kept", TEXT)
+    await put(store, BOB, "bobs", TEXT)
+    ages = ((ALICE, "old", 7200), (ALICE, "new", 60), (BOB, "old", 7200))
+    staged = [(await put(store, profile, name, TEXT)).document.id for profile, name, _ in ages]
+    with sqlite3.connect(store.path) as conn:  # as a put that never finished leaves them
+        for (_, name, age), document_id in zip(ages, staged, strict=True):
+            conn.execute(
+                "UPDATE rag_documents SET name = char(31) || ?, updated = updated - ? WHERE id = ?",
+                (name, age, document_id),
+            )
+    assert raw_count(store, "rag_documents") == 5 and raw_count(store, "rag_chunks") == 15
+    await put(store, ALICE, "next", TEXT)
+    with sqlite3.connect(store.path) as conn:
+        left = {row[0] for row in conn.execute("SELECT id FROM rag_documents")}
+    assert staged[0] not in left and {staged[1], staged[2]} <= left
+    assert raw_count(store, "rag_chunks") == 15  # 3 swept with their document, 3 added
+    assert [d.name for d in await store.rag_documents(ALICE)] == ["kept", "next"]
+    assert [d.name for d in await store.rag_documents(BOB)] == ["bobs"]
