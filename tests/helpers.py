@@ -71,6 +71,14 @@ class ServerFactory:
     async def start_with(self, config: ServerConfig) -> Server:
         srv = await Server.open(config)
         srv.bind()
+        for _ in range(20):
+            # an encrypted server's key port is the port above its own, which any other
+            # socket of this machine may hold: a free port of its own, then, if it can
+            if not srv.public_key or srv.offers_key_port or not config.server.listen.endswith(":0"):
+                break
+            await srv.aclose()
+            srv = await Server.open(config)
+            srv.bind()
         task = asyncio.create_task(srv.serve())
         self.servers.append((srv, task))
         return srv

@@ -137,6 +137,11 @@ class Server:
             self.auth.registration = "open" if is_loopback(self.address) else "closed"
         return self.address
 
+    @property
+    def offers_key_port(self) -> bool:
+        """Whether clients can learn this server's CURVE key from its key port."""
+        return self._keyport is not None
+
     async def serve(self) -> None:
         """Answer requests until cancelled."""
         if self._keyport is not None:
