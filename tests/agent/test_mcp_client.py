@@ -12,13 +12,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from mcp_kit import HttpUpstream, alive, started, stdio_config
 
 from chatthy.agent.mcp.connection import Backoff
 from chatthy.agent.mcp.manager import McpManager
 from chatthy.agent.tools import Tool, ToolContext, ToolOutcome
 from chatthy.config import McpServerConfig
 from chatthy.errors import ToolError
+from mcp_kit import HttpUpstream, alive, started, stdio_config
 
 QUICK = Backoff(first=0.05, most=0.2, tries=3)
 """Restarts paced for tests: 0.05 s, 0.1 s, then failed."""

@@ -643,9 +643,9 @@ async def test_sigterm_stops_the_router_with_its_store_closed(tmp_path: Path) ->
 
 async def test_the_router_runs_an_mcp_servers_tool(tmp_path: Path, upstream: Upstream) -> None:
     import msgspec
-    from mcp_kit import alive, started, stdio_config
 
     from chatthy.agent.mcp import manager_for
+    from mcp_kit import alive, started, stdio_config
 
     starts = tmp_path / "starts"
     cfg = config(tmp_path, {"up": openai_provider(upstream)})

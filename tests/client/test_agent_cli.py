@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tool_kit import cli
-
 from chatthy.server.app import Server
+from tool_kit import cli
 from upstream import Reply, Upstream
 
 

@@ -12,12 +12,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tool_kit import NOTE_ARGS, cli, script_note
 
 from chatthy.server.app import Server
 from chatthy.wire import api
 from helpers import ClientMaker
 from termkit import CHATTHY, Tmux, terminal_env
+from tool_kit import NOTE_ARGS, cli, script_note
 from upstream import Reply, Upstream
 
 needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")

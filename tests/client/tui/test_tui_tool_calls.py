@@ -9,12 +9,12 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 from textual.widgets import Collapsible
-from tool_kit import script_note
 
 from chatthy.client.tui.tools import ApprovalScreen, ToolBox
 from chatthy.server.app import Server
 from chatthy.wire import api
 from helpers import ClientMaker
+from tool_kit import script_note
 from tuikit import SIZE, make_app, screen_text, type_line, wait_for, wait_on_screen
 from upstream import Reply, Upstream
 
