@@ -15,13 +15,14 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import msgspec
 import pytest
 from mcp import types
 from mcp.client import Client
-from mcp.client.stdio import StdioServerParameters
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
@@ -54,10 +55,15 @@ async def data(isolated_env: Path) -> Path:
     return folder
 
 
-def _stdio(*args: str) -> StdioServerParameters:
-    return StdioServerParameters(
+def _stdio(*args: str) -> Any:
+    """The SDK's stdio transport to ``chatthy mcp serve ARGS``; the process's stderr goes
+    to the real stderr (a test run capturing ``sys.stderr`` leaves it no file number)."""
+    params = StdioServerParameters(
         command=sys.executable, args=["-m", "chatthy", "mcp", "serve", *args], env=dict(os.environ)
     )
+    errlog = sys.__stderr__
+    assert errlog is not None
+    return stdio_client(params, errlog=errlog)
 
 
 def _text(result: types.CallToolResult) -> str:
