@@ -28,6 +28,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_listening(proc: subprocess.Popen[bytes], log: Path, seconds: float = 20) -> None:
+    """Wait until ``proc`` says ``listening on`` in ``log``; exit with the log when it
+    ends or takes longer than ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while b"listening on" not in log.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(log.read_text())
+        time.sleep(0.02)
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate ``procs``, the last started first; kill one that will not end."""
+    for proc in reversed(procs):
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 class Processes:
     """The upstream and the server; ``with Processes() as p:`` stops both."""
 
@@ -85,23 +105,14 @@ class Processes:
             stdout=log,
         )
         self.procs.append(proc)
-        deadline = time.monotonic() + 20
-        while b"listening on" not in (self.home / "server.log").read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit((self.home / "server.log").read_text())
-            time.sleep(0.02)
+        wait_listening(proc, self.home / "server.log")
         return proc
 
     def server_log(self) -> str:
         return (self.home / "server.log").read_text()
 
     def close(self) -> None:
-        for proc in reversed(self.procs):
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(self.procs)
         self.tmp.cleanup()
 
     def __enter__(self) -> Processes:

@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx2
 
-from _harness import BENCH, cpu_seconds, free_port
+from _harness import BENCH, cpu_seconds, free_port, stop_all, wait_listening
 
 sys.path.insert(0, str(BENCH.parent / "tests"))
 
@@ -104,19 +104,10 @@ class Procs:
                 stderr=out,
             )
         self.procs.append(self.router)
-        deadline = time.monotonic() + 20
-        while b"listening on" not in log.read_bytes():
-            if self.router.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(log.read_text())
-            time.sleep(0.02)
+        wait_listening(self.router, log)
 
     def close(self) -> None:
-        for proc in reversed(self.procs):
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(self.procs)
         self.tmp.cleanup()
 
 

@@ -21,10 +21,10 @@ def script_note(upstream: Upstream, call_id: str = "call_1", after: str = "Done.
     upstream.push(Reply(chunks=[after]))
 
 
-async def cli(
-    server: Server, tmp_path: Path, *args: str, stdin: bytes = b""
-) -> tuple[int, str, str]:
-    env = {
+def cli_env(server: Server, tmp_path: Path) -> dict[str, str]:
+    """The environment chatthy runs in as a process against ``server``: profile
+    ``cli`` (passphrase ``pw``), its config and data under ``tmp_path``."""
+    return {
         **os.environ,
         "CHATTHY_SERVER": server.address,
         "CHATTHY_PROFILE": "cli",
@@ -32,6 +32,12 @@ async def cli(
         "CHATTHY_CONFIG_DIR": str(tmp_path / "cfg"),
         "CHATTHY_DATA_DIR": str(tmp_path / "data"),
     }
+
+
+async def cli(
+    server: Server, tmp_path: Path, *args: str, stdin: bytes = b""
+) -> tuple[int, str, str]:
+    env = cli_env(server, tmp_path)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

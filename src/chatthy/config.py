@@ -317,6 +317,14 @@ class ClientConfig(msgspec.Struct, forbid_unknown_fields=True):
     them (``ctrl+o``, ``f2``, ``alt+m``; several separated by commas)."""
 
 
+def chosen_profile(given: str | None, cfg: ClientConfig) -> str:
+    """The profile a command acts as: ``given`` (``--profile``), else
+    ``$CHATTHY_PROFILE``, else client.toml's ``profile``, else the login name."""
+    import getpass
+
+    return given or os.environ.get("CHATTHY_PROFILE") or cfg.profile or getpass.getuser()
+
+
 def config_dir() -> Path:
     """The directory holding server.toml, client.toml and prompts/."""
     if env := os.environ.get("CHATTHY_CONFIG_DIR"):

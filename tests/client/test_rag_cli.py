@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import signal
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from chatthy.config import RagConfig
 from chatthy.server.app import Server
 from chatthy.wire import api
 from helpers import ClientMaker, ServerFactory, make_pdf, openai_provider
-from tool_kit import cli
+from tool_kit import cli, cli_env
 from upstream import Reply, Upstream
 
 OKAPI = "# Okapi\n\nThe okapi is a shy forest giraffid of the Congo, with striped legs.\n"
@@ -199,14 +198,7 @@ async def test_ctrl_c_stops_between_documents_and_keeps_those_stored(
     folder.mkdir()
     for n in range(20):
         (folder / f"note{n:02}.md").write_text(f"# Note {n}\n\nThe number {n} is here.\n")
-    env = {
-        **os.environ,
-        "CHATTHY_SERVER": served.server.address,
-        "CHATTHY_PROFILE": "cli",
-        "CHATTHY_PASSPHRASE": "pw",
-        "CHATTHY_CONFIG_DIR": str(tmp_path / "cfg"),
-        "CHATTHY_DATA_DIR": str(tmp_path / "data"),
-    }
+    env = cli_env(served.server, tmp_path)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -21,7 +21,7 @@ from chatthy.providers.base import Provider
 if TYPE_CHECKING:
     from chatthy.agent.mcp.manager import McpManager
 
-__all__ = ["offered", "server_tools", "with_mcp"]
+__all__ = ["offered", "server_tools", "takes_tools", "with_mcp"]
 
 
 def server_tools(
@@ -45,6 +45,12 @@ def server_tools(
     return registry
 
 
+def takes_tools(provider: Provider, provider_config: ProviderConfig | None) -> bool:
+    """Whether a turn on ``provider`` may be offered tools at all: its class declares
+    them and its config does not say ``tools = false``."""
+    return provider.capabilities.tools and (provider_config is None or provider_config.tools)
+
+
 def offered(
     registry: ToolRegistry,
     settings: ToolsConfig,
@@ -58,9 +64,7 @@ def offered(
     when it is not set the built-ins first, then the rest, each by name: the order in
     which a ``schema_budget`` offers them before holding the rest back
     (:func:`~chatthy.agent.search.split_tools`)."""
-    if not provider.capabilities.tools or (
-        provider_config is not None and not provider_config.tools
-    ):
+    if not takes_tools(provider, provider_config):
         return []
     tools = registry.tools(settings.enabled)
     if settings.enabled is None:

@@ -47,7 +47,7 @@ from starlette.routing import Route
 from chatthy.agent.listen import leave_signals_alone, tcp_socket
 from chatthy.agent.loop import AgentEvent, Loop, run_agent
 from chatthy.agent.mcp import manager_for
-from chatthy.agent.registry import offered, server_tools, with_mcp
+from chatthy.agent.registry import offered, server_tools, takes_tools, with_mcp
 from chatthy.agent.router_shapes import (
     Answer,
     BadRequest,
@@ -276,7 +276,7 @@ class Router:
             params = {k: v for k, v in params.items() if k != "parallel_tool_calls"}
         options = Options(max_tokens=asked.max_tokens, params=params)
         if asked.tools:
-            if not provider.capabilities.tools or not cfg.tools:
+            if not takes_tools(provider, cfg):
                 raise BadRequest(f"the model '{asked.model}' takes no tools", "tools")
             options.tools = asked.tools
             options.tool_choice = asked.tool_choice
@@ -290,7 +290,7 @@ class Router:
         them), or none when the provider cannot take them. The MCP servers it may use
         start here on their first use; one that cannot is logged and left out."""
         allowed = agent.tools if agent is not None else None
-        if provider.capabilities.tools and cfg.tools:
+        if takes_tools(provider, cfg):
             for problem in await with_mcp(self.tools, self.mcp, self.config.tools, allowed):
                 log.warning("%s", problem)
         tools = offered(self.tools, self.config.tools, provider, cfg, allowed)

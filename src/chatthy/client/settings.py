@@ -21,6 +21,7 @@ from chatthy.config import (
     DEFAULT_SERVER,
     DEFAULT_THEME,
     ClientConfig,
+    chosen_profile,
     config_dir,
     load_client_config,
     secret_warning,
@@ -128,7 +129,7 @@ def resolve(
     cfg = load_client_config(config)
     address = server or os.environ.get("CHATTHY_SERVER") or cfg.server or DEFAULT_SERVER
     check_address(address)
-    name = profile or os.environ.get("CHATTHY_PROFILE") or cfg.profile or getpass.getuser()
+    name = chosen_profile(profile, cfg)
     notices: list[str] = []
     toml = config or config_dir() / "client.toml"
     if cfg.passphrase and (warning := secret_warning(toml, "your passphrase")):

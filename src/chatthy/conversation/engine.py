@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from chatthy.agent.chains import ChainError, load_chains, run_chain
 from chatthy.agent.loop import Loop
 from chatthy.agent.mcp import manager_for
-from chatthy.agent.registry import offered, server_tools, with_mcp
+from chatthy.agent.registry import offered, server_tools, takes_tools, with_mcp
 from chatthy.agent.tools import Tool, ToolContext, ToolRegistry
 from chatthy.config import ProviderConfig, ServerConfig, effective_providers
 from chatthy.context import TokenCache
@@ -421,7 +421,7 @@ class Engine(ChatBook):
         chosen = self.prompts.settings(personality) if personality else None
         config = self.provider_configs.get(provider.name)
         allowed = chosen.tools if chosen is not None else None
-        if not provider.capabilities.tools or (config is not None and not config.tools):
+        if not takes_tools(provider, config):
             return None
         for problem in await with_mcp(self.tools, self.mcp, self.config.tools, allowed):
             turn.emit(Notice("mcp", problem))

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import getpass
 import hmac
 import logging
 import os
@@ -383,13 +382,9 @@ def choose_profile(given: str | None) -> str:
     Raises:
         ConfigError: client.toml cannot be read.
     """
-    from chatthy.config import load_client_config
+    from chatthy.config import chosen_profile, load_client_config
 
-    if given:
-        return given
-    if env := os.environ.get("CHATTHY_PROFILE"):
-        return env
-    return load_client_config().profile or getpass.getuser()
+    return given or chosen_profile(None, load_client_config())
 
 
 async def run_mcp_server(
