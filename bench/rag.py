@@ -3,7 +3,7 @@ fast a search over 100,000 chunks answers, what a large ingest costs the server'
 clients, and how well the three kinds of search find the labelled set's answers.
 
     python bench/rag.py                    # every part (a few minutes)
-    python bench/rag.py --only ingest      # chunks/s through RagService.add and rag_add
+    python bench/rag.py --only ingest      # chunks/s through RagService and rag_add_many
     python bench/rag.py --only folder      # `chatthy rag add FOLDER`: 1,000 pages
     python bench/rag.py --only query       # p50/p95/p99 of hybrid search, 100,000 chunks
     python bench/rag.py --only stalls      # another client's stream during a large ingest
@@ -39,10 +39,10 @@ from _harness import PASSPHRASE, PROFILE, Processes, cpu_seconds
 from _stalls import _stream_and_ping, pct
 from chatthy.client.core import Client
 from chatthy.config import ServerConfig
-from chatthy.errors import RateLimitedError
+from chatthy.errors import ChatthyError, RateLimitedError
 from chatthy.rag.chunk import chunk_text
-from chatthy.rag.index import MODES, Mode
-from chatthy.rag.service import RagService
+from chatthy.rag.index import MODES, Document, Mode
+from chatthy.rag.service import RagService, Text
 from chatthy.store.sqlite import SQLiteStore
 from chatthy.wire import api
 from chatthy.wire.signing import derive_key
@@ -144,24 +144,46 @@ def client(procs: Processes, profile: str = PROFILE, passphrase: str = PASSPHRAS
 
 
 # 1. ingest rate ---------------------------------------------------------------------------
-async def ingest(cpu: int, n_pages: int, words: int, concurrency: int) -> dict[str, float]:
-    """Chunks/s through RagService.add in this process pinned to one core, with the
-    time split into cutting, embedding and storing; then through a server's rag_add."""
+async def ingest(cpu: int, n_pages: int, words: int, batch: int) -> dict[str, float]:
+    """Chunks/s through RagService.add_many (``batch`` pages a call, as the server takes
+    a ``rag_add_many``) in this process pinned to one core, then one page a call
+    (RagService.add, as ``rag_add``), with the time split into cutting, embedding and
+    storing; then through a server's rag_add_many."""
     texts = pages(n_pages, words)
     figures: dict[str, float] = {}
     with one_core(cpu), tempfile.TemporaryDirectory(prefix="chatthy-rag-") as tmp:
         async with service_in(Path(tmp)) as service:
             await service.embedder.embed(["the model is read before the clock starts"])
             settings = service.config.rag
-            start = time.perf_counter()
-            cpu0 = time.process_time()
-            chunks = 0
-            for number, text in enumerate(texts):
-                record, _ = await service.add(BENCH_PROFILE, f"page-{number:04d}.md", text)
-                chunks += record.chunks
-            wall = time.perf_counter() - start
-            used = time.process_time() - cpu0
-            # the same work, step by step, on a second profile: where the time goes
+            named = [Text(f"page-{n:04d}.md", text) for n, text in enumerate(texts)]
+            for label, step, profile in (
+                ("batches", batch, BENCH_PROFILE),
+                ("one by one", 1, "single"),
+            ):
+                start = time.perf_counter()
+                cpu0 = time.process_time()
+                chunks = 0
+                for at in range(0, len(named), step):
+                    for outcome in await service.add_many(profile, named[at : at + step]):
+                        assert not isinstance(outcome, ChatthyError), outcome
+                        chunks += outcome[0].chunks
+                wall = time.perf_counter() - start
+                used = time.process_time() - cpu0
+                key = "service" if step > 1 else "single"
+                figures.update(
+                    {
+                        f"{key}_chunks": chunks,
+                        f"{key}_rate": chunks / wall,
+                        f"{key}_cpu": used / wall,
+                    }
+                )
+                target = " [target >= 2,000]" if step > 1 else ""
+                print(
+                    f"ingest: RagService, one core (CPU {cpu}), {label} ({step} a call):"
+                    f" {n_pages} pages, {chunks:,} chunks in {wall:.2f} s:"
+                    f" {chunks / wall:,.0f} chunks/s{target}"
+                )
+            # the same work, step by step, on another profile: where the time goes
             t0 = time.perf_counter()
             cut = [
                 chunk_text(
@@ -172,28 +194,21 @@ async def ingest(cpu: int, n_pages: int, words: int, concurrency: int) -> dict[s
             t1 = time.perf_counter()
             vectors = [await service.embedder.embed([c.text for c in cs]) for cs in cut]
             t2 = time.perf_counter()
-            for number, (text, cs, vs) in enumerate(zip(texts, cut, vectors, strict=True)):
-                await service.index.add(
-                    "split", f"page-{number:04d}.md", text, "", cs, vs, service.embedder.name
+            documents = [
+                Document(f"page-{n:04d}.md", text, "", cs, vs)
+                for n, (text, cs, vs) in enumerate(zip(texts, cut, vectors, strict=True))
+            ]
+            for at in range(0, len(documents), batch):
+                await service.index.add_many(
+                    "split", documents[at : at + batch], service.embedder.name
                 )
             t3 = time.perf_counter()
     total_words = sum(len(t.split()) for t in texts)
-    figures.update(
-        service_chunks=chunks,
-        service_rate=chunks / wall,
-        service_cpu_share=used / wall,
-        cut_s=t1 - t0,
-        embed_s=t2 - t1,
-        store_s=t3 - t2,
-    )
+    figures.update(cut_s=t1 - t0, embed_s=t2 - t1, store_s=t3 - t2)
     print(
-        f"ingest: RagService.add, one core (CPU {cpu}): {n_pages} pages, {total_words:,} words,"
-        f" {chunks:,} chunks ({total_words / chunks:.0f} words each) in {wall:.2f} s:"
-        f" {chunks / wall:,.0f} chunks/s [target >= 2,000]"
-    )
-    print(
-        f"ingest:   step by step: cut {t1 - t0:.2f} s, embed {t2 - t1:.2f} s,"
-        f" store {t3 - t2:.2f} s ({chunks / (t3 - t0):,.0f} chunks/s)"
+        f"ingest:   {total_words:,} words, {total_words / figures['service_chunks']:.0f} a chunk;"
+        f" step by step: cut {t1 - t0:.2f} s, embed {t2 - t1:.2f} s,"
+        f" store {t3 - t2:.2f} s in batches"
     )
 
     with Processes(server_toml=LIFTED) as procs:
@@ -203,21 +218,18 @@ async def ingest(cpu: int, n_pages: int, words: int, concurrency: int) -> dict[s
             rpc_client = client(procs)
             try:
                 await rpc_client.rpc(api.RagAdd(name="warm.md", text="the model is read first"))
-                queue = list(enumerate(texts))
                 chunks = 0
                 cpu0 = cpu_seconds(procs.server.pid)
                 start = time.perf_counter()
-
-                async def sender() -> None:
-                    nonlocal chunks
-                    while queue:
-                        number, text = queue.pop(0)
-                        added = await rpc_client.rpc(
-                            api.RagAdd(name=f"page-{number:04d}.md", text=text)
-                        )
-                        chunks += added.document.chunks
-
-                await asyncio.gather(*(sender() for _ in range(concurrency)))
+                for at in range(0, len(named), batch):
+                    call = api.RagAddMany(
+                        documents=[
+                            api.RagText(name=t.name, text=t.text) for t in named[at : at + batch]
+                        ]
+                    )
+                    for outcome in await rpc_client.rpc(call):
+                        assert outcome.document is not None, outcome.error
+                        chunks += outcome.document.chunks
                 wall = time.perf_counter() - start
                 used = cpu_seconds(procs.server.pid) - cpu0
             finally:
@@ -226,8 +238,8 @@ async def ingest(cpu: int, n_pages: int, words: int, concurrency: int) -> dict[s
             os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
     figures.update(rpc_chunks=chunks, rpc_rate=chunks / wall, rpc_server_cpu=used / wall)
     print(
-        f"ingest: rag_add RPC to a server pinned to CPU {cpu} ({threads} threads),"
-        f" {concurrency} requests at a time: {chunks:,} chunks in {wall:.2f} s:"
+        f"ingest: rag_add_many RPC ({batch} pages a call) to a server pinned to CPU {cpu}"
+        f" ({threads} threads): {chunks:,} chunks in {wall:.2f} s:"
         f" {chunks / wall:,.0f} chunks/s (server CPU {used / wall:.0%} of one core)"
     )
     return figures
@@ -513,7 +525,7 @@ def main() -> None:
     parser.add_argument("--cpu", type=int, default=0, help="the one core (default 0)")
     parser.add_argument("--pages", type=int, default=1000, help="pages for ingest and folder")
     parser.add_argument("--words", type=int, default=500, help="ingest: words a page")
-    parser.add_argument("--concurrency", type=int, default=4, help="rag_add calls at a time")
+    parser.add_argument("--batch", type=int, default=64, help="ingest: pages a call")
     parser.add_argument(
         "--client-src", type=Path, help="folder: run `chatthy rag add` from this src folder"
     )
@@ -525,7 +537,7 @@ def main() -> None:
     parts = args.only or PARTS
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, load {load_average()}")
     if "ingest" in parts:
-        asyncio.run(ingest(args.cpu, args.pages, args.words, args.concurrency))
+        asyncio.run(ingest(args.cpu, args.pages, args.words, args.batch))
     if "folder" in parts:
         folder(args.pages, args.client_src)
     if "query" in parts:

@@ -34,6 +34,17 @@ def _paths(action: argparse.Action) -> None:
     action.complete = _PATHS  # type: ignore[attr-defined]
 
 
+def _positive(text: str) -> int:
+    """An argument that is a count of at least 1 (argparse's type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number is needed, not '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, not {value}")
+    return value
+
+
 def _client_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--server",
@@ -413,11 +424,19 @@ def _rag_parser(sub: Any) -> None:
         "http(s) URL or arxiv:ID (fetched by the server). A file stored unchanged is "
         "skipped without sending it, so an interrupted run resumes where it stopped. A "
         "progress bar on a terminal; a document that fails is one line on stderr and the "
-        "rest go on. Ctrl-C stops after the document being sent. Exit status: 0; 1 when "
-        "nothing at all was added or found unchanged; 130 on Ctrl-C.",
+        "rest go on. Files go to the server in batches; Ctrl-C stops after the batch being "
+        "sent. Exit status: 0; 1 when nothing at all was added or found unchanged; 130 on "
+        "Ctrl-C.",
     )
     _client_flags(q)
     _paths(q.add_argument("targets", nargs="+", metavar="PATH|URL|arxiv:ID"))
+    q.add_argument(
+        "--batch",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="files sent to the server at once (default 64; about 1 MB of text at most)",
+    )
     q = rag.add_parser("list", help="list your documents")
     _client_flags(q)
     q = rag.add_parser("show", help="a document's record and its chunks' headings")
@@ -789,7 +808,9 @@ def _cmd_rag(args: argparse.Namespace) -> int:
     settings = _settings(args)
     action = args.rag_command
     if action == "add":
-        return int(_run(rag.add_command(settings, args.targets, sys.stdout, sys.stderr)))
+        return int(
+            _run(rag.add_command(settings, args.targets, sys.stdout, sys.stderr, batch=args.batch))
+        )
     if action == "list":
         print(rag.format_documents(_run(rpc(settings, api.RagList()))))
     elif action == "show":

@@ -7,6 +7,7 @@ import asyncio
 import io
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ import msgspec
 import pytest
 from rich.console import Console
 
-from chatthy.client.rag import BarProgress, Ingest, plan
+from chatthy.client.rag import BATCH_FILES, BarProgress, Ingest, batches, plan
 from chatthy.config import RagConfig
+from chatthy.rag.service import Text
 from chatthy.server.app import Server
 from chatthy.wire import api
 from helpers import ClientMaker, ServerFactory, make_pdf, openai_provider
@@ -28,24 +30,26 @@ RUST = "# Rust\n\nThe borrow checker makes sure references never outlive their d
 
 
 class Served:
-    """The server, and the names of the documents ``rag_add`` was asked to store (the
-    service's own ``add``, wrapped: what the server received, not what it kept)."""
+    """The server, and the names of the documents it was asked to store (the service's
+    own ``add_many``, wrapped: what the server received, not what it kept)."""
 
     def __init__(self, server: Server, delay: float = 0.0) -> None:
         self.server = server
         self.delay = delay
-        """Seconds each ``add`` takes longer (for a Ctrl-C to come while one is sent)."""
+        """Seconds each batch takes longer (for a Ctrl-C to come while one is sent)."""
         self.added: list[str] = []
+        self.batches: list[int] = []
         rag = server.engine.rag
-        real = rag.add
+        real = rag.add_many
 
-        async def add(profile: str, name: str, *args: Any, **kwargs: Any) -> Any:
-            self.added.append(name)
+        async def add_many(profile: str, documents: Sequence[Text]) -> Any:
+            self.added += [d.name for d in documents]
+            self.batches.append(len(documents))
             if self.delay:
                 await asyncio.sleep(self.delay)
-            return await real(profile, name, *args, **kwargs)
+            return await real(profile, documents)
 
-        rag.add = add  # type: ignore[method-assign]  # this server's service only
+        rag.add_many = add_many  # type: ignore[method-assign]  # this server's service only
 
 
 async def start(servers: ServerFactory, upstream: Upstream, delay: float = 0.0) -> Served:
@@ -205,6 +209,8 @@ async def test_ctrl_c_stops_between_documents_and_keeps_those_stored(
         "chatthy",
         "rag",
         "add",
+        "--batch",
+        "1",
         str(folder),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -234,6 +240,7 @@ async def test_ctrl_c_stops_between_documents_and_keeps_those_stored(
     code, out_again, _ = await cli(served.server, tmp_path, "rag", "add", str(folder))
     assert code == 0 and f"{len(kept)} unchanged" in out_again
     assert len(served.added) - before == 20 - len(kept)
+    assert served.batches[-1] == 20 - len(kept)  # the rest in one batch: 64 at most
 
 
 async def test_a_terminal_gets_a_progress_bar_with_files_chunks_and_rate(
@@ -249,3 +256,25 @@ async def test_a_terminal_gets_a_progress_bar_with_files_chunks_and_rate(
     drawn = screen.getvalue()
     assert "3/3 files" in drawn and "2 chunks" in drawn and "chunks/s" in drawn
     assert "skipped " in drawn and "huge.txt" in drawn  # the problem, above the bar
+
+
+def test_files_go_in_batches_of_64_or_about_a_megabyte_and_urls_alone(tmp_path: Path) -> None:
+    for n in range(70):
+        (tmp_path / f"n{n:02}.md").write_text(f"note {n}\n")
+    (tmp_path / "big.md").write_text("x" * 1_200_000)
+    (tmp_path / "mid1.md").write_text("y" * 600_000)
+    (tmp_path / "mid2.md").write_text("z" * 600_000)
+    names = [str(tmp_path / f"n{n:02}.md") for n in range(70)]
+    last = [str(tmp_path / name) for name in ("big.md", "mid1.md", "mid2.md")]
+    found = plan([*names[:3], "https://example.org/page", *names[3:], *last])
+    sizes = [(len(group), group[0].path is None) for group in batches(found.items, BATCH_FILES)]
+    assert sizes == [
+        (3, False),
+        (1, True),
+        (64, False),
+        (3, False),
+        (1, False),
+        (1, False),
+        (1, False),
+    ]
+    assert [len(g) for g in batches(found.items[:10], 4)] == [3, 1, 4, 2]

@@ -10,8 +10,8 @@ import msgspec
 import pytest
 
 from chatthy.client.core import Client
-from chatthy.config import RagConfig
-from chatthy.errors import ChatthyError
+from chatthy.config import LimitsConfig, RagConfig
+from chatthy.errors import ChatthyError, QuotaExceededError
 from chatthy.server.app import Server
 from chatthy.store.base import text_digest
 from chatthy.wire import api
@@ -117,3 +117,63 @@ async def test_bad_documents_get_one_line_and_store_nothing(
         await client.rpc(api.RagFetch(target="http://127.0.0.1:9/nothing"))
     assert "\n" not in unreachable.value.message
     assert await client.rpc(api.RagList()) == []
+
+
+async def test_a_batch_is_stored_document_by_document_with_an_outcome_each(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    client = connect(await start(servers, upstream, max_document_bytes=1000))
+    await client.rpc(api.RagAdd(name="tea.md", text=TEA))
+    batch = [
+        api.RagText(name="okapi.md", text=OKAPI, source="/docs/okapi.md"),
+        api.RagText(name="tea.md", text=TEA),  # stored unchanged already
+        api.RagText(name="big.md", text="x" * 2000),
+        api.RagText(name="blank.md", text=" \n"),
+        api.RagText(name="rust.md", text=RUST, kind="text"),
+    ]
+    outcomes = await client.rpc(api.RagAddMany(documents=batch))
+    assert [(o.document.name if o.document else None, o.skipped) for o in outcomes] == [
+        ("okapi.md", False),
+        ("tea.md", True),
+        (None, False),
+        (None, False),
+        ("rust.md", False),
+    ]
+    assert "over [rag] max_document_bytes" in outcomes[2].error and outcomes[2].code == "bad_args"
+    assert "has no text" in outcomes[3].error
+    assert outcomes[0].document is not None and outcomes[0].document.source == "/docs/okapi.md"
+    listed = [d.name for d in await client.rpc(api.RagList())]
+    assert listed == ["okapi.md", "rust.md", "tea.md"]
+    hits = await client.rpc(api.RagSearch(query="shy forest giraffid"))
+    assert hits[0].document == "okapi.md"
+    have = await client.rpc(
+        api.RagHasMany(
+            documents=[
+                api.RagDigest(name="okapi.md", digest=text_digest(OKAPI)),
+                api.RagDigest(name="rust.md", digest=text_digest(RUST + "changed")),
+                api.RagDigest(name="big.md", digest=text_digest("x" * 2000)),
+            ]
+        )
+    )
+    assert have == [True, False, False]
+    with pytest.raises(ChatthyError, match="documents"):  # more than a batch may hold
+        await client.rpc(
+            api.RagAddMany(documents=[api.RagText(name=f"n{i}", text="t") for i in range(257)])
+        )
+
+
+async def test_the_stored_bytes_quota_counts_documents_and_refuses_more(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    config = servers.config({"up": openai_provider(upstream)})
+    config.limits = LimitsConfig(stored_bytes=6000)
+    client = connect(await servers.start_with(config))
+    long = "# Notes\n\n" + "\n\n".join(f"Paragraph {n} about tides." for n in range(200))
+    added = await client.rpc(api.RagAdd(name="long.md", text=long))
+    assert added.document.chunks >= 2
+    with pytest.raises(QuotaExceededError, match="documents to make room"):
+        await client.rpc(api.RagAdd(name="more.md", text=TEA))
+    with pytest.raises(QuotaExceededError):
+        await client.rpc(api.RagAddMany(documents=[api.RagText(name="more.md", text=TEA)]))
+    await client.rpc(api.RagDrop(name="long.md"))
+    assert (await client.rpc(api.RagAdd(name="more.md", text=TEA))).document.chunks == 1

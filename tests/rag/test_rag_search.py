@@ -15,7 +15,7 @@ import pytest
 from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.rag import index as index_module
 from chatthy.rag.fuse import rrf
-from chatthy.rag.index import MODES, RagIndex
+from chatthy.rag.index import MODES, Document, RagIndex
 from chatthy.store.base import RagChunkIn, RagVectors
 from chatthy.store.sqlite import SQLiteStore
 
@@ -244,3 +244,28 @@ async def test_bad_searches_are_refused_in_one_line(index: RagIndex) -> None:
         await index.add(ALICE, "x", "a\nb", "", chunks_of(["a", "b"]), random_units(1, 1), EMBEDDER)
     assert await index.search(ALICE, "line", probe, EMBEDDER, limit=0) == []
     assert [d.name for d in await index.store.rag_documents(ALICE)] == ["doc"]
+
+
+async def test_a_batch_of_documents_reaches_the_matrix_without_reading_it_again(
+    index: RagIndex, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = VectorReads(store, monkeypatch)
+    await add(index, ALICE, "first", words(4, 1), random_units(4, 1))
+    probe = random_units(1, 42)[0]
+    await index.search(ALICE, "", probe, EMBEDDER, mode="vector")
+    assert reads.count == 1
+    lines = ["the probe itself"]
+    batch = [
+        Document("near", "\n".join(lines), "", chunks_of(lines), probe[None, :]),
+        Document("broken", "a\nb", "", chunks_of(["a", "b"]), random_units(3, 2)),
+        Document("first", "replaced", "", chunks_of(["replaced"]), unit(-probe)),
+        Document("more", "x\ny", "", chunks_of(["x", "y"]), random_units(2, 3)),
+    ]
+    outcomes = await index.add_many(ALICE, batch, EMBEDDER)
+    assert [getattr(o, "name", None) for o in outcomes] == ["near", None, "first", "more"]
+    assert isinstance(outcomes[1], ArgumentError) and "2 chunks but 3 vectors" in str(outcomes[1])
+    hits = await index.search(ALICE, "", probe, EMBEDDER, mode="vector", limit=20)
+    assert (hits[0].document, hits[0].score) == ("near", pytest.approx(1.0))
+    assert hits[-1].document == "first" and hits[-1].score == pytest.approx(-1.0)
+    assert sorted(h.document for h in hits) == ["first", "more", "more", "near"]
+    assert reads.count == 1  # the matrix took each change as it came

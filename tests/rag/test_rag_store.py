@@ -8,13 +8,14 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from chatthy.errors import ArgumentError, NotFoundError, StoreError
 from chatthy.store import _sqlite_rag
-from chatthy.store.base import RagChunkIn, RagStored, text_digest
+from chatthy.store.base import RagChunkIn, RagDocumentIn, RagStored, text_digest
 from chatthy.store.sqlite import SQLiteStore
 
 ALICE, BOB = "alice", "bob"
@@ -321,3 +322,95 @@ async def test_rows_a_killed_server_left_staged_are_swept_by_the_next_put(
     assert raw_count(store, "rag_chunks") == 15  # 3 swept with their document, 3 added
     assert [d.name for d in await store.rag_documents(ALICE)] == ["kept", "next"]
     assert [d.name for d in await store.rag_documents(BOB)] == ["bobs"]
+
+
+def document(name: str, text: str, embedder: str = "test") -> RagDocumentIn:
+    chunks = split(text)
+    return RagDocumentIn(
+        name, text, "src", chunks, unit_vectors(len(chunks), seed=len(text)), embedder, DIM
+    )
+
+
+async def test_many_small_documents_go_in_one_write_each_whole(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = 0
+    real = store._write
+
+    async def counted(work: Any, **kwargs: Any) -> Any:
+        nonlocal writes
+        writes += not kwargs.get("frees")  # not the replaced document's sweeping
+        return await real(work, **kwargs)
+
+    monkeypatch.setattr(store, "_write", counted)
+    old = await put(store, ALICE, "tides", TEXT)
+    writes = 0
+    texts = {f"note{n}": f"note {n} on the tides\nline two of {n}" for n in range(20)}
+    outcomes = await store.rag_put_many(
+        ALICE, [document(name, text) for name, text in texts.items()] + [document("tides", "new")]
+    )
+    assert writes == 1  # 41 chunks: one transaction, one commit
+    assert all(isinstance(o, RagStored) for o in outcomes)
+    stored = [o for o in outcomes if isinstance(o, RagStored)]
+    # one change each, in order, as if put one after another
+    assert [o.version for o in stored] == list(range(old.version + 1, old.version + 22))
+    assert stored[-1].replaced == old.document.id
+    assert stored[-1].document.created == old.document.created  # a replacement keeps it
+    listed = {d.name: d for d in await store.rag_documents(ALICE)}
+    assert set(listed) == {*texts, "tides"} and listed["tides"].chunks == 1
+    assert listed["note3"] == stored[3].document  # the record returned is the one stored
+    assert raw_count(store, "rag_chunks") == 41  # the replaced document's chunks swept
+    ids = [c for o in stored for c in o.chunk_ids]
+    chunks = await store.rag_chunks(ALICE, ids)
+    assert [c.text for c in chunks] == [
+        line for text in [*texts.values(), "new"] for line in text.split("\n")
+    ]
+
+
+async def test_one_bad_document_of_many_is_its_own_error_and_the_rest_are_stored(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_sqlite_rag, "PUT_SLICE", 6)
+    fail_at_ordinal(store, 4)  # the database refuses any document of five lines or more
+    long = "\n".join(f"line {i}" for i in range(9))  # alone, in slices: refused at its 5th
+    bad_vectors = RagDocumentIn("odd", "a\nb", "src", split("a\nb"), [b"x" * 4], "test", DIM)
+    batch = [
+        document("one", "first\nsecond"),
+        document("five", "a\nb\nc\nd\ne"),  # in the write with "one": that write fails
+        bad_vectors,
+        document("long", long),
+        document("two", "third\nfourth"),
+        document("", "no name"),
+    ]
+    outcomes = await store.rag_put_many(ALICE, batch)
+    kinds = [type(o).__name__ for o in outcomes]
+    assert kinds == [
+        "RagStored",
+        "StoreError",
+        "ArgumentError",
+        "StoreError",
+        "RagStored",
+        "ArgumentError",
+    ]
+    assert str(outcomes[2]) == "2 chunks but 1 vectors"
+    assert [d.name for d in await store.rag_documents(ALICE)] == ["one", "two"]
+    assert raw_count(store, "rag_documents") == 2 and raw_count(store, "rag_chunks") == 4
+    assert await store.rag_version(ALICE) == 2
+
+
+async def test_unchanged_documents_are_found_in_one_read(store: SQLiteStore) -> None:
+    await put(store, ALICE, "tides", TEXT)
+    await put(store, ALICE, "moon", "The moon.")
+    await put(store, BOB, "sun", "The sun.")
+    found = await store.rag_unchanged(
+        ALICE,
+        [
+            (" tides ", text_digest(TEXT)),
+            ("moon", text_digest("The moon, changed.")),
+            ("sun", text_digest("The sun.")),  # bob's
+            ("nothing", text_digest("")),
+        ],
+        "test",
+    )
+    assert list(found) == ["tides"] and found["tides"].digest == text_digest(TEXT)
+    assert await store.rag_unchanged(ALICE, [("tides", text_digest(TEXT))], "other") == {}

@@ -27,17 +27,18 @@ import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Literal, ParamSpec, Protocol, TypeVar, get_args
+from typing import Literal, NamedTuple, ParamSpec, Protocol, TypeVar, get_args
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from chatthy.errors import ArgumentError
+from chatthy.errors import ArgumentError, ChatthyError
 from chatthy.rag.fuse import RRF_K, rrf
 from chatthy.store.base import (
     RagChunkIn,
     RagChunkRecord,
+    RagDocumentIn,
     RagDocumentRecord,
     Store,
     text_digest,
@@ -48,6 +49,7 @@ __all__ = [
     "INLINE_ROWS",
     "MODES",
     "ChunkLike",
+    "Document",
     "Hit",
     "Mode",
     "RagIndex",
@@ -105,6 +107,32 @@ class Hit(msgspec.Struct):
     chunk_id: int
 
 
+class Document(NamedTuple):
+    """A document for :meth:`RagIndex.add_many`: its name, text and source, its chunks,
+    and their vectors (one row per chunk)."""
+
+    name: str
+    text: str
+    source: str
+    chunks: Sequence[ChunkLike]
+    vectors: object
+
+
+class _Change(NamedTuple):
+    """One change of a profile's documents as a matrix takes it: the version after it,
+    the document it removed (dropped or replaced), the embedder and dimension of the
+    rows it added and those rows (document id, chunk ids, vectors)."""
+
+    version: int
+    removed: int | None = None
+    into: tuple[str, int] | None = None
+    added: tuple[int, list[int], Vectors] | None = None
+
+
+_UNSET = ChatthyError("not stored")
+"""A placeholder, replaced by every document's outcome before it is returned."""
+
+
 def _unit_rows(vectors: object, rows: int | None) -> Vectors:
     """``vectors`` as a C-ordered float32 matrix of unit rows (a zero row stays zero).
     Raises ArgumentError for anything else, or another number of rows than ``rows``."""
@@ -123,14 +151,26 @@ def _unit_rows(vectors: object, rows: int | None) -> Vectors:
     return np.ascontiguousarray(matrix)
 
 
-def _prepared(
-    chunks: Sequence[ChunkLike], vectors: object
-) -> tuple[Vectors, list[RagChunkIn], list[bytes]]:
-    """A document's vectors as unit rows, its chunks as the store takes them, and each
-    row as bytes (on a thread: 50,000 chunks take some 50 ms)."""
-    rows = _unit_rows(vectors, len(chunks))
-    pieces = [RagChunkIn(c.text, c.heading, c.start, c.end) for c in chunks]
-    return rows, pieces, [row.tobytes() for row in rows]
+def _prepared_many(
+    documents: Sequence[Document], embedder: str
+) -> list[tuple[Vectors, RagDocumentIn] | ChatthyError]:
+    """Each document's vectors as unit rows and the document as the store takes it
+    (each row as bytes), or why it cannot be stored; on a thread: 50,000 chunks take some
+    50 ms."""
+    out: list[tuple[Vectors, RagDocumentIn] | ChatthyError] = []
+    for doc in documents:
+        try:
+            rows = _unit_rows(doc.vectors, len(doc.chunks))
+        except ArgumentError as exc:
+            out.append(ArgumentError(f"document {doc.name!r}: {exc.message}"))
+            continue
+        pieces = [RagChunkIn(c.text, c.heading, c.start, c.end) for c in doc.chunks]
+        blobs = [row.tobytes() for row in rows]
+        document = RagDocumentIn(
+            doc.name, doc.text, doc.source, pieces, blobs, embedder, rows.shape[1]
+        )
+        out.append((rows, document))
+    return out
 
 
 class _Matrix:
@@ -247,21 +287,46 @@ class RagIndex:
         each with its row of ``vectors`` (a matrix, one row per chunk, of the embedder's
         dimension; kept as unit vectors). All of it shows at once, or on any failure
         nothing does. Raises ArgumentError, StoreError."""
-        rows, pieces, blobs = await asyncio.to_thread(_prepared, chunks, vectors)
-        dim = rows.shape[1]
+        (outcome,) = await self.add_many(
+            profile, [Document(name, text, source, chunks, vectors)], embedder
+        )
+        if isinstance(outcome, ChatthyError):
+            raise outcome
+        return outcome
+
+    async def add_many(
+        self, profile: str, documents: Sequence[Document], embedder: str
+    ) -> list[RagDocumentRecord | ChatthyError]:
+        """Store each document as :meth:`add` does, in order, small ones several to a
+        write of the store; for each, its record or why it was not stored (ArgumentError,
+        StoreError). One that fails is not stored; the others are."""
+        prepared = await asyncio.to_thread(_prepared_many, documents, embedder)
+        outcomes: list[RagDocumentRecord | ChatthyError] = [
+            item if isinstance(item, ChatthyError) else _UNSET for item in prepared
+        ]
+        going = [
+            (at, item) for at, item in enumerate(prepared) if not isinstance(item, ChatthyError)
+        ]
+        if not going:
+            return outcomes
         async with self._changes(profile):
-            stored = await self.store.rag_put(
-                profile, name, text, source, pieces, blobs, embedder, dim
-            )
-            added = (stored.document.id, stored.chunk_ids, rows)
-            await self._follow(profile, stored.version, stored.replaced, (embedder, dim), added)
-        return stored.document
+            stored = await self.store.rag_put_many(profile, [item[1] for _, item in going])
+            changes: list[_Change] = []
+            for (at, (rows, document)), one in zip(going, stored, strict=True):
+                if isinstance(one, ChatthyError):
+                    outcomes[at] = one
+                    continue
+                outcomes[at] = one.document
+                added = (one.document.id, one.chunk_ids, rows)
+                changes.append(_Change(one.version, one.replaced, (embedder, document.dim), added))
+            await self._follow(profile, changes)
+        return outcomes
 
     async def drop(self, profile: str, name: str) -> RagDocumentRecord:
         """Delete the document ``name`` with its chunks. Raises NotFoundError."""
         async with self._changes(profile):
             dropped = await self.store.rag_drop(profile, name)
-            await self._follow(profile, dropped.version, dropped.document.id)
+            await self._follow(profile, [_Change(dropped.version, dropped.document.id)])
         return dropped.document
 
     async def has(self, profile: str, name: str, text: str, embedder: str) -> bool:
@@ -284,27 +349,29 @@ class RagIndex:
             async with self._settled:
                 self._settled.notify_all()
 
-    async def _follow(
-        self,
-        profile: str,
-        version: int,
-        removed: int | None,
-        into: tuple[str, int] | None = None,
-        added: tuple[int, list[int], Vectors] | None = None,
-    ) -> None:
-        """Bring the profile's matrices to ``version``: a matrix one change behind takes
-        this change; one further behind (another change came between) is forgotten, to
-        be read again by its next search."""
+    async def _follow(self, profile: str, changes: Sequence[_Change]) -> None:
+        """Bring the profile's matrices through ``changes`` (in the order made): a
+        matrix takes each change that comes right after its version; one that missed a
+        change (another came between, made elsewhere) is forgotten, to be read again by
+        its next search."""
         async with self._changing:  # one change at a time: a matrix has no lock of its own
             for key, matrix in list(self._matrices.items()):
-                if key[0] != profile or matrix.version >= version:  # read after the change
+                if key[0] != profile:
                     continue
-                if matrix.version != version - 1:
-                    self._matrices.pop(key, None)
-                    continue
-                change = added if into is not None and key[1:] == into else None
-                await self._run(matrix, _change, matrix, removed, change)
-                matrix.version = version
+                version = matrix.version
+                steps: list[tuple[int | None, tuple[int, list[int], Vectors] | None]] = []
+                for change in changes:
+                    if change.version <= version:  # the matrix was read after it
+                        continue
+                    if change.version != version + 1:
+                        self._matrices.pop(key, None)
+                        break
+                    steps.append((change.removed, change.added if change.into == key[1:] else None))
+                    version = change.version
+                else:
+                    if steps:
+                        await self._run(matrix, _apply, matrix, steps)
+                        matrix.version = version
             async with self._settled:
                 self._settled.notify_all()
 
@@ -418,13 +485,15 @@ class RagIndex:
         return fn(*args, **kw)
 
 
-def _change(
-    matrix: _Matrix, removed: int | None, added: tuple[int, list[int], Vectors] | None
+def _apply(
+    matrix: _Matrix, steps: list[tuple[int | None, tuple[int, list[int], Vectors] | None]]
 ) -> None:
-    if removed is not None:
-        matrix.remove(removed)
-    if added is not None:
-        matrix.append(*added)
+    """Each change in turn: the document it removed, the rows it added."""
+    for removed, added in steps:
+        if removed is not None:
+            matrix.remove(removed)
+        if added is not None:
+            matrix.append(*added)
 
 
 def _hit(chunk: RagChunkRecord, score: float, ranks: dict[str, int]) -> Hit:

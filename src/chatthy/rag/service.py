@@ -11,25 +11,36 @@ ingest leaves the event loop free for everyone else.
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
 
 from chatthy.config import ServerConfig, effective_providers
-from chatthy.errors import ArgumentError
+from chatthy.errors import ArgumentError, ChatthyError
 from chatthy.providers.base import Provider
-from chatthy.rag.chunk import chunk_text, estimate_tokens, kind_of
+from chatthy.rag.chunk import Chunk, chunk_text, estimate_tokens, kind_of
 from chatthy.rag.embed import Embedder, build_embedder
-from chatthy.rag.index import Hit, RagIndex
+from chatthy.rag.index import Document, Hit, RagIndex
 from chatthy.rag.rerank import rerank
 from chatthy.rag.sources import fetch_document
-from chatthy.store.base import RagDocumentDetail, RagDocumentRecord, Store
+from chatthy.store.base import RagDocumentDetail, RagDocumentRecord, Store, text_digest
 from chatthy.workspace.sources import Fetcher
 
-__all__ = ["RagService", "context_block"]
+__all__ = ["RagService", "Text", "context_block"]
 
 Mode = Literal["hybrid", "bm25", "vector"]
 
 CANDIDATES = 30
 """Fused candidates a RAG provider is shown to rescore."""
+
+
+class Text(NamedTuple):
+    """A document's text to store: its name, where it came from, and how to cut it
+    (markdown, latex, code, text; None: from the name's extension)."""
+
+    name: str
+    text: str
+    source: str = ""
+    kind: str | None = None
 
 
 class RagService:
@@ -61,35 +72,95 @@ class RagService:
 
         Raises:
             ArgumentError: no text, or more than ``[rag] max_document_bytes``.
-            QuotaError: the profile's stored bytes would go over its quota.
             ProviderError: the embeddings provider failed.
+            StoreError: the database failed (a full disk).
         """
-        size = len(text.encode("utf-8", "surrogatepass"))
+        (outcome,) = await self.add_many(profile, [Text(name, text, source, kind)])
+        if isinstance(outcome, ChatthyError):
+            raise outcome
+        return outcome
+
+    async def add_many(
+        self, profile: str, documents: Sequence[Text]
+    ) -> list[tuple[RagDocumentRecord, bool] | ChatthyError]:
+        """Store each document as :meth:`add` does, in order; for each, its record and
+        whether it was skipped, or why it was not stored (ArgumentError, ProviderError,
+        StoreError). One that fails is not stored; the others are.
+
+        Many small documents (a folder of notes) cost much less together than one at a
+        time: one read says which are stored unchanged, one worker thread cuts them all,
+        the embedder takes all their chunks in its batches, and the store writes several
+        to a transaction."""
+        outcomes: list[tuple[RagDocumentRecord, bool] | ChatthyError | None] = [
+            self._refusal(doc) for doc in documents
+        ]
+        embedder = self.embedder
+        going = [(at, doc) for at, doc in enumerate(documents) if outcomes[at] is None]
+        if going:
+            digests = await asyncio.to_thread(lambda: [text_digest(doc.text) for _, doc in going])
+            unchanged = await self.store.rag_unchanged(
+                profile,
+                [(doc.name, digest) for (_, doc), digest in zip(going, digests, strict=True)],
+                embedder.name,
+            )
+            for at, doc in going:
+                record = unchanged.get(doc.name.strip())
+                if record is not None:
+                    outcomes[at] = (record, True)
+            going = [(at, doc) for at, doc in going if outcomes[at] is None]
+        if going:
+            settings = self.config.rag
+
+            def cut() -> list[list[Chunk]]:
+                return [
+                    chunk_text(
+                        doc.text,
+                        doc.kind or kind_of(doc.name),
+                        size=settings.chunk_tokens,
+                        overlap=settings.overlap_tokens,
+                    )
+                    for _, doc in going
+                ]
+
+            chunks = await asyncio.to_thread(cut)
+            try:
+                vectors = await embedder.embed([c.text for each in chunks for c in each])
+            except ChatthyError as exc:
+                for at, _ in going:
+                    outcomes[at] = exc
+            else:
+                ready: list[Document] = []
+                row = 0
+                for (_, doc), each in zip(going, chunks, strict=True):
+                    rows = vectors[row : row + len(each)]
+                    ready.append(Document(doc.name, doc.text, doc.source, each, rows))
+                    row += len(each)
+                stored = await self.index.add_many(profile, ready, embedder.name)
+                for (at, _), one in zip(going, stored, strict=True):
+                    outcomes[at] = one if isinstance(one, ChatthyError) else (one, False)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _refusal(self, doc: Text) -> ArgumentError | None:
+        """Why ``doc`` is refused before any work (empty, too large), or None."""
+        size = len(doc.text.encode("utf-8", "surrogatepass"))
         limit = self.config.rag.max_document_bytes
         if size > limit:
-            raise ArgumentError(
-                f"document '{name}' is {size:,} bytes, over [rag] max_document_bytes ({limit:,})"
+            return ArgumentError(
+                f"document '{doc.name}' is {size:,} bytes, over [rag] max_document_bytes"
+                f" ({limit:,})"
             )
-        if not text.strip():
-            raise ArgumentError(f"document '{name}' has no text")
-        embedder = self.embedder
-        if await self.index.has(profile, name, text, embedder.name):
-            return (await self.store.rag_document(profile, name)).document, True
-        settings = self.config.rag
-        chunks = await asyncio.to_thread(
-            chunk_text,
-            text,
-            kind or kind_of(name),
-            size=settings.chunk_tokens,
-            overlap=settings.overlap_tokens,
-        )
-        vectors = await embedder.embed([chunk.text for chunk in chunks])
-        record = await self.index.add(profile, name, text, source, chunks, vectors, embedder.name)
-        return record, False
+        if not doc.text.strip():
+            return ArgumentError(f"document '{doc.name}' has no text")
+        return None
 
     async def has(self, profile: str, name: str, digest: str) -> bool:
         """Whether ``name`` is stored with text of this sha256, by this embedder."""
         return await self.store.rag_has(profile, name, digest, self.embedder.name)
+
+    async def has_many(self, profile: str, documents: Sequence[tuple[str, str]]) -> list[bool]:
+        """:meth:`has` of each (name, sha256), in one read."""
+        found = await self.store.rag_unchanged(profile, documents, self.embedder.name)
+        return [name.strip() in found for name, _ in documents]
 
     async def fetch(
         self, profile: str, target: str, name: str | None = None

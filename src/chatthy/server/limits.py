@@ -51,6 +51,9 @@ WRITES = frozenset(
         "ws_wikipedia",
         "ws_news",
         "ws_fetch",
+        "rag_add",
+        "rag_add_many",
+        "rag_fetch",
     }
 )
 """The RPCs that store more: refused when the profile's stored bytes are at its quota.
@@ -58,15 +61,20 @@ Deletes, renames and reads never are, so a profile over its quota can free space
 
 FREES = frozenset(
     {"destroy", "undo", "edit", "regenerate", "ws_drop", "prompt_delete", "import_finish"}
+    | {"rag_drop"}
 )
 """RPCs after which the profile's stored bytes are counted again when next needed."""
 
 UNSIZED = frozenset(
     {"fork", "import_begin", "ws_url", "ws_youtube", "ws_arxiv"}
-    | {"ws_wikipedia", "ws_news", "ws_fetch", "template"}
+    | {"ws_wikipedia", "ws_news", "ws_fetch", "template", "rag_fetch"}
 )
 """Writes whose stored size is not their request's: the profile's bytes are counted
 again (in the store) before its next write."""
+GROWS = {"rag_add": 3, "rag_add_many": 3}
+"""Writes that store more than they send, by about how many times: a document's chunks
+keep a vector each (1 KB for 256 dimensions, beside some 700 bytes of text) and overlap.
+The estimate errs high, so the count in the store comes before the quota is passed."""
 
 
 @dataclass(slots=True)
@@ -147,7 +155,7 @@ class StoredBytes:
         if known.bytes >= self.quota:
             raise QuotaExceededError(
                 f"profile '{profile}' stores {_mb(known.bytes)} of its {_mb(self.quota)}: "
-                "delete chats or workspace files to make room"
+                "delete chats, workspace files or documents to make room"
             )
 
     def wrote(self, profile: str, method: str, size: int) -> None:
@@ -155,7 +163,7 @@ class StoredBytes:
         known = self._known.get(profile)
         if known is None:
             return
-        known.bytes += size
+        known.bytes += size * GROWS.get(method, 1)
         known.exact = False
         if method in UNSIZED:
             known.bytes = max(known.bytes, self.quota)  # count again before the next write

@@ -12,6 +12,12 @@ leaves the old document as it was. A document dropped or replaced is hidden in o
 write and its chunks deleted after, in slices. Rows a killed server left staged are swept
 by the profile's next :meth:`~RagMixin.rag_put`.
 
+Many small documents (:meth:`~RagMixin.rag_put_many`) go several to a write, up to
+:data:`PUT_SLICE` chunks: one transaction each, so one index segment for FTS5 and one
+commit for them all, where one a document cost twice the time (a folder of short files).
+A document is whole or absent all the same; one that fails is that document's error, the
+others are stored.
+
 Every query names the profile: a document or chunk of another profile is "not found",
 never seen.
 """
@@ -28,7 +34,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from chatthy.errors import ArgumentError, NotFoundError, StoreError
+from chatthy.errors import ArgumentError, ChatthyError, NotFoundError, StoreError
 from chatthy.store import rules
 from chatthy.store._sqlite_support import STAGING
 from chatthy.store._sqlite_threads import Work
@@ -37,6 +43,7 @@ from chatthy.store.base import (
     RagChunkIn,
     RagChunkRecord,
     RagDocumentDetail,
+    RagDocumentIn,
     RagDocumentRecord,
     RagDropped,
     RagStored,
@@ -186,6 +193,21 @@ def _prepared(
     return _Prepared(name, text, source, embedder, dim, text_digest(text), size, stored, rows)
 
 
+def _prepared_all(documents: Sequence[RagDocumentIn]) -> list[_Prepared | ChatthyError]:
+    """Each document checked and turned into rows, or why it cannot be stored."""
+    out: list[_Prepared | ChatthyError] = []
+    for doc in documents:
+        try:
+            out.append(
+                _prepared(
+                    doc.name, doc.text, doc.source, doc.chunks, doc.vectors, doc.embedder, doc.dim
+                )
+            )
+        except ArgumentError as exc:
+            out.append(exc)
+    return out
+
+
 def _record(row: Sequence[Any]) -> RagDocumentRecord:
     return RagDocumentRecord(*row)
 
@@ -231,6 +253,71 @@ def _insert_chunks(
     )
 
 
+def _chunk_ids(conn: sqlite3.Connection, document_id: int) -> list[int]:
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM rag_chunks WHERE document_id = ? ORDER BY ordinal", (document_id,)
+        )
+    ]
+
+
+def _sweep_stale(conn: sqlite3.Connection, profile: str, now: float) -> None:
+    """Delete the profile's rows still staged after :data:`STALE` seconds: a killed
+    server's. Names that start with char(31), as a range of the (profile, name) index: a
+    put looks at the staged rows only, not at every document of the profile."""
+    conn.execute(
+        "DELETE FROM rag_documents WHERE profile = ? AND name >= char(31)"
+        " AND name < char(32) AND updated < ?",
+        (profile, now - STALE),
+    )
+
+
+def _put_whole(conn: sqlite3.Connection, profile: str, doc: _Prepared, now: float) -> RagStored:
+    """A document stored in this write: the one it replaces hidden first (its chunks are
+    deleted after), so that the name is free for it."""
+    old = _document(conn, profile, doc.name)
+    created = now
+    if old is not None:
+        _hide(conn, old.id, now)
+        created = old.created
+    cur = conn.execute(
+        "INSERT INTO rag_documents (profile, name, source, digest, bytes, chunks, embedder,"
+        " dim, stored, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            profile,
+            doc.name,
+            doc.source,
+            doc.digest,
+            doc.size,
+            len(doc.rows),
+            doc.embedder,
+            doc.dim,
+            doc.stored,
+            created,
+            now,
+        ),
+    )
+    document_id = int(cur.lastrowid or 0)
+    _insert_chunks(conn, document_id, doc.rows)
+    record = RagDocumentRecord(
+        document_id,
+        doc.name,
+        doc.source,
+        doc.digest,
+        doc.size,
+        len(doc.rows),
+        doc.embedder,
+        doc.dim,
+        doc.stored,
+        created,
+        now,
+    )
+    return RagStored(
+        record, _chunk_ids(conn, document_id), None if old is None else old.id, _bump(conn, profile)
+    )
+
+
 class RagMixin:
     """RAG documents on the store's connections; the store provides the transactions."""
 
@@ -256,17 +343,83 @@ class RagMixin:
         time): it shows whole in the last write or, on any failure, not at all (nor when
         cancelled, unless the last write was already under way: then it is stored whole).
         Raises ArgumentError before anything is written."""
-        doc = await asyncio.to_thread(_prepared, name, text, source, chunks, vectors, embedder, dim)
+        document = RagDocumentIn(name, text, source, chunks, vectors, embedder, dim)
+        (outcome,) = await self.rag_put_many(profile, [document])
+        if isinstance(outcome, ChatthyError):
+            raise outcome
+        return outcome
+
+    async def rag_put_many(
+        self, profile: str, documents: Sequence[RagDocumentIn]
+    ) -> list[RagStored | ChatthyError]:
+        """Store each document as :meth:`rag_put` does, in order (a later one of the same
+        name replaces an earlier), small ones several to a write; for each, what was
+        stored or why it was not (ArgumentError, StoreError). Cancelled, the documents
+        stored so far stay, whole, and the one under way is whole or absent."""
+        checked = await asyncio.to_thread(_prepared_all, documents)
+        outcomes: dict[int, RagStored | ChatthyError] = {}
+        group: list[tuple[int, _Prepared]] = []
+        held = 0
+        for at, doc in enumerate(checked):
+            if isinstance(doc, ChatthyError):
+                outcomes[at] = doc
+                continue
+            if group and (len(doc.rows) > PUT_SLICE or held + len(doc.rows) > PUT_SLICE):
+                outcomes.update(await self._put_group(profile, group))
+                group, held = [], 0
+            if len(doc.rows) > PUT_SLICE:
+                try:
+                    outcomes[at] = await self._put_in_slices(profile, doc)
+                except ChatthyError as exc:
+                    outcomes[at] = exc
+                continue
+            group.append((at, doc))
+            held += len(doc.rows)
+        if group:
+            outcomes.update(await self._put_group(profile, group))
+        return [outcomes[at] for at in range(len(checked))]
+
+    async def _put_group(
+        self, profile: str, group: list[tuple[int, _Prepared]]
+    ) -> dict[int, RagStored | ChatthyError]:
+        """Documents of at most :data:`PUT_SLICE` chunks in all, in one write; if that
+        write fails, each again in a write of its own, so that one the database refuses
+        does not take the others with it."""
+        now = time.time()
+
+        def work(conn: sqlite3.Connection) -> list[RagStored]:
+            _sweep_stale(conn, profile, now)
+            return [_put_whole(conn, profile, doc, now) for _, doc in group]
+
+        written = asyncio.ensure_future(self._write(work))
+        try:
+            stored = await asyncio.shield(written)  # cancelled or not, it goes on
+        except ChatthyError as exc:
+            if len(group) == 1:
+                return {group[0][0]: exc}
+            outcomes: dict[int, RagStored | ChatthyError] = {}
+            for item in group:
+                outcomes.update(await self._put_group(profile, [item]))
+            return outcomes
+        finally:
+            await asyncio.shield(asyncio.ensure_future(self._sweep_replaced(written)))
+        return {at: one for (at, _), one in zip(group, stored, strict=True)}
+
+    async def _sweep_replaced(self, written: asyncio.Future[list[RagStored]]) -> None:
+        """Delete the chunks of the documents a group's write replaced (if it failed, it
+        replaced none); if this fails, a later put sweeps them."""
+        with contextlib.suppress(Exception):
+            for one in await written:
+                if one.replaced is not None:
+                    await self._sweep_document(one.replaced)
+
+    async def _put_in_slices(self, profile: str, doc: _Prepared) -> RagStored:
+        """A document of more than :data:`PUT_SLICE` chunks: staged a slice a write, then
+        shown in the last one (see the module's docstring)."""
         now = time.time()
 
         def begin(conn: sqlite3.Connection) -> int:
-            # Names that start with char(31), as a range of the (profile, name) index: a
-            # put looks at the staged rows only, not at every document of the profile.
-            conn.execute(
-                "DELETE FROM rag_documents WHERE profile = ? AND name >= char(31)"
-                " AND name < char(32) AND updated < ?",
-                (profile, now - STALE),
-            )
+            _sweep_stale(conn, profile, now)
             cur = conn.execute(
                 "INSERT INTO rag_documents (profile, name, source, digest, bytes, chunks,"
                 " embedder, dim, stored, created, updated)"
@@ -285,11 +438,7 @@ class RagMixin:
                     now,
                 ),
             )
-            document_id = int(cur.lastrowid or 0)
-            if len(doc.rows) <= PUT_SLICE:  # a small document: one write in all
-                _insert_chunks(conn, document_id, doc.rows)
-                publish(conn, document_id)
-            return document_id
+            return int(cur.lastrowid or 0)
 
         outcome: dict[str, Any] = {}
 
@@ -303,30 +452,22 @@ class RagMixin:
                 "UPDATE rag_documents SET name = ?, created = ?, updated = ? WHERE id = ?",
                 (doc.name, created, now, document_id),
             )
-            ids = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT id FROM rag_chunks WHERE document_id = ? ORDER BY ordinal",
-                    (document_id,),
-                )
-            ]
             outcome.update(
                 replaced=None if old is None else old.id,
                 version=_bump(conn, profile),
-                ids=ids,
+                ids=_chunk_ids(conn, document_id),
                 record=_document(conn, profile, doc.name),
             )
 
         begun = asyncio.ensure_future(self._write(begin))
         try:
             document_id = await asyncio.shield(begun)  # cancelled or not, it goes on
-            if len(doc.rows) > PUT_SLICE:
-                for at in range(0, len(doc.rows), PUT_SLICE):
-                    part = doc.rows[at : at + PUT_SLICE]
-                    await self._write(
-                        functools.partial(_insert_chunks, document_id=document_id, rows=part)
-                    )
-                await self._write(functools.partial(publish, document_id=document_id))
+            for at in range(0, len(doc.rows), PUT_SLICE):
+                part = doc.rows[at : at + PUT_SLICE]
+                await self._write(
+                    functools.partial(_insert_chunks, document_id=document_id, rows=part)
+                )
+            await self._write(functools.partial(publish, document_id=document_id))
             outcome["published"] = True  # committed: the tidying need not read whether
         finally:
             await asyncio.shield(asyncio.ensure_future(self._tidy_after_put(begun, outcome)))
@@ -391,6 +532,22 @@ class RagMixin:
         return dropped
 
     # reads ------------------------------------------------------------------------------
+    async def rag_unchanged(
+        self, profile: str, documents: Sequence[tuple[str, str]], embedder: str
+    ) -> dict[str, RagDocumentRecord]:
+        """Of ``documents`` (name, digest), those stored with that digest by ``embedder``."""
+        wanted = [(rules.key(name), digest) for name, digest in documents]
+
+        def work(conn: sqlite3.Connection) -> dict[str, RagDocumentRecord]:
+            found: dict[str, RagDocumentRecord] = {}
+            for name, digest in wanted:
+                doc = _document(conn, profile, name)
+                if doc is not None and doc.digest == digest and doc.embedder == embedder:
+                    found[name] = doc
+            return found
+
+        return await self._read(work) if wanted else {}
+
     async def rag_has(self, profile: str, name: str, digest: str, embedder: str) -> bool:
         """Whether document ``name`` is stored with this digest and embedder."""
         name = rules.key(name)

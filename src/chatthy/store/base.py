@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import msgspec
 
 from chatthy.conversation.events import STATUSES, Status
+from chatthy.errors import ChatthyError
 
 __all__ = [
     "STATUSES",
@@ -30,6 +31,7 @@ __all__ = [
     "RagChunkIn",
     "RagChunkRecord",
     "RagDocumentDetail",
+    "RagDocumentIn",
     "RagDocumentRecord",
     "RagDropped",
     "RagStored",
@@ -128,6 +130,19 @@ class RagChunkIn(msgspec.Struct, frozen=True):
     heading: str = ""
     start: int = 0
     end: int = 0
+
+
+class RagDocumentIn(msgspec.Struct, frozen=True):
+    """A document to store (:meth:`Store.rag_put_many`): its name, text and source, its
+    chunks with one vector each (``dim`` float32 as bytes), and what made the vectors."""
+
+    name: str
+    text: str
+    source: str
+    chunks: Sequence[RagChunkIn]
+    vectors: Sequence[bytes]
+    embedder: str
+    dim: int
 
 
 class RagDocumentRecord(msgspec.Struct):
@@ -427,6 +442,20 @@ class Store(Protocol):
         failure nothing of it does (and a replaced document stays). Raises
         ArgumentError (a name that is not a name, a vector of another length, as many
         vectors as chunks)."""
+
+    async def rag_put_many(
+        self, profile: str, documents: Sequence[RagDocumentIn]
+    ) -> list[RagStored | ChatthyError]:
+        """Store each document as :meth:`rag_put` does, in order, small ones several to
+        a write (one transaction: one commit, one index segment, for them all); for each
+        document what was stored or why it was not (ArgumentError, StoreError): one that
+        fails is not stored, the others are."""
+
+    async def rag_unchanged(
+        self, profile: str, documents: Sequence[tuple[str, str]], embedder: str
+    ) -> dict[str, RagDocumentRecord]:
+        """Of ``documents`` (name, digest), those stored with that very digest by
+        ``embedder``, by name, in one read: an ingestion skips them."""
 
     async def rag_has(self, profile: str, name: str, digest: str, embedder: str) -> bool:
         """Whether the profile holds document ``name`` with text of ``digest`` embedded

@@ -1,10 +1,12 @@
-"""RPCs of the document store (RAG): add (text from the client, or fetched by the
-server), has, list, show, drop, search. Each acts on the asking profile's documents
-only; what fails stores nothing."""
+"""RPCs of the document store (RAG): add (text from the client, one document or a
+batch, or fetched by the server), has, list, show, drop, search. Each acts on the asking
+profile's documents only; what fails stores nothing."""
 
 from __future__ import annotations
 
+from chatthy.errors import ChatthyError
 from chatthy.rag.index import Hit
+from chatthy.rag.service import Text
 from chatthy.server.rpc import Context, registry
 from chatthy.store.base import RagDocumentRecord
 from chatthy.wire import api
@@ -43,6 +45,24 @@ async def rag_add(ctx: Context, args: api.RagAdd) -> api.RagAdded:
         ctx.profile, args.name, args.text, args.source, args.kind
     )
     return api.RagAdded(document=describe(record), skipped=skipped)
+
+
+@registry.rpc()
+async def rag_add_many(ctx: Context, args: api.RagAddMany) -> list[api.RagOutcome]:
+    texts = [Text(d.name, d.text, d.source, d.kind) for d in args.documents]
+    outcomes = await ctx.engine.rag.add_many(ctx.profile, texts)
+    return [
+        api.RagOutcome(error=one.message, code=one.code)
+        if isinstance(one, ChatthyError)
+        else api.RagOutcome(document=describe(one[0]), skipped=one[1])
+        for one in outcomes
+    ]
+
+
+@registry.rpc()
+async def rag_has_many(ctx: Context, args: api.RagHasMany) -> list[bool]:
+    pairs = [(d.name, d.digest) for d in args.documents]
+    return await ctx.engine.rag.has_many(ctx.profile, pairs)
 
 
 @registry.rpc()

@@ -10,21 +10,31 @@ import msgspec
 from chatthy.wire.api._base import Call, Result
 
 __all__ = [
+    "MANY",
     "RagAdd",
+    "RagAddMany",
     "RagAdded",
+    "RagDigest",
     "RagDocumentInfo",
     "RagDrop",
     "RagDropped",
     "RagFetch",
     "RagHas",
+    "RagHasMany",
     "RagHave",
     "RagHit",
     "RagList",
+    "RagOutcome",
     "RagSearch",
     "RagShow",
+    "RagText",
 ]
 
 SearchMode = Literal["hybrid", "bm25", "vector"]
+DocumentName = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Digest = Annotated[str, msgspec.Meta(min_length=64, max_length=64)]
+MANY = 256
+"""The most documents one ``rag_add_many`` or ``rag_has_many`` names."""
 
 
 class RagDocumentInfo(Result):
@@ -57,10 +67,39 @@ class RagAdd(Call[RagAdded]):
     extension when omitted."""
 
     method = "rag_add"
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    name: DocumentName
     text: str
     source: str = ""
     kind: str | None = None
+
+
+class RagText(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One document of ``rag_add_many``: what ``rag_add`` takes."""
+
+    name: DocumentName
+    text: str
+    source: str = ""
+    kind: str | None = None
+
+
+class RagOutcome(Result):
+    """What ``rag_add_many`` did with one document: ``document`` as stored (``skipped``
+    when it was stored already with the very same text), or why it was not (``error``,
+    a line for the user, and its ``code``), nothing of it stored."""
+
+    document: RagDocumentInfo | None = None
+    skipped: bool = False
+    error: str = ""
+    code: str = ""
+
+
+class RagAddMany(Call[list[RagOutcome]]):
+    """Store several documents, as ``rag_add`` each, in order; an outcome for each, in
+    the same order. Small documents cost much less together than one at a time (a
+    folder of notes): send them in batches."""
+
+    method = "rag_add_many"
+    documents: Annotated[list[RagText], msgspec.Meta(min_length=1, max_length=MANY)]
 
 
 class RagHave(Result):
@@ -72,8 +111,23 @@ class RagHas(Call[RagHave]):
     client resuming an ingest sends only what changed)."""
 
     method = "rag_has"
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-    digest: Annotated[str, msgspec.Meta(min_length=64, max_length=64)]
+    name: DocumentName
+    digest: Digest
+
+
+class RagDigest(msgspec.Struct, forbid_unknown_fields=True):
+    """A document's name and the sha256 of its text (UTF-8), in hex."""
+
+    name: DocumentName
+    digest: Digest
+
+
+class RagHasMany(Call[list[bool]]):
+    """``rag_has`` for several documents at once: for each, in order, whether it is
+    stored with text of that sha256."""
+
+    method = "rag_has_many"
+    documents: Annotated[list[RagDigest], msgspec.Meta(min_length=1, max_length=MANY)]
 
 
 class RagFetch(Call[RagAdded]):
