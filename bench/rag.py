@@ -227,9 +227,9 @@ async def ingest(cpu: int, n_pages: int, words: int, batch: int) -> dict[str, fl
                             api.RagText(name=t.name, text=t.text) for t in named[at : at + batch]
                         ]
                     )
-                    for outcome in await rpc_client.rpc(call):
-                        assert outcome.document is not None, outcome.error
-                        chunks += outcome.document.chunks
+                    for answered in await rpc_client.rpc(call):
+                        assert answered.document is not None, answered.error
+                        chunks += answered.document.chunks
                 wall = time.perf_counter() - start
                 used = cpu_seconds(procs.server.pid) - cpu0
             finally:
@@ -373,8 +373,8 @@ async def query(total: int, n_queries: int, keep: Path | None) -> dict[str, floa
 def _heavy(address: str, total: int, events: tuple[Any, Any, Any], results: Any) -> None:
     """In a process of its own: make its pages and say so (``ready``); on ``first``, its
     first rag_add (the server reads the embedder then); on ``go``, store ``total``
-    chunks (pages of about 60 chunks) with rag_add, two requests at a time; put the
-    figures on ``results``."""
+    chunks as ``chatthy rag add`` sends a folder: pages of about 500 words, 64 to a
+    rag_add_many, two requests at a time; put the figures on ``results``."""
     asyncio.run(_heavy_ingest(address, total, events, results))
 
 
@@ -384,7 +384,11 @@ async def _heavy_ingest(
     ready, first, go = events
     sender = Client(address, HEAVY, derive_key("heavy-secret", HEAVY), timeout=600)
     sender.connect()
-    texts = pages(max(1, total // 60 + 1), 7_300, seed=1)
+    texts = pages(max(1, total // 4 + 64), 500, seed=1)
+    batches = [
+        [api.RagText(name=f"heavy-{n}.md", text=t) for n, t in enumerate(texts)][at : at + 64]
+        for at in range(0, len(texts), 64)
+    ]
     stored = 0
     try:
         await sender.call("status")
@@ -393,19 +397,18 @@ async def _heavy_ingest(
         await sender.rpc(api.RagAdd(name="first.md", text="the embedder is read now"))
         await asyncio.to_thread(go.wait)
         start = time.perf_counter()
-        queue = list(enumerate(texts))
 
         async def send() -> None:
             nonlocal stored
-            while queue and stored < total:
-                number, text = queue.pop(0)
+            while batches and stored < total:
+                batch = batches.pop(0)
                 try:
-                    added = await sender.rpc(api.RagAdd(name=f"heavy-{number}.md", text=text))
+                    outcomes = await sender.rpc(api.RagAddMany(documents=batch))
                 except RateLimitedError as exc:
-                    queue.insert(0, (number, text))
+                    batches.insert(0, batch)
                     await asyncio.sleep(exc.retry_after or 0.1)
                     continue
-                stored += added.document.chunks
+                stored += sum(o.document.chunks for o in outcomes if o.document is not None)
 
         await asyncio.gather(send(), send())
         results.put({"chunks": stored, "seconds": time.perf_counter() - start})

@@ -781,3 +781,38 @@ async def test_prompts_import_says_what_it_left_out(live: Server, tmp_path: Path
         f"skipped {tmp_path / 'latin.md'}: not UTF-8 text (byte 3)",
         f"skipped {tmp_path / 'gone.md'}: no such file or folder",
     ]
+
+
+async def _serve_until_listening(seen: list[str]) -> tuple[asyncio.subprocess.Process, str]:
+    proc = await spawn("serve", "--listen", "tcp://127.0.0.1:0")
+    assert proc.stderr is not None
+    while not seen or "listening on" not in seen[-1]:
+        line = await asyncio.wait_for(proc.stderr.readline(), 30)
+        assert line, f"serve ended: {seen}"
+        seen.append(line.decode())
+    return proc, seen[-1].split("listening on ")[1].split()[0]
+
+
+async def test_serve_reads_the_embedder_before_serving_once_documents_exist(
+    isolated_env: Path, connect: ClientMaker
+) -> None:
+    first: list[str] = []
+    proc, address = await _serve_until_listening(first)
+    client = connect(address, profile="p", passphrase="pw")
+    await client.rpc(api.RagAdd(name="tea.md", text="Green tea is steeped at 80 degrees."))
+    proc.send_signal(signal.SIGTERM)
+    code, _, err = await finish(proc)
+    assert code == 0 and "document store:" not in "".join(first) + err  # no documents yet
+
+    again: list[str] = []
+    proc, address = await _serve_until_listening(again)
+    assert proc.stderr is not None
+    # read before the first request is: the log says so before any answer can come
+    line = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
+    assert "document store: embedder read in" in line, line
+    client = connect(address, profile="p", passphrase="pw")
+    hits = await client.rpc(api.RagSearch(query="how hot for green tea"))
+    assert hits[0].document == "tea.md"
+    proc.send_signal(signal.SIGTERM)
+    code, _, err = await finish(proc)
+    assert code == 0 and "Traceback" not in err

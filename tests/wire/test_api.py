@@ -169,6 +169,8 @@ async def test_every_rpc_answers_exactly_its_declared_result(
                 api.WsNews(query="okapi", count=1),
                 api.RagAdd(name="okapi.md", text="# Okapi\n\nThe okapi is a shy giraffid."),
                 api.RagHas(name="okapi.md", digest="0" * 64),
+                api.RagAddMany(documents=[api.RagText(name="tea.md", text="Green tea.")]),
+                api.RagHasMany(documents=[api.RagDigest(name="tea.md", digest="0" * 64)]),
                 api.RagFetch(target=f"{sources.base_url}/page", name="page"),
                 api.RagList(),
                 api.RagShow(name="okapi.md"),

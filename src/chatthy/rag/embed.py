@@ -83,6 +83,11 @@ class Embedder(Protocol):
         nothing to embed: blank, or no known token)."""
         ...
 
+    async def ready(self) -> None:
+        """Read what the first :meth:`embed` would (a model's files), off the event
+        loop; a provider's embedder has nothing to read."""
+        ...
+
 
 def normalise(vectors: Vectors) -> Vectors:
     """``vectors`` with each row scaled to unit length, in place; rows of zeros stay
@@ -146,7 +151,9 @@ class _Words:
         self.specials = specials
         self.space = space
         """The id of ``▁`` alone."""
-        self.known: dict[str, list[int]] = {}
+        self.known: dict[str, tuple[int, ...]] = {}
+        """Tuples, not lists: tuples of ints the collector stops tracking, so a full
+        collection does not walk tens of thousands of them (a pause in every stream)."""
 
     @classmethod
     def of_tokenizer(cls, tokenizer: Any) -> _Words | None:
@@ -173,7 +180,7 @@ class _Words:
         specials = [t.content for t in tokenizer.get_added_tokens_decoder().values()]
         return cls(tokenizer, specials, space)
 
-    def of(self, texts: list[str]) -> list[list[int]]:
+    def of(self, texts: list[str]) -> list[Sequence[int]]:
         """Each text's token ids (no special tokens added). Safe on several threads: a
         batch reads the memory once and works from its own table."""
         split: list[list[str] | None] = [
@@ -184,7 +191,7 @@ class _Words:
             else []
             for text in texts
         ]
-        table: dict[str, list[int] | None] = {}
+        table: dict[str, tuple[int, ...] | None] = {}
         known = self.known
         for words in split:
             for word in words or ():
@@ -198,7 +205,7 @@ class _Words:
                 [word[1:].replace(_SPACE, " ") for word in missing], add_special_tokens=False
             )
             fresh = {
-                word: e.ids if word != _SPACE else [self.space]
+                word: tuple(e.ids) if word != _SPACE else (self.space,)
                 for word, e in zip(missing, encoded, strict=True)
             }
             table.update(fresh)
@@ -331,13 +338,20 @@ class WordLlamaEmbedder:
         self.batch = batch
         """Texts embedded per step in the worker thread: ~40 ms of work at 256."""
 
+    async def ready(self) -> None:
+        await self._model()
+
+    async def _model(self) -> _Model:
+        model = _models.get(self.root)
+        if model is None:
+            model = await asyncio.to_thread(_load, self.root)
+        return model
+
     async def embed(self, texts: list[str]) -> Vectors:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        model = _models.get(self.root)
-        if model is None:
-            model = await asyncio.to_thread(_load, self.root)
+        model = await self._model()
         if model.matrix.shape[1] != self.dim:
             raise ConfigError(f"wordllama's weights under {self.root} are not {self.dim}-wide")
         for at in range(0, len(texts), self.batch):
@@ -374,6 +388,9 @@ class OpenAIEmbedder:
         self.dim = 0
         self.base_url = cfg.base_url or _DEFAULT_URLS.get(cfg.scheme, OPENAI_URL)
         self.prefix = f"provider '{provider}': embeddings"
+
+    async def ready(self) -> None:
+        return
 
     async def embed(self, texts: list[str]) -> Vectors:
         sent = [at for at, text in enumerate(texts) if text.strip()]

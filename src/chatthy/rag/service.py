@@ -64,6 +64,20 @@ class RagService:
             self._embedder = build_embedder(self.config, effective_providers(self.config))
         return self._embedder
 
+    async def warm(self) -> bool:
+        """Make the embedder ready (the offline model read) if any profile holds
+        documents; whether it did. A server calls it before it serves anyone: reading
+        wordllama's tokenizer holds the GIL some 60 ms, a gap in every stream under way,
+        which would otherwise come with the first ingest or search after a start.
+
+        Raises:
+            ConfigError: the embedder cannot be made (its files are missing).
+        """
+        if not await self.store.rag_in_use():
+            return False
+        await self.embedder.ready()
+        return True
+
     async def add(
         self, profile: str, name: str, text: str, source: str = "", kind: str | None = None
     ) -> tuple[RagDocumentRecord, bool]:

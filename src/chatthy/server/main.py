@@ -8,15 +8,18 @@ import gc
 import logging
 import signal
 import sys
+import time
 
 import zmq
 
 from chatthy.config import ServerConfig
-from chatthy.errors import ConfigError
+from chatthy.errors import ChatthyError, ConfigError
 from chatthy.server.app import Server
 from chatthy.wire.curve import fingerprint
 
 __all__ = ["run_server"]
+
+log = logging.getLogger("chatthy.server")
 
 
 async def run_server(config: ServerConfig, listen: str | None = None) -> None:
@@ -47,6 +50,7 @@ async def run_server(config: ServerConfig, listen: str | None = None) -> None:
                 file=sys.stderr,
                 flush=True,
             )
+        await _ready_documents(server)
         # what start-up made (modules, the SDKs' classes: ~90,000 objects) lives as long as
         # the process; a full collection walking it held the GIL 25-45 ms, a gap in every
         # stream, each time a large import or page made enough new objects to trigger one
@@ -59,6 +63,19 @@ async def run_server(config: ServerConfig, listen: str | None = None) -> None:
             await serving
     finally:
         await server.aclose()
+
+
+async def _ready_documents(server: Server) -> None:
+    """Read the document store's embedder now if anyone has documents, before the first
+    request is read (those that come meanwhile wait in the socket): reading it later
+    would stall every stream under way for some 60 ms. One that cannot be read is a
+    warning; documents then fail, each with the reason."""
+    start = time.perf_counter()
+    try:
+        if await server.engine.rag.warm():
+            log.info("document store: embedder read in %.2f s", time.perf_counter() - start)
+    except ChatthyError as exc:
+        log.warning("document store: %s", exc.message)
 
 
 def _bind(server: Server, address: str) -> str:

@@ -548,6 +548,12 @@ class RagMixin:
 
         return await self._read(work) if wanted else {}
 
+    async def rag_in_use(self) -> bool:
+        """Whether any profile holds a document."""
+        return await self._read(
+            lambda conn: conn.execute("SELECT 1 FROM rag_documents LIMIT 1").fetchone() is not None
+        )
+
     async def rag_has(self, profile: str, name: str, digest: str, embedder: str) -> bool:
         """Whether document ``name`` is stored with this digest and embedder."""
         name = rules.key(name)

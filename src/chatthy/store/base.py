@@ -457,6 +457,10 @@ class Store(Protocol):
         """Of ``documents`` (name, digest), those stored with that very digest by
         ``embedder``, by name, in one read: an ingestion skips them."""
 
+    async def rag_in_use(self) -> bool:
+        """Whether any profile holds a document (a server then loads its embedder at
+        start, before it serves anyone)."""
+
     async def rag_has(self, profile: str, name: str, digest: str, embedder: str) -> bool:
         """Whether the profile holds document ``name`` with text of ``digest`` embedded
         by ``embedder``: an ingestion skips it."""
