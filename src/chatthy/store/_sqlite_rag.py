@@ -273,20 +273,16 @@ def _sweep_stale(conn: sqlite3.Connection, profile: str, now: float) -> None:
     )
 
 
-def _put_whole(conn: sqlite3.Connection, profile: str, doc: _Prepared, now: float) -> RagStored:
-    """A document stored in this write: the one it replaces hidden first (its chunks are
-    deleted after), so that the name is free for it."""
-    old = _document(conn, profile, doc.name)
-    created = now
-    if old is not None:
-        _hide(conn, old.id, now)
-        created = old.created
+def _insert_document(
+    conn: sqlite3.Connection, profile: str, name: str, doc: _Prepared, created: float, now: float
+) -> int:
+    """The document's row under ``name`` (its chunks are written apart); its id."""
     cur = conn.execute(
         "INSERT INTO rag_documents (profile, name, source, digest, bytes, chunks, embedder,"
         " dim, stored, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             profile,
-            doc.name,
+            name,
             doc.source,
             doc.digest,
             doc.size,
@@ -298,24 +294,23 @@ def _put_whole(conn: sqlite3.Connection, profile: str, doc: _Prepared, now: floa
             now,
         ),
     )
-    document_id = int(cur.lastrowid or 0)
+    return int(cur.lastrowid or 0)
+
+
+def _put_whole(conn: sqlite3.Connection, profile: str, doc: _Prepared, now: float) -> RagStored:
+    """A document stored in this write: the one it replaces hidden first (its chunks are
+    deleted after), so that the name is free for it."""
+    old = _document(conn, profile, doc.name)
+    created = now
+    if old is not None:
+        _hide(conn, old.id, now)
+        created = old.created
+    document_id = _insert_document(conn, profile, doc.name, doc, created, now)
     _insert_chunks(conn, document_id, doc.rows)
-    record = RagDocumentRecord(
-        document_id,
-        doc.name,
-        doc.source,
-        doc.digest,
-        doc.size,
-        len(doc.rows),
-        doc.embedder,
-        doc.dim,
-        doc.stored,
-        created,
-        now,
-    )
-    return RagStored(
-        record, _chunk_ids(conn, document_id), None if old is None else old.id, _bump(conn, profile)
-    )
+    record = _document(conn, profile, doc.name)
+    assert record is not None  # just written, in this transaction
+    replaced = None if old is None else old.id
+    return RagStored(record, _chunk_ids(conn, document_id), replaced, _bump(conn, profile))
 
 
 class RagMixin:
@@ -420,25 +415,7 @@ class RagMixin:
 
         def begin(conn: sqlite3.Connection) -> int:
             _sweep_stale(conn, profile, now)
-            cur = conn.execute(
-                "INSERT INTO rag_documents (profile, name, source, digest, bytes, chunks,"
-                " embedder, dim, stored, created, updated)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    profile,
-                    f"{STAGING}{uuid.uuid4().hex}",
-                    doc.source,
-                    doc.digest,
-                    doc.size,
-                    len(doc.rows),
-                    doc.embedder,
-                    doc.dim,
-                    doc.stored,
-                    now,
-                    now,
-                ),
-            )
-            return int(cur.lastrowid or 0)
+            return _insert_document(conn, profile, f"{STAGING}{uuid.uuid4().hex}", doc, now, now)
 
         outcome: dict[str, Any] = {}
 
