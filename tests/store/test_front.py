@@ -56,6 +56,7 @@ BAD_CALLS: list[tuple[str, Call]] = [
     ("rename_workspace_file", lambda s: s.rename_workspace_file(ALICE, "a", "/etc/passwd")),
     ("set_workspace_benched", lambda s: s.set_workspace_benched(ALICE, NOT_TEXT, True)),
     ("delete_workspace_file", lambda s: s.delete_workspace_file(ALICE, NOT_TEXT)),
+    ("image", lambda s: s.image(ALICE, "not a digest")),
 ]
 NOTHING_TO_FIND: list[Call] = [
     lambda s: s.search(ALICE, ""),

@@ -2,7 +2,9 @@
 
 Content is a string (text only) or a list of part maps: ``{"type": "text", "text"}``,
 ``{"type": "image_url", "image_url": {"url"}}`` (OpenAI's shape, which clients and
-exports already use), ``{"type": "tool_call", "id", "name", "arguments"}`` and
+exports already use; ``name``, ``media_type``, ``width`` and ``height`` beside it where
+known, and ``url`` a ``data:`` URL or ``chatthy-image:SHA256``, bytes the store keeps),
+``{"type": "tool_call", "id", "name", "arguments"}`` and
 ``{"type": "tool_result", "call_id", "content", "is_error"}``. Anything else is refused
 with a coded error naming the part, never passed on.
 """
@@ -15,7 +17,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from chatthy.conversation.model import (
+    IMAGE_REF,
     ImagePart,
     Message,
     Part,
@@ -46,6 +51,7 @@ IMAGE_TYPES = {
 
 _DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+)(?:;[^,]*)?;base64,", re.ASCII)
 _KNOWN = "text, image_url, tool_call, tool_result"
+_REF = re.compile(re.escape(IMAGE_REF) + "[0-9a-f]{64}", re.ASCII)
 
 
 def parts_of(content: Any) -> tuple[Part, ...]:
@@ -70,7 +76,15 @@ def _part(n: int, part: Any) -> Part:
         image = part.get("image_url")
         url = image.get("url") if isinstance(image, dict) else image
         if isinstance(url, str):
-            return _image(n, url)
+            found = _image(n, url)
+            name, width, height = part.get("name"), part.get("width"), part.get("height")
+            return msgspec.structs.replace(
+                found,
+                media_type=found.media_type or _media_type(part.get("media_type")),
+                name=name[:200] if isinstance(name, str) else "",
+                width=width if _pixels(width) else 0,
+                height=height if _pixels(height) else 0,
+            )
     if kind == "tool_call" and _strings(part, "id", "name"):
         arguments = part.get("arguments", "{}")
         if isinstance(arguments, str):
@@ -86,11 +100,21 @@ def _strings(part: dict[str, Any], *keys: str) -> bool:
     return all(isinstance(part.get(key), str) for key in keys)
 
 
+def _media_type(value: Any) -> str:
+    return value if isinstance(value, str) and value in IMAGE_TYPES else ""
+
+
+def _pixels(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1_000_000
+
+
 def _image(n: int, url: str) -> ImagePart:
     """An image part; a ``data:`` URL must hold an image of a known type."""
     found = _DATA_URL.match(url)
     if found is None:
         if url.startswith(("http://", "https://")):
+            return ImagePart("", url)
+        if _REF.fullmatch(url):
             return ImagePart("", url)
         raise ArgumentError(f"part {n} of the message is not an image (a data: URL of one)")
     media_type = found.group(1).lower()
@@ -119,7 +143,14 @@ def _map(part: Part) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text}
     if isinstance(part, ImagePart):
-        return {"type": "image_url", "image_url": {"url": part.url}}
+        shown: dict[str, Any] = {"type": "image_url", "image_url": {"url": part.url}}
+        if part.name:
+            shown["name"] = part.name
+        if part.media_type:
+            shown["media_type"] = part.media_type
+        if part.width and part.height:
+            shown.update(width=part.width, height=part.height)
+        return shown
     if isinstance(part, ToolCallPart):
         return {"type": "tool_call", "id": part.id, "name": part.name, "arguments": part.arguments}
     assert isinstance(part, ToolResultPart)
@@ -147,7 +178,9 @@ def url_images_as_text(parts: Sequence[Part]) -> tuple[Part, ...]:
     it: an imported chat keeps its history, and no address a client gave reaches a
     model."""
     return tuple(
-        TextPart(f"[image: {p.url}]") if isinstance(p, ImagePart) and not p.media_type else p
+        TextPart(f"[image: {p.url}]")
+        if isinstance(p, ImagePart) and not p.media_type and p.digest is None
+        else p
         for p in parts
     )
 
@@ -167,7 +200,7 @@ def user_parts(content: Any) -> tuple[Part, ...]:
             )
         if isinstance(part, ToolCallPart):
             raise ArgumentError(f"part {n} of the message is a tool call; only a model makes those")
-        if isinstance(part, ImagePart) and not part.media_type:
+        if isinstance(part, ImagePart) and not part.media_type and part.digest is None:
             raise ArgumentError(
                 f"part {n} of the message is an image at a URL; send the image itself (a "
                 "data: URL): the server passes no address on to the model"

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import msgspec
 
 __all__ = [
+    "IMAGE_REF",
     "ImagePart",
     "Message",
     "Part",
@@ -37,12 +38,26 @@ class TextPart(msgspec.Struct, frozen=True, tag="text", tag_field="type"):
     text: str
 
 
+IMAGE_REF = "chatthy-image:"
+"""How an image part names bytes the store keeps once per profile: this, then their
+sha256 in hex."""
+
+
 class ImagePart(msgspec.Struct, frozen=True, tag="image", tag_field="type"):
-    """An image: its media type and where its bytes are (a ``data:`` URL today, a
-    reference to bytes kept once by the store later)."""
+    """An image: its media type and where its bytes are — a ``data:`` URL as a client
+    sends it, or :data:`IMAGE_REF` and the digest of bytes the store keeps (how a stored
+    message holds it) — with its file name and size in pixels when known (0: not)."""
 
     media_type: str
     url: str
+    name: str = ""
+    width: int = 0
+    height: int = 0
+
+    @property
+    def digest(self) -> str | None:
+        """The sha256 of bytes the store keeps, or None for a ``data:`` or other URL."""
+        return self.url[len(IMAGE_REF) :] if self.url.startswith(IMAGE_REF) else None
 
 
 class ToolCallPart(msgspec.Struct, frozen=True, tag="tool_call", tag_field="type"):

@@ -21,7 +21,7 @@ class UsageMixin:
 
     async def stored_bytes(self, profile: str) -> int:
         """Bytes the profile stores: the UTF-8 of its messages' content, workspace files
-        and personalities, and its RAG documents' chunks with their vectors (each
+        and personalities, its images, and its RAG documents' chunks with their vectors (each
         document keeps its sum, so this reads one row per document, not every chunk)."""
 
         def work(conn: sqlite3.Connection) -> int:
@@ -33,7 +33,8 @@ class UsageMixin:
                 "  WHERE profile = ?1)"
                 " + (SELECT COALESCE(SUM(LENGTH(CAST(text AS BLOB))), 0) FROM prompts"
                 "  WHERE profile = ?1)"
-                " + (SELECT COALESCE(SUM(stored), 0) FROM rag_documents WHERE profile = ?1)",
+                " + (SELECT COALESCE(SUM(stored), 0) FROM rag_documents WHERE profile = ?1)"
+                " + (SELECT COALESCE(SUM(size), 0) FROM images WHERE profile = ?1)",
                 (profile,),
             ).fetchone()
             return int(row[0])

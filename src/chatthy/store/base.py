@@ -24,6 +24,8 @@ from chatthy.errors import ChatthyError
 __all__ = [
     "STATUSES",
     "ChatRecord",
+    "ImageIn",
+    "ImageRecord",
     "MessageRecord",
     "ProfileRecord",
     "PromptRecord",
@@ -120,6 +122,28 @@ def text_digest(text: str) -> str:
     """The sha256 of a document's UTF-8 text, in hex: what :meth:`Store.rag_has` compares,
     so that an ingestion run again skips what is stored unchanged."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class ImageIn(msgspec.Struct, frozen=True):
+    """An image to keep with the message that names it (``chatthy-image:DIGEST``): its
+    bytes' sha256 in hex, media type, size in pixels, and the bytes."""
+
+    digest: str
+    media_type: str
+    width: int
+    height: int
+    data: bytes
+
+
+class ImageRecord(msgspec.Struct, frozen=True):
+    """An image the store keeps for a profile."""
+
+    digest: str
+    media_type: str
+    width: int
+    height: int
+    size: int
+    data: bytes
 
 
 class RagChunkIn(msgspec.Struct, frozen=True):
@@ -319,7 +343,8 @@ class Store(Protocol):
         self, profile: str, chat: str, messages: list[dict[str, Any]]
     ) -> list[MessageRecord]:
         """Append ``messages`` (dicts with role and content, optionally status, provider,
-        model, usage, error: the keywords of :meth:`add_message`) in one transaction: a
+        model, usage, error: the keywords of :meth:`add_message`; ``images``, a list of
+        :class:`ImageIn` the content names, kept in the same write) in one transaction: a
         turn's question and the reply that starts ``streaming`` after it. All or none are
         added. Raises NotFoundError, ArgumentError."""
 
@@ -333,13 +358,20 @@ class Store(Protocol):
         usage: dict[str, int] | None = None,
         error: str | None = None,
         tokens: int | None = None,
+        images: Sequence[ImageIn] = (),
     ) -> None:
         """Change a message in place: a checkpoint of a growing reply, its completion, or
-        an edit. ``None`` leaves a field alone. Raises NotFoundError."""
+        an edit (``images``: those its new content names, kept in the same write; images
+        no message names any more are deleted). ``None`` leaves a field alone. Raises
+        NotFoundError."""
 
     async def delete_messages_from(self, profile: str, chat: str, message_id: int) -> int:
         """Delete message ``message_id`` and every later one of the chat; return how many.
+        Images no message names any more go with them (and with :meth:`delete_chat`).
         Raises NotFoundError."""
+
+    async def image(self, profile: str, digest: str) -> ImageRecord:
+        """An image a message of the profile names. Raises NotFoundError."""
 
     async def message_tokens(
         self, profile: str, chat: str, newest: int | None = None

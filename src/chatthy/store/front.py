@@ -36,11 +36,15 @@ from __future__ import annotations
 import abc
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any, final
 
+from chatthy.errors import ArgumentError
 from chatthy.store import rules
 from chatthy.store.base import (
     ChatRecord,
+    ImageIn,
+    ImageRecord,
     MessageRecord,
     ProfileRecord,
     PromptRecord,
@@ -280,15 +284,31 @@ class StoreFront(abc.ABC):
         usage: dict[str, int] | None = None,
         error: str | None = None,
         tokens: int | None = None,
+        images: Sequence[ImageIn] = (),
     ) -> None:
         """Change a message in place — a checkpoint of a growing reply (``content``), its
         completion (``content``, ``status``, ``usage`` together) or an edit — and mark the
         chat active. ``None`` leaves a field alone; new ``content`` keeps ``tokens`` as its
-        count (None: not counted). Raises NotFoundError, ArgumentError."""
+        count (None: not counted) and ``images`` the images it names. Raises
+        NotFoundError, ArgumentError."""
         changes = rules.message_changes(content, status, usage, error, tokens)
         if "content" in changes and "tokens" not in changes:
             changes["tokens"] = None  # a count of the old content would be wrong
-        await self._update_message(profile, message_id, changes)
+        kept = rules.valid_images(list(images))
+        await self._update_message(profile, message_id, changes, kept)
+
+    @final
+    async def image(self, profile: str, digest: str) -> ImageRecord:
+        """An image the profile keeps. Raises NotFoundError, ArgumentError (a digest that
+        is not a sha256 in hex)."""
+        if not isinstance(digest, str) or not rules.is_digest(digest):
+            raise ArgumentError("an image is named by the sha256 of its bytes, in hex")
+        return await self._image(profile, digest)
+
+    @abc.abstractmethod
+    async def _image(self, profile: str, digest: str) -> ImageRecord:
+        """The image. Raises NotFoundError ("no such image") when the profile has none
+        of that digest."""
 
     @final
     async def delete_messages_from(self, profile: str, chat: str, message_id: int) -> int:
@@ -327,9 +347,17 @@ class StoreFront(abc.ABC):
         the chat active (``updated``) unless there are none. Raises ``rules.no_chat``."""
 
     @abc.abstractmethod
-    async def _update_message(self, profile: str, message_id: int, changes: MessageChanges) -> None:
-        """Apply ``changes``, set the message's ``updated`` and mark its chat active.
-        Raises ``rules.no_message`` unless the message is in one of the profile's chats."""
+    async def _update_message(
+        self,
+        profile: str,
+        message_id: int,
+        changes: MessageChanges,
+        images: tuple[ImageIn, ...] = (),
+    ) -> None:
+        """Apply ``changes``, set the message's ``updated`` and mark its chat active, keep
+        ``images`` and, when the content changed, delete the profile's images no message
+        names any more; one transaction. Raises ``rules.no_message`` unless the message
+        is in one of the profile's chats."""
 
     @abc.abstractmethod
     async def _delete_messages_from(self, profile: str, chat: str, message_id: int) -> int:

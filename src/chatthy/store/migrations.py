@@ -291,3 +291,58 @@ def m004_rag(conn: sqlite3.Connection) -> None:
                 version INTEGER NOT NULL) WITHOUT ROWID""",
         ),
     )
+
+
+_IMAGE_REFS = """INSERT OR IGNORE INTO message_images (message_id, digest)
+    SELECT new.id, substr(json_extract(value, '$.image_url.url'), 15)
+    FROM json_each(new.content)
+    WHERE json_type(value) = 'object'
+      AND json_extract(value, '$.image_url.url') LIKE 'chatthy-image:%'"""
+
+
+@migration
+def m005_images(conn: sqlite3.Connection) -> None:
+    """Images kept once per profile by the sha256 of their bytes, which a message's
+    image part names (``chatthy-image:SHA256``) instead of holding them as base64.
+
+    ``message_images`` says which messages name which image; triggers keep it in step
+    with the messages' content (written by any path: a turn, an edit, a fork, an import),
+    so that an image no message names any more is found with one indexed query and
+    deleted in the same write that removed its last message."""
+    _run(
+        conn,
+        (
+            """CREATE TABLE images (
+                profile TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                media_type TEXT NOT NULL,
+                width INTEGER NOT NULL,
+                height INTEGER NOT NULL,
+                size INTEGER NOT NULL,
+                data BLOB NOT NULL,
+                created REAL NOT NULL,
+                PRIMARY KEY (profile, digest)) WITHOUT ROWID""",
+            """CREATE TABLE message_images (
+                message_id INTEGER NOT NULL,
+                digest TEXT NOT NULL,
+                PRIMARY KEY (message_id, digest)) WITHOUT ROWID""",
+            "CREATE INDEX message_images_by_digest ON message_images (digest)",
+            f"""CREATE TRIGGER messages_images_insert AFTER INSERT ON messages
+                WHEN instr(new.content, 'chatthy-image:') > 0
+                 AND json_type(new.content) = 'array'
+            BEGIN {_IMAGE_REFS}; END""",
+            # (a reply's checkpoints change its content every second: a text reply costs
+            # two searches of its text here, never a parse of its JSON; and one trigger,
+            # since the order of two on the same event is not defined)
+            f"""CREATE TRIGGER messages_images_update AFTER UPDATE OF content ON messages
+                WHEN instr(old.content, 'chatthy-image:') > 0
+                  OR instr(new.content, 'chatthy-image:') > 0
+            BEGIN
+                DELETE FROM message_images WHERE message_id = old.id;
+                {_IMAGE_REFS} AND json_type(new.content) = 'array';
+            END""",
+            """CREATE TRIGGER messages_images_delete AFTER DELETE ON messages
+                WHEN instr(old.content, 'chatthy-image:') > 0
+            BEGIN DELETE FROM message_images WHERE message_id = old.id; END""",
+        ),
+    )

@@ -11,13 +11,14 @@ database holds the data.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any, NamedTuple, TypedDict, cast
 
 import msgspec
 
 from chatthy.errors import ArgumentError, ConflictError, NotFoundError
-from chatthy.store.base import STATUSES, Status
+from chatthy.store.base import STATUSES, ImageIn, Status
 
 __all__ = [
     "NAME_MAX",
@@ -197,6 +198,8 @@ class NewMessage(NamedTuple):
     created: float | None = None
     tokens: int | None = None
     """Its token count as the context counts it, when the caller knows it."""
+    images: tuple[ImageIn, ...] = ()
+    """The images its content names, kept with it."""
 
 
 class ChatChanges(TypedDict, total=False):
@@ -219,7 +222,7 @@ class MessageChanges(TypedDict, total=False):
 
 
 _NEW_MESSAGE_FIELDS = frozenset(
-    {"role", "content", "status", "provider", "model", "usage", "error", "tokens"}
+    {"role", "content", "status", "provider", "model", "usage", "error", "tokens", "images"}
 )
 
 
@@ -232,6 +235,7 @@ def new_message(
     usage: object = None,
     error: object = "",
     tokens: object = None,
+    images: object = (),
 ) -> NewMessage:
     """A message to append (the arguments of :meth:`add_message`), checked."""
     return NewMessage(
@@ -243,7 +247,35 @@ def new_message(
         usage_json(usage),
         valid_text("error", error),
         tokens=valid_tokens(tokens),
+        images=valid_images(images),
     )
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}", re.ASCII)
+
+
+def is_digest(text: str) -> bool:
+    """Whether ``text`` is a sha256 in lower-case hex."""
+    return _DIGEST.fullmatch(text) is not None
+
+
+def valid_images(images: object) -> tuple[ImageIn, ...]:
+    """Images to keep with a message: each an :class:`ImageIn` with a sha256 digest in
+    hex, a media type, positive sizes and bytes. Raises ArgumentError."""
+    if not isinstance(images, list | tuple):
+        raise ArgumentError("images must be a list")
+    for image in images:
+        if not (
+            isinstance(image, ImageIn)
+            and isinstance(image.digest, str)
+            and _DIGEST.fullmatch(image.digest)
+            and isinstance(image.media_type, str)
+            and image.media_type.startswith("image/")
+            and isinstance(image.data, bytes)
+            and all(isinstance(n, int) and n > 0 for n in (image.width, image.height))
+        ):
+            raise ArgumentError("an image to keep must be its digest, type, size and bytes")
+    return tuple(images)
 
 
 def new_message_of(message: object) -> NewMessage:

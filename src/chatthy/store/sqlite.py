@@ -39,6 +39,7 @@ from typing import Any, TypeVar, cast
 from chatthy.errors import NotFoundError, StoreError
 from chatthy.private import private_file
 from chatthy.store import rules
+from chatthy.store._sqlite_images import ImagesMixin, keep_images, sweep_images
 from chatthy.store._sqlite_rag import RagMixin
 from chatthy.store._sqlite_replies import RepliesMixin
 from chatthy.store._sqlite_support import (
@@ -61,6 +62,7 @@ from chatthy.store._sqlite_usage import UsageMixin
 from chatthy.store._sqlite_workspace import WorkspaceMixin
 from chatthy.store.base import (
     ChatRecord,
+    ImageIn,
     MessageRecord,
     ProfileRecord,
     PromptRecord,
@@ -150,7 +152,7 @@ def _imported(chat_id: int, message: NewMessage, now: float) -> tuple[Any, ...]:
     return (chat_id, *message_columns(message), created, created)
 
 
-class SQLiteStore(WorkspaceMixin, RagMixin, RepliesMixin, UsageMixin, StoreFront):
+class SQLiteStore(WorkspaceMixin, RagMixin, ImagesMixin, RepliesMixin, UsageMixin, StoreFront):
     """The :class:`~chatthy.store.base.Store` on one SQLite file; see the module docs.
 
     The rules come from :class:`~chatthy.store.front.StoreFront`, workspace files from
@@ -370,12 +372,14 @@ class SQLiteStore(WorkspaceMixin, RagMixin, RepliesMixin, UsageMixin, StoreFront
                 (chat_id, DELETE_SLICE),
             ).rowcount
 
+        def last(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+            sweep_images(conn, profile)
+
         chat_id = await self._write(hide, frees=True)
         while await self._write(functools.partial(some_messages, chat_id=chat_id), frees=True):
             pass
-        await self._write(
-            lambda conn: conn.execute("DELETE FROM chats WHERE id = ?", (chat_id,)), frees=True
-        )
+        await self._write(last, frees=True)
 
     async def _fork_chat(
         self, profile: str, name: str, new_name: str, upto: int | None
@@ -514,8 +518,11 @@ class SQLiteStore(WorkspaceMixin, RagMixin, RepliesMixin, UsageMixin, StoreFront
         now = time.time()
         rows = [message_columns(m) for m in messages]
 
+        images = [image for m in messages for image in m.images]
+
         def work(conn: sqlite3.Connection) -> tuple[int, list[Any]]:
             chat_id = chat_id_of(conn, profile, chat)
+            keep_images(conn, profile, images, now)
             ids = [
                 conn.execute(_INSERT_MESSAGE, (chat_id, *row, now, now)).lastrowid for row in rows
             ]
@@ -529,11 +536,18 @@ class SQLiteStore(WorkspaceMixin, RagMixin, RepliesMixin, UsageMixin, StoreFront
             for i, row in zip(ids, rows, strict=True)
         ]
 
-    async def _update_message(self, profile: str, message_id: int, changes: MessageChanges) -> None:
+    async def _update_message(
+        self,
+        profile: str,
+        message_id: int,
+        changes: MessageChanges,
+        images: tuple[ImageIn, ...] = (),
+    ) -> None:
         values: dict[str, Any] = {**changes, "updated": time.time()}
         assignments = ", ".join(f"{column} = ?" for column in values)
 
         def work(conn: sqlite3.Connection) -> None:
+            keep_images(conn, profile, images, values["updated"])
             rows = conn.execute(
                 f"UPDATE messages SET {assignments} WHERE id = ? AND {IN_PROFILE}"
                 " RETURNING chat_id",
@@ -542,6 +556,8 @@ class SQLiteStore(WorkspaceMixin, RagMixin, RepliesMixin, UsageMixin, StoreFront
             if not rows:
                 raise rules.no_message(message_id)
             _touch(conn, rows[0][0], values["updated"])
+            if "content" in changes:
+                sweep_images(conn, profile)
 
         # a change of status or error only (a reply cut off, marked) adds nothing: it may
         # use the reserve on a full disk
@@ -555,6 +571,7 @@ class SQLiteStore(WorkspaceMixin, RagMixin, RepliesMixin, UsageMixin, StoreFront
                 "DELETE FROM messages WHERE chat_id = ? AND id >= ?", (chat_id, message_id)
             )
             _touch(conn, chat_id, time.time())
+            sweep_images(conn, profile)
             return cur.rowcount
 
         return await self._write(work, frees=True)
