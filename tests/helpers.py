@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
+import io
 import os
 import time
 from collections.abc import Callable
@@ -12,6 +14,7 @@ from typing import Any
 
 import zmq
 import zmq.asyncio
+from PIL import Image
 
 from chatthy.client.core import Client
 from chatthy.config import ProviderConfig, ServerConfig, ServerSection
@@ -26,6 +29,17 @@ from upstream import Upstream
 def key_for(profile: str, passphrase: str = "secret") -> SigningKey:
     """Derived keys are cached: scrypt is meant to be slow."""
     return derive_key(passphrase, profile)
+
+
+def png_bytes(width: int = 4, height: int = 3, colour: str = "teal") -> bytes:
+    """A real PNG, made with Pillow."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+PNG_URL = "data:image/png;base64," + base64.b64encode(png_bytes()).decode()
+"""A real 4 × 3 PNG as the data: URL a client sends."""
 
 
 def openai_provider(upstream: Upstream, **overrides: Any) -> ProviderConfig:

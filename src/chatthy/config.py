@@ -69,6 +69,10 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True):
     tools: bool = True
     """Offer this provider's models the server's tools (false for a server that refuses
     a ``tools`` parameter)."""
+    vision: bool | None = None
+    """Whether its models take images: None, as its scheme declares (openai, anthropic,
+    tabby do); false for a model without vision, so that a message with an image is
+    refused before anything is sent."""
     models: list[str] = msgspec.field(default_factory=list)
     """The models clients may choose (besides ``model``); empty: any. Others are refused."""
     max_tokens_ceiling: Annotated[int, msgspec.Meta(ge=0)] = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,10 @@ from chatthy.conversation.events import Notice, TextDelta, TurnEnd, TurnEvent, T
 from chatthy.conversation.model import Message, TextPart
 from chatthy.conversation.turns import Turn
 from chatthy.errors import ArgumentError, ChatthyError
-from helpers import openai_provider
+from helpers import PNG_URL, openai_provider, png_bytes
 from upstream import Reply, Upstream
 
-PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="
+PNG = PNG_URL
 
 
 def config(tmp_path: Path, providers: dict[str, ProviderConfig]) -> ServerConfig:
@@ -106,7 +107,7 @@ async def test_a_reply_cut_at_the_token_limit_is_stored_truncated(tmp_path: Path
         ),
         (
             [{"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8="}}],
-            "not a image/png",
+            "not a PNG image",
         ),
         (
             [{"type": "image_url", "image_url": {"url": "data:text/plain;base64,aGk="}}],
@@ -126,13 +127,21 @@ async def test_bad_input_is_a_coded_error_and_changes_nothing(
     assert engine.running("alice", "c") is None
 
 
-async def test_an_image_reaches_the_provider_and_is_stored_as_sent(engine: Engine) -> None:
+async def test_an_image_reaches_the_provider_and_is_stored_by_digest(engine: Engine) -> None:
     content = [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": PNG}}]
     turn = await engine.chat("t1", "alice", "c", content)
     assert turn.task is not None
     await turn.task
     question, reply = await engine.store.messages("alice", "c")
-    assert question.content == content
+    digest = hashlib.sha256(png_bytes()).hexdigest()
+    assert question.content[1] == {
+        "type": "image_url",
+        "image_url": {"url": f"chatthy-image:{digest}"},
+        "media_type": "image/png",
+        "width": 4,
+        "height": 3,
+    }
+    assert (await engine.store.image("alice", digest)).data == png_bytes()
     assert reply.content == "echo: look [image]"
 
 

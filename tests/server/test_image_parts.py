@@ -10,9 +10,9 @@ import pytest
 from chatthy.errors import ArgumentError
 from chatthy.server.app import Server
 from chatthy.wire import api
-from helpers import ClientMaker
+from helpers import PNG_URL, ClientMaker
 
-PNG = "data:image/png;base64,iVBORw0KGgo="
+PNG = PNG_URL
 
 
 @pytest.mark.parametrize(
@@ -63,5 +63,5 @@ async def test_an_imported_image_at_a_url_is_kept_as_text_naming_it(
     assert page.messages[0].content == [
         {"type": "text", "text": "what is this?"},
         {"type": "text", "text": "[image: https://example.org/heron.png]"},
-        {"type": "image_url", "image_url": {"url": PNG}},
+        {"type": "image_url", "image_url": {"url": PNG}, "media_type": "image/png"},
     ]

@@ -5,6 +5,7 @@ lost (no undeclared field, no field of the wrong type)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,17 @@ from chatthy.server.app import Server
 from chatthy.server.rpc import registry
 from chatthy.store.base import ChatRecord, MessageRecord, SearchHit
 from chatthy.wire import api
-from helpers import ClientMaker, RawPeer, ServerFactory, collect, key_for, openai_provider, request
+from helpers import (
+    PNG_URL,
+    ClientMaker,
+    RawPeer,
+    ServerFactory,
+    collect,
+    key_for,
+    openai_provider,
+    png_bytes,
+    request,
+)
 from mcp_kit import stdio_config
 from sources_upstream import Article, Paper, SourcesUpstream, Story, Video
 from upstream import Reply, Upstream
@@ -52,7 +63,7 @@ class Wire:
         reply = await self.peer.send(body, self.key.sign(body))
         assert reply.error is None, f"{call.method}: {reply.error}"
         decoded = decode_result(type(call), reply.result)
-        assert msgspec.to_builtins(decoded) == reply.result, call.method
+        assert msgspec.to_builtins(decoded, builtin_types=(bytes,)) == reply.result, call.method
         self.seen.add(call.method)
         return decoded
 
@@ -186,6 +197,12 @@ async def test_every_rpc_answers_exactly_its_declared_result(
             await wire.run(api.WsDrop(name="todo.md"))
             up.push(Reply(chunks=["a summary"]))
             await _finish(client, await wire.run(api.Template(chat="c", name="summarise")))
+            up.push(Reply(chunks=["a tiny picture"]))
+            image = {"type": "image_url", "image_url": {"url": PNG_URL}}
+            await client.attach("pics")
+            await _finish(client, await wire.run(api.Chat(chat="pics", content=[image])))
+            digest = hashlib.sha256(png_bytes()).hexdigest()
+            assert (await wire.run(api.ImageGet(digest=digest))).data == png_bytes()
 
             bob = Wire(srv, "bob")
             try:

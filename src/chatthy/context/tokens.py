@@ -27,6 +27,7 @@ from chatthy.conversation.model import (
     ToolCallPart,
     ToolResultPart,
 )
+from chatthy.media.images import anthropic_tokens, openai_tokens
 
 __all__ = [
     "IMAGE_TOKENS",
@@ -42,9 +43,10 @@ __all__ = [
 MESSAGE_OVERHEAD = 4
 """Tokens each message costs beyond its content (role and separators; OpenAI uses 3–4)."""
 
-IMAGE_TOKENS = 1000
-"""What one image is counted as: between OpenAI's 765 for a 1024² high-detail image and
-Anthropic's ~1,600 for a large one; the real cost depends on size and provider."""
+IMAGE_TOKENS = 1600
+"""What an image of unknown size is counted as: Anthropic's ~1,600 for a large one (above
+OpenAI's 765 for a 1024² high-detail one). One whose size is known is counted as the
+larger of OpenAI's and Anthropic's documented counts for that size."""
 
 _ENCODINGS = (
     (
@@ -171,6 +173,12 @@ def _part_tokens(part: Part) -> int:
     if isinstance(part, TextPart):
         return count_tokens(part.text)
     if isinstance(part, ImagePart):
+        if part.width and part.height:
+            # the larger of the two APIs' documented counts: a history fits either
+            return max(
+                openai_tokens(part.width, part.height),
+                anthropic_tokens(part.width, part.height),
+            )
         return IMAGE_TOKENS
     if isinstance(part, ToolCallPart):
         return MESSAGE_OVERHEAD + count_tokens(part.name) + count_tokens(part.arguments)

@@ -126,7 +126,8 @@ def _image(n: int, url: str) -> ImagePart:
     except (binascii.Error, ValueError):
         head = b""
     if not head.startswith(IMAGE_TYPES[media_type]):
-        raise ArgumentError(f"part {n} of the message is not a {media_type} image")
+        short = media_type.removeprefix("image/").upper().replace("WEBP", "WebP")
+        raise ArgumentError(f"part {n} of the message is not a {short} image")
     return ImagePart(media_type, url)
 
 

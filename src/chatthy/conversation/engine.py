@@ -38,7 +38,8 @@ from chatthy.conversation.events import (
     TurnEvent,
     TurnStarted,
 )
-from chatthy.conversation.model import Message
+from chatthy.conversation.images import DEFAULT_LIMITS, LIMITS, ImageBytes, Kept, keep_images
+from chatthy.conversation.model import Message, Part
 from chatthy.conversation.ownership import ReplyOwner
 from chatthy.conversation.prompts import ServerPrompts
 from chatthy.conversation.reply import ReplyJob, run_reply
@@ -47,7 +48,7 @@ from chatthy.errors import ArgumentError, ChatthyError, ConflictError, NotFoundE
 from chatthy.providers.base import Options, Provider
 from chatthy.providers.registry import build_provider
 from chatthy.rag.service import RagService
-from chatthy.store.base import ChatRecord, Store
+from chatthy.store.base import ChatRecord, ImageIn, Store
 
 __all__ = ["RESERVED_PARAMS", "Engine", "Planned"]
 
@@ -107,6 +108,8 @@ class Engine(ChatBook):
         self.broadcaster: Broadcaster = broadcaster or LocalBroadcaster()
         self.prompts = ServerPrompts.load(Path(config.config_dir), config.prompts)
         self.token_counts = TokenCache()
+        self.image_bytes = ImageBytes(store)
+        """Kept images read back for providers' requests."""
         self.turns = Turns()
         self.owner = ReplyOwner(store)
         self.template_problems_logged: set[tuple[str, str]] = set()
@@ -253,10 +256,15 @@ class Engine(ChatBook):
         with self._reserving(turn_id, profile, chat) as turn:
             record, change = await self._ensure(profile, chat, prompt, provider, model)
             try:
+                kept = await self._keep_images(profile, record.provider, parts)
                 rows, older = await self._newest_rows(profile, record)
-                question = Message("user", parts)
-                planned = await self.plan(profile, record, rows, question, transient, older)
-                return await self._start(turn, record, planned, question, params, approve)
+                question = Message("user", kept.parts)
+                planned = await self.plan(
+                    profile, record, rows, question, transient, older, kept.images
+                )
+                return await self._start(
+                    turn, record, planned, question, params, approve, kept.images, kept.notices
+                )
             except BaseException:
                 if change == "created" and await self._remove_if_empty(profile, chat):
                     change = None
@@ -264,6 +272,27 @@ class Engine(ChatBook):
             finally:
                 if change:
                     self.announce(profile, change, chat)
+
+    def takes_images(self, provider: str) -> bool:
+        """Whether ``provider``'s models take images: its scheme says so and its config
+        does not say ``vision = false``."""
+        config = self.provider_configs.get(provider)
+        declared = self.provider(provider).capabilities.vision
+        return declared if config is None or config.vision is None else config.vision
+
+    async def _keep_images(self, profile: str, provider: str, parts: Sequence[Part]) -> Kept:
+        """The images of a message about to be stored, fitted to ``provider`` (see
+        :mod:`.images`). Raises ArgumentError, NotFoundError (no such provider)."""
+        config = self.provider_configs.get(provider)
+        limits = LIMITS.get(config.scheme if config else "", DEFAULT_LIMITS)
+        return await keep_images(
+            self.store,
+            profile,
+            parts,
+            provider=provider,
+            takes_images=self.takes_images(provider),
+            limits=limits,
+        )
 
     async def _remove_if_empty(self, profile: str, chat: str) -> bool:
         """Delete ``chat`` if it holds no message; whether it was."""
@@ -327,10 +356,17 @@ class Engine(ChatBook):
                 which = "message of yours with that id" if message_id else "message of yours"
                 raise NotFoundError(f"chat '{chat}' has no {which} to edit")
             index = users[-1]
-            edited = Message("user", parts)
-            planned = await self.plan(profile, record, rows[:index], edited, transient)
+            kept = await self._keep_images(profile, record.provider, parts)
+            edited = Message("user", kept.parts)
+            planned = await self.plan(
+                profile, record, rows[:index], edited, transient, images=kept.images
+            )
             await self.store.update_message(
-                profile, rows[index][0], content=content_of(parts), tokens=planned.new_tokens
+                profile,
+                rows[index][0],
+                content=content_of(kept.parts),
+                tokens=planned.new_tokens,
+                images=kept.images,
             )
             try:
                 if index + 1 < len(rows):
@@ -347,9 +383,13 @@ class Engine(ChatBook):
         question: Message | None,
         params: dict[str, Any] | None,
         approve: str = "no",
+        images: Sequence[ImageIn] = (),
+        notices: Sequence[str] = (),
     ) -> Turn:
-        """Take the chat's lease, store the ``question`` (if any; ``planned`` with it)
-        and the reply's ``streaming`` row in one write, and start the reply's task."""
+        """Take the chat's lease, store the ``question`` (if any; ``planned`` with it,
+        ``images`` the images it names) and the reply's ``streaming`` row in one write,
+        and start the reply's task; ``notices`` (images downscaled) go first to the
+        turn's clients."""
         profile = turn.profile
         self.check_model(planned.provider.name, chat.model)
         self.check_options(planned.provider, params)
@@ -360,7 +400,14 @@ class Engine(ChatBook):
             to_add: list[dict[str, Any]] = []
             if question is not None:
                 content = content_of(question.parts)
-                to_add.append({"role": "user", "content": content, "tokens": planned.new_tokens})
+                to_add.append(
+                    {
+                        "role": "user",
+                        "content": content,
+                        "tokens": planned.new_tokens,
+                        "images": list(images),
+                    }
+                )
             model = chat.model or planned.provider.model
             to_add.append(
                 {
@@ -386,7 +433,7 @@ class Engine(ChatBook):
             user_message_id=asked[0].id if asked else None,
             user_content=to_add[0]["content"] if asked else None,
         )
-        first: list[TurnEvent] = [started]
+        first: list[TurnEvent] = [started, *(Notice("image", line) for line in notices)]
         if planned.dropped:
             data = {
                 "dropped": planned.dropped,
@@ -535,13 +582,14 @@ class Engine(ChatBook):
         new: Message | None = None,
         transient: Sequence[WorkspaceFile] = (),
         older: Older = NOTHING_OLDER,
+        images: Sequence[ImageIn] = (),
     ) -> Planned:
         """What a turn would send for the stored messages ``rows`` (id, role, tokens)
         and a ``new`` message: the system prompt, the profile's active workspace files,
         the ``transient`` files attached to this turn, then as much history as fits.
         Only the kept messages' contents are read: a long chat costs its counts.
         ``older`` are the messages before ``rows`` that cannot fit (they count as
-        dropped).
+        dropped); ``images`` those ``new`` names, not stored yet.
 
         Raises:
             NotFoundError: the chat's provider does not exist.
@@ -577,9 +625,10 @@ class Engine(ChatBook):
         history = await self._history(profile, chat.name, rows, where.first)
         if new is not None:
             history.append(new)
+        sent = await self.image_bytes.resolved(profile, [*system, *workspace, *history], images)
         return Planned(
             provider,
-            [*system, *workspace, *history],
+            sent,
             where.tokens,
             workspace_tokens,
             older.messages + where.first,

@@ -2,6 +2,7 @@
 
 from chatthy.server.handlers import (
     chats,
+    images,
     info,
     mcp,
     prompts,
@@ -16,6 +17,7 @@ from chatthy.server.handlers import (
 
 __all__ = [
     "chats",
+    "images",
     "info",
     "mcp",
     "prompts",

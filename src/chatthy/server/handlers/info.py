@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
+
 from chatthy.errors import ArgumentError, AuthError, ChatthyError, NotFoundError
 from chatthy.providers.base import Provider
 from chatthy.server.handlers.common import as_wire
@@ -58,14 +60,15 @@ async def _account(ctx: Context) -> api.AccountInfo:
     )
 
 
-async def _describe(provider: Provider, default: bool, ask: bool) -> api.ProviderInfo:
+async def _describe(provider: Provider, default: bool, ask: bool, vision: bool) -> api.ProviderInfo:
+    capabilities = msgspec.structs.replace(provider.capabilities, vision=vision)
     info = api.ProviderInfo(
         name=provider.name,
         model=provider.model,
         context_length=provider.context_length,
         max_tokens=provider.max_tokens,
         default=default,
-        capabilities=as_wire(provider.capabilities, api.ProviderCapabilities),
+        capabilities=as_wire(capabilities, api.ProviderCapabilities),
     )
     if ask:
         try:
@@ -83,7 +86,10 @@ async def providers(ctx: Context, args: api.Providers) -> list[api.ProviderInfo]
     default = engine.default_provider()
     return list(
         await asyncio.gather(
-            *(_describe(p, p.name == default, args.models) for p in engine.providers.values())
+            *(
+                _describe(p, p.name == default, args.models, engine.takes_images(p.name))
+                for p in engine.providers.values()
+            )
         )
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from chatthy.wire.api import (
     _base,
     chats,
+    images,
     info,
     prompts,
     rag,
@@ -22,6 +23,7 @@ from chatthy.wire.api import (
 )
 from chatthy.wire.api._base import *  # noqa: F403
 from chatthy.wire.api.chats import *  # noqa: F403
+from chatthy.wire.api.images import *  # noqa: F403
 from chatthy.wire.api.info import *  # noqa: F403
 from chatthy.wire.api.prompts import *  # noqa: F403
 from chatthy.wire.api.rag import *  # noqa: F403
@@ -34,6 +36,7 @@ from chatthy.wire.api.workspace import *  # noqa: F403
 __all__ = [
     *_base.__all__,
     *chats.__all__,
+    *images.__all__,
     *info.__all__,
     *prompts.__all__,
     *rag.__all__,

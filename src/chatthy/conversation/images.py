@@ -1,0 +1,164 @@
+"""Images in turns: what a user sends, checked, fitted to the provider and kept by
+digest; what a provider is sent, the kept bytes read back.
+
+A client sends an image as a ``data:`` URL (the parts of :mod:`.content`). Before a turn
+starts, each is checked and measured (:func:`chatthy.media.images.fit`: not an image,
+damaged, a decompression bomb are refused in one line), downscaled when larger than the
+provider takes (a notice says so), and becomes a part naming its bytes by sha256
+(``chatthy-image:…``), which the store keeps once per profile in the same write as the
+message. A provider is never sent a reference: :class:`ImageBytes` reads the bytes back
+into ``data:`` URLs for the request, and keeps the most recent ones in memory.
+
+A provider takes images when its scheme declares vision and its ``[providers.NAME]``
+does not say ``vision = false``; a message with an image for one that does not is
+refused before anything is sent or stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import msgspec
+
+from chatthy.conversation.model import IMAGE_REF, ImagePart, Message, Part, TextPart
+from chatthy.errors import ArgumentError, NotFoundError
+from chatthy.media.images import digest, fit, from_data_url, to_data_url
+from chatthy.store.base import ImageIn, Store
+
+__all__ = ["DEFAULT_LIMITS", "LIMITS", "ImageBytes", "Kept", "Limits", "keep_images"]
+
+
+class Limits(NamedTuple):
+    """The largest image a provider takes: its longer side in pixels, and bytes."""
+
+    side: int
+    bytes: int
+
+
+DEFAULT_LIMITS = Limits(2048, 20_000_000)
+"""OpenAI's: images are scaled to fit 2048 × 2048 there anyway; 20 MB a file."""
+LIMITS: dict[str, Limits] = {"anthropic": Limits(1568, 3_750_000)}
+"""By scheme. Anthropic scales a longer side over 1,568 px down (and charges the time),
+and takes 5 MB of base64 an image: 3.75 MB of bytes."""
+
+
+class Kept(NamedTuple):
+    """A message's parts with its images named by digest, the images to keep with it,
+    and a line for each image that was downscaled."""
+
+    parts: tuple[Part, ...]
+    images: list[ImageIn]
+    notices: list[str]
+
+
+async def keep_images(
+    store: Store,
+    profile: str,
+    parts: Sequence[Part],
+    *,
+    provider: str,
+    takes_images: bool,
+    limits: Limits,
+) -> Kept:
+    """``parts`` as a message to store: each ``data:`` image checked and fitted to
+    ``limits`` (in a worker thread), named by digest; an image already named by digest
+    must be one the profile keeps.
+
+    Raises:
+        ArgumentError: an image for a provider that takes none, or one that is not an
+            image (damaged, too many pixels, of another type), or a digest the profile
+            does not keep.
+    """
+    if not any(isinstance(p, ImagePart) for p in parts):
+        return Kept(tuple(parts), [], [])
+    if not takes_images:
+        raise ArgumentError(f"provider '{provider}' does not take images")
+    out: list[Part] = []
+    images: list[ImageIn] = []
+    notices: list[str] = []
+    for n, part in enumerate(parts, 1):
+        if not isinstance(part, ImagePart):
+            out.append(part)
+            continue
+        name = part.name or f"image {n}"
+        known = part.digest
+        if known is not None:
+            try:
+                record = await store.image(profile, known)
+            except NotFoundError:
+                raise ArgumentError(f"{name} names an image you do not have") from None
+            out.append(
+                msgspec.structs.replace(
+                    part, media_type=record.media_type, width=record.width, height=record.height
+                )
+            )
+            continue
+        _, data = from_data_url(part.url)
+        fitted = await asyncio.to_thread(
+            fit, data, max_side=limits.side, max_bytes=limits.bytes, name=name
+        )
+        if fitted.notice:
+            notices.append(fitted.notice)
+        info = fitted.info
+        key = digest(fitted.data)
+        images.append(ImageIn(key, info.media_type, info.width, info.height, fitted.data))
+        out.append(ImagePart(info.media_type, IMAGE_REF + key, part.name, info.width, info.height))
+    return Kept(tuple(out), images, notices)
+
+
+class ImageBytes:
+    """Kept images read back for a provider's request, the most recent ``budget`` bytes
+    of them remembered (a chat about one picture sends it every turn)."""
+
+    def __init__(self, store: Store, budget: int = 64 * 2**20) -> None:
+        self.store = store
+        self.budget = budget
+        self._urls: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._held = 0
+
+    async def resolved(
+        self, profile: str, messages: list[Message], pending: Sequence[ImageIn] = ()
+    ) -> list[Message]:
+        """``messages`` with every image named by digest as a ``data:`` URL: from
+        ``pending`` (a new message's, not stored yet), else from the store. One the store
+        no longer keeps (deleted meanwhile) becomes a line saying so."""
+        new = {image.digest: image for image in pending}
+        out: list[Message] = []
+        for message in messages:
+            if not any(isinstance(p, ImagePart) and p.digest for p in message.parts):
+                out.append(message)
+                continue
+            parts = [await self._part(profile, p, new) for p in message.parts]
+            out.append(msgspec.structs.replace(message, parts=tuple(parts)))
+        return out
+
+    async def _part(self, profile: str, part: Part, new: dict[str, ImageIn]) -> Part:
+        if not isinstance(part, ImagePart) or part.digest is None:
+            return part
+        if part.digest in new:
+            image = new[part.digest]
+            return msgspec.structs.replace(part, url=to_data_url(image.data, image.media_type))
+        key = (profile, part.digest)
+        url = self._urls.get(key)
+        if url is None:
+            try:
+                record = await self.store.image(profile, part.digest)
+            except NotFoundError:
+                return TextPart(
+                    f"[image {part.name} no longer kept]" if part.name else "[image no longer kept]"
+                )
+            url = to_data_url(record.data, record.media_type)
+            self._remember(key, url)
+        else:
+            self._urls.move_to_end(key)
+        return msgspec.structs.replace(part, url=url)
+
+    def _remember(self, key: tuple[str, str], url: str) -> None:
+        self._urls[key] = url
+        self._held += len(url)
+        while self._held > self.budget and len(self._urls) > 1:
+            _, dropped = self._urls.popitem(last=False)
+            self._held -= len(dropped)

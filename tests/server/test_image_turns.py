@@ -1,0 +1,188 @@
+"""Images through a real server: what reaches each API (the exact bytes and media type),
+kept once by digest and fetched back, fitted to the provider, refused in one line when
+they are not images or the provider takes none, freed with the chat."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import struct
+import zlib
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from chatthy.client.core import Client
+from chatthy.errors import ArgumentError, ChatthyError, NotFoundError
+from chatthy.server.app import Server
+from chatthy.wire import api
+from helpers import ClientMaker, ServerFactory, openai_provider
+from upstream import Reply, Upstream
+
+
+def png(width: int = 64, height: int = 48, colour: str = "teal") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def photo(width: int, height: int) -> bytes:
+    """A JPEG of a smooth gradient: large in pixels, small in bytes."""
+    out = io.BytesIO()
+    Image.radial_gradient("L").resize((width, height)).convert("RGB").save(out, "JPEG")
+    return out.getvalue()
+
+
+def bomb_header(side: int = 100_000) -> bytes:
+    """A PNG that says it is ``side`` × ``side`` pixels (its data a few bytes)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
+
+
+def data_url(data: bytes, media_type: str = "image/png") -> str:
+    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
+
+
+def asking(data: bytes, name: str = "cat.png", media_type: str = "image/png") -> list[Any]:
+    return [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": data_url(data, media_type)}, "name": name},
+    ]
+
+
+async def start(servers: ServerFactory, upstream: Upstream, **provider: Any) -> Server:
+    config = openai_provider(upstream, **provider)
+    return await servers.start({"up": config})
+
+
+async def send(client: Client, chat: str, content: Any) -> tuple[api.Started, list[Any]]:
+    said = {"text": content} if isinstance(content, str) else {"content": content}
+    stream, started = await client.start("chat", chat, **said)
+    events = [event async for event in stream.events()]
+    return started, events
+
+
+def sent_image(upstream: Upstream) -> tuple[str, bytes]:
+    """The media type and bytes of the image in the last request upstream."""
+    body = upstream.requests[-1].body
+    for message in body["messages"]:
+        for part in message["content"] if isinstance(message["content"], list) else []:
+            if part.get("type") == "image_url":  # OpenAI's Chat Completions
+                head, _, b64 = part["image_url"]["url"].partition(";base64,")
+                return head.removeprefix("data:"), base64.b64decode(b64)
+            if part.get("type") == "image":  # Anthropic's Messages
+                source = part["source"]
+                return source["media_type"], base64.b64decode(source["data"])
+    raise AssertionError(f"no image in {body}")
+
+
+@pytest.mark.parametrize("scheme", ["openai", "anthropic"])
+async def test_the_exact_bytes_reach_each_api_and_are_kept_once_by_digest(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker, scheme: str
+) -> None:
+    extra = {"scheme": scheme, "base_url": upstream.base_url} if scheme == "anthropic" else {}
+    client = connect(await start(servers, upstream, **extra))
+    image = png()
+    upstream.push(Reply(chunks=["a teal square"]))
+    _, events = await send(client, "pets", asking(image))
+    assert events[-1].data["status"] == "complete"
+    assert sent_image(upstream) == ("image/png", image)
+
+    page = await client.rpc(api.Messages(chat="pets"))
+    question = page.messages[0].content
+    digest = hashlib.sha256(image).hexdigest()
+    assert question[1] == {
+        "type": "image_url",
+        "image_url": {"url": f"chatthy-image:{digest}"},
+        "name": "cat.png",
+        "media_type": "image/png",
+        "width": 64,
+        "height": 48,
+    }
+    kept = await client.rpc(api.ImageGet(digest=digest))
+    assert (kept.data, kept.media_type, kept.width, kept.height) == (image, "image/png", 64, 48)
+
+    upstream.push(Reply(chunks=["still teal"]))
+    await send(client, "pets", "and now?")  # the history's image is sent again, whole
+    assert sent_image(upstream) == ("image/png", image)
+
+
+async def test_a_large_photo_is_downscaled_to_the_provider_with_a_notice(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    client = connect(await start(servers, upstream, scheme="anthropic", base_url=upstream.base_url))
+    upstream.push(Reply(chunks=["a photo"]))
+    _, events = await send(client, "pics", asking(photo(2400, 1800), "beach.jpg", "image/jpeg"))
+    media_type, data = sent_image(upstream)
+    with Image.open(io.BytesIO(data)) as seen:
+        assert media_type == "image/jpeg" and max(seen.size) == 1568
+    notices = [e.data for e in events if e.kind == "info" and e.data.get("notice") == "image"]
+    assert notices and "beach.jpg" in notices[0]["message"]
+    assert "downscaled" in notices[0]["message"]
+
+
+async def test_a_provider_without_vision_refuses_images_before_sending_anything(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    client = connect(await start(servers, upstream, vision=False))
+    (info,) = await client.rpc(api.Providers())
+    assert info.capabilities.vision is False
+    with pytest.raises(ArgumentError, match="provider 'up' does not take images"):
+        await client.start("chat", "pets", content=asking(png()))
+    assert not [r for r in upstream.requests if r.method == "POST"]  # nothing sent
+    assert await client.rpc(api.Chats()) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (png()[: len(png()) // 2], "cat.png is truncated or damaged"),
+        (b"just some text, named .png\n" * 4, "part 2 of the message is not a PNG image"),
+        (bomb_header(), "100000×100000"),
+    ],
+    ids=["truncated", "text", "bomb"],
+)
+async def test_what_is_not_a_usable_image_is_one_line_and_the_server_goes_on(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker, data: bytes, said: str
+) -> None:
+    client = connect(await start(servers, upstream))
+    with pytest.raises(ChatthyError) as refused:
+        await client.start("chat", "pets", content=asking(data))
+    assert said in refused.value.message and "\n" not in refused.value.message
+    assert upstream.requests == []
+    upstream.push(Reply(chunks=["fine"]))
+    _, events = await send(client, "pets", asking(png()))
+    assert events[-1].data["status"] == "complete"
+
+
+async def test_destroying_the_chat_frees_its_images(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    srv = await start(servers, upstream)
+    client = connect(srv)
+    image = png(colour="plum")
+    upstream.push(Reply(chunks=["plum"]))
+    await send(client, "pets", asking(image))
+    digest = hashlib.sha256(image).hexdigest()
+    assert (await client.rpc(api.ImageGet(digest=digest))).data == image
+    with pytest.raises(NotFoundError):  # another profile's
+        await connect(srv, "bob").rpc(api.ImageGet(digest=digest))
+    await client.rpc(api.Destroy(chat="pets"))
+    with pytest.raises(NotFoundError):
+        await client.rpc(api.ImageGet(digest=digest))
