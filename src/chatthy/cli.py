@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from chatthy import __version__
 
 if TYPE_CHECKING:
+    from chatthy.client.attachments import ImagePartIn
     from chatthy.config import ServerConfig
 
 __all__ = ["main"]
@@ -193,6 +194,17 @@ def _parser() -> argparse.ArgumentParser:
             default=[],
             metavar="PATH",
             help="send this file or folder with the question, never stored (repeatable)",
+        )
+    )
+    _paths(
+        p.add_argument(
+            "--image",
+            action="append",
+            type=Path,
+            default=[],
+            metavar="PATH",
+            help="send this image (PNG, JPEG, GIF, WebP) with the question; one larger than "
+            "2048 pixels or 3 MB is downscaled first (repeatable)",
         )
     )
     p.add_argument(
@@ -630,6 +642,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     if not text.strip():
         print("chatthy: nothing to ask (give TEXT or pipe it on stdin)", file=sys.stderr)
         return 2
+    images = _run(_read_images(args.image)) if args.image else []  # a bad one: nothing sent
     settings = _settings(args)  # first: its key is derived while the client imports
     from chatthy.client.commands import ask
 
@@ -647,9 +660,21 @@ def _cmd_ask(args: argparse.Namespace) -> int:
                 approve=args.yes,
                 rag=args.rag,
                 rag_provider=args.rag_provider,
+                images=images,
             )
         )
     )
+
+
+async def _read_images(paths: list[Path]) -> list[ImagePartIn]:
+    """The images of ``ask --image``, read and fitted; a downscale said on stderr."""
+    from chatthy.client.attachments import read_image
+
+    images = [await read_image(path) for path in paths]
+    for image in images:
+        if image["notice"]:
+            print(f"chatthy: {image['notice']}", file=sys.stderr)
+    return images
 
 
 def _cmd_template(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
+from chatthy.client.attachments import attached_notice
 from chatthy.client.commands import format_chats, format_key, read_text_file
 from chatthy.client.core import TRANSIENT_METHODS
 from chatthy.client.editing import edit_workspace_file, kept_on_failure
@@ -961,6 +962,33 @@ async def _ws_detach(s: Session, f: Front, words: list[str]) -> None:
 @command("ws attached", "list what this session attached")
 async def _ws_attached(s: Session, f: Front, words: list[str]) -> None:
     await f.notice(await asyncio.to_thread(format_attached, s.client.transient))
+
+
+# ---- images ------------------------------------------------------------------------
+
+
+@command(
+    "image [PATH…]",
+    "attach images to the next message (/image alone lists them, /image clear drops them)",
+    complete={"PATH": "paths"},
+)
+async def _image(s: Session, f: Front, words: list[str]) -> None:
+    if not words:
+        await f.notice(s.images.listing())
+        return
+    if words == ["clear"]:
+        dropped = s.images.clear()
+        f.status(f"dropped {dropped} image{'s' if dropped != 1 else ''}")
+        return
+    lines = []
+    try:
+        for word in words:
+            image = await s.images.add(Path(word).expanduser())
+            lines.append(attached_notice(image))
+    finally:
+        if lines:
+            await f.notice("\n".join(lines))
+        f.status(s.images.status())
 
 
 # ---- the documents (RAG) --------------------------------------------------------------

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
 
+from chatthy.client.attachments import ImagePartIn, message_content
 from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.client.keycache import cache_path, forget_profile
 from chatthy.client.settings import Settings, signing_key
@@ -260,8 +261,10 @@ async def ask(
     approve: bool = False,
     rag: str | None = None,
     rag_provider: str | None = None,
+    images: Sequence[ImagePartIn] = (),
 ) -> int:
-    """One turn: send ``text`` with the files and folders of ``attach`` (read now, never
+    """One turn: send ``text`` (and ``images``, read and fitted by the caller: a bad one
+    is refused before anything is sent) with the files and folders of ``attach`` (read now, never
     stored) and the generation parameters ``params`` (``-o``, for this turn only),
     stream the reply to stdout. Returns the exit status. With ``rag`` (``--rag``), what
     that query finds in the profile's documents goes into the turn's context, rescored
@@ -290,7 +293,8 @@ async def ask(
             client,
             "chat",
             chat or default_chat_name(),
-            text=text,
+            text="" if images else text,
+            content=message_content(text, list(images)) if images else None,
             provider=provider,
             prompt=prompt,
             model=model,

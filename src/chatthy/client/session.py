@@ -23,6 +23,12 @@ from typing import Any, Literal, Protocol, cast
 
 import msgspec
 
+from chatthy.client.attachments import (
+    PendingImages,
+    attached_notice,
+    looks_like_image_path,
+    message_content,
+)
 from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.client.tools import ApprovalRequest, ToolCallInfo, ToolResultInfo, call_text
 from chatthy.errors import ArgumentError, ChatthyError, NotFoundError, ServerUnavailableError
@@ -255,6 +261,8 @@ class Session:
         self.local_names: dict[str, Callable[[], list[str]]] = {}
         """Completion sources only the front end knows (the TUI's ``themes``)."""
         self.rag_chats: set[str] = set()
+        self.images = PendingImages()
+        """Images (``/image``, a pasted path) waiting for the next message sent."""
         """The chats where ``/rag on`` is on (for this session only)."""
         self.rag_provider: str | None = None
         """The RAG provider (``/rag provider NAME``): rescores what searches find."""
@@ -545,20 +553,32 @@ class Session:
     # ---- replies --------------------------------------------------------------------
 
     async def send(self, text: str) -> None:
-        """Send ``text`` as a message in the open chat and follow the reply."""
+        """Send ``text`` as a message in the open chat, with the images attached
+        meanwhile, and follow the reply. A line that is only the path of an image file
+        (a file dropped on the terminal) attaches it instead: it waits for a message."""
+        if (pasted := looks_like_image_path(text)) is not None:
+            image = await self.images.add(pasted)
+            await self.view.notice(attached_notice(image, pasted=True))
+            self.view.status(self.images.status())
+            return
         async with self._lock:
             was_new = self.state.new
             rag = " ".join(text.split())[:2000] if self.chat in self.rag_chats else ""
+            images = list(self.images.images)
             stream, result = await self.client.start(
                 "chat",
                 self.chat,
-                text=text,
+                text="" if images else text,
+                content=message_content(text, images) if images else None,
                 approve=self.approve_mode,
                 rag=rag or None,
                 rag_provider=self.rag_provider if rag else None,
             )
             self.started = stream
             self._claimed.add(stream.id)
+            if images:  # sent: they went with this message
+                self.images.clear()
+                self.view.status("")
             await self.view.add_user(text, result.user_message_id, None)
             self._last_user = max(self._last_user, result.user_message_id or 0)
             self._newest = result.user_message_id
