@@ -198,3 +198,34 @@ async def test_the_rows_of_a_picture_are_kept_while_it_comes() -> None:
     picture = await source.picture(entry.images[0])
     assert (picture.columns, picture.rows) == (16, 6)  # 160 × 120 px in 10 × 20 px cells
     assert await source.picture(entry.images[0]) is picture  # kept, not made again
+
+
+async def test_only_the_images_the_window_draws_are_fetched(server: Server) -> None:
+    """A chat of 200 messages each holding an image the server keeps: opening it fetches
+    the images of the entries drawn near its end, not the 200."""
+    asked: list[str] = []
+
+    async def fetch(digest: str) -> bytes:
+        asked.append(digest)
+        return KEPT
+
+    records = [
+        api.MessageInfo(
+            id=n,
+            role="user",
+            content=[{"type": "text", "text": f"photo {n}"}, kept_part(f"{n:064x}", f"p{n}.png")],
+        )
+        for n in range(1, 201)
+    ]
+    app = make_app(server, chat="album")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, "connected")
+        log = app.output
+        log.images.fetch = fetch
+        await log.show(records, 0)
+        await wait_on_screen(pilot, "photo 200")
+        await wait_for(pilot, lambda: drawn(log, "p200.png"), what="the last photo drawn")
+        shown = {block.ref.name for block in log.query(ImageBlock)}
+        assert len(shown) == log.hi - log.lo <= ChatLog.WINDOW
+        await wait_for(pilot, lambda: len(asked) == len(shown), what="each drawn one fetched")
+        assert sorted(asked) == sorted(f"{int(name[1:-4]):064x}" for name in shown)
