@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import shutil
 import signal
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
@@ -31,6 +32,19 @@ from typing import IO, TYPE_CHECKING, Any
 
 from chatthy.client.commands import TRUNCATED, connect
 from chatthy.client.history import history_path
+from chatthy.client.image_view import (
+    MAX_COLUMNS,
+    Fetch,
+    ImageRef,
+    as_png,
+    image_bytes,
+    image_parts,
+    iterm_escape,
+    kitty_escape,
+    label,
+    terminal_graphics,
+    without_images,
+)
 from chatthy.client.session import ChatState, ReplySink, Session, replied_line, text_of
 from chatthy.client.settings import Settings
 from chatthy.client.tools import (
@@ -114,6 +128,10 @@ class _Sink:
 
     async def tool_result(self, result: ToolResultInfo) -> None:
         self._new_line()
+        images = image_parts(result.content)
+        if isinstance(result.content, list):  # parts (a tool that returned images): its text
+            text = text_of(without_images(result.content))
+            result = dataclasses.replace(result, content=text)
         call = self.calls.pop(result.call_id, None) or ToolCallInfo(result.call_id, result.name)
         refused = result.is_error and result.content.startswith("not run:")
         if refused:
@@ -122,6 +140,7 @@ class _Sink:
         else:
             line = call_line(call, result)
         self.front.line(line)
+        await self.front.show_images(images, "  ")
 
     async def approval(self, request: ApprovalRequest) -> None:
         self._new_line()
@@ -182,6 +201,9 @@ class LineFront:
         """Reads one answer on the terminal (a prompt of its own, not the chat's line):
         set while the line client runs on a terminal."""
         self._asking: set[asyncio.Task[None]] = set()
+        self.fetch_image: Fetch | None = None
+        """The session's way to the bytes of an image the server keeps (digest → bytes);
+        without it such an image is its label."""
 
     @property
     def out(self) -> IO[str]:
@@ -253,8 +275,39 @@ class LineFront:
         last = messages[-2:] if self.terminal else []
         for record in last:
             who = "you" if record.role == "user" else record.role
-            text = " ".join(text_of(record.content).split())
+            text = " ".join(text_of(without_images(record.content)).split())
             self.line(f"  {who}: {text[:200]}{'…' if len(text) > 200 else ''}")
+            await self.show_images(image_parts(record.content), "    ")
+
+    async def show_images(self, refs: list[ImageRef], indent: str = "") -> None:
+        """Each image drawn by the terminal (its graphics protocol, when it speaks one and
+        stdout is that terminal), else its label on a line of its own; one that cannot be
+        had or read is its label and why."""
+        if not refs:
+            return
+        graphics = terminal_graphics() if self.out.isatty() else None
+        columns = max(1, min(MAX_COLUMNS, shutil.get_terminal_size().columns - len(indent)))
+        for ref in refs:
+            if graphics is None:
+                self.line(f"{indent}{label(ref)}")
+                continue
+            try:
+                data = await image_bytes(ref, self.fetch_image)
+            except Exception:  # the fetch's own failure, whatever its kind: one line
+                broken = ref.url.startswith("data:")
+                why = "not an image that can be drawn" if broken else "could not be fetched"
+                self.line(f"{indent}{label(ref)} ({why})")
+                continue
+            try:
+                if graphics == "kitty":
+                    escape = kitty_escape(await asyncio.to_thread(as_png, data), columns)
+                else:
+                    escape = iterm_escape(data, ref.name, columns)
+            except ArgumentError:
+                self.line(f"{indent}{label(ref)} (not an image that can be drawn)")
+                continue
+            self.out.write(f"{indent}{escape}\n")
+            self.out.flush()
 
     async def show_held(self) -> None:
         """Say which chat was opened while starting (held until the start succeeded)."""

@@ -18,7 +18,9 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Collapsible, Markdown, Static
 
+from chatthy.client.image_view import ImageRef, image_parts, without_images
 from chatthy.client.tools import ToolCallInfo, ToolResultInfo, has_tools, parts_of
+from chatthy.client.tui.images import ImageBlock, ImageSource, WithImages
 from chatthy.client.tui.live import LiveMarkdown
 from chatthy.client.tui.render import MarkdownText
 from chatthy.client.tui.tools import ToolBox
@@ -32,6 +34,7 @@ __all__ = [
     "StoredReply",
     "UserMessage",
     "entry_of",
+    "pieces_of",
     "quote",
     "text_of",
     "when_text",
@@ -167,8 +170,8 @@ class Reasoning(Collapsible):
             super().scroll_visible(*args, **kwargs)
 
 
-Piece = str | ToolCallInfo | ToolResultInfo
-"""A reply's content in order: text, a tool call, a call's result."""
+Piece = str | ToolCallInfo | ToolResultInfo | ImageRef
+"""A reply's content in order: text, a tool call, a call's result, an image."""
 
 
 def text_pieces(pieces: list[Piece]) -> str:
@@ -204,8 +207,11 @@ class ReplyView(Vertical):
         error: str = "",
         message_id: int | None = None,
         pieces: list[Piece] | None = None,
+        images: ImageSource | None = None,
     ) -> None:
         super().__init__()
+        self.images = images
+        """Where the bytes of its images come from (a reply that holds some)."""
         given = list(pieces) if pieces else []
         last = given[-1] if given and isinstance(given[-1], str) else ""
         ends_in_text = bool(given) and isinstance(given[-1], str)
@@ -259,11 +265,13 @@ class ReplyView(Vertical):
         yield Static(Content(self._footer()), classes="footer")
 
     def _earlier(self) -> ComposeResult:
-        """The pieces before the last text: text and calls, each with its result."""
+        """The pieces before the last text: text, calls (each with its result), images."""
         results = {p.call_id: p for p in self._settled if isinstance(p, ToolResultInfo)}
         for piece in self._settled:
             if isinstance(piece, str) and piece:
                 yield MarkdownText(piece, classes="body")
+            elif isinstance(piece, ImageRef):
+                yield ImageBlock(piece, self.images)
             elif isinstance(piece, ToolCallInfo):
                 box = ToolBox(piece, results.get(piece.id))
                 self._boxes[piece.id] = box
@@ -429,8 +437,11 @@ class Entry:
     failed: bool = False
     hits: list[api.SearchHit] = field(default_factory=list)
     pieces: list[Piece] | None = None
-    """A reply that ran tools: its text, calls and results in order (drawn as a
-    :class:`ReplyView`; one without is a :class:`StoredReply`, cheaper)."""
+    """A reply that ran tools or holds images: its text, calls, results and images in
+    order (drawn as a :class:`ReplyView`; one without is a :class:`StoredReply`,
+    cheaper)."""
+    images: list[ImageRef] = field(default_factory=list)
+    """A message of the user's: the images it holds (drawn above its text)."""
     widget: Widget | None = None
 
     @property
@@ -448,11 +459,14 @@ class Entry:
             return self.text
         return None
 
-    def make(self, hit_style: str) -> Widget:
-        """A new widget showing this entry (kept as :attr:`widget`)."""
+    def make(self, hit_style: str, images: ImageSource | None = None) -> Widget:
+        """A new widget showing this entry (kept as :attr:`widget`); ``images`` is where
+        the bytes of its images come from."""
         widget: Widget
         if self.kind == "user":
             widget = UserMessage(self.text, self.message_id, self.when)
+            if self.images:
+                widget = WithImages(widget, self.images, images)
         elif self.kind == "reply":
             fields: dict[str, Any] = {
                 "provider": self.provider,
@@ -462,8 +476,8 @@ class Entry:
                 "error": self.error,
                 "message_id": self.message_id,
             }
-            if self.pieces:  # it ran tools: each call folded between its text
-                widget = ReplyView(pieces=self.pieces, **fields)
+            if self.pieces:  # it ran tools, or holds images: in order between its text
+                widget = ReplyView(pieces=self.pieces, images=images, **fields)
             elif self.status == "streaming":
                 widget = ReplyView(self.text, **fields)
             else:
@@ -491,11 +505,35 @@ class Entry:
         self.widget = None
 
 
+def pieces_of(content: Any) -> list[Piece]:
+    """A stored reply's content in order (text, calls, results, images); the images a
+    tool returned follow its result."""
+    if not isinstance(content, list):
+        return list(parts_of(content))
+    pieces: list[Piece] = []
+    run: list[Any] = []
+    for part in content:
+        found = image_parts([part])
+        if not found:
+            run.append(part)
+            continue
+        if isinstance(part, dict) and part.get("type") == "tool_result":
+            run.append({**part, "content": text_of(without_images(part.get("content")))})
+        pieces.extend(parts_of(run))
+        run = []
+        pieces.extend(found)
+    pieces.extend(parts_of(run))
+    return pieces
+
+
 def entry_of(record: api.MessageInfo) -> Entry:
     """A stored message as an entry."""
+    content = record.content
+    found = image_parts(content)
     if record.role == "user":
-        return Entry("user", text_of(record.content), record.id, record.created or None)
-    pieces = parts_of(record.content) if has_tools(record.content) else None
+        text = text_of(without_images(content))
+        return Entry("user", text, record.id, record.created or None, images=found)
+    pieces = pieces_of(content) if found or has_tools(content) else None
     return Entry(
         "reply",
         text_pieces(pieces) if pieces else text_of(record.content),

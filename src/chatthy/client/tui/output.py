@@ -35,6 +35,7 @@ from chatthy.client.tui.find import (
     matches,
     rows_of,
 )
+from chatthy.client.tui.images import ImageSource
 from chatthy.client.tui.live import LiveMarkdown
 from chatthy.client.tui.messages import (
     Entry,
@@ -174,6 +175,9 @@ class ChatLog(VerticalScroll, can_focus=True):
         """The code block copied last (highlighted until Esc)."""
         self._top = Static(classes="notice older")
         self._bottom = Static(classes="notice newer")
+        self.images = ImageSource()
+        """Where the messages' images come from: the app sets its ``fetch`` (the
+        session's) for the images the server keeps."""
 
     @property
     def older(self) -> int:
@@ -250,7 +254,7 @@ class ChatLog(VerticalScroll, can_focus=True):
             entry.keep()
         await self.remove_children()
         self.lo, self.hi = lo, hi
-        widgets = [e.make(self.hit_style) for e in self.entries[lo:hi]]
+        widgets = [e.make(self.hit_style, self.images) for e in self.entries[lo:hi]]
         await self.mount_all([self._top, *widgets, self._bottom])
         self._edges()
 
@@ -310,7 +314,7 @@ class ChatLog(VerticalScroll, can_focus=True):
         above does, by the height it adds or takes away, which the scroll makes up for."""
         if step < 0:
             lo = max(0, self.lo - self.STEP)
-            widgets = [e.make(self.hit_style) for e in self.entries[lo : self.lo]]
+            widgets = [e.make(self.hit_style, self.images) for e in self.entries[lo : self.lo]]
             height, y = self.virtual_size.height, self.scroll_y
             await self.mount_all(widgets, after=self._top)
             self.lo = lo
@@ -319,7 +323,7 @@ class ChatLog(VerticalScroll, can_focus=True):
             self.call_after_refresh(self._keep_place, height, y)
             return
         hi = min(len(self.entries), self.hi + self.STEP)
-        widgets = [e.make(self.hit_style) for e in self.entries[self.hi : hi]]
+        widgets = [e.make(self.hit_style, self.images) for e in self.entries[self.hi : hi]]
         await self.mount_all(widgets, before=self._bottom)
         self.hi = hi
         keep = max(self.lo, self.hi - self.WINDOW)
@@ -491,7 +495,7 @@ class ChatLog(VerticalScroll, can_focus=True):
     async def _add(self, entry: Entry) -> Widget:
         await self._reach_end()
         self.entries.append(entry)
-        widget = entry.make(self.hit_style)
+        widget = entry.make(self.hit_style, self.images)
         await self.mount(widget, before=self._bottom)
         self.hi = len(self.entries)
         if self.hi - self.lo > self.WINDOW + self.STEP and not self._placing:
