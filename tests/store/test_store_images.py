@@ -32,7 +32,7 @@ async def test_an_image_is_kept_once_and_goes_with_the_last_message_naming_it(
 ) -> None:
     await store.create_chat(ALICE, "pets", "helper", "echo", "")
     before = await store.stored_bytes(ALICE)
-    first, _ = await store.add_messages(
+    await store.add_messages(
         ALICE,
         "pets",
         [

@@ -27,7 +27,7 @@ import gc
 import shutil
 import signal
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from chatthy.client.commands import TRUNCATED, connect
@@ -318,9 +318,16 @@ class LineFront:
     async def show_older(self, messages: list[api.MessageInfo], older: int) -> None:
         return
 
-    async def add_user(self, text: str, message_id: int | None, when: float | None) -> None:
+    async def add_user(
+        self,
+        text: str,
+        message_id: int | None,
+        when: float | None,
+        images: Sequence[ImageRef] = (),
+    ) -> None:
         if when is not None:  # sent by another client: say what it asked
             self.line(f"[another client] you: {text}")
+            await self.show_images(list(images), "  ")
 
     async def add_reply(self, provider: str, model: str, when: float | None) -> ReplySink:
         return _Sink(self)
@@ -578,6 +585,7 @@ async def repl(
         connect(settings), front, chat, provider=provider, prompt=prompt, approve=approve
     )
     front.session = session
+    front.fetch_image = session.fetch_image
     ring = settings.notify != "off"
     session.on_replied = lambda chat, status: front.replied(chat, status, ring=ring)
     session.client.connect()
@@ -690,6 +698,7 @@ async def run_once(settings: Settings, chat: str, words: list[str]) -> int:
     front = LineFront(terminal=False)
     front.quiet = front.in_command = True
     session = Session(connect(settings), front, chat)
+    front.fetch_image = session.fetch_image
     session.client.connect()
     try:
         await session.start()

@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast
 
@@ -30,6 +30,7 @@ from chatthy.client.attachments import (
     message_content,
 )
 from chatthy.client.core import Client, ReplyStream, error_of
+from chatthy.client.image_view import ImageRef, image_parts, label, without_images
 from chatthy.client.tools import ApprovalRequest, ToolCallInfo, ToolResultInfo, call_text
 from chatthy.errors import ArgumentError, ChatthyError, NotFoundError, ServerUnavailableError
 from chatthy.wire import api
@@ -127,8 +128,15 @@ class View(Protocol):
     async def show_older(self, messages: list[api.MessageInfo], older: int) -> None:
         """Put ``messages`` above those shown; ``older`` more exist before them."""
 
-    async def add_user(self, text: str, message_id: int | None, when: float | None) -> None:
-        """A message of the user's, sent here or by another client."""
+    async def add_user(
+        self,
+        text: str,
+        message_id: int | None,
+        when: float | None,
+        images: Sequence[ImageRef] = (),
+    ) -> None:
+        """A message of the user's, sent here or by another client, with the images it
+        holds (``images``)."""
 
     async def add_reply(self, provider: str, model: str, when: float | None) -> ReplySink:
         """A reply that starts streaming now; its events go to the sink returned."""
@@ -160,6 +168,8 @@ def text_of(content: Any) -> str:
             parts.append(f"⚙ {call_text(str(part.get('name', '')), str(arguments), 30)}")
         elif isinstance(part, dict) and part.get("type") == "tool_result":
             continue
+        elif isinstance(part, dict) and part.get("type") == "image_url":
+            parts.extend(label(ref) for ref in image_parts([part]))
         elif isinstance(part, dict):
             parts.append(f"[{part.get('type', 'part')}]")
     return "\n".join(parts)
@@ -261,13 +271,19 @@ class Session:
         self.local_names: dict[str, Callable[[], list[str]]] = {}
         """Completion sources only the front end knows (the TUI's ``themes``)."""
         self.rag_chats: set[str] = set()
-        self.images = PendingImages()
-        """Images (``/image``, a pasted path) waiting for the next message sent."""
         """The chats where ``/rag on`` is on (for this session only)."""
         self.rag_provider: str | None = None
         """The RAG provider (``/rag provider NAME``): rescores what searches find."""
+        self.images = PendingImages()
+        """Images (``/image``, a pasted path) waiting for the next message sent."""
         self.rag_hits: list[api.RagHit] = []
         """What the last ``/rag search`` found, in the order shown (``/rag ws N``)."""
+
+    async def fetch_image(self, digest: str) -> bytes:
+        """The bytes of an image a message of this profile names (``chatthy-image:``),
+        for a front end to draw. Raises ChatthyError."""
+        image = await self.client.rpc(api.ImageGet(digest=digest))
+        return image.data
 
     # ---- life -----------------------------------------------------------------------
 
@@ -579,7 +595,8 @@ class Session:
             if images:  # sent: they went with this message
                 self.images.clear()
                 self.view.status("")
-            await self.view.add_user(text, result.user_message_id, None)
+            sent = image_parts(message_content(text, images)) if images else []
+            await self.view.add_user(text, result.user_message_id, None, sent)
             self._last_user = max(self._last_user, result.user_message_id or 0)
             self._newest = result.user_message_id
             for notice in stream.notices:
@@ -789,7 +806,12 @@ class Session:
             live: api.MessageInfo | None = None
             for record in page.messages:
                 if record.role == "user" and record.id > self._last_user:
-                    await self.view.add_user(text_of(record.content), record.id, record.created)
+                    await self.view.add_user(
+                        text_of(without_images(record.content)),
+                        record.id,
+                        record.created,
+                        image_parts(record.content),
+                    )
                     self._last_user = record.id
                 elif record.status == "streaming":
                     live = record

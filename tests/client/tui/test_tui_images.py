@@ -229,3 +229,24 @@ async def test_only_the_images_the_window_draws_are_fetched(server: Server) -> N
         assert len(shown) == log.hi - log.lo <= ChatLog.WINDOW
         await wait_for(pilot, lambda: len(asked) == len(shown), what="each drawn one fetched")
         assert sorted(asked) == sorted(f"{int(name[1:-4]):064x}" for name in shown)
+
+
+async def test_an_image_sent_to_the_server_is_fetched_by_digest_and_drawn(
+    server: Server, connect: ClientMaker
+) -> None:
+    sender = connect(server)
+    stream, _ = await sender.start(
+        "chat",
+        "sent",
+        content=[{"type": "text", "text": "my drawing"}, {**cat_part(), "name": "mine.png"}],
+    )
+    async for _event in stream.events():
+        pass
+    stored = (await sender.rpc(api.Messages(chat="sent"))).messages[0].content[1]
+    assert stored["image_url"]["url"] == f"chatthy-image:{hashlib.sha256(CAT).hexdigest()}"
+    app = make_app(server, chat="sent")
+    async with app.run_test(size=SIZE) as pilot:
+        log = app.output
+        await wait_for(pilot, lambda: drawn(log, "mine.png"), what="the image drawn")
+        assert blocks(log)["mine.png"].label_text == "[image mine.png 160×120]"
+        assert not blocks(log)["mine.png"].problem  # the session fetched it from the server

@@ -14,7 +14,7 @@ import contextlib
 import os
 import shutil
 import sys
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, ClassVar
 
 from textual.app import App, ComposeResult
@@ -29,6 +29,7 @@ from chatthy.client.clipboard import copy_command, copy_to_system
 from chatthy.client.command_table import run_line
 from chatthy.client.core import Client, ReplyStream
 from chatthy.client.history import history_path
+from chatthy.client.image_view import ImageRef
 from chatthy.client.session import ChatState, ReplySink, Session, replied_line
 from chatthy.client.settings import Settings
 from chatthy.client.tools import ApprovalRequest, ToolCallInfo, ToolResultInfo
@@ -161,7 +162,9 @@ class ChatthyApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield TitleBar()
-        yield ChatLog()
+        log = ChatLog()
+        log.images.fetch = self.session.fetch_image  # images named by digest, on demand
+        yield log
         yield SearchBar()
         yield PromptInput()
         yield PromptArea()
@@ -274,8 +277,14 @@ class ChatthyApp(App[int]):
     async def show_older(self, messages: list[api.MessageInfo], older: int) -> None:
         """Not asked by this front end: its log asks for the pages it needs (below)."""
 
-    async def add_user(self, text: str, message_id: int | None, when: float | None) -> None:
-        await self.output.add_user(text, message_id, when)
+    async def add_user(
+        self,
+        text: str,
+        message_id: int | None,
+        when: float | None,
+        images: Sequence[ImageRef] = (),
+    ) -> None:
+        await self.output.add_user(text, message_id, when, images)
 
     async def add_reply(self, provider: str, model: str, when: float | None) -> ReplySink:
         view = await self.output.add_reply(

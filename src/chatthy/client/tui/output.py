@@ -24,6 +24,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
+from chatthy.client.image_view import ImageRef
 from chatthy.client.tui.find import (
     Hit,
     Row,
@@ -509,9 +510,13 @@ class ChatLog(VerticalScroll, can_focus=True):
         self._edges()
 
     async def add_user(
-        self, text: str, message_id: int | None = None, when: float | None = None
-    ) -> UserMessage:
-        widget = await self._add(Entry("user", text, message_id, when))
+        self,
+        text: str,
+        message_id: int | None = None,
+        when: float | None = None,
+        images: Sequence[ImageRef] = (),
+    ) -> Widget:
+        widget = await self._add(Entry("user", text, message_id, when, images=list(images)))
         assert isinstance(widget, UserMessage)
         return widget
 
