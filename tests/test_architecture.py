@@ -58,6 +58,18 @@ def offending(package: str, forbidden: tuple[str, ...]) -> list[str]:
                 "zmq",
             ),
         ),
+        (  # images: pure, below everything that checks, draws or sends them
+            "media",
+            (
+                "chatthy.server",
+                "chatthy.client",
+                "chatthy.conversation",
+                "chatthy.store",
+                "chatthy.providers",
+                "chatthy.agent",
+                "zmq",
+            ),
+        ),
     ],
 )
 def test_layers_import_only_downwards(package: str, forbidden: tuple[str, ...]) -> None:

@@ -31,6 +31,7 @@ from chatthy.conversation.model import (
     ToolResultPart,
 )
 from chatthy.errors import ArgumentError
+from chatthy.media.images import IMAGE_TYPES
 
 __all__ = [
     "IMAGE_TYPES",
@@ -41,13 +42,6 @@ __all__ = [
     "user_parts",
 ]
 
-IMAGE_TYPES = {
-    "image/png": (b"\x89PNG\r\n\x1a\n",),
-    "image/jpeg": (b"\xff\xd8\xff",),
-    "image/gif": (b"GIF87a", b"GIF89a"),
-    "image/webp": (b"RIFF",),
-}
-"""Media types a message may hold, with the bytes each file starts with."""
 
 _DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+)(?:;[^,]*)?;base64,", re.ASCII)
 _KNOWN = "text, image_url, tool_call, tool_result"
