@@ -3,6 +3,8 @@ the wrong shape is a coded refusal, never an internal error."""
 
 from __future__ import annotations
 
+import hashlib
+
 from typing import Any
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from chatthy.errors import ArgumentError
 from chatthy.server.app import Server
 from chatthy.wire import api
-from helpers import PNG_URL, ClientMaker
+from helpers import PNG_URL, ClientMaker, png_bytes
 
 PNG = PNG_URL
 
@@ -63,5 +65,11 @@ async def test_an_imported_image_at_a_url_is_kept_as_text_naming_it(
     assert page.messages[0].content == [
         {"type": "text", "text": "what is this?"},
         {"type": "text", "text": "[image: https://example.org/heron.png]"},
-        {"type": "image_url", "image_url": {"url": PNG}, "media_type": "image/png"},
+        {  # the image itself kept by digest, as a turn's would be
+            "type": "image_url",
+            "image_url": {"url": f"chatthy-image:{hashlib.sha256(png_bytes()).hexdigest()}"},
+            "media_type": "image/png",
+            "width": 4,
+            "height": 3,
+        },
     ]

@@ -7,13 +7,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import struct
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
+from chatthy.client.commands import save_export
 from chatthy.client.core import Client
 from chatthy.errors import ArgumentError, ChatthyError, NotFoundError
 from chatthy.server.app import Server
@@ -186,3 +189,48 @@ async def test_destroying_the_chat_frees_its_images(
     await client.rpc(api.Destroy(chat="pets"))
     with pytest.raises(NotFoundError):
         await client.rpc(api.ImageGet(digest=digest))
+
+
+async def test_exports_carry_images_and_an_import_keeps_them_again(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker, tmp_path: Path
+) -> None:
+    client = connect(await start(servers, upstream))
+    image = png(colour="gold")
+    digest = hashlib.sha256(image).hexdigest()
+    upstream.push(Reply(chunks=["gold"]))
+    await send(client, "pets", asking(image))
+
+    exported = await client.rpc(api.Export(chat="pets", format="json"))
+    assert data_url(image) in exported.data  # the file stands alone: the bytes inline
+    openai = await client.rpc(api.Export(chat="pets", format="openai"))
+    assert data_url(image) in openai.data and "chatthy-image:" not in openai.data
+
+    md = tmp_path / "out" / "pets.md"
+    md.parent.mkdir()
+    result = await client.rpc(api.Export(chat="pets", format="md"))
+    assert await save_export(client, result, md) == 1
+    link = f"images/{digest[:16]}.png"
+    assert f"![cat.png]({link})" in md.read_text()
+    assert (md.parent / link).read_bytes() == image
+
+    await client.rpc(api.Destroy(chat="pets"))
+    with pytest.raises(NotFoundError):
+        await client.rpc(api.ImageGet(digest=digest))
+    await client.rpc(api.Import(data=exported.data, chat="back"))
+    content = (await client.rpc(api.Messages(chat="back"))).messages[0].content
+    assert content[1]["image_url"]["url"] == f"chatthy-image:{digest}"
+    assert (content[1]["width"], content[1]["height"]) == (64, 48)
+    assert (await client.rpc(api.ImageGet(digest=digest))).data == image
+
+
+async def test_an_imported_image_that_is_not_one_is_left_out_with_a_line(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    client = connect(await start(servers, upstream))
+    broken = png()[:40]
+    messages = [{"role": "user", "content": asking(broken)}, {"role": "assistant", "content": "?"}]
+    await client.rpc(api.Import(data=json.dumps(messages), chat="old"))
+    content = (await client.rpc(api.Messages(chat="old"))).messages[0].content
+    assert content[0] == {"type": "text", "text": "what is this?"}
+    assert content[1]["type"] == "text" and "image left out" in content[1]["text"]
+    assert "truncated or damaged" in content[1]["text"]

@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from chatthy.client.attachments import attached_notice
-from chatthy.client.commands import format_chats, format_key, read_text_file
+from chatthy.client.commands import format_chats, format_key, read_text_file, save_export
 from chatthy.client.core import TRANSIENT_METHODS
 from chatthy.client.editing import edit_workspace_file, kept_on_failure
 from chatthy.client.mcp import format_servers
@@ -54,7 +54,7 @@ from chatthy.client.workspace import (
     send_files,
     typed_source_request,
 )
-from chatthy.errors import ArgumentError, ChatthyError, NotFoundError
+from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.wire import api
 
 __all__ = [
@@ -1162,11 +1162,9 @@ async def _export(s: Session, f: Front, words: list[str]) -> None:
     if fmt is None:
         raise ArgumentError(f"format is md, json or openai, not '{asked}'")
     result = await s.client.rpc(api.Export(chat=s.chat, format=fmt))
-    try:
-        await asyncio.to_thread(path.write_text, result.data, encoding="utf-8")
-    except OSError as exc:
-        raise ChatthyError(f"cannot write {path}: {exc.strerror or exc}") from None
-    f.status(f"exported '{s.chat}' to {path} ({fmt})")
+    images = await save_export(s.client, result, path)
+    beside = f", {images} image(s) beside it" if images else ""
+    f.status(f"exported '{s.chat}' to {path} ({fmt}{beside})")
 
 
 @command(

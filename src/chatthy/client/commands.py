@@ -417,11 +417,42 @@ async def export(
 ) -> None:
     async with connect(settings) as client:
         result = await client.rpc(api.Export(chat=chat, format=fmt))
-    data = result.data
-    if output is None:
-        sys.stdout.write(data)
-    else:
-        output.write_text(data, encoding="utf-8")
+        if output is None:
+            sys.stdout.write(result.data)
+            if result.images:
+                sys.stderr.write(
+                    f"chatthy: {len(result.images)} image(s) not written: export to a file "
+                    "(-o FILE.md) to have them beside it\n"
+                )
+            return
+        await save_export(client, result, output)
+
+
+async def save_export(client: Client, result: api.Exported, path: Path) -> int:
+    """Write an export to ``path`` and, for Markdown, the images it links to beside it
+    (``images/…``, fetched by digest; one already there is not fetched again); how many
+    images were written.
+
+    Raises:
+        ChatthyError: a file cannot be written, or an image cannot be fetched.
+    """
+    try:
+        await asyncio.to_thread(path.write_text, result.data, encoding="utf-8")
+    except OSError as exc:
+        raise ChatthyError(f"cannot write {path}: {exc.strerror or exc}") from None
+    written = 0
+    for name, digest in result.images.items():
+        target = path.parent / name
+        if target.is_file():
+            continue  # the same digest, the same bytes
+        image = await client.rpc(api.ImageGet(digest=digest))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(target.write_bytes, image.data)
+        except OSError as exc:
+            raise ChatthyError(f"cannot write {target}: {exc.strerror or exc}") from None
+        written += 1
+    return written
 
 
 async def import_file(settings: Settings, path: Path, chat: str | None) -> api.Imported:

@@ -10,10 +10,12 @@ old name. A reply's own progress is not news: its turn's events carry it.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 from chatthy.config import ProviderConfig, ServerConfig
 from chatthy.conversation.events import ChatNews
+from chatthy.conversation.images import imported_images
 from chatthy.conversation.prompts import ServerPrompts
 from chatthy.conversation.transfer import Imported
 from chatthy.conversation.turns import Broadcaster, Turn, Turns
@@ -181,7 +183,8 @@ class ChatBook:
         else:
             name = await self._free_name(profile, parsed.name or "imported")
         personality = parsed.personality or self.config.server.default_prompt
-        record = await self.store.import_chat(profile, name, personality, parsed.messages)
+        messages = await asyncio.to_thread(imported_images, parsed.messages)
+        record = await self.store.import_chat(profile, name, personality, messages)
         self.announce(profile, "created", record.name)
         return record
 

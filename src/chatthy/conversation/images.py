@@ -17,18 +17,28 @@ refused before anything is sent or stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 
 from chatthy.conversation.model import IMAGE_REF, ImagePart, Message, Part, TextPart
 from chatthy.errors import ArgumentError, NotFoundError
-from chatthy.media.images import digest, fit, from_data_url, to_data_url
-from chatthy.store.base import ImageIn, Store
+from chatthy.media.images import digest, fit, from_data_url, inspect, to_data_url
+from chatthy.store.base import ImageIn, MessageRecord, Store
 
-__all__ = ["DEFAULT_LIMITS", "LIMITS", "ImageBytes", "Kept", "Limits", "keep_images"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "LIMITS",
+    "ImageBytes",
+    "Kept",
+    "Limits",
+    "imported_images",
+    "inline_images",
+    "keep_images",
+]
 
 
 class Limits(NamedTuple):
@@ -162,3 +172,80 @@ class ImageBytes:
         while self._held > self.budget and len(self._urls) > 1:
             _, dropped = self._urls.popitem(last=False)
             self._held -= len(dropped)
+
+
+def imported_images(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An import's messages (dicts of role, content …) with each ``data:`` image kept by
+    digest: its part names it and the message carries it (``images``), as a turn's
+    message does. One that is not a usable image becomes a text part saying why: the
+    rest of the chat is imported all the same. CPU work (base64, headers): run in a
+    thread."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        content = message.get("content")
+        if not isinstance(content, list) or not any(
+            isinstance(p, dict) and p.get("type") == "image_url" for p in content
+        ):
+            out.append(message)
+            continue
+        parts: list[Any] = []
+        images: list[ImageIn] = []
+        for part in content:
+            url = _data_url_of(part)
+            if url is None:
+                parts.append(part)
+                continue
+            name = part.get("name") if isinstance(part.get("name"), str) else ""
+            try:
+                _, data = from_data_url(url)
+                info = inspect(data, name or "an image")
+            except ArgumentError as exc:
+                parts.append({"type": "text", "text": f"[image left out: {exc.message}]"})
+                continue
+            key = digest(data)
+            images.append(ImageIn(key, info.media_type, info.width, info.height, data))
+            kept: dict[str, Any] = {"type": "image_url", "image_url": {"url": IMAGE_REF + key}}
+            if name:
+                kept["name"] = name
+            kept.update(media_type=info.media_type, width=info.width, height=info.height)
+            parts.append(kept)
+        out.append({**message, "content": parts, "images": images})
+    return out
+
+
+def _data_url_of(part: Any) -> str | None:
+    """The ``data:`` URL of an image part, or None for any other part."""
+    if not isinstance(part, dict) or part.get("type") != "image_url":
+        return None
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    return url if isinstance(url, str) and url.startswith("data:") else None
+
+
+async def inline_images(
+    store: Store, profile: str, records: list[MessageRecord]
+) -> list[MessageRecord]:
+    """``records`` with each image named by digest as a ``data:`` URL (for an export
+    that must stand alone: our JSON, the OpenAI messages list). One no longer kept stays
+    a reference."""
+    urls: dict[str, str] = {}
+    out: list[MessageRecord] = []
+    for record in records:
+        content = record.content
+        if not isinstance(content, list) or IMAGE_REF not in str(content):
+            out.append(record)
+            continue
+        parts: list[Any] = []
+        for part in content:
+            url = (part.get("image_url") or {}).get("url") if isinstance(part, dict) else None
+            if isinstance(url, str) and url.startswith(IMAGE_REF):
+                key = url[len(IMAGE_REF) :]
+                if key not in urls:
+                    with contextlib.suppress(NotFoundError, ArgumentError):
+                        kept = await store.image(profile, key)
+                        urls[key] = to_data_url(kept.data, kept.media_type)
+                if key in urls:
+                    part = {**part, "image_url": {"url": urls[key]}}
+            parts.append(part)
+        out.append(msgspec.structs.replace(record, content=parts))
+    return out

@@ -23,12 +23,15 @@ import msgspec
 
 from chatthy.conversation import vendors
 from chatthy.conversation.content import content_of, parts_of, url_images_as_text
+from chatthy.conversation.model import IMAGE_REF
 from chatthy.errors import ArgumentError
 from chatthy.store.base import ChatRecord, MessageRecord
 
 __all__ = [
     "FORMATS",
     "Imported",
+    "image_file",
+    "image_files",
     "parse_chat",
     "parse_chats",
     "to_json",
@@ -90,6 +93,8 @@ def _text_of(content: Any) -> str:
             parts.append(part.get("text", ""))
         elif kind == "tool_call":
             parts.append(f"⚙ `{part.get('name', '?')}({part.get('arguments', '')})`")
+        elif kind == "image_url":
+            parts.append(_image_link(part))
         elif kind == "tool_result":
             said = "error" if part.get("is_error") else "result"
             body = str(part.get("content", ""))
@@ -99,6 +104,38 @@ def _text_of(content: Any) -> str:
         else:
             parts.append(f"[{kind or 'part'}]")
     return "\n\n".join(parts)
+
+
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
+
+
+def image_file(part: Any) -> tuple[str, str] | None:
+    """Where a Markdown export puts an image part's bytes (``images/DIGEST16.EXT``,
+    beside the ``.md``) and the digest the client fetches them by; None for an image
+    the store does not keep (an old ``data:`` or URL one)."""
+    url = (part.get("image_url") or {}).get("url") if isinstance(part, dict) else None
+    if not isinstance(url, str) or not url.startswith(IMAGE_REF):
+        return None
+    digest = url[len(IMAGE_REF) :]
+    extension = _EXTENSIONS.get(str(part.get("media_type", "")), "png")
+    return f"images/{digest[:16]}.{extension}", digest
+
+
+def image_files(messages: list[MessageRecord]) -> dict[str, str]:
+    """Every image file a Markdown export of ``messages`` links to, by path: its digest."""
+    found: dict[str, str] = {}
+    for m in messages:
+        for part in m.content if isinstance(m.content, list) else ():
+            where = image_file(part)
+            if where is not None:
+                found[where[0]] = where[1]
+    return found
+
+
+def _image_link(part: dict[str, Any]) -> str:
+    name = str(part.get("name") or "image").replace("]", ")").replace("[", "(")
+    where = image_file(part)
+    return f"![{name}]({where[0]})" if where is not None else f"[image {name}]"
 
 
 TOOL_RESULT_SHOWN = 2000

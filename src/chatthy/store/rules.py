@@ -310,6 +310,7 @@ def imported_message(message: object, now: float) -> NewMessage:
         usage_json(message.get("usage")),
         valid_text("error", message.get("error", "")),
         float(created),
+        images=valid_images(message.get("images", ())),
     )
 
 

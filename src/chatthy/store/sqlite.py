@@ -31,7 +31,7 @@ import functools
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -141,7 +141,14 @@ def _slices(messages: list[NewMessage]) -> Iterator[list[NewMessage]]:
         yield part
 
 
-def _insert_slice(conn: sqlite3.Connection, chat_id: int, rows: list[tuple[Any, ...]]) -> None:
+def _insert_slice(
+    conn: sqlite3.Connection,
+    chat_id: int,
+    rows: list[tuple[Any, ...]],
+    profile: str = "",
+    images: Sequence[ImageIn] = (),
+) -> None:
+    keep_images(conn, profile, images, time.time())
     conn.executemany(_INSERT_MESSAGE, rows)
     conn.execute("UPDATE chats SET updated = ? WHERE id = ?", (time.time(), chat_id))
 
@@ -436,7 +443,7 @@ class SQLiteStore(WorkspaceMixin, RagMixin, ImagesMixin, RepliesMixin, UsageMixi
                 after = await self._write(functools.partial(copy, chat_id=chat_id, after=after))
             return await self._write(functools.partial(finish, chat_id=chat_id))
         except BaseException:
-            await asyncio.shield(asyncio.ensure_future(self._drop_staged(begun)))
+            await asyncio.shield(asyncio.ensure_future(self._drop_staged(begun, profile)))
             raise
 
     async def _import_chat(
@@ -466,22 +473,30 @@ class SQLiteStore(WorkspaceMixin, RagMixin, ImagesMixin, RepliesMixin, UsageMixi
             chat_id = await asyncio.shield(begun)  # cancelled or not, it goes on
             for part in _slices(messages):
                 rows = [_imported(chat_id, m, now) for m in part]
-                await self._write(functools.partial(_insert_slice, chat_id=chat_id, rows=rows))
+                images = [image for m in part for image in m.images]
+                await self._write(
+                    functools.partial(
+                        _insert_slice, chat_id=chat_id, rows=rows, profile=profile, images=images
+                    )
+                )
             return await self._write(finish)
         except BaseException:
-            await asyncio.shield(asyncio.ensure_future(self._drop_staged(begun)))
+            await asyncio.shield(asyncio.ensure_future(self._drop_staged(begun, profile)))
             raise
 
-    async def _drop_staged(self, begun: asyncio.Future[int]) -> None:
-        """Delete the staged chat of an import that failed or was cancelled, once its
-        first write is done (if that failed, there is nothing to delete); if this fails
-        too, it stays hidden until :meth:`interrupt_orphans` sweeps it."""
+    async def _drop_staged(self, begun: asyncio.Future[int], profile: str) -> None:
+        """Delete the staged chat of an import that failed or was cancelled (and the
+        images only it named), once its first write is done (if that failed, there is
+        nothing to delete); if this fails too, it stays hidden until
+        :meth:`interrupt_orphans` sweeps it."""
+
+        def drop(conn: sqlite3.Connection, chat_id: int) -> None:
+            conn.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+            sweep_images(conn, profile)
+
         with contextlib.suppress(Exception):
             chat_id = await begun
-            await self._write(
-                lambda conn: conn.execute("DELETE FROM chats WHERE id = ?", (chat_id,)),
-                frees=True,
-            )
+            await self._write(functools.partial(drop, chat_id=chat_id), frees=True)
 
     # messages ---------------------------------------------------------------------------
     async def _messages(

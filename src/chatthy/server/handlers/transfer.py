@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+from chatthy.conversation.images import inline_images
 from chatthy.conversation.transfer import (
     Imported,
+    image_files,
     parse_chats,
     to_json,
     to_markdown,
@@ -24,11 +26,15 @@ async def export(ctx: Context, args: api.Export) -> api.Exported:
     store = ctx.engine.store
     chat = await store.get_chat(ctx.profile, args.chat)
     records = await store.messages(ctx.profile, args.chat)
+    if args.format == "md":  # images as files beside it: the client fetches and writes them
+        data = await asyncio.to_thread(to_markdown, chat, records)  # 20,000 messages: ~100 ms
+        images = image_files(records)
+        return api.Exported(chat=chat.name, format=args.format, data=data, images=images)
+    records = await inline_images(store, ctx.profile, records)  # the file stands alone
     if args.format == "openai":
         data = await asyncio.to_thread(to_openai_json, records)
     else:
-        render = to_markdown if args.format == "md" else to_json
-        data = await asyncio.to_thread(render, chat, records)  # 20,000 messages: ~100 ms
+        data = await asyncio.to_thread(to_json, chat, records)
     return api.Exported(chat=chat.name, format=args.format, data=data)
 
 

@@ -25,11 +25,15 @@ __all__ = [
 
 
 class Exported(Result):
-    """A chat rendered as ``format`` (``json``, ``md`` or ``openai``): the text to save."""
+    """A chat rendered as ``format`` (``json``, ``md`` or ``openai``): the text to save.
+    JSON and OpenAI carry their images inline (``data:`` URLs); Markdown links them as
+    files beside it: ``images`` maps each path it links (``images/….png``) to the digest
+    to fetch it by (RPC ``image``)."""
 
     chat: str
     format: str
     data: str
+    images: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class ImportedChat(Result):
