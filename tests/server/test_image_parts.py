@@ -4,7 +4,6 @@ the wrong shape is a coded refusal, never an internal error."""
 from __future__ import annotations
 
 import hashlib
-
 from typing import Any
 
 import pytest
