@@ -816,3 +816,38 @@ async def test_serve_reads_the_embedder_before_serving_once_documents_exist(
     proc.send_signal(signal.SIGTERM)
     code, _, err = await finish(proc)
     assert code == 0 and "Traceback" not in err
+
+
+def _peak_rss(pid: int) -> int:
+    """The most memory process ``pid`` has held (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+async def test_a_20_mb_photo_is_downscaled_and_the_server_grows_by_less_than_twice_it(
+    isolated_env: Path, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    photo = tmp_path / "big.jpg"
+    Image.effect_noise((6000, 4500), 90).convert("RGB").save(photo, "JPEG", quality=95)
+    size = photo.stat().st_size
+    assert size > 15_000_000
+    seen: list[str] = []
+    proc, address = await _serve_until_listening(seen)
+    try:
+        env = {"CHATTHY_SERVER": address, "CHATTHY_PROFILE": "p", "CHATTHY_PASSPHRASE": "pw"}
+        code, _, _ = await chatthy("ask", "hello", env=env)  # registers, warms the server
+        assert code == 0
+        before = _peak_rss(proc.pid)
+        code, out, err = await chatthy("ask", "--image", str(photo), "what is this?", env=env)
+        assert code == 0, err
+        assert "[image]" in out and "big.jpg downscaled from 6000×4500" in err
+        grown = _peak_rss(proc.pid) - before
+        assert grown < 2 * size, f"the server grew by {grown:,} bytes for a {size:,}-byte photo"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await finish(proc)
