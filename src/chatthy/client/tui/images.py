@@ -217,14 +217,14 @@ class ImageBlock(Vertical):
         self._label.update(Content(f"{label(self.ref)} {why}"))
 
     async def _show(self, picture: Picture) -> None:
-        self.picture = picture
         widget = PictureWidget(picture.image, classes="picture")
         widget.styles.width = picture.columns
         widget.styles.height = picture.rows
         with self.app.batch_update():  # the room and the picture never both
+            self._label.update(Content(label(self.ref)))
             await self.mount(widget, before=self._room)
             await self._room.remove()
-            self._label.update(Content(label(self.ref)))
+        self.picture = picture  # drawn: the label already says so
 
 
 class WithImages(Vertical):
