@@ -7,7 +7,9 @@ import base64
 import functools
 import io
 import os
+import struct
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,22 @@ def png_bytes(width: int = 4, height: int = 3, colour: str = "teal") -> bytes:
 
 PNG_URL = "data:image/png;base64," + base64.b64encode(png_bytes()).decode()
 """A real 4 × 3 PNG as the data: URL a client sends."""
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A PNG's signature, an IHDR claiming ``width`` × ``height`` with a correct CRC, a
+    tiny IDAT and the end: a few dozen bytes that would decode to gigabytes."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def openai_provider(upstream: Upstream, **overrides: Any) -> ProviderConfig:

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import zlib
 from pathlib import Path
 
 import pytest
@@ -33,6 +32,7 @@ from chatthy.media import (
     openai_tokens,
     to_data_url,
 )
+from helpers import png_bomb
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -56,22 +56,6 @@ def picture(size: tuple[int, int], mode: str = "RGB") -> Image.Image:
 def noise(size: tuple[int, int], mode: str = "RGB") -> Image.Image:
     """What compresses worst: random pixels."""
     return Image.frombytes(mode, size, os.urandom(size[0] * size[1] * len(mode)))
-
-
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def png_bomb(width: int, height: int) -> bytes:
-    """A PNG's signature, an IHDR claiming ``width`` × ``height`` with a correct CRC, a
-    tiny IDAT and the end: a few dozen bytes that would decode to gigabytes."""
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + png_chunk(b"IEND", b"")
-    )
 
 
 def jpeg_claiming(width: int, height: int) -> bytes:

@@ -8,8 +8,6 @@ import base64
 import hashlib
 import io
 import json
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ from chatthy.client.core import Client
 from chatthy.errors import ArgumentError, ChatthyError, NotFoundError
 from chatthy.server.app import Server
 from chatthy.wire import api
-from helpers import ClientMaker, ServerFactory, openai_provider
+from helpers import ClientMaker, ServerFactory, openai_provider, png_bomb
 from upstream import Reply, Upstream
 
 
@@ -36,26 +34,6 @@ def photo(width: int, height: int) -> bytes:
     out = io.BytesIO()
     Image.radial_gradient("L").resize((width, height)).convert("RGB").save(out, "JPEG")
     return out.getvalue()
-
-
-def bomb_header(side: int = 100_000) -> bytes:
-    """A PNG that says it is ``side`` × ``side`` pixels (its data a few bytes)."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body))
-            + kind
-            + body
-            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-        )
-
-    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
-        + chunk(b"IEND", b"")
-    )
 
 
 def data_url(data: bytes, media_type: str = "image/png") -> str:
@@ -157,7 +135,7 @@ async def test_a_provider_without_vision_refuses_images_before_sending_anything(
     [
         (png()[: len(png()) // 2], "cat.png is truncated or damaged"),
         (b"just some text, named .png\n" * 4, "part 2 of the message is not a PNG image"),
-        (bomb_header(), "100000×100000"),
+        (png_bomb(100_000, 100_000), "100000×100000"),
     ],
     ids=["truncated", "text", "bomb"],
 )
