@@ -6,7 +6,6 @@ as its provider."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +24,8 @@ from chatthy.cli import main
 from chatthy.config import ProviderConfig, RouterConfig, ServerConfig, ToolsConfig
 from chatthy.conversation.engine import Engine
 from chatthy.providers.registry import build_provider
-from helpers import openai_provider
+from helpers import PNG_URL, openai_provider, png_bytes
+from sources_upstream import SourcesUpstream
 from upstream import Reply, Upstream
 
 KEY = "sk-router-test"
@@ -192,7 +192,7 @@ async def test_a_body_the_router_cannot_pass_on_is_400_naming_the_field(
     assert chat_requests(upstream) == []
 
 
-PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(24)).decode()
+PNG = PNG_URL
 
 
 async def test_images_and_a_system_prompt_reach_the_model_in_their_places(
@@ -216,6 +216,46 @@ async def test_images_and_a_system_prompt_reach_the_model_in_their_places(
         bad = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
         await running.client().chat.completions.create(model="up", messages=bad)  # type: ignore[arg-type]
     assert "messages[0]: part 1 of the message is not an image" in caught.value.message
+
+
+async def test_an_image_at_a_url_is_fetched_through_the_guard_never_passed_on(
+    tmp_path: Path, upstream: Upstream, sources: SourcesUpstream
+) -> None:
+    sources.page("/cat.png", png_bytes(), "image/png")
+    sources.page("/fake.png", "<html>a page</html>")
+    cfg = config(tmp_path, {"up": openai_provider(upstream)})
+    cfg.sources = sources.config()
+    served = await serve(cfg)
+    asking: Any = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": f"{sources.base_url}/cat.png"}},
+            ],
+        }
+    ]
+    try:
+        await served.client().chat.completions.create(model="up", messages=asking)
+        sent = chat_requests(upstream)[-1]["messages"][-1]["content"][1]
+        assert sent == {"type": "image_url", "image_url": {"url": PNG_URL}}
+        asking[0]["content"][1]["image_url"]["url"] = f"{sources.base_url}/fake.png"
+        with pytest.raises(openai.BadRequestError) as caught:
+            await served.client().chat.completions.create(model="up", messages=asking)
+        assert "is not an image" in caught.value.message
+    finally:
+        await served.stop()
+    # without [sources] allow_private, the guard refuses a private address
+    cfg = config(tmp_path, {"up": openai_provider(upstream)})
+    served = await serve(cfg)
+    try:
+        asking[0]["content"][1]["image_url"]["url"] = "http://127.0.0.1:9/secret.png"
+        with pytest.raises(openai.BadRequestError) as refused:
+            await served.client().chat.completions.create(model="up", messages=asking)
+        assert "127.0.0.1" in refused.value.message
+    finally:
+        await served.stop()
+    assert len(chat_requests(upstream)) == 1  # only the real image reached the model
 
 
 async def test_the_clients_own_tools_come_back_to_it_as_tool_calls(

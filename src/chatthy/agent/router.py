@@ -60,12 +60,14 @@ from chatthy.agent.router_shapes import (
 from chatthy.agent.tools import Tool, ToolContext, ToolRegistry
 from chatthy.config import ProviderConfig, ServerConfig, effective_providers
 from chatthy.conversation.events import ToolCall
+from chatthy.conversation.images import DEFAULT_LIMITS, LIMITS, sendable_images
 from chatthy.conversation.model import Message
 from chatthy.conversation.prompts import PromptSettings, ServerPrompts
-from chatthy.errors import ConfigError, NotFoundError, ProviderError
+from chatthy.errors import ChatthyError, ConfigError, NotFoundError, ProviderError
 from chatthy.providers.base import Options, Provider
 from chatthy.providers.registry import build_provider
 from chatthy.rag.service import RagService
+from chatthy.workspace.sources import Fetcher
 
 if TYPE_CHECKING:
     from chatthy.agent.mcp.manager import McpManager
@@ -197,7 +199,10 @@ class Router:
             message = str(exc.args[0])
             return _error(404, message, "invalid_request_error", "model_not_found", "model")
         options.model = model
-        messages = asked.messages
+        try:
+            messages = await self._images(asked.messages, provider)
+        except ChatthyError as exc:
+            return _error(400, exc.message, "invalid_request_error", None, "messages")
         if agent is not None:
             system = self.prompts.defaults.get(asked.model, "")
             messages = [Message.of_text("system", system), *messages] if system else messages
@@ -282,6 +287,25 @@ class Router:
             options.tool_choice = asked.tool_choice
             return options, Loop()
         return options, await self._loop(provider, cfg, profile, agent)
+
+    async def _images(self, messages: list[Message], provider: Provider) -> list[Message]:
+        """The request's images as the provider takes them: checked and fitted, one at a
+        URL fetched through the sources' guard (``[sources]``), never passed on as an
+        address. Raises ChatthyError (one line: what is wrong with which image)."""
+        cfg = self.provider_configs.get(provider.name) or ProviderConfig()
+        vision = provider.capabilities.vision if cfg.vision is None else cfg.vision
+
+        async def fetch(url: str) -> bytes:
+            async with Fetcher(self.config.sources) as fetcher:
+                return (await fetcher.get(url)).body
+
+        return await sendable_images(
+            messages,
+            provider=provider.name,
+            takes_images=vision,
+            limits=LIMITS.get(cfg.scheme, DEFAULT_LIMITS),
+            fetch=fetch,
+        )
 
     async def _loop(
         self, provider: Provider, cfg: ProviderConfig, profile: str, agent: PromptSettings | None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
 import msgspec
@@ -38,6 +38,7 @@ __all__ = [
     "imported_images",
     "inline_images",
     "keep_images",
+    "sendable_images",
 ]
 
 
@@ -248,4 +249,44 @@ async def inline_images(
                     part = {**part, "image_url": {"url": urls[key]}}
             parts.append(part)
         out.append(msgspec.structs.replace(record, content=parts))
+    return out
+
+
+async def sendable_images(
+    messages: list[Message],
+    *,
+    provider: str,
+    takes_images: bool,
+    limits: Limits,
+    fetch: Callable[[str], Awaitable[bytes]],
+) -> list[Message]:
+    """``messages`` (as a client of the router sent them, nothing kept) with every image
+    as bytes the provider takes: a ``data:`` one checked and fitted to ``limits``, one at
+    an http(s) URL fetched with ``fetch`` (the sources' guard: no private address, a size
+    cap) and then the same; never an address passed on.
+
+    Raises:
+        ArgumentError: an image for a provider that takes none, one that is not an image.
+        SourceError: a URL that cannot be fetched (its reason).
+    """
+    if not any(isinstance(p, ImagePart) for m in messages for p in m.parts):
+        return messages
+    if not takes_images:
+        raise ArgumentError(f"provider '{provider}' does not take images")
+    out: list[Message] = []
+    for message in messages:
+        parts: list[Part] = []
+        for n, part in enumerate(message.parts, 1):
+            if not isinstance(part, ImagePart):
+                parts.append(part)
+                continue
+            name = part.name or (part.url if not part.media_type else f"image {n}")
+            data = from_data_url(part.url)[1] if part.media_type else await fetch(part.url)
+            fitted = await asyncio.to_thread(
+                fit, data, max_side=limits.side, max_bytes=limits.bytes, name=name[:100]
+            )
+            info = fitted.info
+            url = to_data_url(fitted.data, info.media_type)
+            parts.append(ImagePart(info.media_type, url, part.name, info.width, info.height))
+        out.append(msgspec.structs.replace(message, parts=tuple(parts)))
     return out
