@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from chatthy.client.commands import save_export
+from chatthy.client.commands import read_chat_file, save_export
 from chatthy.client.core import Client
 from chatthy.errors import ArgumentError, ChatthyError, NotFoundError
 from chatthy.server.app import Server
@@ -199,6 +199,13 @@ async def test_exports_carry_images_and_an_import_keeps_them_again(
     assert content[1]["image_url"]["url"] == f"chatthy-image:{digest}"
     assert (content[1]["width"], content[1]["height"]) == (64, 48)
     assert (await client.rpc(api.ImageGet(digest=digest))).data == image
+
+    # the Markdown export, read back: the files beside it go in again, kept by digest
+    await client.import_text(read_chat_file(md), "from md")
+    first, reply = (await client.rpc(api.Messages(chat="from md"))).messages[:2]
+    assert first.content[0] == {"type": "text", "text": "what is this?"}
+    assert first.content[1]["image_url"]["url"] == f"chatthy-image:{digest}"
+    assert first.content[1]["name"] == "cat.png" and reply.content == "gold"
 
 
 async def test_an_imported_image_that_is_not_one_is_left_out_with_a_line(

@@ -26,7 +26,13 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from chatthy.client.attachments import attached_notice
-from chatthy.client.commands import format_chats, format_key, read_text_file, save_export
+from chatthy.client.commands import (
+    format_chats,
+    format_key,
+    read_chat_file,
+    read_text_file,
+    save_export,
+)
 from chatthy.client.core import TRANSIENT_METHODS
 from chatthy.client.editing import edit_workspace_file, kept_on_failure
 from chatthy.client.mcp import format_servers
@@ -1174,7 +1180,7 @@ async def _export(s: Session, f: Front, words: list[str]) -> None:
 )
 async def _import(s: Session, f: Front, words: list[str]) -> None:
     path = local_path(_need(words, "a file", "/import FILE"))
-    text = await asyncio.to_thread(read_text_file, path)
+    text = await asyncio.to_thread(read_chat_file, path)
     result = await s.client.import_text(text)
     s.forget_names("chats")
     made = result.chats or [api.ImportedChat(chat=result.chat, messages=result.messages)]

@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import getpass
 import json
+import re
 import secrets
 import sys
 import time
@@ -23,6 +24,7 @@ from chatthy.client.settings import Settings, signing_key
 from chatthy.client.templates import template_request
 from chatthy.client.tools import ToolResultInfo, call_text, result_line
 from chatthy.errors import ArgumentError, AuthError, ChatthyError
+from chatthy.media.images import IMAGE_TYPES, to_data_url
 from chatthy.wire import api
 from chatthy.wire.messages import Event
 from chatthy.wire.signing import SigningKey, derive_key, fingerprint
@@ -462,9 +464,48 @@ async def import_file(settings: Settings, path: Path, chat: str | None) -> api.I
     Raises:
         ChatthyError: the file cannot be read as UTF-8 text, or the server refused it.
     """
-    data = read_text_file(path)
+    data = read_chat_file(path)
     async with connect(settings) as client:
         return await client.import_text(data, chat)
+
+
+IMAGE_LINK = re.compile(r"!\[([^\]\n]*)\]\(([^)\s]+)\)")
+"""An image a Markdown export links: ``![cat.png](images/….png)``."""
+INLINED_MAX = 20_000_000
+"""The largest image file an import of Markdown inlines; a larger one stays a link."""
+
+
+def read_chat_file(path: Path) -> str:
+    """The text of a chat file to import; for Markdown, the image files it links that
+    lie beside it (as ``chatthy export -o FILE.md`` writes them) inlined as ``data:``
+    URLs, so that the server keeps them again. A link to anything else stays as it is.
+
+    Raises:
+        ChatthyError: as :func:`read_text_file`.
+    """
+    text = read_text_file(path)
+    if path.suffix.lower() not in (".md", ".markdown") or "![" not in text:
+        return text
+    folder = path.parent.resolve()
+
+    def inlined(found: re.Match[str]) -> str:
+        target = (folder / found[2]).resolve()
+        if not target.is_relative_to(folder) or not target.is_file():
+            return found[0]
+        try:
+            if target.stat().st_size > INLINED_MAX:
+                return found[0]
+            data = target.read_bytes()
+        except OSError:
+            return found[0]
+        media_type = next(
+            (kind for kind, heads in IMAGE_TYPES.items() if data.startswith(heads)), None
+        )
+        if media_type is None:
+            return found[0]
+        return f"![{found[1]}]({to_data_url(data, media_type)})"
+
+    return IMAGE_LINK.sub(inlined, text)
 
 
 def read_text_file(path: Path) -> str:

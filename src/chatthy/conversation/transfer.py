@@ -231,7 +231,39 @@ def _parse_markdown(text: str) -> Imported:
     if not messages:
         raise ArgumentError(f"import: no messages found (expected {FORMATS})")
     messages[-1]["content"] = "\n".join(body).strip()
+    for message in messages:
+        message["content"] = _with_images(message["content"])
     return Imported(name, personality, messages)
+
+
+_IMAGE_LINK = re.compile(r"!\[([^\]\n]*)\]\((data:image/[\w.+-]+;base64,[A-Za-z0-9+/=\s]+)\)")
+"""An image inlined in Markdown, as the client inlines the files a Markdown export wrote
+beside it (``images/…``) when it imports the file."""
+
+
+def _with_images(text: str) -> Any:
+    """A message's Markdown as content: the text alone, or text and image parts in order
+    where it inlines images."""
+    if "](data:image/" not in text:
+        return text
+    parts: list[dict[str, Any]] = []
+    at = 0
+    for found in _IMAGE_LINK.finditer(text):
+        before = text[at : found.start()].strip()
+        if before:
+            parts.append({"type": "text", "text": before})
+        image: dict[str, Any] = {
+            "type": "image_url",
+            "image_url": {"url": "".join(found[2].split())},
+        }
+        if found[1] and found[1] != "image":
+            image["name"] = found[1]
+        parts.append(image)
+        at = found.end()
+    after = text[at:].strip()
+    if after:
+        parts.append({"type": "text", "text": after})
+    return parts if any(p["type"] == "image_url" for p in parts) else text
 
 
 def _json_of(text: str) -> Any:
