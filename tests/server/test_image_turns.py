@@ -9,7 +9,7 @@ import hashlib
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from PIL import Image
@@ -219,3 +219,34 @@ async def test_an_imported_image_that_is_not_one_is_left_out_with_a_line(
     assert content[0] == {"type": "text", "text": "what is this?"}
     assert content[1]["type"] == "text" and "image left out" in content[1]["text"]
     assert "truncated or damaged" in content[1]["text"]
+
+
+async def test_an_image_address_never_passes_for_an_image_on_a_clients_word(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    client = connect(await start(servers, upstream))
+    sneaky = {
+        "type": "image_url",
+        "image_url": {"url": "http://169.254.169.254/latest/x.png"},
+        "media_type": "image/png",
+        "width": 4,
+        "height": 3,
+    }
+    with pytest.raises(ArgumentError, match="an image at a URL"):
+        await client.start("chat", "c", content=[{"type": "text", "text": "hi"}, sneaky])
+    await client.rpc(api.Import(data=json.dumps([{"role": "user", "content": [sneaky]}])))
+    (imported,) = await client.rpc(api.Chats())
+    page = await client.rpc(api.Messages(chat=imported.name))
+    assert page.messages[0].content == "[image: http://169.254.169.254/latest/x.png]"
+
+
+async def test_an_export_naming_a_file_outside_its_images_folder_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "out").mkdir()
+    for name in ("../evil.png", "/tmp/evil.png", "images/../../evil.png", "images/x.sh"):
+        result = api.Exported(chat="c", format="md", data="# c\n", images={name: "0" * 64})
+        with pytest.raises(ChatthyError, match="not written"):
+            await save_export(cast(Any, None), result, tmp_path / "out" / "c.md")
+    assert list((tmp_path / "out").iterdir()) == []  # not even the .md
+    assert not (tmp_path / "evil.png").exists()

@@ -438,6 +438,9 @@ async def save_export(client: Client, result: api.Exported, path: Path) -> int:
     Raises:
         ChatthyError: a file cannot be written, or an image cannot be fetched.
     """
+    for name, digest in result.images.items():  # before anything is written
+        if not (EXPORTED_IMAGE.fullmatch(name) and DIGEST.fullmatch(digest)):
+            raise ChatthyError(f"the server named an image file {name!r}: not written")
     try:
         await asyncio.to_thread(path.write_text, result.data, encoding="utf-8")
     except OSError as exc:
@@ -469,6 +472,10 @@ async def import_file(settings: Settings, path: Path, chat: str | None) -> api.I
         return await client.import_text(data, chat)
 
 
+EXPORTED_IMAGE = re.compile(r"images/[0-9a-f]{16}\.(?:png|jpg|gif|webp)")
+"""The only names an export's image files may have (a hostile server's ``../..`` or
+absolute path would write elsewhere)."""
+DIGEST = re.compile(r"[0-9a-f]{64}")
 IMAGE_LINK = re.compile(r"!\[([^\]\n]*)\]\(([^)\s]+)\)")
 """An image a Markdown export links: ``![cat.png](images/….png)``."""
 INLINED_MAX = 20_000_000

@@ -74,7 +74,10 @@ def _part(n: int, part: Any) -> Part:
             name, width, height = part.get("name"), part.get("width"), part.get("height")
             return msgspec.structs.replace(
                 found,
-                media_type=found.media_type or _media_type(part.get("media_type")),
+                # a stored image's type is the store's to say; a URL's is never taken
+                # on a client's word (it would pass for an image it holds itself)
+                media_type=found.media_type
+                or (_media_type(part.get("media_type")) if found.digest else ""),
                 name=name[:200] if isinstance(name, str) else "",
                 width=width if _pixels(width) else 0,
                 height=height if _pixels(height) else 0,

@@ -18,7 +18,7 @@ from chatthy.errors import NotFoundError
 from chatthy.store._sqlite_threads import Work
 from chatthy.store.base import ImageIn, ImageRecord
 
-__all__ = ["ImagesMixin", "keep_images", "sweep_images"]
+__all__ = ["ImagesMixin", "keep_images", "sweep_all_images", "sweep_images"]
 
 T = TypeVar("T")
 
@@ -44,6 +44,16 @@ def sweep_images(conn: sqlite3.Connection, profile: str) -> int:
         " JOIN messages m ON m.id = mi.message_id JOIN chats c ON c.id = m.chat_id"
         " WHERE mi.digest = images.digest AND c.profile = ?1)",
         (profile,),
+    ).rowcount
+
+
+def sweep_all_images(conn: sqlite3.Connection) -> int:
+    """:func:`sweep_images` for every profile (after deleting chats a killed server left
+    unfinished, whoever's they were)."""
+    return conn.execute(
+        "DELETE FROM images WHERE NOT EXISTS (SELECT 1 FROM message_images mi"
+        " JOIN messages m ON m.id = mi.message_id JOIN chats c ON c.id = m.chat_id"
+        " WHERE mi.digest = images.digest AND c.profile = images.profile)"
     ).rowcount
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar, cast
 
 from chatthy.errors import ConflictError
+from chatthy.store._sqlite_images import sweep_all_images
 from chatthy.store._sqlite_support import chat_id_of
 from chatthy.store._sqlite_threads import Work
 from chatthy.store.rules import key
@@ -104,10 +105,12 @@ class RepliesMixin:
             conn.executemany("DELETE FROM reply_leases WHERE owner = ?", [(d,) for d in dead])
             conn.execute("DELETE FROM reply_leases WHERE until <= ?", (now,))
             # an import or a deletion its server did not finish (killed): staged, unseen
-            conn.execute(
+            gone = conn.execute(
                 "DELETE FROM chats WHERE substr(name, 1, 1) = char(31) AND updated < ?",
                 (now - STAGED_FOR,),
-            )
+            ).rowcount
+            if gone:
+                sweep_all_images(conn)
             cur = conn.execute(
                 "UPDATE messages SET status = 'interrupted', updated = ?"
                 " WHERE status = 'streaming'"

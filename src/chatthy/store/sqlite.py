@@ -563,6 +563,15 @@ class SQLiteStore(WorkspaceMixin, RagMixin, ImagesMixin, RepliesMixin, UsageMixi
 
         def work(conn: sqlite3.Connection) -> None:
             keep_images(conn, profile, images, values["updated"])
+            # a reply's checkpoints (text) cannot free an image: sweep only when the old
+            # content named one (its row of message_images, by primary key) or new came
+            named = "content" in changes and (
+                bool(images)
+                or conn.execute(
+                    "SELECT 1 FROM message_images WHERE message_id = ? LIMIT 1", (message_id,)
+                ).fetchone()
+                is not None
+            )
             rows = conn.execute(
                 f"UPDATE messages SET {assignments} WHERE id = ? AND {IN_PROFILE}"
                 " RETURNING chat_id",
@@ -571,7 +580,7 @@ class SQLiteStore(WorkspaceMixin, RagMixin, ImagesMixin, RepliesMixin, UsageMixi
             if not rows:
                 raise rules.no_message(message_id)
             _touch(conn, rows[0][0], values["updated"])
-            if "content" in changes:
+            if named:
                 sweep_images(conn, profile)
 
         # a change of status or error only (a reply cut off, marked) adds nothing: it may
