@@ -250,3 +250,36 @@ async def test_an_export_naming_a_file_outside_its_images_folder_writes_nothing(
             await save_export(cast(Any, None), result, tmp_path / "out" / "c.md")
     assert list((tmp_path / "out").iterdir()) == []  # not even the .md
     assert not (tmp_path / "evil.png").exists()
+
+
+async def test_a_chat_moved_to_another_provider_sends_its_images_as_that_one_takes_them(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    srv = await servers.start(
+        {
+            "up": openai_provider(upstream),
+            "an": openai_provider(upstream, scheme="anthropic", base_url=upstream.base_url),
+            "blind": openai_provider(upstream, vision=False),
+        }
+    )
+    client = connect(srv)
+    upstream.push(Reply(chunks=["a wide photo"]))
+    await send(client, "pics", asking(photo(2000, 1500), "wide.jpg", "image/jpeg"))
+    with Image.open(io.BytesIO(sent_image(upstream)[1])) as seen:
+        assert seen.size == (2000, 1500)  # OpenAI takes it as it is
+
+    await client.rpc(api.Use(chat="pics", provider="an"))
+    upstream.push(Reply(chunks=["smaller now"]))
+    _, events = await send(client, "pics", "and here?")
+    assert events[-1].data["status"] == "complete"
+    with Image.open(io.BytesIO(sent_image(upstream)[1])) as seen:
+        assert seen.size == (1568, 1176)  # fitted again for Anthropic
+
+    await client.rpc(api.Use(chat="pics", provider="blind"))
+    upstream.push(Reply(chunks=["no picture"]))
+    _, events = await send(client, "pics", "and without eyes?")
+    assert events[-1].data["status"] == "complete"
+    first = upstream.requests[-1].body["messages"][1]["content"]
+    assert {"type": "text", "text": "[image wide.jpg left out: this model takes no images]"} in (
+        first
+    )

@@ -38,7 +38,14 @@ from chatthy.conversation.events import (
     TurnEvent,
     TurnStarted,
 )
-from chatthy.conversation.images import DEFAULT_LIMITS, LIMITS, ImageBytes, Kept, keep_images
+from chatthy.conversation.images import (
+    DEFAULT_LIMITS,
+    LIMITS,
+    ImageBytes,
+    Kept,
+    Limits,
+    keep_images,
+)
 from chatthy.conversation.model import Message, Part
 from chatthy.conversation.ownership import ReplyOwner
 from chatthy.conversation.prompts import ServerPrompts
@@ -280,18 +287,20 @@ class Engine(ChatBook):
         declared = self.provider(provider).capabilities.vision
         return declared if config is None or config.vision is None else config.vision
 
+    def _image_limits(self, provider: str) -> Limits:
+        config = self.provider_configs.get(provider)
+        return LIMITS.get(config.scheme if config else "", DEFAULT_LIMITS)
+
     async def _keep_images(self, profile: str, provider: str, parts: Sequence[Part]) -> Kept:
         """The images of a message about to be stored, fitted to ``provider`` (see
         :mod:`.images`). Raises ArgumentError, NotFoundError (no such provider)."""
-        config = self.provider_configs.get(provider)
-        limits = LIMITS.get(config.scheme if config else "", DEFAULT_LIMITS)
         return await keep_images(
             self.store,
             profile,
             parts,
             provider=provider,
             takes_images=self.takes_images(provider),
-            limits=limits,
+            limits=self._image_limits(provider),
         )
 
     async def _remove_if_empty(self, profile: str, chat: str) -> bool:
@@ -625,7 +634,13 @@ class Engine(ChatBook):
         history = await self._history(profile, chat.name, rows, where.first)
         if new is not None:
             history.append(new)
-        sent = await self.image_bytes.resolved(profile, [*system, *workspace, *history], images)
+        sent = await self.image_bytes.resolved(
+            profile,
+            [*system, *workspace, *history],
+            images,
+            limits=self._image_limits(provider.name),
+            takes_images=self.takes_images(provider.name),
+        )
         return Planned(
             provider,
             sent,

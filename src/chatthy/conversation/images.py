@@ -121,53 +121,79 @@ async def keep_images(
 
 
 class ImageBytes:
-    """Kept images read back for a provider's request, the most recent ``budget`` bytes
-    of them remembered (a chat about one picture sends it every turn)."""
+    """Kept images read back for a provider's request, fitted to it, the most recent
+    ``budget`` bytes of them remembered (a chat about one picture sends it every turn).
+
+    A stored image was fitted to the provider of its turn (or, imported, not at all):
+    when the chat has moved to a provider that takes less, it is fitted again here, and
+    for one that takes no images at all it is a line saying it was left out, so that the
+    chat goes on there."""
 
     def __init__(self, store: Store, budget: int = 64 * 2**20) -> None:
         self.store = store
         self.budget = budget
-        self._urls: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._urls: OrderedDict[tuple[str, str, Limits], str] = OrderedDict()
         self._held = 0
 
     async def resolved(
-        self, profile: str, messages: list[Message], pending: Sequence[ImageIn] = ()
+        self,
+        profile: str,
+        messages: list[Message],
+        pending: Sequence[ImageIn] = (),
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        takes_images: bool = True,
     ) -> list[Message]:
-        """``messages`` with every image named by digest as a ``data:`` URL: from
-        ``pending`` (a new message's, not stored yet), else from the store. One the store
-        no longer keeps (deleted meanwhile) becomes a line saying so."""
+        """``messages`` with every image named by digest as a ``data:`` URL that fits
+        ``limits``: from ``pending`` (a new message's, not stored yet), else from the
+        store. One the store no longer keeps (deleted meanwhile), or any when the
+        provider takes none, becomes a line saying so."""
         new = {image.digest: image for image in pending}
         out: list[Message] = []
         for message in messages:
             if not any(isinstance(p, ImagePart) and p.digest for p in message.parts):
                 out.append(message)
                 continue
-            parts = [await self._part(profile, p, new) for p in message.parts]
+            parts = [await self._part(profile, p, new, limits, takes_images) for p in message.parts]
             out.append(msgspec.structs.replace(message, parts=tuple(parts)))
         return out
 
-    async def _part(self, profile: str, part: Part, new: dict[str, ImageIn]) -> Part:
+    async def _part(
+        self,
+        profile: str,
+        part: Part,
+        new: dict[str, ImageIn],
+        limits: Limits,
+        takes_images: bool,
+    ) -> Part:
         if not isinstance(part, ImagePart) or part.digest is None:
             return part
+        shown = f"image {part.name}" if part.name else "image"
+        if not takes_images:
+            return TextPart(f"[{shown} left out: this model takes no images]")
         if part.digest in new:
             image = new[part.digest]
             return msgspec.structs.replace(part, url=to_data_url(image.data, image.media_type))
-        key = (profile, part.digest)
+        key = (profile, part.digest, limits)
         url = self._urls.get(key)
         if url is None:
             try:
                 record = await self.store.image(profile, part.digest)
             except NotFoundError:
-                return TextPart(
-                    f"[image {part.name} no longer kept]" if part.name else "[image no longer kept]"
+                return TextPart(f"[{shown} no longer kept]")
+            data, media_type = record.data, record.media_type
+            if max(record.width, record.height) > limits.side or record.size > limits.bytes:
+                fitted = await asyncio.to_thread(
+                    fit, data, max_side=limits.side, max_bytes=limits.bytes, name=shown
                 )
-            url = to_data_url(record.data, record.media_type)
+                data, media_type = fitted.data, fitted.info.media_type
+            url = to_data_url(data, media_type)
             self._remember(key, url)
         else:
             self._urls.move_to_end(key)
         return msgspec.structs.replace(part, url=url)
 
-    def _remember(self, key: tuple[str, str], url: str) -> None:
+    def _remember(self, key: tuple[str, str, Limits], url: str) -> None:
         self._urls[key] = url
         self._held += len(url)
         while self._held > self.budget and len(self._urls) > 1:
