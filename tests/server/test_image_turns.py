@@ -283,3 +283,17 @@ async def test_a_chat_moved_to_another_provider_sends_its_images_as_that_one_tak
     assert {"type": "text", "text": "[image wide.jpg left out: this model takes no images]"} in (
         first
     )
+
+
+async def test_a_json_export_too_large_for_an_import_says_to_export_markdown(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    config = servers.config({"up": openai_provider(upstream)})
+    config.server.max_import = 2000
+    client = connect(await servers.start_with(config))
+    upstream.push(Reply(chunks=["noise"]))
+    await send(client, "pics", asking(photo(300, 200), "noise.jpg", "image/jpeg"))
+    with pytest.raises(ArgumentError, match="export it as Markdown"):
+        await client.rpc(api.Export(chat="pics", format="json"))
+    result = await client.rpc(api.Export(chat="pics", format="md"))  # files beside it
+    assert len(result.images) == 1 and "noise.jpg" in result.data

@@ -250,12 +250,18 @@ def _data_url_of(part: Any) -> str | None:
 
 
 async def inline_images(
-    store: Store, profile: str, records: list[MessageRecord]
+    store: Store, profile: str, records: list[MessageRecord], most: int
 ) -> list[MessageRecord]:
     """``records`` with each image named by digest as a ``data:`` URL (for an export
     that must stand alone: our JSON, the OpenAI messages list). One no longer kept stays
-    a reference."""
+    a reference.
+
+    Raises:
+        ArgumentError: the images' data URLs would pass ``most`` bytes (an export that
+            large could not be imported again): a Markdown export writes them as files.
+    """
     urls: dict[str, str] = {}
+    held = 0
     out: list[MessageRecord] = []
     for record in records:
         content = record.content
@@ -268,9 +274,17 @@ async def inline_images(
             if isinstance(url, str) and url.startswith(IMAGE_REF):
                 key = url[len(IMAGE_REF) :]
                 if key not in urls:
+                    kept = None
                     with contextlib.suppress(NotFoundError, ArgumentError):
                         kept = await store.image(profile, key)
-                        urls[key] = to_data_url(kept.data, kept.media_type)
+                    if kept is not None:
+                        held += 4 * (kept.size + 2) // 3
+                        if held > most:
+                            raise ArgumentError(
+                                f"this chat's images make its export over {most:,} bytes "
+                                "(max_import): export it as Markdown, the images beside it"
+                            )
+                        urls[key] = await asyncio.to_thread(to_data_url, kept.data, kept.media_type)
                 if key in urls:
                     part = {**part, "image_url": {"url": urls[key]}}
             parts.append(part)

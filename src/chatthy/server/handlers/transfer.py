@@ -30,7 +30,8 @@ async def export(ctx: Context, args: api.Export) -> api.Exported:
         data = await asyncio.to_thread(to_markdown, chat, records)  # 20,000 messages: ~100 ms
         images = image_files(records)
         return api.Exported(chat=chat.name, format=args.format, data=data, images=images)
-    records = await inline_images(store, ctx.profile, records)  # the file stands alone
+    most = ctx.engine.config.server.max_import
+    records = await inline_images(store, ctx.profile, records, most)  # the file stands alone
     if args.format == "openai":
         data = await asyncio.to_thread(to_openai_json, records)
     else:
