@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chatthy.errors import NotFoundError
+from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.store.base import ImageIn, Store
 from storekit import ALICE, BOB
 
@@ -96,3 +96,23 @@ async def test_a_failed_write_keeps_no_image(store: Store) -> None:
         )
     with pytest.raises(NotFoundError):
         await store.image(ALICE, CAT.digest)
+
+
+async def test_a_message_naming_an_image_no_longer_kept_is_refused_whole(store: Store) -> None:
+    await store.create_chat(ALICE, "pets", "helper", "echo", "")
+    with pytest.raises(ArgumentError, match="no longer kept"):
+        await store.add_messages(
+            ALICE,
+            "pets",
+            [{"role": "user", "content": naming(CAT)}, {"role": "assistant", "content": ""}],
+        )
+    assert await store.messages(ALICE, "pets") == []
+    (kept,) = await store.add_messages(
+        ALICE, "pets", [{"role": "user", "content": naming(CAT), "images": [CAT]}]
+    )
+    # naming one kept already, without its bytes, is fine (a re-sent digest)
+    await store.add_messages(ALICE, "pets", [{"role": "user", "content": naming(CAT)}])
+    with pytest.raises(ArgumentError, match="no longer kept"):
+        await store.update_message(ALICE, kept.id, content=naming(DOG))
+    (first, _) = await store.messages(ALICE, "pets")
+    assert first.content == naming(CAT)

@@ -14,11 +14,11 @@ import sqlite3
 from collections.abc import Sequence
 from typing import TypeVar
 
-from chatthy.errors import NotFoundError
+from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.store._sqlite_threads import Work
 from chatthy.store.base import ImageIn, ImageRecord
 
-__all__ = ["ImagesMixin", "keep_images", "sweep_all_images", "sweep_images"]
+__all__ = ["ImagesMixin", "keep_images", "names_kept_images", "sweep_all_images", "sweep_images"]
 
 T = TypeVar("T")
 
@@ -35,6 +35,19 @@ def keep_images(
             for i in images
         ],
     )
+
+
+def names_kept_images(conn: sqlite3.Connection, profile: str, message_id: int) -> None:
+    """Raises ArgumentError (and so undoes the write) if message ``message_id``, just
+    written, names an image the profile does not keep: one deleted between the check of
+    a re-sent digest and this write would leave a message naming nothing."""
+    missing = conn.execute(
+        "SELECT 1 FROM message_images mi WHERE mi.message_id = ? AND NOT EXISTS"
+        " (SELECT 1 FROM images i WHERE i.profile = ? AND i.digest = mi.digest) LIMIT 1",
+        (message_id, profile),
+    ).fetchone()
+    if missing is not None:
+        raise ArgumentError("the message names an image that is no longer kept: send it again")
 
 
 def sweep_images(conn: sqlite3.Connection, profile: str) -> int:

@@ -36,10 +36,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
+from chatthy.conversation.model import IMAGE_REF
 from chatthy.errors import NotFoundError, StoreError
 from chatthy.private import private_file
 from chatthy.store import rules
-from chatthy.store._sqlite_images import ImagesMixin, keep_images, sweep_images
+from chatthy.store._sqlite_images import (
+    ImagesMixin,
+    keep_images,
+    names_kept_images,
+    sweep_images,
+)
 from chatthy.store._sqlite_rag import RagMixin
 from chatthy.store._sqlite_replies import RepliesMixin
 from chatthy.store._sqlite_support import (
@@ -541,6 +547,9 @@ class SQLiteStore(WorkspaceMixin, RagMixin, ImagesMixin, RepliesMixin, UsageMixi
             ids = [
                 conn.execute(_INSERT_MESSAGE, (chat_id, *row, now, now)).lastrowid for row in rows
             ]
+            for message, message_id in zip(messages, ids, strict=True):
+                if IMAGE_REF in message.content:
+                    names_kept_images(conn, profile, int(message_id or 0))
             if rows:
                 _touch(conn, chat_id, now)
             return chat_id, ids
@@ -579,6 +588,8 @@ class SQLiteStore(WorkspaceMixin, RagMixin, ImagesMixin, RepliesMixin, UsageMixi
             ).fetchall()
             if not rows:
                 raise rules.no_message(message_id)
+            if IMAGE_REF in changes.get("content", ""):
+                names_kept_images(conn, profile, message_id)
             _touch(conn, rows[0][0], values["updated"])
             if named:
                 sweep_images(conn, profile)
