@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import random
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -20,7 +21,7 @@ from chatthy.client.tui.output import ChatLog
 from chatthy.server.app import Server
 from chatthy.wire import api
 from helpers import ClientMaker
-from tuikit import SIZE, make_app, screen_text, wait_for, wait_on_screen
+from tuikit import SIZE, make_app, screen_text, type_line, wait_for, wait_on_screen
 
 
 def png(width: int, height: int) -> bytes:
@@ -250,3 +251,21 @@ async def test_an_image_sent_to_the_server_is_fetched_by_digest_and_drawn(
         await wait_for(pilot, lambda: drawn(log, "mine.png"), what="the image drawn")
         assert blocks(log)["mine.png"].label_text == "[image mine.png 160×120]"
         assert not blocks(log)["mine.png"].problem  # the session fetched it from the server
+
+
+async def test_an_image_attached_in_the_full_screen_client_goes_with_the_message_and_shows(
+    server: Server, tmp_path: Path
+) -> None:
+    picture = tmp_path / "mine.png"
+    picture.write_bytes(CAT)
+    app = make_app(server, chat="typed")
+    async with app.run_test(size=SIZE) as pilot:
+        await type_line(pilot, f"/image {picture}")
+        await wait_for(pilot, lambda: app.session.images.images != [], what="attached")
+        await type_line(pilot, "my drawing")
+        await wait_on_screen(pilot, "my drawing")
+        log = app.output
+        await wait_for(pilot, lambda: drawn(log, "mine.png"), what="the image drawn")
+        await wait_on_screen(pilot, "echo: my drawing [image]")  # the reply came too
+        sent = (await app.session.client.rpc(api.Messages(chat="typed"))).messages[0].content
+    assert sent[1]["image_url"]["url"] == f"chatthy-image:{hashlib.sha256(CAT).hexdigest()}"

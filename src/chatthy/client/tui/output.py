@@ -516,9 +516,8 @@ class ChatLog(VerticalScroll, can_focus=True):
         when: float | None = None,
         images: Sequence[ImageRef] = (),
     ) -> Widget:
-        widget = await self._add(Entry("user", text, message_id, when, images=list(images)))
-        assert isinstance(widget, UserMessage)
-        return widget
+        # a UserMessage, or a WithImages holding one when the message has images
+        return await self._add(Entry("user", text, message_id, when, images=list(images)))
 
     async def add_reply(self, **fields: Any) -> ReplyView:
         status = fields.get("status", "complete")
