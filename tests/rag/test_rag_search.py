@@ -16,7 +16,7 @@ from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.rag import index as index_module
 from chatthy.rag.fuse import rrf
 from chatthy.rag.index import MODES, Document, RagIndex
-from chatthy.store.base import RagChunkIn, RagVectors
+from chatthy.store.base import RagChunkIn, RagVectors, text_digest
 from chatthy.store.sqlite import SQLiteStore
 
 ALICE, BOB = "alice", "bob"
@@ -227,8 +227,8 @@ async def test_profiles_search_only_their_own_documents(index: RagIndex) -> None
 async def test_has_skips_what_is_stored_unchanged(index: RagIndex) -> None:
     lines = ["one line"]
     await add(index, ALICE, "doc", lines, random_units(1, 1))
-    assert await index.has(ALICE, "doc", "one line", EMBEDDER)
-    assert not await index.has(ALICE, "doc", "one line, edited", EMBEDDER)
+    assert await index.store.rag_has(ALICE, "doc", text_digest("one line"), EMBEDDER)
+    assert not await index.store.rag_has(ALICE, "doc", text_digest("one line, edited"), EMBEDDER)
 
 
 async def test_bad_searches_are_refused_in_one_line(index: RagIndex) -> None:

@@ -60,7 +60,7 @@ from chatthy.agent.router_shapes import (
 from chatthy.agent.tools import Tool, ToolContext, ToolRegistry
 from chatthy.config import ProviderConfig, ServerConfig, effective_providers
 from chatthy.conversation.events import ToolCall
-from chatthy.conversation.images import DEFAULT_LIMITS, LIMITS, sendable_images
+from chatthy.conversation.images import limits_for, sendable_images, takes_images
 from chatthy.conversation.model import Message
 from chatthy.conversation.prompts import PromptSettings, ServerPrompts
 from chatthy.errors import ChatthyError, ConfigError, NotFoundError, ProviderError
@@ -292,8 +292,7 @@ class Router:
         """The request's images as the provider takes them: checked and fitted, one at a
         URL fetched through the sources' guard (``[sources]``), never passed on as an
         address. Raises ChatthyError (one line: what is wrong with which image)."""
-        cfg = self.provider_configs.get(provider.name) or ProviderConfig()
-        vision = provider.capabilities.vision if cfg.vision is None else cfg.vision
+        cfg = self.provider_configs.get(provider.name)
 
         async def fetch(url: str) -> bytes:
             async with Fetcher(self.config.sources) as fetcher:
@@ -302,8 +301,8 @@ class Router:
         return await sendable_images(
             messages,
             provider=provider.name,
-            takes_images=vision,
-            limits=LIMITS.get(cfg.scheme, DEFAULT_LIMITS),
+            takes_images=takes_images(provider, cfg),
+            limits=limits_for(cfg),
             fetch=fetch,
         )
 

@@ -262,8 +262,8 @@ class Ingest:
     async def run(self, found: Plan) -> IngestReport:
         """Add the documents of ``found``; its problems count as failed.
 
-        Local files go in batches (:func:`batches`): the next batch is read while the
-        server stores the one before.
+        Local files go in batches (:func:`batches`), each read in a worker thread just
+        before it is sent.
 
         Raises:
             ServerUnavailableError: the server stopped answering (what was done is in
@@ -271,7 +271,6 @@ class Ingest:
         """
         report = self.report = IngestReport(total=len(found.items) + len(found.problems))
         self.progress.begin(report)
-        reading: asyncio.Task[list[_Read]] | None = None
         try:
             for line in found.problems:
                 report.failed += 1
@@ -282,15 +281,10 @@ class Ingest:
                 if group[0].path is None:  # a URL or arXiv paper: fetched by the server
                     await self._fetch(group[0], report)
                     continue
-                reading = reading or asyncio.ensure_future(asyncio.to_thread(_read_all, group))
-                read = await reading
-                reading = None
-                await self._send(read, report)
+                await self._send(await asyncio.to_thread(_read_all, group), report)
             if self.stopping and report.done < report.total:
                 report.interrupted = True
         finally:
-            if reading is not None:
-                reading.cancel()
             self.progress.end(report)
         return report
 

@@ -39,12 +39,12 @@ from chatthy.conversation.events import (
     TurnStarted,
 )
 from chatthy.conversation.images import (
-    DEFAULT_LIMITS,
-    LIMITS,
     ImageBytes,
     Kept,
     Limits,
     keep_images,
+    limits_for,
+    takes_images,
 )
 from chatthy.conversation.model import Message, Part
 from chatthy.conversation.ownership import ReplyOwner
@@ -283,13 +283,10 @@ class Engine(ChatBook):
     def takes_images(self, provider: str) -> bool:
         """Whether ``provider``'s models take images: its scheme says so and its config
         does not say ``vision = false``."""
-        config = self.provider_configs.get(provider)
-        declared = self.provider(provider).capabilities.vision
-        return declared if config is None or config.vision is None else config.vision
+        return takes_images(self.provider(provider), self.provider_configs.get(provider))
 
     def _image_limits(self, provider: str) -> Limits:
-        config = self.provider_configs.get(provider)
-        return LIMITS.get(config.scheme if config else "", DEFAULT_LIMITS)
+        return limits_for(self.provider_configs.get(provider))
 
     async def _keep_images(self, profile: str, provider: str, parts: Sequence[Part]) -> Kept:
         """The images of a message about to be stored, fitted to ``provider`` (see

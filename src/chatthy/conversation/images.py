@@ -24,9 +24,11 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from chatthy.config import ProviderConfig
 from chatthy.conversation.model import IMAGE_REF, ImagePart, Message, Part, TextPart
 from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.media.images import digest, fit, from_data_url, inspect, to_data_url
+from chatthy.providers.base import Provider
 from chatthy.store.base import ImageIn, MessageRecord, Store
 
 __all__ = [
@@ -38,7 +40,9 @@ __all__ = [
     "imported_images",
     "inline_images",
     "keep_images",
+    "limits_for",
     "sendable_images",
+    "takes_images",
 ]
 
 
@@ -54,6 +58,19 @@ DEFAULT_LIMITS = Limits(2048, 20_000_000)
 LIMITS: dict[str, Limits] = {"anthropic": Limits(1568, 3_750_000)}
 """By scheme. Anthropic scales a longer side over 1,568 px down (and charges the time),
 and takes 5 MB of base64 an image: 3.75 MB of bytes."""
+
+
+def takes_images(provider: Provider, config: ProviderConfig | None) -> bool:
+    """Whether ``provider``'s models take images: its scheme declares vision, unless its
+    ``[providers.NAME]`` says ``vision`` itself."""
+    if config is None or config.vision is None:
+        return provider.capabilities.vision
+    return config.vision
+
+
+def limits_for(config: ProviderConfig | None) -> Limits:
+    """The largest image the provider of ``config`` takes (by its scheme)."""
+    return LIMITS.get(config.scheme if config else "", DEFAULT_LIMITS)
 
 
 class Kept(NamedTuple):

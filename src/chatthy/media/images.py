@@ -25,10 +25,12 @@ import math
 import re
 import struct
 from collections.abc import Iterator
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import msgspec
-from PIL import ExifTags, Image, ImageOps
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 from chatthy.errors import ArgumentError
 
@@ -105,6 +107,8 @@ def inspect(data: bytes, name: str = "the image") -> ImageInfo:
             no image type), an image of a type chatthy does not take, more pixels than
             ``MAX_PIXELS``, or truncated or damaged.
     """
+    from PIL import Image  # here: a client that sends no image never loads Pillow
+
     media_type = _sniff(data, name)
     size = _header_size(data, media_type)
     if size is None:
@@ -141,6 +145,8 @@ def fit(data: bytes, *, max_side: int, max_bytes: int, name: str = "the image") 
         ArgumentError: what ``inspect`` raises; an image that does not fit
             ``max_bytes`` even when tiny.
     """
+    from PIL import Image  # here: a client that sends no image never loads Pillow
+
     if max_side < 1 or max_bytes < 1:
         raise ArgumentError("an image must be allowed at least one pixel and one byte")
     info = inspect(data, name)
@@ -260,6 +266,8 @@ def _is_text(data: bytes) -> bool:
 def _other_image_type(data: bytes) -> str:
     """The media type of an image chatthy does not take (BMP, TIFF, AVIF …), told from
     Pillow's own test of each format's first bytes, nothing decoded; "" for none."""
+    from PIL import Image  # here: a client that sends no image never loads Pillow
+
     Image.init()
     head = data[:16]
     for format_id in Image.ID:
@@ -372,6 +380,8 @@ def _orientation(image: Image.Image) -> int:
     """The EXIF orientation (1 to 8; 1 upright) an image states, 1 when it states none
     or its EXIF cannot be read (a picture shown unturned beats one refused). Only EXIF
     read with the header counts: a PNG would be decoded whole to look for a late one."""
+    from PIL import ExifTags  # here: a client that sends no image never loads Pillow
+
     if "exif" not in image.info:
         return 1
     try:
@@ -389,6 +399,8 @@ def _refit(
 ) -> tuple[bytes, str, tuple[int, int]]:
     """The encoded bytes, their media type and size, for an opened image that does not
     fit."""
+    from PIL import ExifTags, ImageOps  # here: a client that sends no image never loads Pillow
+
     stored = image.size
     side = min(max_side, max(stored))
     if media_type == "image/jpeg":
@@ -440,6 +452,8 @@ def _workable(image: Image.Image) -> Image.Image:
 def _scaled(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """``image`` resized to ``size`` (LANCZOS), a band of rows at a time: a two-pass
     resize of the whole would hold an intermediate nearly as large as the source."""
+    from PIL import Image  # here: a client that sends no image never loads Pillow
+
     if image.size == size:
         return image
     alpha = {"RGBA": "RGBa", "LA": "La"}.get(image.mode)
@@ -474,6 +488,8 @@ def _encodings(
 def _flattened(image: Image.Image) -> Image.Image:
     """``image`` without alpha, laid on white (JPEG has no alpha; black, Pillow's
     default, turns a transparent logo into a dark square)."""
+    from PIL import Image  # here: a client that sends no image never loads Pillow
+
     if image.mode not in ("RGBA", "LA"):
         return image
     white = Image.new("RGBA", image.size, "white")

@@ -41,7 +41,6 @@ from chatthy.store.base import (
     RagDocumentIn,
     RagDocumentRecord,
     Store,
-    text_digest,
 )
 
 __all__ = [
@@ -329,11 +328,6 @@ class RagIndex:
             await self._follow(profile, [_Change(dropped.version, dropped.document.id)])
         return dropped.document
 
-    async def has(self, profile: str, name: str, text: str, embedder: str) -> bool:
-        """Whether ``name`` is stored with this very text, embedded by ``embedder``: an
-        ingestion run again skips it."""
-        return await self.store.rag_has(profile, name, text_digest(text), embedder)
-
     @contextlib.asynccontextmanager
     async def _changes(self, profile: str) -> AsyncIterator[None]:
         """Count a change of the profile's documents under way, from before the store
@@ -372,8 +366,7 @@ class RagIndex:
                     if steps:
                         await self._run(matrix, _apply, matrix, steps)
                         matrix.version = version
-            async with self._settled:
-                self._settled.notify_all()
+        # (the searches waiting for it are woken as the change ends: see _changes)
 
     # search -----------------------------------------------------------------------------
     async def search(

@@ -12,22 +12,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 from chatthy.config import ServerConfig, effective_providers
 from chatthy.errors import ArgumentError, ChatthyError
 from chatthy.providers.base import Provider
 from chatthy.rag.chunk import Chunk, chunk_text, estimate_tokens, kind_of
 from chatthy.rag.embed import Embedder, build_embedder
-from chatthy.rag.index import Document, Hit, RagIndex
+from chatthy.rag.index import Document, Hit, Mode, RagIndex
 from chatthy.rag.rerank import rerank
 from chatthy.rag.sources import fetch_document
+from chatthy.store import rules
 from chatthy.store.base import RagDocumentDetail, RagDocumentRecord, Store, text_digest
 from chatthy.workspace.sources import Fetcher
 
 __all__ = ["RagService", "Text", "context_block"]
 
-Mode = Literal["hybrid", "bm25", "vector"]
 
 CANDIDATES = 30
 """Fused candidates a RAG provider is shown to rescore."""
@@ -118,7 +118,7 @@ class RagService:
                 embedder.name,
             )
             for at, doc in going:
-                record = unchanged.get(doc.name.strip())
+                record = unchanged.get(rules.key(doc.name))
                 if record is not None:
                     outcomes[at] = (record, True)
             going = [(at, doc) for at, doc in going if outcomes[at] is None]
@@ -174,7 +174,7 @@ class RagService:
     async def has_many(self, profile: str, documents: Sequence[tuple[str, str]]) -> list[bool]:
         """:meth:`has` of each (name, sha256), in one read."""
         found = await self.store.rag_unchanged(profile, documents, self.embedder.name)
-        return [name.strip() in found for name, _ in documents]
+        return [rules.key(name) in found for name, _ in documents]
 
     async def fetch(
         self, profile: str, target: str, name: str | None = None

@@ -18,7 +18,7 @@ from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.store._sqlite_threads import Work
 from chatthy.store.base import ImageIn, ImageRecord
 
-__all__ = ["ImagesMixin", "keep_images", "names_kept_images", "sweep_all_images", "sweep_images"]
+__all__ = ["ImagesMixin", "keep_images", "names_kept_images", "sweep_images"]
 
 T = TypeVar("T")
 
@@ -50,24 +50,17 @@ def names_kept_images(conn: sqlite3.Connection, profile: str, message_id: int) -
         raise ArgumentError("the message names an image that is no longer kept: send it again")
 
 
-def sweep_images(conn: sqlite3.Connection, profile: str) -> int:
-    """Delete the profile's images that none of its messages names; how many."""
-    return conn.execute(
-        "DELETE FROM images WHERE profile = ?1 AND NOT EXISTS (SELECT 1 FROM message_images mi"
-        " JOIN messages m ON m.id = mi.message_id JOIN chats c ON c.id = m.chat_id"
-        " WHERE mi.digest = images.digest AND c.profile = ?1)",
-        (profile,),
-    ).rowcount
-
-
-def sweep_all_images(conn: sqlite3.Connection) -> int:
-    """:func:`sweep_images` for every profile (after deleting chats a killed server left
-    unfinished, whoever's they were)."""
-    return conn.execute(
-        "DELETE FROM images WHERE NOT EXISTS (SELECT 1 FROM message_images mi"
-        " JOIN messages m ON m.id = mi.message_id JOIN chats c ON c.id = m.chat_id"
+def sweep_images(conn: sqlite3.Connection, profile: str | None) -> int:
+    """Delete the profile's images that none of its messages names (every profile's,
+    for None: after deleting chats a killed server left unfinished); how many."""
+    unnamed = (
+        "NOT EXISTS (SELECT 1 FROM message_images mi JOIN messages m ON m.id = mi.message_id"
+        " JOIN chats c ON c.id = m.chat_id"
         " WHERE mi.digest = images.digest AND c.profile = images.profile)"
-    ).rowcount
+    )
+    if profile is None:
+        return conn.execute(f"DELETE FROM images WHERE {unnamed}").rowcount
+    return conn.execute(f"DELETE FROM images WHERE profile = ? AND {unnamed}", (profile,)).rowcount
 
 
 class ImagesMixin:

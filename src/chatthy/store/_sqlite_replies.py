@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar, cast
 
 from chatthy.errors import ConflictError
-from chatthy.store._sqlite_images import sweep_all_images
+from chatthy.store._sqlite_images import sweep_images
 from chatthy.store._sqlite_support import chat_id_of
 from chatthy.store._sqlite_threads import Work
 from chatthy.store.rules import key
@@ -110,7 +110,7 @@ class RepliesMixin:
                 (now - STAGED_FOR,),
             ).rowcount
             if gone:
-                sweep_all_images(conn)
+                sweep_images(conn, None)
             cur = conn.execute(
                 "UPDATE messages SET status = 'interrupted', updated = ?"
                 " WHERE status = 'streaming'"

@@ -151,8 +151,8 @@ def _insert_slice(
     conn: sqlite3.Connection,
     chat_id: int,
     rows: list[tuple[Any, ...]],
-    profile: str = "",
-    images: Sequence[ImageIn] = (),
+    profile: str,
+    images: Sequence[ImageIn],
 ) -> None:
     keep_images(conn, profile, images, time.time())
     conn.executemany(_INSERT_MESSAGE, rows)
@@ -602,11 +602,17 @@ class SQLiteStore(WorkspaceMixin, RagMixin, ImagesMixin, RepliesMixin, UsageMixi
         def work(conn: sqlite3.Connection) -> int:
             chat_id = chat_id_of(conn, profile, chat)
             _ensure_message_in(conn, chat_id, message_id)
+            named = conn.execute(  # (a regenerate of a text chat scans no images)
+                "SELECT 1 FROM message_images mi JOIN messages m ON m.id = mi.message_id"
+                " WHERE m.chat_id = ? AND m.id >= ? LIMIT 1",
+                (chat_id, message_id),
+            ).fetchone()
             cur = conn.execute(
                 "DELETE FROM messages WHERE chat_id = ? AND id >= ?", (chat_id, message_id)
             )
             _touch(conn, chat_id, time.time())
-            sweep_images(conn, profile)
+            if named is not None:
+                sweep_images(conn, profile)
             return cur.rowcount
 
         return await self._write(work, frees=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chatthy.server.handlers.common import as_wire
 from chatthy.server.rpc import Context, registry
 from chatthy.wire import api
 
@@ -10,11 +11,4 @@ __all__: list[str] = []
 
 @registry.rpc()
 async def image(ctx: Context, args: api.ImageGet) -> api.ImageData:
-    record = await ctx.engine.store.image(ctx.profile, args.digest)
-    return api.ImageData(
-        digest=record.digest,
-        media_type=record.media_type,
-        width=record.width,
-        height=record.height,
-        data=record.data,
-    )
+    return as_wire(await ctx.engine.store.image(ctx.profile, args.digest), api.ImageData)

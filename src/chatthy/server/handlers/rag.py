@@ -7,6 +7,7 @@ from __future__ import annotations
 from chatthy.errors import ChatthyError
 from chatthy.rag.index import Hit
 from chatthy.rag.service import Text
+from chatthy.server.handlers.common import as_wire
 from chatthy.server.rpc import Context, registry
 from chatthy.store.base import RagDocumentRecord
 from chatthy.wire import api
@@ -15,16 +16,9 @@ __all__: list[str] = []
 
 
 def describe(record: RagDocumentRecord, headings: list[str] | None = None) -> api.RagDocumentInfo:
-    return api.RagDocumentInfo(
-        name=record.name,
-        source=record.source,
-        bytes=record.bytes,
-        chunks=record.chunks,
-        embedder=record.embedder,
-        created=record.created,
-        updated=record.updated,
-        headings=headings or [],
-    )
+    info = as_wire(record, api.RagDocumentInfo)
+    info.headings = headings or []
+    return info
 
 
 def hit_result(hit: Hit) -> api.RagHit:
