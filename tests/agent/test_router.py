@@ -243,6 +243,10 @@ async def test_an_image_at_a_url_is_fetched_through_the_guard_never_passed_on(
         with pytest.raises(openai.BadRequestError) as caught:
             await served.client().chat.completions.create(model="up", messages=asking)
         assert "is not an image" in caught.value.message
+        asking[0]["content"][1]["image_url"]["url"] = "chatthy-image:" + "0" * 64
+        with pytest.raises(openai.BadRequestError) as kept:
+            await served.client().chat.completions.create(model="up", messages=asking)
+        assert "names a kept image: send the image itself" in kept.value.message
     finally:
         await served.stop()
     # without [sources] allow_private, the guard refuses a private address

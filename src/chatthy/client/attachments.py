@@ -15,7 +15,7 @@ from typing import Any, Literal, TypedDict
 from urllib.parse import unquote, urlparse
 
 from chatthy.errors import ArgumentError
-from chatthy.media import fit, from_data_url, inspect, to_data_url
+from chatthy.media import fit, to_data_url
 
 __all__ = [
     "MAX_BYTES",
@@ -26,6 +26,7 @@ __all__ = [
     "looks_like_image_path",
     "message_content",
     "read_image",
+    "said",
     "size_of",
 ]
 
@@ -43,12 +44,14 @@ class ImageUrl(TypedDict):
 
 class ImagePartIn(TypedDict):
     """An image part as the ``chat`` RPC takes it (OpenAI's shape) with the file's name;
-    ``notice`` says it was downscaled ("" when sent as it is) and is not sent."""
+    ``notice`` says it was downscaled ("" when sent as it is) and ``size`` is the size it
+    is sent at (``640×480``): neither is sent."""
 
     type: Literal["image_url"]
     image_url: ImageUrl
     name: str
     notice: str
+    size: str
 
 
 async def read_image(path: Path) -> ImagePartIn:
@@ -78,6 +81,7 @@ def _read(path: Path) -> ImagePartIn:
         "image_url": {"url": to_data_url(fitted.data, fitted.info.media_type)},
         "name": name,
         "notice": fitted.notice,
+        "size": f"{fitted.info.width}×{fitted.info.height}",
     }
 
 
@@ -92,11 +96,17 @@ def message_content(text: str, images: list[ImagePartIn]) -> list[dict[str, Any]
     return parts
 
 
+def said(text: str, images: list[ImagePartIn]) -> dict[str, Any]:
+    """The ``chat`` call's arguments for a message of ``text`` and ``images``: ``text``
+    alone, or ``content`` holding both (:func:`message_content`)."""
+    if not images:
+        return {"text": text}
+    return {"text": "", "content": message_content(text, images)}
+
+
 def size_of(image: ImagePartIn) -> str:
-    """``640×480``: the size an image part is sent at (read from its header)."""
-    _, data = from_data_url(image["image_url"]["url"])
-    info = inspect(data, image["name"])
-    return f"{info.width}×{info.height}"
+    """``640×480``: the size an image part is sent at (measured when it was read)."""
+    return image["size"]
 
 
 def looks_like_image_path(text: str) -> Path | None:

@@ -17,14 +17,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
 
-from chatthy.client.attachments import ImagePartIn, message_content
+from chatthy.client.attachments import ImagePartIn, said
 from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.client.keycache import cache_path, forget_profile
 from chatthy.client.settings import Settings, signing_key
 from chatthy.client.templates import template_request
 from chatthy.client.tools import ToolResultInfo, call_text, result_line
 from chatthy.errors import ArgumentError, AuthError, ChatthyError
-from chatthy.media.images import IMAGE_TYPES, to_data_url
+from chatthy.media.images import inspect, to_data_url
 from chatthy.wire import api
 from chatthy.wire.messages import Event
 from chatthy.wire.signing import SigningKey, derive_key, fingerprint
@@ -295,8 +295,7 @@ async def ask(
             client,
             "chat",
             chat or default_chat_name(),
-            text="" if images else text,
-            content=message_content(text, list(images)) if images else None,
+            **said(text, list(images)),
             provider=provider,
             prompt=prompt,
             model=model,
@@ -505,10 +504,9 @@ def read_chat_file(path: Path) -> str:
             data = target.read_bytes()
         except OSError:
             return found[0]
-        media_type = next(
-            (kind for kind, heads in IMAGE_TYPES.items() if data.startswith(heads)), None
-        )
-        if media_type is None:
+        try:
+            media_type = inspect(data, found[2]).media_type
+        except ArgumentError:  # not an image of a kind the server takes: a link it stays
             return found[0]
         return f"![{found[1]}]({to_data_url(data, media_type)})"
 

@@ -27,7 +27,7 @@ from chatthy.client.attachments import (
     PendingImages,
     attached_notice,
     looks_like_image_path,
-    message_content,
+    said,
 )
 from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.client.image_view import ImageRef, image_parts, label, without_images
@@ -581,11 +581,11 @@ class Session:
             was_new = self.state.new
             rag = " ".join(text.split())[:2000] if self.chat in self.rag_chats else ""
             images = list(self.images.images)
+            message = said(text, images)
             stream, result = await self.client.start(
                 "chat",
                 self.chat,
-                text="" if images else text,
-                content=message_content(text, images) if images else None,
+                **message,
                 approve=self.approve_mode,
                 rag=rag or None,
                 rag_provider=self.rag_provider if rag else None,
@@ -595,7 +595,7 @@ class Session:
             if images:  # sent: they went with this message
                 self.images.clear()
                 self.view.status("")
-            sent = image_parts(message_content(text, images)) if images else []
+            sent = image_parts(message.get("content"))
             await self.view.add_user(text, result.user_message_id, None, sent)
             self._last_user = max(self._last_user, result.user_message_id or 0)
             self._newest = result.user_message_id

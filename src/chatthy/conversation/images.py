@@ -337,6 +337,8 @@ async def sendable_images(
             if not isinstance(part, ImagePart):
                 parts.append(part)
                 continue
+            if part.digest is not None:  # the chat server's own name for kept bytes
+                raise ArgumentError(f"part {n} names a kept image: send the image itself")
             name = part.name or (part.url if not part.media_type else f"image {n}")
             data = from_data_url(part.url)[1] if part.media_type else await fetch(part.url)
             fitted = await asyncio.to_thread(
