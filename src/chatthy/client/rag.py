@@ -4,8 +4,8 @@
 Local files are read here, as ``ws add`` reads them (a folder's ``.gitignore`` kept,
 binary files skipped, a PDF as the text of its pages) and named as it names them, a batch
 at a time (:func:`batches`: up to 64 files, about 1 MB): a folder of ten thousand files is
-listed first, by path only, and each batch is read while the one before is stored, and
-let go after. Before a batch's text is sent the server is asked which of its files it
+listed first, by path only, and each batch is read just before it is sent, and let go
+after. Before a batch's text is sent the server is asked which of its files it
 holds with that very text (``rag_has_many``, by sha256), so an ingest run again, after a
 failure or Ctrl-C, sends only what is new or changed; the rest go in one
 ``rag_add_many``, which the server stores several to a write (many small files went
