@@ -91,3 +91,47 @@ async def connect() -> AsyncIterator[ClientMaker]:
     yield make
     for client in made:
         await client.aclose()
+
+
+def _dump_tasks(name: str) -> None:
+    """Print where every task of a running event loop waits: what a test stuck past its
+    timeout was waiting for (pytest-timeout shows only the loop's select)."""
+    import asyncio
+    import gc
+    import io
+    import sys
+
+    out = io.StringIO()
+    out.write(f"\n{name}: near its timeout; where its tasks wait:\n")
+    for loop in [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]:
+        if not loop.is_running():
+            continue
+        try:
+            tasks = list(asyncio.all_tasks(loop))
+        except RuntimeError:  # changed while read from this thread; skip it
+            continue
+        for task in tasks:
+            out.write(f"--- {task.get_name()}\n")
+            step: Any = task.get_coro()
+            while step is not None:  # down the chain of awaits, outermost first
+                frame = getattr(step, "cr_frame", None) or getattr(step, "gi_frame", None)
+                if frame is not None:
+                    code = frame.f_code
+                    out.write(f"    {code.co_filename}:{frame.f_lineno} {code.co_name}\n")
+                step = getattr(step, "cr_await", None) or getattr(step, "gi_yieldfrom", None)
+    sys.stderr.write(out.getvalue())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    import threading
+
+    marker = item.get_closest_marker("timeout")
+    timeout = float(marker.args[0] if marker and marker.args else item.config.getini("timeout"))
+    timer = threading.Timer(max(timeout - 3, 1), _dump_tasks, args=(item.nodeid,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()

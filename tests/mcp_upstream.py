@@ -5,9 +5,10 @@
     python tests/mcp_upstream.py sse PORT
 
 Tools: ``echo(text)`` (read-only), ``add(a, b)``, ``fail()`` (an error result),
-``crash()`` (the process dies mid-call), ``hang()`` (never answers), ``picture()`` (an
-image), ``doc()`` (an embedded text resource), ``grow()`` (adds the tool ``extra`` and says
-the tool list changed); the prompt ``review(topic)``; the resources ``note://hello``
+``crash()`` (the process dies mid-call), ``hang()`` (never answers), ``picture()`` (a
+PNG's signature and zeros: a damaged image), ``photo(width, height)`` (a caption and a
+real PNG of that size), ``doc()`` (an embedded text resource), ``grow()`` (adds the tool
+``extra`` and says the tool list changed); the prompt ``review(topic)``; the resources ``note://hello``
 (text) and ``note://blob`` (binary).
 
 When ``MCP_UPSTREAM_STARTS`` names a file, each start appends a line to it, so that a
@@ -29,6 +30,7 @@ from mcp.types import (
     CallToolResult,
     EmbeddedResource,
     ImageContent,
+    TextContent,
     TextResourceContents,
     ToolAnnotations,
 )
@@ -77,6 +79,24 @@ def build() -> MCPServer:
 
         data = base64.b64encode(PICTURE).decode()
         return CallToolResult(content=[ImageContent(data=data, mime_type="image/png")])
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+    def photo(width: int = 64, height: int = 48) -> CallToolResult:
+        """A photo of the sea."""
+        import base64
+        import io
+
+        from PIL import Image
+
+        out = io.BytesIO()
+        Image.new("RGB", (width, height), "navy").save(out, "PNG")
+        data = base64.b64encode(out.getvalue()).decode()
+        return CallToolResult(
+            content=[
+                TextContent(text="the sea at dawn"),
+                ImageContent(data=data, mime_type="image/png"),
+            ]
+        )
 
     @server.tool()
     def doc() -> CallToolResult:

@@ -6,6 +6,7 @@ prompts and resources, and that closing leaves no process behind."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +20,7 @@ from chatthy.agent.tools import Tool, ToolContext, ToolOutcome
 from chatthy.config import McpServerConfig
 from chatthy.errors import ToolError
 from mcp_kit import HttpUpstream, alive, started, stdio_config
+from mcp_upstream import PICTURE
 
 QUICK = Backoff(first=0.05, most=0.2, tries=3)
 """Restarts paced for tests: 0.05 s, 0.1 s, then failed."""
@@ -120,7 +122,10 @@ async def test_a_call_gives_the_text_the_model_reads(
     manager = managers({"up": await upstream.config()})
     await manager.start()
     assert await call(manager, "up__add", '{"a": 2, "b": 40}') == ToolOutcome("42")
-    assert await call(manager, "up__picture") == ToolOutcome("[image image/png, 12.3 KB]")
+    picture = await call(manager, "up__picture")  # its line, and the image to check
+    assert picture.content == "[image image/png, 12.3 KB]"
+    assert [i.media_type for i in picture.images] == ["image/png"]
+    assert base64.b64decode(picture.images[0].url.split(",", 1)[1]) == PICTURE
     assert await call(manager, "up__doc") == ToolOutcome("note://doc\nthe document's text")
     failed = await call(manager, "up__fail")
     assert failed.is_error and "the upstream tool failed on purpose" in failed.content

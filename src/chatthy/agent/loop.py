@@ -16,6 +16,9 @@ the same — it is one of the turn's tools, its arguments are checked as any —
 offered from then on too. ``tool_search`` is a call like any other: a step that makes
 one counts towards ``max_steps`` as any step with calls.
 
+Images a tool returns are checked and fitted to the model (:attr:`Loop.images`) before it
+is sent them, each one refused or left out a line of the result instead.
+
 Whatever a call does wrong (an unknown tool, arguments that are not JSON or do not fit,
 a tool that raises or hangs, a refusal) is the call's error result, sent back to the
 model, and the turn carries on. Cancelling the task that iterates stops the loop, a
@@ -43,6 +46,7 @@ from chatthy.conversation.events import (
     ToolCall,
     ToolResult,
 )
+from chatthy.conversation.images import Limits, tool_images
 from chatthy.conversation.model import (
     Message,
     Part,
@@ -88,6 +92,9 @@ class Loop:
     """Tools whose calls run without asking, even when they change something."""
     max_steps: int = MAX_STEPS
     max_result: int = MAX_RESULT
+    images: Limits | None = None
+    """The largest image the model takes, for the images tools return; None: it takes
+    none (each is a line of the result saying it was left out)."""
 
     @classmethod
     def configured(
@@ -97,6 +104,7 @@ class Loop:
         context: ToolContext,
         approve: Approve,
         max_steps: int | None = None,
+        images: Limits | None = None,
     ) -> Loop:
         """A loop as ``[tools]`` sets it: past ``schema_budget`` some of ``tools`` held
         back (:func:`~chatthy.agent.search.split_tools`); ``max_steps`` (a
@@ -110,6 +118,7 @@ class Loop:
             auto_approve=frozenset(settings.auto_approve),
             max_steps=max_steps or settings.max_steps,
             max_result=settings.max_result,
+            images=images,
         )
 
 
@@ -183,7 +192,7 @@ async def run_agent(
             return
         outcomes = await _run_calls(calls, tools, loop)
         results = [
-            ToolResult(call.id, o.content, o.is_error, call.name, seconds)
+            ToolResult(call.id, o.content, o.is_error, call.name, seconds, o.images)
             for call, (o, seconds) in zip(calls, outcomes, strict=True)
         ]
         for result in results:
@@ -193,7 +202,7 @@ async def run_agent(
             # appended, so that the request starts as the last one did (prompt caches)
             options.tools = [*options.tools, *_taken(wanted, held)]
         history.append(_step_message(text, calls))
-        answers = tuple(ToolResultPart(r.call_id, r.content, r.is_error) for r in results)
+        answers = tuple(ToolResultPart(r.call_id, r.content, r.is_error, r.images) for r in results)
         history.append(Message("tool", answers))
 
 
@@ -247,6 +256,10 @@ async def _run_one(call: ToolCall, tools: dict[str, Tool], loop: Loop) -> tuple[
             return ToolOutcome(f"not run: {why}", True), 0.0
     started = time.monotonic()
     outcome = await tool.call(loop.context, call.arguments, loop.max_result)
+    if outcome.images:
+        images, lines = await tool_images(outcome.images, loop.images)
+        content = "\n".join([outcome.content, *lines]) if lines else outcome.content
+        outcome = ToolOutcome(content, outcome.is_error, images)
     return outcome, round(time.monotonic() - started, 3)
 
 

@@ -325,6 +325,7 @@ class Router:
             ToolContext(profile, "", self.services),
             _deny,
             agent.max_steps if agent is not None else None,
+            limits_for(cfg) if takes_images(provider, cfg) else None,
         )
 
     # -- answering ----------------------------------------------------------------------

@@ -12,7 +12,9 @@ tools act only on that profile's data.
 Running a call (:meth:`Tool.call`) never raises for anything the call did: arguments
 that are not JSON or do not fit the schema, a function that raises, one that takes too
 long — each comes back as an error result the model reads and can act on. A result longer
-than the cap is cut, saying so.
+than the cap is cut, saying so. A tool that has pictures to show returns a
+:class:`ToolOutcome` with ``images`` (``data:`` URL image parts); the loop checks and fits
+them to the model before it is sent them.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any, get_type_hints
 import msgspec
 import pydantic
 
-from chatthy.conversation.model import ToolSpec
+from chatthy.conversation.model import ImagePart, ToolSpec
 from chatthy.errors import ChatthyError, ToolError
 
 __all__ = [
@@ -75,10 +77,12 @@ class ToolContext:
 
 
 class ToolOutcome(msgspec.Struct, frozen=True):
-    """What one call gave: the text the model reads, and whether it is an error."""
+    """What one call gave: the text the model reads, whether it is an error, and the
+    images it returned (``data:`` URL parts; a tool may return a ToolOutcome itself)."""
 
     content: str
     is_error: bool = False
+    images: tuple[ImagePart, ...] = ()
 
 
 def is_pattern(name: str) -> bool:
@@ -239,6 +243,8 @@ class Tool:
         except Exception as exc:
             log.info("tool %s (%s) raised %s: %s", self.name, self.origin, type(exc).__name__, exc)
             return ToolOutcome(cap(f"{type(exc).__name__}: {exc}", limit), True)
+        if isinstance(result, ToolOutcome):
+            return msgspec.structs.replace(result, content=cap(result.content, limit))
         return ToolOutcome(cap(_text_of(result), limit))
 
     async def _run(self, context: ToolContext, arguments: dict[str, Any]) -> Any:

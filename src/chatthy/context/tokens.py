@@ -183,7 +183,8 @@ def _part_tokens(part: Part) -> int:
     if isinstance(part, ToolCallPart):
         return MESSAGE_OVERHEAD + count_tokens(part.name) + count_tokens(part.arguments)
     if isinstance(part, ToolResultPart):
-        return MESSAGE_OVERHEAD + count_tokens(part.content)
+        images = sum(_part_tokens(image) for image in part.images)
+        return MESSAGE_OVERHEAD + count_tokens(part.content) + images
     return 0  # reasoning is never sent
 
 

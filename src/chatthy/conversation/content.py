@@ -5,8 +5,13 @@ Content is a string (text only) or a list of part maps: ``{"type": "text", "text
 exports already use; ``name``, ``media_type``, ``width`` and ``height`` beside it where
 known, and ``url`` a ``data:`` URL or ``chatthy-image:SHA256``, bytes the store keeps),
 ``{"type": "tool_call", "id", "name", "arguments"}`` and
-``{"type": "tool_result", "call_id", "content", "is_error"}``. Anything else is refused
-with a coded error naming the part, never passed on.
+``{"type": "tool_result", "call_id", "content", "is_error"}``, with ``images`` (image
+parts as above) when the tool returned pictures. Anything else is refused with a coded
+error naming the part, never passed on.
+
+:func:`image_maps` and :func:`rewrite_images` reach the image maps of stored content
+wherever they sit (a message's own or a tool result's), for the code that works on
+content as maps (exports, imports).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -36,8 +41,10 @@ from chatthy.media.images import IMAGE_TYPES
 __all__ = [
     "IMAGE_TYPES",
     "content_of",
+    "image_maps",
     "message_of",
     "parts_of",
+    "rewrite_images",
     "url_images_as_text",
     "user_parts",
 ]
@@ -87,7 +94,17 @@ def _part(n: int, part: Any) -> Part:
         if isinstance(arguments, str):
             return ToolCallPart(part["id"], part["name"], arguments)
     if kind == "tool_result" and _strings(part, "call_id", "content"):
-        return ToolResultPart(part["call_id"], part["content"], bool(part.get("is_error")))
+        images = part.get("images") or []
+        if not isinstance(images, list) or not all(
+            isinstance(i, dict) and i.get("type") == "image_url" for i in images
+        ):
+            raise ArgumentError(f"part {n} of the message (tool_result) has images that are not")
+        return ToolResultPart(
+            part["call_id"],
+            part["content"],
+            bool(part.get("is_error")),
+            tuple(_part(n, image) for image in images),  # type: ignore[misc]
+        )
     if kind in ("text", "image_url", "tool_call", "tool_result"):
         raise ArgumentError(f"part {n} of the message ({kind}) is missing its fields")
     raise ArgumentError(f"part {n} of the message has an unknown type {kind!r} (known: {_KNOWN})")
@@ -152,12 +169,61 @@ def _map(part: Part) -> dict[str, Any]:
     if isinstance(part, ToolCallPart):
         return {"type": "tool_call", "id": part.id, "name": part.name, "arguments": part.arguments}
     assert isinstance(part, ToolResultPart)
-    return {
+    result: dict[str, Any] = {
         "type": "tool_result",
         "call_id": part.call_id,
         "content": part.content,
         "is_error": part.is_error,
     }
+    if part.images:
+        result["images"] = [_map(image) for image in part.images]
+    return result
+
+
+def image_maps(content: Any) -> Iterator[dict[str, Any]]:
+    """The image part maps of stored ``content`` in order, those of tool results
+    included."""
+    if not isinstance(content, list):
+        return
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") == "image_url":
+            yield part
+        elif part.get("type") == "tool_result" and isinstance(part.get("images"), list):
+            yield from (i for i in part["images"] if isinstance(i, dict))
+
+
+def rewrite_images(content: Any, change: Callable[[dict[str, Any]], dict[str, Any] | str]) -> Any:
+    """``content`` with each image map (see :func:`image_maps`) as ``change`` makes it: a
+    map, or a line that takes the image's place (a text part; inside a tool result, a
+    line after its text)."""
+    if not isinstance(content, list):
+        return content
+    out: list[Any] = []
+    for part in content:
+        if not isinstance(part, dict):
+            out.append(part)
+        elif part.get("type") == "image_url":
+            changed = change(part)
+            out.append({"type": "text", "text": changed} if isinstance(changed, str) else changed)
+        elif part.get("type") == "tool_result" and isinstance(part.get("images"), list):
+            images: list[Any] = []
+            lines: list[str] = []
+            for image in part["images"]:
+                changed = change(image) if isinstance(image, dict) else image
+                if isinstance(changed, str):
+                    lines.append(changed)
+                else:
+                    images.append(changed)
+            text = "\n".join([str(part.get("content", "")), *lines]) if lines else part["content"]
+            rewritten = {**part, "content": text, "images": images}
+            if not images:
+                del rewritten["images"]
+            out.append(rewritten)
+        else:
+            out.append(part)
+    return out
 
 
 def message_of(role: str, content: Any, tokens: int | None = None) -> Message:
@@ -175,12 +241,26 @@ def url_images_as_text(parts: Sequence[Part]) -> tuple[Part, ...]:
     """The parts with each image at a URL (not a ``data:`` URL) made a text part naming
     it: an imported chat keeps its history, and no address a client gave reaches a
     model."""
-    return tuple(
-        TextPart(f"[image: {p.url}]")
-        if isinstance(p, ImagePart) and not p.media_type and p.digest is None
-        else p
-        for p in parts
-    )
+    out: list[Part] = []
+    for part in parts:
+        if isinstance(part, ImagePart) and _at_url(part):
+            out.append(TextPart(f"[image: {part.url}]"))
+        elif isinstance(part, ToolResultPart) and any(_at_url(i) for i in part.images):
+            lines = [f"[image: {i.url}]" for i in part.images if _at_url(i)]
+            out.append(
+                msgspec.structs.replace(
+                    part,
+                    content="\n".join([part.content, *lines]),
+                    images=tuple(i for i in part.images if not _at_url(i)),
+                )
+            )
+        else:
+            out.append(part)
+    return tuple(out)
+
+
+def _at_url(part: ImagePart) -> bool:
+    return not part.media_type and part.digest is None
 
 
 def user_parts(content: Any) -> tuple[Part, ...]:

@@ -487,6 +487,7 @@ class Engine(ChatBook):
             ToolContext(turn.profile, turn.chat, self.tool_services),
             functools.partial(self._approve, turn, approve),
             chosen.max_steps if chosen is not None else None,
+            limits_for(config) if takes_images(provider, config) else None,
         )
 
     async def _approve(self, turn: Turn, mode: str, call: ToolCall, tool: Tool) -> bool | str:

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from chatthy.conversation.model import ImagePart
+
 __all__ = [
     "FINISH_REASONS",
     "NEWS_KINDS",
@@ -74,13 +76,15 @@ class ToolCall(msgspec.Struct, frozen=True, tag="tool_call", tag_field="type"):
 
 
 class ToolResult(msgspec.Struct, frozen=True, tag="tool_result", tag_field="type"):
-    """What running call ``call_id`` (of tool ``name``) gave, and how long it took."""
+    """What running call ``call_id`` (of tool ``name``) gave, how long it took, and the
+    images it returned (checked ``data:`` URL parts, as the model is sent them)."""
 
     call_id: str
     content: str
     is_error: bool = False
     name: str = ""
     seconds: float = 0.0
+    images: tuple[ImagePart, ...] = ()
 
 
 class ToolApproval(msgspec.Struct, frozen=True, tag="approve", tag_field="type"):

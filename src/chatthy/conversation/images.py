@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
@@ -25,7 +26,16 @@ from typing import Any, NamedTuple
 import msgspec
 
 from chatthy.config import ProviderConfig
-from chatthy.conversation.model import IMAGE_REF, ImagePart, Message, Part, TextPart
+from chatthy.conversation.content import image_maps, rewrite_images
+from chatthy.conversation.model import (
+    IMAGE_REF,
+    ImagePart,
+    Message,
+    Part,
+    TextPart,
+    ToolResultPart,
+    images_of,
+)
 from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.media.images import digest, fit, from_data_url, inspect, to_data_url
 from chatthy.providers.base import Provider
@@ -34,6 +44,7 @@ from chatthy.store.base import ImageIn, MessageRecord, Store
 __all__ = [
     "DEFAULT_LIMITS",
     "LIMITS",
+    "MAX_TOOL_IMAGES",
     "ImageBytes",
     "Kept",
     "Limits",
@@ -42,7 +53,9 @@ __all__ = [
     "keep_images",
     "limits_for",
     "sendable_images",
+    "stored_images",
     "takes_images",
+    "tool_images",
 ]
 
 
@@ -168,7 +181,7 @@ class ImageBytes:
         new = {image.digest: image for image in pending}
         out: list[Message] = []
         for message in messages:
-            if not any(isinstance(p, ImagePart) and p.digest for p in message.parts):
+            if not any(p.digest for p in images_of(message.parts)):
                 out.append(message)
                 continue
             parts = [await self._part(profile, p, new, limits, takes_images) for p in message.parts]
@@ -183,14 +196,25 @@ class ImageBytes:
         limits: Limits,
         takes_images: bool,
     ) -> Part:
+        if isinstance(part, ToolResultPart) and part.images:
+            images: list[ImagePart] = []
+            lines: list[str] = []
+            for image in part.images:
+                got = await self._part(profile, image, new, limits, takes_images)
+                if isinstance(got, ImagePart):
+                    images.append(got)
+                elif isinstance(got, TextPart):
+                    lines.append(got.text)
+            content = "\n".join([part.content, *lines]) if lines else part.content
+            return msgspec.structs.replace(part, content=content, images=tuple(images))
         if not isinstance(part, ImagePart) or part.digest is None:
             return part
         shown = f"image {part.name}" if part.name else "image"
         if not takes_images:
             return TextPart(f"[{shown} left out: this model takes no images]")
         if part.digest in new:
-            image = new[part.digest]
-            return msgspec.structs.replace(part, url=to_data_url(image.data, image.media_type))
+            pending = new[part.digest]
+            return msgspec.structs.replace(part, url=to_data_url(pending.data, pending.media_type))
         key = (profile, part.digest, limits)
         url = self._urls.get(key)
         if url is None:
@@ -221,46 +245,43 @@ class ImageBytes:
 def imported_images(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """An import's messages (dicts of role, content …) with each ``data:`` image kept by
     digest: its part names it and the message carries it (``images``), as a turn's
-    message does. One that is not a usable image becomes a text part saying why: the
-    rest of the chat is imported all the same. CPU work (base64, headers): run in a
-    thread."""
+    message does. One that is not a usable image becomes a line saying why: the rest of
+    the chat is imported all the same. CPU work (base64, headers): run in a thread."""
     out: list[dict[str, Any]] = []
     for message in messages:
         content = message.get("content")
-        if not isinstance(content, list) or not any(
-            isinstance(p, dict) and p.get("type") == "image_url" for p in content
-        ):
+        if not any(True for _ in image_maps(content)):
             out.append(message)
             continue
-        parts: list[Any] = []
         images: list[ImageIn] = []
-        for part in content:
-            url = _data_url_of(part)
-            if url is None:
-                parts.append(part)
-                continue
-            name = part.get("name") if isinstance(part.get("name"), str) else ""
-            try:
-                _, data = from_data_url(url)
-                info = inspect(data, name or "an image")
-            except ArgumentError as exc:
-                parts.append({"type": "text", "text": f"[image left out: {exc.message}]"})
-                continue
-            key = digest(data)
-            images.append(ImageIn(key, info.media_type, info.width, info.height, data))
-            kept: dict[str, Any] = {"type": "image_url", "image_url": {"url": IMAGE_REF + key}}
-            if name:
-                kept["name"] = name
-            kept.update(media_type=info.media_type, width=info.width, height=info.height)
-            parts.append(kept)
-        out.append({**message, "content": parts, "images": images})
+        kept = functools.partial(_kept_image, images)
+        out.append({**message, "content": rewrite_images(content, kept), "images": images})
     return out
 
 
-def _data_url_of(part: Any) -> str | None:
-    """The ``data:`` URL of an image part, or None for any other part."""
-    if not isinstance(part, dict) or part.get("type") != "image_url":
-        return None
+def _kept_image(images: list[ImageIn], part: dict[str, Any]) -> dict[str, Any] | str:
+    """An imported image part named by digest, its bytes added to ``images``; one that
+    is not a usable image is a line saying why."""
+    url = _data_url_of(part)
+    if url is None:
+        return part
+    name = part.get("name") if isinstance(part.get("name"), str) else ""
+    try:
+        _, data = from_data_url(url)
+        info = inspect(data, name or "an image")
+    except ArgumentError as exc:
+        return f"[image left out: {exc.message}]"
+    key = digest(data)
+    images.append(ImageIn(key, info.media_type, info.width, info.height, data))
+    named: dict[str, Any] = {"type": "image_url", "image_url": {"url": IMAGE_REF + key}}
+    if name:
+        named["name"] = name
+    named.update(media_type=info.media_type, width=info.width, height=info.height)
+    return named
+
+
+def _data_url_of(part: dict[str, Any]) -> str | None:
+    """The ``data:`` URL of an image part map, or None."""
     image = part.get("image_url")
     url = image.get("url") if isinstance(image, dict) else image
     return url if isinstance(url, str) and url.startswith("data:") else None
@@ -281,32 +302,39 @@ async def inline_images(
     held = 0
     out: list[MessageRecord] = []
     for record in records:
-        content = record.content
-        if not isinstance(content, list) or IMAGE_REF not in str(content):
+        keys = [k for k in map(_ref_of, image_maps(record.content)) if k is not None]
+        if not keys:
             out.append(record)
             continue
-        parts: list[Any] = []
-        for part in content:
-            url = (part.get("image_url") or {}).get("url") if isinstance(part, dict) else None
-            if isinstance(url, str) and url.startswith(IMAGE_REF):
-                key = url[len(IMAGE_REF) :]
-                if key not in urls:
-                    kept = None
-                    with contextlib.suppress(NotFoundError, ArgumentError):
-                        kept = await store.image(profile, key)
-                    if kept is not None:
-                        held += 4 * (kept.size + 2) // 3
-                        if held > most:
-                            raise ArgumentError(
-                                f"this chat's images make its export over {most:,} bytes "
-                                "(max_import): export it as Markdown, the images beside it"
-                            )
-                        urls[key] = await asyncio.to_thread(to_data_url, kept.data, kept.media_type)
-                if key in urls:
-                    part = {**part, "image_url": {"url": urls[key]}}
-            parts.append(part)
-        out.append(msgspec.structs.replace(record, content=parts))
+        for key in keys:
+            if key in urls:
+                continue
+            kept = None
+            with contextlib.suppress(NotFoundError, ArgumentError):
+                kept = await store.image(profile, key)
+            if kept is None:
+                continue
+            held += 4 * (kept.size + 2) // 3
+            if held > most:
+                raise ArgumentError(
+                    f"this chat's images make its export over {most:,} bytes "
+                    "(max_import): export it as Markdown, the images beside it"
+                )
+            urls[key] = await asyncio.to_thread(to_data_url, kept.data, kept.media_type)
+
+        def inlined(part: dict[str, Any]) -> dict[str, Any]:
+            key = _ref_of(part)
+            return {**part, "image_url": {"url": urls[key]}} if key in urls else part
+
+        out.append(msgspec.structs.replace(record, content=rewrite_images(record.content, inlined)))
     return out
+
+
+def _ref_of(part: dict[str, Any]) -> str | None:
+    """The digest an image part map names, or None for a ``data:`` or other URL."""
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else None
+    return url[len(IMAGE_REF) :] if isinstance(url, str) and url.startswith(IMAGE_REF) else None
 
 
 async def sendable_images(
@@ -349,3 +377,54 @@ async def sendable_images(
             parts.append(ImagePart(info.media_type, url, part.name, info.width, info.height))
         out.append(msgspec.structs.replace(message, parts=tuple(parts)))
     return out
+
+
+MAX_TOOL_IMAGES = 8
+"""Images one tool result passes on at most (the others: a line each)."""
+
+
+async def tool_images(
+    images: Sequence[ImagePart], limits: Limits | None
+) -> tuple[tuple[ImagePart, ...], list[str]]:
+    """The images a tool returned as the model is sent them: each checked and fitted to
+    ``limits`` in a worker thread (``data:`` URLs, with their size), at most
+    :data:`MAX_TOOL_IMAGES`; each left out is a line saying why — all of them when
+    ``limits`` is None (the model takes no images)."""
+    kept: list[ImagePart] = []
+    lines: list[str] = []
+    for n, part in enumerate(images, 1):
+        name = part.name or f"image {n}"
+        if limits is None:
+            lines.append(f"[{name} left out: this model takes no images]")
+            continue
+        if len(kept) == MAX_TOOL_IMAGES:
+            lines.append(f"[{name} left out: a result passes on {MAX_TOOL_IMAGES} images at most]")
+            continue
+        try:
+            _, data = from_data_url(part.url)
+            fitted = await asyncio.to_thread(
+                fit, data, max_side=limits.side, max_bytes=limits.bytes, name=name
+            )
+        except ArgumentError as exc:
+            lines.append(f"[image left out: {exc.message}]")
+            continue
+        info = fitted.info
+        url = to_data_url(fitted.data, info.media_type)
+        kept.append(ImagePart(info.media_type, url, part.name, info.width, info.height))
+    return tuple(kept), lines
+
+
+def stored_images(images: Sequence[ImagePart]) -> tuple[tuple[ImagePart, ...], list[ImageIn]]:
+    """Checked ``data:`` images (:func:`tool_images`) as a stored message names them (by
+    digest), and the bytes to keep with it. CPU work (base64, sha256): run in a thread."""
+    parts: list[ImagePart] = []
+    keep: list[ImageIn] = []
+    for part in images:
+        if part.digest is not None:
+            parts.append(part)
+            continue
+        media_type, data = from_data_url(part.url)
+        key = digest(data)
+        keep.append(ImageIn(key, part.media_type or media_type, part.width, part.height, data))
+        parts.append(msgspec.structs.replace(part, url=IMAGE_REF + key))
+    return tuple(parts), keep

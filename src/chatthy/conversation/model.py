@@ -1,7 +1,8 @@
 """A message as chatthy holds it: a role and a list of typed parts.
 
 Parts are text, images (a media type and where the bytes are), tool calls (id, name,
-JSON arguments) and tool results (the call's id, its content, whether it failed).
+JSON arguments) and tool results (the call's id, its content, whether it failed, the
+images the tool returned).
 Reasoning is a part too, but only while a reply streams: it is never stored or sent back
 to a model. A :class:`ToolSpec` describes a tool a model may be offered (not a part: it
 travels in a request's options, never in a message). Stored and wire content keeps its
@@ -11,6 +12,7 @@ text, a list of part maps otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 import msgspec
@@ -26,6 +28,7 @@ __all__ = [
     "ToolCallPart",
     "ToolResultPart",
     "ToolSpec",
+    "images_of",
     "split_steps",
 ]
 
@@ -69,11 +72,13 @@ class ToolCallPart(msgspec.Struct, frozen=True, tag="tool_call", tag_field="type
 
 
 class ToolResultPart(msgspec.Struct, frozen=True, tag="tool_result", tag_field="type"):
-    """What running call ``call_id`` gave; ``is_error`` when the tool failed."""
+    """What running call ``call_id`` gave; ``is_error`` when the tool failed; the
+    ``images`` it returned besides its text (an MCP server's screenshot …)."""
 
     call_id: str
     content: str
     is_error: bool = False
+    images: tuple[ImagePart, ...] = ()
 
 
 class ReasoningPart(msgspec.Struct, frozen=True, tag="reasoning", tag_field="type"):
@@ -116,6 +121,15 @@ class Message(msgspec.Struct, frozen=True):
         if len(parts) == 1 and type(parts[0]) is TextPart:
             return parts[0].text
         return "".join(p.text for p in parts if isinstance(p, TextPart))
+
+
+def images_of(parts: Iterable[Part]) -> Iterator[ImagePart]:
+    """Every image of ``parts``, those tool results returned included, in order."""
+    for part in parts:
+        if type(part) is ImagePart:
+            yield part
+        elif type(part) is ToolResultPart and part.images:
+            yield from part.images
 
 
 def split_steps(messages: list[Message]) -> list[Message]:

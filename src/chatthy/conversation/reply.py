@@ -36,7 +36,15 @@ from chatthy.conversation.events import (
     TurnEvent,
     Usage,
 )
-from chatthy.conversation.model import Message, Part, TextPart, ToolCallPart, ToolResultPart
+from chatthy.conversation.images import stored_images
+from chatthy.conversation.model import (
+    ImagePart,
+    Message,
+    Part,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
 from chatthy.errors import (
     ChatthyError,
     DiskFullError,
@@ -48,7 +56,7 @@ from chatthy.providers.base import Options, Provider
 
 if TYPE_CHECKING:
     from chatthy.conversation.turns import Turn
-    from chatthy.store.base import Store
+    from chatthy.store.base import ImageIn, Store
 
 __all__ = ["ReplyJob", "run_reply"]
 
@@ -108,6 +116,8 @@ class _Reply:
         """The checkpoint being written: the stream does not wait for it."""
         self.full: DiskFullError | None = None
         """Set when a checkpoint found the disk full: the reply ends at once."""
+        self.unsaved: list[ImageIn] = []
+        """The images tools returned that no write has kept yet (the next keeps them)."""
 
     def text(self) -> str:
         """What is stored: the text less think blocks (exact once the splitter is
@@ -214,7 +224,11 @@ async def _pump(job: ReplyJob, reply: _Reply) -> None:
             turn.emit(event)
         elif kind is ToolResult:
             assert isinstance(event, ToolResult)
-            reply.step(ToolResultPart(event.call_id, event.content, event.is_error))
+            images: tuple[ImagePart, ...] = ()
+            if event.images:  # kept by digest with the reply; shown as they came
+                images, keep = await asyncio.to_thread(stored_images, event.images)
+                reply.unsaved.extend(keep)
+            reply.step(ToolResultPart(event.call_id, event.content, event.is_error, images))
             turn.emit(event)
         elif kind is Usage:
             assert isinstance(event, Usage)
@@ -233,8 +247,12 @@ async def _pump(job: ReplyJob, reply: _Reply) -> None:
 
 async def _checkpoint(job: ReplyJob, reply: _Reply) -> None:
     """Save the reply so far; a failed checkpoint is logged, not fatal."""
+    images = list(reply.unsaved)
     try:
-        await job.store.update_message(job.turn.profile, job.message_id, content=reply.content())
+        await job.store.update_message(
+            job.turn.profile, job.message_id, content=reply.content(), images=images
+        )
+        del reply.unsaved[: len(images)]
     except DiskFullError as exc:
         reply.full = exc  # nothing more of it can be kept: end it now, marked error
     except ChatthyError as exc:
@@ -270,6 +288,7 @@ async def _finish(job: ReplyJob, reply: _Reply, status: Status, error: ChatthyEr
             usage=reply.usage,
             error=error.message if error else "",
             tokens=message_tokens(message_of("assistant", content)),
+            images=reply.unsaved,
         )
     except ChatthyError as exc:
         kind = DiskFullError if isinstance(exc, DiskFullError) else StoreError

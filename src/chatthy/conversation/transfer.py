@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from chatthy.conversation import vendors
-from chatthy.conversation.content import content_of, parts_of, url_images_as_text
+from chatthy.conversation.content import content_of, image_maps, parts_of, url_images_as_text
 from chatthy.conversation.model import IMAGE_REF
 from chatthy.errors import ArgumentError
 from chatthy.store.base import ChatRecord, MessageRecord
@@ -101,6 +101,7 @@ def _text_of(content: Any) -> str:
             cut = body[:TOOL_RESULT_SHOWN] + ("\n…" if len(body) > TOOL_RESULT_SHOWN else "")
             fenced = cut.replace("```", "`\u200b``")  # a fence inside cannot end the block
             parts.append(f"↳ {said}:\n\n```text\n{fenced}\n```")
+            parts.extend(_image_link(i) for i in image_maps([part]))
         else:
             parts.append(f"[{kind or 'part'}]")
     return "\n\n".join(parts)
@@ -125,7 +126,7 @@ def image_files(messages: list[MessageRecord]) -> dict[str, str]:
     """Every image file a Markdown export of ``messages`` links to, by path: its digest."""
     found: dict[str, str] = {}
     for m in messages:
-        for part in m.content if isinstance(m.content, list) else ():
+        for part in image_maps(m.content):
             where = image_file(part)
             if where is not None:
                 found[where[0]] = where[1]

@@ -334,10 +334,15 @@ def _block(part: Part) -> dict[str, Any] | None:
             arguments = {}
         return {"type": "tool_use", "id": part.id, "name": part.name, "input": arguments}
     if isinstance(part, ToolResultPart):
+        content: Any = part.content
+        if part.images:  # text and image blocks (an empty text block is refused)
+            images = [b for b in (_image(i.url) for i in part.images) if b is not None]
+            content = [{"type": "text", "text": part.content}] if part.content else []
+            content.extend(images)
         return {
             "type": "tool_result",
             "tool_use_id": part.call_id,
-            "content": part.content,
+            "content": content,
             "is_error": part.is_error,
         }
     return None

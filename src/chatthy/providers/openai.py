@@ -318,7 +318,9 @@ def finish_reason(reason: str | None) -> str:
 def to_openai(messages: list[Message]) -> list[dict[str, Any]]:
     """Typed messages in the Chat Completions shape: text alone as a string, images as
     ``image_url`` parts, tool calls on the assistant message, each tool result as a
-    ``tool`` message of its own."""
+    ``tool`` message of its own (a tool message takes no image: those the tools of a step
+    returned follow their results in a user message, each after a line naming its
+    call)."""
     out: list[dict[str, Any]] = []
     for message in split_steps(messages):
         parts = message.parts
@@ -327,6 +329,7 @@ def to_openai(messages: list[Message]) -> list[dict[str, Any]]:
             continue
         content: list[dict[str, Any]] = []
         calls: list[dict[str, Any]] = []
+        returned: list[dict[str, Any]] = []
         for part in parts:
             if isinstance(part, TextPart):
                 content.append({"type": "text", "text": part.text})
@@ -337,6 +340,14 @@ def to_openai(messages: list[Message]) -> list[dict[str, Any]]:
                 calls.append({"id": part.id, "type": "function", "function": function})
             elif isinstance(part, ToolResultPart):
                 out.append({"role": "tool", "tool_call_id": part.call_id, "content": part.content})
+                if part.images:
+                    said = f"The images tool call {part.call_id} returned:"
+                    returned.append({"type": "text", "text": said})
+                    returned.extend(
+                        {"type": "image_url", "image_url": {"url": i.url}} for i in part.images
+                    )
+        if returned:
+            out.append({"role": "user", "content": returned})
         if content or calls:
             entry: dict[str, Any] = {"role": message.role, "content": content or None}
             if calls:

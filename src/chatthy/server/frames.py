@@ -1,7 +1,8 @@
 """Turn events as ZeroMQ frames: the one place the engine's events meet the wire.
 
 Each event becomes an :class:`~chatthy.wire.messages.Event` (``kind``, ``text``,
-``data``) numbered within its turn; the end carries the total. Kinds: ``start``,
+``data``) numbered within its turn; the end carries the total. A ``tool_result``'s images are image
+part maps, as in stored content. Kinds: ``start``,
 ``text``, ``reasoning``, ``tool_call``, ``tool_result``, ``usage``, ``info``, ``end``.
 A chat's news becomes a :class:`~chatthy.wire.messages.News`.
 """
@@ -12,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from chatthy.conversation.content import content_of
 from chatthy.conversation.events import (
     ChatNews,
     Notice,
@@ -66,6 +68,10 @@ def event_frame(turn: Turn, seq: int, event: TurnEvent) -> bytes:
         data = {**event.data, "notice": event.kind, "message": event.message}
         return encode(Event(turn.id, turn.chat, seq, "info", data=data))
     data = msgspec.structs.asdict(event)
+    if kind is ToolResult:  # its images as content's image parts, when it has any
+        images = data.pop("images")
+        if images:
+            data["images"] = content_of(images)
     return encode(Event(turn.id, turn.chat, seq, _KINDS[kind], data=data))
 
 

@@ -346,3 +346,40 @@ def m005_images(conn: sqlite3.Connection) -> None:
             BEGIN DELETE FROM message_images WHERE message_id = old.id; END""",
         ),
     )
+
+
+_IMAGE_REFS_ANYWHERE = """INSERT OR IGNORE INTO message_images (message_id, digest)
+    SELECT new.id, substr(value, 15)
+    FROM json_tree(new.content)
+    WHERE key = 'url' AND type = 'text' AND value LIKE 'chatthy-image:%'"""
+
+
+@migration
+def m006_tool_images(conn: sqlite3.Connection) -> None:
+    """A tool result's images (``images`` inside its part) are named as a message's own
+    are: the triggers of ``m005_images`` read every ``url`` of the content, however deep,
+    and the messages already stored are read again."""
+    _run(
+        conn,
+        (
+            "DROP TRIGGER messages_images_insert",
+            "DROP TRIGGER messages_images_update",
+            f"""CREATE TRIGGER messages_images_insert AFTER INSERT ON messages
+                WHEN instr(new.content, 'chatthy-image:') > 0
+                 AND json_type(new.content) = 'array'
+            BEGIN {_IMAGE_REFS_ANYWHERE}; END""",
+            f"""CREATE TRIGGER messages_images_update AFTER UPDATE OF content ON messages
+                WHEN instr(old.content, 'chatthy-image:') > 0
+                  OR instr(new.content, 'chatthy-image:') > 0
+            BEGIN
+                DELETE FROM message_images WHERE message_id = old.id;
+                {_IMAGE_REFS_ANYWHERE} AND json_type(new.content) = 'array';
+            END""",
+            """INSERT OR IGNORE INTO message_images (message_id, digest)
+                SELECT m.id, substr(t.value, 15)
+                FROM messages m, json_tree(m.content) t
+                WHERE instr(m.content, 'chatthy-image:') > 0
+                  AND json_type(m.content) = 'array'
+                  AND t.key = 'url' AND t.type = 'text' AND t.value LIKE 'chatthy-image:%'""",
+        ),
+    )

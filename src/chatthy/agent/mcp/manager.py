@@ -11,8 +11,9 @@ A server's tools become chatthy :class:`~chatthy.agent.tools.Tool` objects named
 ``SERVER__TOOL`` (what the providers accept: other characters become ``_``, at most 64),
 with the server's description and input schema. A tool the server marks
 ``readOnlyHint`` runs without the user's approval; any other may change something, so
-each call is approved first. What a call gives is turned into the text the model reads:
-text as it is, other blocks (images, audio, resources) as a line saying what they were.
+each call is approved first. What a call gives is turned into what the model reads: text
+as it is, other blocks (images, audio, resources) as a line saying what they were, and
+images of the types chatthy takes passed on as images too (the loop checks and fits them).
 """
 
 from __future__ import annotations
@@ -28,16 +29,24 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chatthy.agent.mcp.connection import Backoff, McpConnection
-from chatthy.agent.tools import Tool, ToolContext
+from chatthy.agent.tools import Tool, ToolContext, ToolOutcome
 from chatthy.config import McpServerConfig
-from chatthy.conversation.model import ToolSpec
+from chatthy.conversation.model import ImagePart, ToolSpec
 from chatthy.errors import ToolError
+from chatthy.media.images import IMAGE_TYPES
 
 if TYPE_CHECKING:
     from mcp import Client
     from mcp.types import CallToolResult
 
-__all__ = ["McpManager", "McpPrompt", "McpServerState", "render_block", "result_text", "tool_name"]
+__all__ = [
+    "McpManager",
+    "McpPrompt",
+    "McpServerState",
+    "render_block",
+    "result_outcome",
+    "tool_name",
+]
 
 SEPARATOR = "__"
 """Between a server's name and its tool's or prompt's: ``files__read_file``."""
@@ -128,9 +137,9 @@ class McpManager:
         hints = tool.annotations
         read_only = bool(hints is not None and hints.read_only_hint)
 
-        async def run(context: ToolContext, arguments: dict[str, Any]) -> str:
+        async def run(context: ToolContext, arguments: dict[str, Any]) -> ToolOutcome:
             result = await self._use(connection, lambda client: client.call_tool(remote, arguments))
-            return result_text(result)
+            return result_outcome(result)
 
         return Tool(
             ToolSpec(name, tool.description or "", dict(tool.input_schema)),
@@ -286,7 +295,8 @@ def _size(count: int) -> str:
 
 def render_block(block: Any) -> str:
     """One MCP content block as text the model reads. Images and audio are a line
-    saying what they were: handing them to the model as pictures is a later issue."""
+    saying what they were (a tool's images of a type chatthy takes are passed on as
+    images instead: :func:`result_outcome`)."""
     kind = getattr(block, "type", "")
     if kind == "text":
         return str(block.text)
@@ -303,15 +313,26 @@ def render_block(block: Any) -> str:
     return f"[{kind or 'unknown'} content]"
 
 
-def result_text(result: CallToolResult) -> str:
-    """A tool's result as the text the model reads.
+def result_outcome(result: CallToolResult) -> ToolOutcome:
+    """A tool's result as the model gets it: its text (a line for each block that is not
+    text), and its images (``data:`` URL parts, not checked yet) where it has image
+    blocks of a type chatthy takes.
 
     Raises:
         ToolError: the server says the call failed (``isError``), with its text.
     """
-    text = "\n".join(render_block(block) for block in result.content)
+    from mcp.types import ImageContent  # (loaded: the call was made with it)
+
+    lines: list[str] = []
+    images: list[ImagePart] = []
+    for block in result.content:
+        lines.append(render_block(block))  # an image's line too: the model reads both
+        if isinstance(block, ImageContent) and block.mime_type in IMAGE_TYPES:
+            url = f"data:{block.mime_type};base64,{block.data}"
+            images.append(ImagePart(block.mime_type, url, f"image {len(images) + 1}"))
+    text = "\n".join(lines)
     if not result.content and result.structured_content is not None:
         text = json.dumps(result.structured_content, ensure_ascii=False)
     if result.is_error:
         raise ToolError(text or "the tool failed")
-    return text
+    return ToolOutcome(text, images=tuple(images))

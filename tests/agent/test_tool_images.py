@@ -1,0 +1,236 @@
+"""Images a tool returns, through a real chatthy server: an MCP server's picture reaches
+each API as that API takes a tool's images (the exact bytes), the clients get it with the
+result, the reply keeps it by digest (fetched back, freed with the chat, exported and
+imported), and one the model cannot take, or that is not an image, is a line instead.
+The MCP server is the tests' own (``mcp_upstream.py`` over stdio); the model is the local
+upstream."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from PIL import Image
+
+from chatthy.client.commands import read_chat_file, save_export
+from chatthy.client.core import Client
+from chatthy.config import McpServerConfig
+from chatthy.errors import NotFoundError
+from chatthy.server.app import Server
+from chatthy.wire import api
+from helpers import ClientMaker, ServerFactory, openai_provider
+from mcp_kit import stdio_config
+from upstream import Reply, Upstream
+
+PHOTO = ("c1", "up__photo", '{"width": 64, "height": 48}')
+
+
+def navy_png(width: int, height: int) -> bytes:
+    """What ``photo(width, height)`` of the MCP server returns."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), "navy").save(out, "PNG")
+    return out.getvalue()
+
+
+async def start(
+    servers: ServerFactory, upstream: Upstream, scheme: str = "openai", **provider: Any
+) -> Server:
+    extra: dict[str, Any] = dict(provider)
+    if scheme == "anthropic":
+        extra.update(scheme="anthropic", base_url=upstream.base_url)
+    config = servers.config({"up": openai_provider(upstream, **extra)})
+    mcp: dict[str, McpServerConfig] = {"up": stdio_config()}
+    return await servers.start_with(msgspec.structs.replace(config, mcp_servers=mcp))
+
+
+async def turn(client: Client, text: str, chat: str = "c") -> list[Any]:
+    stream, _ = await client.start("chat", chat, text=text, approve="yes")
+    return [event async for event in stream.events()]
+
+
+def images_sent(body: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """The images of a request upstream, as media type and bytes, in order."""
+    found: list[tuple[str, bytes]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            if node.get("type") == "image_url":
+                head, _, b64 = node["image_url"]["url"].partition(";base64,")
+                found.append((head.removeprefix("data:"), base64.b64decode(b64)))
+            elif node.get("type") == "image":
+                source = node["source"]
+                found.append((source["media_type"], base64.b64decode(source["data"])))
+            else:
+                for value in node.values():
+                    walk(value)
+
+    walk(body["messages"])
+    return found
+
+
+def decoded(url: str) -> bytes:
+    return base64.b64decode(url.partition(";base64,")[2])
+
+
+async def test_an_mcp_picture_reaches_openai_after_its_tool_message(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    srv = await start(servers, upstream)
+    upstream.push(Reply(chunks=["Looking."], tool_calls=[PHOTO]))
+    upstream.push(Reply(chunks=["A calm sea."]))
+    seen = await turn(connect(srv), "show me the sea")
+    assert seen[-1].data["status"] == "complete"
+    expected = navy_png(64, 48)
+    messages = upstream.requests[1].body["messages"]
+    tool, after = messages[-2], messages[-1]
+    # the tool message is text (the API takes no image there); the picture follows it
+    assert tool == {
+        "role": "tool",
+        "tool_call_id": "c1",
+        "content": f"the sea at dawn\n[image image/png, {len(expected)} bytes]",
+    }
+    assert after["role"] == "user"
+    assert after["content"][0] == {"type": "text", "text": "The images tool call c1 returned:"}
+    assert images_sent(upstream.requests[1].body) == [("image/png", expected)]
+    assert images_sent(upstream.requests[0].body) == []
+
+
+async def test_an_mcp_picture_reaches_anthropic_inside_its_tool_result(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    srv = await start(servers, upstream, "anthropic")
+    upstream.push(Reply(chunks=["Looking."], tool_calls=[PHOTO]))
+    upstream.push(Reply(chunks=["A calm sea."]))
+    seen = await turn(connect(srv), "show me the sea")
+    assert seen[-1].data["status"] == "complete"
+    last = upstream.requests[1].body["messages"][-1]
+    assert last["role"] == "user"
+    [result] = [b for b in last["content"] if b["type"] == "tool_result"]
+    assert result["tool_use_id"] == "c1"
+    text, image = result["content"]
+    assert text["type"] == "text" and text["text"].startswith("the sea at dawn")
+    assert image["type"] == "image"
+    assert image["source"]["media_type"] == "image/png"
+    assert base64.b64decode(image["source"]["data"]) == navy_png(64, 48)
+
+
+async def test_a_picture_too_large_for_anthropic_is_downscaled_before_it_is_sent(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    srv = await start(servers, upstream, "anthropic")
+    upstream.push(Reply(tool_calls=[("c1", "up__photo", '{"width": 3000, "height": 2000}')]))
+    upstream.push(Reply(chunks=["Wide."]))
+    await turn(connect(srv), "a wide one")
+    [(media_type, data)] = images_sent(upstream.requests[1].body)
+    with Image.open(io.BytesIO(data)) as image:
+        assert max(image.size) <= 1568
+        assert image.size[0] / image.size[1] == pytest.approx(1.5, rel=0.01)
+    assert media_type in ("image/png", "image/jpeg")
+
+
+async def test_the_client_gets_the_picture_with_the_result_and_the_reply_keeps_it(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    srv = await start(servers, upstream)
+    client = connect(srv)
+    upstream.push(Reply(chunks=["Looking."], tool_calls=[PHOTO]))
+    upstream.push(Reply(chunks=["A calm sea."]))
+    seen = await turn(client, "show me the sea")
+    expected = navy_png(64, 48)
+    [result] = [e for e in seen if e.kind == "tool_result"]
+    [shown] = result.data["images"]
+    assert shown["media_type"] == "image/png"
+    assert (shown["width"], shown["height"]) == (64, 48)
+    assert decoded(shown["image_url"]["url"]) == expected
+    # stored: the reply names it by digest, and the store gives the bytes back
+    page = await client.rpc(api.Messages(chat="c"))
+    reply = page.messages[-1]
+    [stored] = [p for p in reply.content if p.get("type") == "tool_result"]
+    digest = hashlib.sha256(expected).hexdigest()
+    assert stored["images"][0]["image_url"]["url"] == f"chatthy-image:{digest}"
+    got = await client.rpc(api.ImageGet(digest=digest))
+    assert got.data == expected and got.media_type == "image/png"
+    # the next turn sends the kept picture again, from the store
+    upstream.push(Reply(chunks=["Still calm."]))
+    await turn(client, "and now?")
+    assert images_sent(upstream.requests[-1].body) == [("image/png", expected)]
+    # the chat gone, the picture goes with it
+    await client.rpc(api.Destroy(chat="c"))
+    with pytest.raises(NotFoundError):
+        await client.rpc(api.ImageGet(digest=digest))
+
+
+async def test_a_model_without_vision_gets_a_line_instead_of_the_picture(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    srv = await start(servers, upstream, vision=False)
+    upstream.push(Reply(tool_calls=[PHOTO]))
+    upstream.push(Reply(chunks=["I cannot see it."]))
+    seen = await turn(connect(srv), "show me the sea")
+    [result] = [e for e in seen if e.kind == "tool_result"]
+    assert "images" not in result.data
+    assert result.data["content"].endswith("[image 1 left out: this model takes no images]")
+    assert images_sent(upstream.requests[1].body) == []
+    assert (
+        "left out: this model takes no images"
+        in upstream.requests[1].body["messages"][-1]["content"]
+    )
+
+
+async def test_a_damaged_picture_from_a_tool_is_a_line_and_the_turn_goes_on(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    srv = await start(servers, upstream)
+    upstream.push(Reply(tool_calls=[("c1", "up__picture", "{}")]))
+    upstream.push(Reply(chunks=["Broken."]))
+    seen = await turn(connect(srv), "a picture")
+    [result] = [e for e in seen if e.kind == "tool_result"]
+    assert "images" not in result.data and not result.data["is_error"]
+    last = result.data["content"].splitlines()[-1]
+    assert last.startswith("[image left out: image 1 ") and "damaged" in last
+    assert images_sent(upstream.requests[1].body) == []
+    assert seen[-1].data["status"] == "complete"
+
+
+async def test_a_tool_picture_is_exported_and_imported_with_its_chat(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker, tmp_path: Path
+) -> None:
+    srv = await start(servers, upstream)
+    client = connect(srv)
+    upstream.push(Reply(chunks=["Looking."], tool_calls=[PHOTO]))
+    upstream.push(Reply(chunks=["A calm sea."]))
+    await turn(client, "show me the sea")
+    expected = navy_png(64, 48)
+    digest = hashlib.sha256(expected).hexdigest()
+    # JSON: the picture inline, as base64
+    exported = await client.rpc(api.Export(chat="c", format="json"))
+    doc = json.loads(exported.data)
+    [result] = [p for p in doc["messages"][-1]["content"] if p["type"] == "tool_result"]
+    assert decoded(result["images"][0]["image_url"]["url"]) == expected
+    # Markdown: a file beside it, linked under the result
+    md = await client.rpc(api.Export(chat="c", format="md"))
+    target = tmp_path / "sea.md"
+    await save_export(client, md, target)
+    link = f"images/{digest[:16]}.png"
+    assert f"]({link})" in target.read_text()
+    assert (tmp_path / link).read_bytes() == expected
+    # both come back as a chat of another profile that keeps the same picture
+    other = connect(srv, "bob")
+    for name, path in (("from-json", None), ("from-md", target)):
+        if path is None:
+            path = tmp_path / "sea.json"
+            path.write_text(exported.data)
+        await other.rpc(api.Import(data=read_chat_file(path), chat=name))
+    assert (await other.rpc(api.ImageGet(digest=digest))).data == expected
+    page = await other.rpc(api.Messages(chat="from-json"))
+    [kept] = [p for p in page.messages[-1].content if p.get("type") == "tool_result"]
+    assert kept["images"][0]["image_url"]["url"] == f"chatthy-image:{digest}"
