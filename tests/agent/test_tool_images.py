@@ -11,6 +11,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from chatthy.server.app import Server
 from chatthy.wire import api
 from helpers import ClientMaker, ServerFactory, openai_provider
 from mcp_kit import stdio_config
+from tool_kit import cli
 from upstream import Reply, Upstream
 
 PHOTO = ("c1", "up__photo", '{"width": 64, "height": 48}')
@@ -234,3 +236,58 @@ async def test_a_tool_picture_is_exported_and_imported_with_its_chat(
     page = await other.rpc(api.Messages(chat="from-json"))
     [kept] = [p for p in page.messages[-1].content if p.get("type") == "tool_result"]
     assert kept["images"][0]["image_url"]["url"] == f"chatthy-image:{digest}"
+
+
+async def test_chatthy_ask_names_the_image_a_tool_returned(
+    servers: ServerFactory, upstream: Upstream, tmp_path: Path
+) -> None:
+    srv = await start(servers, upstream)
+    upstream.push(Reply(chunks=[], tool_calls=[PHOTO]))
+    upstream.push(Reply(chunks=["A calm sea."]))
+    code, out, err = await cli(srv, tmp_path, "ask", "show me the sea")
+    assert code == 0 and out.strip() == "A calm sea."
+    lines = err.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("⚙ up__photo → ok"))
+    assert lines[at + 1] == "  [image image 1 64×48]"
+
+
+CHART = '''
+"""A plugin tool that draws."""
+
+import io
+
+from PIL import Image
+
+from chatthy.agent import ToolOutcome, picture, tool
+
+
+@tool(changes=False)
+def chart(width: int) -> ToolOutcome:
+    """Draw a chart."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, 30), "navy").save(out, "PNG")
+    return ToolOutcome("a chart", images=(picture(out.getvalue(), "chart.png"),))
+
+
+@tool(changes=False)
+def not_a_chart() -> ToolOutcome:
+    """Draw nothing."""
+    return ToolOutcome("oops", images=(picture(b"plain text", "chart.png"),))
+'''
+
+
+async def test_a_python_tool_returns_a_picture_the_model_sees(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker, tmp_path: Path
+) -> None:
+    config_dir = Path(os.environ["CHATTHY_CONFIG_DIR"])
+    (config_dir / "tools").mkdir(parents=True, exist_ok=True)
+    (config_dir / "tools" / "chart.py").write_text(CHART)
+    srv = await start(servers, upstream)
+    calls = [("c1", "chart", '{"width": 40}'), ("c2", "not_a_chart", "{}")]
+    upstream.push(Reply(chunks=[], tool_calls=calls))
+    upstream.push(Reply(chunks=["Done."]))
+    seen = await turn(connect(srv), "chart it")
+    first, second = [e.data for e in seen if e.kind == "tool_result"]
+    assert first["content"] == "a chart" and first["images"][0]["name"] == "chart.png"
+    assert images_sent(upstream.requests[1].body) == [("image/png", navy_png(40, 30))]
+    assert second["is_error"] and second["content"] == "chart.png is not an image (it holds text)"

@@ -33,7 +33,7 @@ from chatthy.client.image_view import (
 )
 from chatthy.client.repl import LineFront
 from chatthy.client.session import ChatState
-from chatthy.client.tools import ToolCallInfo, ToolResultInfo
+from chatthy.client.tools import ToolCallInfo, result_of
 from chatthy.errors import ArgumentError, NotFoundError
 from chatthy.wire import api
 
@@ -92,8 +92,8 @@ def test_images_a_tool_returned_are_found_in_its_result() -> None:
         {
             "type": "tool_result",
             "call_id": "c1",
-            "content": [
-                {"type": "text", "text": "taken"},
+            "content": "taken",
+            "images": [
                 {
                     "type": "image_url",
                     "image_url": {"url": f"chatthy-image:{DIGEST}"},
@@ -356,8 +356,8 @@ async def test_an_image_a_tool_returned_is_its_label_after_the_calls_line() -> N
     front = LineFront(out, err, terminal=False)
     sink = _Sink(front)
     await sink.tool_call(ToolCallInfo("c1", "screenshot"))
-    shot = [{"type": "image_url", "image_url": {"url": data_url(PNG)}, "name": "s.png"}]
-    result = ToolResultInfo("c1", shot, name="screenshot", seconds=0.1)  # type: ignore[arg-type]
-    await sink.tool_result(result)
+    shot = {"type": "image_url", "image_url": {"url": data_url(PNG)}, "name": "s.png"}
+    data = {"call_id": "c1", "content": "taken", "name": "screenshot", "images": [shot]}
+    await sink.tool_result(result_of(data))
     await asyncio.sleep(0)
     assert err.getvalue().splitlines()[-1] == "  [image s.png]"

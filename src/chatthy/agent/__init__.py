@@ -3,9 +3,10 @@ the router app that serves them over HTTP. Its input is messages plus options; i
 is the stream of events a provider yields (see :mod:`chatthy.agent.loop`).
 
 A tool plugin needs only :func:`tool` (and :class:`ToolContext`, :class:`ToolError` when
-it wants them): ``from chatthy.agent import tool``."""
+it wants them; :class:`ToolOutcome` and :func:`picture` to return images):
+``from chatthy.agent import tool``."""
 
 from chatthy.agent.plugins import tool
-from chatthy.agent.tools import ToolContext, ToolError
+from chatthy.agent.tools import ToolContext, ToolError, ToolOutcome, picture
 
-__all__ = ["ToolContext", "ToolError", "tool"]
+__all__ = ["ToolContext", "ToolError", "ToolOutcome", "picture", "tool"]

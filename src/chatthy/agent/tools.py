@@ -34,6 +34,8 @@ import pydantic
 
 from chatthy.conversation.model import ImagePart, ToolSpec
 from chatthy.errors import ChatthyError, ToolError
+from chatthy.media.images import inspect as inspect_image
+from chatthy.media.images import to_data_url
 
 __all__ = [
     "MAX_RESULT",
@@ -43,6 +45,7 @@ __all__ = [
     "ToolOutcome",
     "ToolRegistry",
     "cap",
+    "picture",
 ]
 
 log = logging.getLogger("chatthy.agent")
@@ -83,6 +86,17 @@ class ToolOutcome(msgspec.Struct, frozen=True):
     content: str
     is_error: bool = False
     images: tuple[ImagePart, ...] = ()
+
+
+def picture(data: bytes, name: str = "") -> ImagePart:
+    """An image for a :class:`ToolOutcome`'s ``images``: ``data``, the bytes of a PNG,
+    JPEG, GIF or WebP file, and its ``name`` (the clients show it).
+
+    Raises:
+        ArgumentError: not an image of those types (the call's error result).
+    """
+    info = inspect_image(data, name or "the image")
+    return ImagePart(info.media_type, to_data_url(data, info.media_type), name)
 
 
 def is_pattern(name: str) -> bool:

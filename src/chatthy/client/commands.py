@@ -19,10 +19,11 @@ from typing import IO, Any, Literal, TypeVar
 
 from chatthy.client.attachments import ImagePartIn, said
 from chatthy.client.core import Client, ReplyStream, error_of
+from chatthy.client.image_view import label
 from chatthy.client.keycache import cache_path, forget_profile
 from chatthy.client.settings import Settings, signing_key
 from chatthy.client.templates import template_request
-from chatthy.client.tools import ToolResultInfo, call_text, result_line
+from chatthy.client.tools import call_text, result_line, result_of
 from chatthy.errors import ArgumentError, AuthError, ChatthyError
 from chatthy.media.images import inspect, to_data_url
 from chatthy.wire import api
@@ -184,13 +185,15 @@ class _Printer:
         if kind == "tool_call":
             self.err.write(f"⚙ {call_text(name, _arguments(data))}\n")
         else:
-            result = _result_of(data)
+            result = result_of(data)
             if result.is_error and result.content.startswith("not run:"):
                 self.refused += 1
                 line = f"refused: {result.content.removeprefix('not run:').strip()}"
             else:
                 line = result_line(result)
             self.err.write(f"⚙ {name} → {line}\n")
+            for image in result.images:  # a one-shot answer draws none: it names them
+                self.err.write(f"  {label(image)}\n")
         self.err.flush()
 
     def _end(self, data: dict[str, Any]) -> None:
@@ -210,17 +213,6 @@ class _Printer:
 def _arguments(data: dict[str, Any]) -> str:
     arguments = data.get("arguments", "{}")
     return arguments if isinstance(arguments, str) else json.dumps(arguments)
-
-
-def _result_of(data: dict[str, Any]) -> ToolResultInfo:
-    seconds = data.get("seconds")
-    return ToolResultInfo(
-        str(data.get("call_id", "")),
-        str(data.get("content", "")),
-        bool(data.get("is_error", False)),
-        str(data.get("name", "")),
-        float(seconds) if isinstance(seconds, int | float) else None,
-    )
 
 
 TRUNCATED = "cut off at the token limit"

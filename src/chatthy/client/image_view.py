@@ -123,9 +123,9 @@ def _is_image(part: Any) -> bool:
 
 
 def image_parts(content: Any) -> list[ImageRef]:
-    """The images of a message's content, in order: its image parts, and those of the
-    tool results it holds whose content is a list of parts (a tool that returned an
-    image). Text content, or anything not a list of parts, holds none."""
+    """The images of a message's content, in order: its image parts, and those the tool
+    results it holds returned (their ``images``). Text content, or anything not a list
+    of parts, holds none."""
     if not isinstance(content, list):
         return []
     found: list[ImageRef] = []
@@ -133,7 +133,7 @@ def image_parts(content: Any) -> list[ImageRef]:
         if _is_image(part):
             found.append(_ref(part))
         elif isinstance(part, dict) and part.get("type") == "tool_result":
-            found.extend(image_parts(part.get("content")))
+            found.extend(image_parts(part.get("images")))
     return found
 
 

@@ -128,10 +128,6 @@ class _Sink:
 
     async def tool_result(self, result: ToolResultInfo) -> None:
         self._new_line()
-        images = image_parts(result.content)
-        if isinstance(result.content, list):  # parts (a tool that returned images): its text
-            text = text_of(without_images(result.content))
-            result = dataclasses.replace(result, content=text)
         call = self.calls.pop(result.call_id, None) or ToolCallInfo(result.call_id, result.name)
         refused = result.is_error and result.content.startswith("not run:")
         if refused:
@@ -140,7 +136,7 @@ class _Sink:
         else:
             line = call_line(call, result)
         self.front.line(line)
-        await self.front.show_images(images, "  ")
+        await self.front.show_images(list(result.images), "  ")
 
     async def approval(self, request: ApprovalRequest) -> None:
         self._new_line()

@@ -31,7 +31,13 @@ from chatthy.client.attachments import (
 )
 from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.client.image_view import ImageRef, image_parts, label, without_images
-from chatthy.client.tools import ApprovalRequest, ToolCallInfo, ToolResultInfo, call_text
+from chatthy.client.tools import (
+    ApprovalRequest,
+    ToolCallInfo,
+    ToolResultInfo,
+    call_text,
+    result_of,
+)
 from chatthy.errors import ArgumentError, ChatthyError, NotFoundError, ServerUnavailableError
 from chatthy.wire import api
 
@@ -714,15 +720,7 @@ class Session:
             waiting = self.approvals.pop(call_id, None)
             if waiting is not None:
                 waiting.settle()
-            seconds = data.get("seconds")
-            result = ToolResultInfo(
-                call_id,
-                str(data.get("content", "")),
-                bool(data.get("is_error", False)),
-                str(data.get("name", "")),
-                float(seconds) if isinstance(seconds, int | float) else None,
-            )
-            await sink.tool_result(result)
+            await sink.tool_result(result_of(data))
         else:
             timeout = data.get("timeout")
             request = ApprovalRequest(

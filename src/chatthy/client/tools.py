@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatthy.client.image_view import ImageRef, image_parts
+
 __all__ = [
     "ANSWERS",
     "ApprovalRequest",
@@ -27,6 +29,7 @@ __all__ = [
     "has_tools",
     "parts_of",
     "result_line",
+    "result_of",
     "result_summary",
 ]
 
@@ -53,7 +56,8 @@ class ToolCallInfo:
 @dataclass(frozen=True)
 class ToolResultInfo:
     """What call ``call_id`` gave: ``content`` (the error's text when ``is_error``: the
-    tool failed, was refused, or no such tool) and how long it ran."""
+    tool failed, was refused, or no such tool), how long it ran, and the images it
+    returned."""
 
     call_id: str
     content: str
@@ -61,6 +65,20 @@ class ToolResultInfo:
     name: str = ""
     seconds: float | None = None
     """None for a stored result (the store keeps no time)."""
+    images: tuple[ImageRef, ...] = ()
+
+
+def result_of(data: dict[str, Any], *, seconds: bool = True) -> ToolResultInfo:
+    """A result as a ``tool_result`` event's data or a stored result part gives it."""
+    ran = data.get("seconds") if seconds else None
+    return ToolResultInfo(
+        str(data.get("call_id", "")),
+        str(data.get("content", "")),
+        bool(data.get("is_error", False)),
+        str(data.get("name", "")),
+        float(ran) if isinstance(ran, int | float) and not isinstance(ran, bool) else None,
+        tuple(image_parts(data.get("images"))),
+    )
 
 
 @dataclass
@@ -150,7 +168,8 @@ def has_tools(content: Any) -> bool:
 
 def parts_of(content: Any) -> list[str | ToolCallInfo | ToolResultInfo]:
     """A stored reply's content in order: text (consecutive text parts joined), calls and
-    results; other parts (images) are left out."""
+    results (with the images a tool returned); other parts (a message's own images) are
+    left out."""
     if isinstance(content, str):
         return [content]
     out: list[str | ToolCallInfo | ToolResultInfo] = []
@@ -170,12 +189,5 @@ def parts_of(content: Any) -> list[str | ToolCallInfo | ToolResultInfo]:
                 arguments = json.dumps(arguments, ensure_ascii=False)
             out.append(ToolCallInfo(str(part.get("id", "")), str(part.get("name", "")), arguments))
         elif kind == "tool_result":
-            out.append(
-                ToolResultInfo(
-                    str(part.get("call_id", "")),
-                    str(part.get("content", "")),
-                    bool(part.get("is_error", False)),
-                    str(part.get("name", "")),
-                )
-            )
+            out.append(result_of(part, seconds=False))
     return out

@@ -18,10 +18,13 @@ from PIL import Image
 from chatthy.client.tui.images import FETCH_FAILED, ImageBlock, ImageSource, PictureWidget
 from chatthy.client.tui.messages import ReplyView, entry_of
 from chatthy.client.tui.output import ChatLog
+from chatthy.config import McpServerConfig
 from chatthy.server.app import Server
 from chatthy.wire import api
-from helpers import ClientMaker
+from helpers import ClientMaker, ServerFactory, openai_provider
+from mcp_kit import stdio_config
 from tuikit import SIZE, make_app, screen_text, type_line, wait_for, wait_on_screen
+from upstream import Reply, Upstream
 
 
 def png(width: int, height: int) -> bytes:
@@ -269,3 +272,31 @@ async def test_an_image_attached_in_the_full_screen_client_goes_with_the_message
         await wait_on_screen(pilot, "echo: my drawing [image]")  # the reply came too
         sent = (await app.session.client.rpc(api.Messages(chat="typed"))).messages[0].content
     assert sent[1]["image_url"]["url"] == f"chatthy-image:{hashlib.sha256(CAT).hexdigest()}"
+
+
+async def test_an_image_a_tool_returned_is_drawn_under_its_call_live_and_stored(
+    servers: ServerFactory, upstream: Upstream
+) -> None:
+    config = servers.config({"up": openai_provider(upstream)})
+    mcp: dict[str, McpServerConfig] = {"up": stdio_config()}
+    srv = await servers.start_with(msgspec.structs.replace(config, mcp_servers=mcp))
+    upstream.push(Reply(chunks=["Looking."], tool_calls=[("c1", "up__photo", "{}")]))
+    upstream.push(Reply(chunks=["A calm sea."]))
+    app = make_app(srv, chat="sea")
+    async with app.run_test(size=SIZE) as pilot:
+        await type_line(pilot, "show me the sea")
+        await wait_on_screen(pilot, "A calm sea.")
+        log = app.output
+        await wait_for(pilot, lambda: drawn(log, "image 1"), what="the tool's image drawn")
+        assert blocks(log)["image 1"].label_text == "[image image 1 64×48]"
+        screen = screen_text(app)
+        assert screen.index("up__photo") < screen.index("[image image 1") < screen.index("calm")
+        # drawn again from the store (by digest) when the chat is opened anew
+        await type_line(pilot, "/chat other")
+        await wait_for(pilot, lambda: not blocks(log), what="the other chat")
+        await type_line(pilot, "/chat sea")
+        await wait_on_screen(pilot, "A calm sea.")
+        await wait_for(pilot, lambda: drawn(log, "image 1"), what="the stored image drawn")
+        assert not blocks(log)["image 1"].problem and blocks(log)["image 1"].ref.digest
+        screen = screen_text(app)
+        assert screen.index("up__photo") < screen.index("[image image 1") < screen.index("calm")

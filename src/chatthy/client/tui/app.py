@@ -72,7 +72,7 @@ class _Sink:
         await self.view.add_call(call)
 
     async def tool_result(self, result: ToolResultInfo) -> None:
-        self.view.add_result(result)
+        await self.view.add_result(result)
 
     async def approval(self, request: ApprovalRequest) -> None:
         app = self.app

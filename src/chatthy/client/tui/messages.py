@@ -273,9 +273,12 @@ class ReplyView(Vertical):
             elif isinstance(piece, ImageRef):
                 yield ImageBlock(piece, self.images)
             elif isinstance(piece, ToolCallInfo):
-                box = ToolBox(piece, results.get(piece.id))
+                result = results.get(piece.id)
+                box = ToolBox(piece, result)
                 self._boxes[piece.id] = box
                 yield box
+                for image in result.images if result is not None else ():
+                    yield ImageBlock(image, self.images)
 
     def _footer(self) -> str:
         return _footer(self.meta, self.when, self.status, self.error)
@@ -312,12 +315,16 @@ class ReplyView(Vertical):
             self.text += "\n\n"
         self._start = len(self.text)
 
-    def add_result(self, result: ToolResultInfo) -> None:
-        """A call's result: its title says how it went."""
+    async def add_result(self, result: ToolResultInfo) -> None:
+        """A call's result: its title says how it went; the images it returned are
+        drawn under it."""
         self._settled.append(result)
         box = self._boxes.get(result.call_id)
         if box is not None:
             box.set_result(result)
+            if result.images:
+                blocks = [ImageBlock(image, self.images) for image in result.images]
+                await self.mount_all(blocks, after=box)
 
     async def _settle_live(self, *, keep_empty: bool = False) -> None:
         """Draw the live text as finished (as a stored reply draws it); none at all if
@@ -507,21 +514,18 @@ class Entry:
 
 def pieces_of(content: Any) -> list[Piece]:
     """A stored reply's content in order (text, calls, results, images); the images a
-    tool returned follow its result."""
+    tool returned are its result's (drawn under its call)."""
     if not isinstance(content, list):
         return list(parts_of(content))
     pieces: list[Piece] = []
     run: list[Any] = []
     for part in content:
-        found = image_parts([part])
-        if not found:
+        if not (isinstance(part, dict) and part.get("type") == "image_url"):
             run.append(part)
             continue
-        if isinstance(part, dict) and part.get("type") == "tool_result":
-            run.append({**part, "content": text_of(without_images(part.get("content")))})
         pieces.extend(parts_of(run))
         run = []
-        pieces.extend(found)
+        pieces.extend(image_parts([part]))
     pieces.extend(parts_of(run))
     return pieces
 
