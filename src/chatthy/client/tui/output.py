@@ -223,6 +223,9 @@ class ChatLog(VerticalScroll, can_focus=True):
     # ---- the window of entries drawn ------------------------------------------------
 
     async def clear(self) -> None:
+        # a window step under way would draw the old chat's entries into the new one
+        # (or beside a notice not mounted yet): it stops here
+        self.workers.cancel_group(self, "window")
         await self.remove_children()
         self.entries, self.lo, self.hi, self.above, self.below = [], 0, 0, 0, 0
         self._asking, self._placing = False, False
@@ -313,6 +316,9 @@ class ChatLog(VerticalScroll, can_focus=True):
         """Draw :attr:`STEP` more entries above (``step`` -1) or below, and let go of as
         many at the far end. What changes below the view does not move it; what changes
         above does, by the height it adds or takes away, which the scroll makes up for."""
+        if self._top.parent is not self or self._bottom.parent is not self:
+            self._placing = False  # the log is being drawn anew: nothing to grow
+            return
         if step < 0:
             lo = max(0, self.lo - self.STEP)
             widgets = [e.make(self.hit_style, self.images) for e in self.entries[lo : self.lo]]
