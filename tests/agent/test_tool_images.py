@@ -41,12 +41,16 @@ def navy_png(width: int, height: int) -> bytes:
 
 
 async def start(
-    servers: ServerFactory, upstream: Upstream, scheme: str = "openai", **provider: Any
+    servers: ServerFactory,
+    upstream: Upstream,
+    scheme: str = "openai",
+    server: dict[str, Any] | None = None,
+    **provider: Any,
 ) -> Server:
     extra: dict[str, Any] = dict(provider)
     if scheme == "anthropic":
         extra.update(scheme="anthropic", base_url=upstream.base_url)
-    config = servers.config({"up": openai_provider(upstream, **extra)})
+    config = servers.config({"up": openai_provider(upstream, **extra)}, **(server or {}))
     mcp: dict[str, McpServerConfig] = {"up": stdio_config()}
     return await servers.start_with(msgspec.structs.replace(config, mcp_servers=mcp))
 
@@ -273,6 +277,14 @@ def chart(width: int) -> ToolOutcome:
 def not_a_chart() -> ToolOutcome:
     """Draw nothing."""
     return ToolOutcome("oops", images=(picture(b"plain text", "chart.png"),))
+
+
+@tool(changes=False)
+def one_chart() -> ToolOutcome:
+    """Draw, and hand the picture over wrongly (not in a tuple)."""
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "navy").save(out, "PNG")
+    return ToolOutcome("a chart", images=picture(out.getvalue(), "chart.png"))
 '''
 
 
@@ -291,3 +303,67 @@ async def test_a_python_tool_returns_a_picture_the_model_sees(
     assert first["content"] == "a chart" and first["images"][0]["name"] == "chart.png"
     assert images_sent(upstream.requests[1].body) == [("image/png", navy_png(40, 30))]
     assert second["is_error"] and second["content"] == "chart.png is not an image (it holds text)"
+
+
+async def test_a_tool_that_hands_its_images_over_wrongly_fails_alone(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    config_dir = Path(os.environ["CHATTHY_CONFIG_DIR"])
+    (config_dir / "tools").mkdir(parents=True, exist_ok=True)
+    (config_dir / "tools" / "chart.py").write_text(CHART)
+    srv = await start(servers, upstream)
+    calls = [("c1", "one_chart", "{}"), ("c2", "chart", '{"width": 20}')]
+    upstream.push(Reply(chunks=[], tool_calls=calls))
+    upstream.push(Reply(chunks=["Done."]))
+    seen = await turn(connect(srv), "chart it")
+    wrong, right = [e.data for e in seen if e.kind == "tool_result"]
+    assert wrong["is_error"] and "not a tuple of picture() parts" in wrong["content"]
+    assert not right["is_error"] and right["images"][0]["width"] == 20
+    assert seen[-1].data["status"] == "complete"
+
+
+async def test_several_calls_of_a_step_each_with_a_picture_keep_openais_order(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    srv = await start(servers, upstream)
+    calls = [
+        ("c1", "up__photo", '{"width": 10, "height": 10}'),
+        ("c2", "up__photo", '{"width": 20, "height": 10}'),
+    ]
+    upstream.push(Reply(chunks=[], tool_calls=calls))
+    upstream.push(Reply(chunks=["Two."]))
+    await turn(connect(srv), "two photos")
+    messages = upstream.requests[1].body["messages"]
+    roles = [m["role"] for m in messages]
+    assert roles[-4:] == ["assistant", "tool", "tool", "user"]  # the results, then the images
+    assert [m.get("tool_call_id") for m in messages[-3:-1]] == ["c1", "c2"]
+    said = [p.get("text") for p in messages[-1]["content"] if p["type"] == "text"]
+    assert said == ["The images tool call c1 returned:", "The images tool call c2 returned:"]
+    assert images_sent(upstream.requests[1].body) == [
+        ("image/png", navy_png(10, 10)),
+        ("image/png", navy_png(20, 10)),
+    ]
+
+
+async def test_a_checkpoint_keeps_the_picture_while_the_reply_still_streams(
+    servers: ServerFactory, upstream: Upstream, connect: ClientMaker
+) -> None:
+    srv = await start(servers, upstream, server={"checkpoint_interval": 0.05})
+    client = connect(srv)
+    upstream.push(Reply(chunks=[], tool_calls=[PHOTO]))
+    upstream.push(Reply(chunks=[f"w{i} " for i in range(40)], delay=0.05))
+    stream, _ = await client.start("chat", "c", text="slowly", approve="yes")
+    digest = hashlib.sha256(navy_png(64, 48)).hexdigest()
+    checked = False
+    async for event in stream.events():
+        if event.kind == "text" and "w20" in event.text:
+            checked = True
+            # mid-stream: the stored reply already names the picture, and it is kept
+            page = await client.rpc(api.Messages(chat="c"))
+            reply = page.messages[-1]
+            assert reply.status == "streaming"
+            [stored] = [p for p in reply.content if p.get("type") == "tool_result"]
+            assert stored["images"][0]["image_url"]["url"] == f"chatthy-image:{digest}"
+            assert (await client.rpc(api.ImageGet(digest=digest))).data == navy_png(64, 48)
+    assert checked
+    assert (await client.rpc(api.ImageGet(digest=digest))).data == navy_png(64, 48)

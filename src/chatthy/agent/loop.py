@@ -46,7 +46,7 @@ from chatthy.conversation.events import (
     ToolCall,
     ToolResult,
 )
-from chatthy.conversation.images import Limits, tool_images
+from chatthy.conversation.images import Limits, newest_images, tool_images
 from chatthy.conversation.model import (
     Message,
     Part,
@@ -154,7 +154,7 @@ async def run_agent(
         text: list[str] = []
         calls: list[ToolCall] = []
         finish: Finish | None = None
-        async for event in provider.stream(history, options):
+        async for event in provider.stream(newest_images(history), options):
             kind = type(event)
             if kind is TextDelta:
                 text.append(event.text)  # type: ignore[union-attr]
@@ -257,7 +257,10 @@ async def _run_one(call: ToolCall, tools: dict[str, Tool], loop: Loop) -> tuple[
     started = time.monotonic()
     outcome = await tool.call(loop.context, call.arguments, loop.max_result)
     if outcome.images:
-        images, lines = await tool_images(outcome.images, loop.images)
+        try:
+            images, lines = await tool_images(outcome.images, loop.images)
+        except Exception as exc:  # a bug of ours, not the tool's: its images left out
+            images, lines = (), [f"[its images left out: {type(exc).__name__}]"]
         content = "\n".join([outcome.content, *lines]) if lines else outcome.content
         outcome = ToolOutcome(content, outcome.is_error, images)
     return outcome, round(time.monotonic() - started, 3)

@@ -258,7 +258,14 @@ class Tool:
             log.info("tool %s (%s) raised %s: %s", self.name, self.origin, type(exc).__name__, exc)
             return ToolOutcome(cap(f"{type(exc).__name__}: {exc}", limit), True)
         if isinstance(result, ToolOutcome):
-            return msgspec.structs.replace(result, content=cap(result.content, limit))
+            images = result.images
+            if not isinstance(images, tuple | list) or not all(
+                isinstance(i, ImagePart) and isinstance(i.url, str) for i in images
+            ):
+                why = f"{self.name} returned images that are not a tuple of picture() parts"
+                return ToolOutcome(why, True)
+            text = cap(str(result.content), limit)
+            return ToolOutcome(text, bool(result.is_error), tuple(images))
         return ToolOutcome(cap(_text_of(result), limit))
 
     async def _run(self, context: ToolContext, arguments: dict[str, Any]) -> Any:

@@ -44,6 +44,7 @@ from chatthy.store.base import ImageIn, MessageRecord, Store
 __all__ = [
     "DEFAULT_LIMITS",
     "LIMITS",
+    "MAX_REQUEST_IMAGES",
     "MAX_TOOL_IMAGES",
     "ImageBytes",
     "Kept",
@@ -52,6 +53,7 @@ __all__ = [
     "inline_images",
     "keep_images",
     "limits_for",
+    "newest_images",
     "sendable_images",
     "stored_images",
     "takes_images",
@@ -180,7 +182,7 @@ class ImageBytes:
         provider takes none, becomes a line saying so."""
         new = {image.digest: image for image in pending}
         out: list[Message] = []
-        for message in messages:
+        for message in newest_images(messages):
             if not any(p.digest for p in images_of(message.parts)):
                 out.append(message)
                 continue
@@ -392,6 +394,7 @@ async def tool_images(
     ``limits`` is None (the model takes no images)."""
     kept: list[ImagePart] = []
     lines: list[str] = []
+    held = 0
     for n, part in enumerate(images, 1):
         name = part.name or f"image {n}"
         if limits is None:
@@ -401,17 +404,67 @@ async def tool_images(
             lines.append(f"[{name} left out: a result passes on {MAX_TOOL_IMAGES} images at most]")
             continue
         try:
-            _, data = from_data_url(part.url)
-            fitted = await asyncio.to_thread(
-                fit, data, max_side=limits.side, max_bytes=limits.bytes, name=name
-            )
+            fitted = await asyncio.to_thread(_fitted_url, part, limits, name)
         except ArgumentError as exc:
             lines.append(f"[image left out: {exc.message}]")
             continue
-        info = fitted.info
-        url = to_data_url(fitted.data, info.media_type)
-        kept.append(ImagePart(info.media_type, url, part.name, info.width, info.height))
+        held += len(fitted.url) * 3 // 4
+        if held > limits.bytes:  # the result's images together: what one image may weigh
+            lines.append(f"[{name} left out: the result's images pass {limits.bytes:,} bytes]")
+            held -= len(fitted.url) * 3 // 4
+            continue
+        kept.append(fitted)
     return tuple(kept), lines
+
+
+def _fitted_url(part: ImagePart, limits: Limits, name: str) -> ImagePart:
+    """A ``data:`` image part checked and fitted to ``limits`` (a worker thread's job:
+    base64 and Pillow)."""
+    _, data = from_data_url(part.url)
+    fitted = fit(data, max_side=limits.side, max_bytes=limits.bytes, name=name)
+    info = fitted.info
+    url = to_data_url(fitted.data, info.media_type)
+    return ImagePart(info.media_type, url, part.name, info.width, info.height)
+
+
+MAX_REQUEST_IMAGES = 20
+"""Images one request carries at most: the newest (a chat of screenshots would grow past
+what the APIs take, Anthropic's 100 images and 32 MB, and cost as much every turn)."""
+
+
+def newest_images(messages: list[Message], most: int = MAX_REQUEST_IMAGES) -> list[Message]:
+    """``messages`` with their newest ``most`` images; each older one is a line saying
+    it was left out (in its message's place, or under its tool result's text)."""
+    total = sum(1 for m in messages for _ in images_of(m.parts))
+    if total <= most:
+        return messages
+    drop = total - most
+    said = f"left out: a request carries the newest {most} images"
+    out: list[Message] = []
+    for message in messages:
+        if not drop or not any(True for _ in images_of(message.parts)):
+            out.append(message)
+            continue
+        parts: list[Part] = []
+        for part in message.parts:
+            if isinstance(part, ImagePart) and drop:
+                parts.append(TextPart(f"[{part.name or 'image'} {said}]"))
+                drop -= 1
+            elif isinstance(part, ToolResultPart) and part.images and drop:
+                gone = part.images[:drop]
+                drop -= len(gone)
+                lines = [f"[{i.name or 'image'} {said}]" for i in gone]
+                parts.append(
+                    msgspec.structs.replace(
+                        part,
+                        content="\n".join([part.content, *lines]),
+                        images=part.images[len(gone) :],
+                    )
+                )
+            else:
+                parts.append(part)
+        out.append(msgspec.structs.replace(message, parts=tuple(parts)))
+    return out
 
 
 def stored_images(images: Sequence[ImagePart]) -> tuple[tuple[ImagePart, ...], list[ImageIn]]:

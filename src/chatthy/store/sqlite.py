@@ -572,15 +572,11 @@ class SQLiteStore(WorkspaceMixin, RagMixin, ImagesMixin, RepliesMixin, UsageMixi
 
         def work(conn: sqlite3.Connection) -> None:
             keep_images(conn, profile, images, values["updated"])
-            # a reply's checkpoints (text) cannot free an image: sweep only when the old
-            # content named one (its row of message_images, by primary key) or new came
-            named = "content" in changes and (
-                bool(images)
-                or conn.execute(
-                    "SELECT 1 FROM message_images WHERE message_id = ? LIMIT 1", (message_id,)
-                ).fetchone()
-                is not None
-            )
+            # only an image the old content named and the new one does not can be freed
+            # (a reply's checkpoints only add): the rows of message_images, by primary key
+            before: set[str] = set()
+            if "content" in changes:
+                before = _named_by(conn, message_id)
             rows = conn.execute(
                 f"UPDATE messages SET {assignments} WHERE id = ? AND {IN_PROFILE}"
                 " RETURNING chat_id",
@@ -591,7 +587,7 @@ class SQLiteStore(WorkspaceMixin, RagMixin, ImagesMixin, RepliesMixin, UsageMixi
             if IMAGE_REF in changes.get("content", ""):
                 names_kept_images(conn, profile, message_id)
             _touch(conn, rows[0][0], values["updated"])
-            if named:
+            if before and before - _named_by(conn, message_id):
                 sweep_images(conn, profile)
 
         # a change of status or error only (a reply cut off, marked) adds nothing: it may
@@ -717,3 +713,9 @@ class SQLiteStore(WorkspaceMixin, RagMixin, ImagesMixin, RepliesMixin, UsageMixi
                 raise rules.no_prompt(name)
 
         await self._write(work, frees=True)
+
+
+def _named_by(conn: sqlite3.Connection, message_id: int) -> set[str]:
+    """The digests of the images message ``message_id`` names."""
+    rows = conn.execute("SELECT digest FROM message_images WHERE message_id = ?", (message_id,))
+    return {row[0] for row in rows}

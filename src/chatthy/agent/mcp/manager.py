@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from chatthy.agent.mcp.connection import Backoff, McpConnection
 from chatthy.agent.tools import Tool, ToolContext, ToolOutcome
 from chatthy.config import McpServerConfig
+from chatthy.conversation.images import MAX_TOOL_IMAGES
 from chatthy.conversation.model import ImagePart, ToolSpec
 from chatthy.errors import ToolError
 from chatthy.media.images import IMAGE_TYPES
@@ -47,6 +48,11 @@ __all__ = [
     "result_outcome",
     "tool_name",
 ]
+
+MAX_IMAGE_BASE64 = 64 * 2**20
+"""Characters of base64 an MCP image may have to be passed on as an image (48 MB; a
+larger one stays its line): a screenshot is a few MB, and every image is fitted to the
+model's limits before it is sent."""
 
 SEPARATOR = "__"
 """Between a server's name and its tool's or prompt's: ``files__read_file``."""
@@ -327,7 +333,12 @@ def result_outcome(result: CallToolResult) -> ToolOutcome:
     images: list[ImagePart] = []
     for block in result.content:
         lines.append(render_block(block))  # an image's line too: the model reads both
-        if isinstance(block, ImageContent) and block.mime_type in IMAGE_TYPES:
+        if (
+            isinstance(block, ImageContent)
+            and block.mime_type in IMAGE_TYPES
+            and len(images) < MAX_TOOL_IMAGES
+            and len(block.data) <= MAX_IMAGE_BASE64
+        ):
             url = f"data:{block.mime_type};base64,{block.data}"
             images.append(ImagePart(block.mime_type, url, f"image {len(images) + 1}"))
     text = "\n".join(lines)
