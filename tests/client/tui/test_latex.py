@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatthy.client.tui.latex import math_to_unicode, render_latex
+from chatthy.client.latex import math_to_unicode, render_latex
 from helpers import ServerFactory, openai_provider
 from tuikit import SIZE, make_app, screen_text, status_line, type_line, wait_for, wait_on_screen
 from upstream import Reply, Upstream

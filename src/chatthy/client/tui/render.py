@@ -31,7 +31,7 @@ from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from chatthy.client.tui.latex import render_latex
+from chatthy.client.latex import render_latex
 
 __all__ = [
     "CodeSpan",
