@@ -115,7 +115,7 @@ class CodeBlock:
     depth: int = 0
 
 
-Block: TypeAlias = "list[Run] | CodeBlock"
+Block: TypeAlias = list[Run] | CodeBlock
 """The prose between two code blocks (its line breaks and blank lines included), or one."""
 
 MAX_DEPTH = 6
@@ -473,14 +473,19 @@ def configure(text: tkinter.Text, palette: Palette, size: int = 11) -> None:
         font=_font(text, "prose", size, False, False),
     )
     _configure_fonts(text, size)
-    unit = int(text.tk.call("font", "measure", _font(text, "prose", size, False, False), "000"))
+    unit = _unit(text)
     _configure_prose(text, palette, unit)
     _configure_code(text, palette, size, unit)
     for name in text.window_names():
         if str(name).rsplit(".", 1)[-1].startswith(_COPY):
             text.nametowidget(name).configure(_button_colours(text))
     text.tag_bind("link", "<Enter>", lambda _e: text.configure(cursor="hand2"))
-    text.tag_bind("link", "<Leave>", lambda _e: text.configure(cursor=""))
+    text.tag_bind("link", "<Leave>", lambda _e: text.configure(cursor="xterm"))
+
+
+def _unit(text: tkinter.Text) -> int:
+    """The step of list indents, in pixels: three digits of the widget's font."""
+    return int(text.tk.call("font", "measure", text.cget("font"), "000"))
 
 
 def _configure_fonts(text: tkinter.Text, size: int) -> None:
@@ -573,7 +578,7 @@ def _insert_code(
 
     indent = (f"indent{block.depth}",) if block.depth else ()
     head = (*indent, "codehead", _font_tag("prose", "small", False, False), *extra_tags)
-    text.insert(_MARK, (block.language or "code") + "  ", head)
+    text.insert(_MARK, block.language or "code", head)
     button = tkinter.Button(
         text,
         name=f"{_COPY}{next(_copies)}",
@@ -587,7 +592,7 @@ def _insert_code(
         cursor="hand2",
         cnf=_button_colours(text),
     )
-    text.window_create(_MARK, window=button)
+    text.window_create(_MARK, window=button, padx=_unit(text) // 3)
     for tag in head:
         text.tag_add(tag, f"{_MARK}-1c")
     body = (*indent, "codeblock", *extra_tags)
