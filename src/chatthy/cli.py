@@ -140,6 +140,24 @@ def _parser() -> argparse.ArgumentParser:
     _chat_flags(p)
 
     p = sub.add_parser(
+        "tk",
+        help="the Tk window (a desktop client on the same session as the others)",
+        description="A window with your chats, the conversation rendered (Markdown, code "
+        "with a copy button, images), the commands of the other clients (Tab completes) "
+        "and pickers for the model, the personality and the workspace. F1 lists its keys. "
+        "The passphrase is asked in a dialog when client.toml and CHATTHY_PASSPHRASE hold "
+        "none, and again when the server refuses it.",
+    )
+    _client_flags(p)
+    _chat_flags(p)
+    p.add_argument(
+        "--theme",
+        choices=("system", "light", "dark"),
+        default="system",
+        help="colours (default: what the desktop says, else light)",
+    )
+
+    p = sub.add_parser(
         "do",
         help="run one client command, as typed in the clients (also: chatthy /NAME …)",
         description="Run one command of the clients' command table (or any server "
@@ -989,6 +1007,19 @@ def _cmd_tui(args: argparse.Namespace) -> int:
     return run_tui(settings, args.chat or "default", provider=args.provider, prompt=args.prompt)
 
 
+def _cmd_tk(args: argparse.Namespace) -> int:
+    from chatthy.client.tk.app import run_tk
+
+    return run_tk(
+        args.server,
+        args.profile,
+        args.chat or "default",
+        provider=args.provider,
+        prompt=args.prompt,
+        theme=args.theme,
+    )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from chatthy.client.embedded import run_embedded
 
@@ -1018,6 +1049,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "repl": _cmd_repl,
     "do": _cmd_do,
     "tui": _cmd_tui,
+    "tk": _cmd_tk,
     "run": _cmd_run,
     "completion": _cmd_completion,
 }

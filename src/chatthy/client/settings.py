@@ -11,7 +11,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,12 +79,20 @@ class Settings:
     by the client, not here)."""
 
 
-def _passphrase(cfg: ClientConfig, profile: str) -> tuple[str, bool]:
-    """The passphrase, and whether it was typed at a prompt."""
+def _passphrase(
+    cfg: ClientConfig, profile: str, ask: Callable[[str], str | None] | None = None
+) -> tuple[str, bool]:
+    """The passphrase, and whether it was typed at a prompt (``ask``'s, a window's
+    dialog, before the terminal's)."""
     if env := os.environ.get("CHATTHY_PASSPHRASE"):
         return env, False
     if cfg.passphrase:
         return cfg.passphrase, False
+    if ask is not None:
+        typed = ask(profile)
+        if not typed:
+            raise ConfigError("no passphrase given")
+        return typed, True
     if sys.stdin.isatty():
         return getpass.getpass(f"passphrase for profile '{profile}': "), True
     raise ConfigError(
@@ -110,7 +118,11 @@ def check_address(address: str) -> str:
 
 
 def resolve(
-    server: str | None = None, profile: str | None = None, config: Path | None = None
+    server: str | None = None,
+    profile: str | None = None,
+    config: Path | None = None,
+    *,
+    ask: Callable[[str], str | None] | None = None,
 ) -> Settings:
     """The settings for this run.
 
@@ -144,7 +156,7 @@ def resolve(
             f"warning: client.toml: notify must be {', '.join(NOTIFY)}, not '{notify}'; using bell"
         )
         notify = "bell"
-    passphrase, prompted = _passphrase(cfg, name)
+    passphrase, prompted = _passphrase(cfg, name, ask)
     return Settings(
         server=address,
         profile=name,

@@ -1,10 +1,8 @@
 """Markdown in the Tk window: what a reply reads as (pure, no display), and what the
-Text widget shows, highlights and copies (on a private Xvfb)."""
+Text widget shows, highlights and copies (on the session's Xvfb)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import tkinter
@@ -157,31 +155,9 @@ echo done
 
 
 @pytest.fixture(scope="module")
-def display() -> Iterator[str]:
-    """A private X server: Xvfb picks a free display and writes its number to a pipe
-    once it takes connections."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed: the Tk widget tests need an X server")
-    read, write = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        number = pipe.readline().strip()
-    try:
-        assert number, "Xvfb gave no display number"
-        yield f":{number}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
 def root(display: str) -> Iterator[tkinter.Tk]:
+    """A root on the session's Xvfb (tests/client/tk/conftest.py): one X server for the
+    whole run, so that no Tk in this process is left talking to one that stopped."""
     window = tkinter.Tk(screenName=display)
     yield window
     window.destroy()

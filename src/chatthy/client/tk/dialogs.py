@@ -1,0 +1,213 @@
+"""The Tk window's dialogs: a text to edit, a list to choose from (with a filter), a
+tool call to approve, the workspace as a checklist, a text to read. Each is a Toplevel
+that does not block the window's loop: the ones that give an answer are awaited
+(:meth:`result`), resolved by their buttons or keys."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import tkinter as tk
+from collections.abc import Callable
+from tkinter import ttk
+from typing import TYPE_CHECKING, Any
+
+from chatthy.client.tk.markdown import Palette
+
+if TYPE_CHECKING:
+    from chatthy.client.session import Session
+    from chatthy.wire import api
+
+__all__ = ["ApprovalDialog", "TextDialog", "WorkspaceDialog", "choose", "show_text"]
+
+
+class _Dialog:
+    """A Toplevel over ``parent`` whose answer is a future."""
+
+    def __init__(self, parent: tk.Misc, title: str) -> None:
+        self.window = tk.Toplevel(parent)
+        self.window.title(title)
+        self.window.transient(parent.winfo_toplevel())
+        self.window.protocol("WM_DELETE_WINDOW", lambda: self.answer(None))
+        self.window.bind("<Escape>", lambda _e: self.answer(None))
+        self.done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def answer(self, value: Any) -> None:
+        if not self.done.done():
+            self.done.set_result(value)
+        self.window.destroy()
+
+    async def result(self) -> Any:
+        return await self.done
+
+
+class TextDialog(_Dialog):
+    """``text`` to edit; Ctrl-Enter (or OK) gives it, Escape gives None."""
+
+    def __init__(self, parent: tk.Misc, title: str, text: str, palette: Palette) -> None:
+        super().__init__(parent, title)
+        self.text = tk.Text(
+            self.window,
+            width=80,
+            height=16,
+            wrap="word",
+            undo=True,
+            background=palette.code_background,
+            foreground=palette.foreground,
+            insertbackground=palette.foreground,
+        )
+        self.text.insert("1.0", text)
+        self.text.pack(fill="both", expand=True, padx=6, pady=6)
+        row = ttk.Frame(self.window)
+        row.pack(fill="x", padx=6, pady=(0, 6))
+        ttk.Button(row, text="OK (Ctrl-Enter)", command=self._ok).pack(side="right")
+        ttk.Button(row, text="Cancel", command=lambda: self.answer(None)).pack(side="right")
+        self.text.bind("<Control-Return>", lambda _e: self._ok())
+        self.text.focus_set()
+
+    def _ok(self) -> str:
+        self.answer(self.text.get("1.0", "end-1c"))
+        return "break"
+
+    async def result(self) -> str | None:
+        answer = await self.done
+        return answer if isinstance(answer, str) else None
+
+
+class _Choice(_Dialog):
+    def __init__(self, parent: tk.Misc, title: str, rows: list[str], at: int) -> None:
+        super().__init__(parent, title)
+        self.rows = rows
+        self.filter = ttk.Entry(self.window)
+        self.filter.pack(fill="x", padx=6, pady=6)
+        self.list = tk.Listbox(self.window, width=60, height=16, exportselection=False)
+        self.list.pack(fill="both", expand=True, padx=6, pady=(0, 6))
+        self.shown: list[int] = []
+        self._fill()
+        if at in self.shown:
+            self.list.selection_set(self.shown.index(at))
+            self.list.see(self.shown.index(at))
+        self.filter.bind("<KeyRelease>", lambda _e: self._fill())
+        self.filter.bind("<Return>", lambda _e: self._ok())
+        self.list.bind("<Return>", lambda _e: self._ok())
+        self.list.bind("<Double-Button-1>", lambda _e: self._ok())
+        self.filter.focus_set()
+
+    def _fill(self) -> None:
+        wanted = self.filter.get().strip().lower()
+        self.shown = [i for i, row in enumerate(self.rows) if wanted in row.lower()]
+        self.list.delete(0, "end")
+        for index in self.shown:
+            self.list.insert("end", self.rows[index])
+        if self.shown:
+            self.list.selection_set(0)
+
+    def _ok(self) -> None:
+        chosen = self.list.curselection()
+        if chosen:
+            self.answer(self.shown[chosen[0]])
+
+
+async def choose(parent: tk.Misc, title: str, rows: list[str], at: int = 0) -> int | None:
+    """The index of the row the user chose (typing filters), or None."""
+    answer = await _Choice(parent, title, rows, at).result()
+    return answer if isinstance(answer, int) else None
+
+
+class ApprovalDialog:
+    """A tool call that waits for the user: yes, no or always; it goes away by itself
+    when the call no longer waits (``settled``: answered elsewhere, run out)."""
+
+    def __init__(
+        self,
+        parent: tk.Misc,
+        question: str,
+        settled: asyncio.Future[str],
+        answered: Callable[[str], None],
+    ) -> None:
+        self.window = tk.Toplevel(parent)
+        self.window.title("Run this tool?")
+        self.window.transient(parent.winfo_toplevel())
+        ttk.Label(self.window, text=question, padding=12, wraplength=560).pack()
+        row = ttk.Frame(self.window, padding=(12, 0, 12, 12))
+        row.pack()
+        for word in ("yes", "no", "always"):
+            button = ttk.Button(row, text=word, command=functools.partial(self._say, word))
+            button.pack(side="left", padx=4)
+        self.window.bind("y", lambda _e: self._say("yes"))
+        self.window.bind("n", lambda _e: self._say("no"))
+        self.window.bind("a", lambda _e: self._say("always"))
+        self.window.protocol("WM_DELETE_WINDOW", lambda: self._say("no"))
+        self.answered = answered
+        settled.add_done_callback(lambda _f: self._close())
+        self.window.focus_force()
+
+    def _say(self, word: str) -> None:
+        self.answered(word)
+        self._close()
+
+    def _close(self) -> None:
+        with contextlib.suppress(tk.TclError):  # gone already
+            self.window.destroy()
+
+
+class WorkspaceDialog(_Dialog):
+    """The workspace as a checklist: a ticked file goes with every message, an unticked
+    one is benched (kept, not sent); Delete drops the selected one."""
+
+    def __init__(
+        self,
+        parent: tk.Misc,
+        session: Session,
+        files: list[api.WorkspaceFile],
+        palette: Palette,
+    ) -> None:
+        super().__init__(parent, "Workspace")
+        self.session = session
+        self.pending: set[asyncio.Future[Any]] = set()
+        frame = ttk.Frame(self.window, padding=8)
+        frame.pack(fill="both", expand=True)
+        if not files:
+            ttk.Label(frame, text="the workspace is empty (/ws add PATH adds files)").pack()
+        self.ticks: dict[str, tk.BooleanVar] = {}
+        for file in files:
+            ticked = tk.BooleanVar(self.window, value=not file.benched)
+            self.ticks[file.name] = ticked
+            line = f"{file.name}  ({file.tokens:,} tokens, {file.source})"
+            box = ttk.Checkbutton(
+                frame,
+                text=line,
+                variable=ticked,
+                command=functools.partial(self._toggle, file.name),
+            )
+            box.pack(anchor="w")
+        ttk.Button(frame, text="Close", command=lambda: self.answer(None)).pack(pady=(8, 0))
+
+    def _toggle(self, name: str) -> None:
+        from chatthy.wire import api
+
+        send = self.ticks[name].get()
+        call = api.WsRestore(name=name) if send else api.WsBench(name=name)
+        task = asyncio.ensure_future(self.session.client.rpc(call))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+
+def show_text(parent: tk.Misc, title: str, text: str, palette: Palette) -> None:
+    """A window to read ``text`` in (the help)."""
+    window = tk.Toplevel(parent)
+    window.title(title)
+    body = tk.Text(
+        window,
+        width=100,
+        height=36,
+        wrap="none",
+        background=palette.background,
+        foreground=palette.foreground,
+    )
+    body.insert("1.0", text)
+    body.configure(state="disabled")
+    body.pack(fill="both", expand=True)
+    window.bind("<Escape>", lambda _e: window.destroy())
+    body.focus_set()
