@@ -4,6 +4,7 @@ where Xvfb cannot run, one line saying why instead of one per test."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Generator, Iterator
 
 import pytest
@@ -23,11 +24,15 @@ def display() -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
-def on_display(display: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def on_display(display: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Every Tk test opens its windows on the session's Xvfb: ``isolated_env`` ran first
-    and took ``DISPLAY`` away."""
+    and took ``DISPLAY`` away. After it, its windows' objects are collected here, in
+    the main thread: a Tk interpreter freed by a collection that happens to run in
+    another thread (the store's, a worker's) aborts the process (``Tcl_AsyncDelete:
+    async handler deleted by the wrong thread``)."""
     monkeypatch.setenv("DISPLAY", display)
-    return display
+    yield display
+    gc.collect()
 
 
 @pytest.hookimpl(wrapper=True)

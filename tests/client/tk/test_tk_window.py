@@ -133,7 +133,11 @@ async def test_chats_switch_by_command_and_by_the_list(
         await press("Return")
         await until(lambda: "echo: hello in the zoo" in shown(app), what="the zoo's reply")
         # back to the farm with a double click on its name in the list
-        await until(lambda: "farm" in app.chat_list.get(0, "end"), what="the chat list")
+        # (the list, most recent first, is read again when the zoo's turn is news: the
+        # click waits for that order, so that the row clicked is still farm's)
+        await until(
+            lambda: list(app.chat_list.get(0, "end"))[:2] == ["zoo", "farm"], what="the list"
+        )
         at = list(app.chat_list.get(0, "end")).index("farm")
         box = app.chat_list.bbox(at)
         assert box is not None
@@ -184,6 +188,11 @@ async def test_a_stored_chat_shows_its_image_code_and_folded_tool_call(
         await until(lambda: bool(text.image_names()), what="the image drawn")
         seen = shown(app)
         assert "[image sea.png 120×80]" in seen and "what is this?" in seen
+        # drawn in its message, above its label and the words, not at the chat's end
+        [image] = text.image_names()
+        at = text.index(image)
+        assert text.compare(at, "<", text.search("what is this?", "1.0"))
+        assert text.compare(at, "<", text.search("Let me look.", "1.0"))
         assert '⚙ lookup(q="tide")' in seen and "high at noon" in seen
         assert '"q": "tide"' not in seen  # the call's arguments folded away
         assert "print('tide')" in seen and "```" not in seen and "x²" in seen
@@ -207,6 +216,67 @@ async def test_a_stored_chat_shows_its_image_code_and_folded_tool_call(
         light = text.cget("background")
         await press("ctrl+t")
         await until(lambda: text.cget("background") != light, what="the dark theme")
-        assert shown(app) == shown(app) and "print('tide')" in shown(app)
+        assert "print('tide')" in shown(app) and "what is this?" in shown(app)
         await asyncio.sleep(0.2)
         screenshot(ARTIFACTS / "tk-window-dark.png")
+
+
+async def test_reasoning_streams_dim_then_folds_and_tool_calls_fold(
+    servers: ServerFactory, upstream: Upstream
+) -> None:
+    srv = await servers.start({"up": openai_provider(upstream)})
+    upstream.push(
+        Reply(
+            reasoning=["Thinking ", "about ", "tides."],
+            chunks=["- one\n", "- two\n\n", "Done ", "then."],
+            delay=0.05,
+        )
+    )
+    async with window(srv) as app:
+        await type_text("why tides?")
+        await press("Return")
+        await until(lambda: app.conversation.live is None, what="the reply's end")
+        seen = shown(app)
+        assert "▸ reasoning" in seen and "Thinking about tides." not in seen  # folded
+        assert "one" in seen and "two" in seen and "Done then." in seen
+        assert seen.index("▸ reasoning") < seen.index("one") < seen.index("Done then.")
+        assert seen.count("Done then.") == 1 and "- one" not in seen  # a list, drawn once
+        fold = next(t for t in app.output.tag_names() if t.startswith("fold_"))
+        hidden = next(t for t in app.output.tag_names() if t.startswith("body_"))
+        app.conversation.toggle(fold, hidden)
+        assert "Thinking about tides." in shown(app)
+
+
+async def test_window_keys_leave_the_typed_text_alone(servers: ServerFactory) -> None:
+    srv = await servers.start({"echo": ProviderConfig(scheme="echo", model="echo")})
+    async with window(srv) as app:
+        await type_text("half a thought")
+        await press("Home", "ctrl+k")  # the chat filter, not Tk's delete-to-line-end
+        await until(lambda: app.root.focus_get() is app.filter, what="the filter focused")
+        assert app.input.get("1.0", "end-1c") == "half a thought"
+        await press("ctrl+t")
+        await until(lambda: app.theme_name == "dark", what="the dark theme")
+        assert app.input.get("1.0", "end-1c") == "half a thought"
+
+
+async def test_escape_in_a_dialog_closes_it_and_leaves_the_reply_streaming(
+    servers: ServerFactory, upstream: Upstream
+) -> None:
+    srv = await servers.start({"up": openai_provider(upstream)})
+    upstream.push(Reply(chunks=[f"on{i} " for i in range(60)], delay=0.05))
+    async with window(srv) as app:
+        await type_text("go on")
+        await press("Return")
+        await until(lambda: "on3" in shown(app), what="the reply streaming")
+        await press("ctrl+n")  # the new-chat dialog: the reply goes on streaming meanwhile
+        await until(lambda: len(app.root.winfo_children()) > 0 and _dialog_open(app))
+        seen = shown(app)
+        await until(lambda: shown(app) != seen, what="more of the reply while the dialog is open")
+        await press("Escape")
+        await until(lambda: not _dialog_open(app), what="the dialog closed")
+        await until(lambda: app.conversation.live is None, what="the reply's end")
+        assert "on59" in shown(app) and "cancelled" not in shown(app)
+
+
+def _dialog_open(app: TkApp) -> bool:
+    return any(w.winfo_class() == "Toplevel" for w in app.root.winfo_children())

@@ -19,8 +19,8 @@ import shutil
 import subprocess
 import sys
 import tkinter as tk
-from collections.abc import Coroutine, Sequence
-from tkinter import messagebox, simpledialog, ttk
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from tkinter import simpledialog, ttk
 from typing import Any
 
 from chatthy.client.command_table import complete, help_lines, run_line
@@ -80,6 +80,12 @@ def system_theme(env: dict[str, str] | None = None) -> str:
             if "dark" in said.lower():
                 return "dark"
     return "light"
+
+
+def _only(action: Callable[[Any], object], event: Any) -> str:
+    """Run a window key's ``action``; nothing else of the key (``break``)."""
+    action(event)
+    return "break"
 
 
 class _Sink:
@@ -221,7 +227,11 @@ class TkApp:
             "<Control-q>": lambda _e: self.quit(),
         }
         for key, action in keys.items():
-            root.bind_all(key, action)
+            # on each widget that takes keys too, where Tk's own bindings of the key (a
+            # Text's Ctrl-k deletes to the line's end, Ctrl-o opens a line …) would run
+            # first: the window's key wins, and the text typed is left alone
+            for widget in (root, self.input, self.output, self.filter, self.chat_list):
+                widget.bind(key, functools.partial(_only, action))
         self._menus()
 
     def _menus(self) -> None:
@@ -330,17 +340,17 @@ class TkApp:
     async def _boot(self) -> None:
         """Start the session; a refused passphrase is asked again (the window closes
         when it cannot be, or the user gives up)."""
+        start: Callable[[], Awaitable[None]] = self.session.start
         while True:
             try:
-                await self.session.start()
+                await start()
             except (AuthError, SignatureError, DeniedError) as exc:
                 client = await self.reconnect(exc.message) if self.reconnect else None
                 if client is None:
                     self.failure = exc.message
                     self.quit()
                     return
-                await self.session.client.aclose()
-                self.session.client = client
+                start = functools.partial(self.session.use_client, client)
                 continue
             break
         await self.refresh_chats()
@@ -354,6 +364,8 @@ class TkApp:
         self, state: ChatState, messages: list[api.MessageInfo], older: int
     ) -> None:
         self.conversation.show(messages, older)
+        if state.chat not in self.chat_names and not state.new:
+            self.spawn(self.refresh_chats())  # (a start that failed, a chat made elsewhere)
         self._select_chat(state.chat)
 
     async def show_older(self, messages: list[api.MessageInfo], older: int) -> None:
@@ -372,7 +384,7 @@ class TkApp:
         return _Sink(self, self.conversation.add_reply(provider, model, when))
 
     async def notice(self, text: str, *, markdown: bool = False, error: bool = False) -> None:
-        self.conversation.notice(text, error=error)
+        self.conversation.notice(text, error=error, markdown=markdown)
 
     def status(self, text: str, kind: str = "") -> None:
         colour = self.palette.error if kind == "error" else self.palette.foreground
@@ -533,36 +545,39 @@ class TkApp:
         menu.tk_popup(event.x_root, event.y_root)
 
     def new_chat(self) -> None:
-        name = simpledialog.askstring("New chat", "Name of the new chat:", parent=self.root)
-        if name and name.strip():
-            self.spawn(self._open_new(name.strip()))
+        self.spawn(self._new_chat())
 
-    async def _open_new(self, name: str) -> None:
-        await self.session.open(name)
-        self.status(f"chat '{name}': its first message creates it")
+    async def _new_chat(self) -> None:
+        from chatthy.client.tk.dialogs import ask_line
+
+        name = await ask_line(self.root, "New chat", "Name of the new chat:")
+        if name:
+            await self.session.open(name)
+            self.status(f"chat '{name}': its first message creates it")
 
     def rename_chat(self) -> None:
-        old = self._selected() or self.session.chat
-        new = simpledialog.askstring("Rename", f"New name for '{old}':", parent=self.root)
-        if new and new.strip() and new.strip() != old:
-            self.spawn(self._rename(old, new.strip()))
+        self.spawn(self._rename(self._selected() or self.session.chat))
 
-    async def _rename(self, old: str, new: str) -> None:
-        await self.session.rename(new, chat=old)
-        await self.refresh_chats()
-        self.status(f"chat '{old}' renamed to '{new}'")
+    async def _rename(self, old: str) -> None:
+        from chatthy.client.tk.dialogs import ask_line
+
+        new = await ask_line(self.root, "Rename", f"New name for '{old}':", old)
+        if new and new != old:
+            await self.session.rename(new, chat=old)
+            await self.refresh_chats()
+            self.status(f"chat '{old}' renamed to '{new}'")
 
     def delete_chat(self) -> None:
-        name = self._selected() or self.session.chat
-        if messagebox.askyesno(
-            "Delete", f"Delete chat '{name}' and all its messages?", parent=self.root
-        ):
-            self.spawn(self._delete(name))
+        self.spawn(self._delete(self._selected() or self.session.chat))
 
     async def _delete(self, name: str) -> None:
-        await self.session.destroy(name)
-        await self.refresh_chats()
-        self.status(f"chat '{name}' deleted")
+        from chatthy.client.tk.dialogs import ask_line
+
+        said = f"This deletes chat '{name}' and all its messages."
+        if await ask_line(self.root, "Delete", said, name, button="Delete") is not None:
+            await self.session.destroy(name)
+            await self.refresh_chats()
+            self.status(f"chat '{name}' deleted")
 
     def _replied(self, chat: str, status: str) -> None:
         self.status(replied_line(chat, status))

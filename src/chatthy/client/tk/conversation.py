@@ -48,7 +48,7 @@ __all__ = ["Conversation", "LiveReply"]
 IMAGE_BOX = (480, 360)
 """Pixels an image is drawn at most (its aspect kept)."""
 
-_FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
+_FENCE = re.compile(r"^[ \t]*(```|~~~)", re.M)
 
 
 def _when(when: float | None) -> str:
@@ -97,6 +97,11 @@ class LiveReply:
     @property
     def tail(self) -> str:
         return f"{self.key}_tail"
+
+    @property
+    def start(self) -> str:
+        """Where the stretch of text streaming now starts (after the last tool call)."""
+        return f"{self.key}_start"
 
     @property
     def why(self) -> str:
@@ -245,9 +250,12 @@ class Conversation:
         self._insert("end", f"you · {_when(when)}\n\n", "user", "meta", key)
         self._follow(was_at_end)
 
-    def notice(self, text: str, *, error: bool = False) -> None:
+    def notice(self, text: str, *, error: bool = False, markdown: bool = False) -> None:
         was_at_end = self._at_end()
-        self._insert("end", f"{text}\n\n", "error" if error else "notice")
+        if markdown and not error:
+            self._markdown("end", text, "notice", "\n\n")
+        else:
+            self._insert("end", f"{text}\n\n", "error" if error else "notice")
         self._follow(was_at_end)
 
     def _stored_reply(self, record: api.MessageInfo) -> None:
@@ -345,8 +353,8 @@ class Conversation:
         """``ref`` drawn at ``index`` (its label under it); fetched in the background,
         its place held by a mark."""
         mark = self._new_key("img")
-        self.text.mark_set(mark, index)
-        self.text.mark_gravity(mark, "left")
+        self.text.mark_set(mark, "end-1c" if index == "end" else index)
+        self.text.mark_gravity(mark, "left")  # before its label, whatever follows
         self._insert(index, f"{label(ref)}\n", "meta", *tags)
         self._spawn(self._draw_image(mark, ref, tags))
 
@@ -364,7 +372,7 @@ class Conversation:
         self.images.append(image)
         self.text.configure(state="normal")
         self.text.image_create(mark, image=image)
-        self.text.insert(mark, "\n", tags)
+        self.text.insert(f"{mark} + 1 char", "\n", tags)  # the mark stays before the image
         self.text.configure(state="disabled")
 
     # ---- a streaming reply --------------------------------------------------------
@@ -380,9 +388,16 @@ class Conversation:
         self._insert(reply.end, "\n", reply.key)  # where the footer goes, after the text
         text.mark_set(reply.end, f"{reply.end} - 1 char")
         text.mark_set(reply.tail, reply.end)
+        self._begin(reply)
         self.live = reply
         self._follow(was_at_end)
         return reply
+
+    def _begin(self, reply: LiveReply) -> None:
+        """A stretch of text starts at the reply's end (first, or after a call)."""
+        self.text.mark_set(reply.start, reply.end)
+        self.text.mark_gravity(reply.start, "left")
+        self.text.mark_set(reply.tail, reply.end)
 
     def flush(self) -> int:
         """Draw what came for each streaming reply since the last frame; how many
@@ -403,9 +418,10 @@ class Conversation:
         """``text`` added to the reply's raw tail; the blocks it completes rendered."""
         self._insert(reply.end, text, "raw", reply.key)
         reply.raw += text
-        done = finished_blocks(reply.raw)
-        if done > reply.rendered:
-            self._render_upto(reply, done)
+        # (what is rendered ends outside a fence: the rest is read from there, once)
+        done = finished_blocks(reply.raw[reply.rendered :])
+        if done:
+            self._render_upto(reply, reply.rendered + done)
 
     def _render_upto(self, reply: LiveReply, upto: int) -> None:
         """The raw text from the tail mark to ``upto`` of ``raw`` drawn as Markdown."""
@@ -423,18 +439,27 @@ class Conversation:
         reply.rendered = upto
 
     def _settle(self, reply: LiveReply) -> None:
-        """The stretch streaming is whole: all of it drawn as Markdown, a new one
-        begins."""
+        """The stretch streaming is whole: drawn once more as one Markdown document (its
+        blocks, rendered one by one as they came, may belong together: a list, a fence
+        with blank lines), and a new one begins."""
         if reply.pending:
-            self._append(reply, "".join(reply.pending))
+            reply.raw += "".join(reply.pending)
             reply.pending.clear()
-        if len(reply.raw) > reply.rendered:
-            self._render_upto(reply, len(reply.raw))
+        if reply.raw.strip():
+            self.text.configure(state="normal")
+            self.text.delete(reply.start, reply.end)
+            self.text.configure(state="disabled")
+            self._markdown(reply.end, reply.raw, reply.key)
         reply.raw, reply.rendered = "", 0
+        self._begin(reply)
 
     def reasoning(self, reply: LiveReply, text: str) -> None:
         """More reasoning: shown dim as it comes, folded when the answer starts."""
+        if reply.pending:  # the text that came before it is drawn first
+            self._append(reply, "".join(reply.pending))
+            reply.pending.clear()
         if not reply.reasoning:
+            self._settle(reply)
             self.text.mark_set(reply.why, reply.end)
             self.text.mark_gravity(reply.why, "left")
         reply.reasoning.append(text)
@@ -447,8 +472,9 @@ class Conversation:
         self.text.configure(state="normal")
         self.text.delete(reply.why, reply.end)
         self.text.configure(state="disabled")
-        self.text.mark_set(reply.tail, reply.end)
         self._fold(reply.end, "reasoning", "".join(reply.reasoning), reply.key, tags=("reasoning",))
+        self.text.mark_set(reply.tail, reply.end)  # the fold is not the text's: it stays
+        self._begin(reply)
         reply.reasoning = []
 
     def text_in(self, reply: LiveReply, text: str) -> None:
@@ -460,11 +486,11 @@ class Conversation:
         self._fold_reasoning(reply)
         self._settle(reply)
         reply.calls[call.id] = self._call(reply.end, call, reply.key)
-        self.text.mark_set(reply.tail, reply.end)
+        self._begin(reply)
 
     def tool_result(self, reply: LiveReply, result: ToolResultInfo) -> None:
         self._result(result, reply.key, reply.end)
-        self.text.mark_set(reply.tail, reply.end)
+        self._begin(reply)
 
     def end(self, reply: LiveReply, status: str, error: str, message_id: int | None) -> None:
         """The reply ended: its last stretch rendered, its footer added, its id known."""

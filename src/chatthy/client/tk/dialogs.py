@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     from chatthy.client.session import Session
     from chatthy.wire import api
 
-__all__ = ["ApprovalDialog", "TextDialog", "WorkspaceDialog", "choose", "show_text"]
+__all__ = [
+    "ApprovalDialog",
+    "TextDialog",
+    "WorkspaceDialog",
+    "ask_line",
+    "choose",
+    "show_text",
+]
 
 
 class _Dialog:
@@ -30,8 +37,13 @@ class _Dialog:
         self.window.title(title)
         self.window.transient(parent.winfo_toplevel())
         self.window.protocol("WM_DELETE_WINDOW", lambda: self.answer(None))
-        self.window.bind("<Escape>", lambda _e: self.answer(None))
+        self.window.bind("<Escape>", self._escape)
         self.done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def _escape(self, _event: Any) -> str:
+        """Escape closes the dialog, and only that (not the reply streaming behind it)."""
+        self.answer(None)
+        return "break"
 
     def answer(self, value: Any) -> None:
         if not self.done.done():
@@ -109,6 +121,36 @@ class _Choice(_Dialog):
             self.answer(self.shown[chosen[0]])
 
 
+class _Line(_Dialog):
+    def __init__(self, parent: tk.Misc, title: str, said: str, value: str, button: str) -> None:
+        super().__init__(parent, title)
+        ttk.Label(self.window, text=said, padding=(8, 8, 8, 4)).pack(anchor="w")
+        self.entry = ttk.Entry(self.window, width=48)
+        self.entry.insert(0, value)
+        self.entry.select_range(0, "end")
+        self.entry.pack(fill="x", padx=8)
+        row = ttk.Frame(self.window, padding=8)
+        row.pack(fill="x")
+        ttk.Button(row, text=button, command=self._ok).pack(side="right")
+        ttk.Button(row, text="Cancel", command=lambda: self.answer(None)).pack(side="right")
+        self.entry.bind("<Return>", lambda _e: self._ok())
+        self.entry.focus_set()
+
+    def _ok(self) -> None:
+        value = self.entry.get().strip()
+        if value:
+            self.answer(value)
+
+
+async def ask_line(
+    parent: tk.Misc, title: str, said: str, value: str = "", *, button: str = "OK"
+) -> str | None:
+    """One line from the user (``value`` to begin with), or None: a dialog that, unlike
+    Tk's own, lets the window go on (a reply streaming keeps streaming)."""
+    answer = await _Line(parent, title, said, value, button).result()
+    return answer if isinstance(answer, str) else None
+
+
 async def choose(parent: tk.Misc, title: str, rows: list[str], at: int = 0) -> int | None:
     """The index of the row the user chose (typing filters), or None."""
     answer = await _Choice(parent, title, rows, at).result()
@@ -154,7 +196,7 @@ class ApprovalDialog:
 
 class WorkspaceDialog(_Dialog):
     """The workspace as a checklist: a ticked file goes with every message, an unticked
-    one is benched (kept, not sent); Delete drops the selected one."""
+    one is benched (kept, not sent); ``/ws add`` and ``/ws drop`` add and remove."""
 
     def __init__(
         self,
@@ -182,6 +224,8 @@ class WorkspaceDialog(_Dialog):
                 command=functools.partial(self._toggle, file.name),
             )
             box.pack(anchor="w")
+        self.problem = ttk.Label(frame, foreground=palette.error)
+        self.problem.pack(anchor="w")
         ttk.Button(frame, text="Close", command=lambda: self.answer(None)).pack(pady=(8, 0))
 
     def _toggle(self, name: str) -> None:
@@ -192,6 +236,15 @@ class WorkspaceDialog(_Dialog):
         task = asyncio.ensure_future(self.session.client.rpc(call))
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
+        task.add_done_callback(functools.partial(self._done, name, send))
+
+    def _done(self, name: str, send: bool, task: asyncio.Future[Any]) -> None:
+        """A change the server refused: the tick says what is so, the line says why."""
+        if task.cancelled() or task.exception() is None:
+            return
+        self.ticks[name].set(not send)
+        with contextlib.suppress(tk.TclError):
+            self.problem.configure(text=f"{name}: {task.exception()}")
 
 
 def show_text(parent: tk.Misc, title: str, text: str, palette: Palette) -> None:
