@@ -280,3 +280,29 @@ async def test_escape_in_a_dialog_closes_it_and_leaves_the_reply_streaming(
 
 def _dialog_open(app: TkApp) -> bool:
     return any(w.winfo_class() == "Toplevel" for w in app.root.winfo_children())
+
+
+async def test_older_messages_come_above_with_a_click(
+    servers: ServerFactory, connect: ClientMaker
+) -> None:
+    srv = await servers.start({"echo": ProviderConfig(scheme="echo", model="echo")})
+    messages = [
+        {"role": ("user", "assistant")[n % 2], "content": f"line {n:03d}"} for n in range(60)
+    ]
+    await connect(srv).rpc(api.Import(data=json.dumps(messages), chat="long"))
+    async with window(srv, "long") as app:
+        await until(lambda: "line 059" in shown(app), what="the newest page")
+        assert "line 000" not in shown(app) and "older message(s)" in shown(app)
+        text = app.output
+        first = text.tag_ranges("older")[0]
+        text.see(first)
+        await asyncio.sleep(0.1)
+        box = text.bbox(first)
+        assert box is not None
+        where = (str(text.winfo_rootx() + box[0] + 4), str(text.winfo_rooty() + box[1] + 2))
+        await xdotool("mousemove", "--sync", *where, "click", "1")
+        await until(lambda: "line 000" in shown(app), what="the older messages")
+        seen = shown(app)
+        assert "older message(s)" not in seen
+        order = [seen.index(f"line {n:03d}") for n in (0, 1, 35, 36, 59)]
+        assert order == sorted(order) and seen.count("line 036") == 1

@@ -154,6 +154,7 @@ class TkApp:
             on_copy=self.copy,
             fetch=self.session.fetch_image,
         )
+        self.output.tag_bind("older", "<Button-1>", lambda _e: self.spawn(self.session.older()))
         self._apply_theme()
 
     # ---- the window -----------------------------------------------------------------
@@ -369,7 +370,7 @@ class TkApp:
         self._select_chat(state.chat)
 
     async def show_older(self, messages: list[api.MessageInfo], older: int) -> None:
-        """Not asked: the window shows the newest page (scroll up, /chat again)."""
+        self.conversation.prepend(messages, older)
 
     async def add_user(
         self,

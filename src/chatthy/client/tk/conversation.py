@@ -218,19 +218,53 @@ class Conversation:
     def show(self, messages: Sequence[api.MessageInfo], older: int) -> None:
         """Show ``messages`` (oldest first) in place of what is shown."""
         self.clear()
-        if older:
-            self._insert("end", f"↑ {older:,} older message(s) not shown\n\n", "notice")
+        self.text.mark_set("top", "1.0")
+        self.text.mark_gravity("top", "left")
+        self._older_line(older)
         for record in messages:
-            if record.role == "user":
-                self.add_user(
-                    text_of(_without_images(record.content)),
-                    record.id,
-                    record.created or None,
-                    image_parts(record.content),
-                )
-            elif record.role == "assistant":
-                self._stored_reply(record)
+            self._record("end", record)
         self.text.see("end")
+
+    def prepend(self, messages: Sequence[api.MessageInfo], older: int) -> None:
+        """Put ``messages`` (oldest first) above those shown; ``older`` more before
+        them. The view stays on what it showed."""
+        text = self.text
+        ranges = text.tag_ranges("older")
+        if ranges:
+            text.configure(state="normal")
+            text.delete(ranges[0], ranges[-1])
+            text.configure(state="disabled")
+        text.mark_set("top", "1.0")
+        text.mark_gravity("top", "right")  # each message goes after the one before it
+        shown, self.ids = self.ids, []
+        for record in messages:
+            self._record("top", record)
+        self.ids += shown
+        first = text.index("top")
+        text.mark_gravity("top", "left")
+        text.mark_set("top", "1.0")
+        self._older_line(older)
+        text.see(first)
+        text.yview(first)
+
+    def _older_line(self, older: int) -> None:
+        """The line above the messages saying how many are older: a click shows them."""
+        if not older:
+            return
+        line = f"↑ {older:,} older message(s): click to show them\n\n"
+        self._insert("1.0", line, "notice", "fold", "older")
+
+    def _record(self, index: str, record: api.MessageInfo) -> None:
+        if record.role == "user":
+            self.add_user(
+                text_of(_without_images(record.content)),
+                record.id,
+                record.created or None,
+                image_parts(record.content),
+                index=index,
+            )
+        elif record.role == "assistant":
+            self._stored_reply(record, index)
 
     def add_user(
         self,
@@ -238,6 +272,8 @@ class Conversation:
         message_id: int | None,
         when: float | None,
         images: Sequence[ImageRef] = (),
+        *,
+        index: str = "end",
     ) -> None:
         was_at_end = self._at_end()
         key = f"msg-{message_id}" if message_id is not None else self._new_key("live")
@@ -245,10 +281,11 @@ class Conversation:
             self.ids.append(message_id)
             self.roles[message_id] = "user"
         for image in images:
-            self._image("end", image, ("user", key))
-        self._insert("end", f"{text}\n", "user", key)
-        self._insert("end", f"you · {_when(when)}\n\n", "user", "meta", key)
-        self._follow(was_at_end)
+            self._image(index, image, ("user", key))
+        self._insert(index, f"{text}\n", "user", key)
+        self._insert(index, f"you · {_when(when)}\n\n", "user", "meta", key)
+        if index == "end":
+            self._follow(was_at_end)
 
     def notice(self, text: str, *, error: bool = False, markdown: bool = False) -> None:
         was_at_end = self._at_end()
@@ -258,7 +295,7 @@ class Conversation:
             self._insert("end", f"{text}\n\n", "error" if error else "notice")
         self._follow(was_at_end)
 
-    def _stored_reply(self, record: api.MessageInfo) -> None:
+    def _stored_reply(self, record: api.MessageInfo, index: str = "end") -> None:
         key = f"msg-{record.id}"
         self.ids.append(record.id)
         self.roles[record.id] = "assistant"
@@ -266,18 +303,18 @@ class Conversation:
         if isinstance(content, list) and (has_tools(content) or image_parts(content)):
             for piece in parts_of(content):
                 if isinstance(piece, str):
-                    self._markdown("end", piece, key)
+                    self._markdown(index, piece, key)
                 elif isinstance(piece, ToolCallInfo):
-                    self._call("end", piece, key)
+                    self._call(index, piece, key)
                 else:
-                    self._result(piece, key)
+                    self._result(piece, key, index)
             for part in content:
                 if isinstance(part, dict) and part.get("type") == "image_url":
-                    self._image("end", image_parts([part])[0], (key,))
+                    self._image(index, image_parts([part])[0], (key,))
         else:
-            self._markdown("end", text_of(content), key)
+            self._markdown(index, text_of(content), key)
         self._footer(
-            "end", key, record.provider, record.model, record.created or None, record.status,
+            index, key, record.provider, record.model, record.created or None, record.status,
             record.error,
         )  # fmt: skip
 
@@ -286,7 +323,9 @@ class Conversation:
         if not markdown.strip():
             return
         self.text.configure(state="normal")
-        render(self.text, index, markdown.strip("\n"), on_copy=self.on_copy, extra_tags=(key,))
+        at = "end-1c" if index == "end" else index  # (at "end", a code block's head line
+        # was tagged onto the widget's last, empty line: a bar under everything)
+        render(self.text, at, markdown.strip("\n"), on_copy=self.on_copy, extra_tags=(key,))
         self.text.insert(index, gap, (key,))
         self.text.configure(state="disabled")
 
@@ -301,7 +340,7 @@ class Conversation:
         error: str = "",
     ) -> None:
         meta = f"{provider}:{model}" if model else provider
-        line = f"{meta} · {_when(when)}"
+        line = f"{meta} · {_when(when)}" if meta else _when(when)
         if status not in ("complete", "streaming"):
             line += f" · {status}"
         self._insert(index, line + "\n", "meta", key)
