@@ -127,7 +127,7 @@ class TkApp:
         provider: str | None = None,
         prompt: str | None = None,
         theme: str = "system",
-        reconnect: Any = None,
+        reconnect: Callable[[str], Awaitable[Client | None]] | None = None,
     ) -> None:
         self.session = Session(client, self, chat, provider=provider, prompt=prompt, approve="ask")
         self.session.on_replied = self._replied
