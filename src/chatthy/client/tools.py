@@ -68,9 +68,10 @@ class ToolResultInfo:
     images: tuple[ImageRef, ...] = ()
 
 
-def result_of(data: dict[str, Any], *, seconds: bool = True) -> ToolResultInfo:
-    """A result as a ``tool_result`` event's data or a stored result part gives it."""
-    ran = data.get("seconds") if seconds else None
+def result_of(data: dict[str, Any]) -> ToolResultInfo:
+    """A result as a ``tool_result`` event's data or a stored result part gives it (a
+    stored one has no ``seconds``)."""
+    ran = data.get("seconds")
     return ToolResultInfo(
         str(data.get("call_id", "")),
         str(data.get("content", "")),
@@ -189,5 +190,5 @@ def parts_of(content: Any) -> list[str | ToolCallInfo | ToolResultInfo]:
                 arguments = json.dumps(arguments, ensure_ascii=False)
             out.append(ToolCallInfo(str(part.get("id", "")), str(part.get("name", "")), arguments))
         elif kind == "tool_result":
-            out.append(result_of(part, seconds=False))
+            out.append(result_of(part))
     return out

@@ -247,13 +247,8 @@ def url_images_as_text(parts: Sequence[Part]) -> tuple[Part, ...]:
             out.append(TextPart(f"[image: {part.url}]"))
         elif isinstance(part, ToolResultPart) and any(_at_url(i) for i in part.images):
             lines = [f"[image: {i.url}]" for i in part.images if _at_url(i)]
-            out.append(
-                msgspec.structs.replace(
-                    part,
-                    content="\n".join([part.content, *lines]),
-                    images=tuple(i for i in part.images if not _at_url(i)),
-                )
-            )
+            kept = tuple(i for i in part.images if not _at_url(i))
+            out.append(part.with_images(kept, lines))
         else:
             out.append(part)
     return tuple(out)

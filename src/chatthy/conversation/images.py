@@ -207,8 +207,7 @@ class ImageBytes:
                     images.append(got)
                 elif isinstance(got, TextPart):
                     lines.append(got.text)
-            content = "\n".join([part.content, *lines]) if lines else part.content
-            return msgspec.structs.replace(part, content=content, images=tuple(images))
+            return part.with_images(tuple(images), lines)
         if not isinstance(part, ImagePart) or part.digest is None:
             return part
         shown = f"image {part.name}" if part.name else "image"
@@ -371,12 +370,7 @@ async def sendable_images(
                 raise ArgumentError(f"part {n} names a kept image: send the image itself")
             name = part.name or (part.url if not part.media_type else f"image {n}")
             data = from_data_url(part.url)[1] if part.media_type else await fetch(part.url)
-            fitted = await asyncio.to_thread(
-                fit, data, max_side=limits.side, max_bytes=limits.bytes, name=name[:100]
-            )
-            info = fitted.info
-            url = to_data_url(fitted.data, info.media_type)
-            parts.append(ImagePart(info.media_type, url, part.name, info.width, info.height))
+            parts.append(await asyncio.to_thread(_fitted, data, limits, name[:100], part.name))
         out.append(msgspec.structs.replace(message, parts=tuple(parts)))
     return out
 
@@ -408,11 +402,11 @@ async def tool_images(
         except ArgumentError as exc:
             lines.append(f"[image left out: {exc.message}]")
             continue
-        held += len(fitted.url) * 3 // 4
-        if held > limits.bytes:  # the result's images together: what one image may weigh
+        size = len(fitted.url) * 3 // 4
+        if held + size > limits.bytes:  # the result's images together: what one may weigh
             lines.append(f"[{name} left out: the result's images pass {limits.bytes:,} bytes]")
-            held -= len(fitted.url) * 3 // 4
             continue
+        held += size
         kept.append(fitted)
     return tuple(kept), lines
 
@@ -420,11 +414,16 @@ async def tool_images(
 def _fitted_url(part: ImagePart, limits: Limits, name: str) -> ImagePart:
     """A ``data:`` image part checked and fitted to ``limits`` (a worker thread's job:
     base64 and Pillow)."""
-    _, data = from_data_url(part.url)
+    return _fitted(from_data_url(part.url)[1], limits, name, part.name)
+
+
+def _fitted(data: bytes, limits: Limits, name: str, keep_name: str) -> ImagePart:
+    """Image bytes checked and fitted to ``limits``, as a ``data:`` image part named
+    ``keep_name`` (``name`` is what an error calls it). A worker thread's job."""
     fitted = fit(data, max_side=limits.side, max_bytes=limits.bytes, name=name)
     info = fitted.info
     url = to_data_url(fitted.data, info.media_type)
-    return ImagePart(info.media_type, url, part.name, info.width, info.height)
+    return ImagePart(info.media_type, url, keep_name, info.width, info.height)
 
 
 MAX_REQUEST_IMAGES = 20
@@ -454,13 +453,7 @@ def newest_images(messages: list[Message], most: int = MAX_REQUEST_IMAGES) -> li
                 gone = part.images[:drop]
                 drop -= len(gone)
                 lines = [f"[{i.name or 'image'} {said}]" for i in gone]
-                parts.append(
-                    msgspec.structs.replace(
-                        part,
-                        content="\n".join([part.content, *lines]),
-                        images=part.images[len(gone) :],
-                    )
-                )
+                parts.append(part.with_images(part.images[len(gone) :], lines))
             else:
                 parts.append(part)
         out.append(msgspec.structs.replace(message, parts=tuple(parts)))

@@ -12,7 +12,7 @@ text, a list of part maps otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -79,6 +79,14 @@ class ToolResultPart(msgspec.Struct, frozen=True, tag="tool_result", tag_field="
     content: str
     is_error: bool = False
     images: tuple[ImagePart, ...] = ()
+
+    def with_images(
+        self, images: tuple[ImagePart, ...], lines: Sequence[str] = ()
+    ) -> ToolResultPart:
+        """This result with ``images`` instead of its own, and ``lines`` (what became of
+        those left out) under its text."""
+        content = "\n".join([self.content, *lines]) if lines else self.content
+        return msgspec.structs.replace(self, content=content, images=images)
 
 
 class ReasoningPart(msgspec.Struct, frozen=True, tag="reasoning", tag_field="type"):

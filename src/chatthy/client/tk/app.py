@@ -422,14 +422,11 @@ class TkApp:
         self.conversation.notice("\n".join(lines))
 
     async def workspace(self, files: list[api.WorkspaceFile]) -> None:
-        self.show_workspace(files)
+        self.spawn(self._workspace(files))  # (not awaited: the command ends, the dialog stays)
 
     # ---- input ----------------------------------------------------------------------
 
-    def _on_return(self, event: tk.Event[Any]) -> str:
-        if isinstance(event.state, int) and event.state & 0x1:  # Shift: a new line
-            self.input.insert("insert", "\n")
-            return "break"
+    def _on_return(self, _event: tk.Event[Any]) -> str:
         self.submit()
         return "break"
 
@@ -598,14 +595,8 @@ class TkApp:
             menu.add_command(
                 label="Edit…", command=functools.partial(self.edit_message, message_id)
             )
-        last_reply = next(
-            (
-                i
-                for i in reversed(self.conversation.ids)
-                if self.conversation.roles[i] == "assistant"
-            ),
-            None,
-        )
+        roles = self.conversation.roles
+        last_reply = next((i for i in reversed(roles) if roles[i] == "assistant"), None)
         if role == "assistant" and message_id == last_reply:
             menu.add_command(label="Regenerate", command=lambda: self.run("/regenerate"))
         menu.add_command(label="Fork from here", command=lambda: self.run("/fork"))
@@ -655,12 +646,8 @@ class TkApp:
                 rows.append((info.name, model))
         shown = [f"{p}:{m}" for p, m in rows]
         state = self.session.state
-        at = (
-            shown.index(f"{state.provider}:{state.model}")
-            if f"{state.provider}:{state.model}" in shown
-            else 0
-        )
-        chosen = await choose(self.root, "Provider and model", shown, at)
+        now = f"{state.provider}:{state.model}"
+        chosen = await choose(self.root, "Provider and model", shown, now)
         if chosen is not None:
             provider, model = rows[chosen]
             await self.session.use(provider=provider, model=model)
@@ -673,23 +660,16 @@ class TkApp:
         from chatthy.client.tk.dialogs import choose
 
         names = await self.session.names("prompts")
-        at = (
-            names.index(self.session.state.personality)
-            if self.session.state.personality in names
-            else 0
-        )
-        chosen = await choose(self.root, "Personality", names, at)
+        chosen = await choose(self.root, "Personality", names, self.session.state.personality)
         if chosen is not None:
             await run_line(self.session, self, f"/prompt {names[chosen]}")
 
-    def show_workspace(self, files: list[api.WorkspaceFile] | None = None) -> None:
-        self.spawn(self._workspace(files))
+    def show_workspace(self) -> None:
+        self.run("/ws")  # the table reads the files and hands them to workspace()
 
-    async def _workspace(self, files: list[api.WorkspaceFile] | None) -> None:
+    async def _workspace(self, files: list[api.WorkspaceFile]) -> None:
         from chatthy.client.tk.dialogs import WorkspaceDialog
 
-        if files is None:
-            files = await self.session.client.rpc(api.WsList())
         await WorkspaceDialog(self.root, self.session, files, self.palette).result()
         await self.session.refresh_workspace()
 

@@ -25,7 +25,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from chatthy.client.image_view import Fetch, ImageRef, image_bytes, image_parts, label
+from chatthy.client.image_view import (
+    Fetch,
+    ImageRef,
+    image_bytes,
+    image_parts,
+    label,
+    thumbnail,
+    without_images,
+)
 from chatthy.client.session import text_of
 from chatthy.client.tk.markdown import Palette, configure, render
 from chatthy.client.tools import (
@@ -80,13 +88,9 @@ class LiveReply:
     pending: list[str] = field(default_factory=list)
     """Text that came since the last frame."""
     reasoning: list[str] = field(default_factory=list)
-    calls: dict[str, str] = field(default_factory=dict)
-    """Each call's line tag, by call id."""
     provider: str = ""
     model: str = ""
     when: float | None = None
-    message_id: int | None = None
-    done: bool = False
     updates: int = 0
     """Frames that drew some of it (for the benchmark)."""
 
@@ -132,9 +136,8 @@ class Conversation:
         self.live: LiveReply | None = None
         self.images: list[PhotoImage] = []
         """Drawn images (Tk forgets an image nobody holds)."""
-        self.ids: list[int] = []
-        """The stored messages shown, in order."""
         self.roles: dict[int, str] = {}
+        """The role of each stored message shown, in order."""
         self._serial = 0
         self._tasks: set[asyncio.Task[None]] = set()
         text.configure(state="disabled", wrap="word", undo=False, cursor="arrow")
@@ -195,7 +198,6 @@ class Conversation:
                 self.text.tag_delete(tag)
         self.text.configure(state="disabled")
         self.images.clear()
-        self.ids.clear()
         self.roles.clear()
         self.dirty.clear()
         self.live = None
@@ -236,10 +238,10 @@ class Conversation:
             text.configure(state="disabled")
         text.mark_set("top", "1.0")
         text.mark_gravity("top", "right")  # each message goes after the one before it
-        shown, self.ids = self.ids, []
+        shown, self.roles = self.roles, {}
         for record in messages:
             self._record("top", record)
-        self.ids += shown
+        self.roles.update(shown)
         first = text.index("top")
         text.mark_gravity("top", "left")
         text.mark_set("top", "1.0")
@@ -257,7 +259,7 @@ class Conversation:
     def _record(self, index: str, record: api.MessageInfo) -> None:
         if record.role == "user":
             self.add_user(
-                text_of(_without_images(record.content)),
+                text_of(without_images(record.content)),
                 record.id,
                 record.created or None,
                 image_parts(record.content),
@@ -278,7 +280,6 @@ class Conversation:
         was_at_end = self._at_end()
         key = f"msg-{message_id}" if message_id is not None else self._new_key("live")
         if message_id is not None:
-            self.ids.append(message_id)
             self.roles[message_id] = "user"
         for image in images:
             self._image(index, image, ("user", key))
@@ -297,7 +298,6 @@ class Conversation:
 
     def _stored_reply(self, record: api.MessageInfo, index: str = "end") -> None:
         key = f"msg-{record.id}"
-        self.ids.append(record.id)
         self.roles[record.id] = "assistant"
         content = record.content
         if isinstance(content, list) and (has_tools(content) or image_parts(content)):
@@ -400,7 +400,7 @@ class Conversation:
     async def _draw_image(self, mark: str, ref: ImageRef, tags: tuple[str, ...]) -> None:
         try:
             data = await image_bytes(ref, self.fetch)
-            photo = await asyncio.to_thread(_photo_image, data)
+            photo = await asyncio.to_thread(thumbnail, data, *IMAGE_BOX)
         except Exception:  # its label (drawn already) says what it was
             return
         if mark not in self.text.mark_names():
@@ -420,13 +420,10 @@ class Conversation:
         was_at_end = self._at_end()
         reply = LiveReply(self, self._new_key("live"), provider=provider, model=model, when=when)
         text = self.text
-        text.mark_set(reply.tail, "end-1c")
-        text.mark_gravity(reply.tail, "left")
         text.mark_set(reply.end, "end-1c")
         text.mark_gravity(reply.end, "right")
         self._insert(reply.end, "\n", reply.key)  # where the footer goes, after the text
         text.mark_set(reply.end, f"{reply.end} - 1 char")
-        text.mark_set(reply.tail, reply.end)
         self._begin(reply)
         self.live = reply
         self._follow(was_at_end)
@@ -434,24 +431,20 @@ class Conversation:
 
     def _begin(self, reply: LiveReply) -> None:
         """A stretch of text starts at the reply's end (first, or after a call)."""
-        self.text.mark_set(reply.start, reply.end)
-        self.text.mark_gravity(reply.start, "left")
-        self.text.mark_set(reply.tail, reply.end)
+        for mark in (reply.start, reply.tail):
+            self.text.mark_set(mark, reply.end)
+            self.text.mark_gravity(mark, "left")
 
-    def flush(self) -> int:
-        """Draw what came for each streaming reply since the last frame; how many
-        replies changed."""
-        changed = 0
+    def flush(self) -> None:
+        """Draw what came for each streaming reply since the last frame."""
         for reply in list(self.dirty):
             if reply.pending:
                 was_at_end = self._at_end()
                 self._append(reply, "".join(reply.pending))
                 reply.pending.clear()
                 reply.updates += 1
-                changed += 1
                 self._follow(was_at_end)
         self.dirty.clear()
-        return changed
 
     def _append(self, reply: LiveReply, text: str) -> None:
         """``text`` added to the reply's raw tail; the blocks it completes rendered."""
@@ -494,10 +487,7 @@ class Conversation:
 
     def reasoning(self, reply: LiveReply, text: str) -> None:
         """More reasoning: shown dim as it comes, folded when the answer starts."""
-        if reply.pending:  # the text that came before it is drawn first
-            self._append(reply, "".join(reply.pending))
-            reply.pending.clear()
-        if not reply.reasoning:
+        if not reply.reasoning:  # the text that came before it is drawn first
             self._settle(reply)
             self.text.mark_set(reply.why, reply.end)
             self.text.mark_gravity(reply.why, "left")
@@ -512,8 +502,7 @@ class Conversation:
         self.text.delete(reply.why, reply.end)
         self.text.configure(state="disabled")
         self._fold(reply.end, "reasoning", "".join(reply.reasoning), reply.key, tags=("reasoning",))
-        self.text.mark_set(reply.tail, reply.end)  # the fold is not the text's: it stays
-        self._begin(reply)
+        self._begin(reply)  # the fold is not the text's: it stays
         reply.reasoning = []
 
     def text_in(self, reply: LiveReply, text: str) -> None:
@@ -524,7 +513,7 @@ class Conversation:
     def tool_call(self, reply: LiveReply, call: ToolCallInfo) -> None:
         self._fold_reasoning(reply)
         self._settle(reply)
-        reply.calls[call.id] = self._call(reply.end, call, reply.key)
+        self._call(reply.end, call, reply.key)
         self._begin(reply)
 
     def tool_result(self, reply: LiveReply, result: ToolResultInfo) -> None:
@@ -536,28 +525,12 @@ class Conversation:
         was_at_end = self._at_end()
         self._fold_reasoning(reply)
         self._settle(reply)
-        reply.done = True
-        reply.message_id = message_id
         self._footer(reply.end, reply.key, reply.provider, reply.model, reply.when, status, error)
         if message_id is not None:
             ranges = self.text.tag_ranges(reply.key)
             if ranges:
                 self.text.tag_add(f"msg-{message_id}", ranges[0], ranges[-1])
-            self.ids.append(message_id)
             self.roles[message_id] = "assistant"
         if self.live is reply:
             self.live = None
         self._follow(was_at_end)
-
-
-def _without_images(content: Any) -> Any:
-    if not isinstance(content, list):
-        return content
-    return [p for p in content if not (isinstance(p, dict) and p.get("type") == "image_url")]
-
-
-def _photo_image(data: bytes) -> Any:
-    """``data`` decoded and scaled into :data:`IMAGE_BOX` (a worker thread's job)."""
-    from chatthy.client.image_view import thumbnail
-
-    return thumbnail(data, *IMAGE_BOX)

@@ -88,7 +88,7 @@ class TextDialog(_Dialog):
 
 
 class _Choice(_Dialog):
-    def __init__(self, parent: tk.Misc, title: str, rows: list[str], at: int) -> None:
+    def __init__(self, parent: tk.Misc, title: str, rows: list[str], current: str) -> None:
         super().__init__(parent, title)
         self.rows = rows
         self.filter = ttk.Entry(self.window)
@@ -97,9 +97,11 @@ class _Choice(_Dialog):
         self.list.pack(fill="both", expand=True, padx=6, pady=(0, 6))
         self.shown: list[int] = []
         self._fill()
-        if at in self.shown:
-            self.list.selection_set(self.shown.index(at))
-            self.list.see(self.shown.index(at))
+        if current in rows:
+            at = rows.index(current)
+            self.list.selection_clear(0, "end")
+            self.list.selection_set(at)
+            self.list.see(at)
         self.filter.bind("<KeyRelease>", lambda _e: self._fill())
         self.filter.bind("<Return>", lambda _e: self._ok())
         self.list.bind("<Return>", lambda _e: self._ok())
@@ -151,9 +153,10 @@ async def ask_line(
     return answer if isinstance(answer, str) else None
 
 
-async def choose(parent: tk.Misc, title: str, rows: list[str], at: int = 0) -> int | None:
-    """The index of the row the user chose (typing filters), or None."""
-    answer = await _Choice(parent, title, rows, at).result()
+async def choose(parent: tk.Misc, title: str, rows: list[str], current: str = "") -> int | None:
+    """The index of the row the user chose (typing filters; ``current``, when one of
+    them, chosen to begin with), or None."""
+    answer = await _Choice(parent, title, rows, current).result()
     return answer if isinstance(answer, int) else None
 
 
