@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +135,30 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         yield
     finally:
         timer.cancel()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh schema of the test PostgreSQL (tests/pgkit.py), as the URL that uses it;
+    the test skips when no PostgreSQL is there."""
+    from pgkit import PG_MISSING, pg_schema
+
+    if PG_MISSING is not None:
+        pytest.skip(PG_MISSING)
+    async with pg_schema() as url:
+        yield url
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Report the skip for a missing PostgreSQL at one place rather than at each test,
+    so that pytest's summary folds them all into one line saying how to run them."""
+    from pgkit import PG_MISSING
+
+    report = yield
+    longrepr = report.longrepr
+    if PG_MISSING is not None and isinstance(longrepr, tuple) and PG_MISSING in longrepr[2]:
+        report.longrepr = (__file__, None, f"Skipped: {PG_MISSING}")  # type: ignore[assignment]
+    return report
