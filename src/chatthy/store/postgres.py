@@ -13,12 +13,14 @@ SQLite does not need it installed (``pip install 'chatthy[postgres]'``).
 
 from __future__ import annotations
 
+from chatthy.store._pg_rag import PgRagMixin
 from chatthy.store._pg_support import PgBase
+from chatthy.store._pg_workspace import PgWorkspaceMixin
 from chatthy.store.front import StoreFront
 
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(PgBase, StoreFront):
+class PostgresStore(PgWorkspaceMixin, PgRagMixin, PgBase, StoreFront):
     """The :class:`~chatthy.store.base.Store` on a PostgreSQL database; see the module
     docs."""
