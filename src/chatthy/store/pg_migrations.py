@@ -60,11 +60,160 @@ async def migrate(conn: AsyncConnection[Any]) -> list[str]:
 
 
 # --- the migrations ---------------------------------------------------------------------
+# The text of a message that search reads, from its content (JSON text): a string, the
+# ``text`` of a part, the strings and ``text`` fields of a list of parts (as SQLite's
+# m001). A ``\u0000`` escape, which no PostgreSQL text can hold, is read as U+2400 (the
+# same length of escape, so an escaped backslash before it stays valid JSON).
+_MESSAGE_TEXT = r"""CREATE FUNCTION message_text(content text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE jsonb_typeof(j)
+        WHEN 'string' THEN j #>> '{}'
+        WHEN 'object' THEN coalesce(j ->> 'text', '')
+        WHEN 'array' THEN coalesce((
+            SELECT string_agg(CASE jsonb_typeof(e) WHEN 'string' THEN e #>> '{}'
+                              WHEN 'object' THEN e ->> 'text' END, E'\n' ORDER BY n)
+            FROM jsonb_array_elements(j) WITH ORDINALITY AS parts (e, n)), '')
+        ELSE '' END
+    FROM (SELECT replace(content, '\u0000', '\u2400')::jsonb AS j) AS parsed
+$$"""
+
+# The configuration search uses: 'simple' (no stemming, no stop words, as SQLite's
+# unicode61), with accents folded by the unaccent dictionary where that extension can be
+# had (a trusted extension since PostgreSQL 13; made in ``public`` when no schema has it
+# yet, so that a schema dropped never takes it from another). Where it cannot be made,
+# search works on, minding accents.
+_SEARCH_CONFIG = """DO $$
+DECLARE
+    home text;
+BEGIN
+    CREATE TEXT SEARCH CONFIGURATION chatthy_text (COPY = pg_catalog.simple);
+    SELECT n.nspname INTO home FROM pg_extension e
+        JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'unaccent';
+    IF home IS NULL THEN
+        BEGIN
+            CREATE EXTENSION unaccent SCHEMA public;
+            home := 'public';
+        EXCEPTION WHEN insufficient_privilege OR undefined_file OR invalid_schema_name
+            OR feature_not_supported THEN
+            RAISE NOTICE 'chatthy: no unaccent extension (%); search minds accents', SQLERRM;
+        END;
+    END IF;
+    IF home IS NOT NULL THEN
+        EXECUTE format('ALTER TEXT SEARCH CONFIGURATION chatthy_text ALTER MAPPING FOR'
+            ' word, hword, hword_part, asciiword, asciihword, hword_asciipart'
+            ' WITH %I.unaccent, pg_catalog.simple', home);
+    END IF;
+END
+$$"""
+
+# Which message names which image (``chatthy-image:SHA256`` as any ``url`` of a list of
+# parts, however deep: a tool result's images too), kept by a trigger whatever path wrote
+# the message (a turn, an edit, a fork, an import); the rows of a deleted message go by
+# the foreign key's cascade.
+_NAME_IMAGES = r"""CREATE FUNCTION message_images_kept_in_step() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        DELETE FROM message_images WHERE message_id = OLD.id;
+    END IF;
+    IF position('chatthy-image:' IN NEW.content) > 0 THEN
+        INSERT INTO message_images (message_id, profile, digest)
+        SELECT DISTINCT NEW.id, c.profile, substr(url #>> '{}', 15)
+        FROM chats c,
+             (SELECT replace(NEW.content, '\u0000', '\u2400')::jsonb AS j) AS parsed,
+             jsonb_path_query(parsed.j, 'strict $.**.url ? (@.type() == "string"'
+                 ' && @ starts with "chatthy-image:")') AS url
+        WHERE c.id = NEW.chat_id AND jsonb_typeof(parsed.j) = 'array'
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$"""
+
+
 @migration
 def p001_initial() -> Sequence[str]:
     """Profiles, chats, messages (with their full-text index), prompts, images, reply
-    leases."""
-    return ()  # written with the store's core
+    leases: SQLite's tables and column names (m001 … m006), in PostgreSQL's types.
+
+    Unlike SQLite, ``message_images`` also names the profile, so that a foreign key ties
+    each row to the image it names: a message naming an image that is not kept (deleted
+    by another server a moment before) fails its write, and an image cannot be deleted
+    under a message being written that names it."""
+    return (
+        """CREATE TABLE profiles (
+            name text PRIMARY KEY,
+            public_key bytea NOT NULL,
+            created double precision NOT NULL)""",
+        """CREATE TABLE chats (
+            id bigserial PRIMARY KEY,
+            profile text NOT NULL,
+            name text NOT NULL,
+            personality text NOT NULL DEFAULT '',
+            provider text NOT NULL DEFAULT '',
+            model text NOT NULL DEFAULT '',
+            created double precision NOT NULL,
+            updated double precision NOT NULL,
+            UNIQUE (profile, name))""",
+        "CREATE INDEX chats_by_updated ON chats (profile, updated DESC, id DESC)",
+        """CREATE TABLE messages (
+            id bigserial PRIMARY KEY,
+            chat_id bigint NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+            role text NOT NULL,
+            content text NOT NULL,
+            status text NOT NULL DEFAULT 'complete' CHECK (status IN
+                ('complete', 'truncated', 'streaming', 'cancelled', 'error', 'interrupted')),
+            provider text NOT NULL DEFAULT '',
+            model text NOT NULL DEFAULT '',
+            usage text,
+            error text NOT NULL DEFAULT '',
+            created double precision NOT NULL,
+            updated double precision NOT NULL,
+            tokens bigint)""",
+        "CREATE INDEX messages_by_chat ON messages (chat_id, id) INCLUDE (role, tokens)",
+        "CREATE INDEX messages_streaming ON messages (chat_id) WHERE status = 'streaming'",
+        _MESSAGE_TEXT,
+        _SEARCH_CONFIG,
+        """CREATE INDEX messages_search ON messages
+            USING gin (to_tsvector('chatthy_text', message_text(content)))""",
+        """CREATE TABLE prompts (
+            profile text NOT NULL,
+            name text NOT NULL,
+            text text NOT NULL,
+            updated double precision NOT NULL,
+            PRIMARY KEY (profile, name))""",
+        """CREATE TABLE reply_leases (
+            chat_id bigint PRIMARY KEY REFERENCES chats (id) ON DELETE CASCADE,
+            owner text NOT NULL,
+            until double precision NOT NULL)""",
+        "CREATE INDEX reply_leases_by_owner ON reply_leases (owner)",
+        """CREATE TABLE images (
+            profile text NOT NULL,
+            digest text NOT NULL,
+            media_type text NOT NULL,
+            width integer NOT NULL,
+            height integer NOT NULL,
+            size bigint NOT NULL,
+            data bytea NOT NULL,
+            created double precision NOT NULL,
+            PRIMARY KEY (profile, digest))""",
+        """CREATE TABLE message_images (
+            message_id bigint NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            profile text NOT NULL,
+            digest text NOT NULL,
+            PRIMARY KEY (message_id, digest),
+            CONSTRAINT message_images_kept FOREIGN KEY (profile, digest)
+                REFERENCES images (profile, digest))""",
+        "CREATE INDEX message_images_by_image ON message_images (profile, digest)",
+        _NAME_IMAGES,
+        """CREATE TRIGGER messages_images_insert AFTER INSERT ON messages FOR EACH ROW
+            WHEN (position('chatthy-image:' IN NEW.content) > 0)
+            EXECUTE FUNCTION message_images_kept_in_step()""",
+        """CREATE TRIGGER messages_images_update AFTER UPDATE OF content ON messages
+            FOR EACH ROW WHEN (position('chatthy-image:' IN OLD.content) > 0
+                OR position('chatthy-image:' IN NEW.content) > 0)
+            EXECUTE FUNCTION message_images_kept_in_step()""",
+    )
 
 
 @migration
