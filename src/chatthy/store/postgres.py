@@ -133,8 +133,12 @@ def _unreachable(url: str, exc: Exception) -> StoreError:
     """One line: where the server is, and libpq's reason (without the password)."""
     where, password = _where(url)
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    reason = re.sub(r"^connection failed: ", "", reason)
-    reason = re.sub(r'^connection to server at "[^"]*"(, port \d+)? failed: ', "", reason)
+    for noise in (
+        r"^connection (failed|is bad): ",
+        r'^connection to server at "[^"]*"(, port \d+)? failed: ',
+        r"^(FATAL|ERROR): +",
+    ):
+        reason = re.sub(noise, "", reason)
     if password:
         reason = reason.replace(password, "***")
     return StoreError(f"cannot open the PostgreSQL store at {where}: {reason}")
