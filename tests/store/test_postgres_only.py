@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
-import psycopg
 import pytest
 
 from chatthy.errors import ArgumentError, ConflictError, StoreError
@@ -52,7 +51,30 @@ async def test_two_servers_claiming_one_chat_at_once_one_wins(pg_url: str) -> No
         await second.aclose()
 
 
+async def test_two_servers_creating_one_chat_name_at_once_one_wins(pg_url: str) -> None:
+    first, second = await _two_servers(pg_url)
+    try:
+        await first.register_profile(ALICE, b"a" * 32)
+        for n in range(8):
+            made = await asyncio.gather(
+                first.create_chat(ALICE, f"trip {n}", "first", "", ""),
+                second.import_chat(
+                    ALICE, f"trip {n}", "second", [{"role": "user", "content": "x"}]
+                ),
+                return_exceptions=True,
+            )
+            lost = [m for m in made if isinstance(m, ConflictError)]
+            assert len(lost) == 1, made
+            assert f"trip {n}" in str(lost[0])
+        assert len(await first.list_chats(ALICE)) == 8
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
 async def test_two_servers_opening_a_fresh_database_at_once_both_open(pg_url: str) -> None:
+    import psycopg  # (here: where it is not installed, the tests skip rather than fail)
+
     first, second = await asyncio.gather(PostgresStore.open(pg_url), PostgresStore.open(pg_url))
     try:
         await first.register_profile(ALICE, b"a" * 32)

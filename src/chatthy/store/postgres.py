@@ -293,14 +293,17 @@ class PostgresStore(
         remembers: tuple[str, str, str],
         now: float,
     ) -> int:
-        await ensure_chat_free(conn, profile, name)
+        """A new chat's id. Raises ``chat_taken``: also when another server took the name
+        a moment before (the insert waits for its commit, then inserts nothing)."""
         cur = await conn.execute(
             "INSERT INTO chats (profile, name, personality, provider, model, created, updated)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (profile, name) DO NOTHING RETURNING id",
             (profile, name, *remembers, now, now),
         )
         row = await cur.fetchone()
-        assert row is not None  # RETURNING of an INSERT that did not fail
+        if row is None:
+            raise rules.chat_taken(name)
         return int(row[0])
 
     async def _create_chat(
