@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from chatthy.store.base import Store
@@ -98,3 +100,41 @@ async def test_odd_queries_are_searched_as_plain_words(store: Store, chat: str, 
 @pytest.mark.parametrize("query", ["", "   ", '"', '""', "-", "*", "AND", "NOT", "OR OR"])
 async def test_queries_without_words_find_nothing(store: Store, chat: str, query: str) -> None:
     assert await store.search(ALICE, query) == []
+
+
+async def test_phrases_alternatives_and_exclusions(store: Store, chat: str) -> None:
+    def found(query: str) -> list[tuple[str, str]]:
+        return [(h.chat, h.role) for h in hits[query]]
+
+    queries = ['"ridge trail"', '"trail ridge"', "kayak OR hiking", "ridge NOT lake"]
+    queries += ["ridge NOT hiking", "(hiking OR ridge) AND lake"]
+    hits = {q: await store.search(ALICE, q) for q in queries}
+    assert found('"ridge trail"') == [(chat, "assistant")]
+    assert found('"trail ridge"') == []
+    assert found("kayak OR hiking") == [(chat, "user")]
+    assert found("ridge NOT lake") == []
+    assert found("ridge NOT hiking") == [(chat, "assistant")]
+    assert found("(hiking OR ridge) AND lake") == [(chat, "assistant")]
+
+
+async def test_a_snippet_shows_the_words_as_written(store: Store) -> None:
+    await store.create_chat(ALICE, "food", "", "", "")
+    await store.add_message(ALICE, "food", "user", "A Crème Brûlée recipe, please")
+    (hit,) = await store.search(ALICE, "creme")
+    assert f"{START}Crème{END}" in hit.snippet
+
+
+async def test_a_huge_message_of_distinct_words_is_kept_and_found(store: Store) -> None:
+    words = " ".join(hashlib.sha256(str(n).encode()).hexdigest() for n in range(20_000))
+    await store.create_chat(ALICE, "hashes", "", "", "")
+    kept = await store.add_message(ALICE, "hashes", "tool", f"needle {words}")
+    assert [h.message_id for h in await store.search(ALICE, "needle")] == [kept.id]
+    assert (await store.messages(ALICE, "hashes"))[0].content == f"needle {words}"
+
+
+async def test_a_nul_character_is_kept_and_its_message_found(store: Store) -> None:
+    await store.create_chat(ALICE, "odd", "", "", "")
+    kept = await store.add_message(ALICE, "odd", "user", "before\x00after \\u0000 literal")
+    # (SQLite's index reads a text up to its first NUL)
+    assert [h.message_id for h in await store.search(ALICE, "before")] == [kept.id]
+    assert (await store.messages(ALICE, "odd"))[0].content == "before\x00after \\u0000 literal"

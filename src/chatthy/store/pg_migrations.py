@@ -106,6 +106,26 @@ BEGIN
 END
 $$"""
 
+# The words of a message as the search index holds them. A tsvector holds at most 1 MB
+# of distinct words: a message past that (megabytes of hashes, say) has only its first
+# 250,000 characters indexed (at most 4 bytes each) rather than failing its write. Made
+# with the schema named in its body, so that it reads the same whatever the search path
+# of the session that runs it (a restore, a reindex).
+_MESSAGE_WORDS = r"""DO $do$
+BEGIN
+    EXECUTE format($f$CREATE FUNCTION message_words(content text) RETURNS tsvector
+        LANGUAGE plpgsql IMMUTABLE AS $$
+    DECLARE
+        words text := %1$I.message_text(content);
+    BEGIN
+        RETURN to_tsvector(%2$L, words);
+    EXCEPTION WHEN program_limit_exceeded THEN
+        RETURN to_tsvector(%2$L, left(words, 250000));
+    END
+    $$$f$, current_schema(), quote_ident(current_schema()) || '.chatthy_text');
+END
+$do$"""
+
 # Which message names which image (``chatthy-image:SHA256`` as any ``url`` of a list of
 # parts, however deep: a tool result's images too), kept by a trigger whatever path wrote
 # the message (a turn, an edit, a fork, an import); the rows of a deleted message go by
@@ -174,8 +194,8 @@ def p001_initial() -> Sequence[str]:
         "CREATE INDEX messages_streaming ON messages (chat_id) WHERE status = 'streaming'",
         _MESSAGE_TEXT,
         _SEARCH_CONFIG,
-        """CREATE INDEX messages_search ON messages
-            USING gin (to_tsvector('chatthy_text', message_text(content)))""",
+        _MESSAGE_WORDS,
+        "CREATE INDEX messages_search ON messages USING gin (message_words(content))",
         """CREATE TABLE prompts (
             profile text NOT NULL,
             name text NOT NULL,
