@@ -1,8 +1,8 @@
 """Full-text search of :class:`~chatthy.store.postgres.PostgresStore`: a user's query as
 a ``tsquery``, and the search itself.
 
-Messages are indexed by a GIN index over ``message_words(content)`` (migration
-``p001_initial``): the tsvector of their text parts, split as the ``simple``
+Messages are indexed by a GIN index over ``messages.words`` (migration ``p001_initial``:
+``message_words(content)``, stored), the tsvector of their text parts, split as the ``simple``
 configuration does (no stemming, no stop words), accents folded by ``unaccent``.
 
 A query reads as SQLite's FTS5 reads it, so that a user types the same thing whichever
@@ -38,7 +38,7 @@ _HEADLINE = (
     f" MaxWords={SNIPPET_WORDS}, MinWords={SNIPPET_WORDS // 2}, ShortWord=0,"
     " MaxFragments=1"
 )
-_VECTOR = "message_words(m.content)"  # the index's expression
+_VECTOR = "m.words"  # message_words(content), stored and indexed
 
 
 class _Invalid(Exception):

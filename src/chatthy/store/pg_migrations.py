@@ -156,11 +156,18 @@ def p001_initial() -> Sequence[str]:
     """Profiles, chats, messages (with their full-text index), prompts, images, reply
     leases: SQLite's tables and column names (m001 … m006), in PostgreSQL's types.
 
+    ``messages.words`` is what search reads (see :mod:`chatthy.store._pg_search`), kept
+    beside the content so that ranking many hits reads it rather than parsing each
+    message again (PostgreSQL computes it only when the content changes).
+
     Unlike SQLite, ``message_images`` also names the profile, so that a foreign key ties
     each row to the image it names: a message naming an image that is not kept (deleted
     by another server a moment before) fails its write, and an image cannot be deleted
     under a message being written that names it."""
     return (
+        _MESSAGE_TEXT,
+        _SEARCH_CONFIG,
+        _MESSAGE_WORDS,
         """CREATE TABLE profiles (
             name text PRIMARY KEY,
             public_key bytea NOT NULL,
@@ -189,13 +196,11 @@ def p001_initial() -> Sequence[str]:
             error text NOT NULL DEFAULT '',
             created double precision NOT NULL,
             updated double precision NOT NULL,
-            tokens bigint)""",
+            tokens bigint,
+            words tsvector GENERATED ALWAYS AS (message_words(content)) STORED)""",
         "CREATE INDEX messages_by_chat ON messages (chat_id, id) INCLUDE (role, tokens)",
         "CREATE INDEX messages_streaming ON messages (chat_id) WHERE status = 'streaming'",
-        _MESSAGE_TEXT,
-        _SEARCH_CONFIG,
-        _MESSAGE_WORDS,
-        "CREATE INDEX messages_search ON messages USING gin (message_words(content))",
+        "CREATE INDEX messages_search ON messages USING gin (words)",
         """CREATE TABLE prompts (
             profile text NOT NULL,
             name text NOT NULL,
