@@ -7,8 +7,10 @@ Like :mod:`chatthy.store.sqlite` it only persists: every rule on names, statuses
 messages is applied before a call reaches it, by
 :class:`~chatthy.store.front.StoreFront`.
 
-psycopg is imported only here, and only when a PostgreSQL store is opened: a server on
-SQLite does not need it installed (``pip install 'chatthy[postgres]'``).
+psycopg is imported only by this store's modules, and only when a PostgreSQL store is
+opened or used: a server on SQLite does not need it installed (``pip install
+'chatthy[postgres]'``). A server that cannot be reached, or refuses, is one line naming
+its host:port, never the password.
 
 Unlike SQLite's store, every write here is one transaction however large (an import of
 20,000 messages, the deletion of a long chat, a fork): PostgreSQL has no single writer
