@@ -73,6 +73,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CONNECT_TIMEOUT", "PostgresStore"]
 
+LAST_ID = 2**63 - 1
+"""Above every message id: ``id < LAST_ID`` is "no bound" (and keeps the index's range)."""
 CONNECT_TIMEOUT = 10
 """Seconds to reach the server (libpq's ``connect_timeout``) unless the URL says."""
 _INSERT_MESSAGE = (
@@ -370,8 +372,8 @@ class PostgresStore(
                 " usage, error, tokens, created, updated) SELECT %s, role, content, CASE"
                 " status WHEN 'streaming' THEN 'interrupted' ELSE status END, provider,"
                 " model, usage, error, tokens, created, updated FROM messages"
-                " WHERE chat_id = %s AND (%s::bigint IS NULL OR id <= %s) ORDER BY id",
-                (chat_id, chat.id, upto, upto),
+                " WHERE chat_id = %s AND id <= %s ORDER BY id",
+                (chat_id, chat.id, LAST_ID if upto is None else upto),
             )
             return await chat_by_id(conn, chat_id)
 
@@ -412,10 +414,14 @@ class PostgresStore(
             chat_id = await chat_id_of(conn, profile, chat)
             cur = await conn.execute(
                 f"SELECT {MESSAGE_COLUMNS} FROM messages m"
-                " WHERE m.chat_id = %s AND (%s::bigint IS NULL OR m.id < %s)"
-                " AND (%s::bigint IS NULL OR m.id > %s)"
-                f" ORDER BY m.id {order} LIMIT %s",
-                (chat_id, before, before, after, after, limit),
+                " WHERE m.chat_id = %s AND m.id < %s AND m.id > %s"
+                f" ORDER BY m.id {order} LIMIT %s",  # (LIMIT NULL: all)
+                (
+                    chat_id,
+                    LAST_ID if before is None else before,
+                    -1 if after is None else after,
+                    limit,
+                ),
             )
             records = [message_record(row) for row in await cur.fetchall()]
             return records if after is not None else records[::-1]
