@@ -69,8 +69,19 @@ def p001_initial() -> Sequence[str]:
 
 @migration
 def p002_workspace() -> Sequence[str]:
-    """Each profile's context workspace."""
-    return ()  # written with the workspace part
+    """Each profile's context workspace, as SQLite's ``workspace_files``. Names sort as
+    SQLite sorts them (``COLLATE "C"``: by code point, whatever the database's locale)."""
+    return (
+        """CREATE TABLE workspace_files (
+            profile text NOT NULL,
+            name text COLLATE "C" NOT NULL,
+            text text NOT NULL,
+            source text NOT NULL DEFAULT '',
+            benched boolean NOT NULL DEFAULT false,
+            created double precision NOT NULL,
+            updated double precision NOT NULL,
+            PRIMARY KEY (profile, name))""",
+    )
 
 
 @migration
