@@ -33,7 +33,10 @@ idf ``ln(1 + (N - n + 0.5) / (n + 0.5))``, never negative) over the chunks that 
 of the query's rarer words; as in SQLite, a word found in more than :data:`COMMON` chunks
 only chooses the chunks when the query has no rarer word (then its newest :data:`COMMON`
 chunks), so one query scores a few thousand chunks at most whatever it holds — but it
-still adds to the score of the chunks it is in. About 10 ms over 100,000 chunks.
+still adds to the score of the chunks it is in. Over 100,000 chunks of 120 words (one
+profile, two cores busy with other work): 5-30 ms a query, up to about 50 ms for one of
+only common words that are not in most chunks (the newest chunks holding the rarest are
+looked for further back).
 
 **Vectors** are ``bytea``, read whole by :meth:`PgRagMixin.rag_vectors` in one snapshot
 and searched with numpy above the store, as with SQLite. pgvector is not used: it is not
@@ -486,6 +489,7 @@ class PgRagMixin(PgBase):
                     "average": average,
                     "limit": limit,
                 },
+                prepare=False,  # planned for these words: a generic plan scans every match
             )
             return [(int(chunk), float(score)) for chunk, score in await cur.fetchall()]
 
