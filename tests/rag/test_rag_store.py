@@ -523,3 +523,36 @@ async def test_a_nul_postgresql_cannot_store_is_refused_in_one_line(
     )
     assert str(outcomes[0]) == "chunk 0 holds a NUL character, which the database cannot store"
     assert [d.name for d in await store.rag_documents(ALICE)] == ["good"]
+
+
+async def test_a_batch_ranks_as_its_documents_stored_alone_would(
+    store: RagStore, db: Database, tmp_path: Path
+) -> None:
+    """A batch that names a document twice and holds one the database refuses: BM25
+    then scores every chunk as a store given only the documents that stayed does (what
+    was replaced or refused counts for nothing)."""
+    db.refuse_ordinal(4)  # any document of five lines or more
+    await put(store, ALICE, "kept", "salt and pepper\nthe salt of the earth")
+    batch = [
+        document("twice", "salt water\nfresh water"),
+        document("refused", "salt\nsalt\nwater\nsalt water\nwater again"),
+        document("twice", "salt flats\nsalt lakes\ndry water"),
+        document("other", "pepper mills\nthe earth turns"),
+    ]
+    outcomes = await store.rag_put_many(ALICE, batch)
+    assert [type(o).__name__ for o in outcomes] == [
+        "RagStored",
+        "StoreError",
+        "RagStored",
+        "RagStored",
+    ]
+    async with database(db.name, tmp_path / "alone") as alone_db:
+        alone = await alone_db.open()
+        try:
+            await put(alone, ALICE, "kept", "salt and pepper\nthe salt of the earth")
+            for one in (batch[2], batch[3]):
+                await alone.rag_put_many(ALICE, [one])
+            for query in ("salt", "water", "salt earth pepper", "the"):
+                assert await texts_by_score(store, query) == await texts_by_score(alone, query)
+        finally:
+            await alone.aclose()

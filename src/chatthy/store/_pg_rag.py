@@ -204,8 +204,24 @@ async def _bump(conn: AsyncConnection[Any], profile: str, chunks: int = 0, words
     return int(row[0])
 
 
-async def _delete(conn: AsyncConnection[Any], profile: str, document_id: int) -> None:
-    """Delete a document and its chunks, taking them out of the profile's counts."""
+async def _delete(
+    conn: AsyncConnection[Any], profile: str, document_id: int, *, counted: bool = True
+) -> None:
+    """Delete a document and its chunks, taking them out of the profile's counts (its
+    words out of ``rag_terms`` unless not ``counted`` there yet: see :func:`_count`)."""
+    if counted:
+        await _uncount(conn, profile, document_id)
+    await conn.execute(
+        "UPDATE rag_versions v SET chunks = v.chunks - s.n, words = v.words - s.w"
+        " FROM (SELECT count(*) AS n, COALESCE(sum(words), 0) AS w FROM rag_chunks"
+        "  WHERE document_id = %s) s WHERE v.profile = %s",
+        (document_id, profile),
+    )
+    await conn.execute("DELETE FROM rag_documents WHERE id = %s", (document_id,))
+
+
+async def _uncount(conn: AsyncConnection[Any], profile: str, document_id: int) -> None:
+    """Take a document's chunks out of ``rag_terms``."""
     cur = await conn.execute(
         "WITH gone AS (SELECT u.lexeme AS term, count(*) AS n"
         "  FROM rag_chunks c, unnest(c.terms) u WHERE c.document_id = %s GROUP BY u.lexeme)"
@@ -218,24 +234,39 @@ async def _delete(conn: AsyncConnection[Any], profile: str, document_id: int) ->
         await conn.execute(
             "DELETE FROM rag_terms WHERE profile = %s AND term = ANY(%s)", (profile, emptied)
         )
-    await conn.execute(
-        "UPDATE rag_versions v SET chunks = v.chunks - s.n, words = v.words - s.w"
-        " FROM (SELECT count(*) AS n, COALESCE(sum(words), 0) AS w FROM rag_chunks"
-        "  WHERE document_id = %s) s WHERE v.profile = %s",
-        (document_id, profile),
-    )
-    await conn.execute("DELETE FROM rag_documents WHERE id = %s", (document_id,))
 
 
-async def _put(conn: AsyncConnection[Any], profile: str, item: _Indexed, now: float) -> RagStored:
+async def _count(conn: AsyncConnection[Any], profile: str, holding: Counter[str]) -> None:
+    """Add ``holding`` (chunks per word) to the profile's ``rag_terms``: once for a whole
+    batch of documents, at its end (one row per word, where one a document cost several
+    times the time: most words of a batch are in most of its documents)."""
+    terms = sorted(term for term, n in holding.items() if n > 0)
+    if terms:
+        await conn.execute(
+            "INSERT INTO rag_terms AS t (profile, term, chunks)"
+            " SELECT %s, term, n FROM unnest(%s::text[], %s::int[]) AS u(term, n)"
+            " ON CONFLICT (profile, term) DO UPDATE SET chunks = t.chunks + excluded.chunks",
+            (profile, terms, [holding[term] for term in terms]),
+        )
+
+
+async def _put(
+    conn: AsyncConnection[Any],
+    profile: str,
+    item: _Indexed,
+    now: float,
+    uncounted: dict[int, Counter[str]],
+) -> RagStored:
     """One document stored in this transaction, replacing one of the same name (whose
-    creation time it keeps)."""
+    creation time it keeps). Its words are not counted in ``rag_terms`` here but by the
+    caller (:func:`_count`); ``uncounted`` holds, by id, the documents of the batch whose
+    words are not counted there yet."""
     doc = item.doc
     version = await _bump(conn, profile, len(doc.rows), sum(item.words))
     old = await _document(conn, profile, doc.name)
     created = now
     if old is not None:
-        await _delete(conn, profile, old.id)
+        await _delete(conn, profile, old.id, counted=old.id not in uncounted)
         created = old.created
     cur = await conn.execute(
         "INSERT INTO rag_documents AS d (profile, name, source, digest, bytes, chunks,"
@@ -271,13 +302,6 @@ async def _put(conn: AsyncConnection[Any], profile: str, item: _Indexed, now: fl
             (record.id, ordinals, texts, headings, starts, ends, vectors, item.words, item.terms),
         )
         ids = [chunk for chunk, _ in sorted(await cur.fetchall(), key=lambda r: r[1])]
-        terms = sorted(item.holding)
-        await conn.execute(
-            "INSERT INTO rag_terms AS t (profile, term, chunks)"
-            " SELECT %s, term, n FROM unnest(%s::text[], %s::int[]) AS u(term, n)"
-            " ON CONFLICT (profile, term) DO UPDATE SET chunks = t.chunks + excluded.chunks",
-            (profile, terms, [item.holding[term] for term in terms]),
-        )
     replaced = None if old is None else old.id
     return RagStored(record, ids, replaced, version)
 
@@ -322,14 +346,23 @@ class PgRagMixin(PgBase):
         now = time.time()
 
         async def work(conn: AsyncConnection[Any]) -> None:
+            uncounted: dict[int, Counter[str]] = {}
+            holding: Counter[str] = Counter()  # what the batch adds to rag_terms
             for at, item in enumerate(checked):
                 if isinstance(item, ChatthyError):
                     continue
                 try:
                     async with translated(), conn.transaction():
-                        outcomes[at] = await _put(conn, profile, item, now)
+                        stored = await _put(conn, profile, item, now, uncounted)
                 except ChatthyError as exc:
                     outcomes[at] = exc
+                    continue
+                outcomes[at] = stored
+                holding.update(item.holding)
+                if stored.replaced in uncounted:  # replaced in this batch: never counted
+                    holding.subtract(uncounted.pop(stored.replaced))
+                uncounted[stored.document.id] = item.holding
+            await _count(conn, profile, holding)
 
         try:
             await self._write(work)

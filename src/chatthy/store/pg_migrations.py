@@ -138,7 +138,7 @@ def p003_rag() -> Sequence[str]:
             words bigint NOT NULL DEFAULT 0)""",
         """CREATE TABLE rag_terms (
             profile text NOT NULL,
-            term text NOT NULL,
+            term text COLLATE "C" NOT NULL,
             chunks integer NOT NULL,
             PRIMARY KEY (profile, term))""",
     )
