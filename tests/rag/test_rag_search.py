@@ -1,5 +1,5 @@
-"""RagIndex: vector, BM25 and hybrid search over a real SQLite store, and the matrix
-of vectors kept current as documents come and go."""
+"""RagIndex: vector, BM25 and hybrid search over a real store (SQLite, then
+PostgreSQL), and the matrix of vectors kept current as documents come and go."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from chatthy.rag import index as index_module
 from chatthy.rag.fuse import rrf
 from chatthy.rag.index import MODES, Document, RagIndex
 from chatthy.store.base import RagChunkIn, RagVectors, text_digest
-from chatthy.store.sqlite import SQLiteStore
+from ragkit import BACKENDS, RagStore, database
 
 ALICE, BOB = "alice", "bob"
 DIM = 16
@@ -48,24 +48,25 @@ async def add(index: RagIndex, profile: str, name: str, lines: list[str], vector
     await index.add(profile, name, text, f"/docs/{name}", chunks_of(lines), vectors, EMBEDDER)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    opened = await SQLiteStore.open(tmp_path / "data" / "chatthy.db")
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RagStore]:
+    async with database(request.param, tmp_path) as db:
+        opened = await db.open()
+        try:
+            yield opened
+        finally:
+            await opened.aclose()
 
 
 @pytest.fixture
-def index(store: SQLiteStore) -> RagIndex:
+def index(store: RagStore) -> RagIndex:
     return RagIndex(store)
 
 
 class VectorReads:
     """Counts the matrices read from the store (the real read still runs)."""
 
-    def __init__(self, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, store: RagStore, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
         real = store.rag_vectors
 
@@ -130,7 +131,7 @@ def test_rrf_prefers_an_item_high_in_both_lists_to_one_first_in_one() -> None:
 
 
 async def test_the_matrix_follows_add_and_drop_without_being_read_again(
-    index: RagIndex, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+    index: RagIndex, store: RagStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads = VectorReads(store, monkeypatch)
     await add(index, ALICE, "first", words(10, 1), random_units(10, 1))
@@ -154,7 +155,7 @@ async def test_the_matrix_follows_add_and_drop_without_being_read_again(
 
 
 async def test_searches_while_documents_come_in_read_the_matrix_once(
-    index: RagIndex, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+    index: RagIndex, store: RagStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads = VectorReads(store, monkeypatch)
     await add(index, ALICE, "first", words(5, 1), random_units(5, 1))
@@ -182,7 +183,7 @@ async def test_searches_while_documents_come_in_read_the_matrix_once(
 
 
 async def test_a_change_made_elsewhere_is_seen_by_the_next_search(
-    index: RagIndex, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+    index: RagIndex, store: RagStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads = VectorReads(store, monkeypatch)
     probe = random_units(1, 7)[0]
@@ -247,7 +248,7 @@ async def test_bad_searches_are_refused_in_one_line(index: RagIndex) -> None:
 
 
 async def test_a_batch_of_documents_reaches_the_matrix_without_reading_it_again(
-    index: RagIndex, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+    index: RagIndex, store: RagStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads = VectorReads(store, monkeypatch)
     await add(index, ALICE, "first", words(4, 1), random_units(4, 1))

@@ -32,10 +32,11 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
-from chatthy.errors import ArgumentError, ChatthyError, NotFoundError, StoreError
+from chatthy.errors import ChatthyError, StoreError
 from chatthy.store import rules
+from chatthy.store._rag_checks import Prepared, no_document, prepared_all
 from chatthy.store._sqlite_support import STAGING
 from chatthy.store._sqlite_threads import Work
 from chatthy.store.base import (
@@ -48,7 +49,6 @@ from chatthy.store.base import (
     RagDropped,
     RagStored,
     RagVectors,
-    text_digest,
 )
 
 __all__ = ["COMMON", "FTS_WORDS", "PUT_SLICE", "RagMixin", "fts_query", "fts_words", "no_document"]
@@ -77,10 +77,6 @@ _COLUMNS = (
 _WORD = re.compile(r"\w+")
 _IDS_AT_ONCE = 500
 """Ids one query of :meth:`RagMixin.rag_chunks` asks for (SQLite's bound variables)."""
-
-
-def no_document(name: str) -> NotFoundError:
-    return NotFoundError(f"no document named {name!r}")
 
 
 def fts_words(query: str) -> list[str]:
@@ -127,85 +123,6 @@ def _bm25_plan(conn: sqlite3.Connection, words: list[str]) -> tuple[str, int]:
         (rarest, COMMON - 1),
     ).fetchone()
     return rarest, 0 if row is None else int(row[0])
-
-
-class _Prepared(NamedTuple):
-    """A document checked and turned into rows, before any write."""
-
-    name: str
-    text: str
-    source: str
-    embedder: str
-    dim: int
-    digest: str
-    size: int
-    stored: int
-    rows: list[tuple[int, str, str, int, int, bytes]]
-    """``(ordinal, text, heading, start, end, vector)`` of each chunk."""
-
-
-def _utf8_size(what: str, text: str) -> int:
-    try:
-        return len(text.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise ArgumentError(f"{what} is not valid text (a lone surrogate)") from None
-
-
-def _prepared(
-    name: str,
-    text: str,
-    source: str,
-    chunks: Sequence[RagChunkIn],
-    vectors: Sequence[bytes],
-    embedder: str,
-    dim: int,
-) -> _Prepared:
-    """Check a document for :meth:`RagMixin.rag_put`; every refusal is one line."""
-    name = rules.valid_name("document", name)
-    text = rules.valid_text("document text", text)
-    source = rules.valid_text("document source", source)
-    embedder = rules.valid_text("embedder", embedder).strip()
-    if not embedder:
-        raise ArgumentError("embedder name is empty")
-    if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
-        raise ArgumentError(f"vector dimension must be a positive count, not {dim!r}")
-    if len(chunks) != len(vectors):
-        raise ArgumentError(f"{len(chunks)} chunks but {len(vectors)} vectors")
-    size = _utf8_size("document text", text)
-    width = 4 * dim
-    stored = 0
-    rows: list[tuple[int, str, str, int, int, bytes]] = []
-    for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
-        if not (
-            isinstance(chunk, RagChunkIn)
-            and isinstance(chunk.text, str)
-            and isinstance(chunk.heading, str)
-            and all(isinstance(n, int) and n >= 0 for n in (chunk.start, chunk.end))
-        ):
-            raise ArgumentError(f"chunk {ordinal} is not a chunk (text, heading, offsets)")
-        if not isinstance(vector, bytes | bytearray | memoryview) or len(vector) != width:
-            raise ArgumentError(
-                f"vector {ordinal} is not {dim} float32 ({width} bytes) as the others"
-            )
-        stored += _utf8_size(f"chunk {ordinal}", chunk.text)
-        stored += _utf8_size(f"heading of chunk {ordinal}", chunk.heading) + width
-        rows.append((ordinal, chunk.text, chunk.heading, chunk.start, chunk.end, bytes(vector)))
-    return _Prepared(name, text, source, embedder, dim, text_digest(text), size, stored, rows)
-
-
-def _prepared_all(documents: Sequence[RagDocumentIn]) -> list[_Prepared | ChatthyError]:
-    """Each document checked and turned into rows, or why it cannot be stored."""
-    out: list[_Prepared | ChatthyError] = []
-    for doc in documents:
-        try:
-            out.append(
-                _prepared(
-                    doc.name, doc.text, doc.source, doc.chunks, doc.vectors, doc.embedder, doc.dim
-                )
-            )
-        except ArgumentError as exc:
-            out.append(exc)
-    return out
 
 
 def _record(row: Sequence[Any]) -> RagDocumentRecord:
@@ -274,7 +191,7 @@ def _sweep_stale(conn: sqlite3.Connection, profile: str, now: float) -> None:
 
 
 def _insert_document(
-    conn: sqlite3.Connection, profile: str, name: str, doc: _Prepared, created: float, now: float
+    conn: sqlite3.Connection, profile: str, name: str, doc: Prepared, created: float, now: float
 ) -> int:
     """The document's row under ``name`` (its chunks are written apart); its id."""
     cur = conn.execute(
@@ -297,7 +214,7 @@ def _insert_document(
     return int(cur.lastrowid or 0)
 
 
-def _put_whole(conn: sqlite3.Connection, profile: str, doc: _Prepared, now: float) -> RagStored:
+def _put_whole(conn: sqlite3.Connection, profile: str, doc: Prepared, now: float) -> RagStored:
     """A document stored in this write: the one it replaces hidden first (its chunks are
     deleted after), so that the name is free for it."""
     old = _document(conn, profile, doc.name)
@@ -351,9 +268,9 @@ class RagMixin:
         name replaces an earlier), small ones several to a write; for each, what was
         stored or why it was not (ArgumentError, StoreError). Cancelled, the documents
         stored so far stay, whole, and the one under way is whole or absent."""
-        checked = await asyncio.to_thread(_prepared_all, documents)
+        checked = await asyncio.to_thread(prepared_all, documents)
         outcomes: dict[int, RagStored | ChatthyError] = {}
-        group: list[tuple[int, _Prepared]] = []
+        group: list[tuple[int, Prepared]] = []
         held = 0
         for at, doc in enumerate(checked):
             if isinstance(doc, ChatthyError):
@@ -375,7 +292,7 @@ class RagMixin:
         return [outcomes[at] for at in range(len(checked))]
 
     async def _put_group(
-        self, profile: str, group: list[tuple[int, _Prepared]]
+        self, profile: str, group: list[tuple[int, Prepared]]
     ) -> dict[int, RagStored | ChatthyError]:
         """Documents of at most :data:`PUT_SLICE` chunks in all, in one write; if that
         write fails, each again in a write of its own, so that one the database refuses
@@ -408,7 +325,7 @@ class RagMixin:
                 if one.replaced is not None:
                     await self._sweep_document(one.replaced)
 
-    async def _put_in_slices(self, profile: str, doc: _Prepared) -> RagStored:
+    async def _put_in_slices(self, profile: str, doc: Prepared) -> RagStored:
         """A document of more than :data:`PUT_SLICE` chunks: staged a slice a write, then
         shown in the last one (see the module's docstring)."""
         now = time.time()

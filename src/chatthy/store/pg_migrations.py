@@ -243,14 +243,79 @@ def p001_initial() -> Sequence[str]:
 
 @migration
 def p002_workspace() -> Sequence[str]:
-    """Each profile's context workspace."""
-    return ()  # written with the workspace part
+    """Each profile's context workspace, as SQLite's ``workspace_files``. Names sort as
+    SQLite sorts them (``COLLATE "C"``: by code point, whatever the database's locale)."""
+    return (
+        """CREATE TABLE workspace_files (
+            profile text NOT NULL,
+            name text COLLATE "C" NOT NULL,
+            text text NOT NULL,
+            source text NOT NULL DEFAULT '',
+            benched boolean NOT NULL DEFAULT false,
+            created double precision NOT NULL,
+            updated double precision NOT NULL,
+            PRIMARY KEY (profile, name))""",
+    )
 
 
 @migration
 def p003_rag() -> Sequence[str]:
-    """Each profile's document store: documents, chunks (full-text), vectors."""
-    return ()  # written with the RAG part
+    """Each profile's document store, as SQLite's: documents (``stored``: what one counts
+    against the quota), their chunks with one vector each (float32 as ``bytea``), and
+    ``rag_versions``, each profile's count of changes.
+
+    BM25 has no index of its own in PostgreSQL, so the chunks carry what it needs
+    (:mod:`chatthy.store._pg_rag`): ``terms``, the chunk's words as a ``tsvector`` with
+    as many positions as each occurs (a GIN index finds the chunks holding a word),
+    ``words``, its length; ``rag_terms`` counts the chunks of each profile that hold each
+    word, and ``rag_versions`` the profile's chunks and words in all, all kept in step by
+    the writes that add and delete documents."""
+    return (
+        """CREATE TABLE rag_documents (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            profile text NOT NULL,
+            name text COLLATE "C" NOT NULL,
+            source text NOT NULL DEFAULT '',
+            digest text NOT NULL,
+            bytes bigint NOT NULL,
+            chunks integer NOT NULL,
+            embedder text NOT NULL,
+            dim integer NOT NULL,
+            stored bigint NOT NULL,
+            created double precision NOT NULL,
+            updated double precision NOT NULL,
+            UNIQUE (profile, name))""",
+        "CREATE INDEX rag_documents_by_embedder ON rag_documents (profile, embedder, dim)",
+        """CREATE TABLE rag_chunks (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            document_id bigint NOT NULL REFERENCES rag_documents (id) ON DELETE CASCADE,
+            ordinal integer NOT NULL,
+            text text NOT NULL,
+            heading text NOT NULL DEFAULT '',
+            start bigint NOT NULL,
+            "end" bigint NOT NULL,
+            vector bytea NOT NULL,
+            words integer NOT NULL,
+            terms tsvector NOT NULL,
+            UNIQUE (document_id, ordinal))""",
+        "CREATE INDEX rag_chunks_by_terms ON rag_chunks USING gin (terms)",
+        # BM25 reads a few thousand chunks' terms a query: lz4 unpacks them in half the
+        # time pglz takes (where the server has no lz4, pglz stays)
+        """DO $$ BEGIN
+            ALTER TABLE rag_chunks ALTER COLUMN terms SET COMPRESSION lz4;
+        EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN NULL;
+        END $$""",
+        """CREATE TABLE rag_versions (
+            profile text PRIMARY KEY,
+            version bigint NOT NULL,
+            chunks bigint NOT NULL DEFAULT 0,
+            words bigint NOT NULL DEFAULT 0)""",
+        """CREATE TABLE rag_terms (
+            profile text NOT NULL,
+            term text COLLATE "C" NOT NULL,
+            chunks integer NOT NULL,
+            PRIMARY KEY (profile, term))""",
+    )
 
 
 @migration
