@@ -51,8 +51,7 @@ async def postgres_place(cls: type[StoreFront], tmp_path: Path) -> AsyncIterator
     if PG_MISSING is not None:
         pytest.skip(PG_MISSING)
     async with pg_schema() as url:
-        # (cast: the class lacks the protocol's rag_* methods until its RAG part is written)
-        yield cast(Opener, lambda: cast(type[PostgresStore], cls).open(url))
+        yield lambda: cast(type[PostgresStore], cls).open(url)
 
 
 SQLITE = Backend("sqlite", SQLiteStore, sqlite_place)

@@ -28,19 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PgRepliesMixin"]
 
-_PARTS_STORED = (
-    ("workspace_files", "SELECT COALESCE(SUM(octet_length(text)), 0) FROM workspace_files"),
-    ("rag_documents", "SELECT COALESCE(SUM(stored), 0) FROM rag_documents"),
-)
-"""What the workspace and RAG parts store, summed once their tables exist."""
-
 
 class PgRepliesMixin(PgBase):
     """Leases, token counts and sums; the store gives the transactions."""
-
-    _parts_stored: tuple[str, ...] = ()
-    """The sums of :data:`_PARTS_STORED` whose tables this store's schema has (read at
-    open, after the migrations)."""
 
     # leases -----------------------------------------------------------------------------
     async def claim_reply(self, profile: str, chat: str, owner: str, ttl: float) -> None:
@@ -184,7 +174,9 @@ class PgRepliesMixin(PgBase):
             " JOIN chats c ON c.id = m.chat_id WHERE c.profile = %(p)s",
             "SELECT COALESCE(SUM(octet_length(text)), 0) FROM prompts WHERE profile = %(p)s",
             "SELECT COALESCE(SUM(size), 0) FROM images WHERE profile = %(p)s",
-            *(f"{sql} WHERE profile = %(p)s" for sql in self._parts_stored),
+            "SELECT COALESCE(SUM(octet_length(text)), 0) FROM workspace_files"
+            " WHERE profile = %(p)s",
+            "SELECT COALESCE(SUM(stored), 0) FROM rag_documents WHERE profile = %(p)s",
         ]
         query = "SELECT " + " + ".join(f"({sql})" for sql in parts)
 
@@ -194,13 +186,3 @@ class PgRepliesMixin(PgBase):
             return int(row[0]) if row else 0
 
         return await self._read(work)
-
-    @staticmethod
-    async def _stored_parts(conn: AsyncConnection[Any]) -> tuple[str, ...]:
-        """The sums of :data:`_PARTS_STORED` whose tables exist (see there)."""
-        cur = await conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
-            tuple(table for table, _ in _PARTS_STORED),
-        )
-        found = await cur.fetchone() or ()
-        return tuple(sql for (_, sql), there in zip(_PARTS_STORED, found, strict=True) if there)

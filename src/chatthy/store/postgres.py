@@ -61,7 +61,6 @@ from chatthy.store.base import (
     MessageRecord,
     ProfileRecord,
     PromptRecord,
-    WorkspaceFileRecord,
 )
 from chatthy.store.front import StoreFront
 from chatthy.store.pg_migrations import migrate
@@ -81,36 +80,6 @@ _INSERT_MESSAGE = (
     "INSERT INTO messages (chat_id, role, content, status, provider, model, usage, error,"
     " tokens, created, updated) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
-
-
-class _WorkspaceToCome:
-    """Stands for the workspace part until :class:`PgWorkspaceMixin` is written, so that
-    the store can be made; every method of it comes after that mixin's in the MRO, and
-    so gives way to it. Delete this class once the mixin has them all."""
-
-    async def list_workspace(self, profile: str) -> list[WorkspaceFileRecord]:
-        raise StoreError("the PostgreSQL store has no workspace yet")
-
-    async def _get_workspace_file(self, profile: str, name: str) -> WorkspaceFileRecord:
-        raise StoreError("the PostgreSQL store has no workspace yet")
-
-    async def _put_workspace_file(
-        self, profile: str, name: str, text: str, source: str
-    ) -> WorkspaceFileRecord:
-        raise StoreError("the PostgreSQL store has no workspace yet")
-
-    async def _rename_workspace_file(
-        self, profile: str, name: str, new_name: str
-    ) -> WorkspaceFileRecord:
-        raise StoreError("the PostgreSQL store has no workspace yet")
-
-    async def _set_workspace_benched(
-        self, profile: str, name: str, benched: bool
-    ) -> WorkspaceFileRecord:
-        raise StoreError("the PostgreSQL store has no workspace yet")
-
-    async def _delete_workspace_file(self, profile: str, name: str) -> None:
-        raise StoreError("the PostgreSQL store has no workspace yet")
 
 
 def _where(url: str) -> tuple[str, str]:
@@ -151,7 +120,6 @@ def _unreachable(url: str, exc: Exception) -> StoreError:
 class PostgresStore(
     PgWorkspaceMixin,
     PgRagMixin,
-    _WorkspaceToCome,
     PgSearchMixin,
     PgRepliesMixin,
     PgBase,
@@ -160,10 +128,9 @@ class PostgresStore(
     """The :class:`~chatthy.store.base.Store` on a PostgreSQL database; see the module
     docs."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], parts_stored: tuple[str, ...]) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         """Wrap an open pool on a migrated database; use :meth:`open`."""
         self._pool = pool
-        self._parts_stored = parts_stored
 
     @classmethod
     async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresStore:
@@ -193,7 +160,6 @@ class PostgresStore(
             raise _unreachable(url, exc) from None
         async with conn, translated():
             await migrate(conn)
-            parts_stored = await cls._stored_parts(conn)
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             url, min_size=min_size, max_size=max_size, kwargs=extra, open=False
         )
@@ -202,7 +168,7 @@ class PostgresStore(
         except (psycopg.Error, PoolTimeout) as exc:
             await pool.close()
             raise _unreachable(url, exc) from None
-        return cls(pool, parts_stored)
+        return cls(pool)
 
     async def aclose(self) -> None:
         """Close the pool once the work already asked for is done; later calls raise
