@@ -29,3 +29,24 @@ def test_non_utf8_toml_is_a_config_error(tmp_path: Path) -> None:
     path.write_bytes(b'[server]\nlisten = "\xff"\n')
     with pytest.raises(ConfigError, match="not UTF-8 text"):
         load_server_config(path)
+
+
+def test_the_store_is_sqlite_unless_a_postgresql_url_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "server.toml"
+    path.write_text("[server]\n", encoding="utf-8")
+    assert load_server_config(path).store.url == ""
+    path.write_text('[store]\nurl = "postgresql://chatthy@db:5432/chats"\npool = 4\n')
+    config = load_server_config(path)
+    assert (config.store.url, config.store.pool) == ("postgresql://chatthy@db:5432/chats", 4)
+    monkeypatch.setenv("CHATTHY_STORE_URL", "postgres://other@db2/chats")
+    config = load_server_config(path)
+    assert (config.store.url, config.store.pool) == ("postgres://other@db2/chats", 4)
+    monkeypatch.setenv("CHATTHY_STORE_URL", "mysql://nope")
+    with pytest.raises(ConfigError, match=r"CHATTHY_STORE_URL: \[store\] url: a postgresql://"):
+        load_server_config(path)
+    monkeypatch.delenv("CHATTHY_STORE_URL")
+    path.write_text('[store]\nurl = "sqlite:///x.db"\n')
+    with pytest.raises(ConfigError, match=r"url: a postgresql://USER@HOST:PORT/DB URL"):
+        load_server_config(path)

@@ -273,10 +273,29 @@ class RouterConfig(msgspec.Struct, forbid_unknown_fields=True):
             raise ValueError("[router] a profile name may not be empty")
 
 
+class StoreConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """``[store]``: where the server keeps everything."""
+
+    url: str = ""
+    """Empty: one SQLite file in the data dir (``chatthy.db``). A ``postgresql://`` URL:
+    that PostgreSQL database, which several servers may share (``CHATTHY_STORE_URL``
+    overrides)."""
+    pool: Annotated[int, msgspec.Meta(ge=2, le=100)] = 10
+    """The most connections a server opens to PostgreSQL (besides the one that listens
+    for other servers' streams)."""
+
+    def __post_init__(self) -> None:
+        if self.url and not self.url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                "[store] url: a postgresql://USER@HOST:PORT/DB URL, or empty for SQLite"
+            )
+
+
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Everything in server.toml, plus where it was read from."""
 
     server: ServerSection = msgspec.field(default_factory=ServerSection)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     sources: SourcesConfig = msgspec.field(default_factory=SourcesConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     tools: ToolsConfig = msgspec.field(default_factory=ToolsConfig)
@@ -377,6 +396,11 @@ def load_server_config(path: Path | None = None) -> ServerConfig:
         raise ConfigError(f"{path}: {exc}") from exc
     cfg.config_dir = str(path.parent)
     cfg.data_dir = cfg.data_dir or str(data_dir())
+    if url := os.environ.get("CHATTHY_STORE_URL"):
+        try:
+            cfg.store = StoreConfig(url=url, pool=cfg.store.pool)
+        except ValueError as exc:
+            raise ConfigError(f"CHATTHY_STORE_URL: {exc}") from exc
     return cfg
 
 
@@ -462,6 +486,14 @@ admins = []
 # up to a burst at once). Refusals are `rate_limited` with when to retry, or
 # `quota_exceeded`. The defaults are far above what a person, or the full-screen
 # client, sends; replies streaming are never counted.
+[store]
+# Empty: one SQLite file in the data dir. A postgresql://USER@HOST:PORT/DB URL: that
+# PostgreSQL database, which several `chatthy serve` may share, each seeing every reply
+# live (env CHATTHY_STORE_URL overrides; needs `pip install 'chatthy[postgres]'`).
+url = ""
+# The most connections one server opens to PostgreSQL.
+pool = 10
+
 [limits]
 connection_rate = 20.0         # requests per second per connection
 connection_burst = 200

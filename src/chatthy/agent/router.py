@@ -138,12 +138,12 @@ class Router:
             ConfigError: a provider is misconfigured.
             StoreError: the database cannot be opened.
         """
-        from chatthy.store.sqlite import SQLiteStore
+        from chatthy.store.opening import open_store
 
         providers = {
             name: build_provider(name, cfg) for name, cfg in effective_providers(config).items()
         }
-        store = await SQLiteStore.open(Path(config.data_dir) / "chatthy.db")
+        store = await open_store(config)
         tools = server_tools(config, functools.partial(_provider_named, config, providers))
         services = {"store": store, "rag": RagService(config, store)}
         return cls(config, providers, tools, services, manager_for(config))

@@ -147,9 +147,9 @@ class Engine(ChatBook):
             StoreError: the database cannot be opened.
             ConfigError: a provider is misconfigured.
         """
-        from chatthy.store.sqlite import SQLiteStore
+        from chatthy.store.opening import open_store
 
-        store = await SQLiteStore.open(Path(config.data_dir) / "chatthy.db")
+        store = await open_store(config)
         providers = {
             name: build_provider(name, cfg) for name, cfg in effective_providers(config).items()
         }

@@ -399,17 +399,17 @@ async def run_mcp_server(
             a port that cannot be listened on.
         StoreError: the database cannot be opened.
     """
-    from chatthy.store.sqlite import SQLiteStore
+    from chatthy.store.opening import open_store
 
     address = parse_address(http) if http is not None else None
     secret, made = _token(token, address[0]) if address is not None else ("", False)
     path = Path(config.data_dir) / "chatthy.db"
-    if not path.exists():
+    if not config.store.url and not path.exists():
         raise ConfigError(
             f"mcp serve: no database at {path}: run `chatthy serve` first, or set "
             "CHATTHY_DATA_DIR / data_dir to the chat server's"
         )
-    store = await SQLiteStore.open(path)
+    store = await open_store(config)
     try:
         if await store.get_profile(profile) is None:
             raise ConfigError(
