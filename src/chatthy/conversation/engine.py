@@ -70,6 +70,10 @@ RESERVED_PARAMS = frozenset({"model", "messages", "stream", "stream_options", "n
 Row = tuple[int, str, int | None]
 
 
+SHARED_SWEEP = 1.0
+"""Seconds between rounds of the reply leases on a shared database: a stopped server's
+replies are marked interrupted within about this much of its stop."""
+
 NEWEST_ROWS = 256
 """How many of a chat's newest rows a turn reads first (more, as many as their sizes say
 the provider's budget holds, while their counts still fit it)."""
@@ -96,6 +100,13 @@ class Planned(NamedTuple):
     dropped_tokens: int
     new_tokens: int | None
     """Tokens of the new message planned with the history, if any (kept with it)."""
+
+
+async def _shared_broadcaster(url: str, store: Store) -> Broadcaster:
+    """The broadcaster of a server on a shared database (started by the engine)."""
+    from chatthy.store.pg_broadcast import PgBroadcaster
+
+    return PgBroadcaster(url, store)
 
 
 class Engine(ChatBook):
@@ -150,15 +161,39 @@ class Engine(ChatBook):
         from chatthy.store.opening import open_store
 
         store = await open_store(config)
-        providers = {
-            name: build_provider(name, cfg) for name, cfg in effective_providers(config).items()
-        }
+        try:
+            providers = {
+                name: build_provider(name, cfg) for name, cfg in effective_providers(config).items()
+            }
+            if broadcaster is None and config.store.url:
+                broadcaster = await _shared_broadcaster(config.store.url, store)
+        except BaseException:
+            await store.aclose()
+            raise
         engine = cls(config, store, providers, broadcaster)
+        if config.store.url:
+            await engine._follow_others()
         interrupted = await engine.owner.recover()
         if interrupted:
             log.info("%d reply(ies) cut off by the last stop marked interrupted", interrupted)
         engine.owner.start()
         return engine
+
+    async def _follow_others(self) -> None:
+        """On a shared database: follow the other servers' replies into :attr:`turns`,
+        and see at once when one of them stops (its replies are interrupted within a
+        second or two, not when its lease runs out)."""
+        from chatthy.store.pg_broadcast import PgBroadcaster
+
+        bus = self.broadcaster
+        if isinstance(bus, PgBroadcaster):
+            try:
+                await bus.start(self.turns, self.owner.id)
+            except BaseException:
+                await self.store.aclose()
+                raise
+            self.owner.peers = bus
+            self.owner.sweep = SHARED_SWEEP
 
     def background(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run ``work`` on its own (starting MCP servers while a client lists their
@@ -181,6 +216,7 @@ class Engine(ChatBook):
         if pending:
             await asyncio.wait(pending, timeout=5)
         await self.owner.aclose()
+        await self.broadcaster.aclose()
         for task in list(self._background):
             task.cancel()
         if self.mcp is not None:
@@ -544,11 +580,7 @@ class Engine(ChatBook):
         """The user's answer to a call waiting in ``chat``; False when none of that id
         waits (answered already, run out, or the reply ended)."""
         turn = self.turns.latest(profile, chat)
-        waiting = turn.approvals.get(call_id) if turn is not None else None
-        if waiting is None or waiting.done():
-            return False
-        waiting.set_result(answer)
-        return True
+        return turn is not None and turn.answer(call_id, answer)
 
     async def _reply(self, job: ReplyJob) -> None:
         """Run the reply, then tell the profile's clients that it ended (news

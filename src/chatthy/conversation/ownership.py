@@ -21,7 +21,7 @@ from typing import Protocol
 
 from chatthy.errors import ChatthyError
 
-__all__ = ["LeaseStore", "ReplyOwner"]
+__all__ = ["LeaseStore", "Peers", "ReplyOwner"]
 
 log = logging.getLogger("chatthy.server")
 
@@ -39,6 +39,23 @@ class LeaseStore(Protocol):
     async def interrupt_orphans(self, dead: Sequence[str] = ()) -> int: ...
 
 
+class Peers(Protocol):
+    """The other servers on a shared database, as far as they can be seen from here
+    (:class:`~chatthy.store.pg_broadcast.PgBroadcaster`): which of them stopped, and the
+    replies of theirs this server followed."""
+
+    async def gone(self, owners: Sequence[str]) -> list[str]:
+        """Of ``owners``, those whose server is known to have stopped."""
+
+    async def salvage(self, dead: Sequence[str]) -> None:
+        """Keep what the ``dead`` owners' replies streamed up to their last batch, before
+        those replies are marked interrupted."""
+
+    def ended(self, dead: Sequence[str]) -> None:
+        """The ``dead`` owners' replies are marked interrupted: end them for the clients
+        that follow them here."""
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -52,9 +69,15 @@ def _alive(pid: int) -> bool:
 class ReplyOwner:
     """This server's leases: claim, release, renew, and recovery of cut-off replies."""
 
-    def __init__(self, store: LeaseStore, ttl: float = LEASE_SECONDS) -> None:
+    def __init__(
+        self, store: LeaseStore, ttl: float = LEASE_SECONDS, sweep: float | None = None
+    ) -> None:
         self.store = store
         self.ttl = ttl
+        self.sweep = sweep if sweep is not None else ttl / 3
+        """Seconds between two rounds of renewing and recovering."""
+        self.peers: Peers | None = None
+        """The other servers, where they can be seen (a shared PostgreSQL)."""
         self.host = socket.gethostname()
         self.id = f"{self.host}/{os.getpid()}/{secrets.token_hex(4)}"
         self._task: asyncio.Task[None] | None = None
@@ -74,18 +97,29 @@ class ReplyOwner:
         return owner != self.id and host == self.host and pid.isdigit() and not _alive(int(pid))
 
     async def recover(self) -> int:
-        """Mark interrupted every reply no live owner holds; returns how many."""
-        dead = [owner for owner in await self.store.reply_owners() if self._dead(owner)]
-        return await self.store.interrupt_orphans(dead)
+        """Mark interrupted every reply no live owner holds; returns how many. A reply
+        another server ran and this one followed keeps the text of its last batch."""
+        owners = await self.store.reply_owners()
+        dead = [owner for owner in owners if self._dead(owner)]
+        peers = self.peers
+        if peers is not None and owners:
+            seen = set(dead) | {self.id}
+            dead += [o for o in await peers.gone([o for o in owners if o not in seen])]
+        if peers is not None and dead:
+            await peers.salvage(dead)
+        found = await self.store.interrupt_orphans(dead)
+        if peers is not None and dead:
+            peers.ended(dead)
+        return found
 
     def start(self) -> None:
-        """Renew this server's leases and recover others' cut-off replies, every third
-        of the lease, until :meth:`aclose`."""
+        """Renew this server's leases and recover others' cut-off replies every
+        :attr:`sweep` seconds (a third of the lease unless said), until :meth:`aclose`."""
         self._task = asyncio.create_task(self._keep(), name="reply leases")
 
     async def _keep(self) -> None:
         while True:
-            await asyncio.sleep(self.ttl / 3)
+            await asyncio.sleep(self.sweep)
             try:
                 await self.store.renew_replies(self.id, self.ttl)
                 found = await self.recover()

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from chatthy.conversation.turns import Turn
     from chatthy.store.base import ImageIn, Store
 
-__all__ = ["ReplyJob", "run_reply"]
+__all__ = ["ReplyJob", "run_reply", "streamed_content"]
 
 log = logging.getLogger("chatthy.server")
 
@@ -171,6 +171,30 @@ def _unanswered(steps: list[Part]) -> list[Part]:
         for p in steps
         if isinstance(p, ToolCallPart) and p.id not in answered
     ]
+
+
+def streamed_content(events: Sequence[TurnEvent]) -> Any:
+    """What a reply's events say it held when they stop: its text, or with tools its
+    steps and the text after, as :class:`_Reply` stores it (the events carry the text
+    with ``<think>`` already routed away). Another server keeps this much of a reply
+    whose server stopped mid-way. A tool's images are left to its result's text."""
+    steps: list[Part] = []
+    text: list[str] = []
+    for event in events:
+        if type(event) is TextDelta:
+            text.append(event.text)
+        elif isinstance(event, ToolCall | ToolResult):
+            if text and "".join(text).strip():
+                steps.append(TextPart("".join(text)))
+            text = []
+            if isinstance(event, ToolCall):
+                steps.append(ToolCallPart(event.id, event.name, event.arguments))
+            else:
+                steps.append(ToolResultPart(event.call_id, event.content, event.is_error))
+    tail = "".join(text)
+    if not steps:
+        return tail
+    return content_of([*steps, *_unanswered(steps), *([TextPart(tail)] if tail else [])])
 
 
 async def run_reply(job: ReplyJob) -> None:

@@ -53,6 +53,15 @@ class Turn:
             self.finished_at = time.monotonic()
         self.broadcaster.publish(self, seq, event)
 
+    def answer(self, call_id: str, answer: str) -> bool:
+        """The user's answer to tool call ``call_id`` waiting for one; False when none
+        of that id waits (answered already, run out, or the reply ended)."""
+        waiting = self.approvals.get(call_id)
+        if waiting is None or waiting.done():
+            return False
+        waiting.set_result(answer)
+        return True
+
     def stop(self, reason: str) -> bool:
         """Ask the reply to stop (``cancelled`` or ``interrupted``); False if it is over."""
         if not self.running:
@@ -87,6 +96,10 @@ class Broadcaster(Protocol):
     def listen_news(self, sink: NewsSink) -> None:
         """Deliver all news published from now on to ``sink`` too."""
 
+    async def aclose(self) -> None:
+        """Deliver what is published and not delivered yet (to other servers), then
+        stop; the broadcaster is not used afterwards."""
+
 
 class LocalBroadcaster:
     """The broadcaster of one server process: events go to the sinks of this process."""
@@ -108,6 +121,9 @@ class LocalBroadcaster:
 
     def listen_news(self, sink: NewsSink) -> None:
         self._news_sinks.append(sink)
+
+    async def aclose(self) -> None:
+        """Nothing waits: every event reached its sinks when it was published."""
 
 
 class Turns:

@@ -322,4 +322,26 @@ def p003_rag() -> Sequence[str]:
 def p004_turn_events() -> Sequence[str]:
     """Live streams across servers: a turn's events in batches, and each server's
     liveness (which of its connections is alive)."""
-    return ()  # written with the broadcaster
+    return (
+        # a turn's events as the server running it wrote them, ``body`` one event in
+        # msgpack; ``created`` by the database's clock (servers' clocks may differ)
+        "CREATE TABLE turn_events ("
+        " id bigserial PRIMARY KEY,"
+        " profile text NOT NULL, chat text NOT NULL, turn_id text NOT NULL,"
+        " owner text NOT NULL, seq integer NOT NULL, body bytea NOT NULL,"
+        " created double precision NOT NULL"
+        "  DEFAULT extract(epoch FROM clock_timestamp()))",
+        "CREATE INDEX turn_events_chat ON turn_events (profile, chat, id)",
+        "CREATE INDEX turn_events_turn ON turn_events (turn_id, seq)",
+        "CREATE INDEX turn_events_created ON turn_events (created)",
+        # a profile's chat news (made, renamed, destroyed …) for the other servers
+        "CREATE TABLE chat_news ("
+        " id bigserial PRIMARY KEY, owner text NOT NULL, profile text NOT NULL,"
+        " body bytea NOT NULL, created double precision NOT NULL"
+        "  DEFAULT extract(epoch FROM clock_timestamp()))",
+        # each server and the database session that lives as long as it does: a server
+        # whose session is gone has stopped (its replies are then interrupted at once)
+        "CREATE TABLE servers ("
+        " owner text PRIMARY KEY, backend_pid integer NOT NULL,"
+        " backend_start timestamptz NOT NULL, started double precision NOT NULL)",
+    )
