@@ -16,14 +16,17 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from chatthy.client.commands import ask
 from chatthy.client.core import Client
 from chatthy.client.image_view import ImageRef
+from chatthy.client.known_servers import trusted_key
 from chatthy.client.session import ChatState, ReplySink, Session
 from chatthy.client.settings import resolve
 from chatthy.client.tools import ApprovalRequest, ToolCallInfo, ToolResultInfo
+from chatthy.config import ProviderConfig
 from chatthy.errors import ServerUnavailableError
 from chatthy.server.app import Server
 from chatthy.wire import api
@@ -274,3 +277,50 @@ async def test_when_no_address_answers_each_is_named_in_one_line(
     assert message.startswith("no server answers: ")
     assert all(address in message for address in dead)
     assert "\n" not in message
+
+
+@pytest.mark.timeout(60)
+async def test_each_address_has_its_key_trusted_on_first_use_by_itself(
+    servers: ServerFactory, tmp_path: Path
+) -> None:
+    """Encrypted servers of their own keys: the client knows the first's, and learns the
+    second's (remembered in known_servers, said once) only when it moves there."""
+    echo = {"echo": ProviderConfig(scheme="echo", params={"delay": 0.0})}
+    first = await servers.start(echo, encryption="on")
+    config = servers.config(echo, encryption="on", registration="open")
+    second = await servers.start_with(
+        msgspec.structs.replace(config, data_dir=str(tmp_path / "second"))
+    )
+    assert first.public_key != second.public_key
+    known = tmp_path / "known_servers"
+    learned: list[str] = []
+
+    def key_of(address: str) -> tuple[bytes | None, str | None]:
+        learned.append(address)
+        return trusted_key(address, known, 5.0)
+
+    client = Client(
+        first.address,
+        "alice",
+        key_for("alice"),
+        addresses=[first.address, second.address],
+        server_key=first.public_key.encode(),
+        key_of=key_of,
+        connect_timeout=0.5,
+    )
+    client.connect()
+    view = Recorder()
+    session = Session(client, view, "keys")
+    try:
+        await session.start()
+        assert learned == []  # the first's key was given
+        await servers.stop(first)
+        await until(lambda: f"moved to {second.address}" in view.statuses, 10, "the move")
+        assert learned == [second.address]
+        assert client.server_key == second.public_key.encode()
+        (notice,) = view.notices
+        assert notice.startswith(f"first contact with {second.address}: its key is ")
+        assert f"{second.address} {second.public_key}" in known.read_text()
+        assert (await sent(session, view, "sealed")).said == "echo: sealed"
+    finally:
+        await session.close()
