@@ -324,3 +324,12 @@ async def test_each_address_has_its_key_trusted_on_first_use_by_itself(
         assert (await sent(session, view, "sealed")).said == "echo: sealed"
     finally:
         await session.close()
+
+
+@pytest.mark.timeout(30)
+async def test_a_client_closed_before_it_ever_waited_closes(server: Server) -> None:
+    """Its connection's watch never ran: closing must not wait on its socket for ever
+    (a one-shot command that fails before sending anything)."""
+    client = Client(server.address, "alice", key_for("alice"))
+    client.connect()
+    await asyncio.wait_for(client.aclose(), 5)

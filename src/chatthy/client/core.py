@@ -199,6 +199,7 @@ class Client:
         self._sock: zmq.asyncio.Socket | None = None
         self._reader: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._monitor: zmq.asyncio.Socket | None = None
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._streams: dict[str, ReplyStream] = {}
         self._finished: set[str] = set()
@@ -246,21 +247,18 @@ class Client:
             sock.curve_serverkey = self.server_key
             sock.curve_publickey = public
             sock.curve_secretkey = secret
-        monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self._monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         sock.connect(self.address)
         self._sock = sock
         self._reader = asyncio.create_task(self._read())
-        self._watcher = asyncio.create_task(self._watch(monitor))
+        self._watcher = asyncio.create_task(self._watch(self._monitor))
 
     async def _watch(self, monitor: zmq.asyncio.Socket) -> None:
         """Tell :attr:`on_drop` each time the connection drops."""
-        try:
-            while True:
-                await monitor.recv_multipart()
-                if self.on_drop is not None:
-                    self.on_drop()
-        finally:
-            monitor.close(linger=0)
+        while True:
+            await monitor.recv_multipart()
+            if self.on_drop is not None:
+                self.on_drop()
 
     async def _shut(self) -> None:
         """Stop reading and watching, close the socket, and fail the requests waiting
@@ -275,6 +273,9 @@ class Client:
                 self._sock.disable_monitor()
             self._sock.close(linger=0)
             self._sock = None
+        if self._monitor is not None:  # closed here: its task may never have run
+            self._monitor.close(linger=0)
+            self._monitor = None
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(ServerUnavailableError("connection closed"))
