@@ -335,14 +335,21 @@ class Client:
             try:
                 if address != self.address:
                     await self.move_to(address)
-                await asyncio.wait_for(self._ask_hello(), wait)
-                return
             except ServerKeyChangedError:
                 raise
+            except ChatthyError as exc:  # its key cannot be learned now
+                failures.append(exc.message)
+                continue
+            try:
+                await asyncio.wait_for(self._ask_hello(), wait)
             except TimeoutError:
-                failures.append(f"{address}: no answer within {wait:g} s")
+                failures.append(f"no answer from {address} within {wait:g} s")
             except ServerUnavailableError as exc:
-                failures.append(f"{address}: {exc.message}")
+                failures.append(exc.message)
+            except ChatthyError:
+                return  # it answers: a refusal is for the first request's hello to handle
+            else:
+                return
         if len(failures) == 1:
             raise ServerUnavailableError(failures[0])
         raise ServerUnavailableError("no server answers: " + "; ".join(failures))
