@@ -961,10 +961,10 @@ class Session:
                 await self._start()
             elif moved or back or restarted:  # a quick restart fails no ping: its uptime tells
                 await self.reload()
+                if not moved:
+                    self.view.status("reconnected")
             if moved:
                 self.view.status(f"moved to {moved}")
-            elif back or restarted:
-                self.view.status("reconnected")
             await self._tell_notices()
         except ChatthyError as exc:
             self.view.status(f"error: {exc.message}", "error")
