@@ -31,6 +31,7 @@ from chatthy.errors import ServerUnavailableError
 from chatthy.server.app import Server
 from chatthy.wire import api
 from helpers import ServerFactory, key_for
+from test_cli import spawn
 
 
 class _Sink:
@@ -332,3 +333,48 @@ async def test_reach_says_why_each_address_failed(
         f"no server answers: cannot reach the server at {dead[0]} (is it running?); "
         f"cannot reach the server at {dead[1]} (is it running?)"
     )
+
+
+@pytest.mark.timeout(90)
+async def test_the_line_client_moves_on_and_says_so(
+    two_servers: tuple[list[str], list[asyncio.subprocess.Process]],
+) -> None:
+    """``chatthy repl`` through pipes, given both servers by CHATTHY_SERVER: the first is
+    killed between two messages, the move is said on stderr, and the second answers the
+    next message on stdout."""
+    (first, second), (proc, _) = two_servers
+    env = {
+        "CHATTHY_SERVER": f"{first},{second}",
+        "CHATTHY_PROFILE": "alice",
+        "CHATTHY_PASSPHRASE": "secret",
+    }
+    repl = await spawn("repl", "--chat", "piped", env=env)
+    assert repl.stdin is not None and repl.stdout is not None and repl.stderr is not None
+    said: dict[asyncio.StreamReader, list[str]] = {repl.stdout: [], repl.stderr: []}
+
+    async def read_until(stream: asyncio.StreamReader, text: str) -> None:
+        seen = said[stream]
+        while not any(text in line for line in seen):
+            try:
+                line = await asyncio.wait_for(stream.readline(), 20)
+            except TimeoutError:
+                raise AssertionError(f"waited for {text!r}; the client said {said}") from None
+            assert line, f"the client ended before saying {text!r}: {said}"
+            seen.append(line.decode())
+
+    try:
+        repl.stdin.write(b"before\n")
+        await read_until(repl.stdout, "echo: before")
+        os.kill(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        await read_until(repl.stderr, f"[moved to {second}]")
+        repl.stdin.write(b"after\n")
+        await read_until(repl.stdout, "echo: after")
+        repl.stdin.close()
+        assert await asyncio.wait_for(repl.wait(), 20) == 0
+    finally:
+        if repl.returncode is None:
+            repl.kill()
+            await repl.wait()
+    assert said[repl.stdout] == ["echo: before\n", "echo: after\n"]
+    assert not any("unreachable" in line for line in said[repl.stderr]), said
