@@ -285,10 +285,8 @@ async def ask(
         for path in attach:
             for notice in client.transient.attach(path).notices:
                 sys.stderr.write(notice + "\n")
-        if len(client.addresses) > 1:  # the first server that answers takes the question
-            await client.reach()
-            for notice in client.notices:
-                sys.stderr.write(notice + "\n")
+        for notice in client.notices:  # a server's key learned reaching one that answers
+            sys.stderr.write(notice + "\n")
         return await _stream_turn(
             client,
             "chat",

@@ -221,7 +221,14 @@ class Client:
         self._hello_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Client:
+        """Connect; given several addresses, to the first that answers (:meth:`reach`)."""
         self.connect()
+        if len(self.addresses) > 1:
+            try:
+                await self.reach()
+            except BaseException:
+                await self.aclose()
+                raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
