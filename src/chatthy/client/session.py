@@ -240,7 +240,7 @@ class Session:
     PING_TIMEOUT = 3.0
 
     DOWN_INTERVAL = 1.0
-    """Seconds between connection checks while no server answers."""
+    """Seconds between connection checks while none of several servers answers."""
 
     PROBE_TIMEOUT = 0.75
     """Seconds a server is given to answer right after the connection dropped (or a
@@ -283,9 +283,9 @@ class Session:
         """Called after any news of the profile's chats (a list shown is stale)."""
         self._boot = _Boot(use={k: v for k, v in (("provider", provider), ("prompt", prompt)) if v})
         self._wake = asyncio.Event()
-        """Set when the connection dropped or a request found the server gone: the
-        connection is checked at once."""
-        client.on_drop = self._wake.set
+        """Set when, with other addresses to move to, the connection dropped or a request
+        found the server gone: the connection is checked at once."""
+        client.on_drop = self._dropped
         self._reply: _Reply | None = None
         self._claimed: set[str] = set()
         self._lock = asyncio.Lock()
@@ -372,7 +372,7 @@ class Session:
         closed, then the session starts afresh on the same chat name."""
         await self.close()
         self.client = client
-        client.on_drop = self._wake.set
+        client.on_drop = self._dropped
         self.state = ChatState(profile=client.profile, chat=self.chat)
         self._claimed.clear()
         self._caches = _Caches()
@@ -921,9 +921,16 @@ class Session:
         self.view.connection(ok, why)
         return back
 
+    def _dropped(self) -> None:
+        """The connection dropped: with other addresses to move to, check it at once (a
+        lone server is left to the next ping, as it reconnects by itself)."""
+        if len(self.client.addresses) > 1:
+            self._wake.set()
+
     async def _ping_loop(self) -> None:
         while True:
-            interval = self.PING_INTERVAL if self.up is not False else self.DOWN_INTERVAL
+            several = len(self.client.addresses) > 1
+            interval = self.DOWN_INTERVAL if several and self.up is False else self.PING_INTERVAL
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(interval, self.PING_INTERVAL)):
                     await self._wake.wait()
@@ -1008,7 +1015,7 @@ class Session:
         """A request found the server gone: say so until it answers again (or another
         address does: it is checked at once)."""
         self._connected(False, error.message)
-        self._wake.set()
+        self._dropped()
 
     # ---- completion sources ---------------------------------------------------------
 
