@@ -321,6 +321,10 @@ class ClientConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Everything in client.toml."""
 
     server: str = DEFAULT_SERVER
+    servers: list[str] = msgspec.field(default_factory=list)
+    """Several servers on one database, tried in order: the client starts on the first
+    that answers and moves to the next when the one it talks to stops answering
+    (over ``server`` when not empty)."""
     profile: str = ""
     passphrase: str = ""
     provider: str = ""
@@ -599,6 +603,10 @@ CLIENT_TOML = """\
 
 # The server to talk to (env CHATTHY_SERVER overrides).
 server = "tcp://127.0.0.1:23456"
+# Several servers sharing one database, instead of `server`: the client starts on the
+# first that answers and moves to the next when the one it talks to stops answering
+# (env CHATTHY_SERVER may list them too, separated by commas).
+# servers = ["tcp://chat1.example.org:23456", "tcp://chat2.example.org:23456"]
 # Your profile name (env CHATTHY_PROFILE overrides); empty means your login name.
 profile = ""
 # Your passphrase (env CHATTHY_PASSPHRASE overrides); empty means ask on the terminal.

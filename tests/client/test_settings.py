@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chatthy.client.settings import check_address, resolve
+from chatthy.client.settings import check_address, key_source, resolve
 from chatthy.errors import ConfigError
 
 
@@ -76,3 +76,59 @@ def test_keys_and_notify_come_from_client_toml(
     assert settings.notices == (
         "warning: client.toml: notify must be bell, desktop, off, not 'loud'; using bell",
     )
+
+
+def test_servers_in_client_toml_are_the_addresses_tried_in_order(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = isolated_env / "config"
+    config.mkdir()
+    (config / "client.toml").write_text(
+        'server = "tcp://127.0.0.1:1"\n'
+        'servers = ["tcp://127.0.0.1:5555", "tcp://localhost:5556", "tcp://127.0.0.1:5555"]\n'
+    )
+    monkeypatch.setenv("CHATTHY_PASSPHRASE", "pw")
+    settings = resolve()
+    assert settings.server == "tcp://127.0.0.1:5555"
+    assert settings.addresses == ("tcp://127.0.0.1:5555", "tcp://localhost:5556")
+    monkeypatch.setenv("CHATTHY_SERVER", "tcp://127.0.0.1:7001,tcp://127.0.0.1:7002")
+    assert resolve().addresses == ("tcp://127.0.0.1:7001", "tcp://127.0.0.1:7002")
+    assert resolve(server="tcp://127.0.0.1:7003").addresses == ("tcp://127.0.0.1:7003",)
+
+
+def test_a_malformed_address_in_servers_is_one_line(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = isolated_env / "config"
+    config.mkdir()
+    (config / "client.toml").write_text('servers = ["tcp://127.0.0.1:5555", "chat2:5555"]\n')
+    monkeypatch.setenv("CHATTHY_PASSPHRASE", "pw")
+    with pytest.raises(ConfigError) as caught:
+        resolve()
+    assert caught.value.message == (
+        "client.toml: servers: server address must look like tcp://HOST:PORT or "
+        "ipc://PATH: got 'chat2:5555'"
+    )
+    (config / "client.toml").write_text('servers = "tcp://127.0.0.1:5555"\n')
+    with pytest.raises(ConfigError, match=r"Expected `array`, got `str` - at `\$.servers`"):
+        resolve()
+    (config / "client.toml").write_text("")
+    monkeypatch.setenv("CHATTHY_SERVER", "tcp://127.0.0.1:5555,,tcp://127.0.0.1:5556")
+    with pytest.raises(ConfigError, match=r"^CHATTHY_SERVER: .*got ''$"):
+        resolve()
+
+
+def test_a_pinned_server_key_holds_for_every_address(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "k" * 40
+    monkeypatch.setenv("CHATTHY_SERVER", "tcp://10.1.2.3:1,tcp://10.1.2.4:1")
+    monkeypatch.setenv("CHATTHY_SERVER_KEY", key)
+    monkeypatch.setenv("CHATTHY_PASSPHRASE", "pw")
+    settings = resolve()  # nothing is asked of either server: the key is given
+    key_of = key_source(settings)
+    assert settings.server_key == key.encode()
+    assert key_of("tcp://10.1.2.4:1") == (key.encode(), None)
+    monkeypatch.delenv("CHATTHY_SERVER_KEY")
+    monkeypatch.setenv("CHATTHY_SERVER", "tcp://127.0.0.1:1,tcp://localhost:2")
+    assert key_source(resolve())("tcp://localhost:2") == (None, None)

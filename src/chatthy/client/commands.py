@@ -21,7 +21,7 @@ from chatthy.client.attachments import ImagePartIn, said
 from chatthy.client.core import Client, ReplyStream, error_of
 from chatthy.client.image_view import label
 from chatthy.client.keycache import cache_path, forget_profile
-from chatthy.client.settings import Settings, signing_key
+from chatthy.client.settings import Settings, key_source, signing_key
 from chatthy.client.templates import template_request
 from chatthy.client.tools import call_text, result_line, result_of
 from chatthy.errors import ArgumentError, AuthError, ChatthyError
@@ -64,6 +64,8 @@ def connect(settings: Settings, *, connect_timeout: float = 5.0) -> Client:
         legacy_key=functools.partial(
             derive_key, settings.passphrase, settings.profile, legacy=True
         ),
+        addresses=settings.addresses,
+        key_of=key_source(settings),
     )
     if settings.prompted:
 
@@ -283,6 +285,8 @@ async def ask(
         for path in attach:
             for notice in client.transient.attach(path).notices:
                 sys.stderr.write(notice + "\n")
+        for notice in client.notices:  # a server's key learned reaching one that answers
+            sys.stderr.write(notice + "\n")
         return await _stream_turn(
             client,
             "chat",

@@ -10,9 +10,10 @@ is imported here: the client starts fast.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -25,6 +26,7 @@ from chatthy.errors import (
     DecodeError,
     DeniedError,
     RegistrationError,
+    ServerKeyChangedError,
     ServerUnavailableError,
     SignatureError,
     TooLargeError,
@@ -131,8 +133,21 @@ class ReplyStream:
                 return
 
 
+HEARTBEAT = 1.0
+"""Seconds between ZeroMQ's own pings of the server (answered by its I/O thread, so a
+busy server still answers them); one unanswered for ``HEARTBEAT_TIMEOUT`` drops the
+connection, which :attr:`Client.on_drop` hears of."""
+
+HEARTBEAT_TIMEOUT = 4.0
+
+
 class Client:
-    """A signed connection to one chatthy server. Use ``async with``."""
+    """A signed connection to a chatthy server. Use ``async with``.
+
+    Given several ``addresses`` (servers on one database), it talks to one at a time and
+    :meth:`move_to` another (a new socket; the same profile and keys); :meth:`reach`
+    finds the first that answers. Who notices a server gone (the session) decides when.
+    """
 
     def __init__(
         self,
@@ -145,8 +160,24 @@ class Client:
         server_key: bytes | None = None,
         invite: str = "",
         legacy_key: Callable[[], SigningKey] | None = None,
+        addresses: Sequence[str] = (),
+        key_of: Callable[[str], tuple[bytes | None, str | None]] | None = None,
     ) -> None:
         self.address = address
+        """The address talked to now."""
+        self.addresses = tuple(
+            dict.fromkeys([*addresses] if address in addresses else [address, *addresses])
+        )
+        """Every address this client may talk to, in order (``address`` among them)."""
+        self.key_of = key_of
+        """Finds the CURVE key of an address moved to whose key is not known yet (trust on
+        first use; blocking, run in a thread); None: ``server_key`` holds for all."""
+        self._keys: dict[str, bytes | None] = {address: server_key}
+        self.notices: list[str] = []
+        """Lines for the user from moving: a server's key learned on first contact."""
+        self.on_drop: Callable[[], None] | None = None
+        """Called when the connection to the server drops (it stopped, the network cut
+        it, its heartbeat went unanswered)."""
         self.invite = invite
         """The server's invite code: sent once (``register``) if the profile is new."""
         self.legacy_key = legacy_key
@@ -167,6 +198,8 @@ class Client:
         self._ctx: zmq.asyncio.Context | None = None
         self._sock: zmq.asyncio.Socket | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._monitor: zmq.asyncio.Socket | None = None
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._streams: dict[str, ReplyStream] = {}
         self._finished: set[str] = set()
@@ -188,7 +221,14 @@ class Client:
         self._hello_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Client:
+        """Connect; given several addresses, to the first that answers (:meth:`reach`)."""
         self.connect()
+        if len(self.addresses) > 1:
+            try:
+                await self.reach()
+            except BaseException:
+                await self.aclose()
+                raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -197,34 +237,129 @@ class Client:
     def connect(self) -> None:
         """Open the socket (the server may come up later: sends wait for it)."""
         self._ctx = zmq.asyncio.Context()
+        self._open()
+
+    def _open(self) -> None:
+        """A socket to :attr:`address`, its reader, and a watch for its dropping."""
+        assert self._ctx is not None
         sock = self._ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.IMMEDIATE, 1)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDTIMEO, int(self.connect_timeout * 1000))
         sock.setsockopt(zmq.RCVHWM, 100_000)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, int(HEARTBEAT * 1000))
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(HEARTBEAT_TIMEOUT * 1000))
         if self.server_key:
             public, secret = client_key_pair(self.key)  # a server may list it (ZAP)
             sock.curve_serverkey = self.server_key
             sock.curve_publickey = public
             sock.curve_secretkey = secret
+        self._monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         sock.connect(self.address)
         self._sock = sock
         self._reader = asyncio.create_task(self._read())
+        self._watcher = asyncio.create_task(self._watch(self._monitor))
 
-    async def aclose(self) -> None:
-        """Stop reading, end resend requests in flight, close the socket."""
-        background = [t for t in (self._reader, *self._resends) if t is not None]
+    async def _watch(self, monitor: zmq.asyncio.Socket) -> None:
+        """Tell :attr:`on_drop` each time the connection drops."""
+        while True:
+            await monitor.recv_multipart()
+            if self.on_drop is not None:
+                self.on_drop()
+
+    async def _shut(self) -> None:
+        """Stop reading and watching, close the socket, and fail the requests waiting
+        for an answer on it (none will come)."""
+        background = [t for t in (self._reader, self._watcher) if t is not None]
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        self._reader = self._watcher = None
         if self._sock is not None:
+            with contextlib.suppress(zmq.ZMQError):
+                self._sock.disable_monitor()
             self._sock.close(linger=0)
-        if self._ctx is not None:
-            self._ctx.term()
+            self._sock = None
+        if self._monitor is not None:  # closed here: its task may never have run
+            self._monitor.close(linger=0)
+            self._monitor = None
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(ServerUnavailableError("connection closed"))
                 future.exception()  # whoever awaits it still gets it; nobody else logs it
+
+    async def aclose(self) -> None:
+        """Stop reading, end resend requests in flight, close the socket."""
+        resends = list(self._resends)
+        for task in resends:
+            task.cancel()
+        await asyncio.gather(*resends, return_exceptions=True)
+        await self._shut()
+        if self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None
+
+    def others(self) -> list[str]:
+        """The other addresses, in the order to try them: those after the current one,
+        then those before it."""
+        here = self.addresses.index(self.address) if self.address in self.addresses else -1
+        return [*self.addresses[here + 1 :], *self.addresses[: max(here, 0)]]
+
+    async def move_to(self, address: str) -> None:
+        """Talk to ``address`` from now on: a new socket to it (its key learned first if
+        it is not known), the server asked who it is again; requests waiting on the old
+        socket fail as unavailable. The streams followed stay: attaching to their chats
+        on the new server resumes them.
+
+        Raises:
+            ServerKeyChangedError: the address offers another key than the one remembered.
+            ChatthyError: its key cannot be learned (nothing is changed then).
+        """
+        if address not in self._keys:
+            key = self.server_key
+            if self.key_of is not None:
+                key, first = await asyncio.to_thread(self.key_of, address)
+                self.notices.extend([first] if first else [])
+            self._keys[address] = key
+        await self._shut()
+        self.address, self.server_key = address, self._keys[address]
+        self.server_id = None
+        self._limits = None
+        self._open()
+
+    async def reach(self, timeout: float | None = None) -> None:
+        """Make sure a server answers: the current address, else each other in turn
+        (moving there), each given ``timeout`` seconds (``connect_timeout``) to answer
+        ``hello``; a key that cannot be learned passes to the next address too.
+
+        Raises:
+            ServerUnavailableError: none answers (each address and why, in one line).
+            ServerKeyChangedError: an address offers another key than the one remembered.
+        """
+        wait = self.connect_timeout if timeout is None else timeout
+        failures: list[str] = []
+        for address in [self.address, *self.others()]:
+            try:
+                if address != self.address:
+                    await self.move_to(address)
+            except ServerKeyChangedError:
+                raise
+            except ChatthyError as exc:  # its key cannot be learned now
+                failures.append(exc.message)
+                continue
+            try:
+                await asyncio.wait_for(self._ask_hello(), wait)
+            except TimeoutError:
+                failures.append(f"no answer from {address} within {wait:g} s")
+            except ServerUnavailableError as exc:
+                failures.append(exc.message)
+            except ChatthyError:
+                return  # it answers: a refusal is for the first request's hello to handle
+            else:
+                return
+        if len(failures) == 1:
+            raise ServerUnavailableError(failures[0])
+        raise ServerUnavailableError("no server answers: " + "; ".join(failures))
 
     def _new_id(self) -> str:
         self._counter += 1

@@ -596,7 +596,9 @@ async def repl(
         finally:
             front.holding = False
         await front.show_held()
-        front.line(f"chatthy — profile {settings.profile} at {settings.server}. /help for help.")
+        front.line(
+            f"chatthy — profile {settings.profile} at {session.client.address}. /help for help."
+        )
         if prompter is not None:
             return await _interactive(await prompter, session, front)
         return await _piped(session, front)

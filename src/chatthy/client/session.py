@@ -5,9 +5,10 @@ A :class:`Session` decides; a front end (the full-screen TUI, the line client) r
 and reads keys. The session opens a chat and shows its newest page, pages older
 messages, follows the reply running in it (started here or by another client), follows
 the chat when another client renames or deletes it (the server's news), notices a server
-that stopped answering and reopens the chat when it answers again, and runs the command
-lines of :mod:`chatthy.client.command_table`. What it wants shown goes through the
-:class:`View` the front end implements: nothing here draws.
+that stopped answering and reopens the chat when it answers again — or, given several
+servers on one database, moves to the next that answers and reopens the chat there —
+and runs the command lines of :mod:`chatthy.client.command_table`. What it wants shown
+goes through the :class:`View` the front end implements: nothing here draws.
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ from chatthy.client.tools import (
     call_text,
     result_of,
 )
-from chatthy.errors import ArgumentError, ChatthyError, NotFoundError, ServerUnavailableError
+from chatthy.errors import (
+    ArgumentError,
+    ChatthyError,
+    NotFoundError,
+    ServerKeyChangedError,
+    ServerUnavailableError,
+)
 from chatthy.wire import api
 
 __all__ = [
@@ -232,6 +239,14 @@ class Session:
 
     PING_TIMEOUT = 3.0
 
+    DOWN_INTERVAL = 1.0
+    """Seconds between connection checks while none of several servers answers."""
+
+    PROBE_TIMEOUT = 0.75
+    """Seconds a server is given to answer right after the connection dropped (or a
+    request found it gone), and each other address then tried: a failover is quick. Once
+    none answered, every address is given ``PING_TIMEOUT``."""
+
     def __init__(
         self,
         client: Client,
@@ -267,6 +282,10 @@ class Session:
         self.on_chats_changed: Callable[[], None] | None = None
         """Called after any news of the profile's chats (a list shown is stale)."""
         self._boot = _Boot(use={k: v for k, v in (("provider", provider), ("prompt", prompt)) if v})
+        self._wake = asyncio.Event()
+        """Set when, with other addresses to move to, the connection dropped or a request
+        found the server gone: the connection is checked at once."""
+        client.on_drop = self._dropped
         self._reply: _Reply | None = None
         self._claimed: set[str] = set()
         self._lock = asyncio.Lock()
@@ -304,7 +323,13 @@ class Session:
         self._background(self._incoming_loop())
         self._background(self._news_loop())
         self._background(self._ping_loop())
+        if len(self.client.addresses) > 1:
+            first = self.client.address
+            await self.client.reach()
+            if self.client.address != first:
+                self.view.status(f"moved to {self.client.address} ({first} does not answer)")
         await self._start()
+        await self._tell_notices()
 
     async def _start(self) -> None:
         providers = await self.client.rpc(api.Providers(models=False))
@@ -347,6 +372,7 @@ class Session:
         closed, then the session starts afresh on the same chat name."""
         await self.close()
         self.client = client
+        client.on_drop = self._dropped
         self.state = ChatState(profile=client.profile, chat=self.chat)
         self._claimed.clear()
         self._caches = _Caches()
@@ -895,30 +921,81 @@ class Session:
         self.view.connection(ok, why)
         return back
 
+    def _dropped(self) -> None:
+        """The connection dropped: with other addresses to move to, check it at once (a
+        lone server is left to the next ping, as it reconnects by itself)."""
+        if len(self.client.addresses) > 1:
+            self._wake.set()
+
     async def _ping_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.PING_INTERVAL)
-            await self.ping()
+            several = len(self.client.addresses) > 1
+            interval = self.DOWN_INTERVAL if several and self.up is False else self.PING_INTERVAL
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(interval, self.PING_INTERVAL)):
+                    await self._wake.wait()
+            dropped = self._wake.is_set()
+            self._wake.clear()
+            await self.ping(dropped=dropped)
 
-    async def ping(self) -> None:
-        """Check the connection; the first answer after a failed start starts the
-        session, the first after a loss reopens the chat (a restarted server knows
-        nothing of what this client watched)."""
+    async def ping(self, *, dropped: bool = False) -> None:
+        """Check the connection (``dropped``: it just dropped, or a request found the
+        server gone — the server gets ``PROBE_TIMEOUT`` to answer); the first answer after
+        a failed start starts the session, the first after a loss reopens the chat (a
+        restarted server knows nothing of what this client watched). With several
+        addresses, one that does not answer is left for the next that does, and the chat
+        reopened there."""
+        wait = self.PROBE_TIMEOUT if dropped and not self._tried else self.PING_TIMEOUT
+        moved = ""
         try:
-            status = await asyncio.wait_for(self.client.rpc(api.Status()), self.PING_TIMEOUT)
+            status = await asyncio.wait_for(self.client.rpc(api.Status()), wait)
         except (ChatthyError, TimeoutError) as exc:
-            self._connected(False, getattr(exc, "message", "no answer"))
-            return
+            why = getattr(exc, "message", "no answer")
+            found = None
+            if isinstance(exc, ServerUnavailableError | TimeoutError):
+                found = await self._move_on()
+            if found is None:
+                self._tried = True
+                self._connected(False, why)
+                return
+            status, moved = found, self.client.address
+            self._uptime = None  # another server's uptime
+        self._tried = False
         restarted = self._restarted(status.uptime)
         back = self._connected(True)
         try:
             if not self._boot.done:
                 await self._start()
-            elif back or restarted:  # a quick restart fails no ping: its uptime tells
+            elif moved or back or restarted:  # a quick restart fails no ping: its uptime tells
                 await self.reload()
-                self.view.status("reconnected")
+                if not moved:
+                    self.view.status("reconnected")
+            if moved:
+                self.view.status(f"moved to {moved}")
+            await self._tell_notices()
         except ChatthyError as exc:
             self.view.status(f"error: {exc.message}", "error")
+
+    async def _move_on(self) -> api.ServerStatus | None:
+        """Move to each other address in turn until one answers; its status, or None
+        when none does (the client then talks to the last one tried). While the server
+        was up, each gets ``PROBE_TIMEOUT``; once none answered, ``PING_TIMEOUT``."""
+        wait = self.PING_TIMEOUT if self._tried else self.PROBE_TIMEOUT
+        for address in self.client.others():
+            try:
+                await self.client.move_to(address)
+                return await asyncio.wait_for(self.client.rpc(api.Status()), wait)
+            except ServerKeyChangedError as exc:
+                self.view.status(f"error: {exc.message}", "error")
+            except (ChatthyError, TimeoutError):
+                continue
+        return None
+
+    async def _tell_notices(self) -> None:
+        """Say what the client learned while moving (a server's key on first contact)."""
+        notices, self.client.notices = self.client.notices, []
+        for line in notices:
+            await self.view.notice(line)
 
     def _restarted(self, uptime: float) -> bool:
         """Whether the server started again since the last ping (its uptime is less
@@ -928,11 +1005,17 @@ class Session:
         return last is not None and uptime + 0.25 < last[0] + (now - last[1])
 
     _uptime: tuple[float, float] | None = None
+
+    _tried = False
+    """Every address was tried and none answered (from then on each gets
+    ``PING_TIMEOUT``: a far server is not given up for a short wait)."""
     """The server's uptime at the last ping, and when that was (monotonic)."""
 
     def lost(self, error: ServerUnavailableError) -> None:
-        """A request found the server gone: say so until it answers again."""
+        """A request found the server gone: say so until it answers again (or another
+        address does: it is checked at once)."""
         self._connected(False, error.message)
+        self._dropped()
 
     # ---- completion sources ---------------------------------------------------------
 

@@ -11,7 +11,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +26,7 @@ from chatthy.config import (
     load_client_config,
     secret_warning,
 )
-from chatthy.errors import ConfigError
+from chatthy.errors import ConfigError, ServerUnavailableError
 from chatthy.wire.curve import is_loopback
 
 if TYPE_CHECKING:
@@ -35,9 +35,11 @@ if TYPE_CHECKING:
 __all__ = [
     "KEY_TIMEOUT",
     "NOTIFY",
+    "KeySource",
     "Settings",
     "check_address",
     "derive_soon",
+    "key_source",
     "resolve",
     "signing_key",
 ]
@@ -47,6 +49,10 @@ NOTIFY = ("bell", "desktop", "off")
 
 KEY_TIMEOUT = 5.0
 """Seconds to wait for an encrypted server's key port (trust on first use)."""
+
+KeySource = Callable[[str], tuple[bytes | None, str | None]]
+"""The CURVE key to talk to a server address with (None: plain), and a line for the user
+when it was learned just now (trust on first use); blocking. Raises ChatthyError."""
 
 _TCP = re.compile(r"tcp://(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})")
 
@@ -77,6 +83,20 @@ class Settings:
     keys: Mapping[str, str | list[str]] = field(default_factory=dict)
     """client.toml's ``[keys]``: the full-screen client's actions and their keys (checked
     by the client, not here)."""
+    servers: tuple[str, ...] = ()
+    """Every address the client may talk to, in order (``server`` among them: the one it
+    starts on); it moves to the next when the one it talks to stops answering. Empty:
+    ``server`` alone."""
+    pinned: bool = True
+    """``server_key`` was given (client.toml, ``CHATTHY_SERVER_KEY``) and holds for every
+    address; else each is trusted on first use by itself (:func:`key_source`)."""
+    known_servers: Path | None = None
+    """The known_servers file the keys of addresses beyond loopback are checked in."""
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Every address to try, in order (``server`` alone when no list was given)."""
+        return self.servers or (self.server,)
 
 
 def _passphrase(
@@ -117,6 +137,71 @@ def check_address(address: str) -> str:
     )
 
 
+def _addresses(server: str | None, cfg: ClientConfig) -> list[str]:
+    """The addresses to try, each checked: ``--server`` (one), else ``CHATTHY_SERVER``
+    (one, or several separated by commas), else client.toml's ``servers``, else its
+    ``server``.
+
+    Raises:
+        ConfigError: an address is malformed, or a list names none.
+    """
+    if server:
+        return [check_address(server)]
+    if env := os.environ.get("CHATTHY_SERVER"):
+        where, given = "CHATTHY_SERVER", [a.strip() for a in env.split(",")]
+    elif cfg.servers:
+        where, given = "client.toml: servers", list(cfg.servers)
+    else:
+        return [check_address(cfg.server or DEFAULT_SERVER)]
+    for address in given:
+        try:
+            check_address(address)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc.message}") from None
+    return list(dict.fromkeys(given))  # each once, in the order given
+
+
+def _first_reachable(addresses: Sequence[str], path: Path) -> tuple[str, bytes | None, str | None]:
+    """The first address whose key can be had (loopback: none needed), its key, and the
+    line of a first contact; an address whose key cannot be learned now is passed over
+    while others remain (the client tries it again when it moves there).
+
+    Raises:
+        ServerKeyChangedError: an address offers another key than the one remembered.
+        ServerUnavailableError: no address's key can be learned.
+        ConfigError: known_servers cannot be read or written.
+    """
+    failed: ServerUnavailableError | None = None
+    for address in addresses:
+        if is_loopback(address):
+            return address, None, None
+        try:
+            key, first = trusted_key(address, path, KEY_TIMEOUT)
+        except ServerUnavailableError as exc:
+            failed = failed or exc
+            continue
+        return address, key, first
+    assert failed is not None
+    raise failed
+
+
+def key_source(settings: Settings) -> KeySource:
+    """Where a client finds each address's CURVE key: the pinned ``server_key`` for all;
+    else none on loopback, and trust on first use beyond it (known_servers), address by
+    address."""
+    pinned = settings.server_key if settings.pinned else None
+    path = settings.known_servers
+
+    def key_of(address: str) -> tuple[bytes | None, str | None]:
+        if pinned is not None:
+            return pinned, None
+        if path is None or is_loopback(address):
+            return None, None
+        return trusted_key(address, path, KEY_TIMEOUT)
+
+    return key_of
+
+
 def resolve(
     server: str | None = None,
     profile: str | None = None,
@@ -139,16 +224,18 @@ def resolve(
     if server:
         check_address(server)
     cfg = load_client_config(config)
-    address = server or os.environ.get("CHATTHY_SERVER") or cfg.server or DEFAULT_SERVER
-    check_address(address)
+    addresses = _addresses(server, cfg)
+    address = addresses[0]
     name = chosen_profile(profile, cfg)
     notices: list[str] = []
     toml = config or config_dir() / "client.toml"
     if cfg.passphrase and (warning := secret_warning(toml, "your passphrase")):
         notices.append(warning)
     key: str | bytes | None = os.environ.get("CHATTHY_SERVER_KEY") or cfg.server_key
-    if not key and not is_loopback(address):
-        key, first = trusted_key(address, known_servers_path(config), KEY_TIMEOUT)
+    pinned = bool(key)
+    known = known_servers_path(config)
+    if not key:
+        address, key, first = _first_reachable(addresses, known)
         notices.extend([first] if first else [])
     notify = cfg.notify
     if notify not in NOTIFY:
@@ -172,6 +259,9 @@ def resolve(
         invite=os.environ.get("CHATTHY_INVITE") or cfg.invite,
         notify=notify,
         keys=dict(cfg.keys),
+        servers=tuple(addresses) if len(addresses) > 1 else (),
+        pinned=pinned,
+        known_servers=known,
     )
 
 

@@ -96,6 +96,8 @@ async def switch_profile(app: ChatthyApp, profile: str) -> None:
         server_key=old.server_key,
         invite=old.invite,
         legacy_key=functools.partial(derive_key, passphrase, profile, legacy=True),
+        addresses=old.addresses,
+        key_of=old.key_of,
     )
     client.transient = old.transient
     if typed:
