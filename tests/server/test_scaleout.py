@@ -18,6 +18,7 @@ import pytest
 
 from chatthy.config import StoreConfig
 from chatthy.server.app import Server
+from chatthy.wire import api
 from helpers import ClientMaker, Collected, ServerFactory, collect, openai_provider
 from upstream import Reply, Upstream
 
@@ -213,3 +214,78 @@ async def test_a_server_killed_mid_reply_has_it_interrupted_by_another_within_se
     assert reply.content.startswith("c0 c1 c2 ")
     assert len(reply.content.split()) >= 50
     del stream
+
+
+@pytest.mark.timeout(90)
+async def test_a_session_on_a_killed_server_moves_and_sees_its_reply_whole(
+    isolated_env: Path,
+    servers: ServerFactory,
+    upstream: Upstream,
+    pg_url: str,
+    unused_tcp_port: int,
+) -> None:
+    """The user's side of a server's death: the session moves to the next server, the
+    reply it was reading ends there as interrupted, and the chat it shows again holds
+    the question and the reply as far as it streamed."""
+    from chatthy.client.core import Client
+    from chatthy.client.session import Session
+    from helpers import key_for
+    from sessionkit import Recorder, until
+
+    conf = isolated_env / "config"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "server.toml").write_text(
+        "[server]\ncheckpoint_interval = 5.0\n\n"
+        '[providers.up]\nscheme = "openai"\n'
+        f'base_url = "{upstream.openai_url}"\napi_key = "k"\nmodel = "m"\nretries = 0\n',
+        encoding="utf-8",
+    )
+    first = f"tcp://127.0.0.1:{unused_tcp_port}"
+    killed = await _serve(first, {**os.environ, "CHATTHY_STORE_URL": pg_url})
+    b = await start_shared(servers, upstream, pg_url)
+    client = Client(first, "alice", key_for("alice"), addresses=[first, b.address], timeout=5)
+    client.connect()
+    view = Recorder()
+    session = Session(client, view, "story")
+    try:
+        await session.start()
+        upstream.push(Reply(chunks=[f"w{i} " for i in range(2000)], delay=0.01))
+        await session.send("tell me a long one")
+        await until(lambda: bool(view.replies) and view.replies[-1].said.count("w") >= 40, 10, "words")
+        os.kill(killed.pid, signal.SIGKILL)
+        gone = time.monotonic()
+        await killed.wait()
+        await until(lambda: f"moved to {b.address}" in view.statuses, 10, "the move")
+        moved = time.monotonic() - gone
+        stored: list[api.MessageInfo] = []
+
+        async def interrupted() -> bool:
+            stored[:] = (await client.rpc(api.Messages(chat="story"))).messages
+            return len(stored) == 2 and stored[1].status == "interrupted"
+
+        while not await interrupted():
+            assert time.monotonic() - gone < 5.0, "not marked interrupted within 5 s"
+            await asyncio.sleep(0.05)
+        assert moved < 3.0, f"moved {moved:.1f} s after the kill"
+        kept = stored[1].content
+        assert stored[0].content == "tell me a long one"
+        # kept as far as the last batch A wrote: what the session read from A, less at
+        # most the words of the batch A died before writing (a word every 10 ms)
+        seen = view.replies[0].said
+        assert kept.startswith("w0 w1 w2 ") and seen.startswith(kept)
+        assert kept.count("w") >= seen.count("w") - 20
+        # shown whole: the chat drawn again from B after the reply ended there, or the
+        # reply followed on B to its end (when the session reopened the chat first)
+        await until(
+            lambda: view.shown[-2:] == ["tell me a long one", kept]
+            or (len(view.replies) > 1 and view.replies[-1].status == "interrupted"),
+            5,
+            "the chat shown whole",
+        )
+        if len(view.replies) > 1:
+            assert view.replies[-1].said == kept
+    finally:
+        await session.close()
+        if killed.returncode is None:
+            killed.kill()
+            await killed.wait()
