@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterator
 from urllib.parse import quote
 
-from _harness import BENCH, PASSPHRASE, PROFILE, Processes, free_port, wait_listening
+from _harness import BENCH, PASSPHRASE, PROFILE, Processes, cpu_seconds, free_port, wait_listening
 from chatthy.client.core import Client
 from chatthy.wire.signing import SigningKey, derive_key
 from stream import _stamps, one_reply, pct
@@ -71,7 +71,10 @@ class Cluster(Processes):
             self.add_server()
 
     def env(self) -> dict[str, str]:
-        return {**super().env(), "CHATTHY_STORE_URL": self.store_url}
+        env = super().env()
+        if self.store_url:  # else the SQLite file, for comparison
+            env["CHATTHY_STORE_URL"] = self.store_url
+        return env
 
     def __enter__(self) -> Cluster:
         return self
@@ -172,7 +175,7 @@ async def failover(store_url: str, key: SigningKey, reps: int) -> None:
     from sessionkit import Recorder
 
     times = []
-    for rep in range(reps):
+    for _ in range(reps):
         with Cluster(store_url, 2) as cluster:
             first, second = cluster.addresses
             client = Client(first, PROFILE, key, addresses=[first, second], timeout=5)
@@ -201,31 +204,39 @@ async def failover(store_url: str, key: SigningKey, reps: int) -> None:
 
 
 async def throughput(store_url: str, key: SigningKey, k: int, n: int, reps: int) -> None:
-    results: dict[int, list[float]] = {1: [], 2: []}
-    for servers in (1, 2):
-        with Cluster(store_url, servers) as cluster:
+    """K replies at once on one server, then spread over two; one server on its SQLite
+    file for comparison (no events written to a database)."""
+    setups = {"1 server, SQLite": ("", 1), "1 server": (store_url, 1), "2 servers": (store_url, 2)}
+    results: dict[str, list[float]] = {name: [] for name in setups}
+    cpu: dict[str, float] = {}
+    for name, (url, servers) in setups.items():
+        with Cluster(url, servers) as cluster:
             clients = [connected(cluster.addresses[i % servers], key) for i in range(k)]
             try:
                 await asyncio.gather(
                     *(one_reply(c, f"warm-{i}", 50, 0) for i, c in enumerate(clients))
                 )
+                used = sum(cpu_seconds(p.pid) for p in cluster.servers)
                 for rep in range(reps):
                     t0 = time.perf_counter()
                     seen = await asyncio.gather(
-                        *(
-                            one_reply(c, f"t{servers}-{rep}-{i}", n, 0)
-                            for i, c in enumerate(clients)
-                        )
+                        *(one_reply(c, f"t-{rep}-{i}", n, 0) for i, c in enumerate(clients))
                     )
                     wall = time.perf_counter() - t0
-                    results[servers].append(sum(s.stamps for s in seen) / wall)
+                    results[name].append(sum(s.stamps for s in seen) / wall)
+                used = sum(cpu_seconds(p.pid) for p in cluster.servers) - used
+                cpu[name] = used / (reps * k * n / 1000)
             finally:
                 for c in clients:
                     await c.aclose()
-    one, two = statistics.median(results[1]), statistics.median(results[2])
+    base = statistics.median(results["1 server"])
     print(f"\n{k} clients × {n} chunks, all at once  (median of {reps})")
-    print(f"  1 server : {one:10.0f} chunks/s")
-    print(f"  2 servers: {two:10.0f} chunks/s   ({two / one:.2f}×)")
+    for name, runs in results.items():
+        rate = statistics.median(runs)
+        print(
+            f"  {name:17} {rate:10.0f} chunks/s  ({rate / base:.2f}×)"
+            f"   servers' CPU {cpu[name] * 1000:5.1f} ms per 1,000 chunks"
+        )
 
 
 # --- report -----------------------------------------------------------------------------

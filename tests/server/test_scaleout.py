@@ -251,7 +251,9 @@ async def test_a_session_on_a_killed_server_moves_and_sees_its_reply_whole(
         await session.start()
         upstream.push(Reply(chunks=[f"w{i} " for i in range(2000)], delay=0.01))
         await session.send("tell me a long one")
-        await until(lambda: bool(view.replies) and view.replies[-1].said.count("w") >= 40, 10, "words")
+        await until(
+            lambda: bool(view.replies) and view.replies[-1].said.count("w") >= 40, 10, "words"
+        )
         os.kill(killed.pid, signal.SIGKILL)
         gone = time.monotonic()
         await killed.wait()
@@ -277,8 +279,10 @@ async def test_a_session_on_a_killed_server_moves_and_sees_its_reply_whole(
         # shown whole: the chat drawn again from B after the reply ended there, or the
         # reply followed on B to its end (when the session reopened the chat first)
         await until(
-            lambda: view.shown[-2:] == ["tell me a long one", kept]
-            or (len(view.replies) > 1 and view.replies[-1].status == "interrupted"),
+            lambda: (
+                view.shown[-2:] == ["tell me a long one", kept]
+                or (len(view.replies) > 1 and view.replies[-1].status == "interrupted")
+            ),
             5,
             "the chat shown whole",
         )

@@ -93,3 +93,60 @@ async def test_a_server_whose_session_ended_is_gone(
             break
         await asyncio.sleep(0.02)
     assert found == [a.owner]
+
+
+async def test_a_chat_nobody_watches_is_read_only_when_someone_opens_it(
+    pair: tuple[PgBroadcaster, Turns, PgBroadcaster, Turns],
+) -> None:
+    a, turns_a, b, turns_b = pair
+    watched: set[tuple[str, str]] = set()
+    b.follow_only(lambda profile, chat: (profile, chat) in watched)
+    seen: list[int] = []
+    b.listen(lambda turn, seq, event: seen.append(seq))
+    turn = Turn(a, "t2", "alice", "quiet")
+    turns_a.add(turn)
+    turn.emit(TurnStarted("quiet", 3, "up", "m", 5))
+    for i in range(10):
+        turn.emit(TextDelta(f"{i} "))
+    await asyncio.sleep(0.3)
+    assert seen == [] and turns_b.latest("alice", "quiet") is None  # nobody here watches
+    watched.add(("alice", "quiet"))  # a client opens the chat here
+    await b.catch_up("alice", "quiet")
+    followed = turns_b.latest("alice", "quiet")
+    assert isinstance(followed, RemoteTurn) and followed.running
+    assert seen == list(range(11))  # from its start
+    turn.emit(TextDelta("more"))
+    turn.emit(TurnEnd("complete", 3))
+    for _ in range(100):
+        if len(seen) == 13:
+            break
+        await asyncio.sleep(0.05)
+    assert seen == list(range(13)) and not followed.running
+
+
+async def test_a_stopped_servers_reply_keeps_its_last_batch_though_nobody_followed_it(
+    pair: tuple[PgBroadcaster, Turns, PgBroadcaster, Turns],
+) -> None:
+    a, turns_a, b, _ = pair
+    b.follow_only(lambda profile, chat: False)
+    store = b.store
+    await store.register_profile("alice", b"a" * 32)
+    await store.create_chat("alice", "cut", "helper", "up", "m")
+    question, reply = await store.add_messages(
+        "alice",
+        "cut",
+        [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": "", "status": "streaming"},
+        ],
+    )
+    turn = Turn(a, "t3", "alice", "cut")
+    turns_a.add(turn)
+    turn.emit(TurnStarted("cut", reply.id, "up", "m", 5, user_message_id=question.id))
+    for word in ("kept ", "up ", "to ", "here"):
+        turn.emit(TextDelta(word))
+    await asyncio.sleep(0.3)  # written in a batch; then A dies before its next
+    await b.salvage([a.owner])
+    stored = await store.messages("alice", "cut")
+    assert [m.content for m in stored] == ["go", "kept up to here"]
+    assert stored[1].status == "streaming"  # marking it interrupted is the leases' part

@@ -576,6 +576,11 @@ class Engine(ChatBook):
         except ChainError as exc:
             raise ArgumentError(str(exc)) from None
 
+    async def catch_up(self, profile: str, chat: str) -> None:
+        """Follow here a reply of ``chat`` that another server on the shared database
+        runs (or just ended): a client opens the chat on this server."""
+        await self.broadcaster.catch_up(profile, chat)
+
     def approve(self, profile: str, chat: str, call_id: str, answer: str) -> bool:
         """The user's answer to a call waiting in ``chat``; False when none of that id
         waits (answered already, run out, or the reply ended)."""

@@ -96,6 +96,14 @@ class Broadcaster(Protocol):
     def listen_news(self, sink: NewsSink) -> None:
         """Deliver all news published from now on to ``sink`` too."""
 
+    def follow_only(self, wanted: Callable[[str, str], bool]) -> None:
+        """Follow other servers' replies only in the chats ``wanted(profile, chat)``
+        says someone here watches (besides those :meth:`catch_up` asks for)."""
+
+    async def catch_up(self, profile: str, chat: str) -> None:
+        """Bring a reply of ``chat`` that runs (or just ended) on another server into
+        this server's turns now: a client opens the chat here."""
+
     async def aclose(self) -> None:
         """Deliver what is published and not delivered yet (to other servers), then
         stop; the broadcaster is not used afterwards."""
@@ -121,6 +129,12 @@ class LocalBroadcaster:
 
     def listen_news(self, sink: NewsSink) -> None:
         self._news_sinks.append(sink)
+
+    def follow_only(self, wanted: Callable[[str, str], bool]) -> None:
+        """There are no other servers to follow."""
+
+    async def catch_up(self, profile: str, chat: str) -> None:
+        """Every reply of this process is in its turns already."""
 
     async def aclose(self) -> None:
         """Nothing waits: every event reached its sinks when it was published."""

@@ -75,6 +75,7 @@ class Server:
         engine.broadcaster.listen(self._count_tokens)
         self.watchers = Watchers(self._send)
         engine.broadcaster.listen(self.watchers.on_event)
+        engine.broadcaster.follow_only(self.watchers.watched)
         self.news = Newsroom(self._send)
         engine.broadcaster.listen_news(self.news.on_news)
         self.started = asyncio.get_running_loop().time()

@@ -45,6 +45,10 @@ class Watchers:
             if not watchers:
                 del self._watchers[key]
 
+    def watched(self, profile: str, chat: str) -> bool:
+        """Whether a connection here has ``chat`` open."""
+        return (profile, chat) in self._watchers
+
     def forget(self, conn: bytes) -> None:
         key = self._watching.pop(conn, None)
         if key is not None:

@@ -36,7 +36,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -136,6 +136,9 @@ class PgBroadcaster:
         self._tasks: list[asyncio.Task[None]] = []
         self._next_prune = 0.0
         self._closing = False
+        self._wanted: Callable[[str, str], bool] = lambda profile, chat: True
+        self._reads = asyncio.Lock()
+        """One read of a chat at a time: the reader's and a catch-up's."""
 
     # --- the Broadcaster port ------------------------------------------------------------
     def publish(self, turn: Turn, seq: int, event: TurnEvent) -> None:
@@ -155,6 +158,21 @@ class PgBroadcaster:
 
     def listen_news(self, sink: NewsSink) -> None:
         self.local.listen_news(sink)
+
+    def follow_only(self, wanted: Callable[[str, str], bool]) -> None:
+        self._wanted = wanted
+
+    async def catch_up(self, profile: str, chat: str) -> None:
+        """Read the chat's newest reply of another server now, unless it is followed
+        already (a client opens the chat here). A database that fails leaves it to the
+        next notification."""
+        key = (profile, chat)
+        if key in self._following or self._read is None:
+            return
+        try:
+            await self._read_chat(key)
+        except Exception as exc:
+            log.warning("other servers: could not read %s/%s: %s", profile, chat, exc)
 
     # --- starting and stopping -----------------------------------------------------------
     async def start(self, turns: Turns, owner: str) -> None:
@@ -352,7 +370,14 @@ class PgBroadcaster:
                 continue
             if note.channel == EVENTS:
                 profile, chat, _seq = json.loads(note.payload)
-                self._dirty[(profile, chat)] = None
+                key = (profile, chat)
+                followed = self._following.get(key)
+                if (followed is not None and followed.running) or self._wanted(profile, chat):
+                    self._dirty[key] = None
+                else:  # nobody here watches it: read it afresh once someone does
+                    self._cursors.pop(key, None)
+                    self._following.pop(key, None)
+                    continue
             elif note.channel == NEWS:
                 self._news_due = True
             elif note.channel == CONTROL:
@@ -390,16 +415,20 @@ class PgBroadcaster:
                 self._read_wake.set()
 
     async def _read_chat(self, key: ChatKey) -> None:
+        async with self._reads:
+            await self._read_rows(key)
+
+    async def _read_rows(self, key: ChatKey) -> None:
         conn = self._read
         assert conn is not None
         profile, chat = key
         following = self._following.get(key)
         cursor = self._cursors.get(key)
-        if cursor is None:  # first heard of: only its newest turn
+        if cursor is None:  # first heard of: only its newest turn, if not this server's
             query = (
                 "SELECT id, turn_id, owner, seq, body FROM turn_events WHERE turn_id ="
                 " (SELECT turn_id FROM turn_events WHERE profile = %s AND chat = %s"
-                "  AND owner <> %s ORDER BY id DESC LIMIT 1) ORDER BY id"
+                "  ORDER BY id DESC LIMIT 1) AND owner <> %s ORDER BY id"
             )
             params: tuple[Any, ...] = (profile, chat, self.owner)
         elif following is not None and following.running:
@@ -422,8 +451,13 @@ class PgBroadcaster:
             self._apply(key, row)
         if rows:
             self._cursors[key] = max(cursor or 0, max(row.id for row in rows))
-        elif cursor is None:
-            self._cursors[key] = 0
+        elif cursor is None:  # none, or this server's own: read from what is there now
+            cur = await conn.execute(
+                "SELECT COALESCE(max(id), 0) FROM turn_events WHERE profile = %s AND chat = %s",
+                key,
+            )
+            newest = await cur.fetchone()
+            self._cursors[key] = int(newest[0]) if newest else 0
 
     def _apply(self, key: ChatKey, row: _Row) -> None:
         """Replay one event into the turn followed (made on its first event)."""
@@ -480,25 +514,47 @@ class PgBroadcaster:
         return [t for t in self._following.values() if t.running and t.owner in dead]
 
     async def salvage(self, dead: Sequence[str]) -> None:
-        """Store what the dead servers' replies followed here streamed, as far as their
-        last batch, where the reply is still ``streaming`` (its server's last checkpoint
-        may be a second older)."""
-        for turn in self._of(dead):
-            started = turn.started
-            if started is None:
+        """Store what the dead servers' unfinished replies streamed, as far as their
+        last batch, where the reply is still ``streaming`` (its server's last
+        checkpoint may be a second older): read from the table, so whether or not this
+        server followed them."""
+        conn = self._read
+        if conn is None:
+            return
+        try:
+            cur = await conn.execute(
+                "SELECT turn_id, profile, chat, seq, body FROM turn_events"
+                " WHERE owner = ANY(%s) ORDER BY id",
+                (list(dead),),
+            )
+            rows = await cur.fetchall()
+        except Exception as exc:
+            log.warning("could not read the replies of a stopped server: %s", exc)
+            return
+        turns: dict[str, tuple[str, str, list[TurnEvent]]] = {}
+        for turn_id, profile, chat, seq, body in rows:
+            _, _, events = turns.setdefault(turn_id, (profile, chat, []))
+            if seq == len(events):
+                with contextlib.suppress(msgspec.DecodeError):
+                    events.append(_event(body))
+        for profile, chat, events in turns.values():
+            started = events[0] if events and type(events[0]) is TurnStarted else None
+            if started is None or type(events[-1]) is TurnEnd:
                 continue
             try:
-                found = await self.store.messages(
-                    turn.profile, turn.chat, after=started.message_id - 1, limit=1
-                )
-                if found and found[0].id == started.message_id and found[0].status == "streaming":
-                    content = streamed_content(turn.events)
-                    if content:
-                        await self.store.update_message(
-                            turn.profile, started.message_id, content=content
-                        )
+                await self._keep(profile, chat, started.message_id, events)
             except ChatthyError as exc:
                 log.warning("could not keep the reply of a stopped server: %s", exc.message)
+
+    async def _keep(
+        self, profile: str, chat: str, message_id: int, events: Sequence[TurnEvent]
+    ) -> None:
+        found = await self.store.messages(profile, chat, after=message_id - 1, limit=1)
+        if not found or found[0].id != message_id or found[0].status != "streaming":
+            return
+        content = streamed_content(events)
+        if content:
+            await self.store.update_message(profile, message_id, content=content)
 
     def ended(self, dead: Sequence[str]) -> None:
         """End, for this server's clients, the replies of ``dead`` it followed."""

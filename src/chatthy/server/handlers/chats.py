@@ -61,6 +61,8 @@ async def undo(ctx: Context, args: api.Undo) -> api.Undone:
 async def messages(ctx: Context, args: api.Messages) -> api.MessagesPage:
     store = ctx.engine.store
     chat = await store.get_chat(ctx.profile, args.chat)
+    if args.before is None and args.after is None:  # opened: a reply elsewhere too
+        await ctx.engine.catch_up(ctx.profile, args.chat)
     records = await store.messages(
         ctx.profile, args.chat, before=args.before, limit=args.limit, after=args.after
     )

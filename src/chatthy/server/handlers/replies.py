@@ -79,6 +79,7 @@ async def cancel(ctx: Context, args: api.Cancel) -> api.Cancelled:
 @registry.rpc()
 async def attach(ctx: Context, args: api.Attach) -> api.Attached:
     ctx.watch(args.chat)
+    await ctx.engine.catch_up(ctx.profile, args.chat)
     turn = ctx.engine.turns.latest(ctx.profile, args.chat)
     if turn is None:
         return api.Attached(chat=args.chat)
