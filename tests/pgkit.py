@@ -47,9 +47,10 @@ PG_MISSING: str | None = _missing(PG_URL, explicit=bool(os.environ.get(ENV)))
 
 
 def schema_url(schema: str) -> str:
-    """:data:`PG_URL` with ``schema`` first on the search path."""
+    """:data:`PG_URL` with ``schema`` first on the search path, and the schema's name as
+    the sessions' application name (so that they can be found and ended)."""
     options = quote(f"-c search_path={schema}", safe="")
-    return f"{PG_URL}{'&' if '?' in PG_URL else '?'}options={options}"
+    return f"{PG_URL}{'&' if '?' in PG_URL else '?'}options={options}&application_name={schema}"
 
 
 @contextlib.asynccontextmanager
@@ -65,4 +66,11 @@ async def pg_schema() -> AsyncIterator[str]:
         yield schema_url(name)
     finally:
         async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True) as conn:
+            # servers the test left running (their fixtures end after this one) would
+            # hold the schema's tables: their sessions go first
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
             await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")

@@ -9,24 +9,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
-import msgspec
 import pytest
 
-from chatthy.config import StoreConfig
-from chatthy.server.app import Server
 from chatthy.wire import api
-from helpers import ClientMaker, Collected, ServerFactory, collect, openai_provider
+from helpers import ClientMaker, Collected, ServerFactory, collect
+from scaleoutkit import serve_shared, start_shared
 from upstream import Reply, Upstream
-
-
-async def start_shared(servers: ServerFactory, upstream: Upstream, pg_url: str) -> Server:
-    """One more in-process server on the test's database."""
-    config = servers.config({"up": openai_provider(upstream)}, checkpoint_interval=0.2)
-    return await servers.start_with(msgspec.structs.replace(config, store=StoreConfig(url=pg_url)))
 
 
 async def watched(stream_source: asyncio.Queue[object]) -> Collected:
@@ -144,26 +135,6 @@ async def test_twenty_clients_on_three_servers_lose_nothing(
         assert seen.status == "complete"
 
 
-async def _serve(address: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "chatthy",
-        "serve",
-        "--listen",
-        address,
-        stderr=asyncio.subprocess.PIPE,
-        stdin=asyncio.subprocess.DEVNULL,
-        env=env,
-    )
-    assert proc.stderr is not None
-    while True:
-        line = await asyncio.wait_for(proc.stderr.readline(), 30)
-        assert line, "server exited before listening"
-        if b"listening on" in line:
-            return proc
-
-
 async def test_a_server_killed_mid_reply_has_it_interrupted_by_another_within_seconds(
     isolated_env: Path,
     servers: ServerFactory,
@@ -181,7 +152,7 @@ async def test_a_server_killed_mid_reply_has_it_interrupted_by_another_within_se
         encoding="utf-8",
     )
     address = f"tcp://127.0.0.1:{unused_tcp_port}"
-    killed = await _serve(address, {**os.environ, "CHATTHY_STORE_URL": pg_url})
+    killed = await serve_shared(address, {**os.environ, "CHATTHY_STORE_URL": pg_url})
     try:
         b = await start_shared(servers, upstream, pg_url)
         on_a, on_b = connect(address, connect_timeout=1, timeout=2), connect(b)
@@ -241,7 +212,7 @@ async def test_a_session_on_a_killed_server_moves_and_sees_its_reply_whole(
         encoding="utf-8",
     )
     first = f"tcp://127.0.0.1:{unused_tcp_port}"
-    killed = await _serve(first, {**os.environ, "CHATTHY_STORE_URL": pg_url})
+    killed = await serve_shared(first, {**os.environ, "CHATTHY_STORE_URL": pg_url})
     b = await start_shared(servers, upstream, pg_url)
     client = Client(first, "alice", key_for("alice"), addresses=[first, b.address], timeout=5)
     client.connect()

@@ -27,6 +27,9 @@ ChatKey = tuple[str, str]
 class Turn:
     """One reply in flight (or just finished) in one chat of one profile."""
 
+    remote = False
+    """True for a reply another server runs and this one only follows."""
+
     def __init__(self, broadcaster: Broadcaster, turn_id: str, profile: str, chat: str) -> None:
         self.broadcaster = broadcaster
         self.id = turn_id
@@ -209,4 +212,5 @@ class Turns:
             self._forget(turn)
 
     def all_running(self) -> list[Turn]:
-        return [t for t in self._by_chat.values() if t.running]
+        """The replies this server runs (not those it follows from another)."""
+        return [t for t in self._by_chat.values() if t.running and not t.remote]

@@ -36,7 +36,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -68,17 +68,34 @@ KEEP = 600.0
 """Seconds events and news stay in their tables (a reply followed or resent later is
 read from the store)."""
 EVENTS, NEWS, CONTROL = "chatthy_events", "chatthy_news", "chatthy_control"
+GRACE = 2.0
+"""Seconds a server's listening session must stay gone before the server is taken for
+stopped: a session cut by the network or a database restart is made again within one."""
+NEWS_WINDOW = 1000
+"""News ids read again below the last one seen: a row that took its id before another
+server's but committed after it is still read (those seen are skipped)."""
+CONNECT: dict[str, Any] = {
+    "connect_timeout": 5,
+    # a server's machine that vanishes (no FIN) is noticed by its own side within seconds
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+}
 
 _encode = msgspec.msgpack.Encoder().encode
 _event = msgspec.msgpack.Decoder(TurnEvent).decode
 _news = msgspec.msgpack.Decoder(ChatNews).decode
 
 ChatKey = tuple[str, str]
+_STOPPED = EndError("interrupted", "the server running this reply stopped")
 
 
 class RemoteTurn(Turn):
     """A reply another server runs, followed here: its events come from the database.
     Stopping it, or answering its tool call, asks the server that runs it."""
+
+    remote = True
 
     def __init__(self, bus: PgBroadcaster, turn_id: str, profile: str, chat: str, owner: str):
         super().__init__(bus.local, turn_id, profile, chat)
@@ -129,12 +146,26 @@ class PgBroadcaster:
         self._read_wake = asyncio.Event()
         self._cursors: dict[ChatKey, int] = {}
         self._following: dict[ChatKey, RemoteTurn] = {}
+        """Per chat, the newest turn followed here."""
+        self._by_id: dict[str, RemoteTurn] = {}
+        """Every turn followed here that still runs, or ended lately, by id."""
         self._news_cursor = 0
+        self._news_seen: dict[int, None] = {}
+        self._missing: dict[str, float] = {}
+        """Owners whose listening session was not found, since when (monotonic)."""
+        self._ends: list[tuple[str, str, str, str, int, bytes]] = []
+        """Ends of a stopped server's replies to write for every server (see :meth:`ended`)."""
+        self._chores: set[asyncio.Task[None]] = set()
+        self._unfinished: list[tuple[str, str, str, str, int, bytes]] = []
+        """The ends :meth:`salvage` found due, written by :meth:`ended`."""
+        self._started = False
+        self._broken = asyncio.Event()
         self._listen: AsyncConnection[Any] | None = None
         self._write: AsyncConnection[Any] | None = None
         self._read: AsyncConnection[Any] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._next_prune = 0.0
+        self._next_sweep = 0.0
         self._closing = False
         self._wanted: Callable[[str, str], bool] = lambda profile, chat: True
         self._reads = asyncio.Lock()
@@ -143,7 +174,7 @@ class PgBroadcaster:
     # --- the Broadcaster port ------------------------------------------------------------
     def publish(self, turn: Turn, seq: int, event: TurnEvent) -> None:
         self.local.publish(turn, seq, event)
-        if self._write is not None:
+        if self._started:  # kept while the database is away: written once it is back
             self._pending.append((turn, seq, event))
             self._wake.set()
 
@@ -152,7 +183,7 @@ class PgBroadcaster:
 
     def publish_news(self, profile: str, news: ChatNews) -> None:
         self.local.publish_news(profile, news)
-        if self._write is not None:
+        if self._started:
             self._pending_news.append((profile, news))
             self._wake.set()
 
@@ -167,7 +198,7 @@ class PgBroadcaster:
         already (a client opens the chat here). A database that fails leaves it to the
         next notification."""
         key = (profile, chat)
-        if key in self._following or self._read is None:
+        if key in self._cursors or self._read is None:
             return
         try:
             await self._read_chat(key)
@@ -192,9 +223,14 @@ class PgBroadcaster:
             cur = await self._read.execute("SELECT COALESCE(max(id), 0) FROM chat_news")
             row = await cur.fetchone()
             self._news_cursor = int(row[0]) if row else 0
+            cur = await self._read.execute(
+                "SELECT id FROM chat_news WHERE id > %s", (self._news_cursor - NEWS_WINDOW,)
+            )
+            self._news_seen = {news_id: None for (news_id,) in await cur.fetchall()}
         except psycopg.Error as exc:
             await self._close_connections()
             raise StoreError(f"cannot follow the other servers: {exc}") from exc
+        self._started = True
         self._tasks = [
             asyncio.create_task(self._listening(), name="other servers: listen"),
             asyncio.create_task(self._reading(), name="other servers: read"),
@@ -206,9 +242,9 @@ class PgBroadcaster:
         import psycopg
 
         await self._close_connections()
-        self._listen = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-        self._write = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-        self._read = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        self._listen = await psycopg.AsyncConnection.connect(self.url, autocommit=True, **CONNECT)
+        self._write = await psycopg.AsyncConnection.connect(self.url, autocommit=True, **CONNECT)
+        self._read = await psycopg.AsyncConnection.connect(self.url, autocommit=True, **CONNECT)
         await self._listen.execute(
             "INSERT INTO servers (owner, backend_pid, backend_start, started)"
             " SELECT %s, pid, backend_start, %s FROM pg_stat_activity"
@@ -228,9 +264,11 @@ class PgBroadcaster:
         if self._tasks:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._tasks[-1]), 5)
-        for task in self._tasks:
+        if self._chores:
+            await asyncio.wait(self._chores, timeout=2)
+        for task in [*self._tasks, *self._chores]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._chores]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
@@ -261,6 +299,7 @@ class PgBroadcaster:
                 log.warning("other servers: a batch of events was not written: %s", exc)
                 if self._closing:
                     return
+                self._lost()
                 await asyncio.sleep(1.0)
                 self._wake.set()
 
@@ -270,15 +309,16 @@ class PgBroadcaster:
         conn = self._write
         if conn is None:
             return
-        batch, news = self._pending, self._pending_news
-        if not batch and not news:
+        batch, news, ends = self._pending, self._pending_news, self._ends
+        if not batch and not news and not ends:
             return
-        self._pending, self._pending_news = [], []
+        self._pending, self._pending_news, self._ends = [], [], []
         try:
-            await self._write_batch(conn, batch, news)
+            await self._write_batch(conn, batch, news, ends)
         except BaseException:  # not written: it goes first in the next batch
             self._pending[:0] = batch
             self._pending_news[:0] = news
+            self._ends[:0] = ends
             raise
         if time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + 60.0
@@ -289,12 +329,16 @@ class PgBroadcaster:
         conn: AsyncConnection[Any],
         batch: list[tuple[Turn, int, TurnEvent]],
         news: list[tuple[str, ChatNews]],
+        ends: list[tuple[str, str, str, str, int, bytes]],
     ) -> None:
         last: dict[ChatKey, int] = {}
         rows = []
         for turn, seq, event in batch:
             rows.append((turn.profile, turn.chat, turn.id, self.owner, seq, _encode(event)))
             last[(turn.profile, turn.chat)] = seq
+        for row in ends:  # a stopped server's reply ended for it (see ended)
+            rows.append(row)
+            last[(row[0], row[1])] = row[4]
         async with conn.transaction(), conn.cursor() as cur:
             if rows:
                 await cur.executemany(
@@ -313,9 +357,12 @@ class PgBroadcaster:
                 await cur.execute("SELECT pg_notify(%s, %s)", (EVENTS, payload))
 
     async def _prune(self, conn: AsyncConnection[Any]) -> None:
-        """Forget events and news older than :data:`KEEP` (any server may)."""
+        """Forget the events of turns that wrote nothing for :data:`KEEP` seconds (a
+        reply still running keeps its first events: whoever follows it reads from them),
+        and news older than that; any server may."""
         await conn.execute(
-            "DELETE FROM turn_events WHERE created < extract(epoch FROM clock_timestamp()) - %s",
+            "DELETE FROM turn_events WHERE turn_id IN (SELECT turn_id FROM turn_events"
+            " GROUP BY turn_id HAVING max(created) < extract(epoch FROM clock_timestamp()) - %s)",
             (KEEP,),
         )
         await conn.execute(
@@ -327,7 +374,13 @@ class PgBroadcaster:
         """Ask the server running ``turn`` to stop it or to take a call's answer."""
         payload = json.dumps({"owner": turn.owner, "profile": turn.profile, "turn": turn.id})
         message = json.loads(payload) | what
-        asyncio.get_running_loop().create_task(self._notify(CONTROL, json.dumps(message)))
+        self._chore(self._notify(CONTROL, json.dumps(message)))
+
+    def _chore(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` on its own, held until it ends (awaited by :meth:`aclose`)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
 
     async def _notify(self, channel: str, payload: str) -> None:
         conn = self._read  # not the writer's: that one may be inside a batch's transaction
@@ -340,26 +393,39 @@ class PgBroadcaster:
 
     # --- following -------------------------------------------------------------------
     async def _listening(self) -> None:
-        """Take the notifications; when the database is lost, connect again and read
-        what was missed meanwhile."""
+        """Take the notifications; when the database is lost (here, or by the writing or
+        reading session), connect again and read what was missed meanwhile."""
         while not self._closing:
+            notes = asyncio.create_task(self._notes())
+            lost = asyncio.create_task(self._broken.wait())
             try:
-                await self._notes()
-            except Exception as exc:
-                log.warning("other servers: lost the database (%s); connecting again", exc)
+                await asyncio.wait({notes, lost}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (notes, lost):
+                    task.cancel()
+                await asyncio.gather(notes, lost, return_exceptions=True)
+            if not notes.cancelled() and notes.exception() is not None:
+                log.warning("other servers: lost the database (%s)", notes.exception())
+            self._broken.clear()
+            delay = 0.2
             while not self._closing:
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(delay)
                 try:
                     await self._connect()
                     break
                 except Exception as exc:
                     log.warning("other servers: cannot reach the database: %s", exc)
-            for key, turn in self._following.items():
+                    delay = 1.0
+            for turn in self._by_id.values():
                 if turn.running:
-                    self._dirty[key] = None
+                    self._dirty[(turn.profile, turn.chat)] = None
             self._news_due = True
             self._wake.set()
             self._read_wake.set()
+
+    def _lost(self) -> None:
+        """A session failed: make all three again (the listening task does)."""
+        self._broken.set()
 
     async def _notes(self) -> None:
         conn = self._listen
@@ -401,6 +467,9 @@ class PgBroadcaster:
         while True:
             await self._read_wake.wait()
             self._read_wake.clear()
+            if time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + 1.0
+                self._sweep()
             try:
                 if self._news_due:
                     self._news_due = False
@@ -411,6 +480,7 @@ class PgBroadcaster:
                     await self._read_chat(key)
             except Exception as exc:
                 log.warning("other servers: could not read their events: %s", exc)
+                self._lost()
                 await asyncio.sleep(0.5)
                 self._read_wake.set()
 
@@ -420,34 +490,36 @@ class PgBroadcaster:
 
     async def _read_rows(self, key: ChatKey) -> None:
         conn = self._read
-        assert conn is not None
+        if conn is None:
+            return
         profile, chat = key
-        following = self._following.get(key)
         cursor = self._cursors.get(key)
+        # the turns of this chat followed and still running: their rows past the last
+        # number had, whatever their ids (a batch may commit after a later one)
+        running = [t for t in self._by_id.values() if t.running and (t.profile, t.chat) == key]
         if cursor is None:  # first heard of: only its newest turn, if not this server's
             query = (
                 "SELECT id, turn_id, owner, seq, body FROM turn_events WHERE turn_id ="
                 " (SELECT turn_id FROM turn_events WHERE profile = %s AND chat = %s"
                 "  ORDER BY id DESC LIMIT 1) AND owner <> %s ORDER BY id"
             )
-            params: tuple[Any, ...] = (profile, chat, self.owner)
-        elif following is not None and following.running:
-            query = (
-                "SELECT id, turn_id, owner, seq, body FROM turn_events"
-                " WHERE profile = %s AND chat = %s AND owner <> %s AND id > %s"
-                " UNION SELECT id, turn_id, owner, seq, body FROM turn_events"
-                " WHERE turn_id = %s AND seq >= %s ORDER BY id"
-            )
-            params = (profile, chat, self.owner, cursor, following.id, len(following.events))
+            params: list[Any] = [profile, chat, self.owner]
         else:
             query = (
                 "SELECT id, turn_id, owner, seq, body FROM turn_events"
-                " WHERE profile = %s AND chat = %s AND owner <> %s AND id > %s ORDER BY id"
+                " WHERE profile = %s AND chat = %s AND owner <> %s AND id > %s"
             )
-            params = (profile, chat, self.owner, cursor)
+            params = [profile, chat, self.owner, cursor]
+            for turn in running:
+                query += (
+                    " UNION SELECT id, turn_id, owner, seq, body FROM turn_events"
+                    " WHERE turn_id = %s AND seq >= %s"
+                )
+                params += [turn.id, len(turn.events)]
+            query += " ORDER BY id"
         cur = await conn.execute(query, params)
         rows = [_Row(*row) for row in await cur.fetchall()]
-        for row in rows:
+        for row in sorted(rows, key=lambda row: (row.turn_id, row.seq)):
             self._apply(key, row)
         if rows:
             self._cursors[key] = max(cursor or 0, max(row.id for row in rows))
@@ -460,18 +532,23 @@ class PgBroadcaster:
             self._cursors[key] = int(newest[0]) if newest else 0
 
     def _apply(self, key: ChatKey, row: _Row) -> None:
-        """Replay one event into the turn followed (made on its first event)."""
+        """Replay one event into the turn it belongs to (made on its first event)."""
         turns = self._turns
         assert turns is not None
-        turn = self._following.get(key)
-        if turn is None or turn.id != row.turn_id:
+        turn = self._by_id.get(row.turn_id)
+        if turn is None:
             if row.seq != 0:
-                return  # an older turn's late row, or one begun before this server heard
+                return  # a forgotten turn's late row, or one begun before this server heard
             turn = RemoteTurn(self, row.turn_id, key[0], key[1], row.owner)
+            self._by_id[turn.id] = turn
             self._following[key] = turn
             turns.add(turn)
-        if row.seq != len(turn.events) or not turn.running:
+        if not turn.running or row.seq < len(turn.events):
             return  # read already (a row is asked for twice on purpose), or after its end
+        if row.seq > len(turn.events):
+            self._dirty[key] = None  # one before it committed later: read again
+            self._read_wake.set()
+            return
         try:
             event = _event(row.body)
         except msgspec.DecodeError:
@@ -481,17 +558,34 @@ class PgBroadcaster:
             turn.started = event
         turn.emit(event)
 
+    def _sweep(self) -> None:
+        """Forget the turns followed that ended and that the engine's turns forgot."""
+        turns = self._turns
+        assert turns is not None
+        for turn_id, turn in list(self._by_id.items()):
+            if not turn.running and turns.find(turn.profile, turn_id) is None:
+                del self._by_id[turn_id]
+        for key, turn in list(self._following.items()):
+            if turn.id not in self._by_id:
+                del self._following[key]
+                self._cursors.pop(key, None)
+
     async def _read_news(self) -> None:
         conn = self._read
         assert conn is not None
         cur = await conn.execute(
             "SELECT id, profile, body FROM chat_news WHERE id > %s AND owner <> %s ORDER BY id",
-            (self._news_cursor, self.owner),
+            (self._news_cursor - NEWS_WINDOW, self.owner),
         )
         for news_id, profile, body in await cur.fetchall():
+            if news_id in self._news_seen:
+                continue
+            self._news_seen[news_id] = None
             self._news_cursor = max(self._news_cursor, news_id)
             with contextlib.suppress(msgspec.DecodeError):
                 self.local.publish_news(profile, _news(body))
+        while len(self._news_seen) > 4 * NEWS_WINDOW:
+            del self._news_seen[next(iter(self._news_seen))]
 
     # --- liveness (the reply leases' Peers) --------------------------------------------
     async def gone(self, owners: Sequence[str]) -> list[str]:
@@ -500,18 +594,25 @@ class PgBroadcaster:
         if conn is None or not owners:
             return []
         try:
+            # backend_start is hidden from other roles (NULL): the pid alone then
             cur = await conn.execute(
                 "SELECT s.owner FROM servers s WHERE s.owner = ANY(%s) AND NOT EXISTS"
-                " (SELECT 1 FROM pg_stat_activity a"
-                "  WHERE a.pid = s.backend_pid AND a.backend_start = s.backend_start)",
+                " (SELECT 1 FROM pg_stat_activity a WHERE a.pid = s.backend_pid"
+                "  AND (a.backend_start IS NULL OR a.backend_start = s.backend_start))",
                 (list(owners),),
             )
-            return [row[0] for row in await cur.fetchall()]
+            missing = {row[0] for row in await cur.fetchall()}
         except Exception as exc:
+            self._lost()
             raise StoreError(f"cannot see the other servers: {exc}") from exc
+        now = time.monotonic()
+        for owner in list(self._missing):
+            if owner not in missing:
+                del self._missing[owner]  # back (its session made again), or not asked
+        return [o for o in missing if now - self._missing.setdefault(o, now) >= GRACE]
 
     def _of(self, dead: Sequence[str]) -> list[RemoteTurn]:
-        return [t for t in self._following.values() if t.running and t.owner in dead]
+        return [t for t in self._by_id.values() if t.running and t.owner in dead]
 
     async def salvage(self, dead: Sequence[str]) -> None:
         """Store what the dead servers' unfinished replies streamed, as far as their
@@ -523,24 +624,27 @@ class PgBroadcaster:
             return
         try:
             cur = await conn.execute(
-                "SELECT turn_id, profile, chat, seq, body FROM turn_events"
-                " WHERE owner = ANY(%s) ORDER BY id",
+                "SELECT turn_id, owner, profile, chat, seq, body FROM turn_events"
+                " WHERE owner = ANY(%s) ORDER BY turn_id, seq, id",
                 (list(dead),),
             )
             rows = await cur.fetchall()
         except Exception as exc:
             log.warning("could not read the replies of a stopped server: %s", exc)
             return
-        turns: dict[str, tuple[str, str, list[TurnEvent]]] = {}
-        for turn_id, profile, chat, seq, body in rows:
-            _, _, events = turns.setdefault(turn_id, (profile, chat, []))
+        turns: dict[str, tuple[str, str, str, list[TurnEvent]]] = {}
+        for turn_id, owner, profile, chat, seq, body in rows:
+            _, _, _, events = turns.setdefault(turn_id, (owner, profile, chat, []))
             if seq == len(events):
                 with contextlib.suppress(msgspec.DecodeError):
                     events.append(_event(body))
-        for profile, chat, events in turns.values():
+        self._unfinished = []
+        for turn_id, (owner, profile, chat, events) in turns.items():
             started = events[0] if events and type(events[0]) is TurnStarted else None
             if started is None or type(events[-1]) is TurnEnd:
                 continue
+            end = TurnEnd("interrupted", started.message_id, "", _STOPPED)
+            self._unfinished.append((profile, chat, turn_id, owner, len(events), _encode(end)))
             try:
                 await self._keep(profile, chat, started.message_id, events)
             except ChatthyError as exc:
@@ -557,13 +661,17 @@ class PgBroadcaster:
             await self.store.update_message(profile, message_id, content=content)
 
     def ended(self, dead: Sequence[str]) -> None:
-        """End, for this server's clients, the replies of ``dead`` it followed."""
+        """End the replies of ``dead``: for this server's clients at once, and for every
+        other server by an end written in the reply's name (the others may not hold
+        its lease any more, and would never see it stop)."""
         for turn in self._of(dead):
             message_id = turn.started.message_id if turn.started is not None else 0
-            why = EndError("interrupted", "the server running this reply stopped")
-            turn.emit(TurnEnd("interrupted", message_id, "", why))
+            turn.emit(TurnEnd("interrupted", message_id, "", _STOPPED))
+        self._ends.extend(self._unfinished)
+        self._unfinished = []
+        self._wake.set()
         for owner in dead:
-            asyncio.get_running_loop().create_task(self._forget_server(owner))
+            self._chore(self._forget_server(owner))
 
     async def _forget_server(self, owner: str) -> None:
         conn = self._read

@@ -161,7 +161,13 @@ class PostgresStore(
         async with conn, translated():
             await migrate(conn)
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            url, min_size=min_size, max_size=max_size, kwargs=extra, open=False
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs=extra,
+            open=False,
+            # a connection the database ended (a restart) is replaced, not handed out
+            check=AsyncConnectionPool.check_connection,
         )
         try:
             await pool.open(wait=True, timeout=float(CONNECT_TIMEOUT))
