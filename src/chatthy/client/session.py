@@ -881,9 +881,10 @@ class Session:
         elif kind == "destroyed" and chat == self.chat:
             self.view.status(f"chat '{chat}' was deleted")
             async with self._lock:
-                self._unfollow()
-                self._take_chat(chat, None)
-                await self.view.show_chat(self.state, [], 0)
+                if chat == self.chat:  # not left meanwhile (a destroy here opens another)
+                    self._unfollow()
+                    self._take_chat(chat, None)
+                    await self.view.show_chat(self.state, [], 0)
         elif kind == "updated" and chat == self.chat and self._reply is None:
             await self._updated()
         elif kind == "created" and chat == self.chat and self.state.new:
