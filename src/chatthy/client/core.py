@@ -296,7 +296,9 @@ class Client:
         await asyncio.gather(*resends, return_exceptions=True)
         await self._shut()
         if self._ctx is not None:
-            self._ctx.term()
+            # destroy, not term: term waits for ever on any socket left open (a monitor's
+            # pair, one a move made), and this runs on the loop
+            self._ctx.destroy(linger=0)
             self._ctx = None
 
     def others(self) -> list[str]:
