@@ -362,8 +362,13 @@ class Session:
         tasks = list(self._tasks)
         if self._reply is not None and self._reply.task is not None:
             tasks.append(self._reply.task)
-        for task in tasks:
-            task.cancel()
+        pending = {task for task in tasks if not task.done()}
+        while pending:
+            # cancelled again until they end: Python 3.11's wait_for drops a cancel that
+            # comes as its awaited answer does (the news loop then waited for ever)
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.5)
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.client.aclose()
 
