@@ -8,6 +8,7 @@ import functools
 import io
 import os
 import struct
+import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -273,3 +274,27 @@ def make_pdf(pages: list[list[str]]) -> bytes:
         xref,
     )
     return bytes(out)
+
+
+async def serve_process(
+    address: str, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """``chatthy serve`` in a process of its own on ``address`` (in the test's config and
+    data dirs, or ``env``), once it says it listens."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "chatthy",
+        "serve",
+        "--listen",
+        address,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+        env=env,
+    )
+    assert proc.stderr is not None
+    while True:
+        line = await asyncio.wait_for(proc.stderr.readline(), 30)
+        assert line, "the server exited before listening"
+        if b"listening on" in line:
+            return proc

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
 import msgspec
 
 from chatthy.config import StoreConfig
@@ -13,30 +10,10 @@ from chatthy.server.app import Server
 from helpers import ServerFactory, openai_provider
 from upstream import Upstream
 
-__all__ = ["serve_shared", "start_shared"]
+__all__ = ["start_shared"]
 
 
 async def start_shared(servers: ServerFactory, upstream: Upstream, pg_url: str) -> Server:
     """One more in-process server on the test's database."""
     config = servers.config({"up": openai_provider(upstream)}, checkpoint_interval=0.2)
     return await servers.start_with(msgspec.structs.replace(config, store=StoreConfig(url=pg_url)))
-
-
-async def serve_shared(address: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "chatthy",
-        "serve",
-        "--listen",
-        address,
-        stderr=asyncio.subprocess.PIPE,
-        stdin=asyncio.subprocess.DEVNULL,
-        env=env,
-    )
-    assert proc.stderr is not None
-    while True:
-        line = await asyncio.wait_for(proc.stderr.readline(), 30)
-        assert line, "server exited before listening"
-        if b"listening on" in line:
-            return proc

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -28,30 +27,9 @@ from chatthy.config import ProviderConfig
 from chatthy.errors import ServerUnavailableError
 from chatthy.server.app import Server
 from chatthy.wire import api
-from helpers import ServerFactory, key_for
+from helpers import ServerFactory, key_for, serve_process
 from sessionkit import Recorder, Said, until
 from test_cli import spawn
-
-
-async def serve(address: str) -> asyncio.subprocess.Process:
-    """``chatthy serve`` on ``address``, in the test's config and data dirs (the offline
-    echo provider), once it listens."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "chatthy",
-        "serve",
-        "--listen",
-        address,
-        stderr=asyncio.subprocess.PIPE,
-        stdin=asyncio.subprocess.DEVNULL,
-    )
-    assert proc.stderr is not None
-    while True:
-        line = await asyncio.wait_for(proc.stderr.readline(), 30)
-        assert line, "the server exited before listening"
-        if b"listening on" in line:
-            return proc
 
 
 @pytest.fixture
@@ -60,8 +38,8 @@ async def two_servers(
 ) -> AsyncIterator[tuple[list[str], list[asyncio.subprocess.Process]]]:
     """Two ``chatthy serve`` processes on one data dir: their addresses and processes."""
     addresses = [f"tcp://127.0.0.1:{unused_tcp_port_factory()}" for _ in range(2)]
-    procs = [await serve(addresses[0])]
-    procs.append(await serve(addresses[1]))
+    procs = [await serve_process(addresses[0])]
+    procs.append(await serve_process(addresses[1]))
     yield addresses, procs
     for proc in procs:
         if proc.returncode is None:

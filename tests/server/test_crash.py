@@ -6,30 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from pathlib import Path
 
-from helpers import ClientMaker, collect, turn
+from helpers import ClientMaker, collect, serve_process, turn
 from upstream import Reply, Upstream
-
-
-async def start_server(address: str) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "chatthy",
-        "serve",
-        "--listen",
-        address,
-        stderr=asyncio.subprocess.PIPE,
-        stdin=asyncio.subprocess.DEVNULL,
-    )
-    assert proc.stderr is not None
-    while True:
-        line = await asyncio.wait_for(proc.stderr.readline(), 30)
-        assert line, "server exited before listening"
-        if b"listening on" in line:
-            return proc
 
 
 def write_config(home: Path, upstream: Upstream) -> None:
@@ -49,7 +29,7 @@ async def test_sigkill_mid_stream_keeps_everything(
 ) -> None:
     write_config(isolated_env, upstream)
     address = f"tcp://127.0.0.1:{unused_tcp_port}"
-    proc = await start_server(address)
+    proc = await serve_process(address)
     try:
         client = connect(address, connect_timeout=1, timeout=2)
         upstream.push(Reply(chunks=["finished ", "before"]))
@@ -69,7 +49,7 @@ async def test_sigkill_mid_stream_keeps_everything(
     assert ended.status == "error"
     assert ended.error is not None and ended.error["code"] == "unavailable"
     assert ended.error["message"].startswith("lost the server at")
-    proc = await start_server(address)
+    proc = await serve_process(address)
     try:
         client = connect(address, timeout=10)
         safe = (await client.call("messages", chat="safe")).messages

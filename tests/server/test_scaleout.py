@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from chatthy.wire import api
-from helpers import ClientMaker, Collected, ServerFactory, collect
-from scaleoutkit import serve_shared, start_shared
+from helpers import ClientMaker, Collected, ServerFactory, collect, serve_process
+from scaleoutkit import start_shared
 from upstream import Reply, Upstream
 
 
@@ -152,7 +152,7 @@ async def test_a_server_killed_mid_reply_has_it_interrupted_by_another_within_se
         encoding="utf-8",
     )
     address = f"tcp://127.0.0.1:{unused_tcp_port}"
-    killed = await serve_shared(address, {**os.environ, "CHATTHY_STORE_URL": pg_url})
+    killed = await serve_process(address, {**os.environ, "CHATTHY_STORE_URL": pg_url})
     try:
         b = await start_shared(servers, upstream, pg_url)
         on_a, on_b = connect(address, connect_timeout=1, timeout=2), connect(b)
@@ -212,7 +212,7 @@ async def test_a_session_on_a_killed_server_moves_and_sees_its_reply_whole(
         encoding="utf-8",
     )
     first = f"tcp://127.0.0.1:{unused_tcp_port}"
-    killed = await serve_shared(first, {**os.environ, "CHATTHY_STORE_URL": pg_url})
+    killed = await serve_process(first, {**os.environ, "CHATTHY_STORE_URL": pg_url})
     b = await start_shared(servers, upstream, pg_url)
     client = Client(first, "alice", key_for("alice"), addresses=[first, b.address], timeout=5)
     client.connect()

@@ -14,9 +14,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from helpers import ClientMaker, ServerFactory, collect
-from scaleoutkit import serve_shared, start_shared
+from chatthy.client.core import Client, ReplyStream
+from chatthy.server.app import Server
+from helpers import ClientMaker, ServerFactory, collect, serve_process
+from scaleoutkit import start_shared
 from upstream import Reply, Upstream
+
+WORDS = [f"c{i} " for i in range(300)]
 
 
 async def end_session(pg_url: str, pid: int) -> None:
@@ -25,18 +29,27 @@ async def end_session(pg_url: str, pid: int) -> None:
         await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
+async def watched_from_b(
+    pg_url: str, servers: ServerFactory, upstream: Upstream, connect: ClientMaker, chat: str
+) -> tuple[Server, Server, Client, ReplyStream, ReplyStream]:
+    """Servers A and B; a reply of 300 words asked on A in ``chat``, watched from B:
+    A, B, B's client, the asker's stream and the watcher's."""
+    a = await start_shared(servers, upstream, pg_url)
+    b = await start_shared(servers, upstream, pg_url)
+    upstream.push(Reply(chunks=WORDS, delay=0.01))
+    on_a, on_b = connect(a), connect(b)
+    await on_a.call("new", chat=chat)
+    await on_b.attach(chat)
+    stream, _ = await on_a.start("chat", chat, text="go")
+    followed = await asyncio.wait_for(on_b.incoming.get(), 10)
+    await asyncio.sleep(0.3)
+    return a, b, on_b, stream, followed
+
+
 async def test_a_live_servers_cut_session_neither_ends_its_reply_nor_frees_its_chat(
     pg_url: str, servers: ServerFactory, upstream: Upstream, connect: ClientMaker
 ) -> None:
-    a = await start_shared(servers, upstream, pg_url)
-    b = await start_shared(servers, upstream, pg_url)
-    upstream.push(Reply(chunks=[f"c{i} " for i in range(300)], delay=0.01))
-    on_a, on_b = connect(a), connect(b)
-    await on_a.call("new", chat="blip")
-    await on_b.attach("blip")
-    stream, _ = await on_a.start("chat", "blip", text="go")
-    followed = await asyncio.wait_for(on_b.incoming.get(), 10)
-    await asyncio.sleep(0.3)
+    a, _, on_b, stream, followed = await watched_from_b(pg_url, servers, upstream, connect, "blip")
     listening = a.engine.broadcaster._listen  # type: ignore[attr-defined]
     await end_session(pg_url, listening.info.backend_pid)
     await asyncio.sleep(1.2)  # A has its session again; B must not take A for stopped
@@ -44,7 +57,7 @@ async def test_a_live_servers_cut_session_neither_ends_its_reply_nor_frees_its_c
         await on_b.start("chat", "blip", text="a second reply at once")
     ours, theirs = await asyncio.gather(collect(stream), collect(followed))
     assert ours.status == theirs.status == "complete"
-    assert theirs.text == ours.text == "".join(f"c{i} " for i in range(300))
+    assert theirs.text == ours.text == "".join(WORDS)
     stored = (await on_b.call("messages", chat="blip")).messages
     assert [m.status for m in stored] == ["complete", "complete"]
 
@@ -52,15 +65,7 @@ async def test_a_live_servers_cut_session_neither_ends_its_reply_nor_frees_its_c
 async def test_a_servers_cut_writing_session_is_made_again_and_nothing_is_lost(
     pg_url: str, servers: ServerFactory, upstream: Upstream, connect: ClientMaker
 ) -> None:
-    a = await start_shared(servers, upstream, pg_url)
-    b = await start_shared(servers, upstream, pg_url)
-    upstream.push(Reply(chunks=[f"c{i} " for i in range(100)], delay=0.01))
-    on_a, on_b = connect(a), connect(b)
-    await on_a.call("new", chat="w")
-    await on_b.attach("w")
-    stream, _ = await on_a.start("chat", "w", text="go")
-    followed = await asyncio.wait_for(on_b.incoming.get(), 10)
-    await asyncio.sleep(0.3)
+    a, _, _, stream, followed = await watched_from_b(pg_url, servers, upstream, connect, "w")
     writing = a.engine.broadcaster._write  # type: ignore[attr-defined]
     await end_session(pg_url, writing.info.backend_pid)
     ours = await collect(stream)
@@ -73,19 +78,11 @@ async def test_a_servers_cut_writing_session_is_made_again_and_nothing_is_lost(
 async def test_stopping_a_server_that_follows_a_reply_leaves_that_reply_alone(
     pg_url: str, servers: ServerFactory, upstream: Upstream, connect: ClientMaker
 ) -> None:
-    a = await start_shared(servers, upstream, pg_url)
-    b = await start_shared(servers, upstream, pg_url)
-    upstream.push(Reply(chunks=[f"c{i} " for i in range(300)], delay=0.01))
-    on_a, on_b = connect(a), connect(b)
-    await on_a.call("new", chat="roll")
-    await on_b.attach("roll")
-    stream, _ = await on_a.start("chat", "roll", text="go")
-    await asyncio.wait_for(on_b.incoming.get(), 10)
-    await asyncio.sleep(0.3)
+    _, b, _, stream, _ = await watched_from_b(pg_url, servers, upstream, connect, "roll")
     await servers.stop(b)  # a rolling restart: B goes, A is not touched
     ours = await collect(stream)
     assert ours.status == "complete"
-    assert ours.text == "".join(f"c{i} " for i in range(300))
+    assert ours.text == "".join(WORDS)
 
 
 async def test_a_killed_servers_reply_ends_on_every_server_that_follows_it(
@@ -104,7 +101,7 @@ async def test_a_killed_servers_reply_ends_on_every_server_that_follows_it(
         encoding="utf-8",
     )
     address = f"tcp://127.0.0.1:{unused_tcp_port}"
-    killed = await serve_shared(address, {**os.environ, "CHATTHY_STORE_URL": pg_url})
+    killed = await serve_process(address, {**os.environ, "CHATTHY_STORE_URL": pg_url})
     try:
         b = await start_shared(servers, upstream, pg_url)
         c = await start_shared(servers, upstream, pg_url)

@@ -20,11 +20,10 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from chatthy.errors import ArgumentError
 from chatthy.store import rules
-from chatthy.store.base import ChatRecord, ImageIn, MessageRecord
+from chatthy.store.base import ChatRecord, ImageIn
+from chatthy.store.rows import chat_record, message_columns, message_record
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -45,7 +44,6 @@ __all__ = [
     "touch",
 ]
 
-_decode = msgspec.json.Decoder().decode
 
 MESSAGE_COLUMNS = (
     "m.id, m.chat_id, m.role, m.content, m.status, m.provider, m.model, m.usage, m.error,"
@@ -151,48 +149,3 @@ async def sweep_images(conn: AsyncConnection[Any], profile: str | None) -> int:
         ([row[0] for row in candidates], [row[1] for row in candidates]),
     )
     return cur.rowcount
-
-
-# rows → records -----------------------------------------------------------------------
-def message_columns(message: rules.NewMessage) -> tuple[Any, ...]:
-    """A checked message as the columns role … error, tokens of ``messages``."""
-    return (
-        message.role,
-        message.content,
-        message.status,
-        message.provider,
-        message.model,
-        message.usage,
-        message.error,
-        message.tokens,
-    )
-
-
-def message_record(row: Sequence[Any]) -> MessageRecord:
-    return MessageRecord(
-        id=row[0],
-        chat_id=row[1],
-        role=row[2],
-        content=_decode(row[3]),
-        status=row[4],
-        provider=row[5],
-        model=row[6],
-        usage=None if row[7] is None else _decode(row[7]),
-        error=row[8],
-        created=row[9],
-        updated=row[10],
-        tokens=row[11],
-    )
-
-
-def chat_record(row: Sequence[Any]) -> ChatRecord:
-    return ChatRecord(
-        id=row[0],
-        name=row[1],
-        personality=row[2],
-        provider=row[3],
-        model=row[4],
-        created=row[5],
-        updated=row[6],
-        messages=row[7],
-    )

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator, Sequence
-from typing import Any
-
-import msgspec
+from collections.abc import Iterator
 
 from chatthy.errors import DiskFullError, StoreError
-from chatthy.store.base import ChatRecord, MessageRecord
-from chatthy.store.rules import NewMessage, no_chat
+from chatthy.store.rows import chat_record, message_columns, message_record
+from chatthy.store.rules import no_chat
 
 __all__ = [
     "CHAT_COLUMNS",
@@ -46,7 +43,6 @@ SNIPPET_TOKENS = 12
 """How many words a search snippet shows around its match."""
 LAST_ID = 2**63 - 1
 """Above every message id: ``id < LAST_ID`` is "no bound"."""
-_decode = msgspec.json.Decoder().decode
 
 MESSAGE_COLUMNS = (
     "m.id, m.chat_id, m.role, m.content, m.status, m.provider, m.model, m.usage, m.error,"
@@ -116,50 +112,6 @@ def chat_id_of(conn: sqlite3.Connection, profile: str, name: str) -> int:
 
 
 # rows → records -----------------------------------------------------------------------
-def message_columns(message: NewMessage) -> tuple[Any, ...]:
-    """A checked message as the columns role … error, tokens of ``messages``."""
-    return (
-        message.role,
-        message.content,
-        message.status,
-        message.provider,
-        message.model,
-        message.usage,
-        message.error,
-        message.tokens,
-    )
-
-
-def message_record(row: Sequence[Any]) -> MessageRecord:
-    return MessageRecord(
-        id=row[0],
-        chat_id=row[1],
-        role=row[2],
-        content=_decode(row[3]),
-        status=row[4],
-        provider=row[5],
-        model=row[6],
-        usage=None if row[7] is None else _decode(row[7]),
-        error=row[8],
-        created=row[9],
-        updated=row[10],
-        tokens=row[11],
-    )
-
-
-def chat_record(row: Sequence[Any]) -> ChatRecord:
-    return ChatRecord(
-        id=row[0],
-        name=row[1],
-        personality=row[2],
-        provider=row[3],
-        model=row[4],
-        created=row[5],
-        updated=row[6],
-        messages=row[7],
-    )
-
-
 _OPERATORS = frozenset({"AND", "OR", "NOT"})
 
 
