@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from chatthy.wire import api
-from helpers import ClientMaker, Collected, ServerFactory, collect, serve_process
-from scaleoutkit import start_shared
+from helpers import ClientMaker, Collected, ServerFactory, collect
+from scaleoutkit import serve_killable, start_shared
 from upstream import Reply, Upstream
 
 
@@ -143,16 +143,8 @@ async def test_a_server_killed_mid_reply_has_it_interrupted_by_another_within_se
     pg_url: str,
     unused_tcp_port: int,
 ) -> None:
-    conf = isolated_env / "config"
-    conf.mkdir(parents=True, exist_ok=True)
-    (conf / "server.toml").write_text(
-        "[server]\ncheckpoint_interval = 5.0\n\n"  # the batches, not a checkpoint, keep it
-        '[providers.up]\nscheme = "openai"\n'
-        f'base_url = "{upstream.openai_url}"\napi_key = "k"\nmodel = "m"\nretries = 0\n',
-        encoding="utf-8",
-    )
     address = f"tcp://127.0.0.1:{unused_tcp_port}"
-    killed = await serve_process(address, {**os.environ, "CHATTHY_STORE_URL": pg_url})
+    killed = await serve_killable(isolated_env, upstream, pg_url, address)
     try:
         b = await start_shared(servers, upstream, pg_url)
         on_a, on_b = connect(address, connect_timeout=1, timeout=2), connect(b)
@@ -203,16 +195,8 @@ async def test_a_session_on_a_killed_server_moves_and_sees_its_reply_whole(
     from helpers import key_for
     from sessionkit import Recorder, until
 
-    conf = isolated_env / "config"
-    conf.mkdir(parents=True, exist_ok=True)
-    (conf / "server.toml").write_text(
-        "[server]\ncheckpoint_interval = 5.0\n\n"
-        '[providers.up]\nscheme = "openai"\n'
-        f'base_url = "{upstream.openai_url}"\napi_key = "k"\nmodel = "m"\nretries = 0\n',
-        encoding="utf-8",
-    )
     first = f"tcp://127.0.0.1:{unused_tcp_port}"
-    killed = await serve_process(first, {**os.environ, "CHATTHY_STORE_URL": pg_url})
+    killed = await serve_killable(isolated_env, upstream, pg_url, first)
     b = await start_shared(servers, upstream, pg_url)
     client = Client(first, "alice", key_for("alice"), addresses=[first, b.address], timeout=5)
     client.connect()

@@ -16,8 +16,8 @@ import pytest
 
 from chatthy.client.core import Client, ReplyStream
 from chatthy.server.app import Server
-from helpers import ClientMaker, ServerFactory, collect, serve_process
-from scaleoutkit import start_shared
+from helpers import ClientMaker, ServerFactory, collect
+from scaleoutkit import serve_killable, start_shared
 from upstream import Reply, Upstream
 
 WORDS = [f"c{i} " for i in range(300)]
@@ -93,15 +93,8 @@ async def test_a_killed_servers_reply_ends_on_every_server_that_follows_it(
     connect: ClientMaker,
     unused_tcp_port: int,
 ) -> None:
-    conf = isolated_env / "config"
-    conf.mkdir(parents=True, exist_ok=True)
-    (conf / "server.toml").write_text(
-        '[providers.up]\nscheme = "openai"\n'
-        f'base_url = "{upstream.openai_url}"\napi_key = "k"\nmodel = "m"\nretries = 0\n',
-        encoding="utf-8",
-    )
     address = f"tcp://127.0.0.1:{unused_tcp_port}"
-    killed = await serve_process(address, {**os.environ, "CHATTHY_STORE_URL": pg_url})
+    killed = await serve_killable(isolated_env, upstream, pg_url, address)
     try:
         b = await start_shared(servers, upstream, pg_url)
         c = await start_shared(servers, upstream, pg_url)
