@@ -13,7 +13,7 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol
 
 from chatthy.store.base import Store
 from chatthy.store.postgres import PostgresStore
@@ -69,7 +69,7 @@ class PostgresDatabase:
         self.url = url
 
     async def open(self) -> RagStore:
-        return cast(Store, await PostgresStore.open(self.url))
+        return await PostgresStore.open(self.url)
 
     def count(self, table: str) -> int:
         import psycopg
@@ -101,11 +101,7 @@ async def database(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
     if backend == "sqlite":
         yield SQLiteDatabase(tmp_path / "data" / "chatthy.db")
         return
-    import pytest
+    from pgkit import pg_schema
 
-    from pgkit import PG_MISSING, pg_schema
-
-    if PG_MISSING is not None:
-        pytest.skip(PG_MISSING)
     async with pg_schema() as url:
         yield PostgresDatabase(url)

@@ -44,12 +44,8 @@ async def sqlite_place(cls: type[StoreFront], tmp_path: Path) -> AsyncIterator[O
 async def postgres_place(cls: type[StoreFront], tmp_path: Path) -> AsyncIterator[Opener]:
     """A schema of the test's own in the test PostgreSQL (tests/pgkit.py), dropped on
     leaving; the test skips, with pgkit's one line, where no PostgreSQL answers."""
-    import pytest
+    from pgkit import pg_schema
 
-    from pgkit import PG_MISSING, pg_schema
-
-    if PG_MISSING is not None:
-        pytest.skip(PG_MISSING)
     async with pg_schema() as url:
         yield lambda: cast(type[PostgresStore], cls).open(url)
 

@@ -18,6 +18,7 @@ from chatthy.conversation.events import ChatNews, TextDelta, TurnEnd, TurnEvent,
 from chatthy.conversation.turns import Turn, Turns
 from chatthy.store.pg_broadcast import PgBroadcaster, RemoteTurn
 from chatthy.store.postgres import PostgresStore
+from sessionkit import until
 
 
 @pytest.fixture
@@ -50,10 +51,7 @@ async def test_events_published_on_one_server_reach_another_in_order(
         if i % 7 == 0:
             await asyncio.sleep(0.01)
     turn.emit(TurnEnd("complete", 7))
-    for _ in range(100):
-        if len(seen) == 62:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: len(seen) >= 62, 5, "every event on B")
     assert [seq for _, seq, _ in seen] == list(range(62))
     assert "".join(e.text for _, _, e in seen if isinstance(e, TextDelta)) == "".join(
         f"{i} " for i in range(60)
@@ -71,10 +69,7 @@ async def test_chat_news_reach_the_other_server(
     news: list[tuple[str, ChatNews]] = []
     b.listen_news(lambda profile, item: news.append((profile, item)))
     a.publish_news("alice", ChatNews("renamed", "old", new="new"))
-    for _ in range(100):
-        if news:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: bool(news), 5, "the news on B")
     assert news == [("alice", ChatNews("renamed", "old", new="new"))]
 
 
@@ -128,10 +123,7 @@ async def test_a_chat_nobody_watches_is_read_only_when_someone_opens_it(
     assert seen == list(range(11))  # from its start
     turn.emit(TextDelta("more"))
     turn.emit(TurnEnd("complete", 3))
-    for _ in range(100):
-        if len(seen) == 13:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: len(seen) >= 13, 5, "the rest of the reply")
     assert seen == list(range(13)) and not followed.running
 
 
@@ -188,10 +180,7 @@ async def test_events_published_while_the_database_is_away_arrive_once_it_is_bac
         turn.emit(TextDelta(f"{i} "))
     turn.emit(TurnEnd("complete", 7))
     followed = turns_b.find("alice", "t1")
-    for _ in range(100):
-        if followed is not None and not followed.running:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: followed is not None and not followed.running, 5, "the reply's end")
     assert followed is not None and not followed.running
     assert seen == list(range(17))
 
@@ -213,10 +202,7 @@ async def test_news_committed_after_a_later_one_still_arrives(
         a.publish_news("alice", ChatNews("created", "from-a"))
         await asyncio.sleep(0.5)
         await third.commit()
-    for _ in range(40):
-        if len(news) == 2:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: len(news) >= 2, 2, "both news")
     assert sorted(news) == ["from-a", "from-c"]
 
 
@@ -248,12 +234,11 @@ async def test_the_end_of_a_reply_written_after_the_next_reply_began_still_ends_
         turns_c.add(second)
         second.emit(TurnStarted("room", 3, "up", "m", 1))
         second.emit(TextDelta("yo"))
-        for _ in range(60):
-            followed = turns_b.find("alice", "first")
-            if followed is not None and not followed.running:
-                break
-            await asyncio.sleep(0.05)
-        assert followed is not None and not followed.running
+        await until(
+            lambda: (turn := turns_b.find("alice", "first")) is not None and not turn.running,
+            3,
+            "the first reply's end on B",
+        )
         assert turns_b.latest("alice", "room") is turns_b.find("alice", "second")
     finally:
         for bus in (a, b, c):

@@ -936,9 +936,11 @@ class Session:
     async def _ping_loop(self) -> None:
         while True:
             several = len(self.client.addresses) > 1
-            interval = self.DOWN_INTERVAL if several and self.up is False else self.PING_INTERVAL
+            interval = self.PING_INTERVAL
+            if several and self.up is False:  # none answers: checked more often
+                interval = min(self.DOWN_INTERVAL, interval)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(interval, self.PING_INTERVAL)):
+                async with asyncio.timeout(interval):
                     await self._wake.wait()
             dropped = self._wake.is_set()
             self._wake.clear()
@@ -1011,11 +1013,11 @@ class Session:
         return last is not None and uptime + 0.25 < last[0] + (now - last[1])
 
     _uptime: tuple[float, float] | None = None
+    """The server's uptime at the last ping, and when that was (monotonic)."""
 
     _tried = False
     """Every address was tried and none answered (from then on each gets
     ``PING_TIMEOUT``: a far server is not given up for a short wait)."""
-    """The server's uptime at the last ping, and when that was (monotonic)."""
 
     def lost(self, error: ServerUnavailableError) -> None:
         """A request found the server gone: say so until it answers again (or another

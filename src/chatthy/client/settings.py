@@ -173,16 +173,20 @@ def _first_reachable(addresses: Sequence[str], path: Path) -> tuple[str, bytes |
     """
     failed: ServerUnavailableError | None = None
     for address in addresses:
-        if is_loopback(address):
-            return address, None, None
         try:
-            key, first = trusted_key(address, path, KEY_TIMEOUT)
+            return address, *_learned_key(address, path)
         except ServerUnavailableError as exc:
             failed = failed or exc
-            continue
-        return address, key, first
     assert failed is not None
     raise failed
+
+
+def _learned_key(address: str, path: Path) -> tuple[bytes | None, str | None]:
+    """None on loopback (spoken to in the clear); beyond it, the key known_servers holds
+    or one learned now (trust on first use) with the line saying so."""
+    if is_loopback(address):
+        return None, None
+    return trusted_key(address, path, KEY_TIMEOUT)
 
 
 def key_source(settings: Settings) -> KeySource:
@@ -195,9 +199,9 @@ def key_source(settings: Settings) -> KeySource:
     def key_of(address: str) -> tuple[bytes | None, str | None]:
         if pinned is not None:
             return pinned, None
-        if path is None or is_loopback(address):
+        if path is None:
             return None, None
-        return trusted_key(address, path, KEY_TIMEOUT)
+        return _learned_key(address, path)
 
     return key_of
 

@@ -17,7 +17,7 @@ import functools
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chatthy.agent.chains import ChainError, load_chains, run_chain
 from chatthy.agent.loop import Loop
@@ -56,6 +56,9 @@ from chatthy.providers.base import Options, Provider
 from chatthy.providers.registry import build_provider
 from chatthy.rag.service import RagService
 from chatthy.store.base import ChatRecord, ImageIn, Store
+
+if TYPE_CHECKING:
+    from chatthy.store.pg_broadcast import PgBroadcaster
 
 __all__ = ["RESERVED_PARAMS", "Engine", "Planned"]
 
@@ -100,13 +103,6 @@ class Planned(NamedTuple):
     dropped_tokens: int
     new_tokens: int | None
     """Tokens of the new message planned with the history, if any (kept with it)."""
-
-
-async def _shared_broadcaster(url: str, store: Store) -> Broadcaster:
-    """The broadcaster of a server on a shared database (started by the engine)."""
-    from chatthy.store.pg_broadcast import PgBroadcaster
-
-    return PgBroadcaster(url, store)
 
 
 class Engine(ChatBook):
@@ -165,35 +161,30 @@ class Engine(ChatBook):
             providers = {
                 name: build_provider(name, cfg) for name, cfg in effective_providers(config).items()
             }
-            if broadcaster is None and config.store.url:
-                broadcaster = await _shared_broadcaster(config.store.url, store)
+            if broadcaster is None and config.store.url:  # a database servers share
+                from chatthy.store.pg_broadcast import PgBroadcaster
+
+                shared = PgBroadcaster(config.store.url, store)
+                engine = cls(config, store, providers, shared)
+                await engine._follow_others(shared)
+            else:
+                engine = cls(config, store, providers, broadcaster)
         except BaseException:
             await store.aclose()
             raise
-        engine = cls(config, store, providers, broadcaster)
-        if config.store.url:
-            await engine._follow_others()
         interrupted = await engine.owner.recover()
         if interrupted:
             log.info("%d reply(ies) cut off by the last stop marked interrupted", interrupted)
         engine.owner.start()
         return engine
 
-    async def _follow_others(self) -> None:
+    async def _follow_others(self, bus: PgBroadcaster) -> None:
         """On a shared database: follow the other servers' replies into :attr:`turns`,
-        and see at once when one of them stops (its replies are interrupted within a
-        second or two, not when its lease runs out)."""
-        from chatthy.store.pg_broadcast import PgBroadcaster
-
-        bus = self.broadcaster
-        if isinstance(bus, PgBroadcaster):
-            try:
-                await bus.start(self.turns, self.owner.id)
-            except BaseException:
-                await self.store.aclose()
-                raise
-            self.owner.peers = bus
-            self.owner.sweep = SHARED_SWEEP
+        and see soon when one of them stops (its replies are interrupted within seconds,
+        not when its lease runs out)."""
+        await bus.start(self.turns, self.owner.id)
+        self.owner.peers = bus
+        self.owner.sweep = SHARED_SWEEP
 
     def background(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run ``work`` on its own (starting MCP servers while a client lists their

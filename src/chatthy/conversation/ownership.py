@@ -102,13 +102,13 @@ class ReplyOwner:
         owners = await self.store.reply_owners()
         dead = [owner for owner in owners if self._dead(owner)]
         peers = self.peers
-        if peers is not None and owners:
-            seen = set(dead) | {self.id}
-            dead += [o for o in await peers.gone([o for o in owners if o not in seen])]
-        if peers is not None and dead:
+        if peers is None:
+            return await self.store.interrupt_orphans(dead)
+        dead += await peers.gone([o for o in owners if o != self.id and o not in dead])
+        if dead:
             await peers.salvage(dead)
         found = await self.store.interrupt_orphans(dead)
-        if peers is not None and dead:
+        if dead:
             peers.ended(dead)
         return found
 

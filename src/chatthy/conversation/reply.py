@@ -148,12 +148,7 @@ class _Reply:
 
     def content(self) -> Any:
         """What is stored: the text alone, or with tools the steps and the text after."""
-        if not self.steps:
-            return self.text()
-        text = self.text()
-        unanswered = _unanswered(self.steps)
-        tail: list[Part] = [TextPart(text)] if text else []
-        return content_of([*self.steps, *unanswered, *tail])
+        return _content(self.steps, self.text())
 
     def add_usage(self, event: Usage) -> None:
         usage = self.usage or {"input_tokens": 0, "output_tokens": 0}
@@ -173,6 +168,15 @@ def _unanswered(steps: list[Part]) -> list[Part]:
     ]
 
 
+def _content(steps: list[Part], text: str) -> Any:
+    """A reply as stored: ``text`` alone, or with tools its steps (each call answered)
+    and ``text`` after them."""
+    if not steps:
+        return text
+    tail: list[Part] = [TextPart(text)] if text else []
+    return content_of([*steps, *_unanswered(steps), *tail])
+
+
 def streamed_content(events: Sequence[TurnEvent]) -> Any:
     """What a reply's events say it held when they stop: its text, or with tools its
     steps and the text after, as :class:`_Reply` stores it (the events carry the text
@@ -184,17 +188,14 @@ def streamed_content(events: Sequence[TurnEvent]) -> Any:
         if type(event) is TextDelta:
             text.append(event.text)
         elif isinstance(event, ToolCall | ToolResult):
-            if text and "".join(text).strip():
+            if text:
                 steps.append(TextPart("".join(text)))
             text = []
             if isinstance(event, ToolCall):
                 steps.append(ToolCallPart(event.id, event.name, event.arguments))
             else:
                 steps.append(ToolResultPart(event.call_id, event.content, event.is_error))
-    tail = "".join(text)
-    if not steps:
-        return tail
-    return content_of([*steps, *_unanswered(steps), *([TextPart(tail)] if tail else [])])
+    return _content(steps, "".join(text))
 
 
 async def run_reply(job: ReplyJob) -> None:

@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chatthy.errors import ChatthyError
 from chatthy.store import rules
-from chatthy.store._pg_support import PgBase, translated
+from chatthy.store._pg_support import PgBase, lexeme, translated
 from chatthy.store._pg_workspace import storable
 from chatthy.store._rag_checks import Prepared, no_document, prepared_all
 from chatthy.store.base import (
@@ -75,6 +75,7 @@ from chatthy.store.base import (
     RagStored,
     RagVectors,
 )
+from chatthy.store.rows import DOCUMENT_COLUMNS, document_record
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -95,10 +96,6 @@ WORD_MAX = 200
 _POSITIONS = 255
 """The most occurrences of a word a chunk's ``tsvector`` records (PostgreSQL keeps 256)."""
 _WORD = re.compile(r"\w+")
-_COLUMNS = (
-    "d.id, d.name, d.source, d.digest, d.bytes, d.chunks, d.embedder, d.dim, d.stored,"
-    " d.created, d.updated"
-)
 
 
 def _fold(word: str) -> str:
@@ -121,15 +118,10 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(terms_of(query)))[:FTS_WORDS]
 
 
-def _lexeme(term: str) -> str:
-    """``term`` quoted as a ``tsvector``/``tsquery`` lexeme: whatever it holds, text."""
-    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
 def _tsvector(counts: Counter[str]) -> str:
     """A chunk's words as ``tsvector`` input: each word with one position per occurrence."""
     return " ".join(
-        f"{_lexeme(term)}:{','.join(map(str, range(1, min(n, _POSITIONS) + 1)))}"
+        f"{lexeme(term)}:{','.join(map(str, range(1, min(n, _POSITIONS) + 1)))}"
         for term, n in counts.items()
     )
 
@@ -174,19 +166,22 @@ def _indexed_all(documents: Sequence[RagDocumentIn]) -> list[_Indexed | ChatthyE
     return out
 
 
-def _record(row: Sequence[Any]) -> RagDocumentRecord:
-    return RagDocumentRecord(*row)
-
-
 async def _document(
     conn: AsyncConnection[Any], profile: str, name: str
 ) -> RagDocumentRecord | None:
     cur = await conn.execute(
-        f"SELECT {_COLUMNS} FROM rag_documents d WHERE d.profile = %s AND d.name = %s",
+        f"SELECT {DOCUMENT_COLUMNS} FROM rag_documents d WHERE d.profile = %s AND d.name = %s",
         (profile, name),
     )
     row = await cur.fetchone()
-    return None if row is None else _record(row)
+    return None if row is None else document_record(row)
+
+
+async def _version(conn: AsyncConnection[Any], profile: str) -> int:
+    """How many times the profile's documents changed (0: never)."""
+    cur = await conn.execute("SELECT version FROM rag_versions WHERE profile = %s", (profile,))
+    row = await cur.fetchone()
+    return 0 if row is None else int(row[0])
 
 
 async def _bump(conn: AsyncConnection[Any], profile: str, chunks: int = 0, words: int = 0) -> int:
@@ -273,7 +268,7 @@ async def _put(
         "INSERT INTO rag_documents AS d (profile, name, source, digest, bytes, chunks,"
         " embedder, dim, stored, created, updated)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        f" RETURNING {_COLUMNS}",
+        f" RETURNING {DOCUMENT_COLUMNS}",
         (
             profile,
             doc.name,
@@ -290,7 +285,7 @@ async def _put(
     )
     row = await cur.fetchone()
     assert row is not None  # an insert returns its row
-    record = _record(row)
+    record = document_record(row)
     ids: list[int] = []
     if doc.rows:
         ordinals, texts, headings, starts, ends, vectors = map(list, zip(*doc.rows, strict=True))
@@ -396,11 +391,11 @@ class PgRagMixin(PgBase):
 
         async def work(conn: AsyncConnection[Any]) -> dict[str, RagDocumentRecord]:
             cur = await conn.execute(
-                f"SELECT {_COLUMNS} FROM rag_documents d WHERE d.profile = %s"
+                f"SELECT {DOCUMENT_COLUMNS} FROM rag_documents d WHERE d.profile = %s"
                 " AND d.name = ANY(%s) AND d.embedder = %s",
                 (profile, sorted({name for name, _ in wanted}), embedder),
             )
-            stored = {doc.name: doc for doc in map(_record, await cur.fetchall())}
+            stored = {doc.name: doc for doc in map(document_record, await cur.fetchall())}
             found: dict[str, RagDocumentRecord] = {}
             for name, digest in wanted:
                 doc = stored.get(name)
@@ -439,10 +434,11 @@ class PgRagMixin(PgBase):
 
         async def work(conn: AsyncConnection[Any]) -> list[RagDocumentRecord]:
             cur = await conn.execute(
-                f"SELECT {_COLUMNS} FROM rag_documents d WHERE d.profile = %s ORDER BY d.name",
+                f"SELECT {DOCUMENT_COLUMNS} FROM rag_documents d WHERE d.profile = %s"
+                " ORDER BY d.name",
                 (profile,),
             )
-            return [_record(row) for row in await cur.fetchall()]
+            return [document_record(row) for row in await cur.fetchall()]
 
         return await self._read(work)
 
@@ -466,14 +462,7 @@ class PgRagMixin(PgBase):
     async def rag_version(self, profile: str) -> int:
         """How many times the profile's documents changed."""
 
-        async def work(conn: AsyncConnection[Any]) -> int:
-            cur = await conn.execute(
-                "SELECT version FROM rag_versions WHERE profile = %s", (profile,)
-            )
-            row = await cur.fetchone()
-            return 0 if row is None else int(row[0])
-
-        return await self._read(work)
+        return await self._read(lambda conn: _version(conn, profile))
 
     async def rag_bm25(self, profile: str, query: str, limit: int) -> list[tuple[int, float]]:
         """At most ``limit`` ``(chunk id, score)`` by BM25, best first (higher is better).
@@ -516,7 +505,7 @@ class PgRagMixin(PgBase):
                 {
                     "terms": scored,
                     "idf": idf,
-                    "match": " | ".join(map(_lexeme, chooser)),
+                    "match": " | ".join(map(lexeme, chooser)),
                     "profile": profile,
                     "k1": K1,
                     "b": B,
@@ -534,11 +523,7 @@ class PgRagMixin(PgBase):
         with the version they are as of (one snapshot)."""
 
         async def work(conn: AsyncConnection[Any]) -> RagVectors:
-            cur = await conn.execute(
-                "SELECT version FROM rag_versions WHERE profile = %s", (profile,)
-            )
-            row = await cur.fetchone()
-            version = 0 if row is None else int(row[0])
+            version = await _version(conn, profile)
             rows = await (
                 await conn.cursor(binary=True).execute(
                     "SELECT c.id, c.document_id, c.vector FROM rag_documents d"

@@ -29,6 +29,17 @@ if TYPE_CHECKING:
 __all__ = ["PgRepliesMixin"]
 
 
+_STORED_BYTES = (
+    "SELECT (SELECT COALESCE(SUM(octet_length(m.content)), 0) FROM messages m"
+    "  JOIN chats c ON c.id = m.chat_id WHERE c.profile = %(p)s)"
+    " + (SELECT COALESCE(SUM(octet_length(text)), 0) FROM prompts WHERE profile = %(p)s)"
+    " + (SELECT COALESCE(SUM(size), 0) FROM images WHERE profile = %(p)s)"
+    " + (SELECT COALESCE(SUM(octet_length(text)), 0) FROM workspace_files"
+    "  WHERE profile = %(p)s)"
+    " + (SELECT COALESCE(SUM(stored), 0) FROM rag_documents WHERE profile = %(p)s)"
+)
+
+
 class PgRepliesMixin(PgBase):
     """Leases, token counts and sums; the store gives the transactions."""
 
@@ -169,19 +180,9 @@ class PgRepliesMixin(PgBase):
     async def stored_bytes(self, profile: str) -> int:
         """Bytes the profile stores: the UTF-8 of its messages' content, workspace files
         and personalities, its images, and its RAG documents (each keeps its sum)."""
-        parts = [
-            "SELECT COALESCE(SUM(octet_length(m.content)), 0) FROM messages m"
-            " JOIN chats c ON c.id = m.chat_id WHERE c.profile = %(p)s",
-            "SELECT COALESCE(SUM(octet_length(text)), 0) FROM prompts WHERE profile = %(p)s",
-            "SELECT COALESCE(SUM(size), 0) FROM images WHERE profile = %(p)s",
-            "SELECT COALESCE(SUM(octet_length(text)), 0) FROM workspace_files"
-            " WHERE profile = %(p)s",
-            "SELECT COALESCE(SUM(stored), 0) FROM rag_documents WHERE profile = %(p)s",
-        ]
-        query = "SELECT " + " + ".join(f"({sql})" for sql in parts)
 
         async def work(conn: AsyncConnection[Any]) -> int:
-            cur = await conn.execute(query, {"p": profile})
+            cur = await conn.execute(_STORED_BYTES, {"p": profile})
             row = await cur.fetchone()
             return int(row[0]) if row else 0
 

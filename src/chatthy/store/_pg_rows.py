@@ -23,36 +23,23 @@ from typing import TYPE_CHECKING, Any
 from chatthy.errors import ArgumentError
 from chatthy.store import rules
 from chatthy.store.base import ChatRecord, ImageIn
-from chatthy.store.rows import chat_record, message_columns, message_record
+from chatthy.store.rows import CHAT_COLUMNS, chat_record
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
 __all__ = [
-    "CHAT_COLUMNS",
-    "MESSAGE_COLUMNS",
     "chat_by_id",
     "chat_id_of",
-    "chat_record",
     "ensure_chat_free",
     "ensure_message_in",
     "images_kept",
     "keep_images",
-    "message_columns",
-    "message_record",
     "sweep_images",
     "touch",
 ]
 
 
-MESSAGE_COLUMNS = (
-    "m.id, m.chat_id, m.role, m.content, m.status, m.provider, m.model, m.usage, m.error,"
-    " m.created, m.updated, m.tokens"
-)
-CHAT_COLUMNS = (
-    "c.id, c.name, c.personality, c.provider, c.model, c.created, c.updated,"
-    " (SELECT count(*) FROM messages m WHERE m.chat_id = c.id)"
-)
 _NO_LONGER_KEPT = "the message names an image that is no longer kept: send it again"
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from chatthy.store._pg_support import PgBase
+from chatthy.store._pg_support import PgBase, lexeme
 from chatthy.store.base import SearchHit
 from chatthy.store.rules import SNIPPET_MARKS
 
@@ -45,11 +45,6 @@ class _Invalid(Exception):
     """The query is not valid syntax: search its plain words."""
 
 
-def _quoted(text: str) -> str:
-    """``text`` as one ``to_tsquery`` operand (several words in it are a phrase)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
 def _is_word(text: str) -> bool:
     """A bareword as FTS5 takes one: letters, digits, ``_`` and any non-ASCII."""
     return all(ch.isalnum() or ch == "_" or ord(ch) > 127 for ch in text)
@@ -72,7 +67,7 @@ def _tokens(query: str) -> list[tuple[str, str]]:
             if not any(ch.isalnum() for ch in text):
                 tokens.append(("term", ""))  # nothing to find: no words
             else:
-                tokens.append(("term", _quoted(text) + (":*" if star else "")))
+                tokens.append(("term", lexeme(text) + (":*" if star else "")))
         elif paren:
             tokens.append((paren, ""))
         elif word in _OPERATORS:
@@ -81,7 +76,7 @@ def _tokens(query: str) -> list[tuple[str, str]]:
             stem, star = (word[:-1], ":*") if word.endswith("*") else (word, "")
             if not stem or not _is_word(stem):
                 raise _Invalid
-            tokens.append(("term", _quoted(stem) + star))
+            tokens.append(("term", lexeme(stem) + star))
     return tokens
 
 
@@ -168,7 +163,7 @@ def plain_tsquery(query: str) -> str:
     a phrase of two), all required; a stray ``AND``/``OR``/``NOT`` was meant as an
     operator and is dropped. "" when no word is left."""
     words = [w for w in query.split() if any(ch.isalnum() for ch in w) and w not in _OPERATORS]
-    return " & ".join(_quoted(w) for w in words)
+    return " & ".join(lexeme(w) for w in words)
 
 
 class PgSearchMixin(PgBase):

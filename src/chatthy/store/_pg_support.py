@@ -21,12 +21,18 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
 
-__all__ = ["PgBase", "PgWork", "describe", "translated"]
+__all__ = ["PgBase", "PgWork", "describe", "lexeme", "translated"]
 
 T = TypeVar("T")
 
 PgWork = Callable[["AsyncConnection[Any]"], Awaitable[T]]
 """Database work: an async function of one connection, run inside a transaction."""
+
+
+def lexeme(text: str) -> str:
+    """``text`` quoted as one ``tsvector``/``tsquery`` operand: whatever it holds, text
+    (several words in it are a phrase)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def describe(exc: Exception) -> str:

@@ -18,13 +18,12 @@ from chatthy.errors import ArgumentError
 from chatthy.store import rules
 from chatthy.store._pg_support import PgBase
 from chatthy.store.base import WorkspaceFileRecord
+from chatthy.store.rows import WORKSPACE_COLUMNS, workspace_record
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
 __all__ = ["PgWorkspaceMixin", "storable"]
-
-_COLUMNS = "name, text, source, benched, created, updated"
 
 
 def storable(what: str, value: str) -> str:
@@ -35,20 +34,15 @@ def storable(what: str, value: str) -> str:
     return value
 
 
-def _record(row: Any) -> WorkspaceFileRecord:
-    name, text, source, benched, created, updated = row
-    return WorkspaceFileRecord(name, text, source, bool(benched), created, updated)
-
-
 async def _file(conn: AsyncConnection[Any], profile: str, name: str) -> WorkspaceFileRecord:
     cur = await conn.execute(
-        f"SELECT {_COLUMNS} FROM workspace_files WHERE profile = %s AND name = %s",
+        f"SELECT {WORKSPACE_COLUMNS} FROM workspace_files WHERE profile = %s AND name = %s",
         (profile, name),
     )
     row = await cur.fetchone()
     if row is None:
         raise rules.no_workspace_file(name)
-    return _record(row)
+    return workspace_record(row)
 
 
 class PgWorkspaceMixin(PgBase):
@@ -59,10 +53,10 @@ class PgWorkspaceMixin(PgBase):
 
         async def work(conn: AsyncConnection[Any]) -> list[WorkspaceFileRecord]:
             cur = await conn.execute(
-                f"SELECT {_COLUMNS} FROM workspace_files WHERE profile = %s ORDER BY name",
+                f"SELECT {WORKSPACE_COLUMNS} FROM workspace_files WHERE profile = %s ORDER BY name",
                 (profile,),
             )
-            return [_record(row) for row in await cur.fetchall()]
+            return [workspace_record(row) for row in await cur.fetchall()]
 
         return await self._read(work)
 
@@ -81,10 +75,12 @@ class PgWorkspaceMixin(PgBase):
                 "INSERT INTO workspace_files (profile, name, text, source, created, updated)"
                 " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (profile, name) DO UPDATE"
                 " SET text = excluded.text, source = excluded.source,"
-                f" updated = excluded.updated RETURNING {_COLUMNS}",
+                f" updated = excluded.updated RETURNING {WORKSPACE_COLUMNS}",
                 (profile, name, text, source, now, now),
             )
-            return _record(await cur.fetchone())
+            row = await cur.fetchone()
+            assert row is not None  # an upsert returns its row
+            return workspace_record(row)
 
         return await self._write(work)
 
@@ -95,26 +91,20 @@ class PgWorkspaceMixin(PgBase):
             found = await _file(conn, profile, name)
             if new_name == name:
                 return found
-            taken = await conn.execute(
-                "SELECT 1 FROM workspace_files WHERE profile = %s AND name = %s",
-                (profile, new_name),
-            )
-            if await taken.fetchone() is not None:
-                raise rules.workspace_file_taken(new_name)
             from psycopg import errors
 
             try:
                 cur = await conn.execute(
                     "UPDATE workspace_files SET name = %s WHERE profile = %s AND name = %s"
-                    f" RETURNING {_COLUMNS}",
+                    f" RETURNING {WORKSPACE_COLUMNS}",
                     (new_name, profile, name),
                 )
-            except errors.UniqueViolation:  # taken by another server since it was read
+            except errors.UniqueViolation:  # taken (here, or by another server meanwhile)
                 raise rules.workspace_file_taken(new_name) from None
             row = await cur.fetchone()
             if row is None:  # deleted by another server since it was read
                 raise rules.no_workspace_file(name)
-            return _record(row)
+            return workspace_record(row)
 
         return await self._write(work)
 
@@ -124,13 +114,13 @@ class PgWorkspaceMixin(PgBase):
         async def work(conn: AsyncConnection[Any]) -> WorkspaceFileRecord:
             cur = await conn.execute(
                 "UPDATE workspace_files SET benched = %s WHERE profile = %s AND name = %s"
-                f" RETURNING {_COLUMNS}",
+                f" RETURNING {WORKSPACE_COLUMNS}",
                 (benched, profile, name),
             )
             row = await cur.fetchone()
             if row is None:
                 raise rules.no_workspace_file(name)
-            return _record(row)
+            return workspace_record(row)
 
         return await self._write(work)
 

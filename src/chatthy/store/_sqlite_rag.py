@@ -50,6 +50,7 @@ from chatthy.store.base import (
     RagStored,
     RagVectors,
 )
+from chatthy.store.rows import DOCUMENT_COLUMNS, document_record
 
 __all__ = ["COMMON", "FTS_WORDS", "PUT_SLICE", "RagMixin", "fts_query", "fts_words", "no_document"]
 
@@ -70,10 +71,6 @@ STALE = 3600.0
 """Seconds after which rows still staged are a killed server's, and swept."""
 _VISIBLE = "substr(d.name, 1, 1) <> char(31)"
 """A document row (``d``) that is neither being stored nor being deleted."""
-_COLUMNS = (
-    "d.id, d.name, d.source, d.digest, d.bytes, d.chunks, d.embedder, d.dim, d.stored,"
-    " d.created, d.updated"
-)
 _WORD = re.compile(r"\w+")
 _IDS_AT_ONCE = 500
 """Ids one query of :meth:`RagMixin.rag_chunks` asks for (SQLite's bound variables)."""
@@ -125,16 +122,13 @@ def _bm25_plan(conn: sqlite3.Connection, words: list[str]) -> tuple[str, int]:
     return rarest, 0 if row is None else int(row[0])
 
 
-def _record(row: Sequence[Any]) -> RagDocumentRecord:
-    return RagDocumentRecord(*row)
-
-
 def _document(conn: sqlite3.Connection, profile: str, name: str) -> RagDocumentRecord | None:
     row = conn.execute(
-        f"SELECT {_COLUMNS} FROM rag_documents d WHERE d.profile = ? AND d.name = ? AND {_VISIBLE}",
+        f"SELECT {DOCUMENT_COLUMNS} FROM rag_documents d"
+        f" WHERE d.profile = ? AND d.name = ? AND {_VISIBLE}",
         (profile, name),
     ).fetchone()
-    return None if row is None else _record(row)
+    return None if row is None else document_record(row)
 
 
 def _bump(conn: sqlite3.Connection, profile: str) -> int:
@@ -466,10 +460,10 @@ class RagMixin:
         """The profile's documents, by name."""
         return await self._read(
             lambda conn: [
-                _record(row)
+                document_record(row)
                 for row in conn.execute(
-                    f"SELECT {_COLUMNS} FROM rag_documents d WHERE d.profile = ? AND {_VISIBLE}"
-                    " ORDER BY d.name",
+                    f"SELECT {DOCUMENT_COLUMNS} FROM rag_documents d"
+                    f" WHERE d.profile = ? AND {_VISIBLE} ORDER BY d.name",
                     (profile,),
                 )
             ]

@@ -16,10 +16,7 @@ from chatthy.store.rows import chat_record, message_columns, message_record
 from chatthy.store.rules import no_chat
 
 __all__ = [
-    "CHAT_COLUMNS",
     "IN_PROFILE",
-    "LAST_ID",
-    "MESSAGE_COLUMNS",
     "NOT_STAGED",
     "SNIPPET_TOKENS",
     "STAGING",
@@ -41,17 +38,6 @@ NOT_STAGED = "substr(c.name, 1, 1) <> char(31)"
 """A chat row (``c``) that is not an import still under way."""
 SNIPPET_TOKENS = 12
 """How many words a search snippet shows around its match."""
-LAST_ID = 2**63 - 1
-"""Above every message id: ``id < LAST_ID`` is "no bound"."""
-
-MESSAGE_COLUMNS = (
-    "m.id, m.chat_id, m.role, m.content, m.status, m.provider, m.model, m.usage, m.error,"
-    " m.created, m.updated, m.tokens"
-)
-CHAT_COLUMNS = (
-    "c.id, c.name, c.personality, c.provider, c.model, c.created, c.updated,"
-    " (SELECT count(*) FROM messages m WHERE m.chat_id = c.id)"
-)
 IN_PROFILE = "(SELECT profile FROM chats WHERE chats.id = messages.chat_id) = ?"
 """A message row (of table ``messages``) belongs to the profile: one primary-key lookup.
 ``chat_id IN (SELECT id FROM chats WHERE profile = ?)`` listed every chat of the profile

@@ -10,32 +10,26 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from chatthy.store import rules
 from chatthy.store._sqlite_threads import Work
 from chatthy.store.base import WorkspaceFileRecord
+from chatthy.store.rows import WORKSPACE_COLUMNS, workspace_record
 
 __all__ = ["WorkspaceMixin"]
 
 T = TypeVar("T")
 
-_COLUMNS = "name, text, source, benched, created, updated"
-
-
-def _record(row: Any) -> WorkspaceFileRecord:
-    name, text, source, benched, created, updated = row
-    return WorkspaceFileRecord(name, text, source, bool(benched), created, updated)
-
 
 def _file(conn: sqlite3.Connection, profile: str, name: str) -> WorkspaceFileRecord:
     row = conn.execute(
-        f"SELECT {_COLUMNS} FROM workspace_files WHERE profile = ? AND name = ?",
+        f"SELECT {WORKSPACE_COLUMNS} FROM workspace_files WHERE profile = ? AND name = ?",
         (profile, name),
     ).fetchone()
     if row is None:
         raise rules.no_workspace_file(name)
-    return _record(row)
+    return workspace_record(row)
 
 
 class WorkspaceMixin:
@@ -51,9 +45,10 @@ class WorkspaceMixin:
         """The profile's workspace files, benched ones included, by name."""
         return await self._read(
             lambda conn: [
-                _record(row)
+                workspace_record(row)
                 for row in conn.execute(
-                    f"SELECT {_COLUMNS} FROM workspace_files WHERE profile = ? ORDER BY name",
+                    f"SELECT {WORKSPACE_COLUMNS} FROM workspace_files"
+                    " WHERE profile = ? ORDER BY name",
                     (profile,),
                 )
             ]

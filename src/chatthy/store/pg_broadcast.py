@@ -26,7 +26,8 @@ Liveness: each server registers its listening session in ``servers``. PostgreSQL
 session as soon as its process dies, so a server whose session is gone has stopped:
 :meth:`PgBroadcaster.gone` tells the reply leases (:mod:`chatthy.conversation.ownership`),
 which then keep the text up to its last batch (:meth:`PgBroadcaster.salvage`) and mark
-its replies interrupted within a second or two, not at the end of the lease.
+its replies interrupted within about three seconds (a session gone for :data:`GRACE`),
+not at the end of the lease.
 """
 
 from __future__ import annotations
@@ -145,8 +146,6 @@ class PgBroadcaster:
         self._news_due = False
         self._read_wake = asyncio.Event()
         self._cursors: dict[ChatKey, int] = {}
-        self._following: dict[ChatKey, RemoteTurn] = {}
-        """Per chat, the newest turn followed here."""
         self._by_id: dict[str, RemoteTurn] = {}
         """Every turn followed here that still runs, or ended lately, by id."""
         self._news_cursor = 0
@@ -164,6 +163,7 @@ class PgBroadcaster:
         self._write: AsyncConnection[Any] | None = None
         self._read: AsyncConnection[Any] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._next_prune = 0.0
         self._next_sweep = 0.0
         self._closing = False
@@ -220,21 +220,22 @@ class PgBroadcaster:
         try:
             await self._connect()
             assert self._read is not None
-            cur = await self._read.execute("SELECT COALESCE(max(id), 0) FROM chat_news")
-            row = await cur.fetchone()
-            self._news_cursor = int(row[0]) if row else 0
-            cur = await self._read.execute(
-                "SELECT id FROM chat_news WHERE id > %s", (self._news_cursor - NEWS_WINDOW,)
+            cur = await self._read.execute(  # the news there before: seen
+                "SELECT id FROM chat_news WHERE id > (SELECT max(id) FROM chat_news) - %s"
+                " ORDER BY id",
+                (NEWS_WINDOW,),
             )
             self._news_seen = {news_id: None for (news_id,) in await cur.fetchall()}
+            self._news_cursor = max(self._news_seen, default=0)
         except psycopg.Error as exc:
             await self._close_connections()
             raise StoreError(f"cannot follow the other servers: {exc}") from exc
         self._started = True
+        self._flusher = asyncio.create_task(self._flushing(), name="other servers: write")
         self._tasks = [
             asyncio.create_task(self._listening(), name="other servers: listen"),
             asyncio.create_task(self._reading(), name="other servers: read"),
-            asyncio.create_task(self._flushing(), name="other servers: write"),
+            self._flusher,
         ]
 
     async def _connect(self) -> None:
@@ -261,9 +262,9 @@ class PgBroadcaster:
         """Write what is pending, say this server stopped, close the sessions."""
         self._closing = True
         self._wake.set()
-        if self._tasks:
+        if self._flusher is not None:  # its last batch
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._tasks[-1]), 5)
+                await asyncio.wait_for(asyncio.shield(self._flusher), 5)
         if self._chores:
             await asyncio.wait(self._chores, timeout=2)
         for task in [*self._tasks, *self._chores]:
@@ -372,8 +373,7 @@ class PgBroadcaster:
 
     def control(self, turn: RemoteTurn, what: dict[str, str]) -> None:
         """Ask the server running ``turn`` to stop it or to take a call's answer."""
-        payload = json.dumps({"owner": turn.owner, "profile": turn.profile, "turn": turn.id})
-        message = json.loads(payload) | what
+        message = {"owner": turn.owner, "profile": turn.profile, "turn": turn.id} | what
         self._chore(self._notify(CONTROL, json.dumps(message)))
 
     def _chore(self, work: Coroutine[Any, Any, None]) -> None:
@@ -437,12 +437,10 @@ class PgBroadcaster:
             if note.channel == EVENTS:
                 profile, chat, _seq = json.loads(note.payload)
                 key = (profile, chat)
-                followed = self._following.get(key)
-                if (followed is not None and followed.running) or self._wanted(profile, chat):
+                if self._running_in(key) or self._wanted(profile, chat):
                     self._dirty[key] = None
                 else:  # nobody here watches it: read it afresh once someone does
                     self._cursors.pop(key, None)
-                    self._following.pop(key, None)
                     continue
             elif note.channel == NEWS:
                 self._news_due = True
@@ -496,7 +494,7 @@ class PgBroadcaster:
         cursor = self._cursors.get(key)
         # the turns of this chat followed and still running: their rows past the last
         # number had, whatever their ids (a batch may commit after a later one)
-        running = [t for t in self._by_id.values() if t.running and (t.profile, t.chat) == key]
+        running = self._running_in(key)
         if cursor is None:  # first heard of: only its newest turn, if not this server's
             query = (
                 "SELECT id, turn_id, owner, seq, body FROM turn_events WHERE turn_id ="
@@ -541,7 +539,6 @@ class PgBroadcaster:
                 return  # a forgotten turn's late row, or one begun before this server heard
             turn = RemoteTurn(self, row.turn_id, key[0], key[1], row.owner)
             self._by_id[turn.id] = turn
-            self._following[key] = turn
             turns.add(turn)
         if not turn.running or row.seq < len(turn.events):
             return  # read already (a row is asked for twice on purpose), or after its end
@@ -558,17 +555,21 @@ class PgBroadcaster:
             turn.started = event
         turn.emit(event)
 
+    def _running_in(self, key: ChatKey) -> list[RemoteTurn]:
+        """The turns of chat ``key`` followed here that still run."""
+        return [t for t in self._by_id.values() if t.running and (t.profile, t.chat) == key]
+
     def _sweep(self) -> None:
-        """Forget the turns followed that ended and that the engine's turns forgot."""
+        """Forget the turns followed that ended and that the engine's turns forgot, and
+        where the chats they were in were read up to (read afresh if opened again)."""
         turns = self._turns
         assert turns is not None
         for turn_id, turn in list(self._by_id.items()):
             if not turn.running and turns.find(turn.profile, turn_id) is None:
                 del self._by_id[turn_id]
-        for key, turn in list(self._following.items()):
-            if turn.id not in self._by_id:
-                del self._following[key]
-                self._cursors.pop(key, None)
+        followed = {(t.profile, t.chat) for t in self._by_id.values()}
+        for key in [key for key in self._cursors if key not in followed]:
+            del self._cursors[key]
 
     async def _read_news(self) -> None:
         conn = self._read

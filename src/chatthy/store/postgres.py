@@ -32,22 +32,17 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from chatthy.errors import NotFoundError, StoreError
+from chatthy.errors import ConfigError, NotFoundError, StoreError
 from chatthy.store import rules
 from chatthy.store._pg_rag import PgRagMixin
 from chatthy.store._pg_replies import PgRepliesMixin
 from chatthy.store._pg_rows import (
-    CHAT_COLUMNS,
-    MESSAGE_COLUMNS,
     chat_by_id,
     chat_id_of,
-    chat_record,
     ensure_chat_free,
     ensure_message_in,
     images_kept,
     keep_images,
-    message_columns,
-    message_record,
     sweep_images,
     touch,
 )
@@ -64,6 +59,14 @@ from chatthy.store.base import (
 )
 from chatthy.store.front import StoreFront
 from chatthy.store.pg_migrations import migrate
+from chatthy.store.rows import (
+    CHAT_COLUMNS,
+    LAST_ID,
+    MESSAGE_COLUMNS,
+    chat_record,
+    message_columns,
+    message_record,
+)
 from chatthy.store.rules import ChatChanges, MessageChanges, NewMessage
 
 if TYPE_CHECKING:
@@ -72,8 +75,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CONNECT_TIMEOUT", "PostgresStore"]
 
-LAST_ID = 2**63 - 1
-"""Above every message id: ``id < LAST_ID`` is "no bound" (and keeps the index's range)."""
 CONNECT_TIMEOUT = 10
 """Seconds to reach the server (libpq's ``connect_timeout``) unless the URL says."""
 _INSERT_MESSAGE = (
@@ -137,13 +138,15 @@ class PostgresStore(
         """Open the store on the database ``url`` names (a ``postgresql://`` URL or libpq
         key=value string), with a pool of ``min_size`` … ``max_size`` connections, and
         bring its schema up to date. Raises StoreError (one line naming host:port) when
-        the server cannot be reached or refuses."""
+        the server cannot be reached or refuses, ConfigError when psycopg is not
+        installed."""
         try:
             import psycopg
             from psycopg_pool import AsyncConnectionPool, PoolTimeout
         except ImportError as exc:
-            raise StoreError(
-                "the PostgreSQL store needs psycopg: pip install 'chatthy[postgres]'"
+            raise ConfigError(
+                "a PostgreSQL store needs psycopg, which is not installed:"
+                " pip install 'chatthy[postgres]'"
             ) from exc
         from psycopg.conninfo import conninfo_to_dict
 

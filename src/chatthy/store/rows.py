@@ -1,6 +1,7 @@
-"""Rows → records, the same for every backend: a checked message as the columns of
-``messages``, and a row of ``messages`` or ``chats`` (with its count) as its record.
-Content and usage are kept as JSON text."""
+"""Rows → records, the same for every backend: the columns read of ``messages``,
+``chats``, ``workspace_files`` and ``rag_documents``, a checked message as the columns
+of ``messages``, and a row read as its record. Content and usage are kept as JSON text.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +10,39 @@ from typing import Any
 
 import msgspec
 
-from chatthy.store.base import ChatRecord, MessageRecord
+from chatthy.store.base import ChatRecord, MessageRecord, RagDocumentRecord, WorkspaceFileRecord
 from chatthy.store.rules import NewMessage
 
-__all__ = ["chat_record", "message_columns", "message_record"]
+__all__ = [
+    "CHAT_COLUMNS",
+    "DOCUMENT_COLUMNS",
+    "LAST_ID",
+    "MESSAGE_COLUMNS",
+    "WORKSPACE_COLUMNS",
+    "chat_record",
+    "document_record",
+    "message_columns",
+    "message_record",
+    "workspace_record",
+]
 
 _decode = msgspec.json.Decoder().decode
+
+LAST_ID = 2**63 - 1
+"""Above every message id: ``id < LAST_ID`` is "no bound" (and keeps an index's range)."""
+MESSAGE_COLUMNS = (
+    "m.id, m.chat_id, m.role, m.content, m.status, m.provider, m.model, m.usage, m.error,"
+    " m.created, m.updated, m.tokens"
+)
+CHAT_COLUMNS = (
+    "c.id, c.name, c.personality, c.provider, c.model, c.created, c.updated,"
+    " (SELECT count(*) FROM messages m WHERE m.chat_id = c.id)"
+)
+WORKSPACE_COLUMNS = "name, text, source, benched, created, updated"
+DOCUMENT_COLUMNS = (
+    "d.id, d.name, d.source, d.digest, d.bytes, d.chunks, d.embedder, d.dim, d.stored,"
+    " d.created, d.updated"
+)
 
 
 def message_columns(message: NewMessage) -> tuple[Any, ...]:
@@ -59,3 +87,12 @@ def chat_record(row: Sequence[Any]) -> ChatRecord:
         updated=row[6],
         messages=row[7],
     )
+
+
+def workspace_record(row: Sequence[Any]) -> WorkspaceFileRecord:
+    name, text, source, benched, created, updated = row
+    return WorkspaceFileRecord(name, text, source, bool(benched), created, updated)
+
+
+def document_record(row: Sequence[Any]) -> RagDocumentRecord:
+    return RagDocumentRecord(*row)

@@ -49,17 +49,11 @@ from chatthy.store._sqlite_images import (
 from chatthy.store._sqlite_rag import RagMixin
 from chatthy.store._sqlite_replies import RepliesMixin
 from chatthy.store._sqlite_support import (
-    CHAT_COLUMNS,
     IN_PROFILE,
-    LAST_ID,
-    MESSAGE_COLUMNS,
     NOT_STAGED,
     SNIPPET_TOKENS,
     STAGING,
     chat_id_of,
-    chat_record,
-    message_columns,
-    message_record,
     quoted,
     translated,
 )
@@ -76,6 +70,14 @@ from chatthy.store.base import (
 )
 from chatthy.store.front import StoreFront
 from chatthy.store.migrations import migrate
+from chatthy.store.rows import (
+    CHAT_COLUMNS,
+    LAST_ID,
+    MESSAGE_COLUMNS,
+    chat_record,
+    message_columns,
+    message_record,
+)
 from chatthy.store.rules import SNIPPET_MARKS, ChatChanges, MessageChanges, NewMessage
 
 __all__ = ["BUSY_TIMEOUT", "SNIPPET_MARKS", "SQLiteStore"]
